@@ -1,0 +1,27 @@
+//! Durable state of VTP: users, refresh tokens, rooms (and, as the
+//! signalling layer grows, live sessions and participants).
+//!
+//! One interface, [`Store`], over two backends: embedded SQLite (the default,
+//! a single file in the data directory, WAL mode) and PostgreSQL. Both run the
+//! same queries; only the migrations are written per dialect, kept column for
+//! column in step (`migrations/sqlite`, `migrations/postgres`).
+//!
+//! What this crate does not know: HTTP, tokens' cryptography, passwords in the
+//! clear, who may do what. It stores what it is given, enforces uniqueness
+//! and referential integrity, and reports violations as [`StoreError`]s that
+//! the caller maps to its own error codes.
+
+mod error;
+mod model;
+mod pool;
+mod rooms;
+mod tokens;
+mod users;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::StoreError;
+pub use model::*;
+pub use pool::{Backend, Store, StoreOptions};
+pub use tokens::RefreshClaim;

@@ -1,0 +1,288 @@
+//! The records the store keeps, as the rest of VTP sees them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A platform-wide role. Decides what a user may do outside rooms (create
+/// rooms, manage users); inside a room the room role decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Instructor,
+    Student,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Instructor, Role::Student];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Instructor => "instructor",
+            Role::Student => "student",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "instructor" => Ok(Role::Instructor),
+            "student" => Ok(Role::Student),
+            other => Err(format!("unknown role {other:?} (expected admin, instructor or student)")),
+        }
+    }
+}
+
+/// A person who can sign in. The password hash is not part of it: it is read
+/// only through [`Credentials`], so it cannot end up in a response by accident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    /// Normalised: trimmed and lower-case, unique.
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    /// A disabled user cannot sign in and their tokens stop working.
+    pub disabled: bool,
+    /// Access tokens carry the epoch they were issued in; bumping it (password
+    /// change, "sign out everywhere", disable) invalidates them all at once.
+    pub token_epoch: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user together with their password hash, for sign-in and password change.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: User,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("display_name", &self.display_name)
+            .field("password_hash", &"<redacted>")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// Fields of a user that may change; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    /// Case-insensitive substring of the e-mail or display name.
+    pub search: Option<String>,
+    pub role: Option<Role>,
+    pub page: PageRequest,
+}
+
+/// Offset pagination: simple for people paging through an admin table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1-based.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest { page: 1, per_page: 20 }
+    }
+}
+
+impl PageRequest {
+    pub(crate) fn offset(self) -> i64 {
+        i64::from(self.page.saturating_sub(1)) * i64::from(self.per_page)
+    }
+    pub(crate) fn limit(self) -> i64 {
+        i64::from(self.per_page)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub per_page: u32,
+    /// Number of matching records over all pages.
+    pub total: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomStatus {
+    /// Exists, nobody is in it.
+    Open,
+    /// A live session is running.
+    Live,
+    /// Closed by a host: nobody can join until it is reopened.
+    Closed,
+}
+
+impl RoomStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomStatus::Open => "open",
+            RoomStatus::Live => "live",
+            RoomStatus::Closed => "closed",
+        }
+    }
+}
+
+impl FromStr for RoomStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(RoomStatus::Open),
+            "live" => Ok(RoomStatus::Live),
+            "closed" => Ok(RoomStatus::Closed),
+            other => Err(format!("unknown room status {other:?} (expected open, live or closed)")),
+        }
+    }
+}
+
+/// Per-room settings, stored as JSON so that new settings need no migration:
+/// every field has a default, and unknown fields are kept out by the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoomSettings {
+    /// Most people in the room at once, hosts included.
+    pub max_participants: u32,
+    /// Whether students may publish their camera (hosts and presenters always may).
+    pub allow_student_video: bool,
+    /// Whether students may share their screen.
+    pub allow_student_screen: bool,
+    /// Start recording as soon as the session goes live.
+    pub auto_record: bool,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        RoomSettings {
+            max_participants: 50,
+            allow_student_video: true,
+            allow_student_screen: false,
+            auto_record: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Room {
+    pub id: String,
+    pub title: String,
+    pub owner_id: Uuid,
+    pub status: RoomStatus,
+    pub settings: RoomSettings,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewRoom {
+    pub id: String,
+    pub title: String,
+    pub owner_id: Uuid,
+    pub settings: RoomSettings,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RoomPatch {
+    pub title: Option<String>,
+    pub status: Option<RoomStatus>,
+    pub settings: Option<RoomSettings>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RoomQuery {
+    pub status: Option<RoomStatus>,
+    pub owner_id: Option<Uuid>,
+    /// Case-insensitive substring of the title.
+    pub search: Option<String>,
+    pub page: PageRequest,
+}
+
+/// A stored refresh token (the token itself is never stored, only its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub family_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct NewRefreshToken {
+    pub user_id: Uuid,
+    pub family_id: Uuid,
+    /// SHA-256 of the opaque token, hex.
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for NewRefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewRefreshToken")
+            .field("user_id", &self.user_id)
+            .field("family_id", &self.family_id)
+            .field("token_hash", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Escapes `%`, `_` and `\` so that user text in a LIKE pattern matches literally.
+pub(crate) fn like_pattern(search: &str) -> String {
+    let mut out = String::with_capacity(search.len() + 2);
+    out.push('%');
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

@@ -1,0 +1,225 @@
+//! Users and their credentials.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::model::like_pattern;
+use crate::pool::on_pool;
+use crate::{Credentials, NewUser, Page, Role, Store, StoreError, User, UserPatch, UserQuery};
+
+const USER_COLUMNS: &str =
+    "id, email, display_name, role, disabled, token_epoch, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    display_name: String,
+    role: String,
+    disabled: bool,
+    token_epoch: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(row: UserRow) -> Result<User, StoreError> {
+        Ok(User {
+            id: row.id,
+            email: row.email,
+            display_name: row.display_name,
+            role: row.role.parse().map_err(StoreError::Corrupt)?,
+            disabled: row.disabled,
+            token_epoch: row.token_epoch,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CredentialsRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
+}
+
+const USER_FILTER: &str = "($1 IS NULL OR role = $1) AND ($2 IS NULL \
+     OR LOWER(email) LIKE $2 ESCAPE '\\' OR LOWER(display_name) LIKE $2 ESCAPE '\\')";
+
+impl Store {
+    /// Creates a user. The e-mail must already be normalised by the caller;
+    /// a duplicate gives [`StoreError::Conflict`].
+    pub async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, StoreError> {
+        let sql = format!(
+            "INSERT INTO users (id, email, display_name, password_hash, role, disabled, token_epoch, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, FALSE, 0, $6, $6) RETURNING {USER_COLUMNS}"
+        );
+        let row: UserRow = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(Uuid::new_v4())
+            .bind(&new.email)
+            .bind(&new.display_name)
+            .bind(&new.password_hash)
+            .bind(new.role.as_str())
+            .bind(now)
+            .fetch_one(pool)
+            .await)
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("e-mail already registered".into()),
+            other => other,
+        })?;
+        row.try_into()
+    }
+
+    pub async fn user_by_id(&self, id: Uuid) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row: Option<UserRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    /// The user with this (normalised) e-mail and their password hash.
+    pub async fn credentials_by_email(&self, email: &str) -> Result<Credentials, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1");
+        let row: Option<CredentialsRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(email).fetch_optional(pool).await)?;
+        let row = row.ok_or(StoreError::NotFound)?;
+        Ok(Credentials { user: row.user.try_into()?, password_hash: row.password_hash })
+    }
+
+    pub async fn credentials_by_id(&self, id: Uuid) -> Result<Credentials, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE id = $1");
+        let row: Option<CredentialsRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        let row = row.ok_or(StoreError::NotFound)?;
+        Ok(Credentials { user: row.user.try_into()?, password_hash: row.password_hash })
+    }
+
+    /// Users ordered by creation, filtered and paginated.
+    pub async fn list_users(&self, query: &UserQuery) -> Result<Page<User>, StoreError> {
+        let role = query.role.map(Role::as_str);
+        let search = query.search.as_deref().map(like_pattern);
+        let list_sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE {USER_FILTER} ORDER BY created_at, id LIMIT $3 OFFSET $4"
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM users WHERE {USER_FILTER}");
+        let (rows, total): (Vec<UserRow>, i64) = on_pool!(self, pool => {
+            let rows = sqlx::query_as(&list_sql)
+                .bind(role)
+                .bind(search.as_deref())
+                .bind(query.page.limit())
+                .bind(query.page.offset())
+                .fetch_all(pool)
+                .await?;
+            let total = sqlx::query_scalar(&count_sql)
+                .bind(role)
+                .bind(search.as_deref())
+                .fetch_one(pool)
+                .await?;
+            (rows, total)
+        });
+        Ok(Page {
+            items: rows.into_iter().map(User::try_from).collect::<Result<_, _>>()?,
+            page: query.page.page,
+            per_page: query.page.per_page,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    pub async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let sql = format!(
+            "UPDATE users SET display_name = COALESCE($2, display_name), role = COALESCE($3, role), \
+             disabled = COALESCE($4, disabled), updated_at = $5 WHERE id = $1 RETURNING {USER_COLUMNS}"
+        );
+        let row: Option<UserRow> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(id)
+            .bind(patch.display_name.as_deref())
+            .bind(patch.role.map(Role::as_str))
+            .bind(patch.disabled)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    /// Replaces the password hash, invalidates every access token (epoch bump)
+    /// and revokes every refresh token of the user, in one transaction.
+    pub async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let sql = format!(
+            "UPDATE users SET password_hash = $2, token_epoch = token_epoch + 1, updated_at = $3 \
+             WHERE id = $1 RETURNING {USER_COLUMNS}"
+        );
+        let row: Option<UserRow> = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(password_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            row
+        });
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    /// Invalidates every access token of the user ("sign out everywhere").
+    pub async fn bump_token_epoch(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE users SET token_epoch = token_epoch + 1, updated_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes a user and their refresh tokens. Refused with
+    /// [`StoreError::Conflict`] while the user still owns rooms.
+    pub async fn delete_user(&self, id: Uuid) -> Result<(), StoreError> {
+        let done = on_pool!(self, pool => sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict("the user still owns rooms: delete or transfer them first".into())
+            }
+            other => other,
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Admins who can still sign in; used to refuse removing the last one.
+    pub async fn count_active_admins(&self) -> Result<u64, StoreError> {
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = FALSE")
+            .fetch_one(pool)
+            .await)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
