@@ -42,7 +42,9 @@ impl FromStr for Role {
             "admin" => Ok(Role::Admin),
             "instructor" => Ok(Role::Instructor),
             "student" => Ok(Role::Student),
-            other => Err(format!("unknown role {other:?} (expected admin, instructor or student)")),
+            other => Err(format!(
+                "unknown role {other:?} (expected admin, instructor or student)"
+            )),
         }
     }
 }
@@ -127,7 +129,10 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        PageRequest { page: 1, per_page: 20 }
+        PageRequest {
+            page: 1,
+            per_page: 20,
+        }
     }
 }
 
@@ -177,7 +182,9 @@ impl FromStr for RoomStatus {
             "open" => Ok(RoomStatus::Open),
             "live" => Ok(RoomStatus::Live),
             "closed" => Ok(RoomStatus::Closed),
-            other => Err(format!("unknown room status {other:?} (expected open, live or closed)")),
+            other => Err(format!(
+                "unknown room status {other:?} (expected open, live or closed)"
+            )),
         }
     }
 }

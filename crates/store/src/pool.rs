@@ -46,7 +46,11 @@ impl std::fmt::Debug for StoreOptions {
 
 impl StoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
-        StoreOptions { url: url.into(), max_connections: 8, migrate: true }
+        StoreOptions {
+            url: url.into(),
+            max_connections: 8,
+            migrate: true,
+        }
     }
 }
 
@@ -98,7 +102,10 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(connect)
                 .await?;
-            Store { pool: Pool::Sqlite(pool), description }
+            Store {
+                pool: Pool::Sqlite(pool),
+                description,
+            }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url)
                 .map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
@@ -114,7 +121,10 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(connect)
                 .await?;
-            Store { pool: Pool::Postgres(pool), description }
+            Store {
+                pool: Pool::Postgres(pool),
+                description,
+            }
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
@@ -185,8 +195,14 @@ mod tests {
 
     #[test]
     fn redacts_passwords_only() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
-        assert_eq!(redact_url("sqlite://./data/vtp.db"), "sqlite://./data/vtp.db");
+        assert_eq!(
+            redact_url("sqlite://./data/vtp.db"),
+            "sqlite://./data/vtp.db"
+        );
     }
 }

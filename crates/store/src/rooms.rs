@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use crate::model::like_pattern;
 use crate::pool::on_pool;
-use crate::{NewRoom, Page, Room, RoomPatch, RoomQuery, RoomSettings, RoomStatus, Store, StoreError};
+use crate::{
+    NewRoom, Page, Room, RoomPatch, RoomQuery, RoomSettings, RoomStatus, Store, StoreError,
+};
 
 const ROOM_COLUMNS: &str = "id, title, owner_id, status, settings, created_at, updated_at";
 
@@ -56,7 +58,9 @@ impl Store {
             .fetch_one(pool)
             .await)
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("room id {:?} is taken", new.id)),
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("room id {:?} is taken", new.id))
+            }
             other => other,
         })?;
         row.try_into()
@@ -96,7 +100,10 @@ impl Store {
             (rows, total)
         });
         Ok(Page {
-            items: rows.into_iter().map(Room::try_from).collect::<Result<_, _>>()?,
+            items: rows
+                .into_iter()
+                .map(Room::try_from)
+                .collect::<Result<_, _>>()?,
             page: query.page.page,
             per_page: query.page.per_page,
             total: u64::try_from(total).unwrap_or(0),

@@ -57,17 +57,24 @@ impl TestDatabase {
             Ok(admin_url) if !admin_url.trim().is_empty() => {
                 let name = format!("vtp_t_{}", Uuid::new_v4().simple());
                 let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await?;
                 admin.close().await?;
                 let url = replace_database(&admin_url, &name);
-                Ok(TestDatabase { url, owned: Owned::Postgres { admin_url, name } })
+                Ok(TestDatabase {
+                    url,
+                    owned: Owned::Postgres { admin_url, name },
+                })
             }
             _ => {
-                let dir = TempDir::new("vtp-test-db").map_err(|e| {
-                    StoreError::Database(sqlx::Error::Io(e))
-                })?;
+                let dir = TempDir::new("vtp-test-db")
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
                 let url = format!("sqlite://{}", dir.path().join("vtp.db").display());
-                Ok(TestDatabase { url, owned: Owned::Sqlite(dir) })
+                Ok(TestDatabase {
+                    url,
+                    owned: Owned::Sqlite(dir),
+                })
             }
         }
     }
@@ -88,7 +95,9 @@ impl Drop for TestDatabase {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop may run inside a runtime; do the async work on a thread of its own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(rt) = rt {
                     rt.block_on(async {
                         if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
@@ -129,7 +138,13 @@ mod tests {
             super::replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
             "postgres://postgres@127.0.0.1:5432/x"
         );
-        assert_eq!(super::replace_database("postgres://h", "x"), "postgres://h/x");
-        assert_eq!(super::replace_database("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+        assert_eq!(
+            super::replace_database("postgres://h", "x"),
+            "postgres://h/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://h/db?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
     }
 }

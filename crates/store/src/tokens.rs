@@ -43,7 +43,10 @@ struct TokenStateRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshClaim {
     /// The token was valid: it is now spent and `new` replaces it.
-    Rotated { previous: RefreshToken, new: RefreshToken },
+    Rotated {
+        previous: RefreshToken,
+        new: RefreshToken,
+    },
     /// The token had already been used or revoked: its whole family is now revoked.
     Reused { user_id: Uuid, family_id: Uuid },
     /// The token is past its expiry.
@@ -175,7 +178,10 @@ impl Store {
 
     /// Removes tokens that expired before `cutoff`; they can no longer be
     /// presented, so keeping them only grows the table.
-    pub async fn delete_expired_refresh_tokens(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn delete_expired_refresh_tokens(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let done = on_pool!(self, pool => sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
             .bind(cutoff)
             .execute(pool)

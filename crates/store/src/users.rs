@@ -85,7 +85,10 @@ impl Store {
         let row: Option<CredentialsRow> =
             on_pool!(self, pool => sqlx::query_as(&sql).bind(email).fetch_optional(pool).await)?;
         let row = row.ok_or(StoreError::NotFound)?;
-        Ok(Credentials { user: row.user.try_into()?, password_hash: row.password_hash })
+        Ok(Credentials {
+            user: row.user.try_into()?,
+            password_hash: row.password_hash,
+        })
     }
 
     pub async fn credentials_by_id(&self, id: Uuid) -> Result<Credentials, StoreError> {
@@ -93,7 +96,10 @@ impl Store {
         let row: Option<CredentialsRow> =
             on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
         let row = row.ok_or(StoreError::NotFound)?;
-        Ok(Credentials { user: row.user.try_into()?, password_hash: row.password_hash })
+        Ok(Credentials {
+            user: row.user.try_into()?,
+            password_hash: row.password_hash,
+        })
     }
 
     /// Users ordered by creation, filtered and paginated.
@@ -120,7 +126,10 @@ impl Store {
             (rows, total)
         });
         Ok(Page {
-            items: rows.into_iter().map(User::try_from).collect::<Result<_, _>>()?,
+            items: rows
+                .into_iter()
+                .map(User::try_from)
+                .collect::<Result<_, _>>()?,
             page: query.page.page,
             per_page: query.page.per_page,
             total: u64::try_from(total).unwrap_or(0),
@@ -203,9 +212,9 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => {
-                StoreError::Conflict("the user still owns rooms: delete or transfer them first".into())
-            }
+            StoreError::Conflict(_) => StoreError::Conflict(
+                "the user still owns rooms: delete or transfer them first".into(),
+            ),
             other => other,
         })?;
         if done == 0 {

@@ -204,10 +204,7 @@ impl From<CodecCapabilityWire> for RtpCodecCapability {
         // The MIME type wins; an invalid MIME type is reported by validation,
         // so the fallback kind only has to be something.
         let kind = MediaKind::from_mime_type(&w.mime_type)
-            .or_else(|| match w.kind.as_deref() {
-                Some("video") => Some(MediaKind::Video),
-                _ => None,
-            })
+            .or((w.kind.as_deref() == Some("video")).then_some(MediaKind::Video))
             .unwrap_or(MediaKind::Audio);
         RtpCodecCapability {
             kind,

@@ -1,0 +1,394 @@
+//! The JSON shapes of the HTTP API (DESIGN §5) and the validation of what
+//! clients send. Field names are camelCase on the wire.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use vtp_store::{Page, PageRequest, Role, Room, RoomSettings, RoomStatus, User};
+
+use crate::error::ApiError;
+
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+pub const MAX_TITLE_CHARS: usize = 120;
+pub const MAX_PER_PAGE: u32 = 100;
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDto {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    #[schema(value_type = String, example = "student")]
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserDto {
+    fn from(u: User) -> Self {
+        UserDto {
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+            role: u.role,
+            disabled: u.disabled,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// Answer to register, login, refresh and change-password.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthResponse {
+    /// JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Opaque; exchange it at `/auth/refresh`. Each one works once.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    pub user: UserDto,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// Sign out of the device that holds this refresh token.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Sign out everywhere: every refresh token and access token of the user.
+    #[serde(default)]
+    pub everywhere: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes to a user. Users may change their own display name; only admins
+/// may change roles or disable accounts.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatchRequest {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "instructor")]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1–100 (default 20).
+    pub per_page: Option<u32>,
+    /// Case-insensitive search in e-mail and display name.
+    pub q: Option<String>,
+    /// Only users with this role.
+    #[param(value_type = Option<String>)]
+    pub role: Option<Role>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RoomListParams {
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+    /// Case-insensitive search in titles.
+    pub q: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub status: Option<RoomStatus>,
+    pub owner_id: Option<Uuid>,
+}
+
+pub fn page_request(page: Option<u32>, per_page: Option<u32>) -> Result<PageRequest, ApiError> {
+    let page = page.unwrap_or(1);
+    let per_page = per_page.unwrap_or(20);
+    if page == 0 || page > 1_000_000 {
+        return Err(ApiError::validation("page: must be between 1 and 1000000"));
+    }
+    if per_page == 0 || per_page > MAX_PER_PAGE {
+        return Err(ApiError::validation(format!(
+            "perPage: must be between 1 and {MAX_PER_PAGE}"
+        )));
+    }
+    Ok(PageRequest { page, per_page })
+}
+
+/// A page of results.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageDto<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub per_page: u32,
+    /// Matching items over all pages.
+    pub total: u64,
+}
+
+impl<T> PageDto<T> {
+    pub fn from_page<S>(page: Page<S>, f: impl FnMut(S) -> T) -> Self {
+        PageDto {
+            items: page.items.into_iter().map(f).collect(),
+            page: page.page,
+            per_page: page.per_page,
+            total: page.total,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomSettingsDto {
+    /// Most people in the room at once, hosts included.
+    pub max_participants: u32,
+    /// Students may publish their camera.
+    pub allow_student_video: bool,
+    /// Students may share their screen.
+    pub allow_student_screen: bool,
+    /// Recording starts when the session goes live.
+    pub auto_record: bool,
+}
+
+impl From<RoomSettings> for RoomSettingsDto {
+    fn from(s: RoomSettings) -> Self {
+        RoomSettingsDto {
+            max_participants: s.max_participants,
+            allow_student_video: s.allow_student_video,
+            allow_student_screen: s.allow_student_screen,
+            auto_record: s.auto_record,
+        }
+    }
+}
+
+/// Settings to change; absent fields keep their current (or default) value.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoomSettingsInput {
+    pub max_participants: Option<u32>,
+    pub allow_student_video: Option<bool>,
+    pub allow_student_screen: Option<bool>,
+    pub auto_record: Option<bool>,
+}
+
+impl RoomSettingsInput {
+    /// `base` with these changes, checked.
+    pub fn apply_to(
+        &self,
+        mut base: RoomSettings,
+        max_participants_limit: u32,
+    ) -> Result<RoomSettings, ApiError> {
+        if let Some(n) = self.max_participants {
+            if n == 0 || n > max_participants_limit {
+                return Err(ApiError::validation(format!(
+                    "settings.maxParticipants: must be between 1 and {max_participants_limit}"
+                )));
+            }
+            base.max_participants = n;
+        }
+        if let Some(v) = self.allow_student_video {
+            base.allow_student_video = v;
+        }
+        if let Some(v) = self.allow_student_screen {
+            base.allow_student_screen = v;
+        }
+        if let Some(v) = self.auto_record {
+            base.auto_record = v;
+        }
+        Ok(base)
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomDto {
+    /// A UUID, or the slug chosen at creation.
+    pub id: String,
+    pub title: String,
+    pub owner_id: Uuid,
+    #[schema(value_type = String, example = "open")]
+    pub status: RoomStatus,
+    pub settings: RoomSettingsDto,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Room> for RoomDto {
+    fn from(r: Room) -> Self {
+        RoomDto {
+            id: r.id,
+            title: r.title,
+            owner_id: r.owner_id,
+            status: r.status,
+            settings: r.settings.into(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateRoomRequest {
+    pub title: String,
+    /// Optional short id for friendly links (`physics-101`): 3–48 characters
+    /// of a–z, 0–9 and `-`. Default: a random UUID.
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub settings: Option<RoomSettingsInput>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoomPatchRequest {
+    #[serde(default)]
+    pub title: Option<String>,
+    /// `open` to reopen a closed room, `closed` to close it. `live` is set by
+    /// the server while a session runs.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "closed")]
+    pub status: Option<RoomStatus>,
+    #[serde(default)]
+    pub settings: Option<RoomSettingsInput>,
+}
+
+/// Trimmed, lower-case e-mail, or a validation error.
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let invalid = || ApiError::validation("email: not a valid e-mail address");
+    if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(invalid());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+    let domain_ok = !domain.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@');
+    if local.is_empty() || !domain_ok || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+/// A trimmed, non-empty single-line text of at most `max` characters.
+pub fn clean_text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(ApiError::validation(format!("{field}: must not be empty")));
+    }
+    if text.chars().count() > max {
+        return Err(ApiError::validation(format!(
+            "{field}: must be at most {max} characters"
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ApiError::validation(format!(
+            "{field}: must not contain control characters"
+        )));
+    }
+    Ok(text.to_string())
+}
+
+pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
+    let ok_len = (3..=48).contains(&slug.len());
+    let ok_chars = slug
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok_edges = !slug.starts_with('-') && !slug.ends_with('-');
+    if ok_len && ok_chars && ok_edges {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "slug: 3–48 characters of a–z, 0–9 and '-', not starting or ending with '-'",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_email("  Ann@Example.ORG ").unwrap(),
+            "ann@example.org"
+        );
+        for bad in [
+            "",
+            "ann",
+            "@x.org",
+            "ann@",
+            "ann@x",
+            "a b@x.org",
+            "a@b@c.org",
+            "ann@.org",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn texts_and_slugs() {
+        assert_eq!(clean_text("t", "  Hi ", 10).unwrap(), "Hi");
+        assert!(clean_text("t", "   ", 10).is_err());
+        assert!(clean_text("t", "a\nb", 10).is_err());
+        assert!(clean_text("t", &"é".repeat(11), 10).is_err());
+        assert!(validate_slug("physics-101").is_ok());
+        for bad in ["ab", "Physics", "-x-", "a_b", "x".repeat(49).as_str()] {
+            assert!(validate_slug(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        assert_eq!(
+            page_request(None, None).unwrap(),
+            PageRequest {
+                page: 1,
+                per_page: 20
+            }
+        );
+        assert!(page_request(Some(0), None).is_err());
+        assert!(page_request(None, Some(101)).is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! The HTTP API of DESIGN §5 under `/api/v1`, its OpenAPI document, the
+//! human-readable API page, and the layers every request passes through.
+//!
+//! Handlers are thin: they check who is calling and what was sent, call the
+//! store, and shape the answer. They know nothing of sockets or media.
+
+pub mod auth;
+pub mod dto;
+pub mod extract;
+pub mod health;
+pub mod rooms;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "VTP API", description = "Accounts, users and rooms of the VTP live classroom."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-in and tokens"),
+        (name = "users", description = "Account administration"),
+        (name = "rooms", description = "Classrooms"),
+        (name = "operations", description = "Probes for operators")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The OpenAPI document and the router it describes, built together so they cannot drift.
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    OpenApiRouter::with_openapi(doc)
+        .nest(
+            "/api/v1",
+            OpenApiRouter::new()
+                .merge(auth::router())
+                .merge(users::router())
+                .merge(rooms::router())
+                .merge(health::router()),
+        )
+        .split_for_parts()
+}
+
+/// The OpenAPI document, for tools and tests.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+/// Limits and cross-origin settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    pub max_body_bytes: usize,
+    /// Empty: same origin only. `*`: any origin.
+    pub cors_origins: Vec<String>,
+}
+
+pub fn router(state: AppState, options: &HttpOptions) -> Router {
+    let (api, openapi) = api_routes();
+    let openapi_json: Arc<str> = openapi
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into())
+        .into();
+    let mut app = api
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let json = openapi_json.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        json.to_string(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/api/docs",
+            get(|| async { Html(include_str!("docs.html")) }),
+        )
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/", get(|| async { Html(include_str!("index.html")) }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            ApiError::new(ErrorCode::Internal, "internal error").into_response()
+        }))
+        .layer(TraceLayer::new_for_http());
+    if let Some(cors) = cors_layer(&options.cors_origins) {
+        app = app.layer(cors);
+    }
+    app.with_state(state)
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    if origins.contains(&"*") {
+        return Some(layer.allow_origin(Any));
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(layer.allow_origin(AllowOrigin::list(list)))
+}
+
+async fn not_found(uri: Uri) -> Response {
+    ApiError::not_found(format!("no route for {}", uri.path())).into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+    .into_response()
+}

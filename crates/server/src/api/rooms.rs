@@ -1,0 +1,186 @@
+//! `/rooms/*`: classrooms. Instructors and admins create them; everyone
+//! signed in can find them; the owner or an admin changes or deletes them.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+use vtp_store::{NewRoom, Role, Room, RoomPatch, RoomQuery, RoomSettings, RoomStatus};
+
+use super::dto::*;
+use super::extract::{Json, Path, Query};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_room, list_rooms))
+        .routes(routes!(get_room, patch_room, delete_room))
+}
+
+/// The room, or 404 (also for ids that cannot exist).
+pub async fn load_room(state: &AppState, id: &str) -> ApiResult<Room> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(ApiError::not_found("no such room"));
+    }
+    state.store.room_by_id(id).await.map_err(|e| match e {
+        vtp_store::StoreError::NotFound => ApiError::not_found("no such room"),
+        other => other.into(),
+    })
+}
+
+fn require_owner_or_admin(caller: &AuthUser, room: &Room) -> ApiResult<()> {
+    if caller.is_admin() || room.owner_id == caller.0.id {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only the room's owner or an admin may do this",
+        ))
+    }
+}
+
+/// Create a room (instructors and admins).
+#[utoipa::path(post, path = "/rooms", tag = "rooms", request_body = CreateRoomRequest,
+    responses((status = 201, body = RoomDto), (status = 403, body = ErrorBody),
+              (status = 409, description = "slug taken", body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn create_room(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(body): Json<CreateRoomRequest>,
+) -> ApiResult<(StatusCode, Json<RoomDto>)> {
+    if !matches!(caller.0.role, Role::Admin | Role::Instructor) {
+        return Err(ApiError::forbidden(
+            "only instructors and admins may create rooms",
+        ));
+    }
+    let title = clean_text("title", &body.title, MAX_TITLE_CHARS)?;
+    let id = match body.slug {
+        Some(slug) => {
+            validate_slug(&slug)?;
+            slug
+        }
+        None => Uuid::new_v4().to_string(),
+    };
+    let settings = body
+        .settings
+        .unwrap_or_default()
+        .apply_to(RoomSettings::default(), state.policy.max_room_participants)?;
+    let room = state
+        .store
+        .create_room(
+            &NewRoom {
+                id,
+                title,
+                owner_id: caller.0.id,
+                settings,
+            },
+            Utc::now(),
+        )
+        .await?;
+    tracing::info!(room_id = %room.id, owner = %caller.0.id, "room created");
+    Ok((StatusCode::CREATED, Json(room.into())))
+}
+
+/// List rooms, newest first.
+#[utoipa::path(get, path = "/rooms", tag = "rooms", params(RoomListParams),
+    responses((status = 200, body = PageDto<RoomDto>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+async fn list_rooms(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    Query(params): Query<RoomListParams>,
+) -> ApiResult<Json<PageDto<RoomDto>>> {
+    let query = RoomQuery {
+        status: params.status,
+        owner_id: params.owner_id,
+        search: params
+            .q
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty()),
+        page: page_request(params.page, params.per_page)?,
+    };
+    let page = state.store.list_rooms(&query).await?;
+    Ok(Json(PageDto::from_page(page, RoomDto::from)))
+}
+
+/// One room.
+#[utoipa::path(get, path = "/rooms/{id}", tag = "rooms", params(("id" = String, Path)),
+    responses((status = 200, body = RoomDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_room(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RoomDto>> {
+    Ok(Json(load_room(&state, &id).await?.into()))
+}
+
+/// Change a room's title, settings or status (owner or admin).
+#[utoipa::path(patch, path = "/rooms/{id}", tag = "rooms", params(("id" = String, Path)), request_body = RoomPatchRequest,
+    responses((status = 200, body = RoomDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn patch_room(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    Json(body): Json<RoomPatchRequest>,
+) -> ApiResult<Json<RoomDto>> {
+    let room = load_room(&state, &id).await?;
+    require_owner_or_admin(&caller, &room)?;
+    let title = body
+        .title
+        .as_deref()
+        .map(|t| clean_text("title", t, MAX_TITLE_CHARS))
+        .transpose()?;
+    if body.status == Some(RoomStatus::Live) {
+        return Err(ApiError::validation(
+            "status: a room becomes live when people join; set open or closed",
+        ));
+    }
+    // Reopening a room that is live would be a no-op: keep it live.
+    let status = match (body.status, room.status) {
+        (Some(RoomStatus::Open), RoomStatus::Live) => None,
+        (status, _) => status,
+    };
+    let settings = body
+        .settings
+        .as_ref()
+        .map(|s| s.apply_to(room.settings.clone(), state.policy.max_room_participants))
+        .transpose()?;
+    let room = state
+        .store
+        .update_room(
+            &id,
+            &RoomPatch {
+                title,
+                status,
+                settings,
+            },
+            Utc::now(),
+        )
+        .await?;
+    Ok(Json(room.into()))
+}
+
+/// Delete a room (owner or admin). A live room must be closed first.
+#[utoipa::path(delete, path = "/rooms/{id}", tag = "rooms", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "room is live", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn delete_room(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let room = load_room(&state, &id).await?;
+    require_owner_or_admin(&caller, &room)?;
+    if room.status == RoomStatus::Live {
+        return Err(ApiError::conflict("the room is live: close it first"));
+    }
+    state.store.delete_room(&id).await?;
+    tracing::info!(room_id = %id, by = %caller.0.id, "room deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

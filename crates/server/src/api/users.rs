@@ -1,0 +1,143 @@
+//! `/users/*`: account administration. Admins see and change everyone;
+//! other users see themselves and may change only their display name.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+use vtp_store::{Role, User, UserPatch, UserQuery};
+
+use super::dto::*;
+use super::extract::{Json, Path, Query};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(get_user, patch_user, delete_user))
+}
+
+fn require_self_or_admin(caller: &AuthUser, id: Uuid) -> ApiResult<()> {
+    if caller.is_admin() || caller.0.id == id {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only admins may manage other users"))
+    }
+}
+
+/// Refuses a change that would leave no active admin to manage the platform.
+async fn keep_an_admin(state: &AppState, target: &User) -> ApiResult<()> {
+    if target.role == Role::Admin
+        && !target.disabled
+        && state.store.count_active_admins().await? <= 1
+    {
+        return Err(ApiError::conflict(
+            "this is the last active admin: make another admin first",
+        ));
+    }
+    Ok(())
+}
+
+/// List users (admins).
+#[utoipa::path(get, path = "/users", tag = "users", params(UserListParams),
+    responses((status = 200, body = PageDto<UserDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_users(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(params): Query<UserListParams>,
+) -> ApiResult<Json<PageDto<UserDto>>> {
+    caller.require_admin()?;
+    let query = UserQuery {
+        search: params
+            .q
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty()),
+        role: params.role,
+        page: page_request(params.page, params.per_page)?,
+    };
+    let page = state.store.list_users(&query).await?;
+    Ok(Json(PageDto::from_page(page, UserDto::from)))
+}
+
+/// One user (admins, or the user themselves).
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<UserDto>> {
+    require_self_or_admin(&caller, id)?;
+    Ok(Json(state.store.user_by_id(id).await?.into()))
+}
+
+/// Change a user: display name (self or admin), role and disabled (admins).
+/// Disabling ends the user's sessions at once.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UserPatchRequest,
+    responses((status = 200, body = UserDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "last admin", body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn patch_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<UserPatchRequest>,
+) -> ApiResult<Json<UserDto>> {
+    require_self_or_admin(&caller, id)?;
+    if (body.role.is_some() || body.disabled.is_some()) && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "only admins may change roles or disable accounts",
+        ));
+    }
+    let display_name = body
+        .display_name
+        .as_deref()
+        .map(|n| clean_text("displayName", n, MAX_DISPLAY_NAME_CHARS))
+        .transpose()?;
+    let target = state.store.user_by_id(id).await?;
+    let loses_admin = body.role.is_some_and(|r| r != Role::Admin) || body.disabled == Some(true);
+    if loses_admin {
+        keep_an_admin(&state, &target).await?;
+    }
+    let now = Utc::now();
+    let patch = UserPatch {
+        display_name,
+        role: body.role,
+        disabled: body.disabled,
+    };
+    let user = state.store.update_user(id, &patch, now).await?;
+    if body.disabled == Some(true) && !target.disabled {
+        // End every session: re-enabling later must not revive old tokens.
+        state.store.revoke_user_refresh_tokens(id, now).await?;
+        state.store.bump_token_epoch(id, now).await?;
+        tracing::info!(user_id = %id, by = %caller.0.id, "user disabled");
+    }
+    if body.role.is_some_and(|r| r != target.role) {
+        tracing::info!(user_id = %id, by = %caller.0.id, role = %user.role, "role changed");
+    }
+    Ok(Json(user.into()))
+}
+
+/// Delete a user (admins, or the user themselves). Refused while the user owns rooms.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "owns rooms, or last admin", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn delete_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    require_self_or_admin(&caller, id)?;
+    let target = state.store.user_by_id(id).await?;
+    keep_an_admin(&state, &target).await?;
+    state.store.delete_user(id).await?;
+    tracing::info!(user_id = %id, by = %caller.0.id, "user deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,83 @@
+//! Keyed token buckets: a burst of `capacity` attempts, refilled evenly over
+//! `period`. Used to slow down password guessing per client address and per
+//! account.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Keys tracked at most; past this, buckets that have refilled are dropped
+/// (they carry no information) and, if still too many, new keys are refused
+/// rather than letting an attacker grow memory without bound.
+const MAX_KEYS: usize = 100_000;
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+#[derive(Debug)]
+pub struct RateLimiter {
+    capacity: f64,
+    refill_per_sec: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    pub fn new(capacity: u32, period: Duration) -> Self {
+        let capacity = f64::from(capacity.max(1));
+        RateLimiter {
+            capacity,
+            refill_per_sec: capacity / period.as_secs_f64().max(0.001),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one attempt for `key`; when none is left, the error is the number
+    /// of whole seconds until one is.
+    pub fn check(&self, key: &str, now: Instant) -> Result<(), u64> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            let (capacity, rate) = (self.capacity, self.refill_per_sec);
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < capacity
+            });
+            if buckets.len() >= MAX_KEYS {
+                return Err(1);
+            }
+        }
+        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: self.capacity,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.refill_per_sec).min(self.capacity);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - bucket.tokens) / self.refill_per_sec;
+            Err(wait.ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_then_refills() {
+        let limiter = RateLimiter::new(3, Duration::from_secs(30));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            limiter.check("ip", t0).unwrap();
+        }
+        assert_eq!(limiter.check("ip", t0), Err(10), "one token per 10 s");
+        limiter.check("other", t0).unwrap();
+        assert!(limiter.check("ip", t0 + Duration::from_secs(9)).is_err());
+        limiter.check("ip", t0 + Duration::from_secs(10)).unwrap();
+    }
+}

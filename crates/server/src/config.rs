@@ -1,0 +1,279 @@
+//! The one typed configuration of VTP. Every setting is a command-line flag
+//! and a `VTP_*` environment variable (flag wins); `vtp --help` lists them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vtp",
+    version,
+    args_conflicts_with_subcommands = true,
+    about = "VTP: a live virtual classroom (HTTP API, Socket.IO signalling, SFU) in one program.",
+    long_about = "VTP: a live virtual classroom in one program.\n\n\
+        With no command, `vtp` runs `serve`. Every setting can also be given as the \
+        environment variable shown next to it; a flag wins over the variable."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for the default `serve` command, when none is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(StoreArgs),
+    /// Manage user accounts from the command line (how the first admin is made).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with any role.
+    Create(UserCreateArgs),
+    /// Change the role of an existing user.
+    SetRole(UserSetRoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    #[arg(long)]
+    pub email: String,
+    /// The password (visible in the process list: prefer --password-stdin).
+    #[arg(
+        long,
+        conflicts_with = "password_stdin",
+        required_unless_present = "password_stdin"
+    )]
+    pub password: Option<Secret>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[arg(long, value_enum, default_value_t = CliRole::Student)]
+    pub role: CliRole,
+    /// Name shown to others; defaults to the part of the e-mail before `@`.
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UserSetRoleArgs {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long, value_enum)]
+    pub role: CliRole,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CliRole {
+    Admin,
+    Instructor,
+    Student,
+}
+
+impl From<CliRole> for vtp_store::Role {
+    fn from(r: CliRole) -> Self {
+        match r {
+            CliRole::Admin => vtp_store::Role::Admin,
+            CliRole::Instructor => vtp_store::Role::Instructor,
+            CliRole::Student => vtp_store::Role::Student,
+        }
+    }
+}
+
+/// Where the data lives; shared by every command that opens the store.
+#[derive(Clone, Debug, Args)]
+pub struct StoreArgs {
+    /// Directory for the embedded database, the generated JWT key and recordings.
+    #[arg(long, env = "VTP_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL: `postgres://user:pass@host/db` for PostgreSQL, or
+    /// `sqlite://path`. Default: `sqlite://<data-dir>/vtp.db`.
+    #[arg(long, env = "VTP_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    /// Most database connections kept open.
+    #[arg(long, env = "VTP_DATABASE_MAX_CONNECTIONS", default_value_t = 8)]
+    pub database_max_connections: u32,
+}
+
+impl StoreArgs {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => format!("sqlite://{}", self.data_dir.join("vtp.db").display()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the HTTP API, Socket.IO and the web client.
+    #[arg(long, env = "VTP_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Key that signs access tokens (HS256). When not given, a random key is
+    /// generated once and kept in `<data-dir>/jwt-secret`, so restarts keep
+    /// sessions valid.
+    #[arg(long, env = "VTP_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+    /// Lifetime of access tokens (e.g. `900`, `15m`, `1h`).
+    #[arg(long, env = "VTP_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens (e.g. `30d`).
+    #[arg(long, env = "VTP_REFRESH_TOKEN_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub refresh_token_ttl: Duration,
+    /// Whether anyone may create a (student) account through the API.
+    #[arg(long, env = "VTP_ALLOW_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub allow_registration: bool,
+    /// Origins allowed to call the API from a browser, comma-separated;
+    /// `*` allows any. Empty: same origin only.
+    #[arg(long, env = "VTP_CORS_ORIGINS", value_delimiter = ',', num_args = 0..)]
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "VTP_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+    /// Sign-in attempts allowed per client address per minute.
+    #[arg(long, env = "VTP_LOGIN_RATE_PER_IP", default_value_t = 20)]
+    pub login_rate_per_ip: u32,
+    /// Sign-in attempts allowed per account per 15 minutes.
+    #[arg(long, env = "VTP_LOGIN_RATE_PER_ACCOUNT", default_value_t = 10)]
+    pub login_rate_per_account: u32,
+    /// Take the client address from the first `X-Forwarded-For` entry (only
+    /// behind a reverse proxy that sets it).
+    #[arg(long, env = "VTP_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// How long in-flight requests may take to finish at shutdown.
+    #[arg(long, env = "VTP_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct LogArgs {
+    /// Log filter, e.g. `info` or `vtp_server=debug,info`.
+    #[arg(long, env = "VTP_LOG", default_value = "info")]
+    pub log_level: String,
+    #[arg(long, env = "VTP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A string that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// `90`, `90s`, `15m`, `2h`, `30d` → a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 2h or 30d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => return Ok(Duration::from_millis(n)),
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+impl ServeArgs {
+    /// Defaults for tests and embedding: every value as with no flags and no
+    /// environment, with the given data directory.
+    pub fn defaults_for(data_dir: PathBuf) -> ServeArgs {
+        let cli = Cli::parse_from(["vtp", "--data-dir", &data_dir.display().to_string()]);
+        cli.serve
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("900").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("15 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let cli = Cli::parse_from([
+            "vtp",
+            "--jwt-secret",
+            "hunter2",
+            "--database-url",
+            "postgres://u:pw@h/db",
+        ]);
+        let dump = format!("{cli:?}");
+        assert!(!dump.contains("hunter2") && !dump.contains("pw@"), "{dump}");
+    }
+}

@@ -1,0 +1,16 @@
+//! The `vtp` program: configuration, the HTTP API, authentication, and the
+//! wiring that starts and stops it all.
+//!
+//! Layering (one way only): `api` handlers → `auth` + `vtp_store`. Handlers
+//! never reach around the store, and the store knows nothing of HTTP.
+
+pub mod api;
+pub mod auth;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+pub use server::Server;

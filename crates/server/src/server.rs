@@ -1,0 +1,188 @@
+//! Building VTP from its configuration and running it until shutdown.
+//!
+//! [`Server::run`] takes a bound listener and a shutdown future, like
+//! mini-redis's `run(listener, shutdown)`: tests bind port 0 and shut the
+//! server down with a channel; `vtp serve` passes SIGINT/SIGTERM.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use vtp_store::{Store, StoreOptions};
+
+use crate::api::{self, HttpOptions};
+use crate::auth::password::Passwords;
+use crate::auth::tokens::{KeySource, TokenIssuer};
+use crate::config::ServeArgs;
+use crate::state::{AppState, Policy};
+
+/// Upper bound on `maxParticipants` of one room.
+pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
+
+/// A configured server, ready to run.
+pub struct Server {
+    state: AppState,
+    http: HttpOptions,
+    grace: Duration,
+}
+
+impl Server {
+    /// Opens the store (migrating it), loads or creates the signing key.
+    pub async fn build(args: &ServeArgs) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&args.store.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {}",
+                args.store.data_dir.display()
+            )
+        })?;
+        let mut options = StoreOptions::new(args.store.database_url());
+        options.max_connections = args.store.database_max_connections;
+        let store = Store::open(options)
+            .await
+            .context("cannot open the store")?;
+        let (key, source) = TokenIssuer::load_key(args.jwt_secret.as_ref(), &args.store.data_dir)?;
+        let tokens = TokenIssuer::new(&key, args.access_token_ttl, args.refresh_token_ttl, source);
+        let passwords = Passwords::new()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let policy = Policy {
+            allow_registration: args.allow_registration,
+            trust_forwarded_for: args.trust_forwarded_for,
+            max_room_participants: MAX_ROOM_PARTICIPANTS,
+        };
+        let state = AppState::new(
+            store,
+            tokens,
+            passwords,
+            args.login_rate_per_ip,
+            args.login_rate_per_account,
+            policy,
+        );
+        let http = HttpOptions {
+            max_body_bytes: args.max_body_bytes,
+            cors_origins: args.cors_origins.clone(),
+        };
+        Ok(Server {
+            state,
+            http,
+            grace: args.shutdown_grace,
+        })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// One line per subsystem for the start-up log; never a secret.
+    pub fn summary(&self, addr: SocketAddr) -> Vec<String> {
+        let key = match self.state.tokens.key_source {
+            KeySource::Configured => "from VTP_JWT_SECRET",
+            KeySource::Generated => "generated and kept in the data directory",
+            KeySource::LoadedFromDataDir => "kept in the data directory",
+        };
+        let cors = if self.http.cors_origins.is_empty() {
+            "same origin only".to_string()
+        } else {
+            self.http.cors_origins.join(", ")
+        };
+        vec![
+            format!("http: listening on http://{addr} (API docs at http://{addr}/api/docs)"),
+            format!(
+                "store: {}, schema version {}",
+                self.state.store.description(),
+                self.state.store.schema_version()
+            ),
+            format!(
+                "auth: HS256 key {key}; access tokens {}s, refresh tokens {}s; registration {}",
+                self.state.tokens.access_ttl.as_secs(),
+                self.state.tokens.refresh_ttl.as_secs(),
+                if self.state.policy.allow_registration {
+                    "open"
+                } else {
+                    "closed"
+                }
+            ),
+            format!(
+                "http limits: body {} bytes; cors {cors}",
+                self.http.max_body_bytes
+            ),
+        ]
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish (at most the grace period) and closes the store.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = api::router(self.state.clone(), &self.http);
+        let maintenance = tokio::spawn(maintenance(self.state.clone()));
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let grace = self.grace;
+        let result = tokio::select! {
+            result = serve => result.context("HTTP server failed"),
+            () = async move {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("shutdown grace period over: dropping remaining connections");
+                Ok(())
+            }
+        };
+        maintenance.abort();
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Housekeeping that keeps tables from growing: expired refresh tokens.
+async fn maintenance(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match state
+            .store
+            .delete_expired_refresh_tokens(chrono::Utc::now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired refresh tokens removed"),
+            Err(e) => tracing::warn!(error = %e, "refresh token clean-up failed"),
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}

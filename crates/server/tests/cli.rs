@@ -1,0 +1,170 @@
+//! The `vtp` binary's own commands: `user create`, `user set-role`, `migrate`, `--help`.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+use vtp_store::Role;
+
+fn vtp(home: &Home, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vtp"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(home.data_dir.path())
+        .env("VTP_DATABASE_URL", home.db.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+#[tokio::test]
+async fn first_admin_is_made_on_the_command_line() {
+    let home = Home::new().await;
+    let out = vtp(&home, &["migrate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema at version"));
+
+    let mut child = vtp(
+        &home,
+        &[
+            "user",
+            "create",
+            "--email",
+            "Boss@Example.org",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"very secret pass\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("created admin boss@example.org"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("very secret"),
+        "the password is never echoed"
+    );
+
+    let dup = vtp(
+        &home,
+        &[
+            "user",
+            "create",
+            "--email",
+            "boss@example.org",
+            "--password",
+            "another pass",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let weak = vtp(
+        &home,
+        &[
+            "user",
+            "create",
+            "--email",
+            "w@example.org",
+            "--password",
+            "short",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!weak.status.success());
+
+    let out = vtp(
+        &home,
+        &[
+            "user",
+            "create",
+            "--email",
+            "t@example.org",
+            "--password",
+            "teacher pass",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    let out = vtp(
+        &home,
+        &[
+            "user",
+            "set-role",
+            "--email",
+            "t@example.org",
+            "--role",
+            "instructor",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let s = TestServer::start_in(home, |_| {}).await;
+    let admin = s.login("boss@example.org", "very secret pass").await;
+    assert_eq!(admin["user"]["role"], "admin");
+    let teacher = s.login("t@example.org", "teacher pass").await;
+    assert_eq!(teacher["user"]["role"], "instructor");
+    assert_eq!(
+        s.store
+            .credentials_by_email("t@example.org")
+            .await
+            .unwrap()
+            .user
+            .role,
+        Role::Instructor
+    );
+}
+
+#[test]
+fn help_lists_every_setting_with_its_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vtp"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "VTP_BIND",
+        "VTP_DATA_DIR",
+        "VTP_DATABASE_URL",
+        "VTP_JWT_SECRET",
+        "VTP_ACCESS_TOKEN_TTL",
+        "VTP_REFRESH_TOKEN_TTL",
+        "VTP_CORS_ORIGINS",
+        "VTP_LOG",
+        "VTP_LOG_FORMAT",
+        "VTP_MAX_BODY_BYTES",
+    ] {
+        assert!(help.contains(var), "{var} missing from --help");
+    }
+}

@@ -1,0 +1,187 @@
+//! A real VTP server on 127.0.0.1:0 for integration tests, on a throw-away
+//! database (SQLite, or PostgreSQL when `VTP_TEST_POSTGRES_URL` is set).
+#![allow(dead_code)] // each test binary uses a different part of this harness
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use vtp_server::Server;
+use vtp_server::config::{Secret, ServeArgs};
+use vtp_store::testing::{TempDir, TestDatabase};
+use vtp_store::{NewUser, Role, Store};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Where a server keeps its state; outlives server restarts.
+pub struct Home {
+    pub db: TestDatabase,
+    pub data_dir: TempDir,
+}
+
+impl Home {
+    pub async fn new() -> Arc<Home> {
+        Arc::new(Home {
+            db: TestDatabase::new().await.expect("test database"),
+            data_dir: TempDir::new("vtp-test-data").expect("temp dir"),
+        })
+    }
+
+    pub fn args(&self) -> ServeArgs {
+        let mut args = ServeArgs::defaults_for(self.data_dir.path().to_path_buf());
+        args.bind = "127.0.0.1:0".parse().unwrap();
+        args.store.database_url = Some(Secret::new(self.db.url()));
+        args.store.database_max_connections = 4;
+        args
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub home: Arc<Home>,
+    pub store: Store,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_in(Home::new().await, |_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut ServeArgs)) -> TestServer {
+        Self::start_in(Home::new().await, configure).await
+    }
+
+    pub async fn start_in(home: Arc<Home>, configure: impl FnOnce(&mut ServeArgs)) -> TestServer {
+        let mut args = home.args();
+        configure(&mut args);
+        let server = Server::build(&args).await.expect("server builds");
+        let store = server.state().store.clone();
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            home,
+            store,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Graceful shutdown; returns the home so that a new server can reuse it.
+    pub async fn stop(mut self) -> Arc<Home> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+        self.home.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body; returns
+    /// the status and the JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let bytes = resp.bytes().await.expect("body");
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Signs in through the API; panics unless it works.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": email, "password": password }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {email}: {body}");
+        body
+    }
+
+    /// A user with `role` created in the store (the API only makes students),
+    /// signed in through the API. Returns (user id, access token).
+    pub async fn user(&self, email: &str, role: Role) -> (String, String) {
+        let hash = vtp_server::auth::password::hash_password(PASSWORD.into())
+            .await
+            .unwrap();
+        let user = self
+            .store
+            .create_user(
+                NewUser {
+                    email: email.into(),
+                    display_name: email.split('@').next().unwrap().into(),
+                    password_hash: hash,
+                    role,
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .expect("create user");
+        let auth = self.login(email, PASSWORD).await;
+        (
+            user.id.to_string(),
+            auth["accessToken"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The `error.code` of an API error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
