@@ -15,6 +15,7 @@ mod error;
 mod model;
 mod pool;
 mod rooms;
+mod sessions;
 mod tokens;
 mod users;
 

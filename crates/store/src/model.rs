@@ -293,3 +293,112 @@ pub(crate) fn like_pattern(search: &str) -> String {
     out.push('%');
     out
 }
+
+/// A person's role inside one room (DESIGN §2), as opposed to their
+/// platform [`Role`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomRole {
+    /// The owner, or an instructor/admin: may mute, remove, promote, record, close.
+    Host,
+    /// Promoted by a host: may always publish.
+    Presenter,
+    Participant,
+}
+
+impl RoomRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomRole::Host => "host",
+            RoomRole::Presenter => "presenter",
+            RoomRole::Participant => "participant",
+        }
+    }
+}
+
+impl FromStr for RoomRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "host" => Ok(RoomRole::Host),
+            "presenter" => Ok(RoomRole::Presenter),
+            "participant" => Ok(RoomRole::Participant),
+            other => Err(format!("unknown room role {other:?}")),
+        }
+    }
+}
+
+/// One continuous use of a room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveSession {
+    pub id: Uuid,
+    pub room_id: String,
+    pub started_at: DateTime<Utc>,
+    /// `None` while the session runs.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A session with its head count, for listings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub session: LiveSession,
+    /// Distinct participant rows (a user who left and came back counts twice).
+    pub participant_count: u64,
+}
+
+/// One presence of one person in one session: the attendance record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    /// `None` once the account has been deleted.
+    pub user_id: Option<Uuid>,
+    pub peer_id: String,
+    pub display_name: String,
+    pub room_role: RoomRole,
+    pub joined_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewParticipant {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub peer_id: String,
+    pub display_name: String,
+    pub room_role: RoomRole,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatMessage {
+    pub id: Uuid,
+    pub room_id: String,
+    pub session_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub peer_id: String,
+    pub display_name: String,
+    pub body: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewChatMessage {
+    pub room_id: String,
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub peer_id: String,
+    pub display_name: String,
+    pub body: String,
+}
+
+/// Which chat messages to read: newest first, before a cursor.
+#[derive(Clone, Debug)]
+pub struct ChatQuery {
+    pub room_id: String,
+    /// Only this session's messages.
+    pub session_id: Option<Uuid>,
+    /// Only messages strictly older than this one (keyset pagination: stable
+    /// while new messages arrive).
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: u32,
+}
