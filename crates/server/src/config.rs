@@ -157,6 +157,22 @@ pub struct ServeArgs {
     /// behind a reverse proxy that sets it).
     #[arg(long, env = "VTP_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// How long a peer whose connection dropped keeps its place in a room
+    /// (and comes back without others seeing it leave).
+    #[arg(long, env = "VTP_RECONNECT_GRACE", default_value = "15s", value_parser = parse_duration)]
+    pub reconnect_grace: Duration,
+    /// Rooms one signalling connection may be in at once.
+    #[arg(long, env = "VTP_MAX_ROOMS_PER_CONNECTION", default_value_t = 4)]
+    pub max_rooms_per_connection: usize,
+    /// Signalling events per second one connection may send (bursts of twice that).
+    #[arg(long, env = "VTP_SOCKET_EVENTS_PER_SECOND", default_value_t = 20)]
+    pub socket_events_per_second: u32,
+    /// Largest signalling event accepted, in bytes.
+    #[arg(long, env = "VTP_MAX_EVENT_BYTES", default_value_t = 64 * 1024)]
+    pub max_event_bytes: usize,
+    /// Chat messages one peer may send in a burst (refilled at one per second).
+    #[arg(long, env = "VTP_CHAT_BURST", default_value_t = 5)]
+    pub chat_burst: u32,
     /// How long in-flight requests may take to finish at shutdown.
     #[arg(long, env = "VTP_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

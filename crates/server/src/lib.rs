@@ -6,10 +6,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod bus;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod rooms;
 pub mod server;
+pub mod signalling;
 pub mod state;
 pub mod telemetry;
 

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -15,8 +16,11 @@ use vtp_store::{Store, StoreOptions};
 use crate::api::{self, HttpOptions};
 use crate::auth::password::Passwords;
 use crate::auth::tokens::{KeySource, TokenIssuer};
+use crate::bus::{Bus, LocalBus};
 use crate::config::ServeArgs;
-use crate::state::{AppState, Policy};
+use crate::rooms::{HubConfig, RoomHub};
+use crate::signalling::{self, SignalLimits};
+use crate::state::{AppParts, AppState, Policy};
 
 /// Upper bound on `maxParticipants` of one room.
 pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
@@ -25,6 +29,7 @@ pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
 pub struct Server {
     state: AppState,
     http: HttpOptions,
+    signal_limits: SignalLimits,
     grace: Duration,
 }
 
@@ -42,6 +47,14 @@ impl Server {
         let store = Store::open(options)
             .await
             .context("cannot open the store")?;
+        // A crash leaves sessions open and rooms live, with nobody in them now.
+        let repaired = store.close_abandoned_sessions(chrono::Utc::now()).await?;
+        if repaired > 0 {
+            tracing::warn!(
+                sessions = repaired,
+                "closed sessions left open by an earlier crash"
+            );
+        }
         let (key, source) = TokenIssuer::load_key(args.jwt_secret.as_ref(), &args.store.data_dir)?;
         let tokens = TokenIssuer::new(&key, args.access_token_ttl, args.refresh_token_ttl, source);
         let passwords = Passwords::new()
@@ -52,21 +65,37 @@ impl Server {
             trust_forwarded_for: args.trust_forwarded_for,
             max_room_participants: MAX_ROOM_PARTICIPANTS,
         };
-        let state = AppState::new(
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let hub_config = HubConfig {
+            reconnect_grace: args.reconnect_grace,
+            chat_burst: args.chat_burst,
+            ..HubConfig::default()
+        };
+        let hub = RoomHub::new(store.clone(), bus.clone(), hub_config);
+        let state = AppState::new(AppParts {
             store,
             tokens,
             passwords,
-            args.login_rate_per_ip,
-            args.login_rate_per_account,
+            login_rate_per_ip: args.login_rate_per_ip,
+            login_rate_per_account: args.login_rate_per_account,
             policy,
-        );
+            bus,
+            hub,
+        });
         let http = HttpOptions {
             max_body_bytes: args.max_body_bytes,
             cors_origins: args.cors_origins.clone(),
         };
+        let signal_limits = SignalLimits {
+            max_event_bytes: args.max_event_bytes,
+            max_rooms_per_connection: args.max_rooms_per_connection,
+            events_per_second: args.socket_events_per_second,
+            ..SignalLimits::default()
+        };
         Ok(Server {
             state,
             http,
+            signal_limits,
             grace: args.shutdown_grace,
         })
     }
@@ -108,6 +137,14 @@ impl Server {
                 "http limits: body {} bytes; cors {cors}",
                 self.http.max_body_bytes
             ),
+            format!(
+                "signalling: Socket.IO at /socket.io/, bus {}; reconnect grace {}s; \
+                 {} events/s per connection, events up to {} bytes",
+                self.state.bus.describe(),
+                self.state.hub.config().reconnect_grace.as_secs_f32(),
+                self.signal_limits.events_per_second,
+                self.signal_limits.max_event_bytes
+            ),
         ]
     }
 
@@ -118,7 +155,8 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = api::router(self.state.clone(), &self.http);
+        let (socket_layer, io) = signalling::layer(self.state.clone(), self.signal_limits.clone());
+        let router = api::router(self.state.clone(), &self.http).layer(socket_layer);
         let maintenance = tokio::spawn(maintenance(self.state.clone()));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(
@@ -127,6 +165,9 @@ impl Server {
         )
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // Signalling connections are long-lived: close them so that only
+            // real in-flight requests hold the shutdown.
+            io.close().await;
             let _ = stopping_tx.send(());
         });
         let grace = self.grace;
@@ -141,6 +182,7 @@ impl Server {
             }
         };
         maintenance.abort();
+        self.state.hub.shutdown().await;
         self.state.store.close().await;
         tracing::info!("stopped");
         result

@@ -9,6 +9,8 @@ use vtp_store::Store;
 use crate::auth::password::Passwords;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::tokens::TokenIssuer;
+use crate::bus::Bus;
+use crate::rooms::RoomHub;
 
 /// Cheap to clone: one `Arc` around [`AppInner`].
 #[derive(Clone)]
@@ -23,6 +25,10 @@ pub struct AppInner {
     /// Sign-in attempts per e-mail, wherever they come from.
     pub login_by_account: RateLimiter,
     pub policy: Policy,
+    /// Room events to connections.
+    pub bus: Arc<dyn Bus>,
+    /// The live rooms.
+    pub hub: Arc<RoomHub>,
 }
 
 /// Settings that change what the API allows.
@@ -34,25 +40,32 @@ pub struct Policy {
     pub max_room_participants: u32,
 }
 
+/// The parts [`AppState::new`] assembles.
+pub struct AppParts {
+    pub store: Store,
+    pub tokens: TokenIssuer,
+    pub passwords: Passwords,
+    pub login_rate_per_ip: u32,
+    pub login_rate_per_account: u32,
+    pub policy: Policy,
+    pub bus: Arc<dyn Bus>,
+    pub hub: Arc<RoomHub>,
+}
+
 impl AppState {
-    pub fn new(
-        store: Store,
-        tokens: TokenIssuer,
-        passwords: Passwords,
-        login_rate_per_ip: u32,
-        login_rate_per_account: u32,
-        policy: Policy,
-    ) -> Self {
+    pub fn new(parts: AppParts) -> Self {
         AppState(Arc::new(AppInner {
-            store,
-            tokens,
-            passwords,
-            login_by_ip: RateLimiter::new(login_rate_per_ip, Duration::from_secs(60)),
+            store: parts.store,
+            tokens: parts.tokens,
+            passwords: parts.passwords,
+            login_by_ip: RateLimiter::new(parts.login_rate_per_ip, Duration::from_secs(60)),
             login_by_account: RateLimiter::new(
-                login_rate_per_account,
+                parts.login_rate_per_account,
                 Duration::from_secs(15 * 60),
             ),
-            policy,
+            policy: parts.policy,
+            bus: parts.bus,
+            hub: parts.hub,
         }))
     }
 }

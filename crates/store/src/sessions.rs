@@ -1,13 +1,13 @@
 //! Live sessions, attendance and chat: the durable trace of what happened
 //! in a room. The live state itself (who is connected now) is the server's.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::pool::on_pool;
 use crate::{
-    ChatMessage, ChatQuery, LiveSession, NewChatMessage, NewParticipant, Page, PageRequest, Participant,
-    RoomRole, RoomStatus, SessionSummary, Store, StoreError,
+    ChatMessage, ChatQuery, LiveSession, NewChatMessage, NewParticipant, Page, PageRequest,
+    Participant, RoomRole, RoomStatus, SessionSummary, Store, StoreError,
 };
 
 #[derive(sqlx::FromRow)]
@@ -20,7 +20,12 @@ struct SessionRow {
 
 impl From<SessionRow> for LiveSession {
     fn from(r: SessionRow) -> Self {
-        LiveSession { id: r.id, room_id: r.room_id, started_at: r.started_at, ended_at: r.ended_at }
+        LiveSession {
+            id: r.id,
+            room_id: r.room_id,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+        }
     }
 }
 
@@ -31,7 +36,8 @@ struct SummaryRow {
     participant_count: i64,
 }
 
-const PARTICIPANT_COLUMNS: &str = "id, session_id, user_id, peer_id, display_name, room_role, joined_at, left_at";
+const PARTICIPANT_COLUMNS: &str =
+    "id, session_id, user_id, peer_id, display_name, room_role, joined_at, left_at";
 
 #[derive(sqlx::FromRow)]
 struct ParticipantRow {
@@ -92,7 +98,11 @@ impl From<ChatRow> for ChatMessage {
 
 impl Store {
     /// Starts a session and marks the room live, in one transaction.
-    pub async fn start_session(&self, room_id: &str, now: DateTime<Utc>) -> Result<LiveSession, StoreError> {
+    pub async fn start_session(
+        &self,
+        room_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LiveSession, StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let row: SessionRow = sqlx::query_as(
@@ -115,7 +125,12 @@ impl Store {
 
     /// Ends a session: every participant still present leaves now, and the
     /// room takes `room_status` (open, or closed when a host closed it).
-    pub async fn end_session(&self, session_id: Uuid, room_status: RoomStatus, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn end_session(
+        &self,
+        session_id: Uuid,
+        room_status: RoomStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let room_id: Option<String> = sqlx::query_scalar(
@@ -178,7 +193,11 @@ impl Store {
     }
 
     /// A room's sessions, newest first, with head counts.
-    pub async fn list_sessions(&self, room_id: &str, page: PageRequest) -> Result<Page<SessionSummary>, StoreError> {
+    pub async fn list_sessions(
+        &self,
+        room_id: &str,
+        page: PageRequest,
+    ) -> Result<Page<SessionSummary>, StoreError> {
         let (rows, total): (Vec<SummaryRow>, i64) = on_pool!(self, pool => {
             let rows = sqlx::query_as(
                 "SELECT s.id, s.room_id, s.started_at, s.ended_at, \
@@ -198,7 +217,10 @@ impl Store {
         Ok(Page {
             items: rows
                 .into_iter()
-                .map(|r| SessionSummary { session: r.session.into(), participant_count: u64::try_from(r.participant_count).unwrap_or(0) })
+                .map(|r| SessionSummary {
+                    session: r.session.into(),
+                    participant_count: u64::try_from(r.participant_count).unwrap_or(0),
+                })
                 .collect(),
             page: page.page,
             per_page: page.per_page,
@@ -206,7 +228,11 @@ impl Store {
         })
     }
 
-    pub async fn add_participant(&self, new: &NewParticipant, now: DateTime<Utc>) -> Result<Participant, StoreError> {
+    pub async fn add_participant(
+        &self,
+        new: &NewParticipant,
+        now: DateTime<Utc>,
+    ) -> Result<Participant, StoreError> {
         let sql = format!(
             "INSERT INTO participants (id, session_id, user_id, peer_id, display_name, room_role, joined_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {PARTICIPANT_COLUMNS}"
@@ -225,7 +251,11 @@ impl Store {
     }
 
     /// Records that a participant left (once; later calls change nothing).
-    pub async fn participant_left(&self, participant_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn participant_left(
+        &self,
+        participant_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query("UPDATE participants SET left_at = $2 WHERE id = $1 AND left_at IS NULL")
             .bind(participant_id)
             .bind(now)
@@ -236,7 +266,11 @@ impl Store {
     }
 
     /// Keeps the attendance record's role in step with promotions.
-    pub async fn set_participant_role(&self, participant_id: Uuid, role: RoomRole) -> Result<(), StoreError> {
+    pub async fn set_participant_role(
+        &self,
+        participant_id: Uuid,
+        role: RoomRole,
+    ) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query("UPDATE participants SET room_role = $2 WHERE id = $1")
             .bind(participant_id)
             .bind(role.as_str())
@@ -247,14 +281,26 @@ impl Store {
     }
 
     /// Everyone who attended a session, in order of arrival.
-    pub async fn session_participants(&self, session_id: Uuid) -> Result<Vec<Participant>, StoreError> {
-        let sql = format!("SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE session_id = $1 ORDER BY joined_at, id");
+    pub async fn session_participants(
+        &self,
+        session_id: Uuid,
+    ) -> Result<Vec<Participant>, StoreError> {
+        let sql = format!(
+            "SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE session_id = $1 ORDER BY joined_at, id"
+        );
         let rows: Vec<ParticipantRow> =
             on_pool!(self, pool => sqlx::query_as(&sql).bind(session_id).fetch_all(pool).await)?;
         rows.into_iter().map(Participant::try_from).collect()
     }
 
-    pub async fn insert_chat_message(&self, new: &NewChatMessage, now: DateTime<Utc>) -> Result<ChatMessage, StoreError> {
+    pub async fn insert_chat_message(
+        &self,
+        new: &NewChatMessage,
+        now: DateTime<Utc>,
+    ) -> Result<ChatMessage, StoreError> {
+        // Microseconds on both backends (PostgreSQL's precision), so that
+        // pagination cursors compare the same everywhere.
+        let now = now.trunc_subsecs(6);
         let sql = format!(
             "INSERT INTO chat_messages (id, room_id, session_id, user_id, peer_id, display_name, body, sent_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CHAT_COLUMNS}"
@@ -293,5 +339,23 @@ impl Store {
             .fetch_all(pool)
             .await)?;
         Ok(rows.into_iter().map(ChatMessage::from).collect())
+    }
+}
+
+impl Store {
+    /// Whether the user was ever a participant of the room (any session).
+    pub async fn user_attended_room(
+        &self,
+        user_id: Uuid,
+        room_id: &str,
+    ) -> Result<bool, StoreError> {
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM participants p JOIN live_sessions s ON s.id = p.session_id \
+             WHERE p.user_id = $1 AND s.room_id = $2")
+            .bind(user_id)
+            .bind(room_id)
+            .fetch_one(pool)
+            .await)?;
+        Ok(n > 0)
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod dto;
 pub mod extract;
 pub mod health;
+pub mod live;
 pub mod rooms;
 pub mod users;
 
@@ -63,6 +64,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(auth::router())
                 .merge(users::router())
                 .merge(rooms::router())
+                .merge(live::router())
                 .merge(health::router()),
         )
         .split_for_parts()

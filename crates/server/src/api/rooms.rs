@@ -150,6 +150,14 @@ async fn patch_room(
         .as_ref()
         .map(|s| s.apply_to(room.settings.clone(), state.policy.max_room_participants))
         .transpose()?;
+    // Closing a live room ends its session and tells everyone in it.
+    if status == Some(RoomStatus::Closed) && room.status == RoomStatus::Live {
+        state
+            .hub
+            .close_room(&id, "closed by a host")
+            .await
+            .map_err(|e| ApiError::internal("closing a live room", e))?;
+    }
     let room = state
         .store
         .update_room(

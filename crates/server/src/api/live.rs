@@ -1,0 +1,339 @@
+//! `/rooms/{id}/participants|sessions|chat`: what is happening in a room now,
+//! and what happened in it (attendance, chat history).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+use vtp_store::{ChatQuery, Participant, Role, Room};
+
+use super::dto::{PageDto, page_request};
+use super::extract::{Json, Path, Query};
+use super::rooms::load_room;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::rooms::{ChatView, PeerView};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(participants))
+        .routes(routes!(sessions))
+        .routes(routes!(attendance))
+        .routes(routes!(chat_history))
+}
+
+/// Hosts of a room (its owner, instructors, admins) see its history.
+fn require_host(caller: &AuthUser, room: &Room) -> ApiResult<()> {
+    let host =
+        room.owner_id == caller.0.id || matches!(caller.0.role, Role::Admin | Role::Instructor);
+    if host {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only the room's hosts may see this"))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LiveParticipants {
+    /// Everyone in the room now (peers within their reconnect grace included).
+    pub peers: Vec<PeerView>,
+}
+
+/// Who is in the room right now.
+#[utoipa::path(get, path = "/rooms/{id}/participants", tag = "rooms", params(("id" = String, Path)),
+    responses((status = 200, body = LiveParticipants), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn participants(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LiveParticipants>> {
+    let room = load_room(&state, &id).await?;
+    Ok(Json(LiveParticipants {
+        peers: state.hub.participants(&room.id).await,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDto {
+    pub id: Uuid,
+    pub room_id: String,
+    pub started_at: DateTime<Utc>,
+    /// Absent while the session runs.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Presences recorded (someone who left and came back counts twice).
+    pub participant_count: u64,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+/// The room's sessions, newest first (hosts).
+#[utoipa::path(get, path = "/rooms/{id}/sessions", tag = "rooms", params(("id" = String, Path), PageParams),
+    responses((status = 200, body = PageDto<SessionDto>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn sessions(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Json<PageDto<SessionDto>>> {
+    let room = load_room(&state, &id).await?;
+    require_host(&caller, &room)?;
+    let page = state
+        .store
+        .list_sessions(&room.id, page_request(params.page, params.per_page)?)
+        .await?;
+    Ok(Json(PageDto::from_page(page, |s| SessionDto {
+        id: s.session.id,
+        room_id: s.session.room_id,
+        started_at: s.session.started_at,
+        ended_at: s.session.ended_at,
+        participant_count: s.participant_count,
+    })))
+}
+
+/// One person's attendance in a session, over all their presences.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attendee {
+    /// Absent when the account has since been deleted.
+    pub user_id: Option<Uuid>,
+    pub display_name: String,
+    /// The role at the end of the session.
+    pub role: String,
+    pub first_joined_at: DateTime<Utc>,
+    /// Absent while still present.
+    pub last_left_at: Option<DateTime<Utc>>,
+    /// Minutes present, summed over presences (rounded to 0.1).
+    pub total_minutes: f64,
+    /// Number of separate presences.
+    pub visits: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttendanceReport {
+    pub session: SessionDto,
+    pub attendees: Vec<Attendee>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AttendanceParams {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// Attendance report of a session (hosts): who, role, first join, last leave,
+/// total minutes. `?format=csv` gives the same as CSV.
+#[utoipa::path(get, path = "/rooms/{id}/sessions/{session_id}/attendance", tag = "rooms",
+    params(("id" = String, Path), ("session_id" = Uuid, Path), AttendanceParams),
+    responses((status = 200, body = AttendanceReport), (status = 200, content_type = "text/csv", body = String),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn attendance(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path((id, session_id)): Path<(String, Uuid)>,
+    Query(params): Query<AttendanceParams>,
+) -> ApiResult<Response> {
+    let room = load_room(&state, &id).await?;
+    require_host(&caller, &room)?;
+    let session = match state.store.session_by_id(session_id).await {
+        Ok(s) if s.room_id == room.id => s,
+        Ok(_) | Err(vtp_store::StoreError::NotFound) => {
+            return Err(ApiError::not_found("no such session in this room"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let presences = state.store.session_participants(session.id).await?;
+    let end = session.ended_at.unwrap_or_else(Utc::now);
+    let attendees = summarise(&presences, end);
+    let report = AttendanceReport {
+        session: SessionDto {
+            id: session.id,
+            room_id: session.room_id,
+            started_at: session.started_at,
+            ended_at: session.ended_at,
+            participant_count: presences.len() as u64,
+        },
+        attendees,
+    };
+    match params.format.as_deref() {
+        None | Some("json") => Ok(Json(report).into_response()),
+        Some("csv") => Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"attendance-{session_id}.csv\""),
+                ),
+            ],
+            to_csv(&report.attendees),
+        )
+            .into_response()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "format: {other:?} is not json or csv"
+        ))),
+    }
+}
+
+/// Groups presences by person (by user, or by presence once the account is gone).
+fn summarise(presences: &[Participant], session_end: DateTime<Utc>) -> Vec<Attendee> {
+    let mut attendees: Vec<(Option<Uuid>, Attendee)> = Vec::new();
+    for p in presences {
+        let until = p.left_at.unwrap_or(session_end);
+        let minutes = (until - p.joined_at).num_milliseconds().max(0) as f64 / 60_000.0;
+        let key = p.user_id;
+        match attendees.iter_mut().find(|(k, _)| k.is_some() && *k == key) {
+            Some((_, a)) => {
+                a.total_minutes += minutes;
+                a.visits += 1;
+                a.display_name.clone_from(&p.display_name);
+                a.role = p.room_role.as_str().to_string();
+                a.last_left_at = match (a.last_left_at, p.left_at) {
+                    (Some(x), Some(y)) => Some(x.max(y)),
+                    _ => None,
+                };
+            }
+            None => attendees.push((
+                key,
+                Attendee {
+                    user_id: p.user_id,
+                    display_name: p.display_name.clone(),
+                    role: p.room_role.as_str().to_string(),
+                    first_joined_at: p.joined_at,
+                    last_left_at: p.left_at,
+                    total_minutes: minutes,
+                    visits: 1,
+                },
+            )),
+        }
+    }
+    attendees
+        .into_iter()
+        .map(|(_, mut a)| {
+            a.total_minutes = (a.total_minutes * 10.0).round() / 10.0;
+            a
+        })
+        .collect()
+}
+
+fn csv_field(text: &str) -> String {
+    // Quote everything; double inner quotes. A leading =,+,-,@ would be run
+    // as a formula by spreadsheets: prefix it with a quote mark.
+    let safe = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    format!("\"{}\"", safe.replace('"', "\"\""))
+}
+
+fn to_csv(attendees: &[Attendee]) -> String {
+    let mut out = String::from(
+        "user_id,display_name,role,first_joined_at,last_left_at,total_minutes,visits\n",
+    );
+    for a in attendees {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            a.user_id.map(|u| u.to_string()).unwrap_or_default(),
+            csv_field(&a.display_name),
+            a.role,
+            a.first_joined_at.to_rfc3339(),
+            a.last_left_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            a.total_minutes,
+            a.visits
+        ));
+    }
+    out
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChatParams {
+    /// Only this session's messages.
+    pub session_id: Option<Uuid>,
+    /// `nextCursor` of the previous page.
+    pub before: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatPage {
+    /// Newest first.
+    pub items: Vec<ChatView>,
+    /// Pass as `before` for older messages; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Chat history, newest first (hosts, and people who attended the room).
+#[utoipa::path(get, path = "/rooms/{id}/chat", tag = "rooms", params(("id" = String, Path), ChatParams),
+    responses((status = 200, body = ChatPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn chat_history(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    Query(params): Query<ChatParams>,
+) -> ApiResult<Json<ChatPage>> {
+    let room = load_room(&state, &id).await?;
+    if require_host(&caller, &room).is_err()
+        && !state
+            .store
+            .user_attended_room(caller.0.id, &room.id)
+            .await?
+    {
+        return Err(ApiError::forbidden(
+            "only the room's hosts and participants may read its chat",
+        ));
+    }
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit: must be between 1 and 200"));
+    }
+    let before = params.before.as_deref().map(parse_cursor).transpose()?;
+    let items = state
+        .store
+        .chat_messages(&ChatQuery {
+            room_id: room.id.clone(),
+            session_id: params.session_id,
+            before,
+            limit,
+        })
+        .await?;
+    let next_cursor = (items.len() == limit as usize)
+        .then(|| {
+            items
+                .last()
+                .map(|m| format!("{}_{}", m.sent_at.timestamp_micros(), m.id))
+        })
+        .flatten();
+    Ok(Json(ChatPage {
+        items: items.into_iter().map(ChatView::from).collect(),
+        next_cursor,
+    }))
+}
+
+fn parse_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
+    let bad = || ApiError::bad_request("before: not a cursor returned by this API");
+    let (micros, id) = cursor.split_once('_').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((at, id.parse().map_err(|_| bad())?))
+}

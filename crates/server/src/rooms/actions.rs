@@ -1,0 +1,270 @@
+//! What peers do in a room besides joining and leaving: chat, hands, host
+//! controls and the peer-to-peer relay.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vtp_store::{NewChatMessage, RoomRole};
+
+use super::{ChatView, RoomHub, SignalCode, SignalError};
+
+/// `host-action`'s `action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostAction {
+    /// Pause the target's audio producers (or the one named).
+    Mute,
+    /// Send the target out of the session; they cannot come back to it.
+    Remove,
+    /// participant → presenter.
+    Promote,
+    /// presenter → participant.
+    Demote,
+}
+
+impl RoomHub {
+    /// Stores and delivers a chat message; the sender gets the stored copy.
+    pub async fn chat(
+        &self,
+        conn: &str,
+        room_id: &str,
+        text: &str,
+    ) -> Result<ChatView, SignalError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(SignalError::bad_request("text: must not be empty"));
+        }
+        let max = self.config.chat_max_chars;
+        if text.chars().count() > max {
+            return Err(SignalError::bad_request(format!(
+                "text: at most {max} characters"
+            )));
+        }
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let live = slot
+                .live
+                .as_ref()
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            if let Err(wait) = hub.chat_limiter.check(&peer_id, Instant::now()) {
+                return Err(SignalError::new(
+                    SignalCode::RateLimited,
+                    format!("too many messages; wait {wait} s"),
+                ));
+            }
+            let peer = live
+                .peer(&peer_id)
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let message = hub
+                .store
+                .insert_chat_message(
+                    &NewChatMessage {
+                        room_id: room_id.to_string(),
+                        session_id: live.session_id,
+                        user_id: peer.user_id,
+                        peer_id: peer_id.clone(),
+                        display_name: peer.display_name.clone(),
+                        body: text.to_string(),
+                    },
+                    Utc::now(),
+                )
+                .await?;
+            let view = ChatView::from(message);
+            hub.publish(
+                live.conns_except(Some(&peer_id)),
+                "chat-message",
+                serde_json::to_value(&view).unwrap_or(Value::Null),
+            );
+            Ok(view)
+        })
+        .await
+    }
+
+    /// Raises or lowers the caller's hand; others are told when it changes.
+    pub async fn set_hand(
+        &self,
+        conn: &str,
+        room_id: &str,
+        raised: bool,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let live = slot
+                .live
+                .as_mut()
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let peer = live
+                .peer_mut(&peer_id)
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            if peer.hand_raised != raised {
+                peer.hand_raised = raised;
+                let event = if raised {
+                    "hand-raised"
+                } else {
+                    "hand-lowered"
+                };
+                hub.publish(
+                    live.conns_except(Some(&peer_id)),
+                    event,
+                    json!({ "peerId": peer_id }),
+                );
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// A host acts on another peer.
+    pub async fn host_action(
+        &self,
+        conn: &str,
+        room_id: &str,
+        action: HostAction,
+        target_id: &str,
+        producer_id: Option<&str>,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |hub, arc, slot, caller_id| {
+            let live = slot
+                .live
+                .as_mut()
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let caller_role = live.peer(&caller_id).map(|p| p.role);
+            if caller_role != Some(RoomRole::Host) {
+                return Err(SignalError::forbidden("only hosts may do this"));
+            }
+            let target = live.peer_mut(target_id).ok_or_else(|| {
+                SignalError::not_found(format!("no peer {target_id:?} in this room"))
+            })?;
+            if target.peer_id == caller_id && action != HostAction::Mute {
+                return Err(SignalError::bad_request(
+                    "a host cannot do this to themselves",
+                ));
+            }
+            match action {
+                HostAction::Mute => {
+                    let mut paused = Vec::new();
+                    for producer in &mut target.producers {
+                        let selected = match producer_id {
+                            Some(id) => producer.producer_id == id,
+                            None => producer.kind == "audio",
+                        };
+                        if selected && !producer.paused {
+                            producer.paused = true;
+                            paused.push(producer.producer_id.clone());
+                        }
+                    }
+                    if let Some(id) = producer_id
+                        && !target.producers.iter().any(|p| p.producer_id == id)
+                    {
+                        return Err(SignalError::not_found(format!(
+                            "peer {target_id:?} has no producer {id:?}"
+                        )));
+                    }
+                    let target_peer = target.peer_id.clone();
+                    for producer_id in paused {
+                        hub.publish(
+                            live.conns_except(None),
+                            "producer-paused",
+                            json!({ "producerId": producer_id, "peerId": target_peer }),
+                        );
+                    }
+                    Ok(())
+                }
+                HostAction::Remove => {
+                    if target.role == RoomRole::Host {
+                        return Err(SignalError::forbidden("hosts cannot remove other hosts"));
+                    }
+                    let (user_id, conn) = (target.user_id, target.conn.clone());
+                    live.removed_users.insert(user_id);
+                    hub.publish(
+                        conn.into_iter().collect(),
+                        "removed",
+                        json!({ "reason": "removed by a host" }),
+                    );
+                    let target_id = target_id.to_string();
+                    hub.remove_peer(room_id, arc, slot, &target_id, "removed by a host")
+                        .await;
+                    Ok(())
+                }
+                HostAction::Promote | HostAction::Demote => {
+                    let new_role = match (action, target.role) {
+                        (_, RoomRole::Host) => {
+                            return Err(SignalError::forbidden("a host's role cannot be changed"));
+                        }
+                        (HostAction::Promote, _) => RoomRole::Presenter,
+                        _ => RoomRole::Participant,
+                    };
+                    if target.role != new_role {
+                        target.role = new_role;
+                        let (participant_id, target_peer) =
+                            (target.participant_id, target.peer_id.clone());
+                        if let Err(e) = hub
+                            .store
+                            .set_participant_role(participant_id, new_role)
+                            .await
+                        {
+                            tracing::error!(error = %e, "could not record the role change");
+                        }
+                        hub.publish(
+                            live.conns_except(None),
+                            "role-changed",
+                            json!({ "peerId": target_peer, "role": new_role }),
+                        );
+                    }
+                    Ok(())
+                }
+            }
+        })
+        .await
+    }
+
+    /// Relays a peer-to-peer signalling message to one peer of the same room,
+    /// as the same event with `from` added.
+    pub async fn relay(
+        &self,
+        conn: &str,
+        room_id: &str,
+        to: &str,
+        event: &'static str,
+        mut payload: Value,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, caller_id| {
+            let live = slot
+                .live
+                .as_ref()
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let target_conn = live
+                .peer(to)
+                .filter(|p| p.peer_id != caller_id)
+                .and_then(|p| p.conn.clone())
+                .ok_or_else(|| {
+                    SignalError::not_found(format!("no connected peer {to:?} in this room"))
+                })?;
+            if let Some(object) = payload.as_object_mut() {
+                object.insert("from".into(), Value::String(caller_id));
+            }
+            hub.publish(vec![target_conn], event, payload);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Closes the room the caller is in, if the caller is a host there.
+    pub async fn close_room_as(&self, conn: &str, room_id: &str) -> Result<(), SignalError> {
+        let is_host = self
+            .with_member(conn, room_id, async |_, _, slot, caller_id| {
+                Ok(slot
+                    .live
+                    .as_ref()
+                    .and_then(|l| l.peer(&caller_id))
+                    .map(|p| p.role)
+                    == Some(RoomRole::Host))
+            })
+            .await?;
+        if !is_host {
+            return Err(SignalError::forbidden("only hosts may close the room"));
+        }
+        self.close_room(room_id, "closed by a host").await?;
+        Ok(())
+    }
+}

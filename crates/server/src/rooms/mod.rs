@@ -1,0 +1,568 @@
+//! Room logic: the registry of live rooms, joining and leaving, presence,
+//! the reconnect grace period, and the attendance trace in the store.
+//!
+//! This layer knows users, rooms and connections by id. It does not know
+//! sockets or Socket.IO: everything it has to tell someone goes out as a
+//! [`Delivery`] on the [`Bus`]. It does not know HTTP either; both the
+//! signalling layer and the HTTP API call it.
+
+mod actions;
+mod error;
+mod model;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use vtp_store::{ChatQuery, NewParticipant, Role, Room, RoomRole, RoomStatus, Store, User};
+
+pub use actions::HostAction;
+pub use error::{SignalCode, SignalError};
+pub use model::*;
+
+use crate::auth::rate_limit::RateLimiter;
+use crate::bus::{Bus, ConnId, Delivery};
+
+/// Tunables of the room logic.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// How long a disconnected peer keeps its place before it leaves.
+    pub reconnect_grace: Duration,
+    /// Longest chat message, in characters.
+    pub chat_max_chars: usize,
+    /// Chat messages a peer may send in a burst, refilled at one per second.
+    pub chat_burst: u32,
+    /// Chat messages returned with `join-room`.
+    pub chat_history_on_join: u32,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            reconnect_grace: Duration::from_secs(15),
+            chat_max_chars: 2000,
+            chat_burst: 5,
+            chat_history_on_join: 100,
+        }
+    }
+}
+
+/// A slot of the registry. `retired` marks a slot removed from the map, so
+/// that a caller who fetched it just before cannot revive a finished session.
+#[derive(Default)]
+pub(crate) struct Slot {
+    pub(crate) live: Option<LiveRoom>,
+    pub(crate) retired: bool,
+}
+
+/// The registry of live rooms (one per node).
+pub struct RoomHub {
+    store: Store,
+    bus: Arc<dyn Bus>,
+    config: HubConfig,
+    rooms: StdMutex<HashMap<String, Arc<Mutex<Slot>>>>,
+    chat_limiter: RateLimiter,
+    /// `routerRtpCapabilities`, serialised once.
+    rtp_capabilities: Value,
+}
+
+/// The platform role that makes someone a host in every room.
+fn is_host(user: &User, room: &Room) -> bool {
+    room.owner_id == user.id || matches!(user.role, Role::Admin | Role::Instructor)
+}
+
+impl RoomHub {
+    pub fn new(store: Store, bus: Arc<dyn Bus>, config: HubConfig) -> Arc<RoomHub> {
+        let rtp_capabilities =
+            serde_json::to_value(vtp_sfu::rtp::router_rtp_capabilities()).unwrap_or(Value::Null);
+        let chat_limiter = RateLimiter::new(
+            config.chat_burst,
+            Duration::from_secs(u64::from(config.chat_burst.max(1))),
+        );
+        Arc::new(RoomHub {
+            store,
+            bus,
+            config,
+            rooms: StdMutex::new(HashMap::new()),
+            chat_limiter,
+            rtp_capabilities,
+        })
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    fn slot(&self, room_id: &str) -> Arc<Mutex<Slot>> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.entry(room_id.to_string()).or_default().clone()
+    }
+
+    fn existing_slot(&self, room_id: &str) -> Option<Arc<Mutex<Slot>>> {
+        self.rooms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(room_id)
+            .cloned()
+    }
+
+    /// Removes a finished room from the registry.
+    fn retire(&self, room_id: &str, arc: &Arc<Mutex<Slot>>, slot: &mut Slot) {
+        slot.retired = true;
+        slot.live = None;
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        if rooms
+            .get(room_id)
+            .is_some_and(|current| Arc::ptr_eq(current, arc))
+        {
+            rooms.remove(room_id);
+        }
+    }
+
+    pub(crate) fn publish(&self, conns: Vec<ConnId>, event: &'static str, payload: Value) {
+        self.bus.publish(Delivery {
+            conns,
+            event,
+            payload,
+        });
+    }
+
+    /// Number of live rooms and of peers in them (for metrics and health).
+    pub fn counts(&self) -> (usize, usize) {
+        let slots: Vec<_> = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let peers = slots
+            .iter()
+            .filter_map(|s| {
+                s.try_lock()
+                    .ok()
+                    .and_then(|s| s.live.as_ref().map(|l| l.peers.len()))
+            })
+            .sum();
+        (slots.len(), peers)
+    }
+
+    /// Joins `user`, speaking through `conn`, to a room: starts the session if
+    /// the room was empty, or takes back the user's place if they are within
+    /// the reconnect grace period.
+    pub async fn join(
+        self: &Arc<Self>,
+        user: &User,
+        conn: &str,
+        room_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<JoinOutcome, SignalError> {
+        let room = match self.store.room_by_id(room_id).await {
+            Ok(room) => room,
+            Err(vtp_store::StoreError::NotFound) => {
+                return Err(SignalError::not_found(format!("no room {room_id:?}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if room.status == RoomStatus::Closed {
+            return Err(SignalError::new(
+                SignalCode::RoomClosed,
+                "this room is closed",
+            ));
+        }
+        loop {
+            let arc = self.slot(room_id);
+            let mut slot = arc.lock().await;
+            if slot.retired {
+                continue;
+            }
+            let started_here = slot.live.is_none();
+            if started_here {
+                let session = self.store.start_session(room_id, Utc::now()).await?;
+                tracing::info!(room_id, session_id = %session.id, "session started");
+                slot.live = Some(LiveRoom {
+                    room: room.clone(),
+                    session_id: session.id,
+                    peers: Vec::new(),
+                    removed_users: Default::default(),
+                });
+            }
+            let result = self
+                .join_live(&mut slot, user, conn, &room, display_name)
+                .await;
+            if result.is_err() && slot.live.as_ref().is_some_and(|l| l.peers.is_empty()) {
+                self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
+                    .await;
+            }
+            return result;
+        }
+    }
+
+    async fn join_live(
+        &self,
+        slot: &mut Slot,
+        user: &User,
+        conn: &str,
+        room: &Room,
+        display_name: Option<&str>,
+    ) -> Result<JoinOutcome, SignalError> {
+        let Some(live) = slot.live.as_mut() else {
+            return Err(SignalError::internal(
+                "join",
+                "live room vanished under its lock",
+            ));
+        };
+        live.room = room.clone();
+        if live.removed_users.contains(&user.id) {
+            return Err(SignalError::forbidden(
+                "a host removed you from this session",
+            ));
+        }
+        if live.peer_of_conn(conn).is_some() {
+            return Err(SignalError::conflict(
+                "this connection is already in the room",
+            ));
+        }
+        let history = ChatQuery {
+            room_id: room.id.clone(),
+            session_id: Some(live.session_id),
+            before: None,
+            limit: self.config.chat_history_on_join,
+        };
+
+        // Within the grace period: take the place back, silently.
+        if let Some(peer) = live
+            .peers
+            .iter_mut()
+            .find(|p| p.user_id == user.id && p.conn.is_none())
+        {
+            peer.conn = Some(conn.to_string());
+            let (peer_id, role) = (peer.peer_id.clone(), peer.role);
+            tracing::info!(room_id = %room.id, %peer_id, "peer resumed");
+            let peers = live
+                .peers
+                .iter()
+                .filter(|p| p.peer_id != peer_id)
+                .map(Peer::view)
+                .collect();
+            let chat = self.chat_history(&history).await?;
+            return Ok(self.outcome(room, peer_id, role, peers, chat, true));
+        }
+
+        let role = if is_host(user, room) {
+            RoomRole::Host
+        } else {
+            RoomRole::Participant
+        };
+        let capacity = usize::try_from(room.settings.max_participants).unwrap_or(usize::MAX);
+        if role != RoomRole::Host && live.peers.len() >= capacity {
+            return Err(SignalError::new(
+                SignalCode::RoomFull,
+                format!("the room is full ({capacity} participants)"),
+            ));
+        }
+        let display_name = match display_name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name)
+                if name.chars().count() > crate::api::dto::MAX_DISPLAY_NAME_CHARS
+                    || name.chars().any(char::is_control) =>
+            {
+                return Err(SignalError::bad_request(
+                    "displayName: at most 64 characters, no control characters",
+                ));
+            }
+            Some(name) => name.to_string(),
+            None => user.display_name.clone(),
+        };
+        let peer_id = uuid::Uuid::new_v4().to_string();
+        let participant = self
+            .store
+            .add_participant(
+                &NewParticipant {
+                    session_id: live.session_id,
+                    user_id: user.id,
+                    peer_id: peer_id.clone(),
+                    display_name: display_name.clone(),
+                    room_role: role,
+                },
+                Utc::now(),
+            )
+            .await?;
+        let peer = Peer {
+            peer_id: peer_id.clone(),
+            user_id: user.id,
+            display_name,
+            role,
+            hand_raised: false,
+            conn: Some(conn.to_string()),
+            disconnect_epoch: 0,
+            participant_id: participant.id,
+            producers: Vec::new(),
+        };
+        let view = peer.view();
+        let others = live.views();
+        live.peers.push(peer);
+        self.publish(
+            live.conns_except(Some(&peer_id)),
+            "peer-joined",
+            json!({ "peer": view }),
+        );
+        tracing::info!(room_id = %room.id, %peer_id, user_id = %user.id, role = role.as_str(), "peer joined");
+        let chat = self.chat_history(&history).await?;
+        Ok(self.outcome(room, peer_id, role, others, chat, false))
+    }
+
+    async fn chat_history(&self, query: &ChatQuery) -> Result<Vec<ChatView>, SignalError> {
+        let mut messages = self.store.chat_messages(query).await?;
+        messages.reverse();
+        Ok(messages.into_iter().map(ChatView::from).collect())
+    }
+
+    fn outcome(
+        &self,
+        room: &Room,
+        peer_id: String,
+        role: RoomRole,
+        peers: Vec<PeerView>,
+        chat: Vec<ChatView>,
+        resumed: bool,
+    ) -> JoinOutcome {
+        JoinOutcome {
+            room_id: room.id.clone(),
+            title: room.title.clone(),
+            peer_id,
+            role,
+            router_rtp_capabilities: self.rtp_capabilities.clone(),
+            peers,
+            chat,
+            resumed,
+            recording: false,
+        }
+    }
+
+    /// Leaves a room on request.
+    pub async fn leave(&self, conn: &str, room_id: &str) -> Result<(), SignalError> {
+        let arc = self
+            .existing_slot(room_id)
+            .ok_or_else(|| SignalError::not_in_room(room_id))?;
+        let mut slot = arc.lock().await;
+        let peer_id = slot
+            .live
+            .as_ref()
+            .and_then(|l| l.peer_of_conn(conn))
+            .map(|p| p.peer_id.clone())
+            .ok_or_else(|| SignalError::not_in_room(room_id))?;
+        self.remove_peer(room_id, &arc, &mut slot, &peer_id, "left")
+            .await;
+        Ok(())
+    }
+
+    /// Removes a peer: its attendance row gets `left_at`, the others get
+    /// `peer-left`, and an empty room ends its session.
+    pub(crate) async fn remove_peer(
+        &self,
+        room_id: &str,
+        arc: &Arc<Mutex<Slot>>,
+        slot: &mut Slot,
+        peer_id: &str,
+        why: &str,
+    ) {
+        let Some(live) = slot.live.as_mut() else {
+            return;
+        };
+        let Some(index) = live.peers.iter().position(|p| p.peer_id == peer_id) else {
+            return;
+        };
+        let peer = live.peers.remove(index);
+        if let Err(e) = self
+            .store
+            .participant_left(peer.participant_id, Utc::now())
+            .await
+        {
+            tracing::error!(error = %e, room_id, peer_id, "could not record the leave time");
+        }
+        self.publish(
+            live.conns_except(None),
+            "peer-left",
+            json!({ "peerId": peer.peer_id }),
+        );
+        tracing::info!(room_id, peer_id, why, "peer left");
+        if live.peers.is_empty() {
+            self.end_session(room_id, arc, slot, RoomStatus::Open).await;
+        }
+    }
+
+    async fn end_session(
+        &self,
+        room_id: &str,
+        arc: &Arc<Mutex<Slot>>,
+        slot: &mut Slot,
+        status: RoomStatus,
+    ) {
+        if let Some(live) = slot.live.as_ref() {
+            match self
+                .store
+                .end_session(live.session_id, status, Utc::now())
+                .await
+            {
+                Ok(()) => tracing::info!(room_id, session_id = %live.session_id, "session ended"),
+                Err(e) => {
+                    tracing::error!(error = %e, room_id, "could not end the session in the store")
+                }
+            }
+        }
+        self.retire(room_id, arc, slot);
+    }
+
+    /// A connection went away: each of its peers keeps its place for the
+    /// grace period, then leaves unless it came back.
+    pub async fn connection_lost(self: &Arc<Self>, conn: &str, room_ids: Vec<String>) {
+        for room_id in room_ids {
+            let Some(arc) = self.existing_slot(&room_id) else {
+                continue;
+            };
+            let mut slot = arc.lock().await;
+            let Some(peer) = slot.live.as_mut().and_then(|l| l.peer_of_conn_mut(conn)) else {
+                continue;
+            };
+            peer.conn = None;
+            peer.disconnect_epoch += 1;
+            let (peer_id, epoch) = (peer.peer_id.clone(), peer.disconnect_epoch);
+            tracing::info!(
+                room_id,
+                peer_id,
+                "connection lost; keeping the place for the grace period"
+            );
+            let hub = Arc::clone(self);
+            let grace = self.config.reconnect_grace;
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                hub.expire(&room_id, &peer_id, epoch).await;
+            });
+        }
+    }
+
+    async fn expire(&self, room_id: &str, peer_id: &str, epoch: u64) {
+        let Some(arc) = self.existing_slot(room_id) else {
+            return;
+        };
+        let mut slot = arc.lock().await;
+        let still_gone = slot
+            .live
+            .as_ref()
+            .and_then(|l| l.peer(peer_id))
+            .is_some_and(|p| p.conn.is_none() && p.disconnect_epoch == epoch);
+        if still_gone {
+            self.remove_peer(
+                room_id,
+                &arc,
+                &mut slot,
+                peer_id,
+                "did not reconnect in time",
+            )
+            .await;
+        }
+    }
+
+    /// The peers of a room (empty when nobody is in it).
+    pub async fn participants(&self, room_id: &str) -> Vec<PeerView> {
+        let Some(arc) = self.existing_slot(room_id) else {
+            return Vec::new();
+        };
+        let slot = arc.lock().await;
+        slot.live.as_ref().map(LiveRoom::views).unwrap_or_default()
+    }
+
+    /// What `get-room-info` answers.
+    pub async fn room_info(&self, room_id: &str) -> Result<RoomInfo, SignalError> {
+        let room = match self.store.room_by_id(room_id).await {
+            Ok(room) => room,
+            Err(vtp_store::StoreError::NotFound) => {
+                return Err(SignalError::not_found(format!("no room {room_id:?}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (peers, session_id) = match self.existing_slot(room_id) {
+            Some(arc) => {
+                let slot = arc.lock().await;
+                slot.live
+                    .as_ref()
+                    .map(|l| (l.views(), Some(l.session_id)))
+                    .unwrap_or_default()
+            }
+            None => (Vec::new(), None),
+        };
+        let producers = peers.iter().flat_map(|p| p.producers.clone()).collect();
+        Ok(RoomInfo {
+            room_id: room.id,
+            title: room.title,
+            status: room.status,
+            created_at: room.created_at,
+            peers,
+            producers,
+            recording: false,
+            session_id,
+        })
+    }
+
+    /// Closes a live room: everyone gets `room-closed`, the session ends and
+    /// the room's status becomes `closed`. Returns whether it was live.
+    pub async fn close_room(&self, room_id: &str, reason: &str) -> Result<bool, SignalError> {
+        let Some(arc) = self.existing_slot(room_id) else {
+            return Ok(false);
+        };
+        let mut slot = arc.lock().await;
+        let Some(live) = slot.live.as_ref() else {
+            return Ok(false);
+        };
+        self.publish(
+            live.conns_except(None),
+            "room-closed",
+            json!({ "reason": reason }),
+        );
+        self.end_session(room_id, &arc, &mut slot, RoomStatus::Closed)
+            .await;
+        tracing::info!(room_id, reason, "room closed");
+        Ok(true)
+    }
+
+    /// Ends every live session (server shutdown). Rooms go back to `open`.
+    pub async fn shutdown(&self) {
+        let slots: Vec<(String, Arc<Mutex<Slot>>)> = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (room_id, arc) in slots {
+            let mut slot = arc.lock().await;
+            if slot.live.is_some() {
+                self.end_session(&room_id, &arc, &mut slot, RoomStatus::Open)
+                    .await;
+            }
+        }
+    }
+
+    /// Runs `f` on the live room and the caller's peer id, under the room's lock.
+    pub(crate) async fn with_member<R>(
+        &self,
+        conn: &str,
+        room_id: &str,
+        f: impl AsyncFnOnce(&Self, &Arc<Mutex<Slot>>, &mut Slot, String) -> Result<R, SignalError>,
+    ) -> Result<R, SignalError> {
+        let arc = self
+            .existing_slot(room_id)
+            .ok_or_else(|| SignalError::not_in_room(room_id))?;
+        let mut slot = arc.lock().await;
+        let peer_id = slot
+            .live
+            .as_ref()
+            .and_then(|l| l.peer_of_conn(conn))
+            .map(|p| p.peer_id.clone())
+            .ok_or_else(|| SignalError::not_in_room(room_id))?;
+        f(self, &arc, &mut slot, peer_id).await
+    }
+}

@@ -1,0 +1,167 @@
+//! The live state of a room: who is in it right now, and the JSON views of
+//! it that clients see (DESIGN §3 `Peer`, `ProducerInfo`).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+use vtp_store::{ChatMessage, Room, RoomRole};
+
+use crate::bus::ConnId;
+
+/// A room with a running session.
+pub struct LiveRoom {
+    /// The stored room as of the last join (settings may change while live).
+    pub room: Room,
+    pub session_id: Uuid,
+    /// In order of arrival.
+    pub peers: Vec<Peer>,
+    /// Users a host removed: they cannot come back during this session.
+    pub removed_users: HashSet<Uuid>,
+}
+
+/// One person's presence in a live room.
+pub struct Peer {
+    pub peer_id: String,
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub role: RoomRole,
+    pub hand_raised: bool,
+    /// The connection that speaks for this peer; `None` while it is gone and
+    /// the reconnect grace period runs.
+    pub conn: Option<ConnId>,
+    /// Bumped at each disconnect, so a grace timer only expires the
+    /// disconnect it was started for.
+    pub disconnect_epoch: u64,
+    /// The attendance row of this presence.
+    pub participant_id: Uuid,
+    pub producers: Vec<ProducerInfo>,
+}
+
+impl Peer {
+    pub fn view(&self) -> PeerView {
+        PeerView {
+            peer_id: self.peer_id.clone(),
+            user_id: self.user_id,
+            display_name: self.display_name.clone(),
+            role: self.role,
+            hand_raised: self.hand_raised,
+            producers: self.producers.clone(),
+        }
+    }
+}
+
+impl LiveRoom {
+    pub fn peer(&self, peer_id: &str) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.peer_id == peer_id)
+    }
+    pub fn peer_mut(&mut self, peer_id: &str) -> Option<&mut Peer> {
+        self.peers.iter_mut().find(|p| p.peer_id == peer_id)
+    }
+    /// The peer a connection speaks for.
+    pub fn peer_of_conn(&self, conn: &str) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.conn.as_deref() == Some(conn))
+    }
+    pub fn peer_of_conn_mut(&mut self, conn: &str) -> Option<&mut Peer> {
+        self.peers
+            .iter_mut()
+            .find(|p| p.conn.as_deref() == Some(conn))
+    }
+    /// Connections of every connected peer, optionally but one.
+    pub fn conns_except(&self, except_peer: Option<&str>) -> Vec<ConnId> {
+        self.peers
+            .iter()
+            .filter(|p| Some(p.peer_id.as_str()) != except_peer)
+            .filter_map(|p| p.conn.clone())
+            .collect()
+    }
+    pub fn views(&self) -> Vec<PeerView> {
+        self.peers.iter().map(Peer::view).collect()
+    }
+}
+
+/// `Peer` of DESIGN §3.
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerView {
+    pub peer_id: String,
+    pub user_id: Uuid,
+    pub display_name: String,
+    /// `host`, `presenter` or `participant`.
+    #[schema(value_type = String)]
+    pub role: RoomRole,
+    pub hand_raised: bool,
+    pub producers: Vec<ProducerInfo>,
+}
+
+/// `ProducerInfo` of DESIGN §3.
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerInfo {
+    pub producer_id: String,
+    pub peer_id: String,
+    pub kind: String,
+    pub paused: bool,
+    #[schema(value_type = Object)]
+    pub app_data: Value,
+}
+
+/// A chat message as clients see it (the `chat-message` notification).
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatView {
+    pub id: Uuid,
+    pub peer_id: String,
+    pub user_id: Option<Uuid>,
+    pub display_name: String,
+    pub text: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+impl From<ChatMessage> for ChatView {
+    fn from(m: ChatMessage) -> Self {
+        ChatView {
+            id: m.id,
+            peer_id: m.peer_id,
+            user_id: m.user_id,
+            display_name: m.display_name,
+            text: m.body,
+            sent_at: m.sent_at,
+        }
+    }
+}
+
+/// The answer to `join-room`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinOutcome {
+    pub room_id: String,
+    pub title: String,
+    pub peer_id: String,
+    pub role: RoomRole,
+    pub router_rtp_capabilities: Value,
+    /// The other peers in the room.
+    pub peers: Vec<PeerView>,
+    /// The session's chat so far (up to the last 100 messages), oldest first.
+    pub chat: Vec<ChatView>,
+    /// True when this join took back a place kept during the reconnect grace
+    /// period: the others saw no leave and no join.
+    pub resumed: bool,
+    pub recording: bool,
+}
+
+/// The answer to `get-room-info`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomInfo {
+    pub room_id: String,
+    pub title: String,
+    pub status: vtp_store::RoomStatus,
+    pub created_at: DateTime<Utc>,
+    pub peers: Vec<PeerView>,
+    pub producers: Vec<ProducerInfo>,
+    pub recording: bool,
+    pub session_id: Option<Uuid>,
+}

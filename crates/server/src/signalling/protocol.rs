@@ -1,0 +1,78 @@
+//! Request payloads of the Socket.IO protocol (DESIGN §3) and the
+//! acknowledgement envelope. Unknown fields are ignored (clients may send
+//! more than we read); wrong types and missing fields are `bad_request`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::rooms::{HostAction, SignalError};
+
+/// Longest room id accepted on the wire (ids are UUIDs or short slugs).
+const MAX_ROOM_ID: usize = 64;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomRequest {
+    pub room_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRoom {
+    pub room_id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatRequest {
+    pub room_id: String,
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostActionRequest {
+    pub room_id: String,
+    pub action: HostAction,
+    pub peer_id: String,
+    #[serde(default)]
+    pub producer_id: Option<String>,
+}
+
+/// `webrtc-offer`, `webrtc-answer`, `ice-candidate`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayRequest {
+    pub room_id: String,
+    pub to: String,
+    #[serde(default)]
+    pub sdp: Option<Value>,
+    #[serde(default)]
+    pub candidate: Option<Value>,
+}
+
+/// Checks a room id from the wire.
+pub fn room_id(raw: &str) -> Result<&str, SignalError> {
+    if raw.is_empty() || raw.len() > MAX_ROOM_ID {
+        return Err(SignalError::bad_request(format!(
+            "roomId: 1 to {MAX_ROOM_ID} characters"
+        )));
+    }
+    Ok(raw)
+}
+
+/// `{ ok: true, data }` or `{ ok: false, error: { code, message } }`.
+pub fn envelope<T: Serialize>(result: Result<T, SignalError>) -> Value {
+    match result.and_then(|data| {
+        serde_json::to_value(data).map_err(|e| SignalError::internal("serialising an answer", e))
+    }) {
+        Ok(data) => json!({ "ok": true, "data": data }),
+        Err(e) => json!({ "ok": false, "error": { "code": e.code, "message": e.message } }),
+    }
+}
+
+/// An empty `data` object.
+#[derive(Serialize)]
+pub struct Empty {}
