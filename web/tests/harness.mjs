@@ -1,0 +1,119 @@
+// Starts a real `vtp` binary on a free port with a throw-away data directory,
+// and offers the few HTTP calls the Socket.IO tests need.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+import { io } from "socket.io-client";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const VTP_BIN = process.env.VTP_BIN ?? resolve(here, "../../target/debug/vtp");
+
+async function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+    srv.on("error", fail);
+  });
+}
+
+export class Vtp {
+  static async start(extraArgs = []) {
+    const dir = mkdtempSync(join(tmpdir(), "vtp-js-"));
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const child = spawn(VTP_BIN, ["serve", "--bind", `127.0.0.1:${port}`, "--data-dir", dir, "--log-level", "warn", ...extraArgs], {
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    const vtp = new Vtp(dir, base, child);
+    for (let i = 0; i < 100; i++) {
+      try {
+        if ((await fetch(`${base}/health`)).ok) return vtp;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    vtp.stop();
+    throw new Error("vtp did not start");
+  }
+
+  constructor(dir, base, child) {
+    this.dir = dir;
+    this.base = base;
+    this.child = child;
+    this.sockets = [];
+  }
+
+  stop() {
+    for (const s of this.sockets) s.disconnect();
+    this.child.kill("SIGTERM");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  async http(method, path, body, token) {
+    const res = await fetch(this.base + path, {
+      method,
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  /** A signed-in user; instructors and admins are made with `vtp user create`. */
+  async user(email, role = "student") {
+    const password = "password-" + email;
+    if (role === "student") {
+      const r = await this.http("POST", "/api/v1/auth/register", { email, password, displayName: email.split("@")[0] });
+      if (r.status !== 201) throw new Error(`register ${email}: ${JSON.stringify(r.body)}`);
+    } else {
+      execFileSync(VTP_BIN, ["user", "create", "--email", email, "--password", password, "--role", role, "--data-dir", this.dir]);
+    }
+    const login = await this.http("POST", "/api/v1/auth/login", { email, password });
+    return { token: login.body.accessToken, id: login.body.user.id, email };
+  }
+
+  async room(token, settings) {
+    const r = await this.http("POST", "/api/v1/rooms", { title: "JS room", ...(settings ? { settings } : {}) }, token);
+    if (r.status !== 201) throw new Error(JSON.stringify(r.body));
+    return r.body.id;
+  }
+
+  /** A connected socket (resolves on connect, rejects on connect_error). */
+  socket(token, options = {}) {
+    const socket = io(this.base, { auth: token === undefined ? undefined : { token }, reconnection: false, ...options });
+    this.sockets.push(socket);
+    const events = [];
+    socket.onAny((event, payload) => events.push({ event, payload }));
+    socket.events = events;
+    socket.next = (event, ms = 3000) => nextEvent(socket, event, ms);
+    return new Promise((ok, fail) => {
+      socket.once("connect", () => ok(socket));
+      socket.once("connect_error", (err) => fail(err));
+    });
+  }
+}
+
+/** Resolves with the next `event` payload (already received ones first). */
+function nextEvent(socket, event, ms) {
+  const i = socket.events.findIndex((e) => e.event === event);
+  if (i >= 0) return Promise.resolve(socket.events.splice(i, 1)[0].payload);
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no ${event} within ${ms} ms`)), ms);
+    const listener = (name, payload) => {
+      if (name !== event) return;
+      clearTimeout(timer);
+      socket.offAny(listener);
+      const j = socket.events.findIndex((e) => e.event === event);
+      if (j >= 0) socket.events.splice(j, 1);
+      ok(payload);
+    };
+    socket.onAny(listener);
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
