@@ -181,6 +181,46 @@ impl Drop for TestServer {
     }
 }
 
+impl TestServer {
+    /// A Socket.IO connection authenticated with `token`.
+    pub async fn socket(&self, token: &str) -> vtp_client::SocketIoClient {
+        vtp_client::SocketIoClient::connect(&self.url(""), Some(token))
+            .await
+            .expect("socket connects")
+    }
+
+    /// Creates a room owned by the holder of `token`; returns its id.
+    pub async fn room(&self, token: &str, settings: Value) -> String {
+        let (status, room) = self
+            .post(
+                "/api/v1/rooms",
+                Some(token),
+                json!({ "title": "Test room", "settings": settings }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{room}");
+        room["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Joins a room and returns the ack's `data`.
+pub async fn join(socket: &vtp_client::SocketIoClient, room_id: &str) -> Value {
+    socket
+        .request("join-room", json!({ "roomId": room_id }))
+        .await
+        .expect("join-room")
+}
+
+/// The error code of a refused request.
+pub fn refused(result: Result<Value, vtp_client::ClientError>) -> String {
+    match result {
+        Err(vtp_client::ClientError::Server { code, .. }) => code,
+        other => panic!("expected an error ack, got {other:?}"),
+    }
+}
+
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The `error.code` of an API error body.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error code>")
