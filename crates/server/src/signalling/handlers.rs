@@ -80,9 +80,11 @@ macro_rules! request {
     };
 }
 
-pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(conn): Extension<Arc<Conn>>) {
-    tracing::debug!(sid = %s.id, user_id = %conn.user().id, "signalling connection");
-
+/// Registers every event handler of a connection. Called from the handshake
+/// middleware, before socketioxide confirms the connection to the client:
+/// handlers registered later (in the connect handler, which runs as its own
+/// task after the confirmation) would miss events sent right after it.
+pub fn register<A: Adapter>(s: &SocketRef<A>) {
     request!(s, "join-room", JoinRoom, |sig, conn, id, req| async {
         let room_id = room_id(&req.room_id)?.to_string();
         // A join needs a token that is still good (and the user's current state).
@@ -92,7 +94,6 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(conn): Extension<
                 "access token expired or revoked: reconnect with a fresh one",
             )
         })?;
-        *conn.user.lock().unwrap_or_else(|p| p.into_inner()) = user.clone();
         {
             let rooms = conn.rooms.lock().unwrap_or_else(|p| p.into_inner());
             if !rooms.contains(&room_id) && rooms.len() >= sig.limits.max_rooms_per_connection {

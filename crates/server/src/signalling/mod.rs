@@ -21,7 +21,6 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use tokio::sync::mpsc;
-use vtp_store::User;
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::bus::Delivery;
@@ -65,7 +64,6 @@ pub struct Conn {
     /// expired or revoked token cannot join new rooms (it does not cut a call
     /// in progress).
     token: String,
-    user: Mutex<User>,
     /// Rooms this connection joined (for the per-connection limit and to
     /// know which places to keep when it drops).
     rooms: Mutex<HashSet<String>>,
@@ -81,9 +79,6 @@ impl Conn {
             .iter()
             .cloned()
             .collect()
-    }
-    fn user(&self) -> User {
-        self.user.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
     fn spend(&self) -> Result<(), u64> {
         self.budget.check("", Instant::now())
@@ -112,20 +107,23 @@ async fn authenticate<A: Adapter>(
     TryData(auth): TryData<HandshakeAuth>,
 ) -> Result<(), Unauthorized> {
     let token = auth.map_err(|_| Unauthorized)?.token;
-    let user = sig
-        .app
+    sig.app
         .authenticate(&token)
         .await
         .map_err(|_| Unauthorized)?;
     let per_second = sig.limits.events_per_second.max(1);
     s.extensions.insert(Arc::new(Conn {
         token,
-        user: Mutex::new(user),
         rooms: Mutex::new(HashSet::new()),
         // Twice the per-second rate as a burst, refilled over two seconds.
         budget: RateLimiter::new(per_second * 2, Duration::from_secs(2)),
     }));
+    handlers::register(&s);
     Ok(())
+}
+
+async fn on_connect<A: Adapter>(s: SocketRef<A>) {
+    tracing::debug!(sid = %s.id, "signalling connection");
 }
 
 /// Builds the Socket.IO layer and starts the task that writes bus
@@ -144,7 +142,7 @@ pub fn layer(app: AppState, limits: SignalLimits) -> (SocketIoLayer, SocketIo) {
         .max_payload(u64::try_from(limits.max_event_bytes.saturating_mul(4)).unwrap_or(u64::MAX))
         .with_state(sig)
         .build_layer();
-    io.ns("/", handlers::on_connect.with(authenticate));
+    io.ns("/", on_connect.with(authenticate));
     tokio::spawn(deliver(io.clone(), app.bus.subscribe()));
     (layer, io)
 }

@@ -1,0 +1,31 @@
+//! `vtp-load`: drives a VTP server with many clients and reports figures.
+//!
+//! `vtp-load signalling --spawn target/release/vtp --clients 1000` starts a
+//! fresh server, opens the clients, joins them into rooms of 20 and reports
+//! the `join-room` acknowledgement latency and the server's memory per
+//! connection.
+
+mod proc_stats;
+mod signalling;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "vtp-load", about = "Load generator for VTP")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Socket.IO joins: latency of `join-room` and memory per connection.
+    Signalling(signalling::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Signalling(args) => signalling::run(args).await,
+    }
+}
