@@ -170,6 +170,9 @@ async fn patch_room(
             Utc::now(),
         )
         .await?;
+    if room.status == RoomStatus::Live {
+        state.hub.refresh_room(&room).await;
+    }
     Ok(Json(room.into()))
 }
 

@@ -45,7 +45,7 @@ impl RoomHub {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
             let live = slot
                 .live
-                .as_ref()
+                .as_mut()
                 .ok_or_else(|| SignalError::not_in_room(room_id))?;
             if let Err(wait) = hub.chat_limiter.check(&peer_id, Instant::now()) {
                 return Err(SignalError::new(
@@ -76,6 +76,11 @@ impl RoomHub {
                 "chat-message",
                 serde_json::to_value(&view).unwrap_or(Value::Null),
             );
+            live.recent_chat.push_back(view.clone());
+            let keep = usize::try_from(hub.config.chat_history_on_join).unwrap_or(usize::MAX);
+            while live.recent_chat.len() > keep {
+                live.recent_chat.pop_front();
+            }
             Ok(view)
         })
         .await

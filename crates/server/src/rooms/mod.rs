@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-use vtp_store::{ChatQuery, NewParticipant, Role, Room, RoomRole, RoomStatus, Store, User};
+use vtp_store::{NewParticipant, Role, Room, RoomRole, RoomStatus, Store, User};
 
 pub use actions::HostAction;
 pub use error::{SignalCode, SignalError};
@@ -160,6 +160,51 @@ impl RoomHub {
         room_id: &str,
         display_name: Option<&str>,
     ) -> Result<JoinOutcome, SignalError> {
+        loop {
+            // A live room's stored row is kept current in memory (see
+            // `refresh_room`): joining it needs no store read. Otherwise the
+            // room must exist and be open before it gets a registry slot.
+            let is_live = match self.existing_slot(room_id) {
+                Some(arc) => arc.lock().await.live.is_some(),
+                None => false,
+            };
+            let mut loaded = if is_live {
+                None
+            } else {
+                Some(self.load_joinable(room_id).await?)
+            };
+            let arc = self.slot(room_id);
+            let mut slot = arc.lock().await;
+            if slot.retired {
+                continue;
+            }
+            if slot.live.is_none() {
+                // Ended (and maybe closed) since we looked: read it again.
+                let room = match loaded.take() {
+                    Some(room) => room,
+                    None => self.load_joinable(room_id).await?,
+                };
+                let session = self.store.start_session(room_id, Utc::now()).await?;
+                tracing::info!(room_id, session_id = %session.id, "session started");
+                slot.live = Some(LiveRoom {
+                    room,
+                    session_id: session.id,
+                    peers: Vec::new(),
+                    removed_users: Default::default(),
+                    recent_chat: Default::default(),
+                });
+            }
+            let result = self.join_live(&mut slot, user, conn, display_name).await;
+            if result.is_err() && slot.live.as_ref().is_some_and(|l| l.peers.is_empty()) {
+                self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
+                    .await;
+            }
+            return result;
+        }
+    }
+
+    /// The stored room, if it exists and is not closed.
+    async fn load_joinable(&self, room_id: &str) -> Result<Room, SignalError> {
         let room = match self.store.room_by_id(room_id).await {
             Ok(room) => room,
             Err(vtp_store::StoreError::NotFound) => {
@@ -173,31 +218,21 @@ impl RoomHub {
                 "this room is closed",
             ));
         }
-        loop {
-            let arc = self.slot(room_id);
-            let mut slot = arc.lock().await;
-            if slot.retired {
-                continue;
-            }
-            let started_here = slot.live.is_none();
-            if started_here {
-                let session = self.store.start_session(room_id, Utc::now()).await?;
-                tracing::info!(room_id, session_id = %session.id, "session started");
-                slot.live = Some(LiveRoom {
-                    room: room.clone(),
-                    session_id: session.id,
-                    peers: Vec::new(),
-                    removed_users: Default::default(),
-                });
-            }
-            let result = self
-                .join_live(&mut slot, user, conn, &room, display_name)
-                .await;
-            if result.is_err() && slot.live.as_ref().is_some_and(|l| l.peers.is_empty()) {
-                self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
-                    .await;
-            }
-            return result;
+        Ok(room)
+    }
+
+    /// Keeps a live room's copy of its stored row current after an update
+    /// (title, settings).
+    pub async fn refresh_room(&self, room: &Room) {
+        let Some(arc) = self.existing_slot(&room.id) else {
+            return;
+        };
+        let mut slot = arc.lock().await;
+        if let Some(live) = slot.live.as_mut() {
+            live.room = Room {
+                status: RoomStatus::Live,
+                ..room.clone()
+            };
         }
     }
 
@@ -206,7 +241,6 @@ impl RoomHub {
         slot: &mut Slot,
         user: &User,
         conn: &str,
-        room: &Room,
         display_name: Option<&str>,
     ) -> Result<JoinOutcome, SignalError> {
         let Some(live) = slot.live.as_mut() else {
@@ -215,7 +249,7 @@ impl RoomHub {
                 "live room vanished under its lock",
             ));
         };
-        live.room = room.clone();
+        let room = &live.room.clone();
         if live.removed_users.contains(&user.id) {
             return Err(SignalError::forbidden(
                 "a host removed you from this session",
@@ -226,13 +260,6 @@ impl RoomHub {
                 "this connection is already in the room",
             ));
         }
-        let history = ChatQuery {
-            room_id: room.id.clone(),
-            session_id: Some(live.session_id),
-            before: None,
-            limit: self.config.chat_history_on_join,
-        };
-
         // Within the grace period: take the place back, silently.
         if let Some(peer) = live
             .peers
@@ -248,7 +275,7 @@ impl RoomHub {
                 .filter(|p| p.peer_id != peer_id)
                 .map(Peer::view)
                 .collect();
-            let chat = self.chat_history(&history).await?;
+            let chat = live.recent_chat.iter().cloned().collect();
             return Ok(self.outcome(room, peer_id, role, peers, chat, true));
         }
 
@@ -310,14 +337,8 @@ impl RoomHub {
             json!({ "peer": view }),
         );
         tracing::info!(room_id = %room.id, %peer_id, user_id = %user.id, role = role.as_str(), "peer joined");
-        let chat = self.chat_history(&history).await?;
+        let chat = live.recent_chat.iter().cloned().collect();
         Ok(self.outcome(room, peer_id, role, others, chat, false))
-    }
-
-    async fn chat_history(&self, query: &ChatQuery) -> Result<Vec<ChatView>, SignalError> {
-        let mut messages = self.store.chat_messages(query).await?;
-        messages.reverse();
-        Ok(messages.into_iter().map(ChatView::from).collect())
     }
 
     fn outcome(

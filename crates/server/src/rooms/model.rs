@@ -1,7 +1,7 @@
 //! The live state of a room: who is in it right now, and the JSON views of
 //! it that clients see (DESIGN §3 `Peer`, `ProducerInfo`).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,6 +20,10 @@ pub struct LiveRoom {
     pub peers: Vec<Peer>,
     /// Users a host removed: they cannot come back during this session.
     pub removed_users: HashSet<Uuid>,
+    /// The session's latest chat messages (what `join-room` returns), kept
+    /// here so that a join costs no store read. Sessions do not outlive the
+    /// process, so this is the whole session's tail.
+    pub recent_chat: VecDeque<ChatView>,
 }
 
 /// One person's presence in a live room.

@@ -140,11 +140,37 @@ pub fn layer(app: AppState, limits: SignalLimits) -> (SocketIoLayer, SocketIo) {
         // `max_event_bytes` and this get a `bad_request` and stay connected.
         .ws_max_message_size(limits.max_event_bytes.saturating_mul(4).max(1024 * 1024))
         .max_payload(u64::try_from(limits.max_event_bytes.saturating_mul(4)).unwrap_or(u64::MAX))
+        // Signalling messages are small; a smaller read buffer is memory kept
+        // per idle connection.
+        .ws_read_buffer_size(2048)
         .with_state(sig)
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
     tokio::spawn(deliver(io.clone(), app.bus.subscribe()));
     (layer, io)
+}
+
+/// Gives a signalling request its own copies of the URI and headers.
+///
+/// hyper parses them as slices of the connection's read buffer (8–16 KiB),
+/// and socketioxide keeps the request parts for the whole life of the
+/// socket, which would keep that buffer alive for every idle connection.
+/// Copying a few hundred bytes here lets the buffer go after the upgrade.
+pub fn detach_request_buffers<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    if !req.uri().path().starts_with("/socket.io/") {
+        return req;
+    }
+    if let Ok(uri) = axum::http::Uri::try_from(req.uri().to_string()) {
+        *req.uri_mut() = uri;
+    }
+    let mut headers = axum::http::HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        if let Ok(owned) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+            headers.append(name.clone(), owned);
+        }
+    }
+    *req.headers_mut() = headers;
+    req
 }
 
 /// Writes each delivery to the sockets it names that live on this node.
