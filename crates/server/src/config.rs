@@ -144,6 +144,13 @@ pub struct ServeArgs {
     /// `*` allows any. Empty: same origin only.
     #[arg(long, env = "VTP_CORS_ORIGINS", value_delimiter = ',', num_args = 0..)]
     pub cors_origins: Vec<String>,
+    /// Open HTTP and signalling connections at most (new ones beyond are closed).
+    #[arg(long, env = "VTP_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Time a client has to send a request's head (protects against slow clients
+    /// holding connections open).
+    #[arg(long, env = "VTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "VTP_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod rooms;
+pub mod serve;
 pub mod server;
 pub mod signalling;
 pub mod state;

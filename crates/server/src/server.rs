@@ -19,6 +19,7 @@ use crate::auth::tokens::{KeySource, TokenIssuer};
 use crate::bus::{Bus, LocalBus};
 use crate::config::ServeArgs;
 use crate::rooms::{HubConfig, RoomHub};
+use crate::serve::{self, ConnectionLimits};
 use crate::signalling::{self, SignalLimits};
 use crate::state::{AppParts, AppState, Policy};
 
@@ -30,6 +31,7 @@ pub struct Server {
     state: AppState,
     http: HttpOptions,
     signal_limits: SignalLimits,
+    connection_limits: ConnectionLimits,
     grace: Duration,
 }
 
@@ -96,6 +98,10 @@ impl Server {
             state,
             http,
             signal_limits,
+            connection_limits: ConnectionLimits {
+                max_connections: args.max_connections,
+                header_read_timeout: args.header_read_timeout,
+            },
             grace: args.shutdown_grace,
         })
     }
@@ -134,8 +140,10 @@ impl Server {
                 }
             ),
             format!(
-                "http limits: body {} bytes; cors {cors}",
-                self.http.max_body_bytes
+                "http limits: {} connections, body {} bytes, request head within {}s; cors {cors}",
+                self.connection_limits.max_connections,
+                self.http.max_body_bytes,
+                self.connection_limits.header_read_timeout.as_secs()
             ),
             format!(
                 "signalling: Socket.IO at /socket.io/, bus {}; reconnect grace {}s; \
@@ -163,33 +171,33 @@ impl Server {
             ));
         let maintenance = tokio::spawn(maintenance(self.state.clone()));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(
+        let serving = serve::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Signalling connections are long-lived: close them so that only
-            // real in-flight requests hold the shutdown.
-            io.close().await;
-            let _ = stopping_tx.send(());
-        });
+            router,
+            self.connection_limits.clone(),
+            async move {
+                shutdown.await;
+                // Signalling connections are long-lived: close them so that only
+                // real in-flight requests hold the shutdown.
+                io.close().await;
+                let _ = stopping_tx.send(());
+            },
+        );
         let grace = self.grace;
-        let result = tokio::select! {
-            result = serve => result.context("HTTP server failed"),
+        tokio::select! {
+            () = serving => {}
             () = async move {
                 let _ = stopping_rx.await;
                 tokio::time::sleep(grace).await;
             } => {
                 tracing::warn!("shutdown grace period over: dropping remaining connections");
-                Ok(())
             }
         };
         maintenance.abort();
         self.state.hub.shutdown().await;
         self.state.store.close().await;
         tracing::info!("stopped");
-        result
+        Ok(())
     }
 }
 
