@@ -15,8 +15,12 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt as _;
 
 /// Limits of the accept loop.
@@ -69,8 +73,15 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // The permit travels with the socket, so an upgraded (websocket)
+        // connection keeps counting until it is closed.
+        let stream = Counted {
+            stream,
+            _slot: slot,
+        };
         let app = app.clone();
-        let service = tower::service_fn(move |mut req: hyper::Request<Incoming>| {
+        let service = tower::service_fn(move |req: hyper::Request<Incoming>| {
+            let mut req = own_upgrade_request_head(req);
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             app.clone().oneshot(req)
         });
@@ -91,10 +102,96 @@ pub async fn serve(
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-            drop(slot);
         });
     }
     drop(listener);
     let _ = stopping.send(true);
     let _ = slots.acquire_many(max as u32).await;
+}
+
+/// A TCP stream that holds a connection permit until it is dropped.
+struct Counted {
+    stream: TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Gives a connection-upgrade request (a websocket) its own copies of the
+/// URI and headers.
+///
+/// hyper parses them as slices of the connection's 8 KiB read buffer, and
+/// the request of an upgraded connection lives as long as the connection
+/// (socketioxide keeps its parts; axum keeps the original URI), which would
+/// keep that buffer alive for every idle websocket. Copying a few hundred
+/// bytes lets it go. Plain requests are left alone: they are short-lived.
+fn own_upgrade_request_head<B>(mut req: hyper::Request<B>) -> hyper::Request<B> {
+    if !req.headers().contains_key(hyper::header::UPGRADE) {
+        return req;
+    }
+    if let Ok(uri) = hyper::Uri::try_from(req.uri().to_string()) {
+        *req.uri_mut() = uri;
+    }
+    let mut headers = hyper::HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        if let Ok(owned) = hyper::header::HeaderValue::from_bytes(value.as_bytes()) {
+            headers.append(name.clone(), owned);
+        }
+    }
+    *req.headers_mut() = headers;
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_upgrade_request_head;
+
+    #[test]
+    fn upgrade_requests_keep_their_head() {
+        let req = hyper::Request::builder()
+            .uri("/socket.io/?EIO=4&transport=websocket")
+            .header("upgrade", "websocket")
+            .header("x-a", "1")
+            .header("x-a", "2")
+            .body(())
+            .unwrap();
+        let owned = own_upgrade_request_head(req);
+        assert_eq!(owned.uri().query(), Some("EIO=4&transport=websocket"));
+        assert_eq!(owned.headers().get_all("x-a").iter().count(), 2);
+        assert_eq!(owned.headers()["upgrade"], "websocket");
+    }
 }

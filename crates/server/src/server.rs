@@ -164,11 +164,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (socket_layer, io) = signalling::layer(self.state.clone(), self.signal_limits.clone());
-        let router = api::router(self.state.clone(), &self.http)
-            .layer(socket_layer)
-            .layer(tower::util::MapRequestLayer::new(
-                signalling::detach_request_buffers,
-            ));
+        let router = api::router(self.state.clone(), &self.http).layer(socket_layer);
         let maintenance = tokio::spawn(maintenance(self.state.clone()));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = serve::serve(

@@ -150,29 +150,6 @@ pub fn layer(app: AppState, limits: SignalLimits) -> (SocketIoLayer, SocketIo) {
     (layer, io)
 }
 
-/// Gives a signalling request its own copies of the URI and headers.
-///
-/// hyper parses them as slices of the connection's read buffer (8–16 KiB),
-/// and socketioxide keeps the request parts for the whole life of the
-/// socket, which would keep that buffer alive for every idle connection.
-/// Copying a few hundred bytes here lets the buffer go after the upgrade.
-pub fn detach_request_buffers<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
-    if !req.uri().path().starts_with("/socket.io/") {
-        return req;
-    }
-    if let Ok(uri) = axum::http::Uri::try_from(req.uri().to_string()) {
-        *req.uri_mut() = uri;
-    }
-    let mut headers = axum::http::HeaderMap::with_capacity(req.headers().len());
-    for (name, value) in req.headers() {
-        if let Ok(owned) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
-            headers.append(name.clone(), owned);
-        }
-    }
-    *req.headers_mut() = headers;
-    req
-}
-
 /// Writes each delivery to the sockets it names that live on this node.
 async fn deliver<A: Adapter>(io: SocketIo<A>, mut deliveries: mpsc::UnboundedReceiver<Delivery>) {
     while let Some(delivery) = deliveries.recv().await {
