@@ -7,4 +7,5 @@
 //! keyframe requests and speaker detection. The driver crate runs it; the
 //! server crate talks to it. Nothing here may depend on either.
 
+pub mod engine;
 pub mod rtp;

@@ -1,0 +1,173 @@
+//! Datagram and timer input: routing a datagram to its transport (STUN by
+//! local ufrag, the rest by source address), holding it if the `Rtc` is not
+//! built yet, and draining every touched `Rtc` into outputs and events.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::{Event, IceCreds, Input, Output};
+
+use super::transport::feed;
+use super::{CloseReason, Engine, EngineEvent, EngineOutput, MAX_EARLY_DATAGRAMS, wire};
+
+impl Engine {
+    /// One UDP datagram that arrived from `source` on the engine's address.
+    /// Datagrams nobody claims are dropped.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        let transport_id = match wire::stun_username(bytes) {
+            Some((local, remote, is_request)) => {
+                let Some(id) = self.ufrags.get(&local).cloned() else {
+                    return;
+                };
+                if let Some(old) = self.addrs.insert(source, id.clone())
+                    && old != id
+                    && let Some(t) = self.transports.get_mut(&old)
+                {
+                    t.sources.remove(&source);
+                }
+                if let Some(t) = self.transports.get_mut(&id) {
+                    t.sources.insert(source);
+                    if is_request && t.remote_ufrag.as_deref() != Some(remote.as_str()) {
+                        if let Some(rtc) = t.rtc.as_mut() {
+                            rtc.direct_api().set_remote_ice_credentials(IceCreds {
+                                ufrag: remote.clone(),
+                                pass: String::new(),
+                            });
+                        }
+                        t.remote_ufrag = Some(remote);
+                    }
+                }
+                id
+            }
+            None => match self.addrs.get(&source) {
+                Some(id) => id.clone(),
+                None => return,
+            },
+        };
+        let Some(transport) = self.transports.get_mut(&transport_id) else {
+            return;
+        };
+        if transport.rtc.is_none() {
+            if transport.early.len() >= MAX_EARLY_DATAGRAMS {
+                transport.early.pop_front();
+            }
+            transport.early.push_back((source, bytes.to_vec()));
+            return;
+        }
+        feed(&self.config, transport, now, source, bytes);
+        self.dirty.insert(transport_id);
+        self.pump(now);
+    }
+
+    /// Time has reached `now`: runs every transport whose timeout passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (id, t) in self.transports.iter_mut() {
+            let due = t.timeout.is_none_or(|at| at <= now);
+            if let (true, Some(rtc)) = (due, t.rtc.as_mut()) {
+                let _ = rtc.handle_input(Input::Timeout(now));
+                self.dirty.insert(id.clone());
+            }
+        }
+        let producers: Vec<String> = self.producers.keys().cloned().collect();
+        for producer_id in producers {
+            self.flush_keyframes(&producer_id, now);
+        }
+        self.pump(now);
+    }
+
+    /// When [`Engine::handle_timeout`] should be called next.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.transports
+            .values()
+            .filter(|t| t.rtc.is_some())
+            .filter_map(|t| t.timeout)
+            .min()
+    }
+
+    /// The next datagram to send or event to report.
+    pub fn poll_output(&mut self) -> Option<EngineOutput> {
+        self.outputs.pop_front()
+    }
+
+    // ------------------------------------------------------------------
+    // Draining
+
+    /// Drains every touched `Rtc` until all are quiet, handling the events
+    /// (which may touch further `Rtc`s).
+    pub(super) fn pump(&mut self, now: Instant) {
+        while let Some(id) = self.dirty.pop_first() {
+            let Some(transport) = self.transports.get_mut(&id) else {
+                continue;
+            };
+            let Some(rtc) = transport.rtc.as_mut() else {
+                continue;
+            };
+            let mut events = Vec::new();
+            let mut failed = false;
+            loop {
+                match rtc.poll_output() {
+                    Ok(Output::Timeout(at)) => {
+                        transport.timeout = Some(at);
+                        break;
+                    }
+                    Ok(Output::Transmit(t)) => self.outputs.push_back(EngineOutput::Transmit {
+                        destination: t.destination,
+                        bytes: t.contents.to_vec(),
+                    }),
+                    Ok(Output::Event(e)) => events.push(e),
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            let alive = rtc.is_alive();
+            for event in events {
+                self.handle_event(&id, event, now);
+            }
+            if failed || !alive {
+                self.remove_transport(&id, Some(CloseReason::Failed));
+            }
+        }
+    }
+
+    fn handle_event(&mut self, transport_id: &str, event: Event, now: Instant) {
+        match event {
+            Event::Connected => {
+                let Some(t) = self.transports.get_mut(transport_id) else {
+                    return;
+                };
+                t.connected = true;
+                let wanted: Vec<(String, usize)> = t
+                    .consumers
+                    .iter()
+                    .filter_map(|c| self.consumers.get(c))
+                    .filter(|c| c.active())
+                    .map(|c| (c.producer_id.clone(), c.layer))
+                    .collect();
+                self.outputs
+                    .push_back(EngineOutput::Event(EngineEvent::TransportConnected {
+                        transport_id: transport_id.to_owned(),
+                    }));
+                for (producer_id, layer) in wanted {
+                    self.want_keyframe(&producer_id, layer, now);
+                }
+            }
+            Event::RtpPacket(packet) => self.forward(transport_id, &packet, now),
+            Event::KeyframeRequest(req) => {
+                let Some(t) = self.transports.get(transport_id) else {
+                    return;
+                };
+                let Some(consumer) = t.mids.get(&*req.mid).and_then(|id| self.consumers.get(id))
+                else {
+                    return;
+                };
+                if consumer.active() {
+                    let (producer_id, layer) = (consumer.producer_id.clone(), consumer.layer);
+                    self.want_keyframe(&producer_id, layer, now);
+                }
+            }
+            _ => {}
+        }
+    }
+}

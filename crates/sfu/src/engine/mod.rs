@@ -1,0 +1,215 @@
+//! The sans-IO media engine: routers, WebRTC transports, producers and
+//! consumers on str0m's Direct API, and RTP forwarding between them.
+//!
+//! Time and datagrams are inputs, datagrams to send and events are outputs
+//! (str0m's own style): the driver calls [`Engine::handle_datagram`] for
+//! every UDP datagram that arrived on [`EngineConfig::local_addr`],
+//! [`Engine::handle_timeout`] when [`Engine::next_timeout`] has passed, and
+//! drains [`Engine::poll_output`] after each call. There are no sockets,
+//! clocks, threads or locks here. Rooms, peers and auth are not known: the
+//! engine knows routers, transports, producers and consumers by the opaque
+//! string ids the caller gives it (unique per kind across the engine).
+//!
+//! # Demultiplexing
+//!
+//! Every transport shares one UDP address and is an ICE-lite, controlled,
+//! RTP-mode `Rtc`. A STUN datagram is routed by the local ufrag in its
+//! USERNAME and teaches the engine its source address; anything else is
+//! routed by source address. The remote ufrag in USERNAME is given to str0m
+//! (mediasoup-client never signals it, and str0m's ICE agent needs it).
+//! After each datagram or timeout every touched `Rtc` is drained until it
+//! asks for a timeout, before the next input.
+//!
+//! # Producer payload types and header-extension ids (build on first use)
+//!
+//! str0m parses incoming RTP with the codec table and extension map fixed
+//! when its `Rtc` is built, and a browser sends with *its own* payload types
+//! and extension ids, which the engine learns only at `produce`, after
+//! `connect` (so after ICE may have started). The engine therefore builds a
+//! transport's `Rtc` lazily, at its first `produce` or `consume`:
+//!
+//! * first `produce`: the `Rtc` gets the codecs (with RTX) and header
+//!   extensions of those `rtpParameters`, plus, for what that producer does
+//!   not mention, guesses that match Chromium (opus 111, VP8 96 with RTX 97;
+//!   str0m's standard extension ids where free). Later `produce` calls on the
+//!   transport must agree with that table or are refused (`Unsupported`).
+//!   With BUNDLE a browser uses one id per URI and one payload type per codec
+//!   across its m-sections, so in practice they agree.
+//! * first `consume`: the `Rtc` gets the router's codecs and extension ids,
+//!   the numbering every consumer's `rtpParameters` use.
+//!
+//! A transport is therefore either a send or a receive transport (as
+//! mediasoup-client always uses them). Until its `Rtc` exists, the datagrams
+//! of a transport are held (at most [`MAX_EARLY_DATAGRAMS`], oldest dropped)
+//! and fed in when it is built; the browser retransmits STUN anyway. The
+//! `connect` parameters are kept and applied at build time too. This needs
+//! no patched str0m and no SDP; the cost is that a send transport's table is
+//! settled by its first producer (documented above). The one DTLS
+//! certificate of the engine (as a mediasoup worker has) lets
+//! `create_webrtc_transport` announce the fingerprint before the `Rtc`
+//! exists.
+//!
+//! # Forwarding
+//!
+//! RTP mode: each packet str0m delivers for a producer stream (after its
+//! own NACK/RTX repair) is written to every active consumer of that
+//! producer bound to that stream, with the consumer's payload type (router
+//! numbering via [`RtpMapping`](crate::rtp::RtpMapping)), its own SSRC and
+//! its own continuous sequence numbers ([`forward::SeqRewriter`]); RTP
+//! timestamp, marker, audio level and payload are kept. Video consumers are
+//! written nackable with RTX, so str0m answers their NACKs from its send
+//! buffer. A consumer of a simulcast producer is bound to one fixed stream:
+//! the first encoding (`r0`, the one browsers always send). Keyframe
+//! requests from a consumer, a consumer being resumed and a receive
+//! transport connecting ask the bound producer stream for a PLI, at most one
+//! per [`forward::KEYFRAME_REQUEST_INTERVAL`] per stream.
+//!
+//! # Input safety
+//!
+//! str0m's Direct API panics on inconsistent call order, so every call is
+//! preceded by checks (MID and RID spelling, unique MIDs and SSRCs per
+//! transport, DTLS started once, media declared before its streams). A
+//! refused call returns an [`EngineError`] and changes nothing.
+//!
+//! # Layout
+//!
+//! This file holds the [`Engine`] itself and its routers; the rest of its
+//! methods live by topic in private submodules: `transport` (transport
+//! state and the lazy `Rtc` build), `producers`, `consumers`, `demux`
+//! (datagram routing, timeouts, draining) and `relay` (forwarding glue and
+//! keyframe requests). [`forward`] has the pure forwarding pieces, `wire`
+//! the translations to str0m's configuration, `types` the public values.
+
+mod consumers;
+mod demux;
+pub mod forward;
+mod producers;
+mod relay;
+mod transport;
+mod types;
+mod wire;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use str0m::config::DtlsCert;
+use str0m::crypto::Fingerprint;
+use str0m::media::MediaKind as StrMediaKind;
+
+use crate::rtp::{self, MediaKind, RtpCapabilities};
+use consumers::Consumer;
+use forward::Rng;
+use producers::Producer;
+use transport::Transport;
+pub use types::*;
+
+struct Router {
+    caps: RtpCapabilities,
+    transports: BTreeSet<String>,
+}
+
+/// The media engine. See the module doc.
+pub struct Engine {
+    config: EngineConfig,
+    cert: DtlsCert,
+    fingerprint: Fingerprint,
+    rng: Rng,
+    routers: HashMap<String, Router>,
+    transports: HashMap<String, Transport>,
+    producers: HashMap<String, Producer>,
+    consumers: HashMap<String, Consumer>,
+    ufrags: HashMap<String, String>,
+    addrs: HashMap<SocketAddr, String>,
+    outputs: VecDeque<EngineOutput>,
+    dirty: BTreeSet<String>,
+}
+
+impl Engine {
+    /// An engine with one fresh DTLS certificate for all its transports.
+    pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
+        let provider = str0m::crypto::from_feature_flags();
+        let cert = provider
+            .dtls_provider
+            .generate_certificate()
+            .ok_or_else(|| EngineError::Internal("cannot generate a DTLS certificate".into()))?;
+        let fingerprint = Fingerprint {
+            hash_func: "sha-256".into(),
+            bytes: provider.sha256_provider.sha256(&cert.certificate).to_vec(),
+        };
+        Ok(Engine {
+            rng: Rng::new(config.seed),
+            config,
+            cert,
+            fingerprint,
+            routers: HashMap::new(),
+            transports: HashMap::new(),
+            producers: HashMap::new(),
+            consumers: HashMap::new(),
+            ufrags: HashMap::new(),
+            addrs: HashMap::new(),
+            outputs: VecDeque::new(),
+            dirty: BTreeSet::new(),
+        })
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    // ------------------------------------------------------------------
+    // Routers
+
+    /// A router with the default VTP capabilities
+    /// ([`rtp::router_rtp_capabilities`]).
+    pub fn create_router(&mut self, router_id: &str) -> Result<&RtpCapabilities, EngineError> {
+        if self.routers.contains_key(router_id) {
+            return Err(EngineError::DuplicateId {
+                what: "router",
+                id: router_id.into(),
+            });
+        }
+        let router = self.routers.entry(router_id.to_owned()).or_insert(Router {
+            caps: rtp::router_rtp_capabilities(),
+            transports: BTreeSet::new(),
+        });
+        Ok(&router.caps)
+    }
+
+    /// The capabilities of a router (`routerRtpCapabilities`).
+    pub fn router_rtp_capabilities(
+        &self,
+        router_id: &str,
+    ) -> Result<&RtpCapabilities, EngineError> {
+        self.routers
+            .get(router_id)
+            .map(|r| &r.caps)
+            .ok_or_else(|| EngineError::UnknownRouter(router_id.into()))
+    }
+
+    /// Closes a router and everything in it (with events for what it held).
+    pub fn close_router(&mut self, router_id: &str) -> Result<(), EngineError> {
+        let router = self
+            .routers
+            .remove(router_id)
+            .ok_or_else(|| EngineError::UnknownRouter(router_id.into()))?;
+        for transport_id in router.transports {
+            self.remove_transport(&transport_id, Some(CloseReason::RouterClosed));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------
+    // Shared internals
+
+    fn emit(&mut self, event: EngineEvent) {
+        self.outputs.push_back(EngineOutput::Event(event));
+    }
+}
+
+fn str0m_kind(kind: MediaKind) -> StrMediaKind {
+    match kind {
+        MediaKind::Audio => StrMediaKind::Audio,
+        MediaKind::Video => StrMediaKind::Video,
+    }
+}

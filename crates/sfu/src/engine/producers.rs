@@ -1,0 +1,294 @@
+//! Producers: `produce` (negotiation, the checks str0m needs, declaring the
+//! receive streams), pausing, resuming and closing them.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use serde_json::Value;
+use str0m::media::{Mid, Rid};
+use str0m::rtp::Ssrc;
+
+use super::forward::KeyframeLimiter;
+use super::transport::{Direction, build_rtc, check_send_tables, send_tables};
+use super::{
+    CloseReason, Engine, EngineError, EngineEvent, EngineOutput, ProducerInfo, str0m_kind, wire,
+};
+use crate::rtp::{self, MediaKind, ProducerNegotiation, uri};
+
+const MAX_MID_LEN: usize = 16;
+const MAX_RID_LEN: usize = 8;
+
+pub(super) struct Layer {
+    pub(super) rid: Option<String>,
+    pub(super) ssrc: Option<u32>,
+    pub(super) keyframe: KeyframeLimiter,
+}
+
+pub(super) struct Producer {
+    pub(super) transport_id: String,
+    pub(super) router_id: String,
+    pub(super) mid: String,
+    pub(super) negotiation: ProducerNegotiation,
+    pub(super) paused: bool,
+    pub(super) layers: Vec<Layer>,
+    pub(super) consumers: BTreeSet<String>,
+}
+
+impl Engine {
+    /// `produce`: negotiates the producer against the router and gets the
+    /// transport ready to receive it.
+    pub fn produce(
+        &mut self,
+        transport_id: &str,
+        producer_id: &str,
+        kind: MediaKind,
+        rtp_parameters: &Value,
+        now: Instant,
+    ) -> Result<ProducerInfo, EngineError> {
+        let transport = self
+            .transports
+            .get(transport_id)
+            .ok_or_else(|| EngineError::UnknownTransport(transport_id.into()))?;
+        if self.producers.contains_key(producer_id) {
+            return Err(EngineError::DuplicateId {
+                what: "producer",
+                id: producer_id.into(),
+            });
+        }
+        if transport.direction == Some(Direction::Recv) {
+            return Err(EngineError::WrongDirection {
+                transport_id: transport_id.into(),
+                used: Direction::Recv.as_str(),
+                asked: Direction::Send.as_str(),
+            });
+        }
+        if transport.producers.len() >= self.config.max_producers_per_transport {
+            return Err(EngineError::LimitReached {
+                what: "producers on the transport",
+                max: self.config.max_producers_per_transport,
+            });
+        }
+        let router = self
+            .routers
+            .get(&transport.router_id)
+            .ok_or_else(|| EngineError::UnknownRouter(transport.router_id.clone()))?;
+
+        let mut params = rtp::parse_rtp_parameters(rtp_parameters)?;
+        let mut cname = transport.cname.clone();
+        let generated = self.rng.token(16);
+        rtp::apply_transport_cname(&mut params, &mut cname, || generated);
+        let rng = &mut self.rng;
+        let mut next_ssrc = || rng.next_u32();
+        let negotiation = rtp::negotiate_producer(kind, &params, &router.caps, &mut next_ssrc)?;
+        let accepted = &negotiation.rtp_parameters;
+
+        // Checks str0m needs: MIDs and RIDs it can represent, unused MIDs
+        // and SSRCs on this transport.
+        let mid = match &accepted.mid {
+            Some(mid) => mid.clone(),
+            None => format!(
+                "p{}",
+                transport.producers.len() + transport.next_mid as usize
+            ),
+        };
+        if !wire::valid_str0m_id(&mid, MAX_MID_LEN) {
+            return Err(EngineError::Unsupported(format!(
+                "mid {mid:?} (ASCII letters and digits, at most {MAX_MID_LEN})"
+            )));
+        }
+        if transport.mids.contains_key(&mid) {
+            return Err(EngineError::DuplicateId {
+                what: "mid",
+                id: mid,
+            });
+        }
+        let mut new_ssrcs = BTreeSet::new();
+        for enc in &accepted.encodings {
+            if let Some(rid) = &enc.rid
+                && !wire::valid_str0m_id(rid, MAX_RID_LEN)
+            {
+                return Err(EngineError::Unsupported(format!(
+                    "rid {rid:?} (ASCII letters and digits, at most {MAX_RID_LEN})"
+                )));
+            }
+            for ssrc in enc.ssrc.into_iter().chain(enc.rtx.as_ref().map(|r| r.ssrc)) {
+                if transport.ssrcs.contains(&ssrc) || !new_ssrcs.insert(ssrc) {
+                    return Err(EngineError::DuplicateId {
+                        what: "ssrc",
+                        id: ssrc.to_string(),
+                    });
+                }
+            }
+        }
+
+        // The transport's codec table and extension ids: settled now (first
+        // producer) or checked against what was settled.
+        let codecs = wire::codec_entries(&accepted.codecs)?;
+        let exts = wire::extension_ids(accepted);
+        let build = if transport.rtc.is_some() {
+            check_send_tables(transport, &codecs, &exts)?;
+            None
+        } else {
+            Some(send_tables(codecs, exts))
+        };
+
+        // Everything is checked: apply.
+        let producer_type = negotiation.stream_type;
+        let Some(transport) = self.transports.get_mut(transport_id) else {
+            return Err(EngineError::UnknownTransport(transport_id.into()));
+        };
+        if let Some((codecs, exts)) = build {
+            let rtc = build_rtc(&self.config, &self.cert, transport, &codecs, &exts, now)?;
+            transport.send_codecs = codecs;
+            transport.send_exts = exts;
+            transport.rtc = Some(rtc);
+            transport.direction = Some(Direction::Send);
+        }
+        transport.cname = cname;
+        transport.ssrcs.extend(new_ssrcs);
+        transport.mids.insert(mid.clone(), producer_id.to_owned());
+        transport.producers.insert(producer_id.to_owned());
+        let has_twcc = accepted
+            .header_extensions
+            .iter()
+            .any(|e| e.uri == uri::TRANSPORT_WIDE_CC);
+        if let Some(rtc) = transport.rtc.as_mut() {
+            let mut api = rtc.direct_api();
+            let media = api.declare_media(Mid::from(mid.as_str()), str0m_kind(kind));
+            for enc in &accepted.encodings {
+                if let Some(rid) = &enc.rid {
+                    media.expect_rid_rx(Rid::from(rid.as_str()));
+                }
+            }
+            for enc in &accepted.encodings {
+                if let (None, Some(ssrc)) = (&enc.rid, enc.ssrc) {
+                    api.expect_stream_rx(
+                        Ssrc::from(ssrc),
+                        enc.rtx.as_ref().map(|r| Ssrc::from(r.ssrc)),
+                        Mid::from(mid.as_str()),
+                        None,
+                    );
+                }
+            }
+            if has_twcc {
+                api.enable_twcc_feedback();
+            }
+        }
+        let layers = accepted
+            .encodings
+            .iter()
+            .map(|e| Layer {
+                rid: e.rid.clone(),
+                ssrc: e.ssrc,
+                keyframe: KeyframeLimiter::default(),
+            })
+            .collect();
+        let router_id = transport.router_id.clone();
+        self.producers.insert(
+            producer_id.to_owned(),
+            Producer {
+                transport_id: transport_id.to_owned(),
+                router_id,
+                mid,
+                negotiation,
+                paused: false,
+                layers,
+                consumers: BTreeSet::new(),
+            },
+        );
+        self.dirty.insert(transport_id.to_owned());
+        self.pump(now);
+        Ok(ProducerInfo {
+            id: producer_id.to_owned(),
+            kind,
+            producer_type,
+        })
+    }
+
+    /// Pauses a producer: nothing is forwarded; its consumers get
+    /// `ConsumerPaused` events.
+    pub fn pause_producer(&mut self, producer_id: &str) -> Result<(), EngineError> {
+        self.set_producer_paused(producer_id, true, None)
+    }
+
+    /// Resumes a producer; its consumers get `ConsumerResumed` events, and
+    /// a keyframe is requested for the active ones.
+    pub fn resume_producer(&mut self, producer_id: &str, now: Instant) -> Result<(), EngineError> {
+        self.set_producer_paused(producer_id, false, Some(now))
+    }
+
+    fn set_producer_paused(
+        &mut self,
+        producer_id: &str,
+        paused: bool,
+        now: Option<Instant>,
+    ) -> Result<(), EngineError> {
+        let producer = self
+            .producers
+            .get_mut(producer_id)
+            .ok_or_else(|| EngineError::UnknownProducer(producer_id.into()))?;
+        if producer.paused == paused {
+            return Ok(());
+        }
+        producer.paused = paused;
+        let consumers: Vec<String> = producer.consumers.iter().cloned().collect();
+        let mut keyframe_layers = BTreeSet::new();
+        for consumer_id in consumers {
+            let Some(consumer) = self.consumers.get_mut(&consumer_id) else {
+                continue;
+            };
+            consumer.producer_paused = paused;
+            consumer.seq.stop();
+            if consumer.active() {
+                keyframe_layers.insert(consumer.layer);
+            }
+            self.outputs.push_back(EngineOutput::Event(if paused {
+                EngineEvent::ConsumerPaused { consumer_id }
+            } else {
+                EngineEvent::ConsumerResumed { consumer_id }
+            }));
+        }
+        if let Some(now) = now {
+            for layer in keyframe_layers {
+                self.want_keyframe(producer_id, layer, now);
+            }
+            self.pump(now);
+        }
+        Ok(())
+    }
+
+    /// Closes a producer; its consumers close with events.
+    pub fn close_producer(&mut self, producer_id: &str) -> Result<(), EngineError> {
+        if !self.producers.contains_key(producer_id) {
+            return Err(EngineError::UnknownProducer(producer_id.into()));
+        }
+        self.remove_producer(producer_id, None);
+        Ok(())
+    }
+
+    /// Removes a producer and its consumers (with events for them);
+    /// `reason` = emit `ProducerClosed` with it.
+    pub(super) fn remove_producer(&mut self, producer_id: &str, reason: Option<CloseReason>) {
+        let Some(producer) = self.producers.remove(producer_id) else {
+            return;
+        };
+        for consumer_id in &producer.consumers {
+            self.remove_consumer(consumer_id, Some(CloseReason::ProducerClosed));
+        }
+        if let Some(t) = self.transports.get_mut(&producer.transport_id) {
+            t.producers.remove(producer_id);
+            t.ssrc_layers.retain(|_, (p, _)| p != producer_id);
+            if let Some(rtc) = t.rtc.as_mut() {
+                rtc.direct_api()
+                    .remove_media(Mid::from(producer.mid.as_str()));
+                self.dirty.insert(producer.transport_id.clone());
+            }
+        }
+        if let Some(reason) = reason {
+            self.emit(EngineEvent::ProducerClosed {
+                producer_id: producer_id.to_owned(),
+                reason,
+            });
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! Transports: their state, creating, connecting and closing them, and the
+//! lazy build of a transport's str0m `Rtc` (codec and header-extension
+//! tables, DTLS start, feeding the datagrams held until then).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use serde_json::Value;
+use str0m::config::DtlsCert;
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, IceCreds, Input, Rtc, RtcConfig};
+
+use super::wire::{self, CodecEntry, RemoteDtls};
+use super::{
+    CloseReason, DtlsFingerprint, DtlsParameters, Engine, EngineConfig, EngineError, EngineEvent,
+    IceCandidate, IceParameters, SctpParameters, TransportInfo, TransportOptions,
+};
+use crate::rtp::{RtpCapabilities, uri};
+
+/// SCTP port str0m uses at both ends.
+const SCTP_PORT: u16 = 5000;
+const SCTP_STREAMS: u16 = 1024;
+const SCTP_MAX_MESSAGE_SIZE: u32 = 262_144;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Direction {
+    Send,
+    Recv,
+}
+
+impl Direction {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Direction::Send => "sending",
+            Direction::Recv => "receiving",
+        }
+    }
+}
+
+pub(super) struct Transport {
+    pub(super) router_id: String,
+    pub(super) creds: IceCreds,
+    pub(super) sctp: bool,
+    pub(super) remote_dtls: Option<RemoteDtls>,
+    pub(super) remote_ufrag: Option<String>,
+    pub(super) rtc: Option<Rtc>,
+    pub(super) direction: Option<Direction>,
+    pub(super) early: VecDeque<(SocketAddr, Vec<u8>)>,
+    pub(super) sources: BTreeSet<SocketAddr>,
+    pub(super) timeout: Option<Instant>,
+    pub(super) connected: bool,
+    pub(super) cname: Option<String>,
+    pub(super) producers: BTreeSet<String>,
+    pub(super) consumers: BTreeSet<String>,
+    /// MID → producer or consumer id.
+    pub(super) mids: BTreeMap<String, String>,
+    pub(super) ssrcs: BTreeSet<u32>,
+    pub(super) next_mid: u32,
+    /// Send transports: the codec table and extension ids the `Rtc` has.
+    pub(super) send_codecs: Vec<CodecEntry>,
+    pub(super) send_exts: BTreeMap<u8, String>,
+    /// Incoming SSRC → (producer, encoding index), learnt from str0m.
+    pub(super) ssrc_layers: HashMap<u32, (String, usize)>,
+}
+
+impl Engine {
+    /// A WebRTC transport (ICE-lite, one host candidate at the engine's
+    /// address) answering mediasoup's `create-transport` shapes.
+    pub fn create_webrtc_transport(
+        &mut self,
+        router_id: &str,
+        transport_id: &str,
+        options: TransportOptions,
+    ) -> Result<TransportInfo, EngineError> {
+        let router = self
+            .routers
+            .get(router_id)
+            .ok_or_else(|| EngineError::UnknownRouter(router_id.into()))?;
+        if self.transports.contains_key(transport_id) {
+            return Err(EngineError::DuplicateId {
+                what: "transport",
+                id: transport_id.into(),
+            });
+        }
+        if router.transports.len() >= self.config.max_transports_per_router {
+            return Err(EngineError::LimitReached {
+                what: "transports in the router",
+                max: self.config.max_transports_per_router,
+            });
+        }
+        let local = self.config.local_addr;
+        let candidate = Candidate::host(local, "udp")
+            .map_err(|e| EngineError::Internal(format!("host candidate {local}: {e}")))?;
+        let mut creds = IceCreds::new();
+        while self.ufrags.contains_key(&creds.ufrag) {
+            creds = IceCreds::new();
+        }
+        let info = TransportInfo {
+            id: transport_id.to_owned(),
+            ice_parameters: IceParameters {
+                username_fragment: creds.ufrag.clone(),
+                password: creds.pass.clone(),
+                ice_lite: true,
+            },
+            ice_candidates: vec![IceCandidate {
+                foundation: "udpcandidate".into(),
+                priority: candidate.prio(),
+                ip: local.ip().to_string(),
+                address: local.ip().to_string(),
+                port: local.port(),
+                protocol: "udp".into(),
+                candidate_type: "host".into(),
+            }],
+            dtls_parameters: DtlsParameters {
+                role: "auto".into(),
+                fingerprints: vec![DtlsFingerprint {
+                    algorithm: "sha-256".into(),
+                    value: wire::fingerprint_value(&self.fingerprint),
+                }],
+            },
+            sctp_parameters: options.enable_sctp.then_some(SctpParameters {
+                port: SCTP_PORT,
+                os: SCTP_STREAMS,
+                mis: SCTP_STREAMS,
+                max_message_size: SCTP_MAX_MESSAGE_SIZE,
+            }),
+        };
+        self.ufrags
+            .insert(creds.ufrag.clone(), transport_id.to_owned());
+        if let Some(router) = self.routers.get_mut(router_id) {
+            router.transports.insert(transport_id.to_owned());
+        }
+        self.transports.insert(
+            transport_id.to_owned(),
+            Transport {
+                router_id: router_id.to_owned(),
+                creds,
+                sctp: options.enable_sctp,
+                remote_dtls: None,
+                remote_ufrag: None,
+                rtc: None,
+                direction: None,
+                early: VecDeque::new(),
+                sources: BTreeSet::new(),
+                timeout: None,
+                connected: false,
+                cname: None,
+                producers: BTreeSet::new(),
+                consumers: BTreeSet::new(),
+                mids: BTreeMap::new(),
+                ssrcs: BTreeSet::new(),
+                next_mid: 0,
+                send_codecs: Vec::new(),
+                send_exts: BTreeMap::new(),
+                ssrc_layers: HashMap::new(),
+            },
+        );
+        Ok(info)
+    }
+
+    /// `connect-transport`: checks `dtlsParameters` and starts DTLS in the
+    /// role they imply (now, or when the transport's `Rtc` is built).
+    pub fn connect_transport(
+        &mut self,
+        transport_id: &str,
+        dtls_parameters: &Value,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let transport = self
+            .transports
+            .get_mut(transport_id)
+            .ok_or_else(|| EngineError::UnknownTransport(transport_id.into()))?;
+        if transport.remote_dtls.is_some() {
+            return Err(EngineError::AlreadyConnected(transport_id.into()));
+        }
+        let remote = wire::parse_remote_dtls(dtls_parameters)?;
+        if let Some(rtc) = transport.rtc.as_mut() {
+            start_dtls(rtc, &remote, transport.sctp)?;
+            // Timeouts only fail on a dead Rtc, which the drain notices.
+            let _ = rtc.handle_input(Input::Timeout(now));
+            self.dirty.insert(transport_id.to_owned());
+        }
+        transport.remote_dtls = Some(remote);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Closes a transport and what it carried (events for its producers,
+    /// their consumers elsewhere, and its consumers).
+    pub fn close_transport(&mut self, transport_id: &str) -> Result<(), EngineError> {
+        if !self.transports.contains_key(transport_id) {
+            return Err(EngineError::UnknownTransport(transport_id.into()));
+        }
+        self.remove_transport(transport_id, None);
+        Ok(())
+    }
+
+    /// Removes a transport and everything on it. `reason` = emit
+    /// `TransportClosed` with it; what it carried is reported either way.
+    pub(super) fn remove_transport(&mut self, transport_id: &str, reason: Option<CloseReason>) {
+        let Some(transport) = self.transports.get(transport_id) else {
+            return;
+        };
+        let producers: Vec<String> = transport.producers.iter().cloned().collect();
+        let consumers: Vec<String> = transport.consumers.iter().cloned().collect();
+        let carried = match reason {
+            Some(CloseReason::RouterClosed) => CloseReason::RouterClosed,
+            _ => CloseReason::TransportClosed,
+        };
+        for id in producers {
+            self.remove_producer(&id, Some(carried));
+        }
+        for id in consumers {
+            self.remove_consumer(&id, Some(carried));
+        }
+        let Some(transport) = self.transports.remove(transport_id) else {
+            return;
+        };
+        self.dirty.remove(transport_id);
+        self.ufrags.remove(&transport.creds.ufrag);
+        for source in &transport.sources {
+            if self.addrs.get(source).map(String::as_str) == Some(transport_id) {
+                self.addrs.remove(source);
+            }
+        }
+        if let Some(router) = self.routers.get_mut(&transport.router_id) {
+            router.transports.remove(transport_id);
+        }
+        if let Some(reason) = reason {
+            self.emit(EngineEvent::TransportClosed {
+                transport_id: transport_id.to_owned(),
+                reason,
+            });
+        }
+    }
+}
+
+/// Gives one datagram to a built transport's `Rtc` (dropped if str0m does
+/// not take it).
+pub(super) fn feed(
+    config: &EngineConfig,
+    t: &mut Transport,
+    now: Instant,
+    source: SocketAddr,
+    bytes: &[u8],
+) {
+    let Some(rtc) = t.rtc.as_mut() else {
+        return;
+    };
+    let Ok(receive) = Receive::new(Protocol::Udp, source, config.local_addr, bytes) else {
+        return;
+    };
+    let input = Input::Receive(now, receive);
+    if rtc.accepts(&input) {
+        // Errors here are about one bad datagram; a fatal state shows as
+        // `!is_alive()` when the transport is drained.
+        let _ = rtc.handle_input(input);
+    }
+}
+
+fn start_dtls(rtc: &mut Rtc, remote: &RemoteDtls, sctp: bool) -> Result<(), EngineError> {
+    let mut api = rtc.direct_api();
+    api.set_remote_fingerprint(remote.fingerprint.clone());
+    api.start_dtls(remote.active)
+        .map_err(|e| EngineError::Internal(format!("start DTLS: {e}")))?;
+    if sctp {
+        api.start_sctp(remote.active);
+    }
+    Ok(())
+}
+
+/// Guesses for what the first producer of a send transport does not name
+/// (Chromium's payload types; str0m's standard extension ids).
+/// Payload type, MIME type, clock rate, channels, RTX payload type.
+type GuessedCodec = (u8, &'static str, u32, Option<u8>, Option<u8>);
+const GUESSED_CODECS: &[GuessedCodec] = &[
+    (111, "audio/opus", 48000, Some(2), None),
+    (96, "video/vp8", 90000, None, Some(97)),
+];
+const GUESSED_EXTENSIONS: &[(u8, &str)] = &[
+    (1, uri::SSRC_AUDIO_LEVEL),
+    (2, uri::ABS_SEND_TIME),
+    (3, uri::TRANSPORT_WIDE_CC),
+    (4, uri::MID),
+    (10, uri::RTP_STREAM_ID),
+    (11, uri::REPAIRED_RTP_STREAM_ID),
+    (13, uri::VIDEO_ORIENTATION),
+];
+
+pub(super) fn send_tables(
+    mut codecs: Vec<CodecEntry>,
+    mut exts: BTreeMap<u8, String>,
+) -> (Vec<CodecEntry>, BTreeMap<u8, String>) {
+    for &(pt, mime, clock_rate, channels, rtx) in GUESSED_CODECS {
+        let pt_used = |p: u8| codecs.iter().any(|c| c.pt == p || c.rtx == Some(p));
+        if codecs.iter().any(|c| c.mime == mime) || pt_used(pt) || rtx.is_some_and(pt_used) {
+            continue;
+        }
+        codecs.push(CodecEntry {
+            pt,
+            mime: mime.into(),
+            clock_rate,
+            channels,
+            rtx,
+            packetization_mode: None,
+            profile_level_id: None,
+        });
+    }
+    for &(id, u) in GUESSED_EXTENSIONS {
+        if !exts.contains_key(&id) && !exts.values().any(|v| v == u) {
+            exts.insert(id, u.into());
+        }
+    }
+    (codecs, exts)
+}
+
+/// A later producer on a send transport must use the table the `Rtc` has.
+pub(super) fn check_send_tables(
+    t: &Transport,
+    codecs: &[CodecEntry],
+    exts: &BTreeMap<u8, String>,
+) -> Result<(), EngineError> {
+    for c in codecs {
+        let Some(have) = t.send_codecs.iter().find(|h| h.pt == c.pt) else {
+            return Err(EngineError::Unsupported(format!(
+                "payload type {} ({}) was not in use when this transport started; \
+                 produce on a new transport",
+                c.pt, c.mime
+            )));
+        };
+        let same = have.mime == c.mime
+            && have.clock_rate == c.clock_rate
+            && have.channels.unwrap_or(1) == c.channels.unwrap_or(1)
+            && (c.rtx.is_none() || have.rtx == c.rtx);
+        if !same {
+            return Err(EngineError::Unsupported(format!(
+                "payload type {} is {} on this transport, not {}",
+                c.pt, have.mime, c.mime
+            )));
+        }
+    }
+    for (id, u) in exts {
+        match t.send_exts.get(id) {
+            Some(have) if have == u => {}
+            _ => {
+                return Err(EngineError::Unsupported(format!(
+                    "header extension id {id} ({u}) differs from this transport's"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A receive transport speaks the router's numbering.
+pub(super) fn recv_tables(
+    caps: &RtpCapabilities,
+) -> Result<(Vec<CodecEntry>, BTreeMap<u8, String>), EngineError> {
+    let codecs: Vec<crate::rtp::RtpCodecParameters> = caps
+        .codecs
+        .iter()
+        .filter_map(|c| {
+            Some(crate::rtp::RtpCodecParameters {
+                mime_type: c.mime_type.clone(),
+                payload_type: c.preferred_payload_type?,
+                clock_rate: c.clock_rate,
+                channels: c.channels,
+                parameters: c.parameters.clone(),
+                rtcp_feedback: Vec::new(),
+            })
+        })
+        .collect();
+    let entries = wire::codec_entries(&codecs)?;
+    let mut exts = BTreeMap::new();
+    for e in &caps.header_extensions {
+        if wire::extension_for_uri(&e.uri).is_some()
+            && !exts.contains_key(&e.preferred_id)
+            && !exts.values().any(|u: &String| u == &e.uri)
+        {
+            exts.insert(e.preferred_id, e.uri.clone());
+        }
+    }
+    Ok((entries, exts))
+}
+
+/// Builds a transport's `Rtc` with the given tables, then applies what is
+/// already known (remote ufrag, `connect` parameters) and feeds the held
+/// datagrams.
+pub(super) fn build_rtc(
+    config: &EngineConfig,
+    cert: &DtlsCert,
+    t: &mut Transport,
+    codecs: &[CodecEntry],
+    exts: &BTreeMap<u8, String>,
+    now: Instant,
+) -> Result<Rtc, EngineError> {
+    let mut rtc_config = RtcConfig::new()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .set_local_ice_credentials(t.creds.clone())
+        .set_dtls_cert(cert.clone())
+        .set_sctp_max_message_size(SCTP_MAX_MESSAGE_SIZE)
+        .clear_codecs()
+        .set_extension_map(wire::extension_map(exts));
+    wire::apply_codecs(rtc_config.codec_config(), codecs);
+    let mut rtc = rtc_config.build(now);
+    let candidate = Candidate::host(config.local_addr, "udp")
+        .map_err(|e| EngineError::Internal(format!("host candidate: {e}")))?;
+    rtc.add_local_candidate(candidate);
+    {
+        let mut api = rtc.direct_api();
+        api.set_ice_controlling(false);
+        if let Some(remote) = &t.remote_ufrag {
+            api.set_remote_ice_credentials(IceCreds {
+                ufrag: remote.clone(),
+                pass: String::new(),
+            });
+        }
+    }
+    if let Some(remote) = &t.remote_dtls {
+        start_dtls(&mut rtc, remote, t.sctp)?;
+    }
+    let early = std::mem::take(&mut t.early);
+    let mut holder = Some(rtc);
+    std::mem::swap(&mut t.rtc, &mut holder);
+    for (source, bytes) in early {
+        feed(config, t, now, source, &bytes);
+    }
+    std::mem::swap(&mut t.rtc, &mut holder);
+    holder.ok_or_else(|| EngineError::Internal("rtc vanished".into()))
+}

@@ -1,0 +1,262 @@
+//! Public values of the engine: configuration, the JSON shapes handed back
+//! to signalling (mediasoup's), outputs, events and errors.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::rtp::{MediaKind, RtpError, RtpParameters, RtpStreamType};
+
+/// At most this many transports per router.
+pub const MAX_TRANSPORTS_PER_ROUTER: usize = 1024;
+/// At most this many producers per transport.
+pub const MAX_PRODUCERS_PER_TRANSPORT: usize = 32;
+/// At most this many consumers per transport.
+pub const MAX_CONSUMERS_PER_TRANSPORT: usize = 256;
+/// At most this many datagrams are held for a transport whose `Rtc` is not
+/// built yet (see the module doc); older ones are dropped.
+pub const MAX_EARLY_DATAGRAMS: usize = 64;
+
+/// How the engine is set up.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The one UDP address every transport shares: announced as the ICE host
+    /// candidate, and the destination of every datagram given to
+    /// [`super::Engine::handle_datagram`].
+    pub local_addr: SocketAddr,
+    pub max_transports_per_router: usize,
+    pub max_producers_per_transport: usize,
+    pub max_consumers_per_transport: usize,
+    /// Seed of the engine's non-cryptographic generator (SSRCs, CNAMEs).
+    pub seed: u64,
+}
+
+impl EngineConfig {
+    /// Defaults for `local_addr`, with the limits above and a random seed.
+    pub fn new(local_addr: SocketAddr) -> Self {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(0x5654_5053_4655);
+        EngineConfig {
+            local_addr,
+            max_transports_per_router: MAX_TRANSPORTS_PER_ROUTER,
+            max_producers_per_transport: MAX_PRODUCERS_PER_TRANSPORT,
+            max_consumers_per_transport: MAX_CONSUMERS_PER_TRANSPORT,
+            seed: hasher.finish(),
+        }
+    }
+}
+
+/// Options of a new WebRTC transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportOptions {
+    /// Answer `sctpParameters` and run SCTP once DTLS is up (data channels).
+    pub enable_sctp: bool,
+}
+
+/// `iceParameters` of a transport.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceParameters {
+    pub username_fragment: String,
+    pub password: String,
+    pub ice_lite: bool,
+}
+
+/// One entry of `iceCandidates`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidate {
+    pub foundation: String,
+    pub priority: u32,
+    pub ip: String,
+    pub address: String,
+    pub port: u16,
+    pub protocol: String,
+    #[serde(rename = "type")]
+    pub candidate_type: String,
+}
+
+/// One entry of `dtlsParameters.fingerprints`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DtlsFingerprint {
+    pub algorithm: String,
+    pub value: String,
+}
+
+/// `dtlsParameters`, as sent and as received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DtlsParameters {
+    #[serde(default = "auto_role")]
+    pub role: String,
+    pub fingerprints: Vec<DtlsFingerprint>,
+}
+
+fn auto_role() -> String {
+    "auto".to_owned()
+}
+
+/// `sctpParameters` of a transport with SCTP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SctpParameters {
+    pub port: u16,
+    #[serde(rename = "OS")]
+    pub os: u16,
+    #[serde(rename = "MIS")]
+    pub mis: u16,
+    pub max_message_size: u32,
+}
+
+/// What `create-transport` answers (`{ id, iceParameters, iceCandidates,
+/// dtlsParameters, sctpParameters? }`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransportInfo {
+    pub id: String,
+    pub ice_parameters: IceParameters,
+    pub ice_candidates: Vec<IceCandidate>,
+    pub dtls_parameters: DtlsParameters,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sctp_parameters: Option<SctpParameters>,
+}
+
+/// What `consume` answers (`{ id, producerId, kind, rtpParameters, type,
+/// producerPaused }`). The consumer starts paused.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerInfo {
+    pub id: String,
+    pub producer_id: String,
+    pub kind: MediaKind,
+    pub rtp_parameters: RtpParameters,
+    #[serde(rename = "type")]
+    pub consumer_type: RtpStreamType,
+    pub producer_paused: bool,
+}
+
+/// What `produce` decided.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerInfo {
+    pub id: String,
+    pub kind: MediaKind,
+    #[serde(rename = "type")]
+    pub producer_type: RtpStreamType,
+}
+
+/// Something for the driver to do or to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineOutput {
+    /// Send `bytes` from the engine's local address to `destination`.
+    Transmit {
+        destination: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    Event(EngineEvent),
+}
+
+/// Why something closed without being asked to directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Its producer was closed.
+    ProducerClosed,
+    /// Its transport was closed.
+    TransportClosed,
+    /// Its router was closed.
+    RouterClosed,
+    /// ICE or DTLS failed, or the peer went away (the `Rtc` died).
+    Failed,
+}
+
+/// Things that happened inside the engine. Objects closed by a direct call
+/// (`close_producer` for that producer, …) produce no event; everything
+/// closed as a consequence does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// ICE and DTLS are up; media can flow.
+    TransportConnected { transport_id: String },
+    TransportClosed {
+        transport_id: String,
+        reason: CloseReason,
+    },
+    ProducerClosed {
+        producer_id: String,
+        reason: CloseReason,
+    },
+    ConsumerClosed {
+        consumer_id: String,
+        producer_id: String,
+        reason: CloseReason,
+    },
+    /// The consumer's producer was paused (`consumer-paused`).
+    ConsumerPaused { consumer_id: String },
+    /// The consumer's producer was resumed (`consumer-resumed`).
+    ConsumerResumed { consumer_id: String },
+    /// A keyframe (PLI) was asked of one stream (encoding index `layer`) of a
+    /// producer.
+    KeyframeRequested { producer_id: String, layer: usize },
+}
+
+/// Why an engine call was refused. A refused call changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EngineError {
+    #[error("unknown router {0:?}")]
+    UnknownRouter(String),
+    #[error("unknown transport {0:?}")]
+    UnknownTransport(String),
+    #[error("unknown producer {0:?}")]
+    UnknownProducer(String),
+    #[error("unknown consumer {0:?}")]
+    UnknownConsumer(String),
+    #[error("{what} {id:?} already exists")]
+    DuplicateId { what: &'static str, id: String },
+    #[error("too many {what} (at most {max})")]
+    LimitReached { what: &'static str, max: usize },
+    #[error("invalid dtlsParameters: {0}")]
+    InvalidDtlsParameters(String),
+    #[error("transport {0:?} is already connected")]
+    AlreadyConnected(String),
+    #[error("producer {producer_id:?} is in another router than transport {transport_id:?}")]
+    OtherRouter {
+        producer_id: String,
+        transport_id: String,
+    },
+    /// mediasoup-client uses a transport for sending or for receiving, never
+    /// both; the engine relies on it (see the module doc).
+    #[error("transport {transport_id:?} is used for {used}, not {asked}")]
+    WrongDirection {
+        transport_id: String,
+        used: &'static str,
+        asked: &'static str,
+    },
+    #[error("the consumer's rtpCapabilities cannot receive producer {0:?}")]
+    CannotConsume(String),
+    /// Well-formed parameters this engine cannot take (a payload type or
+    /// header-extension id that differs from what the transport was set up
+    /// with, a MID str0m cannot represent, …).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Rtp(#[from] RtpError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// The protocol's error code (design §3) for this refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::UnknownRouter(_)
+            | EngineError::UnknownTransport(_)
+            | EngineError::UnknownProducer(_)
+            | EngineError::UnknownConsumer(_) => "not_found",
+            EngineError::DuplicateId { .. } | EngineError::AlreadyConnected(_) => "conflict",
+            EngineError::LimitReached { .. } => "rate_limited",
+            EngineError::Internal(_) => "internal",
+            _ => "bad_request",
+        }
+    }
+}

@@ -1,0 +1,820 @@
+//! The engine in simulated time: str0m clients (full ICE, controlling, DTLS
+//! client, RTP mode) wired to the engine in memory, no sockets.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use str0m::format::Codec;
+use str0m::media::{Frequency, KeyframeRequestKind, MediaKind as StrKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{Extension, ExtensionMap, RtpWrite, Ssrc};
+use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
+use vtp_sfu::engine::{
+    CloseReason, ConsumerInfo, Engine, EngineConfig, EngineEvent, EngineOutput, TransportInfo,
+    TransportOptions,
+};
+use vtp_sfu::rtp::{self, MediaKind};
+
+fn engine_addr() -> SocketAddr {
+    "10.0.0.1:40000".parse().unwrap()
+}
+
+struct Client {
+    rtc: Rtc,
+    addr: SocketAddr,
+    events: Vec<Event>,
+    timeout: Option<Instant>,
+}
+
+/// (client index, datagram from the engine) → drop it?
+type DropFilter = Box<dyn FnMut(usize, &[u8]) -> bool>;
+
+struct Net {
+    engine: Engine,
+    clients: Vec<Client>,
+    now: Instant,
+    engine_events: Vec<EngineEvent>,
+    /// (client index, datagram) → deliver?
+    drop_to_client: DropFilter,
+}
+
+/// Client A's numbering (Chromium's): VP8 96/rtx 97, opus 111; mid 9,
+/// abs-send-time 2, transport-cc 4, rid 10, rrid 11.
+fn chromium_config() -> RtcConfig {
+    let mut exts = ExtensionMap::empty();
+    exts.set(9, Extension::RtpMid);
+    exts.set(2, Extension::AbsoluteSendTime);
+    exts.set(4, Extension::TransportSequenceNumber);
+    exts.set(10, Extension::RtpStreamId);
+    exts.set(11, Extension::RepairedRtpStreamId);
+    let mut cfg = RtcConfig::new()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .set_extension_map(exts);
+    let cc = cfg.codec_config();
+    cc.add_config(
+        96.into(),
+        Some(97.into()),
+        Codec::Vp8,
+        Frequency::NINETY_KHZ,
+        None,
+        Default::default(),
+    );
+    cc.add_config(
+        111.into(),
+        None,
+        Codec::Opus,
+        Frequency::FORTY_EIGHT_KHZ,
+        Some(2),
+        Default::default(),
+    );
+    cfg
+}
+
+/// Client B's numbering: the router's (opus 100, VP8 101/rtx 102, its ids).
+fn router_config() -> RtcConfig {
+    let caps = rtp::router_rtp_capabilities();
+    let mut exts = ExtensionMap::empty();
+    for e in &caps.header_extensions {
+        let ext = match e.uri.as_str() {
+            rtp::uri::MID => Extension::RtpMid,
+            rtp::uri::ABS_SEND_TIME => Extension::AbsoluteSendTime,
+            rtp::uri::TRANSPORT_WIDE_CC => Extension::TransportSequenceNumber,
+            rtp::uri::SSRC_AUDIO_LEVEL => Extension::AudioLevel,
+            _ => continue,
+        };
+        exts.set(e.preferred_id, ext);
+    }
+    let mut cfg = RtcConfig::new()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .set_extension_map(exts);
+    let cc = cfg.codec_config();
+    cc.add_config(
+        101.into(),
+        Some(102.into()),
+        Codec::Vp8,
+        Frequency::NINETY_KHZ,
+        None,
+        Default::default(),
+    );
+    cc.add_config(
+        100.into(),
+        None,
+        Codec::Opus,
+        Frequency::FORTY_EIGHT_KHZ,
+        Some(2),
+        Default::default(),
+    );
+    cfg
+}
+
+impl Net {
+    fn new() -> Net {
+        let mut config = EngineConfig::new(engine_addr());
+        config.seed = 42;
+        Net {
+            engine: Engine::new(config).unwrap(),
+            clients: Vec::new(),
+            now: Instant::now(),
+            engine_events: Vec::new(),
+            drop_to_client: Box::new(|_, _| false),
+        }
+    }
+
+    /// A client for `info`, already told to connect (the engine is told by
+    /// `connect`).
+    fn add_client(&mut self, cfg: RtcConfig, info: &TransportInfo) -> usize {
+        let index = self.clients.len();
+        let addr: SocketAddr = format!("10.0.1.{}:5000{index}", index + 1).parse().unwrap();
+        let mut rtc = cfg.build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let c = &info.ice_candidates[0];
+        rtc.add_remote_candidate(
+            Candidate::host(format!("{}:{}", c.ip, c.port).parse().unwrap(), "udp").unwrap(),
+        );
+        let fp = &info.dtls_parameters.fingerprints[0];
+        {
+            let mut api = rtc.direct_api();
+            api.set_remote_ice_credentials(IceCreds {
+                ufrag: info.ice_parameters.username_fragment.clone(),
+                pass: info.ice_parameters.password.clone(),
+            });
+            api.set_ice_controlling(true);
+            api.set_remote_fingerprint(format!("{} {}", fp.algorithm, fp.value).parse().unwrap());
+            api.start_dtls(true).unwrap();
+        }
+        self.clients.push(Client {
+            rtc,
+            addr,
+            events: Vec::new(),
+            timeout: None,
+        });
+        index
+    }
+
+    fn dtls_of(&mut self, client: usize) -> Value {
+        let fp = self.clients[client]
+            .rtc
+            .direct_api()
+            .local_dtls_fingerprint()
+            .to_string();
+        let (algorithm, value) = fp.split_once(' ').unwrap();
+        json!({"role": "client", "fingerprints": [{"algorithm": algorithm, "value": value}]})
+    }
+
+    /// Drains one client until it asks for a timeout; its datagrams go
+    /// straight to the engine (str0m wants a drain after every input).
+    fn drain_client(&mut self, i: usize) -> bool {
+        let mut moved = false;
+        loop {
+            let c = &mut self.clients[i];
+            match c.rtc.poll_output().unwrap() {
+                Output::Timeout(t) => {
+                    c.timeout = Some(t);
+                    return moved;
+                }
+                Output::Transmit(t) => {
+                    moved = true;
+                    let (src, bytes) = (c.addr, t.contents.to_vec());
+                    self.engine.handle_datagram(self.now, src, &bytes);
+                }
+                Output::Event(e) => c.events.push(e),
+            }
+        }
+    }
+
+    /// Delivers everything pending until nobody has anything to send.
+    fn settle(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                moved |= self.drain_client(i);
+            }
+            while let Some(out) = self.engine.poll_output() {
+                moved = true;
+                match out {
+                    EngineOutput::Event(e) => self.engine_events.push(e),
+                    EngineOutput::Transmit { destination, bytes } => {
+                        let Some(i) = self.clients.iter().position(|c| c.addr == destination)
+                        else {
+                            continue;
+                        };
+                        if (self.drop_to_client)(i, &bytes) {
+                            continue;
+                        }
+                        let c = &mut self.clients[i];
+                        let r = Receive::new(Protocol::Udp, engine_addr(), c.addr, &bytes).unwrap();
+                        c.rtc.handle_input(Input::Receive(self.now, r)).unwrap();
+                        self.drain_client(i);
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Advances simulated time by `dur`, in steps no longer than 5 ms.
+    fn run(&mut self, dur: Duration) {
+        let end = self.now + dur;
+        while self.now < end {
+            self.settle();
+            let mut next = (self.now + Duration::from_millis(5)).min(end);
+            if let Some(t) = self.engine.next_timeout() {
+                next = next.min(t.max(self.now + Duration::from_millis(1)));
+            }
+            self.now = next;
+            self.engine.handle_timeout(self.now);
+            for c in &mut self.clients {
+                c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+            }
+            self.settle();
+        }
+    }
+
+    fn write(&mut self, client: usize, ssrc: u32, pt: u8, seq: u64, payload: Vec<u8>) {
+        let now = self.now;
+        let mut api = self.clients[client].rtc.direct_api();
+        let tx = api.stream_tx(&Ssrc::from(ssrc)).unwrap();
+        tx.write_rtp(
+            RtpWrite::new(pt.into(), seq.into(), (seq * 3000) as u32, now, payload)
+                .marker(true)
+                .nackable(true),
+        );
+    }
+
+    fn received(&self, client: usize, ssrc: u32) -> Vec<(u64, u8, Vec<u8>)> {
+        self.clients[client]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RtpPacket(p) if *p.header.ssrc == ssrc => {
+                    Some((*p.seq_no, *p.header.payload_type, p.payload.to_vec()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn keyframe_requests(&self, client: usize) -> usize {
+        self.clients[client]
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::KeyframeRequest(_)))
+            .count()
+    }
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    vec![0x10, 0, 0, (i % 251) as u8, 0xAB, 0xCD]
+}
+
+const A_VIDEO_SSRC: u32 = 1111;
+const A_AUDIO_SSRC: u32 = 3333;
+
+fn a_video_params() -> Value {
+    json!({
+        "mid": "0",
+        "codecs": [
+            {"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
+             "rtcpFeedback": [{"type": "nack"}, {"type": "nack", "parameter": "pli"}]},
+            {"mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": {"apt": 96}}
+        ],
+        "headerExtensions": [
+            {"uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 9},
+            {"uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2},
+            {"uri": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", "id": 4}
+        ],
+        "encodings": [{"ssrc": A_VIDEO_SSRC, "rtx": {"ssrc": 1112}}],
+        "rtcp": {"cname": "alice"}
+    })
+}
+
+fn a_audio_params() -> Value {
+    json!({
+        "mid": "1",
+        "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2}],
+        "headerExtensions": [
+            {"uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 9},
+            {"uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2}
+        ],
+        "encodings": [{"ssrc": A_AUDIO_SSRC}],
+        "rtcp": {"cname": "alice"}
+    })
+}
+
+struct Room {
+    net: Net,
+    a: usize,
+    b: usize,
+    video: ConsumerInfo,
+    audio: ConsumerInfo,
+}
+
+fn router_caps_json(net: &Net) -> Value {
+    serde_json::to_value(net.engine.router_rtp_capabilities("room").unwrap()).unwrap()
+}
+
+/// A sends VP8 (and opus) on its send transport; B consumes both on its
+/// receive transport (consume before connect, as mediasoup-client does).
+fn room() -> Room {
+    let mut net = Net::new();
+    net.engine.create_router("room").unwrap();
+    let ta = net
+        .engine
+        .create_webrtc_transport("room", "ta", TransportOptions::default())
+        .unwrap();
+    let tb = net
+        .engine
+        .create_webrtc_transport("room", "tb", TransportOptions { enable_sctp: true })
+        .unwrap();
+    assert_eq!(tb.sctp_parameters.as_ref().unwrap().port, 5000);
+    let a = net.add_client(chromium_config(), &ta);
+    let b = net.add_client(router_config(), &tb);
+    {
+        let mut api = net.clients[a].rtc.direct_api();
+        api.declare_media(Mid::from("0"), StrKind::Video);
+        api.declare_stream_tx(
+            Ssrc::from(A_VIDEO_SSRC),
+            Some(Ssrc::from(1112)),
+            Mid::from("0"),
+            None,
+        );
+        api.declare_media(Mid::from("1"), StrKind::Audio);
+        api.declare_stream_tx(Ssrc::from(A_AUDIO_SSRC), None, Mid::from("1"), None);
+    }
+    let dtls_a = net.dtls_of(a);
+    let now = net.now;
+    net.engine.connect_transport("ta", &dtls_a, now).unwrap();
+    // ICE starts before `produce` arrives: those datagrams are held.
+    net.run(Duration::from_millis(30));
+    let now = net.now;
+    net.engine
+        .produce("ta", "pv", MediaKind::Video, &a_video_params(), now)
+        .unwrap();
+    net.engine
+        .produce("ta", "pa", MediaKind::Audio, &a_audio_params(), now)
+        .unwrap();
+    let caps = router_caps_json(&net);
+    let video = net.engine.consume("tb", "cv", "pv", &caps, now).unwrap();
+    let audio = net.engine.consume("tb", "ca", "pa", &caps, now).unwrap();
+    assert!(video.rtp_parameters.encodings[0].rtx.is_some());
+    {
+        let mut api = net.clients[b].rtc.direct_api();
+        for c in [&video, &audio] {
+            let mid = c.rtp_parameters.mid.clone().unwrap();
+            let kind = if c.kind == MediaKind::Video {
+                StrKind::Video
+            } else {
+                StrKind::Audio
+            };
+            api.declare_media(Mid::from(mid.as_str()), kind);
+            let enc = &c.rtp_parameters.encodings[0];
+            api.expect_stream_rx(
+                Ssrc::from(enc.ssrc.unwrap()),
+                enc.rtx.as_ref().map(|r| Ssrc::from(r.ssrc)),
+                Mid::from(mid.as_str()),
+                None,
+            );
+        }
+    }
+    let dtls_b = net.dtls_of(b);
+    net.engine.connect_transport("tb", &dtls_b, now).unwrap();
+    net.run(Duration::from_millis(300));
+    assert!(net.clients[a].rtc.is_connected(), "A connected");
+    assert!(net.clients[b].rtc.is_connected(), "B connected");
+    for t in ["ta", "tb"] {
+        assert!(
+            net.engine_events
+                .contains(&EngineEvent::TransportConnected {
+                    transport_id: t.into()
+                }),
+            "{t} connected: {:?}",
+            net.engine_events
+        );
+    }
+    let now = net.now;
+    net.engine.resume_consumer("cv", now).unwrap();
+    net.engine.resume_consumer("ca", now).unwrap();
+    Room {
+        net,
+        a,
+        b,
+        video,
+        audio,
+    }
+}
+
+/// A sends `count` video and audio packets from `first`, 10 ms apart.
+fn send(room: &mut Room, first: u64, count: u64) {
+    for i in first..first + count {
+        room.net
+            .write(room.a, A_VIDEO_SSRC, 96, 5000 + i, payload(i));
+        room.net
+            .write(room.a, A_AUDIO_SSRC, 111, 9000 + i, payload(i + 7));
+        room.net.run(Duration::from_millis(10));
+    }
+}
+
+fn assert_continuous(got: &[(u64, u8, Vec<u8>)]) {
+    let mut seqs: Vec<u64> = got.iter().map(|g| g.0).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    for w in seqs.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "gap in {seqs:?}");
+    }
+}
+
+#[test]
+fn video_and_audio_are_forwarded_with_consumer_numbering() {
+    let mut room = room();
+    send(&mut room, 0, 50);
+    room.net.run(Duration::from_millis(100));
+    let vssrc = room.video.rtp_parameters.encodings[0].ssrc.unwrap();
+    let assrc = room.audio.rtp_parameters.encodings[0].ssrc.unwrap();
+    let video = room.net.received(room.b, vssrc);
+    let audio = room.net.received(room.b, assrc);
+    assert_eq!(video.len(), 50, "video packets at B");
+    assert_eq!(audio.len(), 50, "audio packets at B");
+    assert!(video.iter().all(|v| v.1 == 101), "VP8 as router PT 101");
+    assert!(audio.iter().all(|v| v.1 == 100), "opus as router PT 100");
+    assert_continuous(&video);
+    assert_continuous(&audio);
+    let payloads: Vec<Vec<u8>> = video.iter().map(|v| v.2.clone()).collect();
+    assert_eq!(payloads, (0..50).map(payload).collect::<Vec<_>>());
+    // B's consumer SSRC is its own, not A's.
+    assert_ne!(vssrc, A_VIDEO_SSRC);
+    assert!(room.net.received(room.b, A_VIDEO_SSRC).is_empty());
+}
+
+#[test]
+fn lost_packets_are_recovered_by_nack_and_rtx() {
+    let mut room = room();
+    let vssrc = room.video.rtp_parameters.encodings[0].ssrc.unwrap();
+    let mut seen = 0;
+    room.net.drop_to_client = Box::new(move |client, bytes| {
+        // Drop the 5th, 6th and 10th video packets from the engine to B
+        // (plain RTP on the consumer SSRC; RTX repairs use another SSRC).
+        let is_rtp = bytes.len() > 12 && bytes[0] >> 6 == 2 && !(192..=223).contains(&bytes[1]);
+        let ssrc = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if client == 1 && is_rtp && ssrc == vssrc {
+            seen += 1;
+            return [5, 6, 10].contains(&seen);
+        }
+        false
+    });
+    send(&mut room, 0, 30);
+    room.net.run(Duration::from_millis(500));
+    let video = room.net.received(room.b, vssrc);
+    let mut seqs: Vec<u64> = video.iter().map(|v| v.0).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 30, "every packet arrived in the end: {seqs:?}");
+    assert_continuous(&video);
+}
+
+#[test]
+fn pause_and_resume_consumer() {
+    let mut room = room();
+    let vssrc = room.video.rtp_parameters.encodings[0].ssrc.unwrap();
+    send(&mut room, 0, 10);
+    room.net.engine.pause_consumer("cv").unwrap();
+    send(&mut room, 10, 20);
+    assert_eq!(
+        room.net.received(room.b, vssrc).len(),
+        10,
+        "nothing while paused"
+    );
+    room.net.run(Duration::from_millis(600));
+    let before = room.net.keyframe_requests(room.a);
+    let now = room.net.now;
+    room.net.engine.resume_consumer("cv", now).unwrap();
+    send(&mut room, 30, 10);
+    assert!(
+        room.net.keyframe_requests(room.a) > before,
+        "PLI reached A on resume"
+    );
+    let video = room.net.received(room.b, vssrc);
+    assert_eq!(video.len(), 20);
+    assert_continuous(&video);
+    // Producer pause: consumers are told, nothing flows.
+    room.net.engine.pause_producer("pv").unwrap();
+    room.net.settle();
+    assert!(
+        room.net
+            .engine_events
+            .contains(&EngineEvent::ConsumerPaused {
+                consumer_id: "cv".into()
+            })
+    );
+    send(&mut room, 40, 5);
+    assert_eq!(room.net.received(room.b, vssrc).len(), 20);
+    let now = room.net.now;
+    room.net.engine.resume_producer("pv", now).unwrap();
+    send(&mut room, 45, 5);
+    let video = room.net.received(room.b, vssrc);
+    assert_eq!(video.len(), 25);
+    assert_continuous(&video);
+}
+
+#[test]
+fn keyframe_request_from_consumer_reaches_producer() {
+    let mut room = room();
+    let vssrc = room.video.rtp_parameters.encodings[0].ssrc.unwrap();
+    send(&mut room, 0, 5);
+    room.net.run(Duration::from_millis(600));
+    let before = room.net.keyframe_requests(room.a);
+    room.net.clients[room.b]
+        .rtc
+        .direct_api()
+        .stream_rx(&Ssrc::from(vssrc))
+        .unwrap()
+        .request_keyframe(KeyframeRequestKind::Pli);
+    send(&mut room, 5, 5);
+    assert!(room.net.keyframe_requests(room.a) > before);
+}
+
+#[test]
+fn closing_cascades() {
+    let mut room = room();
+    let vssrc = room.video.rtp_parameters.encodings[0].ssrc.unwrap();
+    let assrc = room.audio.rtp_parameters.encodings[0].ssrc.unwrap();
+    send(&mut room, 0, 5);
+    room.net.engine.close_producer("pv").unwrap();
+    room.net.settle();
+    assert!(
+        room.net
+            .engine_events
+            .contains(&EngineEvent::ConsumerClosed {
+                consumer_id: "cv".into(),
+                producer_id: "pv".into(),
+                reason: CloseReason::ProducerClosed,
+            })
+    );
+    send(&mut room, 5, 5);
+    assert_eq!(room.net.received(room.b, vssrc).len(), 5, "flow stopped");
+    assert_eq!(
+        room.net.received(room.b, assrc).len(),
+        10,
+        "audio unaffected"
+    );
+    assert!(room.net.engine.resume_consumer("cv", room.net.now).is_err());
+
+    room.net.engine.close_transport("ta").unwrap();
+    room.net.settle();
+    let ev = &room.net.engine_events;
+    assert!(ev.contains(&EngineEvent::ProducerClosed {
+        producer_id: "pa".into(),
+        reason: CloseReason::TransportClosed
+    }));
+    assert!(ev.contains(&EngineEvent::ConsumerClosed {
+        consumer_id: "ca".into(),
+        producer_id: "pa".into(),
+        reason: CloseReason::ProducerClosed
+    }));
+    assert!(room.net.engine.pause_producer("pa").is_err());
+    send(&mut room, 10, 3);
+    assert_eq!(room.net.received(room.b, assrc).len(), 10);
+    room.net.engine.close_router("room").unwrap();
+    assert!(room.net.engine.close_transport("tb").is_err());
+}
+
+#[test]
+fn rid_simulcast_producer_forwards_one_layer() {
+    let fixture: Value =
+        serde_json::from_str(include_str!("fixtures/mediasoup-client-chromium156.json")).unwrap();
+    let sim = &fixture["rid-simulcast"]["produce"][0]["rtpParameters"];
+    let mut net = Net::new();
+    net.engine.create_router("room").unwrap();
+    let ta = net
+        .engine
+        .create_webrtc_transport("room", "ta", TransportOptions::default())
+        .unwrap();
+    let tb = net
+        .engine
+        .create_webrtc_transport("room", "tb", TransportOptions::default())
+        .unwrap();
+    let a = net.add_client(chromium_config(), &ta);
+    let b = net.add_client(router_config(), &tb);
+    let layers = [
+        (2001u32, 2002u32, "r0"),
+        (2011, 2012, "r1"),
+        (2021, 2022, "r2"),
+    ];
+    {
+        let mut api = net.clients[a].rtc.direct_api();
+        api.declare_media(Mid::from("0"), StrKind::Video);
+        for (ssrc, rtx, rid) in layers {
+            api.declare_stream_tx(
+                Ssrc::from(ssrc),
+                Some(Ssrc::from(rtx)),
+                Mid::from("0"),
+                Some(rid.into()),
+            );
+        }
+    }
+    let now = net.now;
+    let info = net
+        .engine
+        .produce("ta", "pv", MediaKind::Video, sim, now)
+        .unwrap();
+    assert_eq!(info.producer_type, rtp::RtpStreamType::Simulcast);
+    let dtls_a = net.dtls_of(a);
+    net.engine.connect_transport("ta", &dtls_a, now).unwrap();
+    let caps = router_caps_json(&net);
+    let c = net.engine.consume("tb", "cv", "pv", &caps, now).unwrap();
+    assert_eq!(c.consumer_type, rtp::RtpStreamType::Simulcast);
+    let enc = c.rtp_parameters.encodings[0].clone();
+    {
+        let mid = c.rtp_parameters.mid.clone().unwrap();
+        let mut api = net.clients[b].rtc.direct_api();
+        api.declare_media(Mid::from(mid.as_str()), StrKind::Video);
+        api.expect_stream_rx(
+            Ssrc::from(enc.ssrc.unwrap()),
+            enc.rtx.as_ref().map(|r| Ssrc::from(r.ssrc)),
+            Mid::from(mid.as_str()),
+            None,
+        );
+    }
+    let dtls_b = net.dtls_of(b);
+    net.engine.connect_transport("tb", &dtls_b, now).unwrap();
+    net.run(Duration::from_millis(300));
+    let now = net.now;
+    net.engine.resume_consumer("cv", now).unwrap();
+    for i in 0..40u64 {
+        for (n, (ssrc, _, _)) in layers.iter().enumerate() {
+            // Distinct payloads per layer so the forwarded one is known.
+            let mut p = payload(i);
+            p.push(n as u8);
+            net.write(a, *ssrc, 96, 100 * (n as u64 + 1) + i, p);
+        }
+        net.run(Duration::from_millis(10));
+    }
+    let got = net.received(b, enc.ssrc.unwrap());
+    assert_eq!(got.len(), 40, "one layer forwarded");
+    assert!(
+        got.iter().all(|g| g.1 == 101 && *g.2.last().unwrap() == 0),
+        "layer r0 as PT 101"
+    );
+    assert_continuous(&got);
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let mut net = Net::new();
+    let now = net.now;
+    let caps = json!({"codecs": [], "headerExtensions": []});
+    assert!(
+        net.engine
+            .create_webrtc_transport("nope", "t", TransportOptions::default())
+            .is_err()
+    );
+    net.engine.create_router("room").unwrap();
+    assert!(net.engine.create_router("room").is_err());
+    net.engine
+        .create_webrtc_transport("room", "ta", TransportOptions::default())
+        .unwrap();
+    assert!(
+        net.engine
+            .create_webrtc_transport("room", "ta", TransportOptions::default())
+            .is_err()
+    );
+    let fp = vec!["AB"; 32].join(":");
+    for bad in [
+        json!({"role": "client"}),
+        json!({"role": "client", "fingerprints": [{"algorithm": "sha-256", "value": "xyz"}]}),
+        json!({"role": "boss", "fingerprints": [{"algorithm": "sha-256", "value": fp}]}),
+        json!(null),
+    ] {
+        let e = net.engine.connect_transport("ta", &bad, now).unwrap_err();
+        assert_eq!(e.code(), "bad_request", "{bad}");
+    }
+    let good = json!({"role": "client", "fingerprints": [{"algorithm": "sha-256", "value": fp}]});
+    assert_eq!(
+        net.engine
+            .connect_transport("nope", &good, now)
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    net.engine.connect_transport("ta", &good, now).unwrap();
+    assert_eq!(
+        net.engine
+            .connect_transport("ta", &good, now)
+            .unwrap_err()
+            .code(),
+        "conflict"
+    );
+
+    // Malformed and unsupported producers.
+    assert!(
+        net.engine
+            .produce("ta", "p", MediaKind::Video, &json!({"codecs": 3}), now)
+            .is_err()
+    );
+    assert!(
+        net.engine
+            .produce("ta", "p", MediaKind::Audio, &a_video_params(), now)
+            .is_err()
+    );
+    let mut bad_mid = a_video_params();
+    bad_mid["mid"] = json!("a-b");
+    assert!(
+        net.engine
+            .produce("ta", "p", MediaKind::Video, &bad_mid, now)
+            .is_err()
+    );
+    net.engine
+        .produce("ta", "pv", MediaKind::Video, &a_video_params(), now)
+        .unwrap();
+    assert!(
+        net.engine
+            .produce("ta", "pv", MediaKind::Video, &a_video_params(), now)
+            .is_err()
+    );
+    // Same mid again, and a PT that differs from the transport's table.
+    let mut again = a_video_params();
+    again["encodings"] = json!([{"ssrc": 77}]);
+    assert!(
+        net.engine
+            .produce("ta", "p2", MediaKind::Video, &again, now)
+            .is_err()
+    );
+    let mut other_pt = a_audio_params();
+    other_pt["codecs"][0]["payloadType"] = json!(96);
+    assert!(
+        net.engine
+            .produce("ta", "p3", MediaKind::Audio, &other_pt, now)
+            .is_err()
+    );
+    net.engine
+        .produce("ta", "pa", MediaKind::Audio, &a_audio_params(), now)
+        .unwrap();
+
+    // Consume: unknown ids, incapable capabilities, wrong direction.
+    net.engine
+        .create_webrtc_transport("room", "tb", TransportOptions::default())
+        .unwrap();
+    let router_caps = router_caps_json(&net);
+    assert!(
+        net.engine
+            .consume("tb", "c", "nope", &router_caps, now)
+            .is_err()
+    );
+    assert!(
+        net.engine
+            .consume("nope", "c", "pv", &router_caps, now)
+            .is_err()
+    );
+    assert!(net.engine.consume("tb", "c", "pv", &caps, now).is_err());
+    assert!(
+        net.engine
+            .consume("tb", "c", "pv", &json!("x"), now)
+            .is_err()
+    );
+    let audio_only = json!({"codecs": [{"kind": "audio", "mimeType": "audio/opus",
+        "preferredPayloadType": 100, "clockRate": 48000, "channels": 2}], "headerExtensions": []});
+    assert!(
+        net.engine
+            .consume("tb", "c", "pv", &audio_only, now)
+            .is_err()
+    );
+    assert!(
+        net.engine
+            .consume("ta", "c", "pv", &router_caps, now)
+            .is_err(),
+        "send transport"
+    );
+    // Nothing was created by the refusals: the ids are still free.
+    net.engine
+        .consume("tb", "c", "pv", &router_caps, now)
+        .unwrap();
+    assert!(
+        net.engine
+            .produce("tb", "px", MediaKind::Audio, &a_audio_params(), now)
+            .is_err()
+    );
+    for (call, r) in [
+        ("pause_consumer", net.engine.pause_consumer("nope")),
+        ("close_consumer", net.engine.close_consumer("nope")),
+        ("close_producer", net.engine.close_producer("nope")),
+        ("close_transport", net.engine.close_transport("nope")),
+        ("close_router", net.engine.close_router("nope")),
+    ] {
+        assert_eq!(r.unwrap_err().code(), "not_found", "{call}");
+    }
+    // Garbage datagrams from anywhere are dropped.
+    net.engine
+        .handle_datagram(now, "1.2.3.4:5".parse().unwrap(), &[0, 1, 2, 3]);
+    net.engine
+        .handle_datagram(now, "1.2.3.4:5".parse().unwrap(), &[0x80; 40]);
+    let outputs: Vec<_> = std::iter::from_fn(|| net.engine.poll_output()).collect();
+    assert!(
+        outputs
+            .iter()
+            .all(|o| !matches!(o, EngineOutput::Transmit { .. }))
+    );
+}
