@@ -365,19 +365,11 @@ impl RoomHub {
 
     /// Leaves a room on request.
     pub async fn leave(&self, conn: &str, room_id: &str) -> Result<(), SignalError> {
-        let arc = self
-            .existing_slot(room_id)
-            .ok_or_else(|| SignalError::not_in_room(room_id))?;
-        let mut slot = arc.lock().await;
-        let peer_id = slot
-            .live
-            .as_ref()
-            .and_then(|l| l.peer_of_conn(conn))
-            .map(|p| p.peer_id.clone())
-            .ok_or_else(|| SignalError::not_in_room(room_id))?;
-        self.remove_peer(room_id, &arc, &mut slot, &peer_id, "left")
-            .await;
-        Ok(())
+        self.with_member(conn, room_id, async |hub, arc, slot, peer_id| {
+            hub.remove_peer(room_id, arc, slot, &peer_id, "left").await;
+            Ok(())
+        })
+        .await
     }
 
     /// Removes a peer: its attendance row gets `left_at`, the others get
