@@ -700,7 +700,7 @@ async fn per_connection_limits() {
         "forbidden"
     );
 
-    tokio::time::sleep(Duration::from_secs(2)).await; // refill the event budget
+    tokio::time::sleep(Duration::from_millis(2500)).await; // refill the event budget
     let mut codes = Vec::new();
     for _ in 0..15 {
         codes.push(

@@ -479,6 +479,17 @@ impl RoomHub {
         }
     }
 
+    /// Whether `conn` speaks for a peer of the room.
+    pub async fn is_member(&self, conn: &str, room_id: &str) -> bool {
+        let Some(arc) = self.existing_slot(room_id) else {
+            return false;
+        };
+        let slot = arc.lock().await;
+        slot.live
+            .as_ref()
+            .is_some_and(|l| l.peer_of_conn(conn).is_some())
+    }
+
     /// The peers of a room (empty when nobody is in it).
     pub async fn participants(&self, room_id: &str) -> Vec<PeerView> {
         let Some(arc) = self.existing_slot(room_id) else {

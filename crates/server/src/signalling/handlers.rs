@@ -94,12 +94,24 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
                 "access token expired or revoked: reconnect with a fresh one",
             )
         })?;
+        let max = sig.limits.max_rooms_per_connection;
+        if conn.rooms().len() >= max {
+            // Forget rooms this connection is no longer in (closed, or
+            // removed by a host) before counting.
+            for joined in conn.rooms() {
+                if !sig.app.hub.is_member(&id, &joined).await {
+                    conn.rooms
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&joined);
+                }
+            }
+        }
         {
             let rooms = conn.rooms.lock().unwrap_or_else(|p| p.into_inner());
-            if !rooms.contains(&room_id) && rooms.len() >= sig.limits.max_rooms_per_connection {
+            if !rooms.contains(&room_id) && rooms.len() >= max {
                 return Err(SignalError::forbidden(format!(
-                    "a connection may be in at most {} rooms",
-                    sig.limits.max_rooms_per_connection
+                    "a connection may be in at most {max} rooms"
                 )));
             }
         }
