@@ -1,0 +1,668 @@
+//! Runs the VTP media engine ([`vtp_sfu::engine::Engine`]) for real: one UDP
+//! socket shared by every transport, a receiving thread that routes
+//! datagrams, worker threads that own engines, timers, and an async control
+//! handle for tokio callers.
+//!
+//! Owns: sockets, threads, clocks, the routing of datagrams to engines and
+//! the control surface ([`SfuHandle`]). Must not touch: media logic (that is
+//! the engine's), rooms, peers, auth, storage or HTTP (the server's).
+//!
+//! # Threads
+//!
+//! * **Workers** (`workers`, default = cores): plain OS threads, each owning
+//!   one [`Engine`](vtp_sfu::engine::Engine) with no locks around it. Each
+//!   router (room) is pinned to one worker at [`SfuHandle::create_router`]
+//!   (the least loaded: routers + transports, ties to the lowest index), and
+//!   all its transports, producers and consumers live on that engine, so
+//!   forwarding never crosses threads. A worker waits on its bounded
+//!   datagram queue with a timeout equal to the engine's `next_timeout`
+//!   (capped at one second), feeds the engine, runs due timers, and drains
+//!   `poll_output`: datagrams are sent with `send_to` on the shared socket,
+//!   events go to the subscribers of [`SfuHandle::subscribe_events`].
+//!   Control calls arrive as commands on a separate unbounded channel (a
+//!   wake-up message on the datagram queue tells the worker to look), so a
+//!   full datagram queue never loses a command.
+//! * **Receiver** (one thread): reads the socket and routes each datagram to
+//!   the worker that owns its transport — STUN by the local ICE ufrag in
+//!   USERNAME (registered by the worker when it creates the transport,
+//!   before the caller sees the ufrag), everything else by the source
+//!   address learnt from that STUN. Unknown datagrams are dropped and
+//!   counted; so are datagrams for a worker whose queue is full
+//!   ([`DriverConfig::queue_capacity`]), so a flood cannot grow memory.
+//!
+//! # Control
+//!
+//! [`SfuHandle`] mirrors the engine's calls; each becomes a command run on
+//! the owning worker's thread, answered on a oneshot. A directory (behind a
+//! mutex, touched only by control calls and close events) maps router,
+//! transport, producer and consumer ids to workers and keeps ids unique
+//! across workers. Refusals are the engine's [`EngineError`]s (with their
+//! protocol `code()`); ids nobody knows answer `not_found`, and a stopped
+//! driver answers `internal`.
+
+mod demux;
+mod stun;
+mod worker;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::{mpsc as tokio_mpsc, oneshot};
+use vtp_sfu::engine::{
+    ConsumerInfo, Engine, EngineConfig, EngineError, EngineEvent, ProducerInfo, TransportInfo,
+    TransportOptions,
+};
+use vtp_sfu::rtp::{MediaKind, RtpCapabilities};
+
+use demux::{Demux, DemuxCounters, RouteUpdate};
+use worker::{Command, IdKind, Msg, Shared, Worker, WorkerCounters};
+
+/// Default size of each worker's datagram queue.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+
+/// How the driver is set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriverConfig {
+    /// The UDP address of the one socket (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// The address put in ICE candidates, needed when `bind` is unspecified
+    /// (`0.0.0.0`) or behind NAT; by default the bound IP.
+    pub announced_ip: Option<IpAddr>,
+    /// Worker threads (at least one).
+    pub workers: usize,
+    /// Datagrams queued per worker before more are dropped.
+    pub queue_capacity: usize,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            announced_ip: None,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+}
+
+/// Why the driver did not start.
+#[derive(Debug, Error)]
+pub enum DriverError {
+    #[error("sfu socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("invalid sfu configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// An engine event, tagged with the router (room) it happened in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriverEvent {
+    pub router_id: String,
+    pub event: EngineEvent,
+}
+
+/// Counts of one worker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerStats {
+    pub routers: usize,
+    pub transports: usize,
+    pub producers: usize,
+    pub consumers: usize,
+    /// Datagrams handed to this worker's engine.
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    /// Datagrams dropped because this worker's queue was full.
+    pub dropped_queue_full: u64,
+}
+
+/// Counts of the whole driver (`GET /sfu/v1/health` material).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriverStats {
+    pub workers: usize,
+    pub routers: usize,
+    pub transports: usize,
+    pub producers: usize,
+    pub consumers: usize,
+    /// Datagrams read from the socket.
+    pub datagrams_in: u64,
+    /// Datagrams sent on the socket.
+    pub datagrams_out: u64,
+    /// Datagrams dropped: `dropped_unknown + dropped_queue_full`.
+    pub datagrams_dropped: u64,
+    /// Datagrams of no known transport.
+    pub dropped_unknown: u64,
+    /// Datagrams dropped because their worker's queue was full.
+    pub dropped_queue_full: u64,
+    pub send_errors: u64,
+    pub recv_errors: u64,
+    pub per_worker: Vec<WorkerStats>,
+}
+
+/// Liveness plus load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriverHealth {
+    /// Not shut down, and every thread is alive.
+    pub running: bool,
+    pub local_addr: SocketAddr,
+    pub stats: DriverStats,
+}
+
+/// Starts drivers.
+pub struct SfuDriver;
+
+impl SfuDriver {
+    /// Binds the socket and starts the receiver and the workers.
+    pub fn start(config: DriverConfig) -> Result<SfuHandle, DriverError> {
+        if config.workers == 0 {
+            return Err(DriverError::Config("workers must be at least 1".into()));
+        }
+        if config.queue_capacity == 0 {
+            return Err(DriverError::Config(
+                "queue_capacity must be at least 1".into(),
+            ));
+        }
+        let socket = UdpSocket::bind(config.bind)?;
+        let bound_addr = socket.local_addr()?;
+        let ip = config.announced_ip.unwrap_or(bound_addr.ip());
+        if ip.is_unspecified() {
+            return Err(DriverError::Config(format!(
+                "bound to {bound_addr}: set announced_ip to the address peers reach"
+            )));
+        }
+        let local_addr = SocketAddr::new(ip, bound_addr.port());
+        socket.set_read_timeout(Some(demux::READ_TIMEOUT))?;
+        let socket = Arc::new(socket);
+        let engines = (0..config.workers)
+            .map(|_| Engine::new(EngineConfig::new(local_addr)))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let shared = Arc::new(Shared::default());
+        let (route_tx, route_rx) = mpsc::channel::<RouteUpdate>();
+        let mut inner = Inner {
+            links: Vec::new(),
+            shared: shared.clone(),
+            demux: Arc::new(DemuxCounters::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            stopped: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            next_router_worker: AtomicUsize::new(0),
+            local_addr,
+            bound_addr,
+        };
+        let mut queues = Vec::new();
+        for (index, engine) in engines.into_iter().enumerate() {
+            let (queue_tx, queue_rx) = mpsc::sync_channel(config.queue_capacity);
+            let (command_tx, command_rx) = mpsc::channel::<Command>();
+            let counters = Arc::new(WorkerCounters::default());
+            let worker = Worker::new(
+                index,
+                engine,
+                socket.clone(),
+                shared.clone(),
+                counters.clone(),
+                route_tx.clone(),
+            );
+            // On failure `inner` is dropped, which stops what started.
+            let thread = std::thread::Builder::new()
+                .name(format!("vtp-sfu-worker-{index}"))
+                .spawn(move || worker.run(queue_rx, command_rx))?;
+            inner.push_thread(thread);
+            queues.push(queue_tx.clone());
+            inner.links.push(WorkerLink {
+                queue: queue_tx,
+                commands: command_tx,
+                counters,
+            });
+        }
+        drop(route_tx);
+        let demux = Demux {
+            socket,
+            stop: inner.stop.clone(),
+            workers: queues,
+            worker_counters: inner.links.iter().map(|l| l.counters.clone()).collect(),
+            routes: route_rx,
+            counters: inner.demux.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("vtp-sfu-recv".into())
+            .spawn(move || demux.run())?;
+        inner.push_thread(thread);
+        tracing::info!(%bound_addr, %local_addr, workers = config.workers, "sfu driver started");
+        Ok(SfuHandle {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+struct WorkerLink {
+    queue: SyncSender<Msg>,
+    commands: Sender<Command>,
+    counters: Arc<WorkerCounters>,
+}
+
+struct Inner {
+    links: Vec<WorkerLink>,
+    shared: Arc<Shared>,
+    demux: Arc<DemuxCounters>,
+    /// Tells the receiver to end.
+    stop: Arc<AtomicBool>,
+    /// `shutdown` has begun.
+    stopped: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    next_router_worker: AtomicUsize,
+    local_addr: SocketAddr,
+    bound_addr: SocketAddr,
+}
+
+impl Inner {
+    fn push_thread(&self, thread: JoinHandle<()>) {
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(thread);
+    }
+
+    /// Stops and joins every thread; the socket closes with the last of
+    /// them. Idempotent.
+    fn stop_blocking(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.stop.store(true, Ordering::Release);
+        for link in &self.links {
+            let stop: Command = Box::new(Worker::request_stop);
+            let _ = link.commands.send(stop);
+            // Blocks at most until the worker takes one datagram; fails at
+            // once if the worker is gone.
+            let _ = link.queue.send(Msg::Wake);
+        }
+        // Wake the receiver from `recv_from` (its read timeout is the
+        // backstop if this datagram is lost).
+        let target = match self.bound_addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => {
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), self.bound_addr.port())
+            }
+            IpAddr::V6(ip) if ip.is_unspecified() => {
+                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), self.bound_addr.port())
+            }
+            _ => self.bound_addr,
+        };
+        let any: SocketAddr = match target {
+            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        if let Ok(waker) = UdpSocket::bind(any) {
+            let _ = waker.send_to(&[0], target);
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("an sfu driver thread panicked");
+            }
+        }
+        // Ends every event stream.
+        self.shared.subscribers().clear();
+        tracing::info!(local_addr = %self.local_addr, "sfu driver stopped");
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_blocking();
+    }
+}
+
+fn stopped_error() -> EngineError {
+    EngineError::Internal("the sfu driver is shut down".into())
+}
+
+/// The control handle of a running driver. Cheap to clone; dropping the
+/// last clone shuts the driver down (blocking briefly while threads join).
+#[derive(Clone)]
+pub struct SfuHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SfuHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SfuHandle")
+            .field("local_addr", &self.inner.local_addr)
+            .field("workers", &self.inner.links.len())
+            .finish()
+    }
+}
+
+impl SfuHandle {
+    /// The address announced in ICE candidates.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// The address the socket is bound to.
+    pub fn bound_addr(&self) -> SocketAddr {
+        self.inner.bound_addr
+    }
+
+    /// How many worker threads run.
+    pub fn workers(&self) -> usize {
+        self.inner.links.len()
+    }
+
+    /// The worker a router is pinned to.
+    pub fn router_worker(&self, router_id: &str) -> Option<usize> {
+        self.inner
+            .shared
+            .directory()
+            .lookup(IdKind::Router, router_id)
+    }
+
+    /// Engine events from now on, tagged with their router. Every
+    /// subscriber gets every event; the stream ends at shutdown.
+    pub fn subscribe_events(&self) -> tokio_mpsc::UnboundedReceiver<DriverEvent> {
+        let (tx, rx) = tokio_mpsc::unbounded_channel();
+        if !self.inner.stopped.load(Ordering::Acquire) {
+            self.inner.shared.subscribers().push(tx);
+        }
+        rx
+    }
+
+    /// Counts of objects and datagrams.
+    pub fn stats(&self) -> DriverStats {
+        let load = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        let load64 = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let per_worker: Vec<WorkerStats> = self
+            .inner
+            .links
+            .iter()
+            .map(|l| {
+                let c = &l.counters;
+                WorkerStats {
+                    routers: load(&c.routers),
+                    transports: load(&c.transports),
+                    producers: load(&c.producers),
+                    consumers: load(&c.consumers),
+                    datagrams_in: load64(&c.datagrams_in),
+                    datagrams_out: load64(&c.datagrams_out),
+                    dropped_queue_full: load64(&c.dropped_queue_full),
+                }
+            })
+            .collect();
+        let d = &self.inner.demux;
+        let dropped_unknown = load64(&d.dropped_unknown);
+        let dropped_queue_full = per_worker.iter().map(|w| w.dropped_queue_full).sum();
+        DriverStats {
+            workers: per_worker.len(),
+            routers: per_worker.iter().map(|w| w.routers).sum(),
+            transports: per_worker.iter().map(|w| w.transports).sum(),
+            producers: per_worker.iter().map(|w| w.producers).sum(),
+            consumers: per_worker.iter().map(|w| w.consumers).sum(),
+            datagrams_in: load64(&d.received),
+            datagrams_out: per_worker.iter().map(|w| w.datagrams_out).sum(),
+            datagrams_dropped: dropped_unknown + dropped_queue_full,
+            dropped_unknown,
+            dropped_queue_full,
+            send_errors: self
+                .inner
+                .links
+                .iter()
+                .map(|l| load64(&l.counters.send_errors))
+                .sum(),
+            recv_errors: load64(&d.recv_errors),
+            per_worker,
+        }
+    }
+
+    /// Liveness plus [`SfuHandle::stats`].
+    pub fn health(&self) -> DriverHealth {
+        let alive = self
+            .inner
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .all(|t| !t.is_finished());
+        DriverHealth {
+            running: alive && !self.inner.stopped.load(Ordering::Acquire),
+            local_addr: self.inner.local_addr,
+            stats: self.stats(),
+        }
+    }
+
+    /// Stops the threads and closes the socket; every later call answers
+    /// `internal`. Idempotent.
+    pub async fn shutdown(&self) {
+        let inner = self.inner.clone();
+        if tokio::task::spawn_blocking(move || inner.stop_blocking())
+            .await
+            .is_err()
+        {
+            tracing::error!("sfu driver shutdown task failed");
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Routers
+
+    /// A router pinned to the least loaded worker.
+    pub async fn create_router(&self, router_id: &str) -> Result<RtpCapabilities, EngineError> {
+        let worker = {
+            let mut dir = self.inner.shared.directory();
+            let load = dir.load(self.inner.links.len());
+            let start = self
+                .inner
+                .next_router_worker
+                .fetch_add(1, Ordering::Relaxed);
+            let n = load.len();
+            // Least loaded; ties go round-robin from `start`.
+            let worker = (0..n)
+                .map(|k| (start + k) % n)
+                .min_by_key(|&w| load[w])
+                .unwrap_or(0);
+            dir.reserve(IdKind::Router, router_id, worker)?;
+            worker
+        };
+        let id = router_id.to_owned();
+        let result = self.call(worker, move |w| w.create_router(&id)).await;
+        if result.is_err() {
+            // The worker released it already unless it never ran.
+            let mut dir = self.inner.shared.directory();
+            if dir.lookup(IdKind::Router, router_id) == Some(worker)
+                && self.inner.stopped.load(Ordering::Acquire)
+            {
+                dir.release(IdKind::Router, router_id);
+            }
+        }
+        result
+    }
+
+    /// `routerRtpCapabilities` of a router.
+    pub async fn router_rtp_capabilities(
+        &self,
+        router_id: &str,
+    ) -> Result<RtpCapabilities, EngineError> {
+        let worker = self.worker_of(IdKind::Router, router_id)?;
+        let id = router_id.to_owned();
+        self.call(worker, move |w| w.router_rtp_capabilities(&id))
+            .await
+    }
+
+    /// Closes a router and everything in it (events for what it held).
+    pub async fn close_router(&self, router_id: &str) -> Result<(), EngineError> {
+        let worker = self.worker_of(IdKind::Router, router_id)?;
+        let id = router_id.to_owned();
+        self.call(worker, move |w| w.close_router(&id)).await
+    }
+
+    // ------------------------------------------------------------------
+    // Transports
+
+    pub async fn create_webrtc_transport(
+        &self,
+        router_id: &str,
+        transport_id: &str,
+        options: TransportOptions,
+    ) -> Result<TransportInfo, EngineError> {
+        let worker = self.worker_of(IdKind::Router, router_id)?;
+        let (router, id) = (router_id.to_owned(), transport_id.to_owned());
+        self.call(worker, move |w| w.create_transport(&router, &id, options))
+            .await
+    }
+
+    pub async fn connect_transport(
+        &self,
+        transport_id: &str,
+        dtls_parameters: Value,
+    ) -> Result<(), EngineError> {
+        let worker = self.worker_of(IdKind::Transport, transport_id)?;
+        let id = transport_id.to_owned();
+        self.call(worker, move |w| w.connect(&id, &dtls_parameters))
+            .await
+    }
+
+    pub async fn close_transport(&self, transport_id: &str) -> Result<(), EngineError> {
+        let worker = self.worker_of(IdKind::Transport, transport_id)?;
+        let id = transport_id.to_owned();
+        self.call(worker, move |w| w.close_transport(&id)).await
+    }
+
+    // ------------------------------------------------------------------
+    // Producers
+
+    pub async fn produce(
+        &self,
+        transport_id: &str,
+        producer_id: &str,
+        kind: MediaKind,
+        rtp_parameters: Value,
+    ) -> Result<ProducerInfo, EngineError> {
+        let worker = self.worker_of(IdKind::Transport, transport_id)?;
+        let (transport, id) = (transport_id.to_owned(), producer_id.to_owned());
+        self.call(worker, move |w| {
+            w.produce(&transport, &id, kind, &rtp_parameters)
+        })
+        .await
+    }
+
+    pub async fn pause_producer(&self, producer_id: &str) -> Result<(), EngineError> {
+        self.on_producer(producer_id, Worker::pause_producer).await
+    }
+
+    pub async fn resume_producer(&self, producer_id: &str) -> Result<(), EngineError> {
+        self.on_producer(producer_id, Worker::resume_producer).await
+    }
+
+    pub async fn close_producer(&self, producer_id: &str) -> Result<(), EngineError> {
+        self.on_producer(producer_id, Worker::close_producer).await
+    }
+
+    // ------------------------------------------------------------------
+    // Consumers
+
+    /// A consumer (starts paused). The producer must be in the transport's
+    /// router.
+    pub async fn consume(
+        &self,
+        transport_id: &str,
+        consumer_id: &str,
+        producer_id: &str,
+        rtp_capabilities: Value,
+    ) -> Result<ConsumerInfo, EngineError> {
+        let worker = self.worker_of(IdKind::Transport, transport_id)?;
+        if self.worker_of(IdKind::Producer, producer_id)? != worker {
+            return Err(EngineError::OtherRouter {
+                producer_id: producer_id.into(),
+                transport_id: transport_id.into(),
+            });
+        }
+        let (transport, id, producer) = (
+            transport_id.to_owned(),
+            consumer_id.to_owned(),
+            producer_id.to_owned(),
+        );
+        self.call(worker, move |w| {
+            w.consume(&transport, &id, &producer, &rtp_capabilities)
+        })
+        .await
+    }
+
+    pub async fn pause_consumer(&self, consumer_id: &str) -> Result<(), EngineError> {
+        self.on_consumer(consumer_id, Worker::pause_consumer).await
+    }
+
+    pub async fn resume_consumer(&self, consumer_id: &str) -> Result<(), EngineError> {
+        self.on_consumer(consumer_id, Worker::resume_consumer).await
+    }
+
+    pub async fn close_consumer(&self, consumer_id: &str) -> Result<(), EngineError> {
+        self.on_consumer(consumer_id, Worker::close_consumer).await
+    }
+
+    // ------------------------------------------------------------------
+    // Plumbing
+
+    fn worker_of(&self, kind: IdKind, id: &str) -> Result<usize, EngineError> {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(stopped_error());
+        }
+        self.inner
+            .shared
+            .directory()
+            .lookup(kind, id)
+            .ok_or_else(|| kind.not_found(id))
+    }
+
+    async fn on_producer(
+        &self,
+        producer_id: &str,
+        f: fn(&mut Worker, &str) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let worker = self.worker_of(IdKind::Producer, producer_id)?;
+        let id = producer_id.to_owned();
+        self.call(worker, move |w| f(w, &id)).await
+    }
+
+    async fn on_consumer(
+        &self,
+        consumer_id: &str,
+        f: fn(&mut Worker, &str) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let worker = self.worker_of(IdKind::Consumer, consumer_id)?;
+        let id = consumer_id.to_owned();
+        self.call(worker, move |w| f(w, &id)).await
+    }
+
+    /// Runs `f` on worker `worker`'s thread, with the engine's outputs
+    /// handled before the answer comes back.
+    async fn call<T, F>(&self, worker: usize, f: F) -> Result<T, EngineError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Worker) -> Result<T, EngineError> + Send + 'static,
+    {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(stopped_error());
+        }
+        let link = self.inner.links.get(worker).ok_or_else(stopped_error)?;
+        let (tx, rx) = oneshot::channel();
+        let command: Command = Box::new(move |w: &mut Worker| {
+            let result = f(w);
+            w.flush();
+            let _ = tx.send(result);
+        });
+        link.commands.send(command).map_err(|_| stopped_error())?;
+        // If the queue is full the worker is busy and sees the command on
+        // its next turn anyway.
+        let _ = link.queue.try_send(Msg::Wake);
+        rx.await.map_err(|_| stopped_error())?
+    }
+}

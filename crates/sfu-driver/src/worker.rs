@@ -1,0 +1,584 @@
+//! One worker: an OS thread that owns one [`Engine`] (the routers pinned to
+//! it and everything in them) and runs it. No locks on the datagram path:
+//! datagrams arrive on a bounded channel, commands on an unbounded one, and
+//! the only shared state touched is the id directory, on control calls and
+//! close events.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use vtp_sfu::engine::{
+    Engine, EngineError, EngineEvent, EngineOutput, TransportInfo, TransportOptions,
+};
+use vtp_sfu::rtp::RtpCapabilities;
+
+use crate::DriverEvent;
+use crate::demux::RouteUpdate;
+
+/// The longest a worker sleeps without looking at its engine, even when the
+/// engine asks for no timeout (cheap insurance; not a busy loop).
+const MAX_IDLE: Duration = Duration::from_secs(1);
+
+/// At most this many datagrams are fed to the engine between two looks at
+/// its timers and commands.
+const BATCH: usize = 64;
+
+/// How often a transport is re-created when its random ICE ufrag collides
+/// with one on another worker (the routing thread needs them unique).
+const UFRAG_ATTEMPTS: usize = 4;
+
+/// What arrives on a worker's bounded queue.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    Datagram {
+        source: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// A command is waiting on the command channel.
+    Wake,
+}
+
+/// A control call, run on the worker's thread.
+pub(crate) type Command = Box<dyn FnOnce(&mut Worker) + Send>;
+
+/// Counters of one worker (written by it and, for queue drops, by the
+/// routing thread; read by `stats()`).
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCounters {
+    pub routers: AtomicUsize,
+    pub transports: AtomicUsize,
+    pub producers: AtomicUsize,
+    pub consumers: AtomicUsize,
+    pub datagrams_in: AtomicU64,
+    pub datagrams_out: AtomicU64,
+    pub send_errors: AtomicU64,
+    pub dropped_queue_full: AtomicU64,
+}
+
+/// Which kind of id a directory entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdKind {
+    Router,
+    Transport,
+    Producer,
+    Consumer,
+}
+
+impl IdKind {
+    fn name(self) -> &'static str {
+        match self {
+            IdKind::Router => "router",
+            IdKind::Transport => "transport",
+            IdKind::Producer => "producer",
+            IdKind::Consumer => "consumer",
+        }
+    }
+
+    /// The engine's "unknown …" error for this kind.
+    pub fn not_found(self, id: &str) -> EngineError {
+        let id = id.to_owned();
+        match self {
+            IdKind::Router => EngineError::UnknownRouter(id),
+            IdKind::Transport => EngineError::UnknownTransport(id),
+            IdKind::Producer => EngineError::UnknownProducer(id),
+            IdKind::Consumer => EngineError::UnknownConsumer(id),
+        }
+    }
+}
+
+/// Which worker owns each id (ids are unique per kind across the driver),
+/// and the ICE ufrags in use.
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    routers: HashMap<String, usize>,
+    transports: HashMap<String, usize>,
+    producers: HashMap<String, usize>,
+    consumers: HashMap<String, usize>,
+    ufrags: HashSet<String>,
+}
+
+impl Directory {
+    fn map(&mut self, kind: IdKind) -> &mut HashMap<String, usize> {
+        match kind {
+            IdKind::Router => &mut self.routers,
+            IdKind::Transport => &mut self.transports,
+            IdKind::Producer => &mut self.producers,
+            IdKind::Consumer => &mut self.consumers,
+        }
+    }
+
+    pub fn lookup(&mut self, kind: IdKind, id: &str) -> Option<usize> {
+        self.map(kind).get(id).copied()
+    }
+
+    /// Claims `id` for `worker`, or `DuplicateId`.
+    pub fn reserve(&mut self, kind: IdKind, id: &str, worker: usize) -> Result<(), EngineError> {
+        let map = self.map(kind);
+        if map.contains_key(id) {
+            return Err(EngineError::DuplicateId {
+                what: kind.name(),
+                id: id.to_owned(),
+            });
+        }
+        map.insert(id.to_owned(), worker);
+        Ok(())
+    }
+
+    pub fn release(&mut self, kind: IdKind, id: &str) {
+        self.map(kind).remove(id);
+    }
+
+    /// Routers per worker plus transports per worker: the load used to pin
+    /// a new router.
+    pub fn load(&self, workers: usize) -> Vec<usize> {
+        let mut load = vec![0; workers];
+        for &w in self.routers.values().chain(self.transports.values()) {
+            if let Some(l) = load.get_mut(w) {
+                *l += 1;
+            }
+        }
+        load
+    }
+}
+
+/// State shared by the handle and the workers (control path only).
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub directory: Mutex<Directory>,
+    pub subscribers: Mutex<Vec<UnboundedSender<DriverEvent>>>,
+}
+
+impl Shared {
+    pub fn directory(&self) -> MutexGuard<'_, Directory> {
+        // A panic elsewhere never leaves the maps half-updated.
+        self.directory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn subscribers(&self) -> MutexGuard<'_, Vec<UnboundedSender<DriverEvent>>> {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A worker's engine and its bookkeeping: which router each of its
+/// objects belongs to (to tag events) and each transport's ufrag.
+pub(crate) struct Worker {
+    index: usize,
+    engine: Engine,
+    socket: Arc<UdpSocket>,
+    shared: Arc<Shared>,
+    counters: Arc<WorkerCounters>,
+    routes: Sender<RouteUpdate>,
+    stop: bool,
+    routers: HashSet<String>,
+    /// Transport → (router, local ICE ufrag).
+    transports: HashMap<String, (String, String)>,
+    /// Producer → router.
+    producers: HashMap<String, String>,
+    /// Consumer → router.
+    consumers: HashMap<String, String>,
+}
+
+impl Worker {
+    pub fn new(
+        index: usize,
+        engine: Engine,
+        socket: Arc<UdpSocket>,
+        shared: Arc<Shared>,
+        counters: Arc<WorkerCounters>,
+        routes: Sender<RouteUpdate>,
+    ) -> Worker {
+        Worker {
+            index,
+            engine,
+            socket,
+            shared,
+            counters,
+            routes,
+            stop: false,
+            routers: HashSet::new(),
+            transports: HashMap::new(),
+            producers: HashMap::new(),
+            consumers: HashMap::new(),
+        }
+    }
+
+    /// The worker's loop: commands first, then one datagram or the engine's
+    /// timeout, then the engine's outputs. Ends on a stop command or when
+    /// every sender is gone.
+    pub fn run(mut self, queue: Receiver<Msg>, commands: Receiver<Command>) {
+        loop {
+            loop {
+                match commands.try_recv() {
+                    Ok(command) => self.run_command(command),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            if self.stop {
+                return;
+            }
+            // `next_timeout` walks the engine's transports, so it is asked
+            // once per turn; a turn takes up to `BATCH` datagrams.
+            let deadline = self.engine.next_timeout();
+            let now = Instant::now();
+            let wait = deadline
+                .map_or(MAX_IDLE, |at| at.saturating_duration_since(now))
+                .min(MAX_IDLE);
+            match queue.recv_timeout(wait) {
+                Ok(msg) => {
+                    self.take(msg);
+                    for msg in queue.try_iter().take(BATCH - 1) {
+                        self.take(msg);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Checked on every turn: under a flood `recv_timeout` never
+            // times out, and timers must still run. A deadline the turn's
+            // datagrams brought forward is seen by the next turn (which
+            // then waits zero).
+            let now = Instant::now();
+            if deadline.is_some_and(|at| at <= now) {
+                self.engine.handle_timeout(now);
+            }
+            self.flush();
+        }
+    }
+
+    fn take(&mut self, msg: Msg) {
+        if let Msg::Datagram { source, bytes } = msg {
+            self.counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
+            self.engine.handle_datagram(Instant::now(), source, &bytes);
+        }
+    }
+
+    fn run_command(&mut self, command: Command) {
+        command(self);
+        self.flush();
+    }
+
+    /// Makes the loop end after this command.
+    pub fn request_stop(&mut self) {
+        self.stop = true;
+    }
+
+    /// Sends the engine's datagrams and hands on its events.
+    pub fn flush(&mut self) {
+        while let Some(output) = self.engine.poll_output() {
+            match output {
+                EngineOutput::Transmit { destination, bytes } => {
+                    let counter = match self.socket.send_to(&bytes, destination) {
+                        Ok(_) => &self.counters.datagrams_out,
+                        Err(_) => &self.counters.send_errors,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                EngineOutput::Event(event) => self.on_event(event),
+            }
+        }
+        let c = &self.counters;
+        c.routers.store(self.routers.len(), Ordering::Relaxed);
+        c.transports.store(self.transports.len(), Ordering::Relaxed);
+        c.producers.store(self.producers.len(), Ordering::Relaxed);
+        c.consumers.store(self.consumers.len(), Ordering::Relaxed);
+    }
+
+    fn on_event(&mut self, event: EngineEvent) {
+        let router = match &event {
+            EngineEvent::TransportConnected { transport_id }
+            | EngineEvent::TransportClosed { transport_id, .. } => {
+                self.transports.get(transport_id).map(|t| t.0.clone())
+            }
+            EngineEvent::ProducerClosed { producer_id, .. }
+            | EngineEvent::KeyframeRequested { producer_id, .. } => {
+                self.producers.get(producer_id).cloned()
+            }
+            EngineEvent::ConsumerClosed { consumer_id, .. }
+            | EngineEvent::ConsumerPaused { consumer_id }
+            | EngineEvent::ConsumerResumed { consumer_id } => {
+                self.consumers.get(consumer_id).cloned()
+            }
+        };
+        match &event {
+            EngineEvent::TransportClosed { transport_id, .. } => {
+                self.forget_transport(transport_id)
+            }
+            EngineEvent::ProducerClosed { producer_id, .. } => {
+                self.forget(IdKind::Producer, producer_id)
+            }
+            EngineEvent::ConsumerClosed { consumer_id, .. } => {
+                self.forget(IdKind::Consumer, consumer_id)
+            }
+            _ => {}
+        }
+        let event = DriverEvent {
+            router_id: router.unwrap_or_default(),
+            event,
+        };
+        self.shared
+            .subscribers()
+            .retain(|s| s.send(event.clone()).is_ok());
+    }
+
+    fn forget_transport(&mut self, transport_id: &str) {
+        if let Some((_, ufrag)) = self.transports.remove(transport_id) {
+            let mut dir = self.shared.directory();
+            dir.release(IdKind::Transport, transport_id);
+            dir.ufrags.remove(&ufrag);
+            drop(dir);
+            let _ = self.routes.send(RouteUpdate::Remove { ufrag });
+        }
+    }
+
+    fn forget(&mut self, kind: IdKind, id: &str) {
+        let removed = match kind {
+            IdKind::Producer => self.producers.remove(id).is_some(),
+            IdKind::Consumer => self.consumers.remove(id).is_some(),
+            IdKind::Router => self.routers.remove(id),
+            IdKind::Transport => {
+                self.forget_transport(id);
+                return;
+            }
+        };
+        if removed {
+            self.shared.directory().release(kind, id);
+        }
+    }
+
+    /// Claims an id in the directory for this worker.
+    fn reserve(&self, kind: IdKind, id: &str) -> Result<(), EngineError> {
+        self.shared.directory().reserve(kind, id, self.index)
+    }
+
+    // ------------------------------------------------------------------
+    // Control calls (run on this thread by the handle's commands)
+
+    /// The router id is already reserved for this worker by the handle.
+    pub fn create_router(&mut self, router_id: &str) -> Result<RtpCapabilities, EngineError> {
+        match self.engine.create_router(router_id) {
+            Ok(caps) => {
+                let caps = caps.clone();
+                self.routers.insert(router_id.to_owned());
+                Ok(caps)
+            }
+            Err(e) => {
+                self.shared.directory().release(IdKind::Router, router_id);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn router_rtp_capabilities(&self, router_id: &str) -> Result<RtpCapabilities, EngineError> {
+        self.engine.router_rtp_capabilities(router_id).cloned()
+    }
+
+    pub fn close_router(&mut self, router_id: &str) -> Result<(), EngineError> {
+        self.engine.close_router(router_id)?;
+        // The close events (handled here) forget what the router held;
+        // anything left over is forgotten after them.
+        self.flush();
+        let stale = |m: &HashMap<String, String>| -> Vec<String> {
+            m.iter()
+                .filter(|(_, r)| r.as_str() == router_id)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        for id in stale(&self.consumers) {
+            self.forget(IdKind::Consumer, &id);
+        }
+        for id in stale(&self.producers) {
+            self.forget(IdKind::Producer, &id);
+        }
+        let transports: Vec<String> = self
+            .transports
+            .iter()
+            .filter(|(_, (r, _))| r == router_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in transports {
+            self.forget_transport(&id);
+        }
+        self.forget(IdKind::Router, router_id);
+        Ok(())
+    }
+
+    pub fn create_transport(
+        &mut self,
+        router_id: &str,
+        transport_id: &str,
+        options: TransportOptions,
+    ) -> Result<TransportInfo, EngineError> {
+        if !self.routers.contains(router_id) {
+            return Err(EngineError::UnknownRouter(router_id.into()));
+        }
+        self.reserve(IdKind::Transport, transport_id)?;
+        for _ in 0..UFRAG_ATTEMPTS {
+            let info = match self
+                .engine
+                .create_webrtc_transport(router_id, transport_id, options)
+            {
+                Ok(info) => info,
+                Err(e) => {
+                    self.shared
+                        .directory()
+                        .release(IdKind::Transport, transport_id);
+                    return Err(e);
+                }
+            };
+            let ufrag = info.ice_parameters.username_fragment.clone();
+            if self.shared.directory().ufrags.insert(ufrag.clone()) {
+                self.transports.insert(
+                    transport_id.to_owned(),
+                    (router_id.to_owned(), ufrag.clone()),
+                );
+                // Sent before the caller hears of the transport, so the
+                // routing thread knows the ufrag before any STUN for it.
+                let _ = self.routes.send(RouteUpdate::Add {
+                    ufrag,
+                    worker: self.index,
+                });
+                return Ok(info);
+            }
+            let _ = self.engine.close_transport(transport_id);
+        }
+        self.shared
+            .directory()
+            .release(IdKind::Transport, transport_id);
+        Err(EngineError::Internal("no unique ICE ufrag".into()))
+    }
+
+    pub fn connect(
+        &mut self,
+        transport_id: &str,
+        dtls_parameters: &serde_json::Value,
+    ) -> Result<(), EngineError> {
+        self.engine
+            .connect_transport(transport_id, dtls_parameters, Instant::now())
+    }
+
+    pub fn close_transport(&mut self, transport_id: &str) -> Result<(), EngineError> {
+        self.engine.close_transport(transport_id)?;
+        self.forget_transport(transport_id);
+        Ok(())
+    }
+
+    pub fn produce(
+        &mut self,
+        transport_id: &str,
+        producer_id: &str,
+        kind: vtp_sfu::rtp::MediaKind,
+        rtp_parameters: &serde_json::Value,
+    ) -> Result<vtp_sfu::engine::ProducerInfo, EngineError> {
+        let router = self
+            .transports
+            .get(transport_id)
+            .map(|t| t.0.clone())
+            .ok_or_else(|| EngineError::UnknownTransport(transport_id.into()))?;
+        self.reserve(IdKind::Producer, producer_id)?;
+        let result = self.engine.produce(
+            transport_id,
+            producer_id,
+            kind,
+            rtp_parameters,
+            Instant::now(),
+        );
+        match &result {
+            Ok(_) => {
+                self.producers.insert(producer_id.to_owned(), router);
+            }
+            Err(_) => self
+                .shared
+                .directory()
+                .release(IdKind::Producer, producer_id),
+        }
+        result
+    }
+
+    pub fn consume(
+        &mut self,
+        transport_id: &str,
+        consumer_id: &str,
+        producer_id: &str,
+        rtp_capabilities: &serde_json::Value,
+    ) -> Result<vtp_sfu::engine::ConsumerInfo, EngineError> {
+        let router = self
+            .transports
+            .get(transport_id)
+            .map(|t| t.0.clone())
+            .ok_or_else(|| EngineError::UnknownTransport(transport_id.into()))?;
+        self.reserve(IdKind::Consumer, consumer_id)?;
+        let result = self.engine.consume(
+            transport_id,
+            consumer_id,
+            producer_id,
+            rtp_capabilities,
+            Instant::now(),
+        );
+        match &result {
+            Ok(_) => {
+                self.consumers.insert(consumer_id.to_owned(), router);
+            }
+            Err(_) => self
+                .shared
+                .directory()
+                .release(IdKind::Consumer, consumer_id),
+        }
+        result
+    }
+
+    pub fn pause_producer(&mut self, id: &str) -> Result<(), EngineError> {
+        self.engine.pause_producer(id)
+    }
+
+    pub fn resume_producer(&mut self, id: &str) -> Result<(), EngineError> {
+        self.engine.resume_producer(id, Instant::now())
+    }
+
+    pub fn close_producer(&mut self, id: &str) -> Result<(), EngineError> {
+        self.engine.close_producer(id)?;
+        self.forget(IdKind::Producer, id);
+        Ok(())
+    }
+
+    pub fn pause_consumer(&mut self, id: &str) -> Result<(), EngineError> {
+        self.engine.pause_consumer(id)
+    }
+
+    pub fn resume_consumer(&mut self, id: &str) -> Result<(), EngineError> {
+        self.engine.resume_consumer(id, Instant::now())
+    }
+
+    pub fn close_consumer(&mut self, id: &str) -> Result<(), EngineError> {
+        self.engine.close_consumer(id)?;
+        self.forget(IdKind::Consumer, id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_reserves_once_and_counts_load() {
+        let mut dir = Directory::default();
+        dir.reserve(IdKind::Router, "r1", 0).unwrap();
+        let err = dir.reserve(IdKind::Router, "r1", 1).unwrap_err();
+        assert_eq!(err.code(), "conflict");
+        dir.reserve(IdKind::Transport, "t1", 1).unwrap();
+        dir.reserve(IdKind::Transport, "t2", 1).unwrap();
+        // The same id may name objects of different kinds.
+        dir.reserve(IdKind::Producer, "r1", 1).unwrap();
+        assert_eq!(dir.load(3), vec![1, 2, 0]);
+        assert_eq!(dir.lookup(IdKind::Transport, "t2"), Some(1));
+        dir.release(IdKind::Transport, "t2");
+        assert_eq!(dir.lookup(IdKind::Transport, "t2"), None);
+        assert_eq!(IdKind::Consumer.not_found("x").code(), "not_found");
+    }
+}
