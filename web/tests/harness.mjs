@@ -27,7 +27,7 @@ export class Vtp {
     const dir = mkdtempSync(join(tmpdir(), "vtp-js-"));
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const child = spawn(VTP_BIN, ["serve", "--bind", `127.0.0.1:${port}`, "--data-dir", dir, "--log-level", "warn", ...extraArgs], {
+    const child = spawn(VTP_BIN, ["serve", "--bind", `127.0.0.1:${port}`, "--rtc-bind", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn", ...extraArgs], {
       stdio: ["ignore", "inherit", "inherit"],
     });
     const vtp = new Vtp(dir, base, child);

@@ -132,6 +132,8 @@ fn spawn_server(bin: &PathBuf, args: &Args) -> anyhow::Result<(Spawned, String)>
             "serve",
             "--bind",
             &format!("127.0.0.1:{port}"),
+            "--rtc-bind",
+            "127.0.0.1:0",
             "--log-level",
             "warn",
         ])

@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(StoreArgs),
     /// Manage user accounts from the command line (how the first admin is made).
@@ -164,6 +164,16 @@ pub struct ServeArgs {
     /// behind a reverse proxy that sets it).
     #[arg(long, env = "VTP_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// UDP address of the SFU: every WebRTC transport is multiplexed on it.
+    #[arg(long, env = "VTP_RTC_BIND", default_value = "127.0.0.1:40000")]
+    pub rtc_bind: SocketAddr,
+    /// The IP address announced to clients in ICE candidates: needed when
+    /// `--rtc-bind` is 0.0.0.0 or the host is behind NAT.
+    #[arg(long, env = "VTP_ANNOUNCED_IP")]
+    pub announced_ip: Option<std::net::IpAddr>,
+    /// SFU worker threads (rooms are spread over them). Default: one per core.
+    #[arg(long, env = "VTP_SFU_WORKERS")]
+    pub sfu_workers: Option<usize>,
     /// How long a peer whose connection dropped keeps its place in a room
     /// (and comes back without others seeing it leave).
     #[arg(long, env = "VTP_RECONNECT_GRACE", default_value = "15s", value_parser = parse_duration)]

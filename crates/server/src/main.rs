@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        match cli.command.unwrap_or(Command::Serve(Box::new(cli.serve))) {
             Command::Serve(args) => {
                 telemetry::init(&args.log);
                 let server = Server::build(&args).await?;

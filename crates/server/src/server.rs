@@ -22,6 +22,7 @@ use crate::rooms::{HubConfig, RoomHub};
 use crate::serve::{self, ConnectionLimits};
 use crate::signalling::{self, SignalLimits};
 use crate::state::{AppParts, AppState, Policy};
+use vtp_sfu_driver::{DriverConfig, SfuDriver, SfuHandle};
 
 /// Upper bound on `maxParticipants` of one room.
 pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
@@ -33,6 +34,7 @@ pub struct Server {
     signal_limits: SignalLimits,
     connection_limits: ConnectionLimits,
     grace: Duration,
+    media: SfuHandle,
 }
 
 impl Server {
@@ -73,7 +75,18 @@ impl Server {
             chat_burst: args.chat_burst,
             ..HubConfig::default()
         };
-        let hub = RoomHub::new(store.clone(), bus.clone(), hub_config);
+        let mut driver = DriverConfig {
+            bind: args.rtc_bind,
+            announced_ip: args.announced_ip,
+            ..DriverConfig::default()
+        };
+        if let Some(workers) = args.sfu_workers {
+            driver.workers = workers.max(1);
+        }
+        let media = SfuDriver::start(driver)
+            .with_context(|| format!("cannot start the SFU on udp {}", args.rtc_bind))?;
+        let hub = RoomHub::new(store.clone(), bus.clone(), media.clone(), hub_config);
+        tokio::spawn(hub.clone().run_media_events(media.subscribe_events()));
         let state = AppState::new(AppParts {
             store,
             tokens,
@@ -103,6 +116,7 @@ impl Server {
                 header_read_timeout: args.header_read_timeout,
             },
             grace: args.shutdown_grace,
+            media,
         })
     }
 
@@ -144,6 +158,12 @@ impl Server {
                 self.connection_limits.max_connections,
                 self.http.max_body_bytes,
                 self.connection_limits.header_read_timeout.as_secs()
+            ),
+            format!(
+                "sfu: udp {} announced as {}, {} worker(s)",
+                self.media.bound_addr(),
+                self.media.local_addr(),
+                self.media.workers()
             ),
             format!(
                 "signalling: Socket.IO at /socket.io/, bus {}; reconnect grace {}s; \
@@ -191,6 +211,7 @@ impl Server {
         };
         maintenance.abort();
         self.state.hub.shutdown().await;
+        self.media.shutdown().await;
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())

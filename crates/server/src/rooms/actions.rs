@@ -147,17 +147,6 @@ impl RoomHub {
             }
             match action {
                 HostAction::Mute => {
-                    let mut paused = Vec::new();
-                    for producer in &mut target.producers {
-                        let selected = match producer_id {
-                            Some(id) => producer.producer_id == id,
-                            None => producer.kind == "audio",
-                        };
-                        if selected && !producer.paused {
-                            producer.paused = true;
-                            paused.push(producer.producer_id.clone());
-                        }
-                    }
                     if let Some(id) = producer_id
                         && !target.producers.iter().any(|p| p.producer_id == id)
                     {
@@ -165,13 +154,18 @@ impl RoomHub {
                             "peer {target_id:?} has no producer {id:?}"
                         )));
                     }
-                    let target_peer = target.peer_id.clone();
-                    for producer_id in paused {
-                        hub.publish(
-                            live.conns_except(None),
-                            "producer-paused",
-                            json!({ "producerId": producer_id, "peerId": target_peer }),
-                        );
+                    let selected: Vec<String> = target
+                        .producers
+                        .iter()
+                        .filter(|p| match producer_id {
+                            Some(id) => p.producer_id == id,
+                            None => p.kind == "audio",
+                        })
+                        .map(|p| p.producer_id.clone())
+                        .collect();
+                    let owner = target.peer_id.clone();
+                    for id in selected {
+                        hub.pause_producer_in(live, &owner, &id, true).await?;
                     }
                     Ok(())
                 }

@@ -8,6 +8,7 @@
 
 mod actions;
 mod error;
+mod media;
 mod model;
 
 use std::collections::HashMap;
@@ -21,10 +22,12 @@ use vtp_store::{NewParticipant, Role, Room, RoomRole, RoomStatus, Store, User};
 
 pub use actions::HostAction;
 pub use error::{SignalCode, SignalError};
+pub use media::{Direction, PeerConsumer, PeerTransport, Produced};
 pub use model::*;
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::bus::{Bus, ConnId, Delivery};
+use vtp_sfu_driver::SfuHandle;
 
 /// Tunables of the room logic.
 #[derive(Clone, Debug)]
@@ -67,6 +70,10 @@ pub struct RoomHub {
     chat_limiter: RateLimiter,
     /// `routerRtpCapabilities`, serialised once.
     rtp_capabilities: Value,
+    /// The SFU: one router per live session.
+    media: SfuHandle,
+    /// Router id → room id, to route the SFU's events.
+    routers: StdMutex<HashMap<String, String>>,
 }
 
 /// The platform role that makes someone a host in every room.
@@ -75,7 +82,12 @@ fn is_host(user: &User, room: &Room) -> bool {
 }
 
 impl RoomHub {
-    pub fn new(store: Store, bus: Arc<dyn Bus>, config: HubConfig) -> Arc<RoomHub> {
+    pub fn new(
+        store: Store,
+        bus: Arc<dyn Bus>,
+        media: SfuHandle,
+        config: HubConfig,
+    ) -> Arc<RoomHub> {
         let rtp_capabilities =
             serde_json::to_value(vtp_sfu::rtp::router_rtp_capabilities()).unwrap_or(Value::Null);
         let chat_limiter = RateLimiter::new(
@@ -89,7 +101,17 @@ impl RoomHub {
             rooms: StdMutex::new(HashMap::new()),
             chat_limiter,
             rtp_capabilities,
+            media,
+            routers: StdMutex::new(HashMap::new()),
         })
+    }
+
+    fn room_of_router(&self, router_id: &str) -> Option<String> {
+        self.routers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(router_id)
+            .cloned()
     }
 
     pub fn config(&self) -> &HubConfig {
@@ -186,13 +208,24 @@ impl RoomHub {
                 };
                 let session = self.store.start_session(room_id, Utc::now()).await?;
                 tracing::info!(room_id, session_id = %session.id, "session started");
+                let router_id = session.id.to_string();
+                self.routers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(router_id.clone(), room_id.to_string());
                 slot.live = Some(LiveRoom {
                     room,
+                    router_id: router_id.clone(),
                     session_id: session.id,
                     peers: Vec::new(),
                     removed_users: Default::default(),
                     recent_chat: Default::default(),
                 });
+                if let Err(e) = self.media.create_router(&router_id).await {
+                    self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
+                        .await;
+                    return Err(e.into());
+                }
             }
             let result = self.join_live(&mut slot, user, conn, display_name).await;
             if result.is_err() && slot.live.as_ref().is_some_and(|l| l.peers.is_empty()) {
@@ -327,6 +360,8 @@ impl RoomHub {
             disconnect_epoch: 0,
             participant_id: participant.id,
             producers: Vec::new(),
+            transports: Vec::new(),
+            consumers: Vec::new(),
         };
         let view = peer.view();
         let others = live.views();
@@ -389,6 +424,7 @@ impl RoomHub {
             return;
         };
         let peer = live.peers.remove(index);
+        self.release_media(live, &peer).await;
         if let Err(e) = self
             .store
             .participant_left(peer.participant_id, Utc::now())
@@ -425,6 +461,14 @@ impl RoomHub {
                     tracing::error!(error = %e, room_id, "could not end the session in the store")
                 }
             }
+            // Closes every transport, producer and consumer of the session.
+            if let Err(e) = self.media.close_router(&live.router_id).await {
+                tracing::debug!(error = %e, room_id, "router already gone");
+            }
+            self.routers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&live.router_id);
         }
         self.retire(room_id, arc, slot);
     }

@@ -15,6 +15,8 @@ use crate::bus::ConnId;
 pub struct LiveRoom {
     /// The stored room as of the last join (settings may change while live).
     pub room: Room,
+    /// The SFU router of this session (its id is the session id).
+    pub router_id: String,
     pub session_id: Uuid,
     /// In order of arrival.
     pub peers: Vec<Peer>,
@@ -42,6 +44,10 @@ pub struct Peer {
     /// The attendance row of this presence.
     pub participant_id: Uuid,
     pub producers: Vec<ProducerInfo>,
+    /// Transports on the SFU this peer created.
+    pub transports: Vec<super::PeerTransport>,
+    /// Consumers this peer created.
+    pub consumers: Vec<super::PeerConsumer>,
 }
 
 impl Peer {

@@ -235,6 +235,8 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
         |sig, _conn, id, req| async { relay(&sig, &id, "ice-candidate", req).await }
     );
 
+    register_media(s);
+
     s.on_fallback(
         async |Extension(conn): Extension<Arc<Conn>>, ack: AckSender<A>, Event(event): Event| {
             let result: Result<Empty, SignalError> = match conn.spend() {
@@ -289,4 +291,185 @@ async fn relay(
 
 fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
+}
+
+/// The media requests of DESIGN §3: transports, producers, consumers.
+fn register_media<A: Adapter>(s: &SocketRef<A>) {
+    request!(
+        s,
+        "create-transport",
+        CreateTransport,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app
+                .hub
+                .create_transport(&id, room_id, req.direction, req.sctp_capabilities.is_some())
+                .await
+        }
+    );
+
+    request!(
+        s,
+        "connect-transport",
+        ConnectTransport,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app
+                .hub
+                .connect_transport(&id, room_id, &req.transport_id, req.dtls_parameters)
+                .await
+                .map(|()| Empty {})
+        }
+    );
+
+    request!(
+        s,
+        "restart-ice",
+        TransportRequest,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            // Answer not_found for a transport that is not the caller's, as for
+            // every other transport request; then say plainly what is missing.
+            sig.app
+                .hub
+                .connect_check(&id, room_id, &req.transport_id)
+                .await?;
+            Err::<Empty, _>(SignalError::bad_request(
+                "ICE restart is not supported yet: create a new transport instead",
+            ))
+        }
+    );
+
+    request!(s, "produce", Produce, |sig, _conn, id, req| async {
+        let room_id = room_id(&req.room_id)?;
+        let app_data = Value::Object(req.app_data.unwrap_or_default());
+        sig.app
+            .hub
+            .produce(
+                &id,
+                room_id,
+                &req.transport_id,
+                req.kind,
+                req.rtp_parameters,
+                app_data,
+            )
+            .await
+    });
+
+    request!(s, "consume", Consume, |sig, _conn, id, req| async {
+        let room_id = room_id(&req.room_id)?;
+        sig.app
+            .hub
+            .consume(
+                &id,
+                room_id,
+                &req.transport_id,
+                &req.producer_id,
+                req.rtp_capabilities,
+            )
+            .await
+    });
+
+    request!(
+        s,
+        "pause-consumer",
+        ConsumerRequest,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app
+                .hub
+                .set_consumer_paused(&id, room_id, &req.consumer_id, true)
+                .await
+                .map(|()| Empty {})
+        }
+    );
+
+    request!(
+        s,
+        "resume-consumer",
+        ConsumerRequest,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app
+                .hub
+                .set_consumer_paused(&id, room_id, &req.consumer_id, false)
+                .await
+                .map(|()| Empty {})
+        }
+    );
+
+    request!(
+        s,
+        "close-consumer",
+        ConsumerRequest,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app
+                .hub
+                .close_consumer(&id, room_id, &req.consumer_id)
+                .await
+                .map(|()| Empty {})
+        }
+    );
+
+    request!(
+        s,
+        "set-preferred-layers",
+        PreferredLayers,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            if req.spatial_layer > 2 || req.temporal_layer.is_some_and(|t| t > 2) {
+                return Err(SignalError::bad_request(
+                    "layers: spatialLayer and temporalLayer are 0 to 2",
+                ));
+            }
+            sig.app
+                .hub
+                .set_preferred_layers(&id, room_id, &req.consumer_id)
+                .await
+                .map(|()| Empty {})
+        }
+    );
+
+    request!(
+        s,
+        "pause-producer",
+        ProducerRequest,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app
+                .hub
+                .set_producer_paused(&id, room_id, &req.producer_id, true)
+                .await
+                .map(|()| Empty {})
+        }
+    );
+
+    request!(
+        s,
+        "resume-producer",
+        ProducerRequest,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app
+                .hub
+                .set_producer_paused(&id, room_id, &req.producer_id, false)
+                .await
+                .map(|()| Empty {})
+        }
+    );
+
+    request!(
+        s,
+        "close-producer",
+        ProducerRequest,
+        |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app
+                .hub
+                .close_producer(&id, room_id, &req.producer_id)
+                .await
+                .map(|()| Empty {})
+        }
+    );
 }

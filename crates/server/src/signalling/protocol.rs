@@ -76,3 +76,71 @@ pub fn envelope<T: Serialize>(result: Result<T, SignalError>) -> Value {
 /// An empty `data` object.
 #[derive(Serialize)]
 pub struct Empty {}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTransport {
+    pub room_id: String,
+    pub direction: crate::rooms::Direction,
+    #[serde(default)]
+    pub sctp_capabilities: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectTransport {
+    pub room_id: String,
+    pub transport_id: String,
+    pub dtls_parameters: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransportRequest {
+    pub room_id: String,
+    pub transport_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Produce {
+    pub room_id: String,
+    pub transport_id: String,
+    pub kind: vtp_sfu::rtp::MediaKind,
+    pub rtp_parameters: Value,
+    #[serde(default)]
+    pub app_data: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Consume {
+    pub room_id: String,
+    pub transport_id: String,
+    pub producer_id: String,
+    pub rtp_capabilities: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerRequest {
+    pub room_id: String,
+    pub consumer_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerRequest {
+    pub room_id: String,
+    pub producer_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreferredLayers {
+    pub room_id: String,
+    pub consumer_id: String,
+    pub spatial_layer: u8,
+    #[serde(default)]
+    pub temporal_layer: Option<u8>,
+}

@@ -35,6 +35,8 @@ impl Home {
         args.bind = "127.0.0.1:0".parse().unwrap();
         args.store.database_url = Some(Secret::new(self.db.url()));
         args.store.database_max_connections = 4;
+        args.rtc_bind = "127.0.0.1:0".parse().unwrap();
+        args.sfu_workers = Some(1);
         args
     }
 }

@@ -1,0 +1,576 @@
+//! The media side of a room: each peer's transports, producers and
+//! consumers on the SFU, who may publish what, and the notifications that
+//! follow (DESIGN §3 `create-transport` … `set-preferred-layers`).
+//!
+//! The SFU knows transports, producers and consumers by opaque ids; this
+//! layer knows which peer owns each, and refuses to let a peer touch what is
+//! not its own.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use vtp_sfu::engine::{EngineError, EngineEvent, TransportOptions};
+use vtp_sfu::rtp::MediaKind;
+use vtp_sfu_driver::DriverEvent;
+use vtp_store::RoomRole;
+
+use super::{LiveRoom, Peer, ProducerInfo, RoomHub, SignalCode, SignalError};
+
+/// Transports one peer may hold (a send and a receive one, plus spares
+/// for reconnection).
+pub const MAX_TRANSPORTS_PER_PEER: usize = 4;
+/// Producers one peer may hold (camera, microphone, screen, screen audio…).
+pub const MAX_PRODUCERS_PER_PEER: usize = 8;
+
+/// Which way a transport carries media, from the peer's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Send,
+    Recv,
+}
+
+/// A transport a peer created.
+#[derive(Clone, Debug)]
+pub struct PeerTransport {
+    pub id: String,
+    pub direction: Direction,
+}
+
+/// A consumer a peer created, and the producer it receives.
+#[derive(Clone, Debug)]
+pub struct PeerConsumer {
+    pub id: String,
+    pub producer_id: String,
+}
+
+impl From<EngineError> for SignalError {
+    fn from(err: EngineError) -> Self {
+        let code = match err.code() {
+            "not_found" => SignalCode::NotFound,
+            "conflict" => SignalCode::Conflict,
+            "bad_request" => SignalCode::BadRequest,
+            "rate_limited" => SignalCode::RateLimited,
+            _ => return SignalError::internal("sfu", err),
+        };
+        SignalError::new(code, err.to_string())
+    }
+}
+
+/// The answer to `produce`.
+#[derive(Serialize)]
+pub struct Produced {
+    pub id: String,
+}
+
+fn own_transport<'a>(
+    peer: &'a Peer,
+    transport_id: &str,
+    direction: Direction,
+) -> Result<&'a PeerTransport, SignalError> {
+    let transport = peer
+        .transports
+        .iter()
+        .find(|t| t.id == transport_id)
+        .ok_or_else(|| SignalError::not_found(format!("you have no transport {transport_id:?}")))?;
+    if transport.direction != direction {
+        return Err(SignalError::bad_request(format!(
+            "transport {transport_id:?} is a {:?} transport",
+            transport.direction
+        )));
+    }
+    Ok(transport)
+}
+
+/// Whether a peer of `role` may publish this, given the room's settings.
+fn may_produce(
+    live: &LiveRoom,
+    role: RoomRole,
+    kind: MediaKind,
+    app_data: &Value,
+) -> Result<(), SignalError> {
+    if role != RoomRole::Participant {
+        return Ok(());
+    }
+    let screen = app_data.get("source").and_then(Value::as_str) == Some("screen");
+    let settings = &live.room.settings;
+    if screen && !settings.allow_student_screen {
+        return Err(SignalError::forbidden(
+            "students may not share their screen in this room",
+        ));
+    }
+    if !screen && kind == MediaKind::Video && !settings.allow_student_video {
+        return Err(SignalError::forbidden(
+            "students may not publish video in this room",
+        ));
+    }
+    Ok(())
+}
+
+impl RoomHub {
+    /// `create-transport`: a WebRTC transport on the room's router.
+    pub async fn create_transport(
+        &self,
+        conn: &str,
+        room_id: &str,
+        direction: Direction,
+        sctp: bool,
+    ) -> Result<Value, SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let live = slot
+                .live
+                .as_mut()
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let router_id = live.router_id.clone();
+            let peer = live
+                .peer_mut(&peer_id)
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            if peer.transports.len() >= MAX_TRANSPORTS_PER_PEER {
+                return Err(SignalError::forbidden(format!(
+                    "at most {MAX_TRANSPORTS_PER_PEER} transports per peer"
+                )));
+            }
+            let id = Uuid::new_v4().to_string();
+            let info = hub
+                .media
+                .create_webrtc_transport(&router_id, &id, TransportOptions { enable_sctp: sctp })
+                .await?;
+            peer.transports.push(PeerTransport { id, direction });
+            serde_json::to_value(info).map_err(|e| SignalError::internal("transport answer", e))
+        })
+        .await
+    }
+
+    /// Checks that a transport is the caller's.
+    pub async fn connect_check(
+        &self,
+        conn: &str,
+        room_id: &str,
+        transport_id: &str,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |_, _, slot, peer_id| {
+            let peer = slot
+                .live
+                .as_ref()
+                .and_then(|l| l.peer(&peer_id))
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            if peer.transports.iter().any(|t| t.id == transport_id) {
+                Ok(())
+            } else {
+                Err(SignalError::not_found(format!(
+                    "you have no transport {transport_id:?}"
+                )))
+            }
+        })
+        .await
+    }
+
+    /// `connect-transport`: the peer's DTLS parameters.
+    pub async fn connect_transport(
+        &self,
+        conn: &str,
+        room_id: &str,
+        transport_id: &str,
+        dtls: Value,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let peer = slot
+                .live
+                .as_ref()
+                .and_then(|l| l.peer(&peer_id))
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            if !peer.transports.iter().any(|t| t.id == transport_id) {
+                return Err(SignalError::not_found(format!(
+                    "you have no transport {transport_id:?}"
+                )));
+            }
+            Ok(hub.media.connect_transport(transport_id, dtls).await?)
+        })
+        .await
+    }
+
+    /// `produce`: starts receiving a track from the peer; the others get
+    /// `new-producer`.
+    pub async fn produce(
+        &self,
+        conn: &str,
+        room_id: &str,
+        transport_id: &str,
+        kind: MediaKind,
+        rtp_parameters: Value,
+        app_data: Value,
+    ) -> Result<Produced, SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let live = slot
+                .live
+                .as_mut()
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let role = live
+                .peer(&peer_id)
+                .map(|p| p.role)
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            may_produce(live, role, kind, &app_data)?;
+            let peer = live
+                .peer(&peer_id)
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            own_transport(peer, transport_id, Direction::Send)?;
+            if peer.producers.len() >= MAX_PRODUCERS_PER_PEER {
+                return Err(SignalError::forbidden(format!(
+                    "at most {MAX_PRODUCERS_PER_PEER} producers per peer"
+                )));
+            }
+            let id = Uuid::new_v4().to_string();
+            hub.media
+                .produce(transport_id, &id, kind, rtp_parameters)
+                .await?;
+            let info = ProducerInfo {
+                producer_id: id.clone(),
+                peer_id: peer_id.clone(),
+                kind: kind_name(kind).to_string(),
+                paused: false,
+                app_data,
+            };
+            hub.publish(
+                live.conns_except(Some(&peer_id)),
+                "new-producer",
+                serde_json::to_value(&info).unwrap_or(Value::Null),
+            );
+            if let Some(peer) = live.peer_mut(&peer_id) {
+                peer.producers.push(info);
+            }
+            Ok(Produced { id })
+        })
+        .await
+    }
+
+    /// `consume`: a consumer of another peer's producer, created paused.
+    pub async fn consume(
+        &self,
+        conn: &str,
+        room_id: &str,
+        transport_id: &str,
+        producer_id: &str,
+        rtp_capabilities: Value,
+    ) -> Result<Value, SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let live = slot
+                .live
+                .as_mut()
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            if !live
+                .peers
+                .iter()
+                .any(|p| p.producers.iter().any(|x| x.producer_id == producer_id))
+            {
+                return Err(SignalError::not_found(format!(
+                    "no producer {producer_id:?} in this room"
+                )));
+            }
+            let peer = live
+                .peer(&peer_id)
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            own_transport(peer, transport_id, Direction::Recv)?;
+            let id = Uuid::new_v4().to_string();
+            let info = hub
+                .media
+                .consume(transport_id, &id, producer_id, rtp_capabilities)
+                .await?;
+            if let Some(peer) = live.peer_mut(&peer_id) {
+                peer.consumers.push(PeerConsumer {
+                    id,
+                    producer_id: producer_id.to_string(),
+                });
+            }
+            serde_json::to_value(info).map_err(|e| SignalError::internal("consumer answer", e))
+        })
+        .await
+    }
+
+    /// `pause-consumer` / `resume-consumer`.
+    pub async fn set_consumer_paused(
+        &self,
+        conn: &str,
+        room_id: &str,
+        consumer_id: &str,
+        paused: bool,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let peer = slot
+                .live
+                .as_ref()
+                .and_then(|l| l.peer(&peer_id))
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            if !peer.consumers.iter().any(|c| c.id == consumer_id) {
+                return Err(SignalError::not_found(format!(
+                    "you have no consumer {consumer_id:?}"
+                )));
+            }
+            if paused {
+                hub.media.pause_consumer(consumer_id).await?;
+            } else {
+                hub.media.resume_consumer(consumer_id).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `set-preferred-layers`: accepted for the caller's own consumer. Until
+    /// adaptive simulcast lands every consumer receives one fixed layer.
+    pub async fn set_preferred_layers(
+        &self,
+        conn: &str,
+        room_id: &str,
+        consumer_id: &str,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |_, _, slot, peer_id| {
+            let peer = slot
+                .live
+                .as_ref()
+                .and_then(|l| l.peer(&peer_id))
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            if !peer.consumers.iter().any(|c| c.id == consumer_id) {
+                return Err(SignalError::not_found(format!(
+                    "you have no consumer {consumer_id:?}"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `close-consumer`.
+    pub async fn close_consumer(
+        &self,
+        conn: &str,
+        room_id: &str,
+        consumer_id: &str,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let peer = slot
+                .live
+                .as_mut()
+                .and_then(|l| l.peer_mut(&peer_id))
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let index = peer
+                .consumers
+                .iter()
+                .position(|c| c.id == consumer_id)
+                .ok_or_else(|| {
+                    SignalError::not_found(format!("you have no consumer {consumer_id:?}"))
+                })?;
+            peer.consumers.remove(index);
+            hub.media.close_consumer(consumer_id).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// `pause-producer` / `resume-producer` by its owner; the others are told.
+    pub async fn set_producer_paused(
+        &self,
+        conn: &str,
+        room_id: &str,
+        producer_id: &str,
+        paused: bool,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let live = slot
+                .live
+                .as_mut()
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let owns = live
+                .peer(&peer_id)
+                .is_some_and(|p| p.producers.iter().any(|x| x.producer_id == producer_id));
+            if !owns {
+                return Err(SignalError::not_found(format!(
+                    "you have no producer {producer_id:?}"
+                )));
+            }
+            hub.pause_producer_in(live, &peer_id, producer_id, paused)
+                .await
+        })
+        .await
+    }
+
+    /// Pauses or resumes a producer on the SFU and tells the room.
+    pub(crate) async fn pause_producer_in(
+        &self,
+        live: &mut LiveRoom,
+        owner: &str,
+        producer_id: &str,
+        paused: bool,
+    ) -> Result<(), SignalError> {
+        let Some(info) = live.peer_mut(owner).and_then(|p| {
+            p.producers
+                .iter_mut()
+                .find(|x| x.producer_id == producer_id)
+        }) else {
+            return Ok(());
+        };
+        if info.paused == paused {
+            return Ok(());
+        }
+        if paused {
+            self.media.pause_producer(producer_id).await?;
+        } else {
+            self.media.resume_producer(producer_id).await?;
+        }
+        info.paused = paused;
+        let event = if paused {
+            "producer-paused"
+        } else {
+            "producer-resumed"
+        };
+        self.publish(
+            live.conns_except(None),
+            event,
+            json!({ "producerId": producer_id, "peerId": owner }),
+        );
+        Ok(())
+    }
+
+    /// `close-producer` by its owner: the others get `producer-closed`, and
+    /// the owners of its consumers `consumer-closed` (from the SFU's events).
+    pub async fn close_producer(
+        &self,
+        conn: &str,
+        room_id: &str,
+        producer_id: &str,
+    ) -> Result<(), SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let live = slot
+                .live
+                .as_mut()
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let peer = live
+                .peer_mut(&peer_id)
+                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let index = peer
+                .producers
+                .iter()
+                .position(|x| x.producer_id == producer_id)
+                .ok_or_else(|| {
+                    SignalError::not_found(format!("you have no producer {producer_id:?}"))
+                })?;
+            peer.producers.remove(index);
+            hub.media.close_producer(producer_id).await?;
+            hub.publish(
+                live.conns_except(Some(&peer_id)),
+                "producer-closed",
+                json!({ "producerId": producer_id, "peerId": peer_id }),
+            );
+            Ok(())
+        })
+        .await
+    }
+
+    /// Closes everything a departing peer had on the SFU and tells the others
+    /// its producers are gone.
+    pub(crate) async fn release_media(&self, live: &LiveRoom, peer: &Peer) {
+        for producer in &peer.producers {
+            self.publish(
+                live.conns_except(Some(&peer.peer_id)),
+                "producer-closed",
+                json!({ "producerId": producer.producer_id, "peerId": peer.peer_id }),
+            );
+        }
+        for transport in &peer.transports {
+            if let Err(e) = self.media.close_transport(&transport.id).await {
+                tracing::debug!(error = %e, transport_id = %transport.id, "transport already gone");
+            }
+        }
+    }
+
+    /// Turns the SFU's events into notifications for the peers concerned.
+    pub async fn run_media_events(
+        self: std::sync::Arc<Self>,
+        mut events: tokio::sync::mpsc::UnboundedReceiver<DriverEvent>,
+    ) {
+        while let Some(DriverEvent { router_id, event }) = events.recv().await {
+            let Some(room_id) = self.room_of_router(&router_id) else {
+                continue;
+            };
+            let Some(arc) = self.existing_slot(&room_id) else {
+                continue;
+            };
+            let mut slot = arc.lock().await;
+            let Some(live) = slot.live.as_mut() else {
+                continue;
+            };
+            if live.router_id != router_id {
+                continue;
+            }
+            match event {
+                EngineEvent::ConsumerClosed {
+                    consumer_id,
+                    producer_id,
+                    ..
+                } => {
+                    if let Some(peer) = live
+                        .peers
+                        .iter_mut()
+                        .find(|p| p.consumers.iter().any(|c| c.id == consumer_id))
+                    {
+                        peer.consumers.retain(|c| c.id != consumer_id);
+                        let conns = peer.conn.clone().into_iter().collect();
+                        self.publish(
+                            conns,
+                            "consumer-closed",
+                            json!({ "consumerId": consumer_id, "producerId": producer_id }),
+                        );
+                    }
+                }
+                EngineEvent::ConsumerPaused { consumer_id } => {
+                    self.tell_consumer_owner(live, &consumer_id, "consumer-paused")
+                }
+                EngineEvent::ConsumerResumed { consumer_id } => {
+                    self.tell_consumer_owner(live, &consumer_id, "consumer-resumed")
+                }
+                EngineEvent::ProducerClosed { producer_id, .. } => {
+                    // Closed by the SFU itself (its transport failed): tell the room.
+                    if let Some(peer) = live
+                        .peers
+                        .iter_mut()
+                        .find(|p| p.producers.iter().any(|x| x.producer_id == producer_id))
+                    {
+                        peer.producers.retain(|x| x.producer_id != producer_id);
+                        let owner = peer.peer_id.clone();
+                        self.publish(
+                            live.conns_except(Some(&owner)),
+                            "producer-closed",
+                            json!({ "producerId": producer_id, "peerId": owner }),
+                        );
+                    }
+                }
+                EngineEvent::TransportClosed { transport_id, .. } => {
+                    for peer in &mut live.peers {
+                        peer.transports.retain(|t| t.id != transport_id);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn tell_consumer_owner(&self, live: &LiveRoom, consumer_id: &str, event: &'static str) {
+        if let Some(peer) = live
+            .peers
+            .iter()
+            .find(|p| p.consumers.iter().any(|c| c.id == consumer_id))
+        {
+            self.publish(
+                peer.conn.clone().into_iter().collect(),
+                event,
+                json!({ "consumerId": consumer_id }),
+            );
+        }
+    }
+}
+
+pub fn kind_name(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+    }
+}

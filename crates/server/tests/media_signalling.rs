@@ -1,0 +1,376 @@
+//! The media requests of DESIGN §3 over Socket.IO, with the real SFU behind
+//! them, using the parameters the public mediasoup-client sends from
+//! Chromium: ownership, permissions, notifications and close cascades.
+//! (Media flowing over UDP is covered by the driver's and engine's tests.)
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use vtp_client::SocketIoClient;
+use vtp_store::Role;
+
+fn fixture() -> Value {
+    serde_json::from_str(include_str!(
+        "../../sfu/tests/fixtures/mediasoup-client-chromium156.json"
+    ))
+    .unwrap()
+}
+
+fn produce_params(kind: &str) -> Value {
+    let fixture = fixture();
+    let list = fixture["rid-simulcast"]["produce"].as_array().unwrap();
+    list.iter().find(|p| p["kind"] == kind).unwrap()["rtpParameters"].clone()
+}
+
+async fn transport(s: &SocketIoClient, room: &str, direction: &str) -> Value {
+    s.request(
+        "create-transport",
+        json!({ "roomId": room, "direction": direction }),
+    )
+    .await
+    .expect("create-transport")
+}
+
+#[tokio::test]
+async fn publish_consume_pause_and_close() {
+    let s = TestServer::start().await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let (_, ann) = s.user("ann@example.org", Role::Student).await;
+    let room = s.room(&teacher, json!({})).await;
+    let t = s.socket(&teacher).await;
+    let tj = join(&t, &room).await;
+    let a = s.socket(&ann).await;
+    let aj = join(&a, &room).await;
+
+    // The teacher publishes camera and microphone.
+    let send = transport(&t, &room, "send").await;
+    assert_eq!(send["iceParameters"]["iceLite"], true);
+    assert_eq!(send["iceCandidates"][0]["protocol"], "udp");
+    assert_eq!(
+        send["dtlsParameters"]["fingerprints"][0]["algorithm"],
+        "sha-256"
+    );
+    let send_id = send["id"].as_str().unwrap();
+    let dtls = fixture()["rid-simulcast"]["connect"]["dtlsParameters"].clone();
+    t.request(
+        "connect-transport",
+        json!({ "roomId": room, "transportId": send_id, "dtlsParameters": dtls }),
+    )
+    .await
+    .unwrap();
+    let video = t
+        .request("produce", json!({ "roomId": room, "transportId": send_id, "kind": "video", "rtpParameters": produce_params("video"), "appData": { "source": "camera" } }))
+        .await
+        .unwrap();
+    let audio = t
+        .request("produce", json!({ "roomId": room, "transportId": send_id, "kind": "audio", "rtpParameters": produce_params("audio") }))
+        .await
+        .unwrap();
+    let announced = a.next_event("new-producer", WAIT).await.unwrap();
+    assert_eq!(
+        (
+            &announced["producerId"],
+            &announced["peerId"],
+            &announced["kind"]
+        ),
+        (&video["id"], &tj["peerId"], &json!("video"))
+    );
+    assert_eq!(announced["appData"]["source"], "camera");
+    a.next_event("new-producer", WAIT).await.unwrap();
+
+    // Producers are part of the room's state.
+    let info = a
+        .request("get-room-info", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    assert_eq!(info["producers"].as_array().unwrap().len(), 2);
+
+    // The student consumes the video.
+    let recv = transport(&a, &room, "recv").await;
+    let recv_id = recv["id"].as_str().unwrap();
+    let caps = fixture()["deviceRtpCapabilities"].clone();
+    let consumer = a
+        .request("consume", json!({ "roomId": room, "transportId": recv_id, "producerId": video["id"], "rtpCapabilities": caps }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &consumer["producerId"],
+            &consumer["kind"],
+            &consumer["producerPaused"]
+        ),
+        (&video["id"], &json!("video"), &json!(false))
+    );
+    assert_eq!(
+        consumer["rtpParameters"]["encodings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "one layer for a simulcast producer"
+    );
+    let consumer_id = consumer["id"].as_str().unwrap();
+    a.request(
+        "resume-consumer",
+        json!({ "roomId": room, "consumerId": consumer_id }),
+    )
+    .await
+    .unwrap();
+    a.request(
+        "set-preferred-layers",
+        json!({ "roomId": room, "consumerId": consumer_id, "spatialLayer": 1 }),
+    )
+    .await
+    .unwrap();
+
+    // Only owners touch their objects.
+    assert_eq!(
+        refused(
+            a.request(
+                "pause-producer",
+                json!({ "roomId": room, "producerId": video["id"] })
+            )
+            .await
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        refused(
+            t.request(
+                "pause-consumer",
+                json!({ "roomId": room, "consumerId": consumer_id })
+            )
+            .await
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        refused(
+            a.request(
+                "connect-transport",
+                json!({ "roomId": room, "transportId": send_id, "dtlsParameters": {} })
+            )
+            .await
+        ),
+        "not_found"
+    );
+    assert_eq!(refused(a.request("produce", json!({ "roomId": room, "transportId": recv_id, "kind": "audio", "rtpParameters": produce_params("audio") })).await), "bad_request", "a receive transport does not produce");
+
+    // Pausing a producer tells the room; closing it closes its consumers.
+    t.request(
+        "pause-producer",
+        json!({ "roomId": room, "producerId": video["id"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.next_event("producer-paused", WAIT).await.unwrap()["producerId"],
+        video["id"]
+    );
+    t.request(
+        "resume-producer",
+        json!({ "roomId": room, "producerId": video["id"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.next_event("producer-resumed", WAIT).await.unwrap()["producerId"],
+        video["id"]
+    );
+    t.request(
+        "close-producer",
+        json!({ "roomId": room, "producerId": video["id"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.next_event("producer-closed", WAIT).await.unwrap(),
+        json!({ "producerId": video["id"], "peerId": tj["peerId"] })
+    );
+    let closed = a.next_event("consumer-closed", WAIT).await.unwrap();
+    assert_eq!(
+        (&closed["consumerId"], &closed["producerId"]),
+        (&json!(consumer_id), &video["id"])
+    );
+
+    // A participant cannot mute anyone.
+    assert_eq!(
+        refused(
+            a.request(
+                "host-action",
+                json!({ "roomId": room, "action": "mute", "peerId": tj["peerId"] })
+            )
+            .await
+        ),
+        "forbidden"
+    );
+
+    // When the teacher leaves, the room hears that the microphone is gone.
+    t.request("leave-room", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.next_event("producer-closed", WAIT).await.unwrap()["producerId"],
+        audio["id"]
+    );
+    assert_eq!(
+        a.next_event("peer-left", WAIT).await.unwrap()["peerId"],
+        tj["peerId"]
+    );
+    assert!(
+        aj["peers"][0]["producers"].as_array().unwrap().is_empty(),
+        "joined before anything was published"
+    );
+}
+
+#[tokio::test]
+async fn host_mute_pauses_audio_and_settings_limit_students() {
+    let s = TestServer::start().await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let (_, ann) = s.user("ann@example.org", Role::Student).await;
+    let room = s
+        .room(&teacher, json!({ "allowStudentVideo": false }))
+        .await;
+    let t = s.socket(&teacher).await;
+    join(&t, &room).await;
+    let a = s.socket(&ann).await;
+    let aj = join(&a, &room).await;
+    let send = transport(&a, &room, "send").await;
+    let send_id = send["id"].as_str().unwrap();
+
+    let video = a.request("produce", json!({ "roomId": room, "transportId": send_id, "kind": "video", "rtpParameters": produce_params("video") })).await;
+    assert_eq!(
+        refused(video),
+        "forbidden",
+        "students may not publish video here"
+    );
+    let screen = a
+        .request("produce", json!({ "roomId": room, "transportId": send_id, "kind": "video", "rtpParameters": produce_params("video"), "appData": { "source": "screen" } }))
+        .await;
+    assert_eq!(
+        refused(screen),
+        "forbidden",
+        "nor share their screen (default)"
+    );
+    let mic = a.request("produce", json!({ "roomId": room, "transportId": send_id, "kind": "audio", "rtpParameters": produce_params("audio") })).await.unwrap();
+    t.next_event("new-producer", WAIT).await.unwrap();
+
+    t.request(
+        "host-action",
+        json!({ "roomId": room, "action": "mute", "peerId": aj["peerId"] }),
+    )
+    .await
+    .unwrap();
+    let paused = a.next_event("producer-paused", WAIT).await.unwrap();
+    assert_eq!(
+        (&paused["producerId"], &paused["peerId"]),
+        (&mic["id"], &aj["peerId"])
+    );
+    let info = t
+        .request("get-room-info", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    assert_eq!(info["producers"][0]["paused"], true);
+
+    // A promoted presenter may publish video.
+    t.request(
+        "host-action",
+        json!({ "roomId": room, "action": "promote", "peerId": aj["peerId"] }),
+    )
+    .await
+    .unwrap();
+    a.next_event("role-changed", WAIT).await.unwrap();
+    a.request("produce", json!({ "roomId": room, "transportId": send_id, "kind": "video", "rtpParameters": produce_params("video") })).await.expect("presenters publish");
+}
+
+#[tokio::test]
+async fn malformed_media_requests_change_nothing() {
+    let s = TestServer::start().await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let room = s.room(&teacher, json!({})).await;
+    let t = s.socket(&teacher).await;
+    join(&t, &room).await;
+    let send = transport(&t, &room, "send").await;
+    let send_id = send["id"].as_str().unwrap();
+
+    let mut vp9 = produce_params("video");
+    vp9["codecs"][0]["mimeType"] = json!("video/VP9");
+    for (event, payload, code_) in [
+        (
+            "create-transport",
+            json!({ "roomId": room, "direction": "sideways" }),
+            "bad_request",
+        ),
+        (
+            "connect-transport",
+            json!({ "roomId": room, "transportId": send_id, "dtlsParameters": { "role": "client", "fingerprints": [] } }),
+            "bad_request",
+        ),
+        (
+            "produce",
+            json!({ "roomId": room, "transportId": send_id, "kind": "video", "rtpParameters": vp9 }),
+            "bad_request",
+        ),
+        (
+            "produce",
+            json!({ "roomId": room, "transportId": send_id, "kind": "video", "rtpParameters": { "codecs": [] } }),
+            "bad_request",
+        ),
+        (
+            "produce",
+            json!({ "roomId": room, "transportId": "nope", "kind": "audio", "rtpParameters": produce_params("audio") }),
+            "not_found",
+        ),
+        (
+            "consume",
+            json!({ "roomId": room, "transportId": send_id, "producerId": "nope", "rtpCapabilities": {} }),
+            "not_found",
+        ),
+        (
+            "resume-consumer",
+            json!({ "roomId": room, "consumerId": "nope" }),
+            "not_found",
+        ),
+        (
+            "close-producer",
+            json!({ "roomId": room, "producerId": "nope" }),
+            "not_found",
+        ),
+        (
+            "set-preferred-layers",
+            json!({ "roomId": room, "consumerId": "x", "spatialLayer": 9 }),
+            "bad_request",
+        ),
+        (
+            "restart-ice",
+            json!({ "roomId": room, "transportId": send_id }),
+            "bad_request",
+        ),
+    ] {
+        assert_eq!(
+            refused(t.request(event, payload.clone()).await),
+            code_,
+            "{event} {payload}"
+        );
+    }
+    let info = t
+        .request("get-room-info", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    assert_eq!(info["producers"], json!([]), "nothing was created");
+    // The transport limit.
+    for _ in 0..3 {
+        transport(&t, &room, "recv").await;
+    }
+    assert_eq!(
+        refused(
+            t.request(
+                "create-transport",
+                json!({ "roomId": room, "direction": "recv" })
+            )
+            .await
+        ),
+        "forbidden"
+    );
+}
