@@ -270,8 +270,10 @@ fn start_dtls(rtc: &mut Rtc, remote: &RemoteDtls, sctp: bool) -> Result<(), Engi
     Ok(())
 }
 
-/// Guesses for what the first producer of a send transport does not name
-/// (Chromium's payload types; str0m's standard extension ids).
+/// Guesses for what the first producer of a send transport does not name:
+/// Chromium's payload types and extension ids (as Chromium 156 numbers them
+/// with mediasoup-client: the camera is usually produced before the
+/// microphone, so the audio level's id must be guessed).
 /// Payload type, MIME type, clock rate, channels, RTX payload type.
 type GuessedCodec = (u8, &'static str, u32, Option<u8>, Option<u8>);
 const GUESSED_CODECS: &[GuessedCodec] = &[
@@ -279,13 +281,13 @@ const GUESSED_CODECS: &[GuessedCodec] = &[
     (96, "video/vp8", 90000, None, Some(97)),
 ];
 const GUESSED_EXTENSIONS: &[(u8, &str)] = &[
-    (1, uri::SSRC_AUDIO_LEVEL),
+    (14, uri::SSRC_AUDIO_LEVEL),
     (2, uri::ABS_SEND_TIME),
-    (3, uri::TRANSPORT_WIDE_CC),
-    (4, uri::MID),
+    (4, uri::TRANSPORT_WIDE_CC),
+    (9, uri::MID),
     (10, uri::RTP_STREAM_ID),
     (11, uri::REPAIRED_RTP_STREAM_ID),
-    (13, uri::VIDEO_ORIENTATION),
+    (3, uri::VIDEO_ORIENTATION),
 ];
 
 pub(super) fn send_tables(
@@ -343,10 +345,17 @@ pub(super) fn check_send_tables(
     for (id, u) in exts {
         match t.send_exts.get(id) {
             Some(have) if have == u => {}
-            _ => {
+            // The id means something else on this transport: the packets'
+            // extensions would be misread (a wrong MID or RID misroutes them).
+            Some(have) => {
                 return Err(EngineError::Unsupported(format!(
-                    "header extension id {id} ({u}) differs from this transport's"
+                    "header extension id {id} is {have} on this transport, not {u}: produce on a new transport"
                 )));
+            }
+            // Unknown here (the `Rtc` was built before this producer named
+            // it): its values will not be read, everything else works.
+            None => {
+                tracing::warn!(id, uri = %u, "header extension not in this transport's table; its values are ignored");
             }
         }
     }
