@@ -63,16 +63,42 @@ pub struct Produced {
     pub id: String,
 }
 
+/// The caller's peer in a live room.
+fn caller<'a>(
+    slot: &'a super::Slot,
+    peer_id: &str,
+    room_id: &str,
+) -> Result<&'a Peer, SignalError> {
+    slot.live
+        .as_ref()
+        .and_then(|l| l.peer(peer_id))
+        .ok_or_else(|| SignalError::not_in_room(room_id))
+}
+
+impl Peer {
+    fn require_transport(&self, transport_id: &str) -> Result<&PeerTransport, SignalError> {
+        self.transports
+            .iter()
+            .find(|t| t.id == transport_id)
+            .ok_or_else(|| {
+                SignalError::not_found(format!("you have no transport {transport_id:?}"))
+            })
+    }
+
+    fn require_consumer(&self, consumer_id: &str) -> Result<&PeerConsumer, SignalError> {
+        self.consumers
+            .iter()
+            .find(|c| c.id == consumer_id)
+            .ok_or_else(|| SignalError::not_found(format!("you have no consumer {consumer_id:?}")))
+    }
+}
+
 fn own_transport<'a>(
     peer: &'a Peer,
     transport_id: &str,
     direction: Direction,
 ) -> Result<&'a PeerTransport, SignalError> {
-    let transport = peer
-        .transports
-        .iter()
-        .find(|t| t.id == transport_id)
-        .ok_or_else(|| SignalError::not_found(format!("you have no transport {transport_id:?}")))?;
+    let transport = peer.require_transport(transport_id)?;
     if transport.direction != direction {
         return Err(SignalError::bad_request(format!(
             "transport {transport_id:?} is a {:?} transport",
@@ -142,25 +168,15 @@ impl RoomHub {
     }
 
     /// Checks that a transport is the caller's.
-    pub async fn connect_check(
+    pub async fn check_transport(
         &self,
         conn: &str,
         room_id: &str,
         transport_id: &str,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |_, _, slot, peer_id| {
-            let peer = slot
-                .live
-                .as_ref()
-                .and_then(|l| l.peer(&peer_id))
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
-            if peer.transports.iter().any(|t| t.id == transport_id) {
-                Ok(())
-            } else {
-                Err(SignalError::not_found(format!(
-                    "you have no transport {transport_id:?}"
-                )))
-            }
+            caller(slot, &peer_id, room_id)?.require_transport(transport_id)?;
+            Ok(())
         })
         .await
     }
@@ -174,16 +190,8 @@ impl RoomHub {
         dtls: Value,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let peer = slot
-                .live
-                .as_ref()
-                .and_then(|l| l.peer(&peer_id))
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
-            if !peer.transports.iter().any(|t| t.id == transport_id) {
-                return Err(SignalError::not_found(format!(
-                    "you have no transport {transport_id:?}"
-                )));
-            }
+            let peer = caller(slot, &peer_id, room_id)?;
+            peer.require_transport(transport_id)?;
             Ok(hub.media.connect_transport(transport_id, dtls).await?)
         })
         .await
@@ -295,16 +303,8 @@ impl RoomHub {
         paused: bool,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let peer = slot
-                .live
-                .as_ref()
-                .and_then(|l| l.peer(&peer_id))
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
-            if !peer.consumers.iter().any(|c| c.id == consumer_id) {
-                return Err(SignalError::not_found(format!(
-                    "you have no consumer {consumer_id:?}"
-                )));
-            }
+            let peer = caller(slot, &peer_id, room_id)?;
+            peer.require_consumer(consumer_id)?;
             if paused {
                 hub.media.pause_consumer(consumer_id).await?;
             } else {
@@ -324,16 +324,8 @@ impl RoomHub {
         consumer_id: &str,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |_, _, slot, peer_id| {
-            let peer = slot
-                .live
-                .as_ref()
-                .and_then(|l| l.peer(&peer_id))
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
-            if !peer.consumers.iter().any(|c| c.id == consumer_id) {
-                return Err(SignalError::not_found(format!(
-                    "you have no consumer {consumer_id:?}"
-                )));
-            }
+            let peer = caller(slot, &peer_id, room_id)?;
+            peer.require_consumer(consumer_id)?;
             Ok(())
         })
         .await

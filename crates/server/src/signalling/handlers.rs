@@ -332,7 +332,7 @@ fn register_media<A: Adapter>(s: &SocketRef<A>) {
             // every other transport request; then say plainly what is missing.
             sig.app
                 .hub
-                .connect_check(&id, room_id, &req.transport_id)
+                .check_transport(&id, room_id, &req.transport_id)
                 .await?;
             Err::<Empty, _>(SignalError::bad_request(
                 "ICE restart is not supported yet: create a new transport instead",
