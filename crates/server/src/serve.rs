@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -30,6 +31,8 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Time a client has to send a complete request head.
     pub header_read_timeout: Duration,
+    /// Kept equal to the number of open connections (for metrics).
+    pub open: Arc<AtomicUsize>,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops
@@ -75,10 +78,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         // The permit travels with the socket, so an upgraded (websocket)
         // connection keeps counting until it is closed.
-        let stream = Counted {
-            stream,
-            _slot: slot,
-        };
+        let stream = Counted::new(stream, slot, limits.open.clone());
         let app = app.clone();
         let service = tower::service_fn(move |req: hyper::Request<Incoming>| {
             let mut req = own_upgrade_request_head(req);
@@ -109,10 +109,29 @@ pub async fn serve(
     let _ = slots.acquire_many(max as u32).await;
 }
 
-/// A TCP stream that holds a connection permit until it is dropped.
+/// A TCP stream that holds a connection permit (and counts itself open)
+/// until it is dropped.
 struct Counted {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
+    open: Arc<AtomicUsize>,
+}
+
+impl Counted {
+    fn new(stream: TcpStream, slot: OwnedSemaphorePermit, open: Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Counted {
+            stream,
+            _slot: slot,
+            open,
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl AsyncRead for Counted {

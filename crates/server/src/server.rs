@@ -107,14 +107,16 @@ impl Server {
             events_per_second: args.socket_events_per_second,
             ..SignalLimits::default()
         };
+        let connection_limits = ConnectionLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: args.header_read_timeout,
+            open: state.metrics.open_connections.clone(),
+        };
         Ok(Server {
             state,
             http,
             signal_limits,
-            connection_limits: ConnectionLimits {
-                max_connections: args.max_connections,
-                header_read_timeout: args.header_read_timeout,
-            },
+            connection_limits,
             grace: args.shutdown_grace,
             media,
         })

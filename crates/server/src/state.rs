@@ -29,6 +29,17 @@ pub struct AppInner {
     pub bus: Arc<dyn Bus>,
     /// The live rooms.
     pub hub: Arc<RoomHub>,
+    /// Counters exported at `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// Counters that are not kept anywhere else.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// TCP connections open (HTTP and websockets).
+    pub open_connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Authenticated Socket.IO connections.
+    pub signalling_connections: std::sync::atomic::AtomicUsize,
 }
 
 /// Settings that change what the API allows.
@@ -66,6 +77,7 @@ impl AppState {
             policy: parts.policy,
             bus: parts.bus,
             hub: parts.hub,
+            metrics: Metrics::default(),
         }))
     }
 }

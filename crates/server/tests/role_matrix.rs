@@ -67,6 +67,7 @@ async fn role_matrix() {
         row(Method::GET, "/ready", None, [200; 5]),
         row(Method::GET, "/api/v1/health", None, [200; 5]),
         row(Method::GET, "/api/v1/ready", None, [200; 5]),
+        row(Method::GET, "/metrics", None, [200; 5]),
         row(Method::GET, "/api/v1/openapi.json", None, [200; 5]),
         row(Method::GET, "/api/docs", None, [200; 5]),
         row(

@@ -52,11 +52,18 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
             }
             Err(_) => false,
         };
-    let checks = vec![Check {
-        name: "store",
-        ok: store_ok,
-    }];
-    if store_ok {
+    let sfu_ok = state.hub.media().health().running;
+    let checks = vec![
+        Check {
+            name: "store",
+            ok: store_ok,
+        },
+        Check {
+            name: "sfu",
+            ok: sfu_ok,
+        },
+    ];
+    if store_ok && sfu_ok {
         (
             StatusCode::OK,
             Json(Health {

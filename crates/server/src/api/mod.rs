@@ -9,6 +9,7 @@ pub mod dto;
 pub mod extract;
 pub mod health;
 pub mod live;
+pub mod metrics;
 pub mod rooms;
 pub mod users;
 
@@ -108,6 +109,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         )
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
         .route("/", get(|| async { Html(include_str!("index.html")) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

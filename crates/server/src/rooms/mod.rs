@@ -118,6 +118,11 @@ impl RoomHub {
         &self.config
     }
 
+    /// The SFU this hub's rooms use.
+    pub fn media(&self) -> &SfuHandle {
+        &self.media
+    }
+
     fn slot(&self, room_id: &str) -> Arc<Mutex<Slot>> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         rooms.entry(room_id.to_string()).or_default().clone()

@@ -260,6 +260,10 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
                reason: DisconnectReason| {
             tracing::debug!(sid = %s.id, ?reason, "signalling connection closed");
             sig.app
+                .metrics
+                .signalling_connections
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            sig.app
                 .hub
                 .connection_lost(&s.id.to_string(), conn.rooms())
                 .await;

@@ -119,6 +119,10 @@ async fn authenticate<A: Adapter>(
         budget: RateLimiter::new(per_second * 2, Duration::from_secs(2)),
     }));
     handlers::register(&s);
+    sig.app
+        .metrics
+        .signalling_connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 

@@ -1,0 +1,91 @@
+//! `GET /metrics`: counts in the Prometheus text format, for operators.
+//! Only counts: nothing that names a user or a room.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::state::AppState;
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let (rooms, peers) = state.hub.counts();
+    let sfu = state.hub.media().stats();
+    let mut out = String::with_capacity(2048);
+    let mut gauge = |name: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    };
+    gauge(
+        "vtp_http_connections",
+        "Open TCP connections (HTTP and websockets).",
+        state.metrics.open_connections.load(Ordering::Relaxed) as u64,
+    );
+    gauge(
+        "vtp_signalling_connections",
+        "Authenticated Socket.IO connections.",
+        state.metrics.signalling_connections.load(Ordering::Relaxed) as u64,
+    );
+    gauge(
+        "vtp_live_rooms",
+        "Rooms with a live session on this node.",
+        rooms as u64,
+    );
+    gauge(
+        "vtp_live_peers",
+        "Peers in live rooms (within their reconnect grace included).",
+        peers as u64,
+    );
+    gauge("vtp_sfu_workers", "SFU worker threads.", sfu.workers as u64);
+    gauge(
+        "vtp_sfu_routers",
+        "SFU routers (one per live session).",
+        sfu.routers as u64,
+    );
+    gauge(
+        "vtp_sfu_transports",
+        "WebRTC transports.",
+        sfu.transports as u64,
+    );
+    gauge(
+        "vtp_sfu_producers",
+        "Producers (published tracks).",
+        sfu.producers as u64,
+    );
+    gauge(
+        "vtp_sfu_consumers",
+        "Consumers (received tracks).",
+        sfu.consumers as u64,
+    );
+    let mut counter = |name: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    };
+    counter(
+        "vtp_sfu_datagrams_received_total",
+        "UDP datagrams read by the SFU.",
+        sfu.datagrams_in,
+    );
+    counter(
+        "vtp_sfu_datagrams_sent_total",
+        "UDP datagrams sent by the SFU.",
+        sfu.datagrams_out,
+    );
+    counter(
+        "vtp_sfu_datagrams_dropped_unknown_total",
+        "Datagrams of no known transport.",
+        sfu.dropped_unknown,
+    );
+    counter(
+        "vtp_sfu_datagrams_dropped_overload_total",
+        "Datagrams dropped because a worker was behind.",
+        sfu.dropped_queue_full,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
