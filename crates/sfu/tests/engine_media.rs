@@ -818,3 +818,81 @@ fn bad_input_is_refused_and_changes_nothing() {
             .all(|o| !matches!(o, EngineOutput::Transmit { .. }))
     );
 }
+
+#[test]
+fn a_client_with_the_wrong_dtls_fingerprint_never_receives_media() {
+    let mut net = Net::new();
+    net.engine.create_router("room").unwrap();
+    let ta = net
+        .engine
+        .create_webrtc_transport("room", "ta", TransportOptions::default())
+        .unwrap();
+    let tb = net
+        .engine
+        .create_webrtc_transport("room", "tb", TransportOptions::default())
+        .unwrap();
+    let a = net.add_client(chromium_config(), &ta);
+    let b = net.add_client(router_config(), &tb);
+    {
+        let mut api = net.clients[a].rtc.direct_api();
+        api.declare_media(Mid::from("0"), StrKind::Video);
+        api.declare_stream_tx(
+            Ssrc::from(A_VIDEO_SSRC),
+            Some(Ssrc::from(1112)),
+            Mid::from("0"),
+            None,
+        );
+    }
+    let now = net.now;
+    let dtls_a = net.dtls_of(a);
+    net.engine.connect_transport("ta", &dtls_a, now).unwrap();
+    net.engine
+        .produce("ta", "pv", MediaKind::Video, &a_video_params(), now)
+        .unwrap();
+    let caps = router_caps_json(&net);
+    let video = net.engine.consume("tb", "cv", "pv", &caps, now).unwrap();
+    {
+        let mut api = net.clients[b].rtc.direct_api();
+        let mid = video.rtp_parameters.mid.clone().unwrap();
+        api.declare_media(Mid::from(mid.as_str()), StrKind::Video);
+        let enc = &video.rtp_parameters.encodings[0];
+        api.expect_stream_rx(
+            Ssrc::from(enc.ssrc.unwrap()),
+            enc.rtx.as_ref().map(|r| Ssrc::from(r.ssrc)),
+            Mid::from(mid.as_str()),
+            None,
+        );
+    }
+    // B announces someone else's certificate (A's): an impostor.
+    net.engine.connect_transport("tb", &dtls_a, now).unwrap();
+    net.run(Duration::from_millis(300));
+    let now = net.now;
+    // The failed handshake closed the impostor's transport and what it carried.
+    assert!(net.engine.resume_consumer("cv", now).is_err());
+    assert!(
+        net.engine_events.iter().any(|e| matches!(e, EngineEvent::TransportClosed { transport_id, .. } if transport_id == "tb")),
+        "{:?}",
+        net.engine_events
+    );
+    for i in 0..30 {
+        net.write(a, A_VIDEO_SSRC, 96, 5000 + i, payload(i));
+        net.run(Duration::from_millis(10));
+    }
+    net.run(Duration::from_millis(300));
+    assert!(
+        net.clients[a].rtc.is_connected(),
+        "the honest publisher connects"
+    );
+    assert!(
+        !net.engine_events
+            .contains(&EngineEvent::TransportConnected {
+                transport_id: "tb".into()
+            }),
+        "the impostor's transport never connects"
+    );
+    let ssrc = video.rtp_parameters.encodings[0].ssrc.unwrap();
+    assert!(
+        net.received(b, ssrc).is_empty(),
+        "no media for a client whose certificate does not match"
+    );
+}
