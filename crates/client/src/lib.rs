@@ -3,7 +3,16 @@
 //! * [`SocketIoClient`]: a Socket.IO v4 client (websocket transport) for the
 //!   signalling protocol of DESIGN.md §3, used by the integration tests and the
 //!   load generator.
+//! * [`media::MediaPeer`]: a str0m WebRTC peer that talks to the SFU with
+//!   mediasoup's JSON shapes, sends synthetic VP8/Opus and counts what it
+//!   receives.
 
+pub mod media;
 pub mod socketio;
 
+pub use media::{
+    AudioOptions, ConsumerStats, Direction, KeyframeKind, Kind, LayerStats, LocalProducer,
+    MediaError, MediaEvent, MediaPeer, MediaTransport, PeerStats, ProducerStats, RemoteConsumer,
+    TransportStats, VideoOptions,
+};
 pub use socketio::{ClientError, SocketIoClient};
