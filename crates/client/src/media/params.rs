@@ -47,8 +47,8 @@ pub(crate) struct Numbering {
 }
 
 /// Chromium's numbering, used by every send transport: VP8 96 + RTX 97,
-/// opus 111; audio-level 1, abs-send-time 2, transport-cc 4, mid 9, rid 10,
-/// repaired-rid 11.
+/// opus 111; audio-level 14, abs-send-time 2, transport-cc 4, mid 9, rid 10,
+/// repaired-rid 11 (as Chromium 156 numbers them with mediasoup-client).
 pub(crate) const CHROMIUM_VP8: u8 = 96;
 pub(crate) const CHROMIUM_VP8_RTX: u8 = 97;
 pub(crate) const CHROMIUM_OPUS: u8 = 111;
@@ -60,7 +60,7 @@ impl Numbering {
             vp8: Some(CHROMIUM_VP8),
             vp8_rtx: Some(CHROMIUM_VP8_RTX),
             extensions: vec![
-                (1, uri::AUDIO_LEVEL),
+                (14, uri::AUDIO_LEVEL),
                 (2, uri::ABS_SEND_TIME),
                 (4, uri::TWCC),
                 (9, uri::MID),

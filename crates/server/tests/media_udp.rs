@@ -1,0 +1,227 @@
+//! Media over real UDP through the real server: a Rust client publishes
+//! audio and video with Socket.IO and a str0m peer; two others consume.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use vtp_client::{
+    AudioOptions, LocalProducer, MediaPeer, MediaTransport, RemoteConsumer, SocketIoClient,
+    VideoOptions,
+};
+use vtp_store::Role;
+
+const CONNECT: Duration = Duration::from_secs(5);
+
+struct Publisher {
+    _socket: SocketIoClient,
+    _peer: MediaPeer,
+    _transport: MediaTransport,
+    video: LocalProducer,
+    audio: LocalProducer,
+    ids: (Value, Value),
+}
+
+async fn publish(s: &TestServer, token: &str, room: &str) -> Publisher {
+    let socket = s.socket(token).await;
+    join(&socket, room).await;
+    let peer = MediaPeer::new();
+    let answer = socket
+        .request(
+            "create-transport",
+            json!({ "roomId": room, "direction": "send" }),
+        )
+        .await
+        .unwrap();
+    let transport = peer.create_send_transport(&answer).await.unwrap();
+    socket
+        .request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() }))
+        .await
+        .unwrap();
+    let video = transport.produce_video(VideoOptions::default()).unwrap();
+    let audio = transport.produce_audio(AudioOptions::default()).unwrap();
+    let mut ids = Vec::new();
+    for (kind, producer) in [("video", &video), ("audio", &audio)] {
+        let produced = socket
+            .request("produce", json!({ "roomId": room, "transportId": answer["id"], "kind": kind, "rtpParameters": producer.rtp_parameters() }))
+            .await
+            .unwrap();
+        ids.push(produced["id"].clone());
+    }
+    transport
+        .wait_connected(CONNECT)
+        .await
+        .expect("publisher connects");
+    Publisher {
+        _socket: socket,
+        _peer: peer,
+        _transport: transport,
+        video,
+        audio,
+        ids: (ids[0].clone(), ids[1].clone()),
+    }
+}
+
+struct Subscriber {
+    socket: SocketIoClient,
+    _peer: MediaPeer,
+    video: RemoteConsumer,
+    audio: RemoteConsumer,
+    video_id: Value,
+}
+
+async fn subscribe(
+    s: &TestServer,
+    token: &str,
+    room: &str,
+    producers: &(Value, Value),
+) -> Subscriber {
+    let socket = s.socket(token).await;
+    let joined = join(&socket, room).await;
+    let router_caps = joined["routerRtpCapabilities"].clone();
+    let peer = MediaPeer::new();
+    let answer = socket
+        .request(
+            "create-transport",
+            json!({ "roomId": room, "direction": "recv" }),
+        )
+        .await
+        .unwrap();
+    let transport = peer
+        .create_recv_transport(&answer, &router_caps)
+        .await
+        .unwrap();
+    let caps = MediaPeer::rtp_capabilities(&router_caps).unwrap();
+    let mut consumers = Vec::new();
+    let mut video_id = Value::Null;
+    for producer in [&producers.0, &producers.1] {
+        let c = socket
+            .request("consume", json!({ "roomId": room, "transportId": answer["id"], "producerId": producer, "rtpCapabilities": caps }))
+            .await
+            .unwrap();
+        if c["kind"] == "video" {
+            video_id = c["id"].clone();
+        }
+        consumers.push((c["id"].clone(), transport.consume(&c).unwrap()));
+    }
+    socket
+        .request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() }))
+        .await
+        .unwrap();
+    transport
+        .wait_connected(CONNECT)
+        .await
+        .expect("subscriber connects");
+    for (id, _) in &consumers {
+        socket
+            .request(
+                "resume-consumer",
+                json!({ "roomId": room, "consumerId": id }),
+            )
+            .await
+            .unwrap();
+    }
+    let audio = consumers.pop().unwrap().1;
+    let video = consumers.pop().unwrap().1;
+    Subscriber {
+        socket,
+        _peer: peer,
+        video,
+        audio,
+        video_id,
+    }
+}
+
+#[tokio::test]
+async fn one_publisher_two_subscribers_pause_and_resume() {
+    let s = TestServer::start().await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let (_, ann) = s.user("ann@example.org", Role::Student).await;
+    let (_, bob) = s.user("bob@example.org", Role::Student).await;
+    let room = s.room(&teacher, json!({})).await;
+
+    let a = publish(&s, &teacher, &room).await;
+    let b = subscribe(&s, &ann, &room, &a.ids).await;
+    let c = subscribe(&s, &bob, &room, &a.ids).await;
+    a.video.start();
+    a.audio.start();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    a.video.stop();
+    a.audio.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (sent_v, sent_a) = (a.video.stats().packets, a.audio.stats().packets);
+    assert!(
+        sent_v > 50 && sent_a > 50,
+        "A sent {sent_v} video and {sent_a} audio packets"
+    );
+    for (name, sub) in [("B", &b), ("C", &c)] {
+        let (v, au) = (sub.video.stats(), sub.audio.stats());
+        assert!(
+            v.packets * 100 >= sent_v * 95,
+            "{name} got {}/{sent_v} video packets",
+            v.packets
+        );
+        assert!(
+            au.packets * 100 >= sent_a * 95,
+            "{name} got {}/{sent_a} audio packets",
+            au.packets
+        );
+        assert_eq!(
+            (v.integrity_failures, au.integrity_failures),
+            (0, 0),
+            "{name}: payloads intact"
+        );
+        assert!(v.keyframes >= 1 && v.frames > 10, "{name}: {v:?}");
+    }
+
+    // Pausing B's video consumer stops its flow; C still receives.
+    b.socket
+        .request(
+            "pause-consumer",
+            json!({ "roomId": room, "consumerId": b.video_id }),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (b_before, c_before, kf_before) = (
+        b.video.stats().packets,
+        c.video.stats().packets,
+        b.video.stats().keyframes,
+    );
+    a.video.start();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        b.video.stats().packets,
+        b_before,
+        "nothing arrives while paused"
+    );
+    assert!(
+        c.video.stats().packets > c_before + 10,
+        "the other subscriber still receives"
+    );
+
+    // Resuming restarts the flow with a keyframe.
+    let requests_before = a.video.keyframe_requests();
+    b.socket
+        .request(
+            "resume-consumer",
+            json!({ "roomId": room, "consumerId": b.video_id }),
+        )
+        .await
+        .unwrap();
+    a.video
+        .wait_keyframe_requests(requests_before + 1, Duration::from_secs(3))
+        .await
+        .expect("the publisher is asked for a keyframe");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = b.video.stats();
+    assert!(after.packets > b_before + 10, "flow restarted: {after:?}");
+    assert!(
+        after.keyframes > kf_before,
+        "restarted with a keyframe: {after:?}"
+    );
+    assert_eq!(after.integrity_failures, 0);
+}
