@@ -5,8 +5,10 @@
 //! the `join-room` acknowledgement latency and the server's memory per
 //! connection.
 
+mod media;
 mod proc_stats;
 mod signalling;
+mod spawn;
 
 use clap::{Parser, Subcommand};
 
@@ -21,11 +23,14 @@ struct Cli {
 enum Command {
     /// Socket.IO joins: latency of `join-room` and memory per connection.
     Signalling(signalling::Args),
+    /// Media fan-out: one publisher to N subscribers through one SFU worker.
+    Media(media::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Signalling(args) => signalling::run(args).await,
+        Command::Media(args) => media::run(args).await,
     }
 }

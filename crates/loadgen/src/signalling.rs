@@ -1,17 +1,17 @@
 //! The signalling load: N Socket.IO clients joined into rooms of `room_size`.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Semaphore;
 use vtp_client::SocketIoClient;
 
 use crate::proc_stats::{CpuMeter, rss_bytes};
+use crate::spawn::{post, spawn};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -88,92 +88,10 @@ fn percentiles(mut samples: Vec<f64>) -> Percentiles {
     }
 }
 
-/// A server started by the load generator; stopped on drop.
-struct Spawned {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn spawn_server(bin: &PathBuf, args: &Args) -> anyhow::Result<(Spawned, String)> {
-    let dir = std::env::temp_dir().join(format!("vtp-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let status = Command::new(bin)
-        .args([
-            "user",
-            "create",
-            "--email",
-            &args.instructor_email,
-            "--password",
-            &args.instructor_password,
-            "--role",
-            "instructor",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .status()
-        .context("running vtp user create")?;
-    if !status.success() {
-        bail!("vtp user create failed");
-    }
-    let child = Command::new(bin)
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--rtc-bind",
-            "127.0.0.1:0",
-            "--log-level",
-            "warn",
-        ])
-        .args([
-            "--login-rate-per-ip",
-            "1000000",
-            "--socket-events-per-second",
-            "1000",
-        ])
-        .arg("--data-dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting vtp serve")?;
-    Ok((Spawned { child, dir }, format!("http://127.0.0.1:{port}")))
-}
-
-async fn post(
-    http: &reqwest::Client,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let mut req = http.post(url).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await?;
-    let status = resp.status();
-    let value: Value = resp.json().await?;
-    if !status.is_success() {
-        bail!("{status}: {value}");
-    }
-    Ok(value)
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let (spawned, base) = match (&args.spawn, &args.server) {
         (Some(bin), _) => {
-            let (s, base) = spawn_server(bin, &args)?;
+            let (s, base) = spawn(bin, &args.instructor_email, &args.instructor_password, &[])?;
             (Some(s), base)
         }
         (None, Some(url)) => (None, url.trim_end_matches('/').to_string()),
@@ -181,17 +99,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let pid = spawned.as_ref().map(|s| s.child.id()).or(args.pid);
     let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::spawn::wait_healthy(&http, &base).await;
 
     // Rooms, and one student account per room (all its clients share it:
     // each connection is a peer of its own).

@@ -1,0 +1,248 @@
+//! The media fan-out load: one publisher (video at a chosen bitrate plus
+//! audio) to N subscribers, through one SFU worker, for each N asked.
+//! Reports the server's CPU and memory and the subscribers' loss.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use vtp_client::{
+    AudioOptions, MediaPeer, MediaTransport, RemoteConsumer, SocketIoClient, VideoOptions,
+};
+
+use crate::proc_stats::{CpuMeter, rss_bytes};
+use crate::spawn::{post, spawn, wait_healthy};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The `vtp` binary to start (a fresh server per subscriber count).
+    #[arg(long)]
+    spawn: PathBuf,
+    /// Subscriber counts to run, one after the other.
+    #[arg(long, value_delimiter = ',', default_value = "10,50,100,200")]
+    subscribers: Vec<usize>,
+    /// Seconds of media per run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Publisher video bitrate (audio adds 32 kbit/s).
+    #[arg(long, default_value_t = 1_000_000)]
+    video_bitrate: u32,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    subscribers: usize,
+    video_bitrate: u32,
+    sent_packets: u64,
+    server_cpu_percent: f64,
+    server_rss_mib: f64,
+    /// Mean over subscribers of (sent − received) / sent, in percent.
+    mean_loss_percent: f64,
+    worst_loss_percent: f64,
+    forwarded_packets_per_second: f64,
+}
+
+const EMAIL: &str = "media-load@example.org";
+const PASSWORD: &str = "media-load-password";
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for &n in &args.subscribers {
+        let row = one_run(&args, n)
+            .await
+            .with_context(|| format!("run with {n} subscribers"))?;
+        if !args.json {
+            print_row(&row);
+        }
+        rows.push(row);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(())
+}
+
+async fn one_run(args: &Args, n: usize) -> anyhow::Result<Row> {
+    let (server, base) = spawn(&args.spawn, EMAIL, PASSWORD, &["--sfu-workers", "1"])?;
+    let pid = server.child.id();
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &base).await;
+    let login = post(
+        &http,
+        format!("{base}/api/v1/auth/login"),
+        None,
+        json!({ "email": EMAIL, "password": PASSWORD }),
+    )
+    .await?;
+    let teacher = login["accessToken"].as_str().context("token")?.to_string();
+    let room = post(
+        &http,
+        format!("{base}/api/v1/rooms"),
+        Some(&teacher),
+        json!({ "title": "fan-out", "settings": { "maxParticipants": n + 1 } }),
+    )
+    .await?;
+    let room = room["id"].as_str().context("room id")?.to_string();
+    let student = post(&http, format!("{base}/api/v1/auth/register"), None, json!({ "email": "media-student@example.org", "password": "student-password", "displayName": "S" })).await?;
+    let student = student["accessToken"]
+        .as_str()
+        .context("token")?
+        .to_string();
+
+    // The publisher.
+    let socket = SocketIoClient::connect(&base, Some(&teacher)).await?;
+    socket
+        .request("join-room", json!({ "roomId": room }))
+        .await?;
+    let peer = MediaPeer::new();
+    let answer = socket
+        .request(
+            "create-transport",
+            json!({ "roomId": room, "direction": "send" }),
+        )
+        .await?;
+    let send = peer.create_send_transport(&answer).await?;
+    socket.request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": send.dtls_parameters() })).await?;
+    let video = send.produce_video(VideoOptions {
+        bitrate_bps: args.video_bitrate,
+        ..VideoOptions::default()
+    })?;
+    let audio = send.produce_audio(AudioOptions::default())?;
+    let mut producer_ids = Vec::new();
+    for (kind, p) in [("video", &video), ("audio", &audio)] {
+        let produced = socket.request("produce", json!({ "roomId": room, "transportId": answer["id"], "kind": kind, "rtpParameters": p.rtp_parameters() })).await?;
+        producer_ids.push(produced["id"].clone());
+    }
+    send.wait_connected(Duration::from_secs(10)).await?;
+
+    // The subscribers, a few at a time.
+    let limit = Arc::new(Semaphore::new(16));
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (limit, base, token, room, producers) = (
+            limit.clone(),
+            base.clone(),
+            student.clone(),
+            room.clone(),
+            producer_ids.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire().await;
+            subscribe(&base, &token, &room, &producers).await
+        }));
+    }
+    let mut subscribers = Vec::new();
+    for task in tasks {
+        subscribers.push(task.await??);
+    }
+    eprintln!("{n} subscribers connected; sending for {} s", args.duration);
+
+    let cpu = CpuMeter::start(pid).context("reading the server's CPU")?;
+    video.start();
+    audio.start();
+    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    video.stop();
+    audio.stop();
+    let cpu_percent = cpu.percent().unwrap_or(f64::NAN);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss = rss_bytes(pid)
+        .map(|b| b as f64 / (1024.0 * 1024.0))
+        .unwrap_or(f64::NAN);
+
+    let sent = video.stats().packets + audio.stats().packets;
+    let losses: Vec<f64> = subscribers
+        .iter()
+        .map(|s| {
+            let got: u64 = s.consumers.iter().map(|c| c.stats().packets).sum();
+            100.0 * sent.saturating_sub(got) as f64 / sent.max(1) as f64
+        })
+        .collect();
+    let mean = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
+    let worst = losses.iter().copied().fold(0.0, f64::max);
+    drop(subscribers);
+    drop(server);
+    Ok(Row {
+        subscribers: n,
+        video_bitrate: args.video_bitrate,
+        sent_packets: sent,
+        server_cpu_percent: cpu_percent,
+        server_rss_mib: rss,
+        mean_loss_percent: mean,
+        worst_loss_percent: worst,
+        forwarded_packets_per_second: sent as f64 * n as f64 / args.duration as f64,
+    })
+}
+
+struct Subscriber {
+    _socket: SocketIoClient,
+    _peer: MediaPeer,
+    _transport: MediaTransport,
+    consumers: Vec<RemoteConsumer>,
+}
+
+async fn subscribe(
+    base: &str,
+    token: &str,
+    room: &str,
+    producers: &[Value],
+) -> anyhow::Result<Subscriber> {
+    let socket = SocketIoClient::connect(base, Some(token)).await?;
+    let joined = socket
+        .request("join-room", json!({ "roomId": room }))
+        .await?;
+    let router_caps = joined["routerRtpCapabilities"].clone();
+    let peer = MediaPeer::new();
+    let answer = socket
+        .request(
+            "create-transport",
+            json!({ "roomId": room, "direction": "recv" }),
+        )
+        .await?;
+    let transport = peer.create_recv_transport(&answer, &router_caps).await?;
+    let caps = MediaPeer::rtp_capabilities(&router_caps)?;
+    let mut consumers = Vec::new();
+    let mut ids = Vec::new();
+    for producer in producers {
+        let c = socket.request("consume", json!({ "roomId": room, "transportId": answer["id"], "producerId": producer, "rtpCapabilities": caps })).await?;
+        ids.push(c["id"].clone());
+        consumers.push(transport.consume(&c)?);
+    }
+    socket.request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() })).await?;
+    transport.wait_connected(Duration::from_secs(10)).await?;
+    for id in ids {
+        socket
+            .request(
+                "resume-consumer",
+                json!({ "roomId": room, "consumerId": id }),
+            )
+            .await?;
+    }
+    if consumers.is_empty() {
+        bail!("nothing to consume");
+    }
+    Ok(Subscriber {
+        _socket: socket,
+        _peer: peer,
+        _transport: transport,
+        consumers,
+    })
+}
+
+fn print_row(r: &Row) {
+    println!(
+        "{:>4} subscribers: server CPU {:>6.1} %  RSS {:>6.1} MiB  loss mean {:.2} % worst {:.2} %  ({:.0} packets/s forwarded)",
+        r.subscribers,
+        r.server_cpu_percent,
+        r.server_rss_mib,
+        r.mean_loss_percent,
+        r.worst_loss_percent,
+        r.forwarded_packets_per_second
+    );
+}
