@@ -58,9 +58,11 @@
 //! video.start();
 //! ```
 
+mod consumer;
 mod error;
 mod params;
 mod payload;
+mod producer;
 mod stats;
 mod transport;
 
@@ -70,10 +72,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use consumer::RemoteConsumer;
 pub use error::MediaError;
 pub use params::{Kind, receive_rtp_capabilities};
+pub use producer::LocalProducer;
 pub use stats::{ConsumerStats, LayerStats, PeerStats, ProducerStats, TransportStats};
-pub use transport::{Direction, LocalProducer, MediaTransport, RemoteConsumer};
+pub use transport::{Direction, MediaTransport};
 
 use params::Numbering;
 
