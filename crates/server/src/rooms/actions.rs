@@ -43,10 +43,7 @@ impl RoomHub {
             )));
         }
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let live = slot
-                .live
-                .as_mut()
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let live = slot.live_mut(room_id)?;
             if let Err(wait) = hub.chat_limiter.check(&peer_id, Instant::now()) {
                 return Err(SignalError::new(
                     SignalCode::RateLimited,
@@ -94,10 +91,7 @@ impl RoomHub {
         raised: bool,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let live = slot
-                .live
-                .as_mut()
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let live = slot.live_mut(room_id)?;
             let peer = live
                 .peer_mut(&peer_id)
                 .ok_or_else(|| SignalError::not_in_room(room_id))?;
@@ -129,10 +123,7 @@ impl RoomHub {
         producer_id: Option<&str>,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |hub, arc, slot, caller_id| {
-            let live = slot
-                .live
-                .as_mut()
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let live = slot.live_mut(room_id)?;
             let caller_role = live.peer(&caller_id).map(|p| p.role);
             if caller_role != Some(RoomRole::Host) {
                 return Err(SignalError::forbidden("only hosts may do this"));
@@ -228,10 +219,7 @@ impl RoomHub {
         mut payload: Value,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, caller_id| {
-            let live = slot
-                .live
-                .as_ref()
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let live = slot.live(room_id)?;
             let target_conn = live
                 .peer(to)
                 .filter(|p| p.peer_id != caller_id)

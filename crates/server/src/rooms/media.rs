@@ -143,10 +143,7 @@ impl RoomHub {
         sctp: bool,
     ) -> Result<Value, SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let live = slot
-                .live
-                .as_mut()
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let live = slot.live_mut(room_id)?;
             let router_id = live.router_id.clone();
             let peer = live
                 .peer_mut(&peer_id)
@@ -209,10 +206,7 @@ impl RoomHub {
         app_data: Value,
     ) -> Result<Produced, SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let live = slot
-                .live
-                .as_mut()
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let live = slot.live_mut(room_id)?;
             let role = live
                 .peer(&peer_id)
                 .map(|p| p.role)
@@ -261,10 +255,7 @@ impl RoomHub {
         rtp_capabilities: Value,
     ) -> Result<Value, SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let live = slot
-                .live
-                .as_mut()
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let live = slot.live_mut(room_id)?;
             if !live
                 .peers
                 .iter()
@@ -367,10 +358,7 @@ impl RoomHub {
         paused: bool,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let live = slot
-                .live
-                .as_mut()
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let live = slot.live_mut(room_id)?;
             let owns = live
                 .peer(&peer_id)
                 .is_some_and(|p| p.producers.iter().any(|x| x.producer_id == producer_id));
@@ -431,10 +419,7 @@ impl RoomHub {
         producer_id: &str,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let live = slot
-                .live
-                .as_mut()
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            let live = slot.live_mut(room_id)?;
             let peer = live
                 .peer_mut(&peer_id)
                 .ok_or_else(|| SignalError::not_in_room(room_id))?;

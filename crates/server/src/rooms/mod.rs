@@ -61,6 +61,21 @@ pub(crate) struct Slot {
     pub(crate) retired: bool,
 }
 
+impl Slot {
+    /// The live room, or `not_found` for a caller who thinks they are in it.
+    pub(crate) fn live(&self, room_id: &str) -> Result<&LiveRoom, SignalError> {
+        self.live
+            .as_ref()
+            .ok_or_else(|| SignalError::not_in_room(room_id))
+    }
+
+    pub(crate) fn live_mut(&mut self, room_id: &str) -> Result<&mut LiveRoom, SignalError> {
+        self.live
+            .as_mut()
+            .ok_or_else(|| SignalError::not_in_room(room_id))
+    }
+}
+
 /// The registry of live rooms (one per node).
 pub struct RoomHub {
     store: Store,
