@@ -190,6 +190,11 @@ pub struct ServeArgs {
     /// Chat messages one peer may send in a burst (refilled at one per second).
     #[arg(long, env = "VTP_CHAT_BURST", default_value_t = 5)]
     pub chat_burst: u32,
+    /// Folder of the built web app (`npm run build` in `web/` makes
+    /// `web/dist`), served at `/`. When it holds no `index.html`, `/` shows a
+    /// page saying how to build it.
+    #[arg(long, env = "VTP_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
     /// How long in-flight requests may take to finish at shutdown.
     #[arg(long, env = "VTP_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

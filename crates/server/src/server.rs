@@ -100,6 +100,7 @@ impl Server {
         let http = HttpOptions {
             max_body_bytes: args.max_body_bytes,
             cors_origins: args.cors_origins.clone(),
+            web_dir: args.web_dir.clone(),
         };
         let signal_limits = SignalLimits {
             max_event_bytes: args.max_event_bytes,
@@ -160,6 +161,17 @@ impl Server {
                 self.connection_limits.max_connections,
                 self.http.max_body_bytes,
                 self.connection_limits.header_read_timeout.as_secs()
+            ),
+            format!(
+                "web app: {}",
+                if self.http.web_dir.join("index.html").is_file() {
+                    format!("served from {}", self.http.web_dir.display())
+                } else {
+                    format!(
+                        "not built ({} has no index.html): scripts/run builds it",
+                        self.http.web_dir.display()
+                    )
+                }
             ),
             format!(
                 "sfu: udp {} announced as {}, {} worker(s)",

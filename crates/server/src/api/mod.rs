@@ -12,7 +12,9 @@ pub mod live;
 pub mod metrics;
 pub mod rooms;
 pub mod users;
+pub mod web;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -82,6 +84,8 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// Empty: same origin only. `*`: any origin.
     pub cors_origins: Vec<String>,
+    /// The built web app, served at `/` (see [`web`]).
+    pub web_dir: PathBuf,
 }
 
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
@@ -110,8 +114,10 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
-        .route("/", get(|| async { Html(include_str!("index.html")) }))
-        .fallback(not_found)
+        .fallback({
+            let web_dir = Arc::new(options.web_dir.clone());
+            move |method: Method, uri: Uri| async move { web::serve(&web_dir, method, uri).await }
+        })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
@@ -151,10 +157,6 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
     Some(layer.allow_origin(AllowOrigin::list(list)))
-}
-
-async fn not_found(uri: Uri) -> Response {
-    ApiError::not_found(format!("no route for {}", uri.path())).into_response()
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {

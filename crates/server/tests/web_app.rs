@@ -1,0 +1,140 @@
+//! The built web app is served at `/`: files with their content types and
+//! caching, the app's index for client routes, never a file outside the
+//! folder, and the API's JSON 404s untouched. Without the folder, `/` is the
+//! landing page saying how to build the app.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vtp_store::testing::TempDir;
+
+const INDEX: &str = "<!doctype html><title>VTP app</title><div id=app></div>";
+
+/// A fake build: index, one hashed asset, a file beside the folder that must
+/// stay unreachable.
+fn fake_build() -> (TempDir, std::path::PathBuf) {
+    let outer = TempDir::new("vtp-web-test").expect("temp dir");
+    std::fs::write(outer.path().join("secret.txt"), "outside").unwrap();
+    let dist = outer.path().join("dist");
+    std::fs::create_dir_all(dist.join("assets")).unwrap();
+    std::fs::write(dist.join("index.html"), INDEX).unwrap();
+    std::fs::write(dist.join("assets/app-AB12CD.js"), "console.log(1)").unwrap();
+    std::fs::write(dist.join("assets/app-AB12CD.css"), "body{}").unwrap();
+    (outer, dist)
+}
+
+/// A request sent byte for byte (clients normalise `..` away before sending).
+async fn raw_get(s: &TestServer, target: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+#[tokio::test]
+async fn the_built_app_is_served_with_types_caching_and_fallback() {
+    let (_outer, dist) = fake_build();
+    let s = TestServer::start_with(|args| args.web_dir = dist.clone()).await;
+
+    let root = s.http.get(s.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), StatusCode::OK);
+    assert_eq!(root.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(root.headers()["cache-control"], "no-cache");
+    assert_eq!(root.text().await.unwrap(), INDEX);
+
+    let js = s
+        .http
+        .get(s.url("/assets/app-AB12CD.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), StatusCode::OK);
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(
+        js.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let css = s
+        .http
+        .get(s.url("/assets/app-AB12CD.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+
+    // Client routes get the app; missing files do not.
+    for route in ["/rooms/physics-101", "/account", "/admin/users"] {
+        let r = s.http.get(s.url(route)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{route}");
+        assert_eq!(r.text().await.unwrap(), INDEX, "{route}");
+    }
+    let (status, body) = s.get("/assets/missing-123.js", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+
+    // The server's own paths keep their JSON 404s.
+    for path in [
+        "/api/v1/nothing",
+        "/api",
+        "/sfu/v1/x",
+        "/health/x",
+        "/metrics/x",
+    ] {
+        let (status, body) = s.get(path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
+    // Socket.IO answers its own path (a bad handshake here), never with the app.
+    let sio = s.http.get(s.url("/socket.io/x")).send().await.unwrap();
+    assert!(sio.status().is_client_error(), "{}", sio.status());
+    assert_ne!(sio.text().await.unwrap(), INDEX);
+    // And the real ones still work.
+    assert_eq!(s.get("/health", None).await.0, StatusCode::OK);
+
+    // Nothing outside the folder, however the path is spelt.
+    for target in [
+        "/../secret.txt",
+        "/assets/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/assets/%2e%2e/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+    ] {
+        let (status, text) = raw_get(&s, target).await;
+        assert!(!text.contains("outside"), "{target}: {text}");
+        assert!(
+            status == 404 || (status == 200 && text.contains("VTP app")),
+            "{target}: {status}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_build_the_landing_page_says_how_to_build_it() {
+    let empty = TempDir::new("vtp-web-none").expect("temp dir");
+    let s = TestServer::start_with(|args| args.web_dir = empty.path().join("dist")).await;
+    let root = s.http.get(s.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), StatusCode::OK);
+    let text = root.text().await.unwrap();
+    assert!(text.contains("VTP is running"), "{text}");
+    assert!(text.contains("web app is not built"), "{text}");
+    assert!(text.contains("npm run build"), "{text}");
+    let (status, body) = s.get("/rooms/x", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    s.stop().await;
+}
