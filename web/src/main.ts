@@ -1,0 +1,105 @@
+// The app's entry: a tiny router over the History API, the site header, and
+// the pages. Each page returns its element (and optionally a cleanup).
+import { Api } from "./api";
+import { button, h, replace } from "./dom";
+import { describe, SignalError } from "./errors";
+import { roomView } from "./room/view";
+import { accountView } from "./views/account";
+import { adminView } from "./views/admin";
+import { registerView, signInView } from "./views/auth";
+import { lobbyView } from "./views/lobby";
+
+const api = new Api();
+const app = document.getElementById("app")!;
+let cleanup: (() => void) | null = null;
+/** A message for the next page (why we left a room, …). */
+let flash = "";
+
+function go(path: string, message = ""): void {
+  flash = message;
+  if (path !== location.pathname + location.search) history.pushState(null, "", path);
+  void route();
+}
+
+api.onSignedOut = () => {
+  if (location.pathname !== "/signin" && location.pathname !== "/register") go("/signin", "Please sign in again.");
+};
+
+function header(): HTMLElement {
+  const user = api.user!;
+  const link = (href: string, text: string) =>
+    h("a", { href, "data-link": true, ...(location.pathname === href ? { "aria-current": "page" } : {}) }, text);
+  return h(
+    "header",
+    { class: "site" },
+    h("a", { href: "/", "data-link": true, class: "brand" }, "VTP"),
+    h("nav", { "aria-label": "Main" }, link("/", "Rooms"), user.role === "admin" ? link("/admin", "Users") : null, link("/account", "Account")),
+    h("span", { class: "who" }, `${user.displayName} · ${user.role}`),
+    button("Sign out", () => void api.logout(false).finally(() => go("/signin", "You are signed out."))),
+  );
+}
+
+async function route(): Promise<void> {
+  cleanup?.();
+  cleanup = null;
+  const path = location.pathname;
+  const message = flash;
+  flash = "";
+  if (!api.user) {
+    if (path === "/register") return show(registerView(api, go), "Create an account");
+    if (path !== "/signin") {
+      history.replaceState(null, "", `/signin${path !== "/" ? `?next=${encodeURIComponent(path)}` : ""}`);
+    }
+    return show(signInView(api, go, message), "Sign in");
+  }
+  if (path === "/signin" || path === "/register") return go("/");
+  const roomMatch = /^\/rooms\/([^/]+)$/.exec(path);
+  if (roomMatch) return enterRoom(decodeURIComponent(roomMatch[1]));
+  if (path === "/account") return show(withHeader(accountView(api, go)), "Account");
+  if (path === "/admin" && api.user.role === "admin") return show(withHeader(adminView(api)), "Users");
+  if (path !== "/") history.replaceState(null, "", "/");
+  const lobby = lobbyView(api, message);
+  cleanup = lobby.stop;
+  show(withHeader(lobby.el), "Rooms");
+}
+
+function withHeader(page: HTMLElement): DocumentFragment {
+  const f = document.createDocumentFragment();
+  f.append(header(), page);
+  return f;
+}
+
+function show(content: Node, title: string): void {
+  document.title = `${title} · VTP`;
+  replace(app, content);
+  document.body.dataset.page = title.toLowerCase().replace(/\s+/g, "-");
+}
+
+async function enterRoom(id: string): Promise<void> {
+  document.body.dataset.page = "room";
+  replace(app, h("main", { id: "main", class: "center" }, h("p", { class: "loading", role: "status" }, "Joining the room…")));
+  let room;
+  try {
+    room = await api.room(id);
+  } catch (err) {
+    return go("/", describe(err, "join"));
+  }
+  if (room.status === "closed") return go("/", describe(new SignalError("room_closed", "closed"), "join"));
+  document.title = `${room.title} · VTP`;
+  let left = false;
+  const teardown = await roomView(app, api, room, (message) => {
+    left = true;
+    if (location.pathname === `/rooms/${encodeURIComponent(id)}` || location.pathname === `/rooms/${id}`) go("/", message);
+  });
+  if (!left) cleanup = teardown;
+}
+
+// Links marked data-link stay in the app.
+document.addEventListener("click", (ev) => {
+  const a = (ev.target as Element).closest?.("a[data-link]") as HTMLAnchorElement | null;
+  if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+  ev.preventDefault();
+  go(a.pathname + a.search);
+});
+window.addEventListener("popstate", () => void route());
+void route();

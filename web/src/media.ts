@@ -1,0 +1,285 @@
+// The media layer: one mediasoup-client Device, one send and one receive
+// transport, our producers (by source) and our consumers (by producer id).
+//
+// VTP does not restart ICE yet (`restart-ice` answers bad_request), so when a
+// transport fails we build a new one and move everything onto it: producers
+// are produced again from the same tracks, consumers are consumed again.
+import { Device, type types } from "mediasoup-client";
+import type { Signalling } from "./session";
+
+export type Source = "mic" | "camera" | "screen";
+
+/** `ProducerInfo` of DESIGN §3. */
+export interface ProducerInfo {
+  producerId: string;
+  peerId: string;
+  kind: "audio" | "video";
+  paused: boolean;
+  appData: { source?: string } & Record<string, unknown>;
+}
+
+export interface RemoteMedia {
+  info: ProducerInfo;
+  consumer: types.Consumer;
+  track: MediaStreamTrack;
+}
+
+type TransportParams = {
+  id: string;
+  iceParameters: types.IceParameters;
+  iceCandidates: types.IceCandidate[];
+  dtlsParameters: types.DtlsParameters;
+};
+
+export class Media {
+  readonly device = new Device();
+  private send: types.Transport | null = null;
+  private recv: types.Transport | null = null;
+  private sendPending: Promise<types.Transport> | null = null;
+  private recvPending: Promise<types.Transport> | null = null;
+  readonly producers = new Map<Source, types.Producer>();
+  /** Remote media by producer id. */
+  readonly remote = new Map<string, RemoteMedia>();
+  /** Producers we were told about, consumed or not (to consume again after a failure). */
+  private known = new Map<string, ProducerInfo>();
+  private closed = false;
+
+  onRemote: (media: RemoteMedia) => void = () => {};
+  onRemoteGone: (producerId: string) => void = () => {};
+  /** A transport failed and is being rebuilt (true), or is back (false). */
+  onRebuilding: (rebuilding: boolean) => void = () => {};
+  onError: (err: unknown) => void = () => {};
+
+  constructor(
+    private sig: Signalling,
+    private roomId: string,
+  ) {}
+
+  async load(routerRtpCapabilities: types.RtpCapabilities): Promise<void> {
+    if (!this.device.loaded) await this.device.load({ routerRtpCapabilities });
+  }
+
+  canProduce(kind: "audio" | "video"): boolean {
+    return this.device.loaded && this.device.canProduce(kind);
+  }
+
+  private async createTransport(direction: "send" | "recv"): Promise<types.Transport> {
+    const params = await this.sig.request<TransportParams>("create-transport", { roomId: this.roomId, direction });
+    const transport =
+      direction === "send" ? this.device.createSendTransport(params) : this.device.createRecvTransport(params);
+    transport.on("connect", ({ dtlsParameters }, done, fail) => {
+      this.sig
+        .request("connect-transport", { roomId: this.roomId, transportId: transport.id, dtlsParameters })
+        .then(() => done(), fail);
+    });
+    if (direction === "send") {
+      transport.on("produce", ({ kind, rtpParameters, appData }, done, fail) => {
+        this.sig
+          .request<{ id: string }>("produce", { roomId: this.roomId, transportId: transport.id, kind, rtpParameters, appData })
+          .then(({ id }) => done({ id }), fail);
+      });
+    }
+    transport.on("connectionstatechange", (state) => {
+      if (state === "failed" && !this.closed) void this.rebuild(direction, transport);
+    });
+    return transport;
+  }
+
+  private sendTransport(): Promise<types.Transport> {
+    if (this.send && !this.send.closed) return Promise.resolve(this.send);
+    this.sendPending ??= this.createTransport("send")
+      .then((t) => (this.send = t))
+      .finally(() => (this.sendPending = null));
+    return this.sendPending;
+  }
+
+  private recvTransport(): Promise<types.Transport> {
+    if (this.recv && !this.recv.closed) return Promise.resolve(this.recv);
+    this.recvPending ??= this.createTransport("recv")
+      .then((t) => (this.recv = t))
+      .finally(() => (this.recvPending = null));
+    return this.recvPending;
+  }
+
+  /** Publishes a track as `source`, replacing the track of an existing producer. */
+  async produce(source: Source, track: MediaStreamTrack): Promise<types.Producer> {
+    const existing = this.producers.get(source);
+    if (existing && !existing.closed) {
+      await existing.replaceTrack({ track });
+      return existing;
+    }
+    const transport = await this.sendTransport();
+    const producer = await transport.produce({
+      track,
+      appData: { source },
+      // Screens carry text: one high-bitrate layer keeps it readable.
+      ...(source === "screen" ? { encodings: [{ maxBitrate: 2_500_000 }] } : {}),
+      stopTracks: false,
+    });
+    this.producers.set(source, producer);
+    return producer;
+  }
+
+  /** Stops publishing `source` (the server tells the others). */
+  async stopProducing(source: Source): Promise<void> {
+    const producer = this.producers.get(source);
+    if (!producer) return;
+    this.producers.delete(source);
+    producer.close();
+    await this.sig.request("close-producer", { roomId: this.roomId, producerId: producer.id }).catch(() => {});
+  }
+
+  /** Pauses or resumes our own producer here and on the server. */
+  async setPaused(source: Source, paused: boolean): Promise<void> {
+    const producer = this.producers.get(source);
+    if (!producer) return;
+    if (paused) producer.pause();
+    else producer.resume();
+    await this.sig.request(paused ? "pause-producer" : "resume-producer", { roomId: this.roomId, producerId: producer.id });
+  }
+
+  /** Consumes a remote producer (idempotent), then resumes it. */
+  async consume(info: ProducerInfo): Promise<void> {
+    this.known.set(info.producerId, info);
+    if (this.remote.has(info.producerId)) return;
+    const transport = await this.recvTransport();
+    const c = await this.sig.request<{ id: string; producerId: string; kind: "audio" | "video"; rtpParameters: types.RtpParameters }>(
+      "consume",
+      { roomId: this.roomId, transportId: transport.id, producerId: info.producerId, rtpCapabilities: this.device.rtpCapabilities },
+    );
+    if (!this.known.has(info.producerId)) {
+      // Closed while we were asking: let the server forget it too.
+      await this.sig.request("close-consumer", { roomId: this.roomId, consumerId: c.id }).catch(() => {});
+      return;
+    }
+    const consumer = await transport.consume({ id: c.id, producerId: c.producerId, kind: c.kind, rtpParameters: c.rtpParameters });
+    const media: RemoteMedia = { info, consumer, track: consumer.track };
+    this.remote.set(info.producerId, media);
+    this.onRemote(media);
+    await this.sig.request("resume-consumer", { roomId: this.roomId, consumerId: c.id });
+  }
+
+  /** The producer is gone (closed, or its owner left). */
+  dropRemote(producerId: string): void {
+    this.known.delete(producerId);
+    const media = this.remote.get(producerId);
+    if (!media) return;
+    this.remote.delete(producerId);
+    media.consumer.close();
+    this.onRemoteGone(producerId);
+  }
+
+  /** The server closed one of our consumers. */
+  dropConsumer(consumerId: string): void {
+    for (const [producerId, media] of this.remote) {
+      if (media.consumer.id === consumerId) this.dropRemote(producerId);
+    }
+  }
+
+  /** Remote producers we hold that the server no longer lists. */
+  forgetAllBut(live: Set<string>): void {
+    for (const id of [...this.known.keys()]) if (!live.has(id)) this.dropRemote(id);
+  }
+
+  /**
+   * After a transport failed (or the server forgot our transports because we
+   * were away past the grace period): new transports, everything moved onto them.
+   */
+  async rebuild(which: "send" | "recv" | "both", failed?: types.Transport): Promise<void> {
+    if (this.closed) return;
+    if (failed && failed !== this.send && failed !== this.recv) return; // already replaced
+    this.onRebuilding(true);
+    try {
+      if (which !== "recv") {
+        const tracks = [...this.producers].map(([source, p]) => ({ source, track: p.track, paused: p.paused }));
+        for (const [, p] of this.producers) {
+          p.close();
+          await this.sig.request("close-producer", { roomId: this.roomId, producerId: p.id }).catch(() => {});
+        }
+        this.producers.clear();
+        this.send?.close();
+        this.send = null;
+        for (const { source, track, paused } of tracks) {
+          if (!track || track.readyState === "ended") continue;
+          await this.produce(source, track);
+          if (paused) await this.setPaused(source, true);
+        }
+      }
+      if (which !== "send") {
+        const infos = [...this.known.values()];
+        for (const id of [...this.remote.keys()]) {
+          const media = this.remote.get(id);
+          media?.consumer.close();
+          this.remote.delete(id);
+          this.onRemoteGone(id);
+        }
+        this.recv?.close();
+        this.recv = null;
+        for (const info of infos) await this.consume(info);
+      }
+      this.onRebuilding(false);
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  /** Inbound statistics of every consumer (what the tests and the speaker detector read). */
+  async inboundStats(): Promise<
+    { producerId: string; peerId: string; kind: string; source: string; framesDecoded: number; bytesReceived: number; audioLevel: number; paused: boolean }[]
+  > {
+    const out = [];
+    for (const [producerId, m] of this.remote) {
+      let framesDecoded = 0,
+        bytesReceived = 0,
+        audioLevel = 0;
+      try {
+        const report = await m.consumer.getStats();
+        report.forEach((s) => {
+          if (s.type !== "inbound-rtp") return;
+          framesDecoded += s.framesDecoded ?? 0;
+          bytesReceived += s.bytesReceived ?? 0;
+          audioLevel = Math.max(audioLevel, s.audioLevel ?? 0);
+        });
+      } catch {
+        // A consumer closing under us: no numbers this time.
+      }
+      out.push({
+        producerId,
+        peerId: m.info.peerId,
+        kind: m.consumer.kind,
+        source: String(m.info.appData?.source ?? ""),
+        framesDecoded,
+        bytesReceived,
+        audioLevel,
+        paused: m.consumer.paused || m.info.paused,
+      });
+    }
+    return out;
+  }
+
+  /** Our microphone's level (0–1), from the sender's media-source stats. */
+  async localAudioLevel(): Promise<number> {
+    const mic = this.producers.get("mic");
+    if (!mic || mic.paused || mic.closed) return 0;
+    let level = 0;
+    try {
+      (await mic.getStats()).forEach((s) => {
+        if (s.type === "media-source" && typeof s.audioLevel === "number") level = Math.max(level, s.audioLevel);
+      });
+    } catch {
+      return 0;
+    }
+    return level;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const p of this.producers.values()) p.close();
+    for (const m of this.remote.values()) m.consumer.close();
+    this.send?.close();
+    this.recv?.close();
+    this.producers.clear();
+    this.remote.clear();
+    this.known.clear();
+  }
+}

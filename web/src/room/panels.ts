@@ -1,0 +1,118 @@
+// The room's side panels: chat (with the session's history) and the
+// participants list with raised hands, roles and the host's controls.
+import { alertBox, button, formatTime, h, replace } from "../dom";
+import { describe } from "../errors";
+import type { RoomSession, PeerState } from "./session";
+
+const ROLE_LABEL = { host: "Host", presenter: "Presenter", participant: "Participant" } as const;
+
+export function chatPanel(session: RoomSession): { el: HTMLElement; render(): void; unread: () => number; seen(): void } {
+  const list = h("ol", { class: "chat-list", "aria-label": "Messages", tabindex: 0 });
+  const input = h("input", { name: "chat", type: "text", maxlength: 2000, autocomplete: "off", placeholder: "Write a message", "aria-label": "Message" });
+  const problem = alertBox();
+  const form = h("form", { class: "chat-form" }, input, h("button", { type: "submit" }, "Send"));
+  let seenCount = 0;
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    problem.clear();
+    try {
+      await session.sendChat(text);
+      input.value = "";
+    } catch (err) {
+      problem.show(describe(err));
+    }
+  });
+  const render = () => {
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    replace(
+      list,
+      ...session.chat.map((m) =>
+        h(
+          "li",
+          { class: m.peerId === session.selfId ? "chat-msg mine" : "chat-msg" },
+          h("span", { class: "chat-who" }, m.peerId === session.selfId ? "You" : m.displayName),
+          h("time", { class: "chat-time", datetime: m.sentAt }, formatTime(m.sentAt)),
+          h("p", { class: "chat-text" }, m.text),
+        ),
+      ),
+    );
+    if (session.chat.length === 0) list.append(h("li", { class: "muted" }, "No messages yet."));
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  };
+  const el = h("section", { class: "panel chat", "aria-label": "Chat" }, h("h2", {}, "Chat"), list, problem, form);
+  return {
+    el,
+    render,
+    unread: () => Math.max(0, session.chat.length - seenCount),
+    seen: () => {
+      seenCount = session.chat.length;
+    },
+  };
+}
+
+export function peoplePanel(session: RoomSession, you: string): { el: HTMLElement; render(): void } {
+  const list = h("ul", { class: "people-list" });
+  const problem = alertBox();
+  const act = (action: "mute" | "remove" | "promote" | "demote", peer: PeerState) => async () => {
+    if (action === "remove" && !confirm(`Remove ${peer.displayName} from this session?`)) return;
+    problem.clear();
+    try {
+      await session.hostAction(action, peer.peerId);
+    } catch (err) {
+      problem.show(describe(err));
+    }
+  };
+  const row = (peer: PeerState, self: boolean) => {
+    const micOn = peer.producers.some((p) => p.kind === "audio" && !p.paused);
+    const controls: HTMLElement[] = [];
+    if (session.isHost && !self) {
+      if (micOn) controls.push(button("Mute", act("mute", peer), { class: "small", "aria-label": `Mute ${peer.displayName}` }));
+      if (peer.role !== "host") {
+        controls.push(
+          peer.role === "presenter"
+            ? button("Demote", act("demote", peer), { class: "small", "aria-label": `Make ${peer.displayName} a participant` })
+            : button("Promote", act("promote", peer), { class: "small", "aria-label": `Make ${peer.displayName} a presenter` }),
+          button("Remove", act("remove", peer), { class: "small danger", "aria-label": `Remove ${peer.displayName}` }),
+        );
+      }
+    }
+    return h(
+      "li",
+      { class: "person", "data-peer-id": peer.peerId },
+      h(
+        "div",
+        { class: "person-info" },
+        h("span", { class: "person-name" }, self ? `${peer.displayName} (you)` : peer.displayName),
+        h("span", { class: `role role-${peer.role}` }, ROLE_LABEL[peer.role]),
+        peer.handRaised ? h("span", { class: "hand" }, "Hand raised") : null,
+        micOn ? null : h("span", { class: "muted-badge", title: "Microphone off" }, "Mic off"),
+      ),
+      controls.length ? h("div", { class: "person-actions" }, ...controls) : null,
+    );
+  };
+  const render = () => {
+    const me: PeerState = {
+      peerId: session.selfId,
+      userId: "",
+      displayName: you,
+      role: session.role,
+      handRaised: session.handRaised,
+      producers: [...session.media.producers].map(([source, p]) => ({
+        producerId: p.id,
+        peerId: session.selfId,
+        kind: p.kind as "audio" | "video",
+        paused: p.paused,
+        appData: { source },
+      })),
+    };
+    // Raised hands first, then by name: a host scans for hands.
+    const others = [...session.peers.values()].sort(
+      (a, b) => Number(b.handRaised) - Number(a.handRaised) || a.displayName.localeCompare(b.displayName),
+    );
+    replace(list, row(me, true), ...others.map((p) => row(p, false)));
+  };
+  const el = h("section", { class: "panel people", "aria-label": "Participants" }, h("h2", {}, "Participants"), problem, list);
+  return { el, render };
+}

@@ -1,0 +1,269 @@
+// One person's presence in a live room: joins, keeps the list of peers, chat
+// and hands in step with the server's notifications, and rejoins after the
+// socket comes back. It knows nothing of the DOM: the view listens to
+// `onChange` and reads the state.
+import type { types } from "mediasoup-client";
+import type { Api, Room } from "../api";
+import { Media, type ProducerInfo } from "../media";
+import { Signalling, type ConnectionState } from "../session";
+
+export type RoomRole = "host" | "presenter" | "participant";
+
+export interface PeerState {
+  peerId: string;
+  userId: string;
+  displayName: string;
+  role: RoomRole;
+  handRaised: boolean;
+  producers: ProducerInfo[];
+}
+
+export interface ChatMessage {
+  id: string;
+  peerId: string;
+  displayName: string;
+  text: string;
+  sentAt: string;
+}
+
+interface JoinData {
+  roomId: string;
+  title: string;
+  peerId: string;
+  role: RoomRole;
+  routerRtpCapabilities: types.RtpCapabilities;
+  peers: PeerState[];
+  chat: ChatMessage[];
+  resumed: boolean;
+}
+
+/** Why the session ended for good. */
+export type EndReason = { kind: "left" } | { kind: "removed" } | { kind: "closed" } | { kind: "error"; error: unknown };
+
+export class RoomSession {
+  readonly sig: Signalling;
+  readonly media: Media;
+  title = "";
+  selfId = "";
+  role: RoomRole = "participant";
+  handRaised = false;
+  readonly peers = new Map<string, PeerState>();
+  readonly chat: ChatMessage[] = [];
+  connection: ConnectionState = "connecting";
+  /** The peer speaking now (set from levels, or the server's `active-speaker`). */
+  activeSpeaker: string | null = null;
+  ended: EndReason | null = null;
+  private joinedOnce = false;
+
+  onChange: (what: "peers" | "chat" | "self" | "connection" | "speaker") => void = () => {};
+  onEnded: (reason: EndReason) => void = () => {};
+  /** A notice for the person (muted by a host, …). */
+  onNotice: (text: string) => void = () => {};
+
+  constructor(
+    readonly api: Api,
+    readonly room: Room,
+  ) {
+    this.sig = new Signalling(api);
+    this.media = new Media(this.sig, room.id);
+    this.sig.onState = (state) => {
+      this.connection = state;
+      this.onChange("connection");
+      if (state === "connected" && this.joinedOnce && !this.ended) void this.rejoin();
+      if (state === "failed" && !this.ended) this.end({ kind: "error", error: new Error("Your session has ended. Please sign in again.") });
+    };
+    this.listen();
+  }
+
+  get isHost(): boolean {
+    return this.role === "host";
+  }
+
+  /** The first join. Throws a SignalError the page turns into words. */
+  async join(): Promise<JoinData> {
+    await this.sig.connected();
+    const data = await this.sig.request<JoinData>("join-room", { roomId: this.room.id });
+    await this.media.load(data.routerRtpCapabilities);
+    this.apply(data, true);
+    this.joinedOnce = true;
+    if (data.resumed) await this.closeStaleProducers();
+    await this.consumeAll();
+    return data;
+  }
+
+  /** After a page reload we take our place back, but our old page's producers are dead. */
+  private async closeStaleProducers(): Promise<void> {
+    const info = await this.sig.request<{ producers: ProducerInfo[] }>("get-room-info", { roomId: this.room.id });
+    for (const p of info.producers) {
+      if (p.peerId === this.selfId) {
+        await this.sig.request("close-producer", { roomId: this.room.id, producerId: p.producerId }).catch(() => {});
+      }
+    }
+  }
+
+  /** The socket came back: join again; rebuild media when the server forgot us. */
+  private async rejoin(): Promise<void> {
+    try {
+      const data = await this.sig.request<JoinData>("join-room", { roomId: this.room.id });
+      this.apply(data, false);
+      if (!data.resumed) {
+        // Away past the grace period: the server closed our transports.
+        this.onNotice("You were away for a while and have rejoined the room.");
+        await this.media.rebuild("both");
+      }
+      const live = new Set<string>();
+      for (const p of this.peers.values()) for (const x of p.producers) live.add(x.producerId);
+      this.media.forgetAllBut(live);
+      await this.consumeAll();
+    } catch (err) {
+      this.end({ kind: "error", error: err });
+    }
+  }
+
+  private apply(data: JoinData, first: boolean): void {
+    this.title = data.title;
+    this.selfId = data.peerId;
+    this.role = data.role;
+    this.peers.clear();
+    for (const p of data.peers) this.peers.set(p.peerId, { ...p, producers: [...p.producers] });
+    if (first || data.chat.length >= this.chat.length) {
+      this.chat.splice(0, this.chat.length, ...data.chat);
+    }
+    this.onChange("self");
+    this.onChange("peers");
+    this.onChange("chat");
+  }
+
+  private async consumeAll(): Promise<void> {
+    for (const peer of this.peers.values()) {
+      for (const p of peer.producers) await this.consume(p);
+    }
+  }
+
+  private async consume(info: ProducerInfo): Promise<void> {
+    try {
+      await this.media.consume(info);
+    } catch (err) {
+      // One track we could not receive must not break the room.
+      console.warn("consume failed", info.producerId, err);
+    }
+  }
+
+  private listen(): void {
+    const s = this.sig;
+    s.on<{ peer: PeerState }>("peer-joined", ({ peer }) => {
+      this.peers.set(peer.peerId, { ...peer, producers: [...peer.producers] });
+      this.onChange("peers");
+      for (const p of peer.producers) void this.consume(p);
+    });
+    s.on<{ peerId: string }>("peer-left", ({ peerId }) => {
+      const peer = this.peers.get(peerId);
+      this.peers.delete(peerId);
+      for (const p of peer?.producers ?? []) this.media.dropRemote(p.producerId);
+      if (this.activeSpeaker === peerId) this.activeSpeaker = null;
+      this.onChange("peers");
+    });
+    s.on<ProducerInfo>("new-producer", (info) => {
+      const peer = this.peers.get(info.peerId);
+      if (!peer) return;
+      peer.producers = [...peer.producers.filter((p) => p.producerId !== info.producerId), info];
+      this.onChange("peers");
+      void this.consume(info);
+    });
+    s.on<{ producerId: string; peerId: string }>("producer-closed", ({ producerId, peerId }) => {
+      const peer = this.peers.get(peerId);
+      if (peer) peer.producers = peer.producers.filter((p) => p.producerId !== producerId);
+      this.media.dropRemote(producerId);
+      this.onChange("peers");
+    });
+    const paused = (value: boolean) => ({ producerId, peerId }: { producerId: string; peerId: string }) => {
+      if (peerId === this.selfId) {
+        // A host muted us: pause our side too, so the button tells the truth.
+        const mine = [...this.media.producers].find(([, p]) => p.id === producerId);
+        if (mine && value && !mine[1].paused) {
+          mine[1].pause();
+          this.onNotice("A host muted your microphone. Unmute when you want to speak.");
+        }
+        this.onChange("self");
+        return;
+      }
+      const info = this.peers.get(peerId)?.producers.find((p) => p.producerId === producerId);
+      if (info) info.paused = value;
+      const remote = this.media.remote.get(producerId);
+      if (remote) remote.info.paused = value;
+      this.onChange("peers");
+    };
+    s.on("producer-paused", paused(true));
+    s.on("producer-resumed", paused(false));
+    s.on<{ consumerId: string }>("consumer-closed", ({ consumerId }) => this.media.dropConsumer(consumerId));
+    s.on<ChatMessage>("chat-message", (m) => {
+      if (this.chat.some((x) => x.id === m.id)) return;
+      this.chat.push(m);
+      this.onChange("chat");
+    });
+    const hand = (raised: boolean) => ({ peerId }: { peerId: string }) => {
+      if (peerId === this.selfId) this.handRaised = raised;
+      const peer = this.peers.get(peerId);
+      if (peer) peer.handRaised = raised;
+      this.onChange(peerId === this.selfId ? "self" : "peers");
+    };
+    s.on("hand-raised", hand(true));
+    s.on("hand-lowered", hand(false));
+    s.on<{ peerId: string; role: RoomRole }>("role-changed", ({ peerId, role }) => {
+      if (peerId === this.selfId) {
+        this.role = role;
+        this.onNotice(role === "presenter" ? "A host made you a presenter: you may share your camera and screen." : "You are a participant again.");
+        this.onChange("self");
+      }
+      const peer = this.peers.get(peerId);
+      if (peer) peer.role = role;
+      this.onChange("peers");
+    });
+    s.on<{ peerId: string }>("active-speaker", ({ peerId }) => this.setSpeaker(peerId));
+    s.on("removed", () => this.end({ kind: "removed" }));
+    s.on("room-closed", () => this.end({ kind: "closed" }));
+  }
+
+  setSpeaker(peerId: string | null): void {
+    if (this.activeSpeaker === peerId) return;
+    this.activeSpeaker = peerId;
+    this.onChange("speaker");
+  }
+
+  // Requests the room's controls make.
+  async sendChat(text: string): Promise<void> {
+    const ack = await this.sig.request<{ id: string; sentAt: string }>("chat-message", { roomId: this.room.id, text });
+    if (!this.chat.some((m) => m.id === ack.id)) {
+      this.chat.push({ id: ack.id, sentAt: ack.sentAt, text: text.trim(), peerId: this.selfId, displayName: this.api.user?.displayName ?? "You" });
+      this.onChange("chat");
+    }
+  }
+
+  async setHand(raised: boolean): Promise<void> {
+    await this.sig.request(raised ? "raise-hand" : "lower-hand", { roomId: this.room.id });
+    this.handRaised = raised;
+    this.onChange("self");
+  }
+
+  async hostAction(action: "mute" | "remove" | "promote" | "demote", peerId: string): Promise<void> {
+    await this.sig.request("host-action", { roomId: this.room.id, action, peerId });
+  }
+
+  async closeRoom(): Promise<void> {
+    await this.sig.request("close-room", { roomId: this.room.id });
+  }
+
+  async leave(): Promise<void> {
+    if (this.ended) return;
+    await this.sig.request("leave-room", { roomId: this.room.id }).catch(() => {});
+    this.end({ kind: "left" });
+  }
+
+  end(reason: EndReason): void {
+    if (this.ended) return;
+    this.ended = reason;
+    this.media.close();
+    this.sig.close();
+    this.onEnded(reason);
+  }
+}

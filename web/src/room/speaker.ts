@@ -1,0 +1,51 @@
+// Who is speaking: the server does not send `active-speaker` yet, so the
+// loudest audio we receive (or our own microphone) decides, from the audio
+// levels WebRTC already measures. No AudioContext: it would need a click
+// before it runs, and the levels are there anyway.
+import type { RoomSession } from "./session";
+
+const EVERY_MS = 400;
+/** Below this level (0–1) nobody is speaking. */
+const THRESHOLD = 0.03;
+/** A new speaker must be loudest this long before the highlight moves. */
+const HOLD_MS = 800;
+
+export class SpeakerDetector {
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private candidate: string | null = null;
+  private since = 0;
+
+  constructor(private session: RoomSession) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.tick(), EVERY_MS);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async tick(): Promise<void> {
+    const levels = new Map<string, number>();
+    for (const s of await this.session.media.inboundStats()) {
+      if (s.kind === "audio" && !s.paused) levels.set(s.peerId, Math.max(levels.get(s.peerId) ?? 0, s.audioLevel));
+    }
+    levels.set(this.session.selfId, await this.session.media.localAudioLevel());
+    let loudest: string | null = null;
+    let best = THRESHOLD;
+    for (const [peerId, level] of levels) {
+      if (level > best) {
+        best = level;
+        loudest = peerId;
+      }
+    }
+    const now = Date.now();
+    if (loudest !== this.candidate) {
+      this.candidate = loudest;
+      this.since = now;
+    }
+    // Silence keeps the last speaker highlighted until someone else speaks up.
+    if (loudest && now - this.since >= HOLD_MS) this.session.setSpeaker(loudest);
+  }
+}

@@ -1,0 +1,321 @@
+// The room page: the video grid, the controls bar, the side panels and the
+// connection banner. Tiles are kept by key and updated in place, so a video
+// element is never recreated while it plays.
+import type { Api, Room } from "../api";
+import { alertBox, button, h, replace } from "../dom";
+import { describe } from "../errors";
+import type { RemoteMedia } from "../media";
+import { LocalMedia } from "./local";
+import { chatPanel, peoplePanel } from "./panels";
+import { RoomSession, type EndReason } from "./session";
+import { SpeakerDetector } from "./speaker";
+
+interface Tile {
+  el: HTMLElement;
+  video: HTMLVideoElement;
+  name: HTMLElement;
+  badges: HTMLElement;
+}
+
+const END_TEXT: Record<EndReason["kind"], string> = {
+  left: "You left the room.",
+  removed: "A host removed you from this session.",
+  closed: "The host closed the room.",
+  error: "",
+};
+
+/** Mounts the room in `root`; resolves with a function that tears it down. */
+export async function roomView(root: HTMLElement, api: Api, room: Room, done: (message: string) => void): Promise<() => void> {
+  const you = api.user?.displayName ?? "You";
+  const session = new RoomSession(api, room);
+  const local = new LocalMedia(session.media);
+  const speaker = new SpeakerDetector(session);
+
+  const grid = h("div", { class: "grid", role: "list", "aria-label": "Video" });
+  const audios = h("div", { hidden: true });
+  const banner = h("div", { class: "banner", role: "status", hidden: true });
+  const notice = alertBox();
+  const status = h("span", { class: "conn", role: "status" }, "Connecting…");
+  const chat = chatPanel(session);
+  const people = peoplePanel(session, you);
+  const side = h("aside", { class: "side", "data-open": "chat" }, chat.el, people.el);
+  const tiles = new Map<string, Tile>();
+
+  // Controls. Each has a visible label and a pressed state for assistive tech.
+  const micBtn = button("Mic", () => void local.setMic(!local.state.micOn).then(sync), { class: "ctl", "aria-pressed": "false" });
+  const camBtn = button("Camera", () => void local.setCamera(!local.state.cameraOn).then(sync), { class: "ctl", "aria-pressed": "false" });
+  const screenBtn = button("Share screen", () => void local.setScreen(!local.state.screen).then(sync), { class: "ctl", "aria-pressed": "false" });
+  const handBtn = button("Raise hand", () => void session.setHand(!session.handRaised).catch((e) => notice.show(describe(e))), { class: "ctl", "aria-pressed": "false" });
+  const devicesBtn = button("Devices", () => void toggleDevices(), { class: "ctl", "aria-expanded": "false" });
+  const chatBtn = button("Chat", () => openSide("chat"), { class: "ctl side-toggle", "aria-pressed": "true" });
+  const peopleBtn = button("People", () => openSide("people"), { class: "ctl side-toggle", "aria-pressed": "false" });
+  const leaveBtn = button("Leave", () => void session.leave(), { class: "danger" });
+  const closeBtn = button("Close room", () => {
+    if (confirm("Close the room for everyone?")) session.closeRoom().catch((e) => notice.show(describe(e)));
+  }, { class: "danger", hidden: true });
+  const devices = h("div", { class: "devices", hidden: true, role: "group", "aria-label": "Devices" });
+  const count = h("span", { class: "count" });
+  const heading = h("h1", {}, room.title);
+
+  replace(
+    root,
+    h(
+      "main",
+      { class: "room", id: "main" },
+      h("header", { class: "room-bar" }, heading, count, status, h("div", { class: "spacer" }), closeBtn, leaveBtn),
+      banner,
+      notice,
+      h("div", { class: "room-body" }, h("section", { class: "stage", "aria-label": "Videos" }, grid), side),
+      devices,
+      h("nav", { class: "controls", "aria-label": "Room controls" }, micBtn, camBtn, screenBtn, handBtn, devicesBtn, chatBtn, peopleBtn),
+      audios,
+    ),
+  );
+
+  function openSide(which: "chat" | "people") {
+    const same = side.dataset.open === which && root.querySelector(".room")?.classList.contains("side-shown");
+    side.dataset.open = which;
+    root.querySelector(".room")?.classList.toggle("side-shown", !same);
+    chatBtn.setAttribute("aria-pressed", String(which === "chat"));
+    peopleBtn.setAttribute("aria-pressed", String(which === "people"));
+    if (which === "chat") chat.seen();
+    sync();
+  }
+
+  async function toggleDevices() {
+    const open = devices.hidden;
+    devices.hidden = !open;
+    devicesBtn.setAttribute("aria-expanded", String(open));
+    if (!open) return;
+    const { mics, cameras } = await local.devices();
+    const select = (label: string, list: MediaDeviceInfo[], current: string, use: (id: string) => Promise<void>) => {
+      const id = `dev-${label}`;
+      const sel = h("select", { id }, ...list.map((d, i) => h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${label} ${i + 1}`)));
+      sel.addEventListener("change", () => void use(sel.value));
+      return h("div", { class: "field" }, h("label", { for: id }, label), list.length ? sel : h("p", { class: "muted" }, `No ${label.toLowerCase()} found.`));
+    };
+    replace(
+      devices,
+      select("Microphone", mics, local.state.micId, (id) => local.useMic(id)),
+      select("Camera", cameras, local.state.cameraId, (id) => local.useCamera(id)),
+      button("Done", () => void toggleDevices()),
+    );
+  }
+
+  function tile(key: string, peerId: string, source: "camera" | "screen"): Tile {
+    let t = tiles.get(key);
+    if (t) return t;
+    const video = h("video", { autoplay: true, playsinline: true, muted: true });
+    video.muted = true; // Sound plays from separate audio elements.
+    const name = h("span", { class: "tile-name" });
+    const badges = h("span", { class: "tile-badges" });
+    const el = h(
+      "figure",
+      { class: `tile tile-${source}`, role: "listitem", "data-peer-id": peerId, "data-source": source },
+      video,
+      h("div", { class: "avatar", "aria-hidden": "true" }),
+      h("figcaption", {}, name, badges),
+    );
+    t = { el, video, name, badges };
+    tiles.set(key, t);
+    grid.append(el);
+    return t;
+  }
+
+  function setVideo(t: Tile, track: MediaStreamTrack | null, producerId = "") {
+    const current = (t.video.srcObject as MediaStream | null)?.getVideoTracks()[0] ?? null;
+    if (current !== track) {
+      t.video.srcObject = track ? new MediaStream([track]) : null;
+      if (track) t.video.play().catch(() => {});
+    }
+    t.video.dataset.producerId = producerId;
+    t.el.classList.toggle("no-video", !track);
+  }
+
+  function label(t: Tile, name: string, micOn: boolean, hand: boolean, peerId: string) {
+    t.name.textContent = name;
+    const avatar = t.el.querySelector(".avatar");
+    if (avatar) avatar.textContent = initials(name);
+    replace(
+      t.badges,
+      micOn ? null : h("span", { class: "badge", title: "Microphone off" }, "Mic off"),
+      hand ? h("span", { class: "badge hand" }, "Hand raised") : null,
+    );
+    t.el.classList.toggle("speaking", session.activeSpeaker === peerId && micOn);
+  }
+
+  /** Brings the tiles in line with the session (cheap; runs on every change). */
+  function renderTiles() {
+    const wanted = new Set<string>();
+    // Ourselves.
+    const self = tile("self:camera", session.selfId, "camera");
+    wanted.add("self:camera");
+    setVideo(self, local.state.cameraOn ? local.state.camera : null);
+    self.el.classList.add("self");
+    self.el.dataset.peerId = session.selfId; // known only once joined
+    label(self, `${you} (you)`, local.state.micOn, session.handRaised, session.selfId);
+    if (local.state.screen) {
+      const s = tile("self:screen", session.selfId, "screen");
+      wanted.add("self:screen");
+      s.el.classList.add("self");
+      setVideo(s, local.state.screen);
+      label(s, `Your screen`, true, false, "");
+    }
+    // Everyone else, in order of arrival.
+    for (const peer of session.peers.values()) {
+      const micOn = peer.producers.some((p) => p.kind === "audio" && !p.paused);
+      const camera = findRemote(peer.peerId, "camera");
+      const t = tile(`${peer.peerId}:camera`, peer.peerId, "camera");
+      wanted.add(`${peer.peerId}:camera`);
+      setVideo(t, camera && !camera.info.paused ? camera.track : null, camera?.info.producerId);
+      label(t, peer.displayName, micOn, peer.handRaised, peer.peerId);
+      const screen = findRemote(peer.peerId, "screen");
+      if (screen) {
+        const s = tile(`${peer.peerId}:screen`, peer.peerId, "screen");
+        wanted.add(`${peer.peerId}:screen`);
+        setVideo(s, screen.track, screen.info.producerId);
+        label(s, `${peer.displayName}'s screen`, true, false, "");
+      }
+    }
+    for (const [key, t] of tiles) {
+      if (!wanted.has(key)) {
+        t.video.srcObject = null;
+        t.el.remove();
+        tiles.delete(key);
+      }
+    }
+    grid.dataset.count = String(Math.min(tiles.size, 9));
+    grid.classList.toggle("has-screen", [...tiles.keys()].some((k) => k.endsWith(":screen")));
+    count.textContent = `${session.peers.size + 1} in the room`;
+  }
+
+  function findRemote(peerId: string, source: "camera" | "screen"): RemoteMedia | undefined {
+    for (const m of session.media.remote.values()) {
+      if (m.info.peerId === peerId && m.consumer.kind === "video" && (m.info.appData?.source === "screen") === (source === "screen")) return m;
+    }
+    return undefined;
+  }
+
+  function sync() {
+    local.syncMic();
+    // Mic and camera turned off are shown in red: people should notice.
+    const press = (b: HTMLButtonElement, on: boolean, onText: string, offText: string, warnOff = true) => {
+      b.setAttribute("aria-pressed", String(on));
+      b.textContent = on ? onText : offText;
+      b.classList.toggle("off", warnOff && !on);
+    };
+    press(micBtn, local.state.micOn, "Mic on", "Mic off");
+    micBtn.setAttribute("aria-label", local.state.micOn ? "Turn microphone off" : "Turn microphone on");
+    press(camBtn, local.state.cameraOn, "Camera on", "Camera off");
+    camBtn.setAttribute("aria-label", local.state.cameraOn ? "Turn camera off" : "Turn camera on");
+    press(screenBtn, !!local.state.screen, "Stop sharing", "Share screen", false);
+    handBtn.setAttribute("aria-pressed", String(session.handRaised));
+    handBtn.textContent = session.handRaised ? "Lower hand" : "Raise hand";
+    const student = session.role === "participant";
+    camBtn.disabled = student && !room.settings.allowStudentVideo && !local.state.cameraOn;
+    screenBtn.disabled = (student && !room.settings.allowStudentScreen) || !navigator.mediaDevices?.getDisplayMedia;
+    screenBtn.title = screenBtn.disabled ? "Sharing is not allowed for students in this room" : "";
+    closeBtn.hidden = !session.isHost;
+    const unread = chat.unread();
+    chatBtn.textContent = unread > 0 && side.dataset.open !== "chat" ? `Chat (${unread})` : "Chat";
+    heading.textContent = session.title || room.title;
+    renderTiles();
+  }
+
+  // Session events to the page.
+  session.onChange = (what) => {
+    if (what === "chat") {
+      chat.render();
+      if (side.dataset.open === "chat") chat.seen();
+    }
+    if (what === "peers" || what === "self") people.render();
+    if (what === "connection") {
+      const reconnecting = session.connection === "reconnecting";
+      banner.hidden = !reconnecting;
+      banner.textContent = "Connection lost. Reconnecting… You will be back in the room automatically.";
+      status.textContent = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", failed: "Disconnected" }[session.connection];
+      status.dataset.state = session.connection;
+    }
+    sync();
+  };
+  session.media.onRemote = (m) => {
+    if (m.consumer.kind === "audio") {
+      const audio = h("audio", { autoplay: true, "data-producer-id": m.info.producerId });
+      audio.srcObject = new MediaStream([m.track]);
+      audios.append(audio);
+      audio.play().catch(() => showSoundPrompt());
+    }
+    sync();
+  };
+  session.media.onRemoteGone = (producerId) => {
+    audios.querySelector(`audio[data-producer-id="${CSS.escape(producerId)}"]`)?.remove();
+    sync();
+  };
+  session.media.onRebuilding = (on) => {
+    banner.hidden = !on;
+    banner.textContent = "Media connection lost. Reconnecting audio and video…";
+  };
+  session.media.onError = (err) => notice.show(describe(err));
+  session.onNotice = (text) => notice.show(text, "info");
+  local.onProblem = (text) => notice.show(text, "info");
+  local.onChange = sync;
+  session.onEnded = (reason) => {
+    teardown();
+    done(reason.kind === "error" ? describe(reason.error, "join") : END_TEXT[reason.kind]);
+  };
+
+  function showSoundPrompt() {
+    if (root.querySelector(".sound-prompt")) return;
+    const b = button("Turn on sound", () => {
+      audios.querySelectorAll("audio").forEach((a) => void a.play().catch(() => {}));
+      b.remove();
+    }, { class: "sound-prompt primary" });
+    banner.after(b);
+  }
+
+  function teardown() {
+    speaker.stop();
+    local.stop();
+    window.removeEventListener("beforeunload", unload);
+    delete (window as unknown as { vtpRoom?: unknown }).vtpRoom;
+  }
+  // Closing the tab: the server keeps our place for the grace period, so a reload comes back.
+  const unload = () => local.stop();
+  window.addEventListener("beforeunload", unload);
+
+  // What the browser tests read: the receiving side's real statistics.
+  (window as unknown as { vtpRoom?: unknown }).vtpRoom = {
+    session,
+    stats: () => session.media.inboundStats(),
+  };
+
+  // Join, then publish what the room allows.
+  try {
+    await session.join();
+  } catch (err) {
+    // onEnded takes the person back to the lobby with the reason in words.
+    session.end({ kind: "error", error: err });
+    return () => {};
+  }
+  chat.render();
+  people.render();
+  sync();
+  const mayVideo = session.role !== "participant" || room.settings.allowStudentVideo;
+  await local.start(mayVideo && session.media.canProduce("video")).catch((e) => notice.show(describe(e, "media")));
+  sync();
+  speaker.start();
+  return () => {
+    if (!session.ended) void session.leave();
+    teardown();
+  };
+}
+
+function initials(name: string): string {
+  return name
+    .replace(/\(you\)|'s screen/g, "")
+    .trim()
+    .split(/\s+/)
+    .slice(0, 2)
+    .map((w) => w[0]?.toUpperCase() ?? "")
+    .join("");
+}

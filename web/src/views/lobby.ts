@@ -1,0 +1,146 @@
+// The lobby: rooms you can join with live head counts; instructors and
+// admins create rooms and edit their own.
+import type { Api, Room } from "../api";
+import { alertBox, button, field, h, replace } from "../dom";
+import { describe } from "../errors";
+
+/** How often live head counts are refreshed. */
+const POLL_MS = 5000;
+
+export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): void } {
+  const user = api.user!;
+  const canCreate = user.role === "instructor" || user.role === "admin";
+  const list = h("ul", { class: "rooms", "aria-label": "Rooms" });
+  const problem = alertBox();
+  if (message) problem.show(message, "info");
+  const counts = new Map<string, number>();
+  let rooms: Room[] = [];
+  let editing: string | null = null;
+  let shown = "";
+
+  const load = async () => {
+    try {
+      rooms = (await api.rooms()).items;
+      await Promise.all(
+        rooms
+          .filter((r) => r.status === "live")
+          .map(async (r) => counts.set(r.id, (await api.participants(r.id)).peers.length)),
+      );
+      for (const r of rooms) if (r.status !== "live") counts.set(r.id, 0);
+      // Rebuild only when the rooms changed, and never under someone typing in a form.
+      const now = rooms.map((r) => `${r.id}|${r.status}|${r.title}`).join("\n");
+      if (now !== shown && editing === null) render();
+      else updateStates();
+    } catch (err) {
+      problem.show(describe(err));
+    }
+  };
+
+  const mayEdit = (r: Room) => user.role === "admin" || r.ownerId === user.id;
+
+  const stateText = (r: Room) => {
+    const n = counts.get(r.id) ?? 0;
+    return r.status === "closed" ? "Closed" : n > 0 ? `Live · ${n} ${n === 1 ? "person" : "people"}` : "Open";
+  };
+  const updateStates = () => {
+    for (const r of rooms) {
+      const el = list.querySelector(`[data-room-id="${CSS.escape(r.id)}"] .room-state`);
+      if (el) el.textContent = stateText(r);
+    }
+  };
+
+  const render = () => {
+    shown = rooms.map((r) => `${r.id}|${r.status}|${r.title}`).join("\n");
+    if (rooms.length === 0) {
+      replace(list, h("li", { class: "muted" }, canCreate ? "No rooms yet: create the first one above." : "No rooms yet. Your instructor will create one."));
+      return;
+    }
+    replace(
+      list,
+      ...rooms.map((r) => {
+        const join = h("a", { href: `/rooms/${encodeURIComponent(r.id)}`, "data-link": true, class: "button primary", "aria-label": `Join ${r.title}` }, "Join");
+        return h(
+          "li",
+          { class: `room-item status-${r.status}`, "data-room-id": r.id },
+          h("div", { class: "room-info" }, h("h3", {}, r.title), h("span", { class: "room-state" }, stateText(r))),
+          h(
+            "div",
+            { class: "room-actions" },
+            r.status === "closed" ? null : join,
+            mayEdit(r) ? button(editing === r.id ? "Cancel" : "Edit", () => { editing = editing === r.id ? null : r.id; render(); }, { "aria-label": `Edit ${r.title}` }) : null,
+          ),
+          editing === r.id ? roomForm(r) : null,
+        );
+      }),
+    );
+  };
+
+  /** The create form (no room) or the edit form of `room`. */
+  const roomForm = (room?: Room): HTMLElement => {
+    const title = field("Title", { name: "title", required: true, maxlength: 120, value: room?.title ?? "" });
+    const max = field("Most participants", { name: "maxParticipants", type: "number", min: 1, max: 1000, value: room?.settings.maxParticipants ?? 50 });
+    const video = field("Students may turn on their camera", { name: "allowStudentVideo", type: "checkbox", checked: room?.settings.allowStudentVideo ?? true });
+    const screen = field("Students may share their screen", { name: "allowStudentScreen", type: "checkbox", checked: room?.settings.allowStudentScreen ?? false });
+    video.wrap.classList.add("check");
+    screen.wrap.classList.add("check");
+    const formProblem = alertBox();
+    const submit = h("button", { type: "submit", class: "primary" }, room ? "Save" : "Create room");
+    const extra: HTMLElement[] = [];
+    if (room) {
+      const closed = room.status === "closed";
+      extra.push(
+        button(closed ? "Reopen room" : "Close room", async () => {
+          try {
+            await api.updateRoom(room.id, { status: closed ? "open" : "closed" });
+            editing = null;
+            await load();
+          } catch (err) {
+            formProblem.show(describe(err));
+          }
+        }, { class: closed ? "" : "danger" }),
+      );
+    }
+    const form = h("form", { class: room ? "room-form inline" : "room-form card", "aria-label": room ? `Edit ${room.title}` : "Create a room" },
+      room ? null : h("h2", {}, "Create a room"),
+      formProblem, title.wrap, max.wrap, video.wrap, screen.wrap,
+      h("div", { class: "row" }, submit, ...extra),
+    );
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      formProblem.clear();
+      const settings = {
+        maxParticipants: Number(max.input.value),
+        allowStudentVideo: video.input.checked,
+        allowStudentScreen: screen.input.checked,
+      };
+      submit.disabled = true;
+      try {
+        if (room) {
+          await api.updateRoom(room.id, { title: title.input.value, settings });
+          editing = null;
+        } else {
+          await api.createRoom(title.input.value, settings);
+          title.input.value = "";
+        }
+        await load();
+      } catch (err) {
+        formProblem.show(describe(err));
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    return form;
+  };
+
+  void load();
+  const timer = setInterval(() => void load(), POLL_MS);
+  const el = h(
+    "main",
+    { id: "main", class: "page" },
+    h("h1", {}, "Rooms"),
+    problem,
+    canCreate ? roomForm() : null,
+    h("section", { "aria-label": "Rooms you can join" }, h("h2", {}, "Rooms you can join"), list),
+  );
+  return { el, stop: () => clearInterval(timer) };
+}
