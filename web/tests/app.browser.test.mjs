@@ -1,0 +1,191 @@
+// The web app end to end, in headless Chromium against a real `vtp` serving
+// the built app: an instructor signs in and creates a room through the UI,
+// two students sign in and join, and then everything a class does is checked
+// on the receiving side's real WebRTC statistics (never on what the UI says
+// about itself): video decoded, chat delivered, a raised hand seen, a host's
+// mute stopping the audio, a screen share arriving, a reload coming back.
+// Screenshots of the room (desktop and phone) go to web/test-artifacts/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { Vtp, sleep } from "./harness.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const webRoot = join(here, "..");
+const dist = join(webRoot, "dist");
+const artifacts = join(webRoot, "test-artifacts");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+// DESIGN §7's flags; the fake UI also answers getDisplayMedia with a fake
+// screen (checked here: no picker, no user gesture needed), and sound may
+// start without a click.
+const FLAGS = [
+  "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+  "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE [::1]',
+];
+
+let vtp, browser;
+const pageErrors = [];
+
+before(async () => {
+  if (!existsSync(join(dist, "index.html"))) {
+    execFileSync(process.execPath, [join(webRoot, "build.mjs")], { stdio: "inherit" });
+  }
+  mkdirSync(artifacts, { recursive: true });
+  vtp = await Vtp.start(["--web-dir", dist, "--login-rate-per-ip", "1000"]);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+});
+
+after(async () => {
+  await browser?.close();
+  vtp?.stop();
+});
+
+/** A person in their own browser context (own storage, own fake devices). */
+async function person(name, viewport = { width: 1280, height: 720 }) {
+  const context = await browser.newContext({ viewport, permissions: ["camera", "microphone"] });
+  const page = await context.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") pageErrors.push(`[${name}] ${m.text()}`);
+  });
+  page.on("pageerror", (e) => pageErrors.push(`[${name}] ${e.message}`));
+  page.on("response", (r) => {
+    if (r.status() >= 400) pageErrors.push(`[${name}] ${r.status()} ${r.url()}`);
+  });
+  page.on("dialog", (d) => d.accept());
+  page.name = name;
+  return page;
+}
+
+async function signIn(page, email, password) {
+  await page.goto(vtp.base + "/");
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
+}
+
+async function joinFromLobby(page, title) {
+  await page.getByRole("link", { name: `Join ${title}` }).click();
+  await page.locator(".conn[data-state=connected]").waitFor();
+}
+
+/** The receiving side's inbound stats, one entry per consumer. */
+const stats = (page) => page.evaluate(() => window.vtpRoom.stats());
+
+/**
+ * Waits until every remote `<video>` on the page (`expected` of them, from
+ * `source` tiles) has decoded frames according to its consumer's getStats().
+ */
+async function waitForDecodedVideos(page, expected, source = "camera", ms = 30_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    const ids = await page.$$eval(`.tile-${source}:not(.self) video`, (vs) => vs.map((v) => v.dataset.producerId).filter(Boolean));
+    const all = await stats(page);
+    last = { ids, decoded: ids.map((id) => all.find((s) => s.producerId === id)?.framesDecoded ?? 0) };
+    if (ids.length === expected && last.decoded.every((n) => n > 0)) return last;
+    await sleep(250);
+  }
+  assert.fail(`${page.name}: ${expected} decoding ${source} videos expected, got ${JSON.stringify(last)}`);
+}
+
+/** Audio bytes received from `peerId` (summed over its audio consumers). */
+async function audioBytesFrom(page, peerId) {
+  return (await stats(page)).filter((s) => s.kind === "audio" && s.peerId === peerId).reduce((n, s) => n + s.bytesReceived, 0);
+}
+
+const peerIdOf = (page) => page.evaluate(() => window.vtpRoom.session.selfId);
+
+test("a class in the browser: join, see everyone, chat, hands, mute, screen share, reload", { timeout: 180_000 }, async () => {
+  const started = Date.now();
+  const teacherAccount = await vtp.user("teacher@example.org", "instructor");
+  void teacherAccount;
+  await vtp.user("ada@example.org");
+  await vtp.user("bo@example.org");
+
+  // The instructor signs in and creates a room through the UI.
+  const teacher = await person("teacher");
+  await signIn(teacher, "teacher@example.org", "password-teacher@example.org");
+  await teacher.getByLabel("Title").fill("Physics 101");
+  await teacher.getByLabel("Students may share their screen").check();
+  await teacher.getByRole("button", { name: "Create room" }).click();
+  await joinFromLobby(teacher, "Physics 101");
+
+  // Two students sign in (one on a phone-sized screen) and join.
+  const ada = await person("ada");
+  const bo = await person("bo", { width: 390, height: 844 });
+  for (const [page, email] of [[ada, "ada@example.org"], [bo, "bo@example.org"]]) {
+    await signIn(page, email, `password-${email}`);
+    await page.locator(".room-state", { hasText: "Live" }).waitFor();
+    await joinFromLobby(page, "Physics 101");
+  }
+  const [teacherId, adaId, boId] = await Promise.all([teacher, ada, bo].map(peerIdOf));
+
+  // Everyone decodes everyone else's camera.
+  for (const page of [teacher, ada, bo]) await waitForDecodedVideos(page, 2);
+
+  // Chat from one student reaches the others.
+  await ada.getByRole("textbox", { name: "Message" }).fill("Hello from Ada");
+  await ada.getByRole("button", { name: "Send" }).click();
+  await teacher.locator(".chat-list", { hasText: "Hello from Ada" }).waitFor();
+  await bo.getByRole("button", { name: /^Chat/ }).click(); // the panel is an overlay on phones
+  await bo.locator(".chat-list", { hasText: "Hello from Ada" }).waitFor();
+  await bo.getByRole("button", { name: "Chat" }).click();
+
+  // A raised hand shows for the instructor, on the tile and in the list.
+  await bo.getByRole("button", { name: "Raise hand" }).click();
+  await teacher.locator(`.tile[data-peer-id="${boId}"] .hand`).waitFor();
+  await teacher.getByRole("button", { name: "People" }).click();
+  await teacher.locator(`.person[data-peer-id="${boId}"] .hand`).waitFor();
+
+  // The instructor mutes Ada: her audio stops reaching Bo.
+  const flowing = await audioBytesFrom(bo, adaId);
+  await sleep(1000);
+  assert.ok((await audioBytesFrom(bo, adaId)) > flowing, "Ada's audio reaches Bo before the mute");
+  await teacher.getByRole("button", { name: "Mute ada" }).click();
+  await ada.getByRole("button", { name: "Turn microphone on" }).waitFor(); // her own UI says so
+  await sleep(1000); // packets already in flight
+  const afterMute = await audioBytesFrom(bo, adaId);
+  await sleep(1500);
+  assert.equal(await audioBytesFrom(bo, adaId), afterMute, "no audio from Ada after the mute");
+  const adaAudio = (await stats(bo)).find((s) => s.kind === "audio" && s.peerId === adaId);
+  assert.ok(adaAudio?.paused, "Bo's consumer of Ada's audio is paused");
+
+  // The instructor shares a screen: a screen tile decodes for the others.
+  await teacher.getByRole("button", { name: "Share screen" }).click();
+  for (const page of [ada, bo]) {
+    await waitForDecodedVideos(page, 1, "screen");
+    assert.ok(await page.locator(".grid.has-screen").count(), "the grid makes room for the screen");
+  }
+  await teacher.locator(".tile-screen.self").waitFor();
+  await sleep(500);
+  await teacher.screenshot({ path: join(artifacts, "room-desktop-1280x720.png") });
+  await bo.screenshot({ path: join(artifacts, "room-phone-390x844.png") });
+
+  // Ada reloads: she is back in the room with her place, and everyone sees her again.
+  await ada.reload();
+  await ada.locator(".conn[data-state=connected]").waitFor();
+  assert.equal(await peerIdOf(ada), adaId, "same place (peer id) after the reload");
+  await waitForDecodedVideos(ada, 2);
+  await waitForDecodedVideos(ada, 1, "screen");
+  for (const page of [teacher, bo]) {
+    await page.waitForFunction(
+      (id) => [...document.querySelectorAll(`.tile-camera[data-peer-id="${id}"] video`)].some((v) => v.dataset.producerId),
+      adaId,
+    );
+    await waitForDecodedVideos(page, 2);
+  }
+  assert.equal(await teacher.locator(".tile-camera").count(), 3, "one camera tile per person, no leftovers");
+
+  assert.deepEqual(pageErrors, [], "no errors in the pages' consoles");
+  console.log(`# web app end to end: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  void teacherId;
+});
