@@ -5,7 +5,7 @@
 // about itself): video decoded, chat delivered, a raised hand seen, a host's
 // mute stopping the audio, a screen share arriving, a reload coming back.
 // Screenshots of the room (desktop and phone) go to web/test-artifacts/.
-import { test, before, after } from "node:test";
+import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
@@ -33,6 +33,8 @@ const FLAGS = [
 
 let vtp, browser;
 const pageErrors = [];
+/** Every test's people leave at its end, so the next test runs on an idle machine. */
+const contexts = [];
 
 before(async () => {
   if (!existsSync(join(dist, "index.html"))) {
@@ -43,21 +45,41 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 });
 
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((c) => c.close()));
+});
+
 after(async () => {
   await browser?.close();
   vtp?.stop();
 });
 
-/** A person in their own browser context (own storage, own fake devices). */
-async function person(name, viewport = { width: 1280, height: 720 }) {
+/**
+ * A person in their own browser context (own storage, own fake devices).
+ * `devices` replaces getUserMedia's answer: "no-camera" or "denied".
+ */
+async function person(name, { viewport = { width: 1280, height: 720 }, devices = "fake", errors = pageErrors } = {}) {
   const context = await browser.newContext({ viewport, permissions: ["camera", "microphone"] });
+  contexts.push(context);
   const page = await context.newPage();
+  if (devices !== "fake") {
+    // The fake UI grants everything; these stand in for a laptop without a
+    // camera and for a person who clicked "Block".
+    await page.addInitScript((mode) => {
+      const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = (c) => {
+        if (mode === "denied") return Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+        if (c?.video) return Promise.reject(new DOMException("Requested device not found", "NotFoundError"));
+        return real(c);
+      };
+    }, devices);
+  }
   page.on("console", (m) => {
-    if (m.type() === "error") pageErrors.push(`[${name}] ${m.text()}`);
+    if (m.type() === "error") errors.push(`[${name}] ${m.text()}`);
   });
-  page.on("pageerror", (e) => pageErrors.push(`[${name}] ${e.message}`));
+  page.on("pageerror", (e) => errors.push(`[${name}] ${e.message}`));
   page.on("response", (r) => {
-    if (r.status() >= 400) pageErrors.push(`[${name}] ${r.status()} ${r.url()}`);
+    if (r.status() >= 400) errors.push(`[${name}] ${r.status()} ${r.url()}`);
   });
   page.on("dialog", (d) => d.accept());
   page.name = name;
@@ -121,7 +143,7 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
 
   // Two students sign in (one on a phone-sized screen) and join.
   const ada = await person("ada");
-  const bo = await person("bo", { width: 390, height: 844 });
+  const bo = await person("bo", { viewport: { width: 390, height: 844 } });
   for (const [page, email] of [[ada, "ada@example.org"], [bo, "bo@example.org"]]) {
     await signIn(page, email, `password-${email}`);
     await page.locator(".room-state", { hasText: "Live" }).waitFor();
@@ -188,4 +210,91 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   assert.deepEqual(pageErrors, [], "no errors in the pages' consoles");
   console.log(`# web app end to end: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   void teacherId;
+});
+
+test("errors in plain words, host controls, reconnection", { timeout: 180_000 }, async () => {
+  const started = Date.now();
+  await vtp.user("prof@example.org", "instructor");
+  for (const who of ["cy", "di", "eve"]) await vtp.user(`${who}@example.org`);
+  const expected = []; // this page's failed requests are the point
+
+  // Wrong password, then a server that cannot be reached.
+  const eve = await person("eve", { errors: expected });
+  await eve.goto(vtp.base + "/");
+  await eve.getByLabel("E-mail").fill("eve@example.org");
+  await eve.getByLabel("Password").fill("not her password");
+  await eve.getByRole("button", { name: "Sign in" }).click();
+  await eve.getByRole("alert").filter({ hasText: "Wrong e-mail or password." }).waitFor();
+  await eve.route("**/api/v1/auth/login", (route) => route.abort("connectionrefused"));
+  await eve.getByLabel("Password").fill("password-eve@example.org");
+  await eve.getByRole("button", { name: "Sign in" }).click();
+  await eve.getByRole("alert").filter({ hasText: "The server cannot be reached" }).waitFor();
+  await eve.unroute("**/api/v1/auth/login");
+
+  // A room for one: a student is told it is full; the instructor raises the limit in the lobby.
+  const prof = await person("prof");
+  await signIn(prof, "prof@example.org", "password-prof@example.org");
+  await prof.getByLabel("Title").fill("Office hours");
+  await prof.getByLabel("Most participants").fill("1");
+  await prof.getByRole("button", { name: "Create room" }).click();
+  await joinFromLobby(prof, "Office hours");
+  await signIn(eve, "eve@example.org", "password-eve@example.org");
+  await eve.getByRole("link", { name: "Join Office hours" }).click();
+  await eve.getByRole("alert").filter({ hasText: "This room is full" }).waitFor();
+  const lobbyOfProf = await person("prof-lobby");
+  await signIn(lobbyOfProf, "prof@example.org", "password-prof@example.org");
+  await lobbyOfProf.getByRole("button", { name: "Edit Office hours" }).click();
+  await lobbyOfProf.getByLabel("Most participants").last().fill("10");
+  await lobbyOfProf.getByRole("button", { name: "Save" }).click();
+  await lobbyOfProf.getByRole("button", { name: "Edit Office hours" }).waitFor();
+  await lobbyOfProf.close();
+
+  // No camera: audio only, said so. Camera blocked: watching still works.
+  const cy = await person("cy", { devices: "no-camera" });
+  const di = await person("di", { devices: "denied" });
+  await signIn(cy, "cy@example.org", "password-cy@example.org");
+  await joinFromLobby(cy, "Office hours");
+  await cy.getByRole("alert").filter({ hasText: "No camera was found: you joined with audio only." }).waitFor();
+  await signIn(di, "di@example.org", "password-di@example.org");
+  await joinFromLobby(di, "Office hours");
+  await di.getByRole("alert").filter({ hasText: "The browser blocked the camera or microphone" }).waitFor();
+  await waitForDecodedVideos(di, 1); // the instructor's camera (cy has none)
+  const [cyId, diId] = await Promise.all([cy, di].map(peerIdOf));
+  let before = await audioBytesFrom(prof, cyId);
+  await sleep(1000);
+  assert.ok((await audioBytesFrom(prof, cyId)) > before, "cy is heard with audio only");
+  assert.equal(await prof.locator(`.tile[data-peer-id="${cyId}"].no-video`).count(), 1, "cy's tile shows her name, no video");
+
+  // The signalling connection drops: a banner, then back in the same place, media still flowing.
+  await di.evaluate(() => window.vtpRoom.session.sig.socket.io.engine.close());
+  await di.getByText("Connection lost. Reconnecting").waitFor();
+  await di.locator(".conn[data-state=connected]").waitFor();
+  await di.getByText("Connection lost. Reconnecting").waitFor({ state: "hidden" });
+  assert.equal(await peerIdOf(di), diId, "same place after the reconnect");
+  const decodedBefore = (await stats(di)).find((x) => x.kind === "video")?.framesDecoded ?? 0;
+  await sleep(1000);
+  assert.ok(((await stats(di)).find((x) => x.kind === "video")?.framesDecoded ?? 0) > decodedBefore, "video keeps decoding");
+
+  // The media path fails (as when ICE/DTLS breaks): a new transport carries everything again.
+  const oldConsumer = await di.evaluate(() => [...window.vtpRoom.session.media.remote.values()].map((m) => m.consumer.id).join());
+  await di.evaluate(() => window.vtpRoom.session.media.rebuild("recv"));
+  await waitForDecodedVideos(di, 1);
+  assert.notEqual(await di.evaluate(() => [...window.vtpRoom.session.media.remote.values()].map((m) => m.consumer.id).join()), oldConsumer);
+
+  // Host controls: promote, remove (and the removed person cannot come back), close.
+  await prof.getByRole("button", { name: "People" }).click();
+  await prof.getByRole("button", { name: "Make di a presenter" }).click();
+  await di.getByRole("alert").filter({ hasText: "A host made you a presenter" }).waitFor();
+  await prof.locator(`.person[data-peer-id="${diId}"] .role`, { hasText: "Presenter" }).waitFor();
+  await prof.getByRole("button", { name: "Remove cy" }).click();
+  await cy.getByRole("alert").filter({ hasText: "A host removed you from this session." }).waitFor();
+  await cy.getByRole("link", { name: "Join Office hours" }).click();
+  await cy.getByRole("alert").filter({ hasText: "A host removed you from this session." }).waitFor();
+  await prof.getByRole("button", { name: "Close room" }).click();
+  await di.getByRole("alert").filter({ hasText: "The host closed the room." }).waitFor();
+  await di.locator(".room-state", { hasText: "Closed" }).waitFor();
+
+  // Only the refused requests of this test (sign-in, full, removed) show as errors; nothing else.
+  assert.deepEqual(pageErrors, [], "no unexpected errors in the pages' consoles");
+  console.log(`# web app errors and host controls: ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
