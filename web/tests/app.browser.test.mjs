@@ -180,6 +180,16 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   assert.equal(await audioBytesFrom(bo, adaId), afterMute, "no audio from Ada after the mute");
   const adaAudio = (await stats(bo)).find((s) => s.kind === "audio" && s.peerId === adaId);
   assert.ok(adaAudio?.paused, "Bo's consumer of Ada's audio is paused");
+  // She turns it back on herself, and is heard again.
+  await ada.getByRole("button", { name: "Turn microphone on" }).click();
+  await ada.getByRole("button", { name: "Turn microphone off" }).waitFor();
+  const unmuted = await audioBytesFrom(bo, adaId);
+  await sleep(1500);
+  assert.ok((await audioBytesFrom(bo, adaId)) > unmuted, "Ada is heard again after unmuting");
+
+  // Somebody's tile is highlighted as the active speaker (the fake
+  // microphones beep; levels come from the receivers' stats).
+  await teacher.locator(".tile.speaking").first().waitFor();
 
   // The instructor shares a screen: a screen tile decodes for the others.
   await teacher.getByRole("button", { name: "Share screen" }).click();
@@ -196,6 +206,7 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   await ada.reload();
   await ada.locator(".conn[data-state=connected]").waitFor();
   assert.equal(await peerIdOf(ada), adaId, "same place (peer id) after the reload");
+  await ada.locator(".chat-list", { hasText: "Hello from Ada" }).waitFor(); // the session's chat history
   await waitForDecodedVideos(ada, 2);
   await waitForDecodedVideos(ada, 1, "screen");
   for (const page of [teacher, bo]) {
@@ -297,4 +308,42 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   // Only the refused requests of this test (sign-in, full, removed) show as errors; nothing else.
   assert.deepEqual(pageErrors, [], "no unexpected errors in the pages' consoles");
   console.log(`# web app errors and host controls: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+test("accounts: register, admin changes a role, change password, sign out everywhere", { timeout: 60_000 }, async () => {
+  await vtp.user("root@example.org", "admin");
+  const refused = []; // a wrong current password and signed-out tokens are refused on purpose
+  // Registration through the UI lands in the lobby.
+  const fay = await person("fay", { viewport: { width: 390, height: 844 }, errors: refused });
+  await fay.goto(vtp.base + "/register");
+  await fay.getByLabel("Your name").fill("Fay Lin");
+  await fay.getByLabel("E-mail").fill("fay@example.org");
+  await fay.getByLabel("Password").fill("fay-secret-1");
+  await fay.getByRole("button", { name: "Create account" }).click();
+  await fay.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
+  assert.equal(await fay.getByRole("button", { name: "Create room" }).count(), 0, "students cannot create rooms");
+
+  // The admin makes her an instructor.
+  const root = await person("root");
+  await signIn(root, "root@example.org", "password-root@example.org");
+  await root.getByRole("link", { name: "Users" }).click();
+  await root.getByRole("searchbox", { name: "Search users" }).fill("fay");
+  await root.getByRole("combobox", { name: "Role of Fay Lin" }).selectOption("instructor");
+  await root.getByRole("alert").filter({ hasText: "Fay Lin is now an instructor." }).waitFor();
+
+  // She changes her password (a wrong current one is refused in words), then signs out everywhere.
+  await fay.goto(vtp.base + "/account");
+  await fay.getByLabel("Current password").fill("wrong-password");
+  await fay.getByLabel("New password").fill("fay-secret-2");
+  await fay.getByRole("button", { name: "Change password" }).click();
+  await fay.getByRole("alert").filter({ hasText: "Your current password is wrong." }).waitFor();
+  await fay.getByLabel("Current password").fill("fay-secret-1");
+  await fay.getByRole("button", { name: "Change password" }).click();
+  await fay.getByRole("alert").filter({ hasText: "Password changed." }).waitFor();
+  await fay.getByRole("button", { name: "Sign out everywhere" }).click();
+  await fay.getByRole("alert").filter({ hasText: "You are signed out on every device." }).waitFor();
+  // The new password works, and she is an instructor now.
+  await signIn(fay, "fay@example.org", "fay-secret-2");
+  await fay.getByRole("button", { name: "Create room" }).waitFor();
+  assert.deepEqual(pageErrors, [], "no errors in the admin's console");
 });

@@ -36,7 +36,7 @@ export function adminView(api: Api): HTMLElement {
       problem.clear();
       try {
         await api.updateUser(u.id, { role: select.value as Role });
-        problem.show(`${u.displayName} is now ${select.value === "admin" ? "an" : "a"} ${select.value}.`, "info");
+        problem.show(`${u.displayName} is now ${select.value === "student" ? "a" : "an"} ${select.value}.`, "info");
       } catch (err) {
         select.value = u.role;
         problem.show(describe(err));
