@@ -330,6 +330,7 @@ test("accounts: register, admin changes a role, change password, sign out everyw
   await root.getByRole("searchbox", { name: "Search users" }).fill("fay");
   await root.getByRole("combobox", { name: "Role of Fay Lin" }).selectOption("instructor");
   await root.getByRole("alert").filter({ hasText: "Fay Lin is now an instructor." }).waitFor();
+  await root.screenshot({ path: join(artifacts, "admin-users-1280x720.png") });
 
   // She changes her password (a wrong current one is refused in words), then signs out everywhere.
   await fay.goto(vtp.base + "/account");
@@ -345,5 +346,7 @@ test("accounts: register, admin changes a role, change password, sign out everyw
   // The new password works, and she is an instructor now.
   await signIn(fay, "fay@example.org", "fay-secret-2");
   await fay.getByRole("button", { name: "Create room" }).waitFor();
+  await fay.locator(".room-item").first().waitFor();
+  await fay.screenshot({ path: join(artifacts, "lobby-phone-390x844.png"), fullPage: true });
   assert.deepEqual(pageErrors, [], "no errors in the admin's console");
 });

@@ -10,7 +10,7 @@ const POLL_MS = 5000;
 export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): void } {
   const user = api.user!;
   const canCreate = user.role === "instructor" || user.role === "admin";
-  const list = h("ul", { class: "rooms", "aria-label": "Rooms" });
+  const list = h("ul", { class: "rooms", "aria-label": "Rooms" }, h("li", { class: "muted" }, "Loading rooms…"));
   const problem = alertBox();
   if (message) problem.show(message, "info");
   const counts = new Map<string, number>();
