@@ -43,6 +43,8 @@ export class Media {
   /** Producers we were told about, consumed or not (to consume again after a failure). */
   private known = new Map<string, ProducerInfo>();
   private closed = false;
+  /** Transports that failed while the socket was down: rebuilt once we are back in the room. */
+  private deferred = new Set<"send" | "recv">();
 
   onRemote: (media: RemoteMedia) => void = () => {};
   onRemoteGone: (producerId: string) => void = () => {};
@@ -188,6 +190,12 @@ export class Media {
   async rebuild(which: "send" | "recv" | "both", failed?: types.Transport): Promise<void> {
     if (this.closed) return;
     if (failed && failed !== this.send && failed !== this.recv) return; // already replaced
+    if (!this.sig.socket.connected && which !== "both") {
+      // Requests now would reach the server before we are back in the room.
+      this.deferred.add(which);
+      return;
+    }
+    if (which === "both") this.deferred.clear();
     this.onRebuilding(true);
     try {
       if (which !== "recv") {
@@ -201,8 +209,12 @@ export class Media {
         this.send = null;
         for (const { source, track, paused } of tracks) {
           if (!track || track.readyState === "ended") continue;
-          await this.produce(source, track);
-          if (paused) await this.setPaused(source, true);
+          try {
+            await this.produce(source, track);
+            if (paused) await this.setPaused(source, true);
+          } catch (err) {
+            this.onError(err);
+          }
         }
       }
       if (which !== "send") {
@@ -215,12 +227,23 @@ export class Media {
         }
         this.recv?.close();
         this.recv = null;
-        for (const info of infos) await this.consume(info);
+        for (const info of infos) {
+          // One producer gone meanwhile must not keep the others away.
+          await this.consume(info).catch((err) => console.warn("consume after rebuild failed", info.producerId, err));
+        }
       }
       this.onRebuilding(false);
     } catch (err) {
       this.onError(err);
     }
+  }
+
+  /** After a rejoin that kept our place: rebuild what failed while we were away. */
+  async rebuildDeferred(): Promise<void> {
+    const which = [...this.deferred];
+    this.deferred.clear();
+    if (which.length === 2) await this.rebuild("both");
+    else if (which.length === 1) await this.rebuild(which[0]);
   }
 
   /** Inbound statistics of every consumer (what the tests and the speaker detector read). */

@@ -96,7 +96,7 @@ async function signIn(page, email, password) {
 
 async function joinFromLobby(page, title) {
   await page.getByRole("link", { name: `Join ${title}` }).click();
-  await page.locator(".conn[data-state=connected]").waitFor();
+  await page.locator(".room[data-joined]").waitFor();
 }
 
 /** The receiving side's inbound stats, one entry per consumer. */
@@ -204,7 +204,7 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
 
   // Ada reloads: she is back in the room with her place, and everyone sees her again.
   await ada.reload();
-  await ada.locator(".conn[data-state=connected]").waitFor();
+  await ada.locator(".room[data-joined]").waitFor();
   assert.equal(await peerIdOf(ada), adaId, "same place (peer id) after the reload");
   await ada.locator(".chat-list", { hasText: "Hello from Ada" }).waitFor(); // the session's chat history
   await waitForDecodedVideos(ada, 2);
@@ -279,7 +279,7 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   // The signalling connection drops: a banner, then back in the same place, media still flowing.
   await di.evaluate(() => window.vtpRoom.session.sig.socket.io.engine.close());
   await di.getByText("Connection lost. Reconnecting").waitFor();
-  await di.locator(".conn[data-state=connected]").waitFor();
+  await di.locator(".room[data-joins='2']").waitFor(); // joined again
   await di.getByText("Connection lost. Reconnecting").waitFor({ state: "hidden" });
   assert.equal(await peerIdOf(di), diId, "same place after the reconnect");
   const decodedBefore = (await stats(di)).find((x) => x.kind === "video")?.framesDecoded ?? 0;
@@ -349,4 +349,50 @@ test("accounts: register, admin changes a role, change password, sign out everyw
   await fay.locator(".room-item").first().waitFor();
   await fay.screenshot({ path: join(artifacts, "lobby-phone-390x844.png"), fullPage: true });
   assert.deepEqual(pageErrors, [], "no errors in the admin's console");
+});
+
+test("away longer than the reconnect grace: back as a new peer, media rebuilt both ways", { timeout: 90_000 }, async () => {
+  // A server of its own with a one-second grace, so the test need not wait 15 s.
+  const short = await Vtp.start(["--web-dir", dist, "--reconnect-grace", "1s", "--login-rate-per-ip", "1000"]);
+  try {
+    await short.user("gil@example.org", "instructor");
+    await short.user("hal@example.org");
+    const signInAt = async (page, email) => {
+      await page.goto(short.base + "/");
+      await page.getByLabel("E-mail").fill(email);
+      await page.getByLabel("Password").fill(`password-${email}`);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
+    };
+    const gil = await person("gil");
+    await signInAt(gil, "gil@example.org");
+    await gil.getByLabel("Title").fill("Late lab");
+    await gil.getByRole("button", { name: "Create room" }).click();
+    await joinFromLobby(gil, "Late lab");
+    const hal = await person("hal");
+    await signInAt(hal, "hal@example.org");
+    await joinFromLobby(hal, "Late lab");
+    await waitForDecodedVideos(gil, 1);
+    await waitForDecodedVideos(hal, 1);
+    const halBefore = await peerIdOf(hal);
+
+    // Hal's connection is gone for longer than the grace: the room sees him leave.
+    await hal.evaluate(() => window.vtpRoom.session.sig.socket.disconnect());
+    await hal.getByText("Connection lost. Reconnecting").waitFor();
+    await gil.locator(`.tile[data-peer-id="${halBefore}"]`).waitFor({ state: "detached" });
+    await hal.evaluate(() => window.vtpRoom.session.sig.socket.connect());
+
+    // He is back as a new peer, told so, and media flows both ways on new transports.
+    await hal.locator(".room[data-joins='2']").waitFor();
+    await hal.getByRole("alert").filter({ hasText: "You were away for a while" }).waitFor();
+    await hal.getByText("Connection lost. Reconnecting").waitFor({ state: "hidden" });
+    assert.notEqual(await peerIdOf(hal), halBefore, "a new place after the grace period");
+    await waitForDecodedVideos(gil, 1);
+    await waitForDecodedVideos(hal, 1);
+    assert.equal(await gil.locator(".tile-camera").count(), 2, "no tile left over from before");
+    assert.deepEqual(pageErrors, [], "no errors in the pages' consoles");
+  } finally {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+    short.stop();
+  }
 });

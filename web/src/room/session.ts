@@ -53,6 +53,8 @@ export class RoomSession {
   /** The peer speaking now (set from levels, or the server's `active-speaker`). */
   activeSpeaker: string | null = null;
   ended: EndReason | null = null;
+  /** Successful joins (the first, then each rejoin). */
+  joins = 0;
   private joinedOnce = false;
 
   onChange: (what: "peers" | "chat" | "self" | "connection" | "speaker") => void = () => {};
@@ -106,14 +108,17 @@ export class RoomSession {
     try {
       const data = await this.sig.request<JoinData>("join-room", { roomId: this.room.id });
       this.apply(data, false);
-      if (!data.resumed) {
-        // Away past the grace period: the server closed our transports.
-        this.onNotice("You were away for a while and have rejoined the room.");
-        await this.media.rebuild("both");
-      }
+      // Producers that went while we were away: their tiles go.
       const live = new Set<string>();
       for (const p of this.peers.values()) for (const x of p.producers) live.add(x.producerId);
       this.media.forgetAllBut(live);
+      if (!data.resumed) {
+        // Away past the grace period: we are a new peer, the server closed our transports.
+        this.onNotice("You were away for a while and have rejoined the room.");
+        await this.media.rebuild("both");
+      } else {
+        await this.media.rebuildDeferred();
+      }
       await this.consumeAll();
     } catch (err) {
       this.end({ kind: "error", error: err });
@@ -121,6 +126,7 @@ export class RoomSession {
   }
 
   private apply(data: JoinData, first: boolean): void {
+    this.joins += 1;
     this.title = data.title;
     this.selfId = data.peerId;
     this.role = data.role;

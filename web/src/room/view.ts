@@ -229,6 +229,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
       if (side.dataset.open === "chat") chat.seen();
     }
     if (what === "peers" || what === "self") people.render();
+    if (what === "self") root.querySelector(".room")?.setAttribute("data-joins", String(session.joins));
     if (what === "connection") {
       const reconnecting = session.connection === "reconnecting";
       banner.hidden = !reconnecting;
@@ -300,6 +301,8 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   chat.render();
   people.render();
   sync();
+  // Marks the page as in the room (what tests and styles can wait for).
+  root.querySelector(".room")?.setAttribute("data-joined", "true");
   const mayVideo = session.role !== "participant" || room.settings.allowStudentVideo;
   await local.start(mayVideo && session.media.canProduce("video")).catch((e) => notice.show(describe(e, "media")));
   sync();
