@@ -73,6 +73,12 @@ function show(content: Node, title: string): void {
   document.title = `${title} · VTP`;
   replace(app, content);
   document.body.dataset.page = title.toLowerCase().replace(/\s+/g, "-");
+  // A new page: screen readers start at its heading (forms focus their first field themselves).
+  const heading = app.querySelector<HTMLElement>("main h1");
+  if (heading && !app.querySelector("form.narrow")) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
 }
 
 async function enterRoom(id: string): Promise<void> {

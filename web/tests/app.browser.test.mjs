@@ -286,6 +286,14 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   await sleep(1000);
   assert.ok(((await stats(di)).find((x) => x.kind === "video")?.framesDecoded ?? 0) > decodedBefore, "video keeps decoding");
 
+  // The instructor turns the camera off (the others see the name) and on again (video again).
+  const profId = await peerIdOf(prof);
+  await prof.getByRole("button", { name: "Turn camera off" }).click();
+  await di.locator(`.tile-camera[data-peer-id="${profId}"].no-video`).waitFor();
+  await prof.getByRole("button", { name: "Turn camera on" }).click();
+  await di.locator(`.tile-camera[data-peer-id="${profId}"]:not(.no-video)`).waitFor();
+  await waitForDecodedVideos(di, 1);
+
   // The media path fails (as when ICE/DTLS breaks): a new transport carries everything again.
   const oldConsumer = await di.evaluate(() => [...window.vtpRoom.session.media.remote.values()].map((m) => m.consumer.id).join());
   await di.evaluate(() => window.vtpRoom.session.media.rebuild("recv"));
@@ -324,8 +332,14 @@ test("accounts: register, admin changes a role, change password, sign out everyw
   assert.equal(await fay.getByRole("button", { name: "Create room" }).count(), 0, "students cannot create rooms");
 
   // The admin makes her an instructor.
+  // The admin signs in with the keyboard only.
   const root = await person("root");
-  await signIn(root, "root@example.org", "password-root@example.org");
+  await root.goto(vtp.base + "/");
+  await root.keyboard.type("root@example.org"); // the e-mail field has the focus
+  await root.keyboard.press("Tab");
+  await root.keyboard.type("password-root@example.org");
+  await root.keyboard.press("Enter");
+  await root.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
   await root.getByRole("link", { name: "Users" }).click();
   await root.getByRole("searchbox", { name: "Search users" }).fill("fay");
   await root.getByRole("combobox", { name: "Role of Fay Lin" }).selectOption("instructor");
