@@ -167,6 +167,10 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   await teacher.locator(`.tile[data-peer-id="${boId}"] .hand`).waitFor();
   await teacher.getByRole("button", { name: "People" }).click();
   await teacher.locator(`.person[data-peer-id="${boId}"] .hand`).waitFor();
+  await bo.getByRole("button", { name: "Lower hand" }).click();
+  await teacher.locator(`.tile[data-peer-id="${boId}"] .hand`).waitFor({ state: "detached" });
+  await bo.getByRole("button", { name: "Raise hand" }).click(); // up again for the screenshots
+  await teacher.locator(`.tile[data-peer-id="${boId}"] .hand`).waitFor();
 
   // The instructor mutes Ada: her audio stops reaching Bo.
   const flowing = await audioBytesFrom(bo, adaId);
@@ -404,6 +408,12 @@ test("away longer than the reconnect grace: back as a new peer, media rebuilt bo
     await waitForDecodedVideos(gil, 1);
     await waitForDecodedVideos(hal, 1);
     assert.equal(await gil.locator(".tile-camera").count(), 2, "no tile left over from before");
+
+    // Leaving: back in the lobby, and gone from the others' grid.
+    const halNow = await peerIdOf(hal);
+    await hal.getByRole("button", { name: "Leave" }).click();
+    await hal.getByRole("alert").filter({ hasText: "You left the room." }).waitFor();
+    await gil.locator(`.tile[data-peer-id="${halNow}"]`).waitFor({ state: "detached" });
     assert.deepEqual(pageErrors, [], "no errors in the pages' consoles");
   } finally {
     await Promise.all(contexts.splice(0).map((c) => c.close()));

@@ -40,8 +40,22 @@ export function chatPanel(session: RoomSession): { el: HTMLElement; render(): vo
     );
     if (session.chat.length === 0) list.append(h("li", { class: "muted" }, "No messages yet."));
     if (atBottom) list.scrollTop = list.scrollHeight;
+    announce();
   };
-  const el = h("section", { class: "panel chat", "aria-label": "Chat" }, h("h2", {}, "Chat"), list, problem, form);
+  // Screen readers hear new messages from others without the whole list being re-read.
+  const announcer = h("p", { class: "visually-hidden", "aria-live": "polite" });
+  let announced = -1; // the history shown at join is not news
+  const announce = () => {
+    if (announced < 0) {
+      if (session.joins > 0) announced = session.chat.length;
+      return;
+    }
+    for (const m of session.chat.slice(announced)) {
+      if (m.peerId !== session.selfId) announcer.textContent = `${m.displayName} says: ${m.text}`;
+    }
+    announced = session.chat.length;
+  };
+  const el = h("section", { class: "panel chat", "aria-label": "Chat" }, h("h2", {}, "Chat"), list, announcer, problem, form);
   return {
     el,
     render,
