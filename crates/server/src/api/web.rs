@@ -34,20 +34,20 @@ pub async fn serve(web_dir: &Path, method: Method, uri: Uri) -> Response {
     if is_reserved(path) {
         return ApiError::not_found(format!("no route for {path}")).into_response();
     }
+    let index = web_dir.join("index.html");
+    if !tokio::fs::try_exists(&index).await.unwrap_or(false) {
+        return if path == "/" && (method == Method::GET || method == Method::HEAD) {
+            landing_page(web_dir).into_response()
+        } else {
+            ApiError::not_found(format!("no route for {path}")).into_response()
+        };
+    }
     if method != Method::GET && method != Method::HEAD {
         return ApiError::new(
             ErrorCode::MethodNotAllowed,
             format!("{method} is not allowed on {path}"),
         )
         .into_response();
-    }
-    let index = web_dir.join("index.html");
-    if !tokio::fs::try_exists(&index).await.unwrap_or(false) {
-        return if path == "/" {
-            landing_page(web_dir).into_response()
-        } else {
-            ApiError::not_found(format!("no route for {path}")).into_response()
-        };
     }
     let Some(relative) = safe_relative(path) else {
         return ApiError::not_found("no such file").into_response();
