@@ -123,8 +123,8 @@ export class Api {
     try {
       await this.call("POST", "/auth/logout", everywhere ? { everywhere: true } : { refreshToken });
     } finally {
+      // The caller shows where to go next; onSignedOut is for sessions that end by themselves.
       this.forget();
-      this.onSignedOut();
     }
   }
 

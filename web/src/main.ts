@@ -35,7 +35,8 @@ function header(): HTMLElement {
     h("a", { href: "/", "data-link": true, class: "brand" }, "VTP"),
     h("nav", { "aria-label": "Main" }, link("/", "Rooms"), user.role === "admin" ? link("/admin", "Users") : null, link("/account", "Account")),
     h("span", { class: "who" }, `${user.displayName} · ${user.role}`),
-    button("Sign out", () => void api.logout(false).finally(() => go("/signin", "You are signed out."))),
+    // Signed out here even when the server cannot be told (the tokens are forgotten either way).
+    button("Sign out", () => void api.logout(false).catch(() => {}).finally(() => go("/signin", "You are signed out."))),
   );
 }
 

@@ -191,6 +191,23 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   await sleep(1500);
   assert.ok((await audioBytesFrom(bo, adaId)) > unmuted, "Ada is heard again after unmuting");
 
+  // Ada picks another microphone in the device panel: she is still heard.
+  await ada.getByRole("button", { name: "Devices" }).click();
+  const mics = ada.getByRole("combobox", { name: "Microphone" });
+  await mics.waitFor();
+  const options = await mics.locator("option").evaluateAll((os) => os.map((o) => o.value));
+  assert.ok(options.length >= 2, `fake microphones to choose from: ${options.length}`);
+  const current = await mics.inputValue();
+  await mics.selectOption(options.find((o) => o !== current));
+  await ada.waitForFunction(
+    (id) => window.vtpRoom.session.media.producers.get("mic")?.track?.getSettings().deviceId === id,
+    await mics.inputValue(),
+  );
+  await ada.getByRole("button", { name: "Done" }).click();
+  const switched = await audioBytesFrom(bo, adaId);
+  await sleep(1500);
+  assert.ok((await audioBytesFrom(bo, adaId)) > switched, "Ada is heard on her new microphone");
+
   // Somebody's tile is highlighted as the active speaker (the fake
   // microphones beep; levels come from the receivers' stats).
   await teacher.locator(".tile.speaking").first().waitFor();

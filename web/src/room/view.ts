@@ -41,17 +41,22 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   const side = h("aside", { class: "side", "data-open": "chat" }, chat.el, people.el);
   const tiles = new Map<string, Tile>();
 
+  /** Runs a control's action; a failure becomes a sentence, never an unhandled rejection. */
+  const act = (action: () => Promise<unknown>) => () =>
+    void action()
+      .catch((e) => notice.show(describe(e, "media")))
+      .finally(sync);
   // Controls. Each has a visible label and a pressed state for assistive tech.
-  const micBtn = button("Mic", () => void local.setMic(!local.state.micOn).then(sync), { class: "ctl", "aria-pressed": "false" });
-  const camBtn = button("Camera", () => void local.setCamera(!local.state.cameraOn).then(sync), { class: "ctl", "aria-pressed": "false" });
-  const screenBtn = button("Share screen", () => void local.setScreen(!local.state.screen).then(sync), { class: "ctl", "aria-pressed": "false" });
-  const handBtn = button("Raise hand", () => void session.setHand(!session.handRaised).catch((e) => notice.show(describe(e))), { class: "ctl", "aria-pressed": "false" });
+  const micBtn = button("Mic", act(() => local.setMic(!local.state.micOn)), { class: "ctl", "aria-pressed": "false" });
+  const camBtn = button("Camera", act(() => local.setCamera(!local.state.cameraOn)), { class: "ctl", "aria-pressed": "false" });
+  const screenBtn = button("Share screen", act(() => local.setScreen(!local.state.screen)), { class: "ctl", "aria-pressed": "false" });
+  const handBtn = button("Raise hand", act(() => session.setHand(!session.handRaised)), { class: "ctl", "aria-pressed": "false" });
   const devicesBtn = button("Devices", () => void toggleDevices(), { class: "ctl", "aria-expanded": "false" });
   const chatBtn = button("Chat", () => openSide("chat"), { class: "ctl side-toggle", "aria-pressed": "true" });
   const peopleBtn = button("People", () => openSide("people"), { class: "ctl side-toggle", "aria-pressed": "false" });
   const leaveBtn = button("Leave", () => void session.leave(), { class: "danger" });
   const closeBtn = button("Close room", () => {
-    if (confirm("Close the room for everyone?")) session.closeRoom().catch((e) => notice.show(describe(e)));
+    if (confirm("Close the room for everyone?")) act(() => session.closeRoom())();
   }, { class: "danger", hidden: true });
   const devices = h("div", { class: "devices", hidden: true, role: "group", "aria-label": "Devices" });
   const count = h("span", { class: "count" });
