@@ -49,6 +49,8 @@ interface Stored {
   refreshToken: string;
   /** Epoch ms when the access token stops working. */
   expiresAt: number;
+  /** Refresh when less than this is left (ms). */
+  marginMs: number;
   user: User;
 }
 
@@ -64,7 +66,7 @@ export class ApiError extends Error {
 }
 
 const KEY = "vtp.session";
-/** Refresh this long before expiry, so a request never races the deadline. */
+/** Refresh at most this long before expiry, so a request never races the deadline. */
 const MARGIN_MS = 60_000;
 
 export class Api {
@@ -91,6 +93,8 @@ export class Api {
       accessToken: auth.accessToken,
       refreshToken: auth.refreshToken,
       expiresAt: Date.now() + auth.expiresIn * 1000,
+      // A minute before expiry, or a quarter of the lifetime when tokens are short.
+      marginMs: Math.min(MARGIN_MS, (auth.expiresIn * 1000) / 4),
       user: auth.user,
     };
     localStorage.setItem(KEY, JSON.stringify(this.stored));
@@ -131,7 +135,7 @@ export class Api {
   /** A usable access token (refreshed when close to expiry). */
   async token(): Promise<string> {
     if (!this.stored) throw new ApiError(401, "unauthorized", "Please sign in.");
-    if (Date.now() > this.stored.expiresAt - MARGIN_MS) await this.refresh();
+    if (Date.now() > this.stored.expiresAt - (this.stored.marginMs ?? MARGIN_MS)) await this.refresh();
     if (!this.stored) throw new ApiError(401, "unauthorized", "Please sign in.");
     return this.stored.accessToken;
   }

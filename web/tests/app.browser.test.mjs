@@ -386,9 +386,10 @@ test("accounts: register, admin changes a role, change password, sign out everyw
   assert.deepEqual(pageErrors, [], "no errors in the admin's console");
 });
 
-test("away longer than the reconnect grace: back as a new peer, media rebuilt both ways", { timeout: 90_000 }, async () => {
-  // A server of its own with a one-second grace, so the test need not wait 15 s.
-  const short = await Vtp.start(["--web-dir", dist, "--reconnect-grace", "1s", "--login-rate-per-ip", "1000"]);
+test("away longer than the reconnect grace and the token's life: back as a new peer, media rebuilt both ways", { timeout: 90_000 }, async () => {
+  // A server of its own with a one-second grace and four-second access
+  // tokens, so the test need not wait 15 s (grace) or 15 min (tokens).
+  const short = await Vtp.start(["--web-dir", dist, "--reconnect-grace", "1s", "--access-token-ttl", "4s", "--login-rate-per-ip", "1000"]);
   try {
     await short.user("gil@example.org", "instructor");
     await short.user("hal@example.org");
@@ -411,10 +412,12 @@ test("away longer than the reconnect grace: back as a new peer, media rebuilt bo
     await waitForDecodedVideos(hal, 1);
     const halBefore = await peerIdOf(hal);
 
-    // Hal's connection is gone for longer than the grace: the room sees him leave.
+    // Hal's connection is gone for longer than the grace (and than the
+    // token he connected with): the room sees him leave.
     await hal.evaluate(() => window.vtpRoom.session.sig.socket.disconnect());
     await hal.getByText("Connection lost. Reconnecting").waitFor();
     await gil.locator(`.tile[data-peer-id="${halBefore}"]`).waitFor({ state: "detached" });
+    await sleep(4500);
     await hal.evaluate(() => window.vtpRoom.session.sig.socket.connect());
 
     // He is back as a new peer, told so, and media flows both ways on new transports.
