@@ -184,12 +184,13 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   await teacher.locator(".chat-list", { hasText: "Hello from Ada" }).waitFor();
   await bo.getByRole("button", { name: /^Chat/ }).click(); // the panel is an overlay on phones
   await bo.locator(".chat-list", { hasText: "Hello from Ada" }).waitFor();
+  await bo.screenshot({ path: join(artifacts, "room-phone-chat-390x844.png") });
   await bo.getByRole("button", { name: "Chat" }).click();
 
   // A raised hand shows for the instructor, on the tile and in the list.
   await bo.getByRole("button", { name: "Raise hand" }).click();
   await teacher.locator(`.tile[data-peer-id="${boId}"] .hand`).waitFor();
-  await teacher.getByRole("button", { name: "People" }).click();
+  await teacher.getByRole("button", { name: "People (1 hand)" }).click();
   await teacher.locator(`.person[data-peer-id="${boId}"] .hand`).waitFor();
   await bo.getByRole("button", { name: "Lower hand" }).click();
   await teacher.locator(`.tile[data-peer-id="${boId}"] .hand`).waitFor({ state: "detached" });

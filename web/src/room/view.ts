@@ -55,6 +55,12 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   const chatBtn = button("Chat", () => openSide("chat"), { class: "ctl side-toggle", "aria-pressed": "true" });
   const peopleBtn = button("People", () => openSide("people"), { class: "ctl side-toggle", "aria-pressed": "false" });
   const leaveBtn = button("Leave", () => void session.leave(), { class: "danger" });
+  const linkBtn = button("Copy link", () => {
+    navigator.clipboard?.writeText(location.href).then(
+      () => notice.show("Room link copied: send it to your students.", "info"),
+      () => notice.show(`Room link: ${location.href}`, "info"),
+    );
+  }, { title: "Copy this room's address" });
   const closeBtn = button("Close room", () => {
     if (confirm("Close the room for everyone?")) act(() => session.closeRoom())();
   }, { class: "danger", hidden: true });
@@ -67,7 +73,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     h(
       "main",
       { class: "room", id: "main" },
-      h("header", { class: "room-bar" }, heading, count, status, h("div", { class: "spacer" }), closeBtn, leaveBtn),
+      h("header", { class: "room-bar" }, heading, count, status, h("div", { class: "spacer" }), linkBtn, closeBtn, leaveBtn),
       banner,
       notice,
       h("div", { class: "room-body" }, h("section", { class: "stage", "aria-label": "Videos" }, grid), side),
@@ -223,6 +229,9 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     closeBtn.hidden = !session.isHost;
     const unread = chat.unread();
     chatBtn.textContent = unread > 0 && side.dataset.open !== "chat" ? `Chat (${unread})` : "Chat";
+    // Raised hands show on the People button, so a host on the chat tab still notices them.
+    const hands = [...session.peers.values()].filter((p) => p.handRaised).length;
+    peopleBtn.textContent = hands > 0 ? `People (${hands} ${hands === 1 ? "hand" : "hands"})` : "People";
     heading.textContent = session.title || room.title;
     renderTiles();
   }
