@@ -185,7 +185,10 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   await bo.getByRole("button", { name: /^Chat/ }).click(); // the panel is an overlay on phones
   await bo.locator(".chat-list", { hasText: "Hello from Ada" }).waitFor();
   await bo.screenshot({ path: join(artifacts, "room-phone-chat-390x844.png") });
-  await bo.getByRole("button", { name: "Chat" }).click();
+  assert.ok(await bo.getByRole("textbox", { name: "Message" }).evaluate((el) => el === document.activeElement), "focus in the chat");
+  await bo.keyboard.press("Escape"); // closes the overlay, focus back on its button
+  await bo.locator(".room:not(.side-shown)").waitFor();
+  assert.ok(await bo.getByRole("button", { name: "Chat" }).evaluate((el) => el === document.activeElement), "focus back on Chat");
 
   // A raised hand shows for the instructor, on the tile and in the list.
   await bo.getByRole("button", { name: "Raise hand" }).click();

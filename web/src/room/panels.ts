@@ -127,6 +127,6 @@ export function peoplePanel(session: RoomSession, you: string): { el: HTMLElemen
     );
     replace(list, row(me, true), ...others.map((p) => row(p, false)));
   };
-  const el = h("section", { class: "panel people", "aria-label": "Participants" }, h("h2", {}, "Participants"), problem, list);
+  const el = h("section", { class: "panel people", "aria-label": "Participants" }, h("h2", { tabindex: -1 }, "Participants"), problem, list);
   return { el, render };
 }

@@ -91,6 +91,8 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     peopleBtn.setAttribute("aria-pressed", String(which === "people"));
     if (which === "chat") chat.seen();
     sync();
+    // Keyboard users land in the panel they opened (on phones it covers the videos).
+    if (!same) side.querySelector<HTMLElement>(which === "chat" ? ".chat input" : ".people h2")?.focus();
   }
 
   async function toggleDevices() {
@@ -292,11 +294,25 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     speaker.stop();
     local.stop();
     window.removeEventListener("beforeunload", unload);
+    document.removeEventListener("keydown", onKey);
     delete (window as unknown as { vtpRoom?: unknown }).vtpRoom;
   }
   // Closing the tab: the server keeps our place for the grace period, so a reload comes back.
   const unload = () => local.stop();
   window.addEventListener("beforeunload", unload);
+  // Escape closes what covers the room (the device panel, the side panel on phones).
+  const onKey = (ev: KeyboardEvent) => {
+    if (ev.key !== "Escape") return;
+    const room = root.querySelector(".room");
+    if (!devices.hidden) {
+      void toggleDevices();
+      devicesBtn.focus();
+    } else if (room?.classList.contains("side-shown")) {
+      room.classList.remove("side-shown");
+      (side.dataset.open === "chat" ? chatBtn : peopleBtn).focus();
+    }
+  };
+  document.addEventListener("keydown", onKey);
 
   // What the browser tests read: the receiving side's real statistics.
   (window as unknown as { vtpRoom?: unknown }).vtpRoom = {
