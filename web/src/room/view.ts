@@ -47,8 +47,8 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
       .catch((e) => notice.show(describe(e, "media")))
       .finally(sync);
   // Controls. Each has a visible label and a pressed state for assistive tech.
-  const micBtn = button("Mic", act(() => local.setMic(!local.state.micOn)), { class: "ctl", "aria-pressed": "false" });
-  const camBtn = button("Camera", act(() => local.setCamera(!local.state.cameraOn)), { class: "ctl", "aria-pressed": "false" });
+  const micBtn = button("Mic", act(() => local.setMic(!local.state.micOn)), { class: "ctl" });
+  const camBtn = button("Camera", act(() => local.setCamera(!local.state.cameraOn)), { class: "ctl" });
   const screenBtn = button("Share screen", act(() => local.setScreen(!local.state.screen)), { class: "ctl", "aria-pressed": "false" });
   const handBtn = button("Raise hand", act(() => session.setHand(!session.handRaised)), { class: "ctl", "aria-pressed": "false" });
   const devicesBtn = button("Devices", () => void toggleDevices(), { class: "ctl", "aria-expanded": "false" });
@@ -56,7 +56,9 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   const peopleBtn = button("People", () => openSide("people"), { class: "ctl side-toggle", "aria-pressed": "false" });
   const leaveBtn = button("Leave", () => void session.leave(), { class: "danger" });
   const linkBtn = button("Copy link", () => {
-    navigator.clipboard?.writeText(location.href).then(
+    // No clipboard API on plain-http origins other than localhost: show the link instead.
+    const copied = navigator.clipboard ? navigator.clipboard.writeText(location.href) : Promise.reject(new Error("no clipboard"));
+    copied.then(
       () => notice.show("Room link copied: send it to your students.", "info"),
       () => notice.show(`Room link: ${location.href}`, "info"),
     );
@@ -211,17 +213,18 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
 
   function sync() {
     local.syncMic();
-    // Mic and camera turned off are shown in red: people should notice.
-    const press = (b: HTMLButtonElement, on: boolean, onText: string, offText: string, warnOff = true) => {
-      b.setAttribute("aria-pressed", String(on));
+    // The visible text says the state; the accessible name starts with it
+    // and says what a press does. Mic and camera off are red: people should notice.
+    const toggle = (b: HTMLButtonElement, on: boolean, onText: string, offText: string, what: string) => {
       b.textContent = on ? onText : offText;
-      b.classList.toggle("off", warnOff && !on);
+      b.setAttribute("aria-label", `${b.textContent}, turn ${what} ${on ? "off" : "on"}`);
+      b.classList.toggle("off", !on);
+      b.classList.toggle("on", on);
     };
-    press(micBtn, local.state.micOn, "Mic on", "Mic off");
-    micBtn.setAttribute("aria-label", local.state.micOn ? "Turn microphone off" : "Turn microphone on");
-    press(camBtn, local.state.cameraOn, "Camera on", "Camera off");
-    camBtn.setAttribute("aria-label", local.state.cameraOn ? "Turn camera off" : "Turn camera on");
-    press(screenBtn, !!local.state.screen, "Stop sharing", "Share screen", false);
+    toggle(micBtn, local.state.micOn, "Mic on", "Mic off", "microphone");
+    toggle(camBtn, local.state.cameraOn, "Camera on", "Camera off", "camera");
+    screenBtn.textContent = local.state.screen ? "Stop sharing" : "Share screen";
+    screenBtn.setAttribute("aria-pressed", String(!!local.state.screen));
     handBtn.setAttribute("aria-pressed", String(session.handRaised));
     handBtn.textContent = session.handRaised ? "Lower hand" : "Raise hand";
     const student = session.role === "participant";
