@@ -17,6 +17,9 @@ interface Tile {
   badges: HTMLElement;
 }
 
+/** How often the room's settings are re-read while in it. */
+const SETTINGS_EVERY_MS = 15_000;
+
 const END_TEXT: Record<EndReason["kind"], string> = {
   left: "You left the room.",
   removed: "A host removed you from this session.",
@@ -40,6 +43,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   const people = peoplePanel(session, you);
   const side = h("aside", { class: "side", "data-open": "chat" }, chat.el, people.el);
   const tiles = new Map<string, Tile>();
+  let settingsTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Runs a control's action; a failure becomes a sentence, never an unhandled rejection. */
   const act = (action: () => Promise<unknown>) => () =>
@@ -294,6 +298,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   }
 
   function teardown() {
+    clearInterval(settingsTimer);
     speaker.stop();
     local.stop();
     window.removeEventListener("beforeunload", unload);
@@ -340,6 +345,14 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   await local.start(mayVideo && session.media.canProduce("video")).catch((e) => notice.show(describe(e, "media")));
   sync();
   speaker.start();
+  // The server does not announce settings changes yet: re-read the room now
+  // and then, so a newly allowed camera or screen share becomes available.
+  settingsTimer = setInterval(() => {
+    api.room(room.id).then((fresh) => {
+      room.settings = fresh.settings;
+      sync();
+    }, () => {});
+  }, SETTINGS_EVERY_MS);
   return () => {
     if (!session.ended) void session.leave();
     teardown();
