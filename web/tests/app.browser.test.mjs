@@ -277,6 +277,7 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   await eve.getByLabel("Password").fill("not her password");
   await eve.getByRole("button", { name: "Sign in" }).click();
   await eve.getByRole("alert").filter({ hasText: "Wrong e-mail or password." }).waitFor();
+  await eve.screenshot({ path: join(artifacts, "signin-wrong-password-1280x720.png") });
   await eve.route("**/api/v1/auth/login", (route) => route.abort("connectionrefused"));
   await eve.getByLabel("Password").fill("password-eve@example.org");
   await eve.getByRole("button", { name: "Sign in" }).click();
