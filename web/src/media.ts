@@ -246,12 +246,13 @@ export class Media {
     else if (which.length === 1) await this.rebuild(which[0]);
   }
 
-  /** Inbound statistics of every consumer (what the tests and the speaker detector read). */
-  async inboundStats(): Promise<
+  /** Inbound statistics of every consumer, or of one kind (what the tests and the speaker detector read). */
+  async inboundStats(kind?: "audio" | "video"): Promise<
     { producerId: string; peerId: string; kind: string; source: string; framesDecoded: number; bytesReceived: number; audioLevel: number; paused: boolean }[]
   > {
     const out = [];
     for (const [producerId, m] of this.remote) {
+      if (kind && m.consumer.kind !== kind) continue;
       let framesDecoded = 0,
         bytesReceived = 0,
         audioLevel = 0;

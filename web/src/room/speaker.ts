@@ -28,8 +28,8 @@ export class SpeakerDetector {
 
   private async tick(): Promise<void> {
     const levels = new Map<string, number>();
-    for (const s of await this.session.media.inboundStats()) {
-      if (s.kind === "audio" && !s.paused) levels.set(s.peerId, Math.max(levels.get(s.peerId) ?? 0, s.audioLevel));
+    for (const s of await this.session.media.inboundStats("audio")) {
+      if (!s.paused) levels.set(s.peerId, Math.max(levels.get(s.peerId) ?? 0, s.audioLevel));
     }
     levels.set(this.session.selfId, await this.session.media.localAudioLevel());
     let loudest: string | null = null;
