@@ -43,6 +43,8 @@ export class Media {
   /** Producers we were told about, consumed or not (to consume again after a failure). */
   private known = new Map<string, ProducerInfo>();
   private closed = false;
+  /** Consumes under way, by producer id. */
+  private consuming = new Map<string, Promise<void>>();
   /** Transports that failed while the socket was down: rebuilt once we are back in the room. */
   private deferred = new Set<"send" | "recv">();
 
@@ -140,10 +142,23 @@ export class Media {
     await this.sig.request(paused ? "pause-producer" : "resume-producer", { roomId: this.roomId, producerId: producer.id });
   }
 
-  /** Consumes a remote producer (idempotent), then resumes it. */
-  async consume(info: ProducerInfo): Promise<void> {
+  /**
+   * Consumes a remote producer, then resumes it. Idempotent, also while a
+   * consume of the same producer is under way (a `new-producer` can arrive
+   * while the join's own list is being consumed): one consumer per producer.
+   */
+  consume(info: ProducerInfo): Promise<void> {
     this.known.set(info.producerId, info);
-    if (this.remote.has(info.producerId)) return;
+    if (this.remote.has(info.producerId)) return Promise.resolve();
+    let pending = this.consuming.get(info.producerId);
+    if (!pending) {
+      pending = this.consumeNow(info).finally(() => this.consuming.delete(info.producerId));
+      this.consuming.set(info.producerId, pending);
+    }
+    return pending;
+  }
+
+  private async consumeNow(info: ProducerInfo): Promise<void> {
     const transport = await this.recvTransport();
     const c = await this.sig.request<{ id: string; producerId: string; kind: "audio" | "video"; rtpParameters: types.RtpParameters }>(
       "consume",

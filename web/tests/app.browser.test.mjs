@@ -175,8 +175,13 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   }
   const [teacherId, adaId, boId] = await Promise.all([teacher, ada, bo].map(peerIdOf));
 
-  // Everyone decodes everyone else's camera.
-  for (const page of [teacher, ada, bo]) await waitForDecodedVideos(page, 2);
+  // Everyone decodes everyone else's camera, and plays each microphone once.
+  for (const page of [teacher, ada, bo]) {
+    await waitForDecodedVideos(page, 2);
+    assert.equal(await page.locator("audio").count(), 2, `${page.name}: one audio element per other person`);
+    const ids = (await stats(page)).map((x) => x.producerId);
+    assert.equal(new Set(ids).size, ids.length, `${page.name}: one consumer per producer`);
+  }
 
   // Chat from one student reaches the others.
   await ada.getByRole("textbox", { name: "Message" }).fill("Hello from Ada");
