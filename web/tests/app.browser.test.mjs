@@ -178,6 +178,7 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   // Everyone decodes everyone else's camera, and plays each microphone once.
   for (const page of [teacher, ada, bo]) {
     await waitForDecodedVideos(page, 2);
+    await page.waitForFunction(() => document.querySelectorAll("audio").length >= 2);
     assert.equal(await page.locator("audio").count(), 2, `${page.name}: one audio element per other person`);
     const ids = (await stats(page)).map((x) => x.producerId);
     assert.equal(new Set(ids).size, ids.length, `${page.name}: one consumer per producer`);
