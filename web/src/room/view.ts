@@ -235,6 +235,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     camBtn.disabled = student && !room.settings.allowStudentVideo && !local.state.cameraOn;
     screenBtn.disabled = (student && !room.settings.allowStudentScreen) || !navigator.mediaDevices?.getDisplayMedia;
     screenBtn.title = screenBtn.disabled ? "Sharing is not allowed for students in this room" : "";
+    camBtn.title = camBtn.disabled ? "Cameras are not allowed for students in this room" : "";
     closeBtn.hidden = !session.isHost;
     const unread = chat.unread();
     chatBtn.textContent = unread > 0 && side.dataset.open !== "chat" ? `Chat (${unread})` : "Chat";
