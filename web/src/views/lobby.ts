@@ -20,7 +20,9 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
 
   const load = async () => {
     try {
-      rooms = (await api.rooms()).items;
+      // Live classes first, closed rooms last (newest first within each, as the API lists them).
+      const rank = { live: 0, open: 1, closed: 2 } as const;
+      rooms = (await api.rooms()).items.sort((a, b) => rank[a.status] - rank[b.status]);
       await Promise.all(
         rooms
           .filter((r) => r.status === "live")
