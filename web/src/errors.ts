@@ -33,12 +33,13 @@ export function describe(err: unknown, context: "login" | "register" | "join" | 
         return context === "join" ? "This room does not exist (check the link)." : "That was not found.";
       case "forbidden":
         if (context === "join" && /removed/i.test(err.message)) return "A host removed you from this session.";
+        if (context === "register") return "This server does not take new accounts. Ask an administrator for one.";
         return "You are not allowed to do that.";
       case "conflict":
         return context === "register" ? "An account with this e-mail already exists." : capitalise(err.message);
       case "validation_failed":
       case "bad_request":
-        return capitalise(err.message.replace(/^[a-zA-Z.]+: /, ""));
+        return fieldMessage(err.message);
       default:
         return "Something went wrong on the server. Try again in a moment.";
     }
@@ -59,6 +60,26 @@ export function describe(err: unknown, context: "login" | "register" | "join" | 
   }
   if (err instanceof Error && err.message) return capitalise(err.message);
   return "Something went wrong. Try again.";
+}
+
+/** The server's field names, as the forms label them. */
+const FIELDS: Record<string, string> = {
+  email: "The e-mail address",
+  password: "The password",
+  newPassword: "The new password",
+  displayName: "The name",
+  title: "The title",
+  "settings.maxParticipants": "The number of participants",
+  text: "The message",
+};
+
+/** `password: must be at least 8 characters` → `The password must be at least 8 characters.` */
+function fieldMessage(message: string): string {
+  const m = /^([a-zA-Z.]+): (.*)$/.exec(message);
+  if (!m) return capitalise(message);
+  const field = FIELDS[m[1]];
+  // "must …" reads well after the field's name; anything else stands alone.
+  return capitalise(field && m[2].startsWith("must") ? `${field} ${m[2]}` : m[2]);
 }
 
 function capitalise(text: string): string {
