@@ -24,11 +24,16 @@
 //! to finalize). Time is an input (`Instant`), never read here.
 
 pub mod depack;
+pub mod ebml;
 mod error;
 pub mod h264;
 pub mod jitter;
+pub mod repair;
 pub mod vp8;
+pub mod webm;
 
 pub use depack::{Codec, Depacketizer, Frame, Kind};
 pub use error::{Error, Result};
 pub use jitter::{JitterBuffer, JitterConfig, JitterOutput, RtpPacket};
+pub use repair::{RepairReport, repair_file, scan};
+pub use webm::{TrackInfo, WebmWriter};

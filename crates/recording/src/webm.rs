@@ -1,0 +1,492 @@
+//! A one-track WebM/Matroska writer that is crash-safe by construction.
+//!
+//! The Segment and every Cluster are written with the "unknown size", so a
+//! file cut anywhere is a valid live stream up to its last whole block: no
+//! index or size has to be patched for it to play. Blocks are SimpleBlocks,
+//! each written with one `write_all`. When the sink can seek,
+//! [`WebmWriter::finalize`] adds what makes the file pleasant to seek in:
+//! Cues, a SeekHead, the Duration, and the Segment and Cluster sizes, in
+//! room reserved for them at the start.
+
+use std::io::{Seek, SeekFrom, Write};
+
+use crate::depack::{Codec, Kind};
+use crate::ebml::{self, id};
+use crate::error::{Error, Result};
+
+/// Longest span of one Cluster. Block timecodes are signed 16-bit offsets
+/// from their Cluster's (±32.7 s), and players seek by Cluster, so a new one
+/// starts at least this often even without a keyframe.
+pub const MAX_CLUSTER_MS: u64 = 5_000;
+
+/// Room reserved at the start of the Segment for the SeekHead finalize
+/// writes (three Seek entries with 8-byte positions take 68 bytes).
+const SEEK_HEAD_ROOM: usize = 96;
+/// A Duration element: 2-byte ID, 1-byte size, 8-byte float.
+const DURATION_ROOM: usize = 11;
+/// Cluster ID and 8-byte size.
+const CLUSTER_HEADER: u64 = 12;
+
+/// What goes in the track's TrackEntry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackInfo {
+    pub codec: Codec,
+    /// PixelWidth/PixelHeight of a video track.
+    pub video_size: Option<(u32, u32)>,
+    /// OpusHead for Opus, avcC for H.264, none for VP8.
+    pub codec_private: Option<Vec<u8>>,
+    /// Audio channels (Opus in WebRTC is always signalled as 2).
+    pub channels: u8,
+}
+
+impl TrackInfo {
+    pub fn opus() -> Self {
+        TrackInfo {
+            codec: Codec::Opus,
+            video_size: None,
+            codec_private: Some(opus_head(2)),
+            channels: 2,
+        }
+    }
+
+    pub fn vp8(width: u32, height: u32) -> Self {
+        TrackInfo {
+            codec: Codec::Vp8,
+            video_size: Some((width, height)),
+            codec_private: None,
+            channels: 0,
+        }
+    }
+
+    pub fn h264(width: u32, height: u32, avcc: Vec<u8>) -> Self {
+        TrackInfo {
+            codec: Codec::H264,
+            video_size: Some((width, height)),
+            codec_private: Some(avcc),
+            channels: 0,
+        }
+    }
+}
+
+/// The OpusHead (RFC 7845 5.1) Matroska wants as A_OPUS CodecPrivate. The
+/// pre-skip is 0: a recording joins an encoder that is already running.
+pub fn opus_head(channels: u8) -> Vec<u8> {
+    let mut head = b"OpusHead".to_vec();
+    head.push(1); // version
+    head.push(channels);
+    head.extend_from_slice(&0u16.to_le_bytes()); // pre-skip
+    head.extend_from_slice(&48_000u32.to_le_bytes()); // input sample rate
+    head.extend_from_slice(&0i16.to_le_bytes()); // output gain
+    head.push(0); // channel mapping family: mono or stereo
+    head
+}
+
+struct Cluster {
+    /// Offset of the Cluster element from the start of the file.
+    offset: u64,
+    timecode: u64,
+}
+
+/// Writes one track's frames as WebM (VP8, Opus) or Matroska (H.264) to any
+/// [`Write`]; see the module documentation.
+pub struct WebmWriter<W: Write> {
+    out: W,
+    kind: Kind,
+    written: u64,
+    /// Offset of the Segment's payload, which positions are relative to.
+    segment_data: u64,
+    seek_head_at: u64,
+    duration_at: u64,
+    info_at: u64,
+    tracks_at: u64,
+    /// Every Cluster so far (for Cues and size patching).
+    clusters: Vec<Cluster>,
+    last_ms: Option<u64>,
+    /// Gap between the last two frames, the best guess of the last one's
+    /// duration.
+    last_step_ms: u64,
+    blocks: u64,
+}
+
+impl<W: Write> WebmWriter<W> {
+    /// Writes the headers (EBML header, Segment start, Info, Tracks) and
+    /// returns a writer for the frames. `out` should be empty: positions are
+    /// counted from the first byte written here.
+    pub fn new(mut out: W, track: &TrackInfo) -> Result<Self> {
+        let kind = track.codec.kind();
+        if kind == Kind::Video && track.video_size.is_none() {
+            return Err(Error::Track("video track without a picture size"));
+        }
+        if track.codec == Codec::H264 && track.codec_private.is_none() {
+            return Err(Error::Track("H.264 track without SPS/PPS"));
+        }
+        let mut head = Vec::with_capacity(512);
+        let mut body = Vec::new();
+        ebml::uint(&mut body, id::EBML_VERSION, 1);
+        ebml::uint(&mut body, id::EBML_READ_VERSION, 1);
+        ebml::uint(&mut body, id::EBML_MAX_ID_LENGTH, 4);
+        ebml::uint(&mut body, id::EBML_MAX_SIZE_LENGTH, 8);
+        let doc_type = if track.codec == Codec::H264 {
+            "matroska"
+        } else {
+            "webm"
+        };
+        ebml::bytes(&mut body, id::DOC_TYPE, doc_type.as_bytes());
+        ebml::uint(&mut body, id::DOC_TYPE_VERSION, 4);
+        ebml::uint(&mut body, id::DOC_TYPE_READ_VERSION, 2);
+        ebml::master(&mut head, id::EBML, &body);
+
+        ebml::write_id(&mut head, id::SEGMENT);
+        head.extend_from_slice(&ebml::UNKNOWN_SIZE);
+        let segment_data = head.len() as u64;
+        let seek_head_at = head.len() as u64;
+        ebml::void(&mut head, SEEK_HEAD_ROOM);
+
+        let info_at = head.len() as u64;
+        body.clear();
+        ebml::uint(&mut body, id::TIMECODE_SCALE, 1_000_000);
+        ebml::bytes(&mut body, id::MUXING_APP, b"vtp");
+        ebml::bytes(&mut body, id::WRITING_APP, b"vtp");
+        // The Duration is unknown until the end: reserve its room with a
+        // Void, so that a crashed file has no Duration rather than a wrong one.
+        let duration_at = info_at
+            + 4
+            + ebml::size_len((body.len() + DURATION_ROOM) as u64) as u64
+            + body.len() as u64;
+        ebml::void(&mut body, DURATION_ROOM);
+        ebml::master(&mut head, id::INFO, &body);
+
+        let tracks_at = head.len() as u64;
+        let mut entry = Vec::new();
+        ebml::uint(&mut entry, id::TRACK_NUMBER, 1);
+        ebml::uint(&mut entry, id::TRACK_UID, 1);
+        ebml::uint(
+            &mut entry,
+            id::TRACK_TYPE,
+            if kind == Kind::Video { 1 } else { 2 },
+        );
+        ebml::uint(&mut entry, id::FLAG_LACING, 0);
+        ebml::bytes(&mut entry, id::LANGUAGE, b"und");
+        ebml::bytes(
+            &mut entry,
+            id::CODEC_ID,
+            track.codec.matroska_id().as_bytes(),
+        );
+        if let Some(private) = &track.codec_private {
+            ebml::bytes(&mut entry, id::CODEC_PRIVATE, private);
+        }
+        match (kind, track.video_size) {
+            (Kind::Video, Some((width, height))) => {
+                let mut video = Vec::new();
+                ebml::uint(&mut video, id::PIXEL_WIDTH, u64::from(width));
+                ebml::uint(&mut video, id::PIXEL_HEIGHT, u64::from(height));
+                ebml::master(&mut entry, id::VIDEO, &video);
+            }
+            _ => {
+                // Opus decoders need 80 ms of pre-roll after a seek.
+                ebml::uint(&mut entry, id::SEEK_PRE_ROLL, 80_000_000);
+                let mut audio = Vec::new();
+                ebml::float(&mut audio, id::SAMPLING_FREQUENCY, 48_000.0);
+                ebml::uint(&mut audio, id::CHANNELS, u64::from(track.channels.max(1)));
+                ebml::master(&mut entry, id::AUDIO, &audio);
+            }
+        }
+        body.clear();
+        ebml::master(&mut body, id::TRACK_ENTRY, &entry);
+        ebml::master(&mut head, id::TRACKS, &body);
+
+        out.write_all(&head)?;
+        Ok(WebmWriter {
+            out,
+            kind,
+            written: head.len() as u64,
+            segment_data,
+            seek_head_at,
+            duration_at,
+            info_at,
+            tracks_at,
+            clusters: Vec::new(),
+            last_ms: None,
+            last_step_ms: 0,
+            blocks: 0,
+        })
+    }
+
+    /// Appends a frame at `timestamp_ms` from the start of the track.
+    /// Timestamps going backwards are clamped to the previous one (Matroska
+    /// players expect them non-decreasing in a track without B-frames).
+    pub fn write_frame(&mut self, timestamp_ms: u64, keyframe: bool, data: &[u8]) -> Result<()> {
+        let ms = timestamp_ms.max(self.last_ms.unwrap_or(0));
+        let new_cluster = match self.clusters.last() {
+            None => true,
+            Some(cluster) => {
+                let span = ms - cluster.timecode;
+                // Video clusters start at keyframes so that each is a seek
+                // point; audio (all "keyframes") only by time.
+                span >= MAX_CLUSTER_MS || (keyframe && self.kind == Kind::Video && span > 0)
+            }
+        };
+        let mut buf = Vec::with_capacity(data.len() + 32);
+        if new_cluster {
+            self.clusters.push(Cluster {
+                offset: self.written,
+                timecode: ms,
+            });
+            ebml::write_id(&mut buf, id::CLUSTER);
+            buf.extend_from_slice(&ebml::UNKNOWN_SIZE);
+            ebml::uint(&mut buf, id::TIMECODE, ms);
+        }
+        let cluster_ms = self.clusters.last().map_or(ms, |c| c.timecode);
+        // MAX_CLUSTER_MS keeps this well inside i16.
+        let relative = (ms - cluster_ms) as i16;
+        ebml::write_id(&mut buf, id::SIMPLE_BLOCK);
+        ebml::write_size(&mut buf, data.len() as u64 + 4);
+        buf.push(0x81); // track number 1 as a VINT
+        buf.extend_from_slice(&relative.to_be_bytes());
+        buf.push(if keyframe { 0x80 } else { 0x00 });
+        buf.extend_from_slice(data);
+        self.out.write_all(&buf)?;
+        self.written += buf.len() as u64;
+        if let Some(last) = self.last_ms {
+            self.last_step_ms = ms - last;
+        }
+        self.last_ms = Some(ms);
+        self.blocks += 1;
+        Ok(())
+    }
+
+    /// Bytes written to the sink so far (for size limits).
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// Duration of what was written: last timestamp plus the last frame's
+    /// estimated length.
+    pub fn duration_ms(&self) -> u64 {
+        self.last_ms.map_or(0, |last| last + self.last_step_ms)
+    }
+
+    /// Frames written.
+    pub fn frames(&self) -> u64 {
+        self.blocks
+    }
+
+    /// Flushes the sink (for example a `BufWriter` around a file).
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
+        Ok(())
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    /// Ends without finalizing, for sinks that cannot seek: the file is
+    /// complete as it is, only without Cues and Duration.
+    pub fn into_inner(mut self) -> Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write + Seek> WebmWriter<W> {
+    /// Appends Cues and patches, in the room reserved at the start, the
+    /// SeekHead, the Duration, the Cluster sizes and the Segment size. Each
+    /// step leaves a playable file, so a crash during finalize is harmless.
+    pub fn finalize(mut self) -> Result<W> {
+        let end_of_clusters = self.written;
+        let base = self.out.stream_position()? - end_of_clusters;
+        let seg = self.segment_data;
+
+        let mut cues = Vec::new();
+        for cluster in &self.clusters {
+            let mut position = Vec::new();
+            ebml::uint(&mut position, id::CUE_TRACK, 1);
+            ebml::uint(
+                &mut position,
+                id::CUE_CLUSTER_POSITION,
+                cluster.offset - seg,
+            );
+            let mut point = Vec::new();
+            ebml::uint(&mut point, id::CUE_TIME, cluster.timecode);
+            ebml::master(&mut point, id::CUE_TRACK_POSITIONS, &position);
+            ebml::master(&mut cues, id::CUE_POINT, &point);
+        }
+        let cues_at = self.written;
+        if !cues.is_empty() {
+            let mut element = Vec::with_capacity(cues.len() + 12);
+            ebml::master(&mut element, id::CUES, &cues);
+            self.out.write_all(&element)?;
+            self.written += element.len() as u64;
+        }
+        let end = self.written;
+        self.out.flush()?;
+
+        let patch = |out: &mut W, at: u64, bytes: &[u8]| -> Result<()> {
+            out.seek(SeekFrom::Start(base + at))?;
+            out.write_all(bytes)?;
+            Ok(())
+        };
+        for (i, cluster) in self.clusters.iter().enumerate() {
+            let next = self
+                .clusters
+                .get(i + 1)
+                .map_or(end_of_clusters, |c| c.offset);
+            let mut size = Vec::new();
+            ebml::write_size_len(&mut size, next - cluster.offset - CLUSTER_HEADER, 8);
+            patch(&mut self.out, cluster.offset + 4, &size)?;
+        }
+        let mut seek_head = Vec::new();
+        let mut entries = Vec::new();
+        let mut targets = vec![(id::INFO, self.info_at), (id::TRACKS, self.tracks_at)];
+        if !cues.is_empty() {
+            targets.push((id::CUES, cues_at));
+        }
+        for (target, at) in targets {
+            let mut seek = Vec::new();
+            let mut target_id = Vec::new();
+            ebml::write_id(&mut target_id, target);
+            ebml::bytes(&mut seek, id::SEEK_ID, &target_id);
+            ebml::uint_fixed(&mut seek, id::SEEK_POSITION, at - seg);
+            ebml::master(&mut entries, id::SEEK, &seek);
+        }
+        ebml::master(&mut seek_head, id::SEEK_HEAD, &entries);
+        let room = SEEK_HEAD_ROOM - seek_head.len();
+        ebml::void(&mut seek_head, room);
+        patch(&mut self.out, self.seek_head_at, &seek_head)?;
+
+        let mut duration = Vec::new();
+        ebml::float(&mut duration, id::DURATION, self.duration_ms() as f64);
+        patch(&mut self.out, self.duration_at, &duration)?;
+
+        let mut size = Vec::new();
+        ebml::write_size_len(&mut size, end - seg, 8);
+        patch(&mut self.out, seg - 8, &size)?;
+
+        self.out.seek(SeekFrom::Start(base + end))?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::repair::scan;
+
+    /// Top-level element IDs of the Segment and the children of each Cluster.
+    fn outline(file: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let (_, Some(size), header) = ebml::read_header(file).unwrap() else {
+            panic!()
+        };
+        let mut at = header + size as usize;
+        let (segment, _, header) = ebml::read_header(&file[at..]).unwrap();
+        assert_eq!(segment, id::SEGMENT);
+        at += header;
+        while at < file.len() {
+            let (element, size, header) = ebml::read_header(&file[at..]).unwrap();
+            out.push(format!("{element:X}"));
+            if element == id::CLUSTER {
+                // Walk into clusters (sized or not) to see their blocks.
+                at += header;
+                continue;
+            }
+            at += header + size.unwrap() as usize;
+        }
+        out
+    }
+
+    fn frames(writer: &mut WebmWriter<Cursor<Vec<u8>>>, timestamps: &[(u64, bool)]) {
+        for &(ms, key) in timestamps {
+            writer.write_frame(ms, key, &[0xAB; 10]).unwrap();
+        }
+    }
+
+    #[test]
+    fn video_clusters_start_at_keyframes_and_at_most_every_five_seconds() {
+        let mut w = WebmWriter::new(Cursor::new(Vec::new()), &TrackInfo::vp8(320, 240)).unwrap();
+        frames(
+            &mut w,
+            &[
+                (0, true),
+                (33, false),
+                (66, true),
+                (100, false),
+                (5200, false),
+                (5233, false),
+            ],
+        );
+        assert_eq!(w.frames(), 6);
+        assert_eq!(w.duration_ms(), 5266);
+        let file = w.into_inner().unwrap().into_inner();
+        let o = outline(&file);
+        let (c, t, b) = ("1F43B675", "E7", "A3");
+        // SeekHead room, Info, Tracks, then clusters of blocks.
+        assert_eq!(o[..3], ["EC", "1549A966", "1654AE6B"]);
+        assert_eq!(o[3..], [c, t, b, b, c, t, b, b, c, t, b, b]);
+        let report = scan(&mut Cursor::new(&file)).unwrap();
+        assert_eq!(
+            (report.blocks, report.duration_ms, report.playable),
+            (6, 5233, true)
+        );
+        assert!(!report.finalized && !report.truncated());
+    }
+
+    #[test]
+    fn audio_clusters_only_by_time_and_timestamps_never_go_back() {
+        let mut w = WebmWriter::new(Cursor::new(Vec::new()), &TrackInfo::opus()).unwrap();
+        let ts: Vec<(u64, bool)> = (0..400).map(|i| (i * 20, true)).collect();
+        frames(&mut w, &ts);
+        w.write_frame(100, true, &[1]).unwrap();
+        let file = w.into_inner().unwrap().into_inner();
+        let clusters = outline(&file).iter().filter(|e| *e == "1F43B675").count();
+        assert_eq!(clusters, 2);
+        let report = scan(&mut Cursor::new(&file)).unwrap();
+        assert_eq!((report.blocks, report.duration_ms), (401, 7980));
+    }
+
+    #[test]
+    fn finalize_patches_sizes_duration_and_adds_cues() {
+        let mut w = WebmWriter::new(Cursor::new(Vec::new()), &TrackInfo::vp8(320, 240)).unwrap();
+        frames(&mut w, &[(0, true), (40, false), (80, true), (120, false)]);
+        let written = w.bytes_written();
+        let file = w.finalize().unwrap().into_inner();
+        assert!(file.len() as u64 > written, "cues appended");
+        let o = outline(&file);
+        assert_eq!(o[..4], ["114D9B74", "EC", "1549A966", "1654AE6B"]);
+        assert_eq!(o.last().map(String::as_str), Some("1C53BB6B"));
+        let report = scan(&mut Cursor::new(&file)).unwrap();
+        assert!(report.finalized && !report.truncated() && report.playable);
+        assert_eq!(report.blocks, 4);
+        // The Duration (last frame + one frame step) replaced the Void.
+        let at = file
+            .windows(3)
+            .position(|w| w == [0x44, 0x89, 0x88])
+            .unwrap();
+        assert_eq!(
+            f64::from_be_bytes(file[at + 3..at + 11].try_into().unwrap()),
+            160.0
+        );
+    }
+
+    #[test]
+    fn video_needs_a_size_and_h264_its_parameter_sets() {
+        let no_size = TrackInfo {
+            video_size: None,
+            ..TrackInfo::vp8(1, 1)
+        };
+        assert!(WebmWriter::new(Vec::new(), &no_size).is_err());
+        let no_avcc = TrackInfo {
+            codec_private: None,
+            ..TrackInfo::h264(1, 1, vec![])
+        };
+        assert!(WebmWriter::new(Vec::new(), &no_avcc).is_err());
+        let w = WebmWriter::new(Vec::new(), &TrackInfo::h264(2, 2, vec![1, 2])).unwrap();
+        let file = w.into_inner().unwrap();
+        assert!(file.windows(8).any(|w| w == b"matroska"));
+        assert!(file.windows(15).any(|w| w == b"V_MPEG4/ISO/AVC"));
+    }
+}
