@@ -64,6 +64,9 @@ pub(crate) mod id {
     pub const ATTACHMENTS: u32 = 0x1941_A469;
 }
 
+/// The first bytes of every EBML file: the EBML header's ID.
+pub const EBML_MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
+
 /// The 8-byte "unknown size" of a live Segment or Cluster: all value bits set.
 /// Readers then end the element at the first element that cannot be its
 /// child, which is what lets a file be played before it is finalized.

@@ -88,14 +88,25 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<RepairReport> {
         original_len: len,
         ..RepairReport::default()
     };
+    // A file cut inside its first headers (or empty: the track never got a
+    // keyframe) is simply not playable; only bytes that are not EBML at all
+    // are an error.
+    let mut magic = [0u8; 4];
+    let n = read_at(r, 0, &mut magic)?;
+    if magic[..n] != ebml::EBML_MAGIC[..n] {
+        return Err(Error::Corrupt("not an EBML file"));
+    }
     match header_at(r, 0)? {
         Some((id::EBML, Some(size), header)) if header + size <= len => {
             report.valid_len = header + size
         }
+        Some((id::EBML, Some(_), _)) | None => return Ok(report),
         _ => return Err(Error::Corrupt("no EBML header")),
     }
-    let Some((id::SEGMENT, segment_size, header)) = header_at(r, report.valid_len)? else {
-        return Err(Error::Corrupt("no Segment"));
+    let (segment_size, header) = match header_at(r, report.valid_len)? {
+        Some((id::SEGMENT, size, header)) => (size, header),
+        None => return Ok(report),
+        _ => return Err(Error::Corrupt("no Segment")),
     };
     let segment_data = report.valid_len + header;
     report.segment_size_field = (report.valid_len + 4, header as usize - 4);
@@ -205,12 +216,14 @@ fn find_duration_void<R: Read + Seek>(r: &mut R, mut at: u64, end: u64) -> Resul
 
 /// Repairs a recording file in place: cuts it after its last whole element
 /// and, when the Info kept room for it, writes the Duration found. Returns
-/// the report; `playable == false` means the caller should mark it failed.
-/// A file that was finalized and is whole is left untouched.
+/// the report; `playable == false` means the caller should mark it failed
+/// (the file is then left as it was, for the caller to delete or keep).
+/// A file that was finalized and is whole is left untouched too.
 pub fn repair_file(path: &Path) -> Result<RepairReport> {
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
     let report = scan(&mut file)?;
-    if report.finalized && !report.truncated() {
+    // Nothing to keep (the caller marks it failed), or nothing to do.
+    if !report.playable || (report.finalized && !report.truncated()) {
         return Ok(report);
     }
     file.set_len(report.valid_len)?;
@@ -261,11 +274,7 @@ mod tests {
         let file = recording(false);
         let mut last_blocks = 0;
         for cut in 0..=file.len() {
-            let Ok(report) = scan(&mut Cursor::new(&file[..cut])) else {
-                // Only a cut inside the headers is unrepairable.
-                assert!(cut < 200, "cut at {cut}");
-                continue;
-            };
+            let report = scan(&mut Cursor::new(&file[..cut])).unwrap();
             assert!(report.valid_len <= cut as u64);
             assert!(report.blocks >= last_blocks, "cut at {cut}");
             last_blocks = report.blocks;
@@ -323,8 +332,16 @@ mod tests {
     }
 
     #[test]
+    fn a_file_cut_in_its_headers_is_not_playable() {
+        let file = recording(false);
+        for cut in [0, 1, 4, 10, 40, 100, 150] {
+            let report = scan(&mut Cursor::new(&file[..cut])).unwrap();
+            assert!(!report.playable && report.blocks == 0, "cut at {cut}");
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(scan(&mut Cursor::new(Vec::new())).is_err());
         assert!(scan(&mut Cursor::new(b"RIFF....WAVE".to_vec())).is_err());
         let file = recording(false);
         let mut x: u32 = 99;
