@@ -55,6 +55,10 @@ pub enum JitterOutput {
     Packet { packet: RtpPacket, arrived: Instant },
     /// `count` packets starting at `first` were given up on.
     Lost { first: u16, count: u64 },
+    /// The sequence numbers jumped far back and stayed there: the sender
+    /// restarted its stream. What was held of the old one was dropped; the
+    /// packets that follow are the new stream's.
+    Restarted,
 }
 
 /// Counters of a [`JitterBuffer`].
@@ -76,6 +80,11 @@ pub struct JitterStats {
 
 /// How many given-up ranges are remembered for the late/duplicate count.
 const GIVEN_UP_KEPT: usize = 16;
+
+/// Packets this far behind the next expected one are no retransmission...
+const FAR_BEHIND: u64 = 4096;
+/// ...and this many of them in a row mean the sender restarted its sequence.
+const RESTART_AFTER: u32 = 8;
 
 struct Held {
     packet: RtpPacket,
@@ -101,6 +110,10 @@ pub struct JitterBuffer {
     /// The last few given-up ranges `[start, end)`, to tell a late packet
     /// from a duplicate in the stats.
     given_up: VecDeque<(u64, u64)>,
+    /// Packets far behind `next` in a row, see [`FAR_BEHIND`].
+    far_behind: u32,
+    /// A [`JitterOutput::Restarted`] is due.
+    restarted: bool,
     stats: JitterStats,
 }
 
@@ -116,6 +129,8 @@ impl JitterBuffer {
             highest: None,
             start_deadline: None,
             given_up: VecDeque::new(),
+            far_behind: 0,
+            restarted: false,
             stats: JitterStats::default(),
         }
     }
@@ -159,6 +174,16 @@ impl JitterBuffer {
         if let Some(next) = self.next
             && ext < next
         {
+            if next - ext > FAR_BEHIND {
+                self.far_behind += 1;
+                if self.far_behind >= RESTART_AFTER {
+                    self.restart();
+                    self.stats.received -= 1;
+                    return self.push(packet, now);
+                }
+            } else {
+                self.far_behind = 0;
+            }
             if self
                 .given_up
                 .iter()
@@ -170,6 +195,7 @@ impl JitterBuffer {
             }
             return;
         }
+        self.far_behind = 0;
         if self.held.contains_key(&ext) {
             self.stats.duplicates += 1;
             return;
@@ -190,6 +216,18 @@ impl JitterBuffer {
         );
     }
 
+    /// Starts over as if no packet had come yet, dropping what is held.
+    fn restart(&mut self) {
+        self.stats.lost += self.held.len() as u64;
+        self.held.clear();
+        self.next = None;
+        self.highest = None;
+        self.start_deadline = None;
+        self.given_up.clear();
+        self.far_behind = 0;
+        self.restarted = true;
+    }
+
     /// Releases the next packet or loss that is due at `now`.
     pub fn poll(&mut self, now: Instant) -> Option<JitterOutput> {
         self.release(Some(now))
@@ -203,6 +241,9 @@ impl JitterBuffer {
 
     /// `now == None` means every deadline has passed.
     fn release(&mut self, now: Option<Instant>) -> Option<JitterOutput> {
+        if std::mem::take(&mut self.restarted) {
+            return Some(JitterOutput::Restarted);
+        }
         let (&first, held) = self.held.first_key_value()?;
         let next = match self.next {
             Some(next) => next,
@@ -277,6 +318,7 @@ mod tests {
             .map(|out| match out {
                 JitterOutput::Packet { packet, .. } => packet.sequence_number.to_string(),
                 JitterOutput::Lost { first, count } => format!("lost {first}+{count}"),
+                JitterOutput::Restarted => "restarted".to_string(),
             })
             .collect()
     }
@@ -383,6 +425,31 @@ mod tests {
             assert!(jb.len() <= 8, "held {}", jb.len());
         }
         assert_eq!(jb.stats().lost, 1);
+    }
+
+    #[test]
+    fn a_sequence_that_jumps_far_back_and_stays_is_a_restart() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(config());
+        for seq in 30_000..30_010 {
+            jb.push(pkt(seq), t0);
+        }
+        drain(&mut jb, t0 + ms(100));
+        // A stray very old packet is only late...
+        jb.push(pkt(100), t0 + ms(110));
+        jb.push(pkt(30_010), t0 + ms(110));
+        assert_eq!(drain(&mut jb, t0 + ms(110)), ["30010"]);
+        // ...but a run of them is a new stream, from its 8th packet on.
+        for (i, seq) in (100..120).enumerate() {
+            jb.push(pkt(seq), t0 + ms(120 + i as u64));
+        }
+        let out = drain(&mut jb, t0 + ms(300));
+        assert_eq!(out[0], "restarted");
+        assert_eq!(
+            out[1..],
+            (107..120).map(|s| s.to_string()).collect::<Vec<_>>()[..]
+        );
+        assert_eq!(jb.stats().late, 0);
     }
 
     #[test]

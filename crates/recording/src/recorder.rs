@@ -124,9 +124,8 @@ pub struct TrackRecorder<W: Write> {
     need_keyframe: bool,
     last_request: Option<Instant>,
     events: VecDeque<RecorderEvent>,
-    /// Extended RTP timestamps of the first and latest written frames.
-    first_ts: Option<i64>,
-    last_ts: i64,
+    /// Maps RTP time to the file's milliseconds; set at the first frame.
+    clock: Option<Clock>,
     start_offset: Option<Duration>,
     stopped: Option<Limit>,
     stats: RecorderStats,
@@ -146,8 +145,7 @@ impl<W: Write> TrackRecorder<W> {
             need_keyframe: config.codec.kind() == Kind::Video,
             last_request: None,
             events: VecDeque::new(),
-            first_ts: None,
-            last_ts: 0,
+            clock: None,
             start_offset: None,
             stopped: None,
             stats: RecorderStats::default(),
@@ -277,6 +275,10 @@ impl<W: Write> TrackRecorder<W> {
                 self.events.push_back(RecorderEvent::Lost { count });
                 self.lost_video();
             }
+            JitterOutput::Restarted => {
+                self.depacketizer.discard();
+                self.lost_video();
+            }
         }
         Ok(())
     }
@@ -316,7 +318,7 @@ impl<W: Write> TrackRecorder<W> {
             self.events.push_back(RecorderEvent::Started { offset });
         }
         self.need_keyframe = false;
-        let ms = self.timestamp_ms(frame.rtp_timestamp);
+        let ms = self.timestamp_ms(frame.rtp_timestamp, arrived);
         let Some(writer) = self.writer.as_mut() else {
             return Ok(());
         };
@@ -359,24 +361,50 @@ impl<W: Write> TrackRecorder<W> {
         }
     }
 
-    /// Milliseconds since the first written frame, unwrapping the 32-bit
-    /// RTP timestamp to the value nearest the previous one.
-    fn timestamp_ms(&mut self, ts: u32) -> u64 {
-        let ext = match self.first_ts {
-            None => {
-                let ext = i64::from(ts);
-                self.first_ts = Some(ext);
-                ext
+    /// Milliseconds since the first written frame, from the RTP timestamp
+    /// unwrapped to the value nearest the previous one. RTP time that jumps
+    /// (the sender restarted its encoder) is not followed: a frame whose RTP
+    /// time moved back more than a second, or ahead more than 5 s beyond its
+    /// arrival, continues the file's clock by arrival time instead.
+    fn timestamp_ms(&mut self, ts: u32, arrived: Option<Instant>) -> u64 {
+        let rate = i64::from(self.config.codec.clock_rate());
+        let clock = self.clock.get_or_insert(Clock {
+            base_ts: i64::from(ts),
+            base_ms: 0,
+            last_ts: i64::from(ts),
+            last_ms: 0,
+            last_arrival: arrived,
+        });
+        let ts = clock.last_ts + i64::from(ts.wrapping_sub(clock.last_ts as u32) as i32);
+        let mut ms = clock.base_ms as i64 + (ts - clock.base_ts) * 1000 / rate;
+        if let (Some(now), Some(last)) = (arrived, clock.last_arrival) {
+            let by_arrival = now.saturating_duration_since(last).as_millis() as i64;
+            let by_rtp = ms - clock.last_ms as i64;
+            if by_rtp < -MAX_RTP_BACKWARD_MS || by_rtp > by_arrival + MAX_RTP_AHEAD_MS {
+                clock.base_ts = ts;
+                clock.base_ms = clock.last_ms + by_arrival as u64;
+                ms = clock.base_ms as i64;
             }
-            Some(_) => {
-                let delta = i64::from(ts.wrapping_sub(self.last_ts as u32) as i32);
-                self.last_ts + delta
-            }
-        };
-        self.last_ts = ext;
-        let since = (ext - self.first_ts.unwrap_or(ext)).max(0);
-        (since as u64 * 1000) / u64::from(self.config.codec.clock_rate())
+        }
+        let ms = ms.max(0) as u64;
+        clock.last_ts = ts;
+        clock.last_ms = ms;
+        clock.last_arrival = arrived.or(clock.last_arrival);
+        ms
     }
+}
+
+/// See [`TrackRecorder::timestamp_ms`].
+const MAX_RTP_BACKWARD_MS: i64 = 1_000;
+const MAX_RTP_AHEAD_MS: i64 = 5_000;
+
+/// The file's clock: RTP time `base_ts` is `base_ms` in the file.
+struct Clock {
+    base_ts: i64,
+    base_ms: u64,
+    last_ts: i64,
+    last_ms: u64,
+    last_arrival: Option<Instant>,
 }
 
 #[cfg(test)]
@@ -567,6 +595,33 @@ mod tests {
             Finished::Empty(_) => panic!("nothing written"),
         };
         assert_eq!((w.frames(), w.duration_ms()), (99, 2000));
+    }
+
+    #[test]
+    fn rtp_time_jumps_are_not_followed() {
+        let t0 = Instant::now();
+        let mut r = TrackRecorder::new(config(t0), Cursor::new(Vec::new()));
+        for n in 0..40u16 {
+            let mut packets = vp8_packets(n, n == 0 || n == 20);
+            for p in &mut packets {
+                // The encoder restarts at frame 20 with a random clock.
+                if n >= 20 {
+                    p.timestamp = p.timestamp.wrapping_add(2_000_000_000);
+                }
+            }
+            for p in packets {
+                r.push_rtp(p, t0 + ms(u64::from(n) * 66)).unwrap();
+            }
+        }
+        let Finished::Written(w) = r.finish().unwrap() else {
+            panic!()
+        };
+        // 40 frames, 66.7 ms apart by RTP and 66 ms by arrival.
+        assert!(
+            (2580..=2680).contains(&w.duration_ms()),
+            "{}",
+            w.duration_ms()
+        );
     }
 
     #[test]
