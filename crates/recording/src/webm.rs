@@ -19,6 +19,11 @@ use crate::error::{Error, Result};
 /// starts at least this often even without a keyframe.
 pub const MAX_CLUSTER_MS: u64 = 5_000;
 
+/// Shortest span of a Cluster that a video keyframe ends. A sender asked
+/// for many keyframes (every PLI of every subscriber) must not make a Cluster,
+/// and a Cue kept in memory until finalize, per frame.
+pub const MIN_KEYFRAME_CLUSTER_MS: u64 = 500;
+
 /// Room reserved at the start of the Segment for the SeekHead finalize
 /// writes (three Seek entries with 8-byte positions take 68 bytes).
 const SEEK_HEAD_ROOM: usize = 96;
@@ -223,7 +228,8 @@ impl<W: Write> WebmWriter<W> {
                 let span = ms - cluster.timecode;
                 // Video clusters start at keyframes so that each is a seek
                 // point; audio (all "keyframes") only by time.
-                span >= MAX_CLUSTER_MS || (keyframe && self.kind == Kind::Video && span > 0)
+                span >= MAX_CLUSTER_MS
+                    || (keyframe && self.kind == Kind::Video && span >= MIN_KEYFRAME_CLUSTER_MS)
             }
         };
         let mut buf = Vec::with_capacity(data.len() + 32);
@@ -406,31 +412,33 @@ mod tests {
     }
 
     #[test]
-    fn video_clusters_start_at_keyframes_and_at_most_every_five_seconds() {
+    fn video_clusters_start_at_keyframes_at_most_every_five_seconds() {
         let mut w = WebmWriter::new(Cursor::new(Vec::new()), &TrackInfo::vp8(320, 240)).unwrap();
         frames(
             &mut w,
             &[
                 (0, true),
                 (33, false),
+                // Too soon after the Cluster's start to end it.
                 (66, true),
-                (100, false),
-                (5200, false),
-                (5233, false),
+                (600, true),
+                (633, false),
+                (5800, false),
+                (5833, false),
             ],
         );
-        assert_eq!(w.frames(), 6);
-        assert_eq!(w.duration_ms(), 5266);
+        assert_eq!(w.frames(), 7);
+        assert_eq!(w.duration_ms(), 5866);
         let file = w.into_inner().unwrap().into_inner();
         let o = outline(&file);
         let (c, t, b) = ("1F43B675", "E7", "A3");
         // SeekHead room, Info, Tracks, then clusters of blocks.
         assert_eq!(o[..3], ["EC", "1549A966", "1654AE6B"]);
-        assert_eq!(o[3..], [c, t, b, b, c, t, b, b, c, t, b, b]);
+        assert_eq!(o[3..], [c, t, b, b, b, c, t, b, b, c, t, b, b]);
         let report = scan(&mut Cursor::new(&file)).unwrap();
         assert_eq!(
             (report.blocks, report.duration_ms, report.playable),
-            (6, 5233, true)
+            (7, 5833, true)
         );
         assert!(!report.finalized && !report.truncated());
     }
@@ -451,13 +459,33 @@ mod tests {
     #[test]
     fn finalize_patches_sizes_duration_and_adds_cues() {
         let mut w = WebmWriter::new(Cursor::new(Vec::new()), &TrackInfo::vp8(320, 240)).unwrap();
-        frames(&mut w, &[(0, true), (40, false), (80, true), (120, false)]);
+        frames(
+            &mut w,
+            &[(0, true), (40, false), (1000, true), (1040, false)],
+        );
         let written = w.bytes_written();
         let file = w.finalize().unwrap().into_inner();
         assert!(file.len() as u64 > written, "cues appended");
-        let o = outline(&file);
-        assert_eq!(o[..4], ["114D9B74", "EC", "1549A966", "1654AE6B"]);
-        assert_eq!(o.last().map(String::as_str), Some("1C53BB6B"));
+        // Walk the Segment by the patched sizes only: they must add up.
+        let (_, Some(size), header) = ebml::read_header(&file).unwrap() else {
+            panic!()
+        };
+        let mut at = header + size as usize;
+        let (_, Some(segment_size), header) = ebml::read_header(&file[at..]).unwrap() else {
+            panic!("Segment size not patched")
+        };
+        at += header;
+        assert_eq!(at as u64 + segment_size, file.len() as u64);
+        let mut top = Vec::new();
+        while at < file.len() {
+            let (element, Some(size), header) = ebml::read_header(&file[at..]).unwrap() else {
+                panic!("unknown size left at {at}")
+            };
+            top.push(format!("{element:X}"));
+            at += header + size as usize;
+        }
+        let (c, cues) = ("1F43B675", "1C53BB6B");
+        assert_eq!(top, ["114D9B74", "EC", "1549A966", "1654AE6B", c, c, cues]);
         let report = scan(&mut Cursor::new(&file)).unwrap();
         assert!(report.finalized && !report.truncated() && report.playable);
         assert_eq!(report.blocks, 4);
@@ -468,7 +496,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             f64::from_be_bytes(file[at + 3..at + 11].try_into().unwrap()),
-            160.0
+            1080.0
         );
     }
 
