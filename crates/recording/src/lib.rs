@@ -22,6 +22,44 @@
 //! keeps the recording's state: `recording`, `ready`, `failed`), HTTP, or
 //! where files live: the caller opens them and passes any `Write` (+ `Seek`
 //! to finalize). Time is an input (`Instant`), never read here.
+//!
+//! # Recording a track
+//!
+//! ```
+//! use std::io::Cursor;
+//! use std::time::{Duration, Instant};
+//! use vtp_recording::{Codec, RecorderConfig, RecorderEvent, RtpPacket, TrackRecorder};
+//!
+//! let epoch = Instant::now(); // when the recording started
+//! let config = RecorderConfig {
+//!     max_bytes: Some(512 << 20),
+//!     ..RecorderConfig::new(Codec::Opus, epoch)
+//! };
+//! // In the server: a `BufWriter<File>`. Any `Write` works; `Seek` finalizes.
+//! let mut track = TrackRecorder::new(config, Cursor::new(Vec::new()));
+//! for n in 0..50u16 {
+//!     let payload = vec![0xFC, 0xFF, 0xFE]; // an Opus packet
+//!     let packet = RtpPacket { sequence_number: n, timestamp: u32::from(n) * 960, marker: false, payload };
+//!     track.push_rtp(packet, epoch + Duration::from_millis(u64::from(n) * 20))?;
+//!     // Also call `handle_timeout(now)` at `poll_timeout()`, then drain events.
+//!     while let Some(event) = track.poll_event() {
+//!         match event {
+//!             RecorderEvent::KeyframeRequest => { /* the SFU sends a PLI upstream */ }
+//!             RecorderEvent::LimitReached(_) => { /* stop and finish this track */ }
+//!             RecorderEvent::Started { offset } => { /* the manifest's start_offset_ms */ }
+//!             RecorderEvent::Lost { .. } => {}
+//!         }
+//!     }
+//! }
+//! let duration = track.duration();
+//! let file = track.finish()?.finalize()?.into_inner();
+//! assert_eq!(duration, Duration::from_millis(1000));
+//!
+//! // At start-up, a file left by a crash: ready if playable, else failed.
+//! let report = vtp_recording::scan(&mut Cursor::new(&file[..file.len() / 2]))?;
+//! assert!(report.playable && report.truncated());
+//! # Ok::<(), vtp_recording::Error>(())
+//! ```
 
 pub mod depack;
 pub mod ebml;

@@ -96,6 +96,21 @@ pub enum Finished<W: Write> {
     Written(WebmWriter<W>),
 }
 
+impl<W: Write> Finished<W> {
+    /// Whether no frame was ever written.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Finished::Empty(_))
+    }
+
+    /// The sink, without finalizing (the file plays as it is).
+    pub fn into_inner(self) -> Result<W> {
+        match self {
+            Finished::Empty(sink) => Ok(sink),
+            Finished::Written(writer) => writer.into_inner(),
+        }
+    }
+}
+
 impl<W: Write + Seek> Finished<W> {
     /// Finalizes a written file (Cues, Duration, sizes) and returns the sink.
     pub fn finalize(self) -> Result<W> {
