@@ -61,6 +61,7 @@
 //! # Ok::<(), vtp_recording::Error>(())
 //! ```
 
+mod clock;
 pub mod depack;
 pub mod ebml;
 mod error;
