@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::h264::H264Depacketizer;
+use crate::h264::{self, H264Depacketizer};
 use crate::jitter::RtpPacket;
 use crate::vp8;
 
@@ -167,6 +167,10 @@ impl Depacketizer {
             Codec::H264 => {
                 if first {
                     self.h264.reset();
+                    // Its first packets may have been lost just before it.
+                    if !h264::starts_access_unit(&packet.payload) {
+                        partial.broken = true;
+                    }
                 }
                 self.h264.push(&packet.payload, &mut partial.data)
             }
@@ -309,9 +313,12 @@ mod tests {
         let f = d.pop_frame().unwrap();
         assert!(f.keyframe);
         assert_eq!(f.data, [0, 0, 0, 3, 0x65, 0xAA, 0xBB]);
+        // A frame that starts with a later slice lost its first one.
+        d.push(&rtp(3, 1000, true, &[0x41, 0x40, 0x01])).unwrap();
+        assert!(d.pop_frame().is_none());
         // A fragment whose end never came makes the frame broken.
-        d.push(&rtp(3, 3000, false, &[0x7C, 0x81, 0xAA])).unwrap();
-        d.push(&rtp(4, 6000, true, &[0x41, 0x01])).unwrap();
+        d.push(&rtp(4, 3000, false, &[0x7C, 0x81, 0xAA])).unwrap();
+        d.push(&rtp(5, 6000, true, &[0x41, 0x81])).unwrap();
         let f = d.pop_frame().unwrap();
         assert_eq!((f.rtp_timestamp, f.keyframe), (6000, false));
         assert!(d.pop_frame().is_none());

@@ -18,6 +18,40 @@ pub const NAL_PPS: u8 = 8;
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
 
+/// Whether a NAL whose type is `kind` and whose payload (after the NAL
+/// header) starts with `first` can begin an access unit: any non-slice NAL
+/// that precedes pictures (SEI, parameter sets, delimiter…), or the first
+/// slice of a picture (first_mb_in_slice = 0, coded as a single 1 bit).
+fn nal_starts_access_unit(kind: u8, first: Option<u8>) -> bool {
+    match kind {
+        1 | 2 | 5 => first.is_some_and(|b| b & 0x80 != 0),
+        6..=23 => true,
+        _ => false,
+    }
+}
+
+/// Whether an RTP payload can be the first of an access unit. A frame whose
+/// first packet is not was cut at its start (a packet lost just before it)
+/// and must not be written: its picture would miss its first slices.
+pub fn starts_access_unit(payload: &[u8]) -> bool {
+    let Some(&header) = payload.first() else {
+        return false;
+    };
+    match header & 0x1F {
+        STAP_A => match payload.get(3) {
+            Some(&nal) => nal_starts_access_unit(nal & 0x1F, payload.get(4).copied()),
+            None => false,
+        },
+        FU_A => match payload.get(1) {
+            Some(&fu) => {
+                fu & 0x80 != 0 && nal_starts_access_unit(fu & 0x1F, payload.get(2).copied())
+            }
+            None => false,
+        },
+        kind => nal_starts_access_unit(kind, payload.get(1).copied()),
+    }
+}
+
 /// Reassembles NAL units across the packets of one access unit.
 #[derive(Default)]
 pub struct H264Depacketizer {
@@ -315,6 +349,31 @@ mod tests {
         assert!(!d.in_fragment());
         assert_eq!(nals(&out), [vec![0x65, 1, 2, 3, 4, 5]]);
         assert!(d.has_idr());
+    }
+
+    #[test]
+    fn access_units_start_at_parameter_sets_or_a_first_slice() {
+        assert!(starts_access_unit(&SPS));
+        assert!(starts_access_unit(&[0x78, 0x00, 0x04, 0x67, 0x42, 0, 0]));
+        assert!(
+            starts_access_unit(&[0x65, 0x88]),
+            "IDR, first_mb_in_slice 0"
+        );
+        assert!(!starts_access_unit(&[0x65, 0x40]), "IDR, a later slice");
+        assert!(!starts_access_unit(&[0x41, 0x12]), "non-IDR, a later slice");
+        assert!(
+            starts_access_unit(&[0x7C, 0x85, 0x88]),
+            "FU-A start of a first slice"
+        );
+        assert!(
+            !starts_access_unit(&[0x7C, 0x05, 0x88]),
+            "FU-A continuation"
+        );
+        assert!(
+            !starts_access_unit(&[0x7C, 0x85, 0x08]),
+            "FU-A start of a later slice"
+        );
+        assert!(!starts_access_unit(&[]) && !starts_access_unit(&[0x78, 0, 1]));
     }
 
     #[test]
