@@ -139,6 +139,10 @@ impl Depacketizer {
     /// the error (to count or log) and drops its frame; the depacketizer
     /// stays usable.
     pub fn push(&mut self, packet: &RtpPacket) -> Result<()> {
+        // Padding-only packets (bandwidth probes) only fill a sequence number.
+        if packet.payload.is_empty() {
+            return Ok(());
+        }
         if self
             .partial
             .as_ref()
@@ -322,6 +326,24 @@ mod tests {
         let f = d.pop_frame().unwrap();
         assert_eq!((f.rtp_timestamp, f.keyframe), (6000, false));
         assert!(d.pop_frame().is_none());
+    }
+
+    #[test]
+    fn padding_only_packets_are_ignored() {
+        let mut d = Depacketizer::new(Codec::Vp8);
+        d.push(&rtp(1, 900, false, &[0x10, 0x51, 0x00])).unwrap();
+        d.push(&rtp(2, 900, false, &[])).unwrap();
+        d.push(&rtp(3, 900, true, &[0x00, 0x02])).unwrap();
+        d.push(&rtp(4, 900, false, &[])).unwrap();
+        assert_eq!(d.pop_frame().unwrap().data, [0x51, 0x00, 0x02]);
+        assert!(d.pop_frame().is_none());
+        assert_eq!(
+            d.stats(),
+            DepacketizerStats {
+                frames: 1,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]

@@ -12,7 +12,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// The parts of an RTP packet a recording needs. Header extensions, SSRC and
-/// CSRCs are the SFU's business; the payload is the codec's.
+/// CSRCs are the SFU's business; the payload is the codec's. Retransmissions
+/// come as the packet they repair (RTX unwrapped to the original sequence
+/// number, as str0m hands them out); padding-only packets may come with an
+/// empty payload and only fill their sequence number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RtpPacket {
     /// RTP sequence number (wraps at 65535).
