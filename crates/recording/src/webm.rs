@@ -405,6 +405,21 @@ mod tests {
         out
     }
 
+    /// The (ID, body) of each element in a run of them.
+    fn elements(mut bytes: &[u8]) -> Vec<(u32, &[u8])> {
+        let mut out = Vec::new();
+        while let Some((id, Some(size), header)) = ebml::read_header(bytes) {
+            let end = header + size as usize;
+            out.push((id, &bytes[header..end]));
+            bytes = &bytes[end..];
+        }
+        out
+    }
+
+    fn uint_of(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
+    }
+
     fn frames(writer: &mut WebmWriter<Cursor<Vec<u8>>>, timestamps: &[(u64, bool)]) {
         for &(ms, key) in timestamps {
             writer.write_frame(ms, key, &[0xAB; 10]).unwrap();
@@ -475,17 +490,35 @@ mod tests {
             panic!("Segment size not patched")
         };
         at += header;
+        let segment = at;
         assert_eq!(at as u64 + segment_size, file.len() as u64);
         let mut top = Vec::new();
+        let mut children = Vec::new();
         while at < file.len() {
             let (element, Some(size), header) = ebml::read_header(&file[at..]).unwrap() else {
                 panic!("unknown size left at {at}")
             };
             top.push(format!("{element:X}"));
+            children.push((at, &file[at + header..at + header + size as usize]));
             at += header + size as usize;
         }
         let (c, cues) = ("1F43B675", "1C53BB6B");
         assert_eq!(top, ["114D9B74", "EC", "1549A966", "1654AE6B", c, c, cues]);
+        // Each Cue points at its Cluster (Cluster ID, then the same time).
+        let cue_points = elements(children[6].1);
+        assert_eq!(cue_points.len(), 2);
+        for ((_, point), (cluster_at, cluster)) in cue_points.iter().zip(&children[4..6]) {
+            let point = elements(point);
+            let positions = elements(point[1].1);
+            let position = uint_of(positions[1].1) as usize;
+            assert_eq!(segment + position, *cluster_at);
+            assert_eq!(uint_of(point[0].1), uint_of(elements(cluster)[0].1));
+        }
+        // The SeekHead finds Info, Tracks and Cues.
+        for (seek, target) in elements(children[0].1).iter().zip([2, 3, 6]) {
+            let seek = elements(seek.1);
+            assert_eq!(segment + uint_of(seek[1].1) as usize, children[target].0);
+        }
         let report = scan(&mut Cursor::new(&file)).unwrap();
         assert!(report.finalized && !report.truncated() && report.playable);
         assert_eq!(report.blocks, 4);

@@ -4,13 +4,15 @@
 
 mod support;
 
-use std::time::Duration;
+use std::fs::File;
+use std::io::BufWriter;
+use std::time::{Duration, Instant};
 
 use support::media::{Packetizer, annexb_access_units, ivf_frames, ogg_opus_packets};
 use support::{
     Network, assert_about, assert_decodes_cleanly, doc_type, fixture, out_dir, probe, record,
 };
-use vtp_recording::{Codec, RecorderEvent, RtpPacket, repair_file};
+use vtp_recording::{Codec, RecorderConfig, RecorderEvent, RtpPacket, TrackRecorder, repair_file};
 
 /// RTP time to the time it is sent (the sender's clock follows the media).
 fn at(rtp_time: u32, clock_rate: u32) -> Duration {
@@ -201,5 +203,41 @@ fn files_cut_anywhere_by_a_crash_are_repaired_and_play() {
             );
             assert_decodes_cleanly(&cut);
         }
+    }
+}
+
+#[test]
+fn a_recorder_killed_mid_track_leaves_files_that_repair_and_play() {
+    let dir = out_dir("killed");
+    let recordings = [
+        (Codec::Vp8, vp8_packets(), "camera.webm"),
+        (Codec::Opus, opus_packets(), "mic.webm"),
+        (Codec::H264, h264_packets(), "camera.mkv"),
+    ];
+    for (codec, sent, name) in recordings {
+        let path = dir.join(name);
+        let t0 = Instant::now();
+        let sink = BufWriter::with_capacity(8 * 1024, File::create(&path).unwrap());
+        let mut recorder = TrackRecorder::new(RecorderConfig::new(codec, t0), sink);
+        let delivered = Network::impaired().deliver(sent);
+        let mut flushed = Duration::ZERO;
+        // Three seconds in, flushing once a second as a server would...
+        for (at, packet) in delivered
+            .into_iter()
+            .take_while(|(at, _)| *at < Duration::from_secs(3))
+        {
+            recorder.push_rtp(packet, t0 + at).unwrap();
+            if at >= flushed + Duration::from_secs(1) {
+                recorder.flush().unwrap();
+                flushed = at;
+            }
+        }
+        // ...then SIGKILL: no flush, no finalize; what the buffer held is lost.
+        std::mem::forget(recorder);
+        let report = repair_file(&path).unwrap();
+        assert!(report.playable, "{codec:?}: {report:?}");
+        let p = probe(&path);
+        assert!(p.duration > 1.5 && p.duration < 3.0, "{codec:?}: {p:?}");
+        assert_decodes_cleanly(&path);
     }
 }
