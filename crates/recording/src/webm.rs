@@ -220,6 +220,8 @@ impl<W: Write> WebmWriter<W> {
     /// Appends a frame at `timestamp_ms` from the start of the track.
     /// Timestamps going backwards are clamped to the previous one (Matroska
     /// players expect them non-decreasing in a track without B-frames).
+    /// After an error the file may end in a partial block: stop writing, do
+    /// not finalize, and [`repair`](crate::repair) it.
     pub fn write_frame(&mut self, timestamp_ms: u64, keyframe: bool, data: &[u8]) -> Result<()> {
         let ms = timestamp_ms.max(self.last_ms.unwrap_or(0));
         let new_cluster = match self.clusters.last() {

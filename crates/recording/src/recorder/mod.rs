@@ -23,6 +23,10 @@ use crate::error::{Error, Result};
 use crate::jitter::{JitterBuffer, JitterConfig, JitterOutput, JitterStats, RtpPacket};
 use crate::webm::{TrackInfo, WebmWriter};
 
+/// Most bytes a frame adds besides its data: a new Cluster's header (12)
+/// and Timecode (up to 10), the SimpleBlock's ID, size and header (up to 13).
+const MAX_BLOCK_OVERHEAD: u64 = 35;
+
 /// How a [`TrackRecorder`] behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecorderConfig {
@@ -33,7 +37,8 @@ pub struct RecorderConfig {
     pub epoch: Instant,
     /// Stop writing once the track is this long.
     pub max_duration: Option<Duration>,
-    /// Stop writing before the file would grow past this many bytes.
+    /// Stop writing before the file would grow past this many bytes
+    /// (finalize then adds the Cues, about 20 bytes per Cluster).
     pub max_bytes: Option<u64>,
     /// How often to repeat a keyframe request that was not answered.
     pub keyframe_retry: Duration,
@@ -129,7 +134,9 @@ impl<W: Write + Seek> Finished<W> {
 /// [`poll_timeout`](Self::poll_timeout), drain
 /// [`poll_event`](Self::poll_event) after either, and
 /// [`finish`](Self::finish) at the end. Errors are only the sink's I/O
-/// errors; malformed packets are counted and dropped.
+/// errors; malformed packets are counted and dropped. After an I/O error
+/// (disk full) the file may end in a partial block: drop the recorder
+/// without finalizing and [`repair`](crate::repair) the file.
 pub struct TrackRecorder<W: Write> {
     config: RecorderConfig,
     jitter: JitterBuffer,
@@ -346,11 +353,9 @@ impl<W: Write> TrackRecorder<W> {
             .config
             .max_duration
             .is_some_and(|max| ms > max.as_millis() as u64);
-        // A block adds at most 28 bytes (cluster header, block header) to its data.
-        let over_size = self
-            .config
-            .max_bytes
-            .is_some_and(|max| writer.bytes_written() + frame.data.len() as u64 + 28 > max);
+        let over_size = self.config.max_bytes.is_some_and(|max| {
+            writer.bytes_written() + frame.data.len() as u64 + MAX_BLOCK_OVERHEAD > max
+        });
         if over_duration || over_size {
             let limit = if over_duration {
                 Limit::Duration
