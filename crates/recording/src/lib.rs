@@ -66,6 +66,7 @@ pub mod depack;
 pub mod ebml;
 mod error;
 pub mod h264;
+mod index;
 pub mod jitter;
 pub mod manifest;
 pub mod recorder;

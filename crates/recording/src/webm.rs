@@ -8,11 +8,12 @@
 //! Cues, a SeekHead, the Duration, and the Segment and Cluster sizes, in
 //! room reserved for them at the start.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, Write};
 
 use crate::depack::{Codec, Kind};
 use crate::ebml::{self, id};
 use crate::error::{Error, Result};
+use crate::index::{Cluster, DURATION_ROOM, Layout, SEEK_HEAD_ROOM, write_index};
 
 /// Longest span of one Cluster. Block timecodes are signed 16-bit offsets
 /// from their Cluster's (±32.7 s), and players seek by Cluster, so a new one
@@ -23,14 +24,6 @@ pub const MAX_CLUSTER_MS: u64 = 5_000;
 /// for many keyframes (every PLI of every subscriber) must not make a Cluster,
 /// and a Cue kept in memory until finalize, per frame.
 pub const MIN_KEYFRAME_CLUSTER_MS: u64 = 500;
-
-/// Room reserved at the start of the Segment for the SeekHead finalize
-/// writes (three Seek entries with 8-byte positions take 68 bytes).
-const SEEK_HEAD_ROOM: usize = 96;
-/// A Duration element: 2-byte ID, 1-byte size, 8-byte float.
-const DURATION_ROOM: usize = 11;
-/// Cluster ID and 8-byte size.
-const CLUSTER_HEADER: u64 = 12;
 
 /// What goes in the track's TrackEntry.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,12 +79,6 @@ pub fn opus_head(channels: u8) -> Vec<u8> {
     head
 }
 
-struct Cluster {
-    /// Offset of the Cluster element from the start of the file.
-    offset: u64,
-    timecode: u64,
-}
-
 /// Writes one track's frames as WebM (VP8, Opus) or Matroska (H.264) to any
 /// [`Write`]; see the module documentation.
 pub struct WebmWriter<W: Write> {
@@ -145,7 +132,7 @@ impl<W: Write> WebmWriter<W> {
         head.extend_from_slice(&ebml::UNKNOWN_SIZE);
         let segment_data = head.len() as u64;
         let seek_head_at = head.len() as u64;
-        ebml::void(&mut head, SEEK_HEAD_ROOM);
+        ebml::void(&mut head, SEEK_HEAD_ROOM as usize);
 
         let info_at = head.len() as u64;
         body.clear();
@@ -156,9 +143,9 @@ impl<W: Write> WebmWriter<W> {
         // Void, so that a crashed file has no Duration rather than a wrong one.
         let duration_at = info_at
             + 4
-            + ebml::size_len((body.len() + DURATION_ROOM) as u64) as u64
+            + ebml::size_len(body.len() as u64 + DURATION_ROOM) as u64
             + body.len() as u64;
-        ebml::void(&mut body, DURATION_ROOM);
+        ebml::void(&mut body, DURATION_ROOM as usize);
         ebml::master(&mut head, id::INFO, &body);
 
         let tracks_at = head.len() as u64;
@@ -239,6 +226,7 @@ impl<W: Write> WebmWriter<W> {
             self.clusters.push(Cluster {
                 offset: self.written,
                 timecode: ms,
+                sizable: true,
             });
             ebml::write_id(&mut buf, id::CLUSTER);
             buf.extend_from_slice(&ebml::UNKNOWN_SIZE);
@@ -302,77 +290,18 @@ impl<W: Write + Seek> WebmWriter<W> {
     /// SeekHead, the Duration, the Cluster sizes and the Segment size. Each
     /// step leaves a playable file, so a crash during finalize is harmless.
     pub fn finalize(mut self) -> Result<W> {
-        let end_of_clusters = self.written;
-        let base = self.out.stream_position()? - end_of_clusters;
-        let seg = self.segment_data;
-
-        let mut cues = Vec::new();
-        for cluster in &self.clusters {
-            let mut position = Vec::new();
-            ebml::uint(&mut position, id::CUE_TRACK, 1);
-            ebml::uint(
-                &mut position,
-                id::CUE_CLUSTER_POSITION,
-                cluster.offset - seg,
-            );
-            let mut point = Vec::new();
-            ebml::uint(&mut point, id::CUE_TIME, cluster.timecode);
-            ebml::master(&mut point, id::CUE_TRACK_POSITIONS, &position);
-            ebml::master(&mut cues, id::CUE_POINT, &point);
-        }
-        let cues_at = self.written;
-        if !cues.is_empty() {
-            let mut element = Vec::with_capacity(cues.len() + 12);
-            ebml::master(&mut element, id::CUES, &cues);
-            self.out.write_all(&element)?;
-            self.written += element.len() as u64;
-        }
-        let end = self.written;
-        self.out.flush()?;
-
-        let patch = |out: &mut W, at: u64, bytes: &[u8]| -> Result<()> {
-            out.seek(SeekFrom::Start(base + at))?;
-            out.write_all(bytes)?;
-            Ok(())
+        let base = self.out.stream_position()? - self.written;
+        let layout = Layout {
+            segment_data: self.segment_data,
+            seek_head_room: Some(self.seek_head_at),
+            info_at: Some(self.info_at),
+            tracks_at: Some(self.tracks_at),
+            duration_room: Some(self.duration_at),
+            clusters: std::mem::take(&mut self.clusters),
+            end_of_clusters: self.written,
+            duration_ms: self.duration_ms(),
         };
-        for (i, cluster) in self.clusters.iter().enumerate() {
-            let next = self
-                .clusters
-                .get(i + 1)
-                .map_or(end_of_clusters, |c| c.offset);
-            let mut size = Vec::new();
-            ebml::write_size_len(&mut size, next - cluster.offset - CLUSTER_HEADER, 8);
-            patch(&mut self.out, cluster.offset + 4, &size)?;
-        }
-        let mut seek_head = Vec::new();
-        let mut entries = Vec::new();
-        let mut targets = vec![(id::INFO, self.info_at), (id::TRACKS, self.tracks_at)];
-        if !cues.is_empty() {
-            targets.push((id::CUES, cues_at));
-        }
-        for (target, at) in targets {
-            let mut seek = Vec::new();
-            let mut target_id = Vec::new();
-            ebml::write_id(&mut target_id, target);
-            ebml::bytes(&mut seek, id::SEEK_ID, &target_id);
-            ebml::uint_fixed(&mut seek, id::SEEK_POSITION, at - seg);
-            ebml::master(&mut entries, id::SEEK, &seek);
-        }
-        ebml::master(&mut seek_head, id::SEEK_HEAD, &entries);
-        let room = SEEK_HEAD_ROOM - seek_head.len();
-        ebml::void(&mut seek_head, room);
-        patch(&mut self.out, self.seek_head_at, &seek_head)?;
-
-        let mut duration = Vec::new();
-        ebml::float(&mut duration, id::DURATION, self.duration_ms() as f64);
-        patch(&mut self.out, self.duration_at, &duration)?;
-
-        let mut size = Vec::new();
-        ebml::write_size_len(&mut size, end - seg, 8);
-        patch(&mut self.out, seg - 8, &size)?;
-
-        self.out.seek(SeekFrom::Start(base + end))?;
-        self.out.flush()?;
+        write_index(&mut self.out, base, &layout)?;
         Ok(self.out)
     }
 }
