@@ -13,8 +13,8 @@
 //! - [`TrackRecorder`]: the three above for one track, dropping video until
 //!   a keyframe after any loss and asking for keyframes, with size and
 //!   duration limits;
-//! - [`repair`]: cut a crashed file after its last whole block and say
-//!   whether it is playable;
+//! - [`repair`]: cut a crashed file after its last whole block, re-index
+//!   it as finalize would have, and say whether it is playable;
 //! - [`Manifest`]: who owns each track and where it starts.
 //!
 //! It does not know the SFU (which subscribes a recorder to a producer and

@@ -1,6 +1,7 @@
 //! Repair of a recording cut short (the process was killed, the disk
-//! filled): find the end of the last whole block, cut the partial tail, and
-//! say whether anything playable is left.
+//! filled): find the end of the last whole block, cut the partial tail,
+//! re-index what is left as finalize would have (Cues, SeekHead, Duration,
+//! sizes), and say whether anything playable is left.
 //!
 //! The reader walks the element tree with `Read + Seek`, reading headers and
 //! the first bytes of each block only, so a file of any size is repaired in
@@ -13,6 +14,7 @@ use std::path::Path;
 
 use crate::ebml::{self, id};
 use crate::error::{Error, Result};
+use crate::index::{CLUSTER_HEADER, Cluster, DURATION_ROOM, Layout, SEEK_HEAD_ROOM, write_index};
 
 /// What [`scan`] found, and [`repair_file`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,8 +32,13 @@ pub struct RepairReport {
     /// Track header and at least one block: the recording is usable
     /// (`ready`), otherwise it is `failed`.
     pub playable: bool,
-    /// Offset of the Void kept for the Duration in Info, if there is one.
-    duration_void_at: Option<u64>,
+    /// Whether [`repair_file`] wrote Cues, SeekHead, Duration and sizes.
+    pub reindexed: bool,
+}
+
+/// What a scan found besides the report.
+struct Found {
+    layout: Layout,
     /// Offset and length of the Segment's size field.
     segment_size_field: (u64, usize),
 }
@@ -83,10 +90,18 @@ fn is_top_level(element: u32) -> bool {
 
 /// Finds how much of a recording is whole, without changing it.
 pub fn scan<R: Read + Seek>(r: &mut R) -> Result<RepairReport> {
+    Ok(scan_found(r)?.0)
+}
+
+fn scan_found<R: Read + Seek>(r: &mut R) -> Result<(RepairReport, Found)> {
     let len = r.seek(SeekFrom::End(0))?;
     let mut report = RepairReport {
         original_len: len,
         ..RepairReport::default()
+    };
+    let mut found = Found {
+        layout: Layout::default(),
+        segment_size_field: (0, 0),
     };
     // A file cut inside its first headers (or empty: the track never got a
     // keyframe) is simply not playable; only bytes that are not EBML at all
@@ -100,21 +115,24 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<RepairReport> {
         Some((id::EBML, Some(size), header)) if header + size <= len => {
             report.valid_len = header + size
         }
-        Some((id::EBML, Some(_), _)) | None => return Ok(report),
+        Some((id::EBML, Some(_), _)) | None => return Ok((report, found)),
         _ => return Err(Error::Corrupt("no EBML header")),
     }
     let (segment_size, header) = match header_at(r, report.valid_len)? {
         Some((id::SEGMENT, size, header)) => (size, header),
-        None => return Ok(report),
+        None => return Ok((report, found)),
         _ => return Err(Error::Corrupt("no Segment")),
     };
     let segment_data = report.valid_len + header;
-    report.segment_size_field = (report.valid_len + 4, header as usize - 4);
+    found.segment_size_field = (report.valid_len + 4, header as usize - 4);
     report.finalized = segment_size.is_some();
     let segment_end = segment_size.map_or(len, |size| (segment_data + size).min(len));
     report.valid_len = segment_data;
+    let layout = &mut found.layout;
+    layout.segment_data = segment_data;
+    // Only SeekHead and Void before Info: that room can hold a new SeekHead.
+    let mut room_before_info = true;
 
-    let mut tracks = false;
     let mut at = segment_data;
     'segment: while at < segment_end {
         let Some((element, size, header)) = header_at(r, at)? else {
@@ -152,6 +170,11 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<RepairReport> {
                         timecode = buf[..n]
                             .iter()
                             .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+                        layout.clusters.push(Cluster {
+                            offset: at,
+                            timecode,
+                            sizable: header == CLUSTER_HEADER,
+                        });
                     }
                     id::SIMPLE_BLOCK | id::BLOCK_GROUP => {
                         // A BlockGroup starts with its Block's header.
@@ -183,30 +206,45 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<RepairReport> {
             at = end;
             continue;
         }
+        // Cues of an unfinished file are from a finalize or repair that
+        // did not finish: they are written anew.
+        if element == id::CUES && !report.finalized {
+            break;
+        }
         let Some(size) = size else { break };
         let end = at + header + size;
         if end > segment_end {
             break;
         }
         match element {
-            id::TRACKS => tracks = true,
-            id::INFO => report.duration_void_at = find_duration_void(r, at + header, end)?,
-            _ => {}
+            id::TRACKS => layout.tracks_at = Some(at),
+            id::INFO => {
+                if room_before_info && at == segment_data + SEEK_HEAD_ROOM {
+                    layout.seek_head_room = Some(segment_data);
+                }
+                layout.info_at = Some(at);
+                layout.duration_room = find_duration_room(r, at + header, end)?;
+            }
+            id::SEEK_HEAD | id::VOID => {}
+            _ => room_before_info = false,
         }
         report.valid_len = end;
         at = end;
     }
-    report.playable = tracks && report.blocks > 0;
-    Ok(report)
+    report.playable = layout.tracks_at.is_some() && report.blocks > 0;
+    layout.end_of_clusters = report.valid_len;
+    layout.duration_ms = report.duration_ms;
+    Ok((report, found))
 }
 
-/// The Void inside Info that [`crate::WebmWriter`] keeps for the Duration.
-fn find_duration_void<R: Read + Seek>(r: &mut R, mut at: u64, end: u64) -> Result<Option<u64>> {
+/// The room inside Info that [`crate::WebmWriter`] keeps for the Duration:
+/// its Void, or the Duration a finalize or repair already wrote there.
+fn find_duration_room<R: Read + Seek>(r: &mut R, mut at: u64, end: u64) -> Result<Option<u64>> {
     while at < end {
         let Some((element, Some(size), header)) = header_at(r, at)? else {
             return Ok(None);
         };
-        if element == id::VOID && header + size == 11 {
+        if matches!(element, id::VOID | id::DURATION) && header + size == DURATION_ROOM {
             return Ok(Some(at));
         }
         at += header + size;
@@ -215,34 +253,41 @@ fn find_duration_void<R: Read + Seek>(r: &mut R, mut at: u64, end: u64) -> Resul
 }
 
 /// Repairs a recording file in place: cuts it after its last whole element
-/// and, when the Info kept room for it, writes the Duration found. Returns
-/// the report; `playable == false` means the caller should mark it failed
-/// (the file is then left as it was, for the caller to delete or keep).
-/// A file that was finalized and is whole is left untouched too.
+/// and re-indexes it as [`crate::WebmWriter::finalize`] would have (Cues,
+/// SeekHead, Duration, Cluster and Segment sizes), so that the file seeks
+/// like a finished one; a file from another writer only gets the cut and,
+/// if Info kept room for it, the Duration. Returns the report;
+/// `playable == false` means the caller should mark the recording failed
+/// (the file is then left as it was, to delete or keep). A finalized whole
+/// file is left untouched. Running it again on its own result is harmless,
+/// as is a crash during it.
 pub fn repair_file(path: &Path) -> Result<RepairReport> {
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
-    let report = scan(&mut file)?;
+    let (mut report, found) = scan_found(&mut file)?;
     // Nothing to keep (the caller marks it failed), or nothing to do.
     if !report.playable || (report.finalized && !report.truncated()) {
         return Ok(report);
     }
     file.set_len(report.valid_len)?;
-    if report.finalized {
-        // A finalized file cut later: its Segment size now points past the
-        // end, so make it unknown again, as it was while recording.
-        let (at, len) = report.segment_size_field;
-        let mut unknown = Vec::new();
-        ebml::write_size_len(&mut unknown, (1u64 << (7 * len)) - 1, len);
-        file.seek(SeekFrom::Start(at))?;
-        file.write_all(&unknown)?;
-    }
-    if report.playable
-        && let Some(at) = report.duration_void_at
-    {
-        let mut duration = Vec::new();
-        ebml::float(&mut duration, id::DURATION, report.duration_ms as f64);
-        file.seek(SeekFrom::Start(at))?;
-        file.write_all(&duration)?;
+    let (size_at, size_len) = found.segment_size_field;
+    if !report.finalized && size_len == 8 {
+        write_index(&mut file, 0, &found.layout)?;
+        report.reindexed = true;
+    } else {
+        if report.finalized {
+            // A finalized file cut later: its Segment size now points past
+            // the end, so make it unknown again, as it was while recording.
+            let mut unknown = Vec::new();
+            ebml::write_size_len(&mut unknown, (1u64 << (7 * size_len)) - 1, size_len);
+            file.seek(SeekFrom::Start(size_at))?;
+            file.write_all(&unknown)?;
+        }
+        if let Some(at) = found.layout.duration_room {
+            let mut duration = Vec::new();
+            ebml::float(&mut duration, id::DURATION, report.duration_ms as f64);
+            file.seek(SeekFrom::Start(at))?;
+            file.write_all(&duration)?;
+        }
     }
     file.sync_all()?;
     Ok(report)
@@ -255,9 +300,10 @@ mod tests {
     use super::*;
     use crate::webm::{TrackInfo, WebmWriter};
 
-    fn recording(finalize: bool) -> Vec<u8> {
+    /// `frames` frames 100 ms apart, a keyframe every tenth.
+    fn recording(frames: u64, finalize: bool) -> Vec<u8> {
         let mut w = WebmWriter::new(Cursor::new(Vec::new()), &TrackInfo::vp8(320, 240)).unwrap();
-        for i in 0..60u64 {
+        for i in 0..frames {
             w.write_frame(i * 100, i % 10 == 0, &vec![i as u8; 50 + i as usize])
                 .unwrap();
         }
@@ -271,7 +317,7 @@ mod tests {
 
     #[test]
     fn every_cut_keeps_exactly_the_whole_blocks_before_it() {
-        let file = recording(false);
+        let file = recording(60, false);
         let mut last_blocks = 0;
         for cut in 0..=file.len() {
             let report = scan(&mut Cursor::new(&file[..cut])).unwrap();
@@ -290,34 +336,59 @@ mod tests {
     }
 
     #[test]
-    fn repair_file_truncates_and_writes_the_duration() {
+    fn repair_file_cuts_and_reindexes_like_finalize() {
         let dir = std::env::temp_dir().join(format!("vtp-repair-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("cut.webm");
-        let file = recording(false);
+        let file = recording(60, false);
         std::fs::write(&path, &file[..file.len() - 30]).unwrap();
         let report = repair_file(&path).unwrap();
-        assert!(report.truncated() && report.playable);
+        assert!(report.truncated() && report.playable && report.reindexed);
         assert_eq!((report.blocks, report.duration_ms), (59, 5800));
         let repaired = std::fs::read(&path).unwrap();
-        assert_eq!(repaired.len() as u64, report.valid_len);
+
+        // The same bytes as a finalized recording of the 59 whole frames,
+        // but for the Duration (finalize adds the last frame's length).
+        let mut expected = recording(59, true);
+        let at = expected
+            .windows(3)
+            .position(|w| w == [0x44, 0x89, 0x88])
+            .unwrap();
+        assert_eq!(expected[at + 3..at + 11], 5900f64.to_be_bytes());
+        expected[at + 3..at + 11].copy_from_slice(&5800f64.to_be_bytes());
         assert!(
-            repaired.windows(3).any(|w| w == [0x44, 0x89, 0x88]),
-            "Duration written"
+            repaired == expected,
+            "repaired file differs from a finalized one"
         );
-        let again = scan(&mut Cursor::new(&repaired)).unwrap();
-        assert!(!again.truncated() && again.blocks == 59);
+
+        // Again: nothing to do.
+        let again = repair_file(&path).unwrap();
+        assert!(again.finalized && !again.truncated() && !again.reindexed);
+        assert!(std::fs::read(&path).unwrap() == expected);
+
+        // A crash just before the last step of re-indexing (the Segment
+        // size) is repaired to the same file.
+        let mut unfinished = expected.clone();
+        let segment_size = unfinished
+            .windows(4)
+            .position(|w| w == [0x18, 0x53, 0x80, 0x67])
+            .unwrap()
+            + 4;
+        unfinished[segment_size..segment_size + 8].copy_from_slice(&ebml::UNKNOWN_SIZE);
+        std::fs::write(&path, &unfinished).unwrap();
+        assert!(repair_file(&path).unwrap().reindexed);
+        assert!(std::fs::read(&path).unwrap() == expected);
 
         // A finalized whole file is left alone.
-        std::fs::write(&path, recording(true)).unwrap();
+        std::fs::write(&path, recording(60, true)).unwrap();
         let report = repair_file(&path).unwrap();
-        assert!(report.finalized && !report.truncated());
+        assert!(report.finalized && !report.truncated() && !report.reindexed);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_cut_finalized_file_becomes_a_live_one_again() {
-        let file = recording(true);
+        let file = recording(60, true);
         let dir = std::env::temp_dir().join(format!("vtp-repair-fin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("cut.webm");
@@ -333,7 +404,7 @@ mod tests {
 
     #[test]
     fn a_file_cut_in_its_headers_is_not_playable() {
-        let file = recording(false);
+        let file = recording(60, false);
         for cut in [0, 1, 4, 10, 40, 100, 150] {
             let report = scan(&mut Cursor::new(&file[..cut])).unwrap();
             assert!(!report.playable && report.blocks == 0, "cut at {cut}");
@@ -343,7 +414,7 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(scan(&mut Cursor::new(b"RIFF....WAVE".to_vec())).is_err());
-        let file = recording(false);
+        let file = recording(60, false);
         let mut x: u32 = 99;
         for round in 0..300 {
             let mut damaged = file.clone();

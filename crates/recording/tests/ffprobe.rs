@@ -187,7 +187,7 @@ fn files_cut_anywhere_by_a_crash_are_repaired_and_play() {
             std::fs::write(&cut, &bytes[..bytes.len() * percent / 100 + 3]).unwrap();
             let report = repair_file(&cut).unwrap();
             assert!(
-                report.playable && report.truncated(),
+                report.playable && report.truncated() && report.reindexed,
                 "{codec:?} at {percent}%: {report:?}"
             );
             let p = probe(&cut);
@@ -235,7 +235,7 @@ fn a_recorder_killed_mid_track_leaves_files_that_repair_and_play() {
         // ...then SIGKILL: no flush, no finalize; what the buffer held is lost.
         std::mem::forget(recorder);
         let report = repair_file(&path).unwrap();
-        assert!(report.playable, "{codec:?}: {report:?}");
+        assert!(report.playable && report.reindexed, "{codec:?}: {report:?}");
         let p = probe(&path);
         assert!(p.duration > 1.5 && p.duration < 3.0, "{codec:?}: {p:?}");
         assert_decodes_cleanly(&path);
