@@ -12,7 +12,10 @@ use support::media::{Packetizer, annexb_access_units, ivf_frames, ogg_opus_packe
 use support::{
     Network, assert_about, assert_decodes_cleanly, doc_type, fixture, out_dir, probe, record,
 };
-use vtp_recording::{Codec, RecorderConfig, RecorderEvent, RtpPacket, TrackRecorder, repair_file};
+use vtp_recording::{
+    Codec, Kind, Manifest, ManifestTrack, RecorderConfig, RecorderEvent, RtpPacket, TrackRecorder,
+    repair_file,
+};
 
 /// RTP time to the time it is sent (the sender's clock follows the media).
 fn at(rtp_time: u32, clock_rate: u32) -> Duration {
@@ -240,4 +243,61 @@ fn a_recorder_killed_mid_track_leaves_files_that_repair_and_play() {
         assert!(p.duration > 1.5 && p.duration < 3.0, "{codec:?}: {p:?}");
         assert_decodes_cleanly(&path);
     }
+}
+
+#[test]
+fn a_two_track_recording_and_its_manifest_line_up() {
+    let dir = out_dir("manifest");
+    // The microphone starts 1.5 s after the camera.
+    let late = Duration::from_millis(1500);
+    let opus: Vec<_> = opus_packets()
+        .into_iter()
+        .map(|(at, p)| (at + late, p))
+        .collect();
+    let mut manifest = Manifest::new(
+        "rec-1".into(),
+        "room-1".into(),
+        "session-1".into(),
+        1_700_000_000_000,
+    );
+    for (codec, sent, name, source) in [
+        (Codec::Vp8, vp8_packets(), "peer-a-camera.webm", "camera"),
+        (Codec::Opus, opus, "peer-a-mic.webm", "mic"),
+    ] {
+        let path = dir.join(name);
+        let events = record(codec, Network::impaired().deliver(sent), &path, true);
+        let offset = events
+            .iter()
+            .find_map(|e| match e {
+                RecorderEvent::Started { offset } => Some(*offset),
+                _ => None,
+            })
+            .unwrap();
+        let p = probe(&path);
+        manifest.tracks.push(ManifestTrack {
+            file: name.into(),
+            peer_id: "peer-a".into(),
+            user_id: "user-a".into(),
+            kind: codec.kind(),
+            codec,
+            source: source.into(),
+            start_offset_ms: offset.as_millis() as u64,
+            duration_ms: (p.duration * 1000.0) as u64,
+            bytes: std::fs::metadata(&path).unwrap().len(),
+        });
+    }
+    let json = manifest.to_json().unwrap();
+    std::fs::write(dir.join("manifest.json"), &json).unwrap();
+    let read =
+        Manifest::from_json(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(read, manifest);
+    let [camera, mic] = &read.tracks[..] else {
+        panic!()
+    };
+    // Each file starts at 0; the offsets (first frame's arrival, 10 ms of
+    // network) put the microphone 1.5 s after the camera.
+    assert_eq!(mic.start_offset_ms - camera.start_offset_ms, 1500, "{json}");
+    assert!(camera.start_offset_ms < 100, "{json}");
+    assert_eq!((camera.kind, mic.kind), (Kind::Video, Kind::Audio));
+    assert!(camera.bytes > 50_000 && mic.bytes > 20_000, "{json}");
 }
