@@ -174,6 +174,20 @@ pub struct ServeArgs {
     /// SFU worker threads (rooms are spread over them). Default: one per core.
     #[arg(long, env = "VTP_SFU_WORKERS")]
     pub sfu_workers: Option<usize>,
+    /// What this node runs: `all` (API, signalling and SFU in one process),
+    /// `api` (API and signalling; media on the SFU node at `--sfu-url`) or
+    /// `sfu` (media only, driven by API nodes through `/sfu/v1`).
+    #[arg(long, env = "VTP_ROLE", value_enum, default_value_t = NodeRole::All)]
+    pub role: NodeRole,
+    /// Shared secret of the SFU control API (`Authorization: Bearer …`).
+    /// Needed by `sfu` and `api` nodes; an `all` node serves `/sfu/v1` only
+    /// when it is set.
+    #[arg(long, env = "VTP_SFU_SECRET", hide_env_values = true)]
+    pub sfu_secret: Option<Secret>,
+    /// Base URL of the SFU node an `api` node sends media to, e.g.
+    /// `http://10.0.0.5:8080`.
+    #[arg(long, env = "VTP_SFU_URL")]
+    pub sfu_url: Option<String>,
     /// How long a peer whose connection dropped keeps its place in a room
     /// (and comes back without others seeing it leave).
     #[arg(long, env = "VTP_RECONNECT_GRACE", default_value = "15s", value_parser = parse_duration)]
@@ -209,6 +223,14 @@ pub struct LogArgs {
     pub log_level: String,
     #[arg(long, env = "VTP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Which parts of VTP a node runs (DESIGN §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NodeRole {
+    All,
+    Api,
+    Sfu,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -310,8 +332,13 @@ mod tests {
             "hunter2",
             "--database-url",
             "postgres://u:pw@h/db",
+            "--sfu-secret",
+            "sfu-hunter3",
         ]);
         let dump = format!("{cli:?}");
-        assert!(!dump.contains("hunter2") && !dump.contains("pw@"), "{dump}");
+        assert!(
+            !dump.contains("hunter2") && !dump.contains("pw@") && !dump.contains("hunter3"),
+            "{dump}"
+        );
     }
 }

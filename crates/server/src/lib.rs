@@ -13,6 +13,8 @@ pub mod error;
 pub mod rooms;
 pub mod serve;
 pub mod server;
+pub mod sfu_api;
+pub mod sfu_node;
 pub mod signalling;
 pub mod state;
 pub mod telemetry;

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vtp_server::config::{Cli, Command, UserCommand};
+use vtp_server::config::{Cli, Command, NodeRole, UserCommand};
+use vtp_server::sfu_node::SfuNode;
 use vtp_server::{Server, commands, server, telemetry};
 
 /// Keeps large, short-lived allocations out of the heap. Each password hash
@@ -34,6 +35,17 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve(Box::new(cli.serve))) {
+            Command::Serve(args) if args.role == NodeRole::Sfu => {
+                telemetry::init(&args.log);
+                let node = SfuNode::build(&args)?;
+                let listener = tokio::net::TcpListener::bind(args.bind)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
+                for line in node.summary(listener.local_addr()?) {
+                    tracing::info!("{line}");
+                }
+                node.run(listener, server::shutdown_signal()).await
+            }
             Command::Serve(args) => {
                 telemetry::init(&args.log);
                 let server = Server::build(&args).await?;

@@ -35,10 +35,36 @@ pub struct ConnectionLimits {
     pub open: Arc<AtomicUsize>,
 }
 
+/// [`serve`], with the wait for open connections bounded: once `stopping`
+/// completes (the caller's shutdown work included), connections still
+/// open after `grace` are dropped.
+pub async fn serve_with_grace(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    grace: Duration,
+    stopping: impl Future<Output = ()> + Send + 'static,
+) {
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = serve(listener, app, limits, async move {
+        stopping.await;
+        let _ = stopped_tx.send(());
+    });
+    tokio::select! {
+        () = serving => {}
+        () = async move {
+            let _ = stopped_rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("shutdown grace period over: dropping remaining connections");
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops
 /// accepting and waits for open connections to finish their requests
 /// (upgraded connections must be closed by their owner; the caller bounds
-/// the wait).
+/// the wait, e.g. with [`serve_with_grace`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,

@@ -17,12 +17,13 @@ use crate::api::{self, HttpOptions};
 use crate::auth::password::Passwords;
 use crate::auth::tokens::{KeySource, TokenIssuer};
 use crate::bus::{Bus, LocalBus};
-use crate::config::ServeArgs;
+use crate::config::{NodeRole, ServeArgs};
 use crate::rooms::{HubConfig, RoomHub};
 use crate::serve::{self, ConnectionLimits};
+use crate::sfu_api::{self, RemoteSfu};
 use crate::signalling::{self, SignalLimits};
 use crate::state::{AppParts, AppState, Policy};
-use vtp_sfu_driver::{DriverConfig, SfuDriver, SfuHandle};
+use vtp_sfu_driver::{DriverConfig, SfuControl, SfuDriver};
 
 /// Upper bound on `maxParticipants` of one room.
 pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
@@ -34,12 +35,16 @@ pub struct Server {
     signal_limits: SignalLimits,
     connection_limits: ConnectionLimits,
     grace: Duration,
-    media: SfuHandle,
+    media: Arc<dyn SfuControl>,
+    /// Serve `/sfu/v1` for other API nodes (an `all` node with a secret).
+    sfu_api: Option<crate::config::Secret>,
 }
 
 impl Server {
-    /// Opens the store (migrating it), loads or creates the signing key.
+    /// Opens the store (migrating it), loads or creates the signing key,
+    /// and starts the SFU (`--role all`) or connects to it (`--role api`).
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Server> {
+        let media = media_for(args)?;
         std::fs::create_dir_all(&args.store.data_dir).with_context(|| {
             format!(
                 "cannot create data directory {}",
@@ -75,18 +80,8 @@ impl Server {
             chat_burst: args.chat_burst,
             ..HubConfig::default()
         };
-        let mut driver = DriverConfig {
-            bind: args.rtc_bind,
-            announced_ip: args.announced_ip,
-            ..DriverConfig::default()
-        };
-        if let Some(workers) = args.sfu_workers {
-            driver.workers = workers.max(1);
-        }
-        let media = SfuDriver::start(driver)
-            .with_context(|| format!("cannot start the SFU on udp {}", args.rtc_bind))?;
         let hub = RoomHub::new(store.clone(), bus.clone(), media.clone(), hub_config);
-        tokio::spawn(hub.clone().run_media_events(media.subscribe_events()));
+        tokio::spawn(hub.clone().run_media_events(media.events()));
         let state = AppState::new(AppParts {
             store,
             tokens,
@@ -120,6 +115,10 @@ impl Server {
             connection_limits,
             grace: args.shutdown_grace,
             media,
+            sfu_api: match args.role {
+                NodeRole::All => args.sfu_secret.clone(),
+                _ => None,
+            },
         })
     }
 
@@ -174,10 +173,13 @@ impl Server {
                 }
             ),
             format!(
-                "sfu: udp {} announced as {}, {} worker(s)",
-                self.media.bound_addr(),
-                self.media.local_addr(),
-                self.media.workers()
+                "sfu: {}; control API at /sfu/v1 {}",
+                self.media.describe(),
+                if self.sfu_api.is_some() {
+                    "on (VTP_SFU_SECRET set)"
+                } else {
+                    "off"
+                }
             ),
             format!(
                 "signalling: Socket.IO at /socket.io/, bus {}; reconnect grace {}s; \
@@ -198,31 +200,24 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (socket_layer, io) = signalling::layer(self.state.clone(), self.signal_limits.clone());
-        let router = api::router(self.state.clone(), &self.http).layer(socket_layer);
+        let mut router = api::router(self.state.clone(), &self.http);
+        if let Some(secret) = self.sfu_api.clone() {
+            router = sfu_api::router(self.media.clone(), secret).merge(router);
+        }
         let maintenance = tokio::spawn(maintenance(self.state.clone()));
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = serve::serve(
+        serve::serve_with_grace(
             listener,
-            router,
+            router.layer(socket_layer),
             self.connection_limits.clone(),
+            self.grace,
             async move {
                 shutdown.await;
                 // Signalling connections are long-lived: close them so that only
                 // real in-flight requests hold the shutdown.
                 io.close().await;
-                let _ = stopping_tx.send(());
             },
-        );
-        let grace = self.grace;
-        tokio::select! {
-            () = serving => {}
-            () = async move {
-                let _ = stopping_rx.await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!("shutdown grace period over: dropping remaining connections");
-            }
-        };
+        )
+        .await;
         maintenance.abort();
         self.state.hub.shutdown().await;
         self.media.shutdown().await;
@@ -230,6 +225,35 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The SFU an `all` or `api` node uses: started here, or reached over HTTP.
+fn media_for(args: &ServeArgs) -> anyhow::Result<Arc<dyn SfuControl>> {
+    match args.role {
+        NodeRole::Api => {
+            let (Some(url), Some(secret)) = (&args.sfu_url, &args.sfu_secret) else {
+                anyhow::bail!(
+                    "--role api needs --sfu-url and --sfu-secret (VTP_SFU_URL, VTP_SFU_SECRET)"
+                );
+            };
+            Ok(Arc::new(RemoteSfu::new(url, secret.clone())?))
+        }
+        NodeRole::All | NodeRole::Sfu => Ok(Arc::new(start_driver(args)?)),
+    }
+}
+
+/// Starts the media driver of this node.
+pub fn start_driver(args: &ServeArgs) -> anyhow::Result<vtp_sfu_driver::SfuHandle> {
+    let mut driver = DriverConfig {
+        bind: args.rtc_bind,
+        announced_ip: args.announced_ip,
+        ..DriverConfig::default()
+    };
+    if let Some(workers) = args.sfu_workers {
+        driver.workers = workers.max(1);
+    }
+    SfuDriver::start(driver)
+        .with_context(|| format!("cannot start the SFU on udp {}", args.rtc_bind))
 }
 
 /// Housekeeping that keeps tables from growing: expired refresh tokens.

@@ -342,10 +342,11 @@ async fn malformed_media_requests_change_nothing() {
             json!({ "roomId": room, "consumerId": "x", "spatialLayer": 9 }),
             "bad_request",
         ),
+        ("restart-ice", json!({ "roomId": room }), "bad_request"),
         (
             "restart-ice",
-            json!({ "roomId": room, "transportId": send_id }),
-            "bad_request",
+            json!({ "roomId": room, "transportId": "someone-elses" }),
+            "not_found",
         ),
     ] {
         assert_eq!(

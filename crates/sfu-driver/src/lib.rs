@@ -39,10 +39,21 @@
 //! across workers. Refusals are the engine's [`EngineError`]s (with their
 //! protocol `code()`); ids nobody knows answer `not_found`, and a stopped
 //! driver answers `internal`.
+//!
+//! [`SfuControl`] (module `control`) is the room- and peer-shaped surface
+//! of DESIGN §4 that API nodes use; `SfuHandle` implements it (module
+//! `local`) on top of the calls above, and the server crate serves it as
+//! `/sfu/v1` and implements it again as an HTTP client for remote SFUs.
 
+pub mod control;
 mod demux;
+mod local;
 mod stun;
 mod worker;
+
+pub use control::{
+    Consume, CreateTransport, Produce, SfuControl, SfuError, SfuErrorCode, SfuHealth, SfuResult,
+};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -50,7 +61,7 @@ use std::sync::mpsc::{self, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
@@ -103,14 +114,15 @@ pub enum DriverError {
 }
 
 /// An engine event, tagged with the router (room) it happened in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DriverEvent {
     pub router_id: String,
     pub event: EngineEvent,
 }
 
 /// Counts of one worker.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerStats {
     pub routers: usize,
@@ -125,7 +137,7 @@ pub struct WorkerStats {
 }
 
 /// Counts of the whole driver (`GET /sfu/v1/health` material).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DriverStats {
     pub workers: usize,
@@ -199,6 +211,7 @@ impl SfuDriver {
             next_router_worker: AtomicUsize::new(0),
             local_addr,
             bound_addr,
+            cpu_sample: Mutex::new(None),
         };
         let mut queues = Vec::new();
         for (index, engine) in engines.into_iter().enumerate() {
@@ -263,6 +276,8 @@ struct Inner {
     next_router_worker: AtomicUsize,
     local_addr: SocketAddr,
     bound_addr: SocketAddr,
+    /// The last CPU reading of `SfuControl::health` (when, CPU seconds).
+    cpu_sample: Mutex<Option<(std::time::Instant, f64)>>,
 }
 
 impl Inner {

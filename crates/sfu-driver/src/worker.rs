@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 use vtp_sfu::engine::{
-    Engine, EngineError, EngineEvent, EngineOutput, TransportInfo, TransportOptions,
+    Engine, EngineError, EngineEvent, EngineOutput, IceParameters, RouterSnapshot, RouterSummary,
+    TransportInfo, TransportOptions,
 };
 use vtp_sfu::rtp::RtpCapabilities;
 
@@ -419,18 +420,19 @@ impl Worker {
         }
         self.reserve(IdKind::Transport, transport_id)?;
         for _ in 0..UFRAG_ATTEMPTS {
-            let info = match self
-                .engine
-                .create_webrtc_transport(router_id, transport_id, options)
-            {
-                Ok(info) => info,
-                Err(e) => {
-                    self.shared
-                        .directory()
-                        .release(IdKind::Transport, transport_id);
-                    return Err(e);
-                }
-            };
+            let info =
+                match self
+                    .engine
+                    .create_webrtc_transport(router_id, transport_id, options.clone())
+                {
+                    Ok(info) => info,
+                    Err(e) => {
+                        self.shared
+                            .directory()
+                            .release(IdKind::Transport, transport_id);
+                        return Err(e);
+                    }
+                };
             let ufrag = info.ice_parameters.username_fragment.clone();
             if self.shared.directory().ufrags.insert(ufrag.clone()) {
                 self.transports.insert(
@@ -530,6 +532,88 @@ impl Worker {
                 .release(IdKind::Consumer, consumer_id),
         }
         result
+    }
+
+    /// Refuses an object that is not in `router_id` (as if unknown: a
+    /// caller naming another room's object learns nothing about it).
+    pub fn check_router(&self, kind: IdKind, id: &str, router_id: &str) -> Result<(), EngineError> {
+        let router = match kind {
+            IdKind::Router => self.routers.get(id).map(String::as_str),
+            IdKind::Transport => self.transports.get(id).map(|t| t.0.as_str()),
+            IdKind::Producer => self.producers.get(id).map(String::as_str),
+            IdKind::Consumer => self.consumers.get(id).map(String::as_str),
+        };
+        if router == Some(router_id) {
+            Ok(())
+        } else {
+            Err(kind.not_found(id))
+        }
+    }
+
+    /// The router of one of this worker's transports.
+    pub fn transport_router(&self, transport_id: &str) -> Option<&str> {
+        self.transports.get(transport_id).map(|t| t.0.as_str())
+    }
+
+    /// Refuses a transport that `peer_id` does not own.
+    pub fn check_owner(&self, transport_id: &str, peer_id: &str) -> Result<(), EngineError> {
+        match self.engine.transport_peer(transport_id) {
+            Some(owner) if owner == peer_id => Ok(()),
+            _ => Err(EngineError::UnknownTransport(transport_id.into())),
+        }
+    }
+
+    pub fn add_peer(&mut self, router_id: &str, peer_id: &str) -> Result<(), EngineError> {
+        self.engine.add_peer(router_id, peer_id)
+    }
+
+    /// Removes a peer; its transports close, and what they carried with
+    /// them (events for those).
+    pub fn remove_peer(&mut self, router_id: &str, peer_id: &str) -> Result<(), EngineError> {
+        let transports = self.engine.peer_transports(router_id, peer_id);
+        self.engine.remove_peer(router_id, peer_id)?;
+        self.flush();
+        for id in transports {
+            self.forget_transport(&id);
+        }
+        Ok(())
+    }
+
+    /// New ICE credentials for a transport; the routing thread learns the
+    /// new ufrag before the caller hears of it and forgets the old one.
+    pub fn restart_ice(&mut self, transport_id: &str) -> Result<IceParameters, EngineError> {
+        let Some((_, old)) = self.transports.get(transport_id).cloned() else {
+            return Err(EngineError::UnknownTransport(transport_id.into()));
+        };
+        for _ in 0..UFRAG_ATTEMPTS {
+            let params = self.engine.restart_ice(transport_id)?;
+            let ufrag = params.username_fragment.clone();
+            let mut dir = self.shared.directory();
+            if !dir.ufrags.insert(ufrag.clone()) {
+                // Taken on another worker: draw again.
+                continue;
+            }
+            dir.ufrags.remove(&old);
+            drop(dir);
+            if let Some(entry) = self.transports.get_mut(transport_id) {
+                entry.1 = ufrag.clone();
+            }
+            let _ = self.routes.send(RouteUpdate::Add {
+                ufrag,
+                worker: self.index,
+            });
+            let _ = self.routes.send(RouteUpdate::Remove { ufrag: old });
+            return Ok(params);
+        }
+        Err(EngineError::Internal("no unique ICE ufrag".into()))
+    }
+
+    pub fn router_snapshot(&self, router_id: &str) -> Result<RouterSnapshot, EngineError> {
+        self.engine.router_snapshot(router_id)
+    }
+
+    pub fn router_summaries(&self) -> Vec<RouterSummary> {
+        self.engine.router_summaries()
     }
 
     pub fn pause_producer(&mut self, id: &str) -> Result<(), EngineError> {

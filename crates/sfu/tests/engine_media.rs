@@ -329,7 +329,14 @@ fn room() -> Room {
         .unwrap();
     let tb = net
         .engine
-        .create_webrtc_transport("room", "tb", TransportOptions { enable_sctp: true })
+        .create_webrtc_transport(
+            "room",
+            "tb",
+            TransportOptions {
+                enable_sctp: true,
+                ..TransportOptions::default()
+            },
+        )
         .unwrap();
     assert_eq!(tb.sctp_parameters.as_ref().unwrap().port, 5000);
     let a = net.add_client(chromium_config(), &ta);
@@ -895,4 +902,74 @@ fn a_client_with_the_wrong_dtls_fingerprint_never_receives_media() {
         net.received(b, ssrc).is_empty(),
         "no media for a client whose certificate does not match"
     );
+}
+
+#[test]
+fn ice_restart_keeps_media_flowing_under_new_credentials() {
+    let mut room = room();
+    send(&mut room, 0, 20);
+    let old_ufrag = room.net.engine.transport_ufrag("tb").unwrap().to_owned();
+    let fresh = room.net.engine.restart_ice("tb").unwrap();
+    assert_ne!(fresh.username_fragment, old_ufrag);
+    assert!(fresh.ice_lite);
+    assert_eq!(
+        room.net.engine.transport_ufrag("tb"),
+        Some(fresh.username_fragment.as_str())
+    );
+    // B applies the new parameters with credentials of its own, as a
+    // browser does on `restartIce()`.
+    {
+        let mut api = room.net.clients[room.b].rtc.direct_api();
+        api.set_remote_ice_credentials(IceCreds {
+            ufrag: fresh.username_fragment.clone(),
+            pass: fresh.password.clone(),
+        });
+        api.set_local_ice_credentials(IceCreds::new());
+    }
+    // Count the engine's STUN answers to B from now on: B's checks under
+    // the new credentials must be routed and answered.
+    let stun_answers = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counter = stun_answers.clone();
+    room.net.drop_to_client = Box::new(move |client, bytes| {
+        // A STUN binding success response: type 0x0101 and the magic cookie.
+        if client == 1
+            && bytes.len() >= 20
+            && bytes[..2] == [0x01, 0x01]
+            && bytes[4..8] == [0x21, 0x12, 0xA4, 0x42]
+        {
+            counter.set(counter.get() + 1);
+        }
+        false
+    });
+    send(&mut room, 20, 100);
+    room.net.run(Duration::from_secs(20));
+    send(&mut room, 120, 20);
+    room.net.run(Duration::from_millis(100));
+    assert!(
+        room.net.clients[room.b].rtc.is_connected(),
+        "B still connected"
+    );
+    assert!(
+        stun_answers.get() >= 2,
+        "the engine answered {} of B's checks under the new credentials",
+        stun_answers.get()
+    );
+    let vssrc = room.video.rtp_parameters.encodings[0].ssrc.unwrap();
+    let video = room.net.received(room.b, vssrc);
+    assert_eq!(video.len(), 140, "every video packet reached B");
+    assert_continuous(&video);
+    assert!(
+        !room
+            .net
+            .engine_events
+            .iter()
+            .any(|e| matches!(e, EngineEvent::TransportClosed { .. })),
+        "no transport failed: {:?}",
+        room.net.engine_events
+    );
+    // The old ufrag no longer routes; unknown transports are refused.
+    assert!(matches!(
+        room.net.engine.restart_ice("nope"),
+        Err(vtp_sfu::engine::EngineError::UnknownTransport(_))
+    ));
 }

@@ -198,6 +198,33 @@ impl MediaTransport {
         self.shared.wake.notify_one();
     }
 
+    /// Applies the `iceParameters` of a `restart-ice` answer, with new
+    /// local credentials of its own, as a browser's `restartIce()` does:
+    /// the next connectivity checks use the new pair, DTLS and media go on.
+    pub fn restart_ice(&self, ice_parameters: &Value) -> Result<(), MediaError> {
+        let field = |name: &str| {
+            ice_parameters
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| MediaError::invalid("iceParameters", format!("no {name}")))
+        };
+        let remote = IceCreds {
+            ufrag: field("usernameFragment")?,
+            pass: field("password")?,
+        };
+        let mut inner = self.shared.lock();
+        if inner.closed {
+            return Err(MediaError::Closed);
+        }
+        let mut api = inner.rtc.direct_api();
+        api.set_remote_ice_credentials(remote);
+        api.set_local_ice_credentials(IceCreds::new());
+        drop(inner);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
     fn check_direction(&self, want: Direction) -> Result<(), MediaError> {
         if self.shared.direction == want {
             Ok(())

@@ -39,7 +39,7 @@ pub async fn health() -> Json<Health> {
     })
 }
 
-/// Readiness: the store answers. 503 while it does not.
+/// Readiness: the store and the SFU answer. 503 while one does not.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
@@ -52,7 +52,19 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
             }
             Err(_) => false,
         };
-    let sfu_ok = state.hub.media().health().running;
+    let sfu_ok = match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.hub.media().health(),
+    )
+    .await
+    {
+        Ok(Ok(health)) => health.running,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: sfu check failed");
+            false
+        }
+        Err(_) => false,
+    };
     let checks = vec![
         Check {
             name: "store",

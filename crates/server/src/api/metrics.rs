@@ -12,7 +12,15 @@ use crate::state::AppState;
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (rooms, peers) = state.hub.counts();
-    let sfu = state.hub.media().stats();
+    // A remote SFU that does not answer shows as zeros, not as an error:
+    // the rest of the page is still worth scraping.
+    let sfu = match state.hub.media().health().await {
+        Ok(health) => health.stats,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: sfu health failed");
+            vtp_sfu_driver::DriverStats::default()
+        }
+    };
     let mut out = String::with_capacity(2048);
     let mut gauge = |name: &str, help: &str, value: u64| {
         let _ = writeln!(

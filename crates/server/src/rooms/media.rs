@@ -8,10 +8,9 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
-use vtp_sfu::engine::{EngineError, EngineEvent, TransportOptions};
+use vtp_sfu::engine::EngineEvent;
 use vtp_sfu::rtp::MediaKind;
-use vtp_sfu_driver::DriverEvent;
+use vtp_sfu_driver::{Consume, CreateTransport, DriverEvent, Produce, SfuError, SfuErrorCode};
 use vtp_store::RoomRole;
 
 use super::{LiveRoom, Peer, ProducerInfo, RoomHub, SignalCode, SignalError};
@@ -23,12 +22,7 @@ pub const MAX_TRANSPORTS_PER_PEER: usize = 4;
 pub const MAX_PRODUCERS_PER_PEER: usize = 8;
 
 /// Which way a transport carries media, from the peer's point of view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    Send,
-    Recv,
-}
+pub use vtp_sfu::engine::TransportDirection as Direction;
 
 /// A transport a peer created.
 #[derive(Clone, Debug)]
@@ -44,17 +38,27 @@ pub struct PeerConsumer {
     pub producer_id: String,
 }
 
-impl From<EngineError> for SignalError {
-    fn from(err: EngineError) -> Self {
-        let code = match err.code() {
-            "not_found" => SignalCode::NotFound,
-            "conflict" => SignalCode::Conflict,
-            "bad_request" => SignalCode::BadRequest,
-            "rate_limited" => SignalCode::RateLimited,
-            _ => return SignalError::internal("sfu", err),
+impl From<SfuError> for SignalError {
+    fn from(err: SfuError) -> Self {
+        let code = match err.code {
+            SfuErrorCode::NotFound => SignalCode::NotFound,
+            SfuErrorCode::Conflict => SignalCode::Conflict,
+            SfuErrorCode::BadRequest => SignalCode::BadRequest,
+            SfuErrorCode::RateLimited => SignalCode::RateLimited,
+            SfuErrorCode::Forbidden => SignalCode::Forbidden,
+            SfuErrorCode::Unauthorized | SfuErrorCode::Unavailable | SfuErrorCode::Internal => {
+                return SignalError::internal("sfu", err);
+            }
         };
-        SignalError::new(code, err.to_string())
+        SignalError::new(code, err.message)
     }
+}
+
+/// The answer to `restart-ice`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceRestarted {
+    pub ice_parameters: vtp_sfu::engine::IceParameters,
 }
 
 /// The answer to `produce`.
@@ -153,27 +157,34 @@ impl RoomHub {
                     "at most {MAX_TRANSPORTS_PER_PEER} transports per peer"
                 )));
             }
-            let id = Uuid::new_v4().to_string();
-            let info = hub
-                .media
-                .create_webrtc_transport(&router_id, &id, TransportOptions { enable_sctp: sctp })
-                .await?;
-            peer.transports.push(PeerTransport { id, direction });
+            let request = CreateTransport {
+                peer_id: peer_id.clone(),
+                direction,
+                enable_sctp: sctp,
+            };
+            let info = hub.media.create_transport(&router_id, request).await?;
+            peer.transports.push(PeerTransport {
+                id: info.id.clone(),
+                direction,
+            });
             serde_json::to_value(info).map_err(|e| SignalError::internal("transport answer", e))
         })
         .await
     }
 
-    /// Checks that a transport is the caller's.
-    pub async fn check_transport(
+    /// `restart-ice`: new ICE credentials for one of the caller's
+    /// transports (after a network change); DTLS and media carry on.
+    pub async fn restart_ice(
         &self,
         conn: &str,
         room_id: &str,
         transport_id: &str,
-    ) -> Result<(), SignalError> {
-        self.with_member(conn, room_id, async |_, _, slot, peer_id| {
+    ) -> Result<IceRestarted, SignalError> {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
             caller(slot, &peer_id, room_id)?.require_transport(transport_id)?;
-            Ok(())
+            let router_id = slot.live_mut(room_id)?.router_id.clone();
+            let ice_parameters = hub.media.restart_ice(&router_id, transport_id).await?;
+            Ok(IceRestarted { ice_parameters })
         })
         .await
     }
@@ -189,7 +200,11 @@ impl RoomHub {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
             let peer = caller(slot, &peer_id, room_id)?;
             peer.require_transport(transport_id)?;
-            Ok(hub.media.connect_transport(transport_id, dtls).await?)
+            let router_id = slot.live_mut(room_id)?.router_id.clone();
+            Ok(hub
+                .media
+                .connect_transport(&router_id, transport_id, dtls)
+                .await?)
         })
         .await
     }
@@ -221,10 +236,14 @@ impl RoomHub {
                     "at most {MAX_PRODUCERS_PER_PEER} producers per peer"
                 )));
             }
-            let id = Uuid::new_v4().to_string();
-            hub.media
-                .produce(transport_id, &id, kind, rtp_parameters)
-                .await?;
+            let request = Produce {
+                peer_id: peer_id.clone(),
+                transport_id: transport_id.to_owned(),
+                kind,
+                rtp_parameters,
+                app_data: app_data.clone(),
+            };
+            let id = hub.media.produce(&live.router_id, request).await?.id;
             let info = ProducerInfo {
                 producer_id: id.clone(),
                 peer_id: peer_id.clone(),
@@ -269,14 +288,16 @@ impl RoomHub {
                 .peer(&peer_id)
                 .ok_or_else(|| SignalError::not_in_room(room_id))?;
             own_transport(peer, transport_id, Direction::Recv)?;
-            let id = Uuid::new_v4().to_string();
-            let info = hub
-                .media
-                .consume(transport_id, &id, producer_id, rtp_capabilities)
-                .await?;
+            let request = Consume {
+                peer_id: peer_id.clone(),
+                transport_id: transport_id.to_owned(),
+                producer_id: producer_id.to_owned(),
+                rtp_capabilities,
+            };
+            let info = hub.media.consume(&live.router_id, request).await?;
             if let Some(peer) = live.peer_mut(&peer_id) {
                 peer.consumers.push(PeerConsumer {
-                    id,
+                    id: info.id.clone(),
                     producer_id: producer_id.to_string(),
                 });
             }
@@ -296,12 +317,11 @@ impl RoomHub {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
             let peer = caller(slot, &peer_id, room_id)?;
             peer.require_consumer(consumer_id)?;
-            if paused {
-                hub.media.pause_consumer(consumer_id).await?;
-            } else {
-                hub.media.resume_consumer(consumer_id).await?;
-            }
-            Ok(())
+            let router_id = slot.live_mut(room_id)?.router_id.clone();
+            Ok(hub
+                .media
+                .set_consumer_paused(&router_id, consumer_id, paused)
+                .await?)
         })
         .await
     }
@@ -330,10 +350,10 @@ impl RoomHub {
         consumer_id: &str,
     ) -> Result<(), SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
-            let peer = slot
-                .live
-                .as_mut()
-                .and_then(|l| l.peer_mut(&peer_id))
+            let live = slot.live_mut(room_id)?;
+            let router_id = live.router_id.clone();
+            let peer = live
+                .peer_mut(&peer_id)
                 .ok_or_else(|| SignalError::not_in_room(room_id))?;
             let index = peer
                 .consumers
@@ -343,7 +363,7 @@ impl RoomHub {
                     SignalError::not_found(format!("you have no consumer {consumer_id:?}"))
                 })?;
             peer.consumers.remove(index);
-            hub.media.close_consumer(consumer_id).await?;
+            hub.media.close_consumer(&router_id, consumer_id).await?;
             Ok(())
         })
         .await
@@ -381,22 +401,23 @@ impl RoomHub {
         producer_id: &str,
         paused: bool,
     ) -> Result<(), SignalError> {
-        let Some(info) = live.peer_mut(owner).and_then(|p| {
+        let current = live
+            .peer(owner)
+            .and_then(|p| p.producers.iter().find(|x| x.producer_id == producer_id))
+            .map(|x| x.paused);
+        if current.is_none_or(|now| now == paused) {
+            return Ok(());
+        }
+        self.media
+            .set_producer_paused(&live.router_id, producer_id, paused)
+            .await?;
+        if let Some(info) = live.peer_mut(owner).and_then(|p| {
             p.producers
                 .iter_mut()
                 .find(|x| x.producer_id == producer_id)
-        }) else {
-            return Ok(());
-        };
-        if info.paused == paused {
-            return Ok(());
+        }) {
+            info.paused = paused;
         }
-        if paused {
-            self.media.pause_producer(producer_id).await?;
-        } else {
-            self.media.resume_producer(producer_id).await?;
-        }
-        info.paused = paused;
         let event = if paused {
             "producer-paused"
         } else {
@@ -431,7 +452,9 @@ impl RoomHub {
                     SignalError::not_found(format!("you have no producer {producer_id:?}"))
                 })?;
             peer.producers.remove(index);
-            hub.media.close_producer(producer_id).await?;
+            hub.media
+                .close_producer(&live.router_id, producer_id)
+                .await?;
             hub.publish(
                 live.conns_except(Some(&peer_id)),
                 "producer-closed",
@@ -452,10 +475,9 @@ impl RoomHub {
                 json!({ "producerId": producer.producer_id, "peerId": peer.peer_id }),
             );
         }
-        for transport in &peer.transports {
-            if let Err(e) = self.media.close_transport(&transport.id).await {
-                tracing::debug!(error = %e, transport_id = %transport.id, "transport already gone");
-            }
+        // Closes its transports, and so its producers and consumers.
+        if let Err(e) = self.media.remove_peer(&live.router_id, &peer.peer_id).await {
+            tracing::debug!(error = %e, peer_id = %peer.peer_id, "sfu peer already gone");
         }
     }
 

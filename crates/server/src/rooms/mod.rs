@@ -27,7 +27,7 @@ pub use model::*;
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::bus::{Bus, ConnId, Delivery};
-use vtp_sfu_driver::SfuHandle;
+use vtp_sfu_driver::SfuControl;
 
 /// Tunables of the room logic.
 #[derive(Clone, Debug)]
@@ -85,8 +85,9 @@ pub struct RoomHub {
     chat_limiter: RateLimiter,
     /// `routerRtpCapabilities`, serialised once.
     rtp_capabilities: Value,
-    /// The SFU: one router per live session.
-    media: SfuHandle,
+    /// The SFU (in this process or on a media node): one room per live
+    /// session, named by the session id.
+    media: Arc<dyn SfuControl>,
     /// Router id → room id, to route the SFU's events.
     routers: StdMutex<HashMap<String, String>>,
 }
@@ -100,7 +101,7 @@ impl RoomHub {
     pub fn new(
         store: Store,
         bus: Arc<dyn Bus>,
-        media: SfuHandle,
+        media: Arc<dyn SfuControl>,
         config: HubConfig,
     ) -> Arc<RoomHub> {
         let rtp_capabilities =
@@ -134,7 +135,7 @@ impl RoomHub {
     }
 
     /// The SFU this hub's rooms use.
-    pub fn media(&self) -> &SfuHandle {
+    pub fn media(&self) -> &Arc<dyn SfuControl> {
         &self.media
     }
 
@@ -241,7 +242,7 @@ impl RoomHub {
                     removed_users: Default::default(),
                     recent_chat: Default::default(),
                 });
-                if let Err(e) = self.media.create_router(&router_id).await {
+                if let Err(e) = self.media.open_room(&router_id).await {
                     self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
                         .await;
                     return Err(e.into());
@@ -357,7 +358,8 @@ impl RoomHub {
             None => user.display_name.clone(),
         };
         let peer_id = uuid::Uuid::new_v4().to_string();
-        let participant = self
+        self.media.add_peer(&live.router_id, &peer_id).await?;
+        let participant = match self
             .store
             .add_participant(
                 &NewParticipant {
@@ -369,7 +371,16 @@ impl RoomHub {
                 },
                 Utc::now(),
             )
-            .await?;
+            .await
+        {
+            Ok(participant) => participant,
+            Err(e) => {
+                if let Err(gone) = self.media.remove_peer(&live.router_id, &peer_id).await {
+                    tracing::debug!(error = %gone, %peer_id, "sfu peer already gone");
+                }
+                return Err(e.into());
+            }
+        };
         let peer = Peer {
             peer_id: peer_id.clone(),
             user_id: user.id,
@@ -482,7 +493,7 @@ impl RoomHub {
                 }
             }
             // Closes every transport, producer and consumer of the session.
-            if let Err(e) = self.media.close_router(&live.router_id).await {
+            if let Err(e) = self.media.close_room(&live.router_id).await {
                 tracing::debug!(error = %e, room_id, "router already gone");
             }
             self.routers

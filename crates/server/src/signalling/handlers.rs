@@ -332,15 +332,10 @@ fn register_media<A: Adapter>(s: &SocketRef<A>) {
         TransportRequest,
         |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
-            // Answer not_found for a transport that is not the caller's, as for
-            // every other transport request; then say plainly what is missing.
             sig.app
                 .hub
-                .check_transport(&id, room_id, &req.transport_id)
-                .await?;
-            Err::<Empty, _>(SignalError::bad_request(
-                "ICE restart is not supported yet: create a new transport instead",
-            ))
+                .restart_ice(&id, room_id, &req.transport_id)
+                .await
         }
     );
 

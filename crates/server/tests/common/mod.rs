@@ -2,6 +2,8 @@
 //! database (SQLite, or PostgreSQL when `VTP_TEST_POSTGRES_URL` is set).
 #![allow(dead_code)] // each test binary uses a different part of this harness
 
+pub mod media;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -226,4 +228,85 @@ pub const WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// The `error.code` of an API error body.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// A media-only node (`vtp serve --role sfu`) on 127.0.0.1:0.
+pub struct TestSfuNode {
+    pub addr: SocketAddr,
+    pub secret: String,
+    pub http: reqwest::Client,
+    _dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestSfuNode {
+    pub async fn start(secret: &str) -> TestSfuNode {
+        let dir = TempDir::new("vtp-test-sfu").expect("temp dir");
+        let mut args = ServeArgs::defaults_for(dir.path().to_path_buf());
+        args.bind = "127.0.0.1:0".parse().unwrap();
+        args.rtc_bind = "127.0.0.1:0".parse().unwrap();
+        args.sfu_workers = Some(1);
+        args.role = vtp_server::config::NodeRole::Sfu;
+        args.sfu_secret = Some(Secret::new(secret));
+        let node = vtp_server::sfu_node::SfuNode::build(&args).expect("sfu node builds");
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(node.run(listener, async move {
+            let _ = stopped.await;
+        }));
+        TestSfuNode {
+            addr,
+            secret: secret.to_string(),
+            http: reqwest::Client::new(),
+            _dir: dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A control API call with the node's secret; (status, JSON body).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base()))
+            .bearer_auth(&self.secret);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let bytes = resp.bytes().await.expect("body");
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("node task").expect("node ran cleanly");
+        }
+    }
+}
+
+impl Drop for TestSfuNode {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }

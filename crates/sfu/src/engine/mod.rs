@@ -75,7 +75,8 @@
 //!
 //! This file holds the [`Engine`] itself and its routers; the rest of its
 //! methods live by topic in private submodules: `transport` (transport
-//! state and the lazy `Rtc` build), `producers`, `consumers`, `demux`
+//! state and the lazy `Rtc` build), `producers`, `consumers`, `peers` (owner tags and
+//! snapshots for the control API), `demux`
 //! (datagram routing, timeouts, draining) and `relay` (forwarding glue and
 //! keyframe requests). [`forward`] has the pure forwarding pieces, `wire`
 //! the translations to str0m's configuration, `types` the public values.
@@ -83,13 +84,14 @@
 mod consumers;
 mod demux;
 pub mod forward;
+mod peers;
 mod producers;
 mod relay;
 mod transport;
 mod types;
 mod wire;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use str0m::config::DtlsCert;
@@ -99,6 +101,9 @@ use str0m::media::MediaKind as StrMediaKind;
 use crate::rtp::{self, MediaKind, RtpCapabilities};
 use consumers::Consumer;
 use forward::Rng;
+pub use peers::{
+    ConsumerSnapshot, ProducerSnapshot, RouterSnapshot, RouterSummary, TransportSnapshot,
+};
 use producers::Producer;
 use transport::Transport;
 pub use types::*;
@@ -106,6 +111,8 @@ pub use types::*;
 struct Router {
     caps: RtpCapabilities,
     transports: BTreeSet<String>,
+    /// Peer → the transports it owns.
+    peers: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// The media engine. See the module doc.
@@ -172,6 +179,7 @@ impl Engine {
         let router = self.routers.entry(router_id.to_owned()).or_insert(Router {
             caps: rtp::router_rtp_capabilities(),
             transports: BTreeSet::new(),
+            peers: BTreeMap::new(),
         });
         Ok(&router.caps)
     }

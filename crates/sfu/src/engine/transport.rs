@@ -23,11 +23,7 @@ const SCTP_PORT: u16 = 5000;
 const SCTP_STREAMS: u16 = 1024;
 const SCTP_MAX_MESSAGE_SIZE: u32 = 262_144;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Direction {
-    Send,
-    Recv,
-}
+pub(super) use super::TransportDirection as Direction;
 
 impl Direction {
     pub(super) fn as_str(self) -> &'static str {
@@ -40,6 +36,8 @@ impl Direction {
 
 pub(super) struct Transport {
     pub(super) router_id: String,
+    /// The peer that owns it, when the caller said (see `peers`).
+    pub(super) peer_id: Option<String>,
     pub(super) creds: IceCreds,
     pub(super) sctp: bool,
     pub(super) remote_dtls: Option<RemoteDtls>,
@@ -82,6 +80,11 @@ impl Engine {
                 what: "transport",
                 id: transport_id.into(),
             });
+        }
+        if let Some(peer) = &options.peer_id
+            && !router.peers.contains_key(peer)
+        {
+            return Err(EngineError::UnknownPeer(peer.clone()));
         }
         if router.transports.len() >= self.config.max_transports_per_router {
             return Err(EngineError::LimitReached {
@@ -130,17 +133,25 @@ impl Engine {
             .insert(creds.ufrag.clone(), transport_id.to_owned());
         if let Some(router) = self.routers.get_mut(router_id) {
             router.transports.insert(transport_id.to_owned());
+            if let Some(peer) = options
+                .peer_id
+                .as_ref()
+                .and_then(|p| router.peers.get_mut(p))
+            {
+                peer.insert(transport_id.to_owned());
+            }
         }
         self.transports.insert(
             transport_id.to_owned(),
             Transport {
                 router_id: router_id.to_owned(),
+                peer_id: options.peer_id,
                 creds,
                 sctp: options.enable_sctp,
                 remote_dtls: None,
                 remote_ufrag: None,
                 rtc: None,
-                direction: None,
+                direction: options.direction,
                 early: VecDeque::new(),
                 sources: BTreeSet::new(),
                 timeout: None,
@@ -186,6 +197,48 @@ impl Engine {
         Ok(())
     }
 
+    /// `restart-ice`: new local ICE credentials for a transport (mediasoup's
+    /// `restartIce`). The client applies them with its own new ufrag; its
+    /// first STUN request under the new pair teaches the engine the remote
+    /// ufrag, and from whatever address it now comes from. DTLS, SRTP and
+    /// every producer and consumer carry on: only ICE starts again, which
+    /// is what a browser needs after a network change. The old ufrag stops
+    /// routing at once.
+    pub fn restart_ice(&mut self, transport_id: &str) -> Result<IceParameters, EngineError> {
+        let transport = self
+            .transports
+            .get_mut(transport_id)
+            .ok_or_else(|| EngineError::UnknownTransport(transport_id.into()))?;
+        let mut creds = IceCreds::new();
+        while self.ufrags.contains_key(&creds.ufrag) {
+            creds = IceCreds::new();
+        }
+        self.ufrags.remove(&transport.creds.ufrag);
+        self.ufrags
+            .insert(creds.ufrag.clone(), transport_id.to_owned());
+        if let Some(rtc) = transport.rtc.as_mut() {
+            rtc.direct_api().set_local_ice_credentials(creds.clone());
+        }
+        // Datagrams held for a not-yet-built `Rtc` were checked against
+        // the old credentials; they would only fail now.
+        transport.early.clear();
+        transport.remote_ufrag = None;
+        let parameters = IceParameters {
+            username_fragment: creds.ufrag.clone(),
+            password: creds.pass.clone(),
+            ice_lite: true,
+        };
+        transport.creds = creds;
+        Ok(parameters)
+    }
+
+    /// The local ICE ufrag a transport answers to now.
+    pub fn transport_ufrag(&self, transport_id: &str) -> Option<&str> {
+        self.transports
+            .get(transport_id)
+            .map(|t| t.creds.ufrag.as_str())
+    }
+
     /// Closes a transport and what it carried (events for its producers,
     /// their consumers elsewhere, and its consumers).
     pub fn close_transport(&mut self, transport_id: &str) -> Result<(), EngineError> {
@@ -226,6 +279,13 @@ impl Engine {
         }
         if let Some(router) = self.routers.get_mut(&transport.router_id) {
             router.transports.remove(transport_id);
+            if let Some(peer) = transport
+                .peer_id
+                .as_ref()
+                .and_then(|p| router.peers.get_mut(p))
+            {
+                peer.remove(transport_id);
+            }
         }
         if let Some(reason) = reason {
             self.emit(EngineEvent::TransportClosed {

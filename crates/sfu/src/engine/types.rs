@@ -12,6 +12,8 @@ use crate::rtp::{MediaKind, RtpError, RtpParameters, RtpStreamType};
 
 /// At most this many transports per router.
 pub const MAX_TRANSPORTS_PER_ROUTER: usize = 1024;
+/// At most this many peers per router.
+pub const MAX_PEERS_PER_ROUTER: usize = 1024;
 /// At most this many producers per transport.
 pub const MAX_PRODUCERS_PER_TRANSPORT: usize = 32;
 /// At most this many consumers per transport.
@@ -30,6 +32,7 @@ pub struct EngineConfig {
     pub max_transports_per_router: usize,
     pub max_producers_per_transport: usize,
     pub max_consumers_per_transport: usize,
+    pub max_peers_per_router: usize,
     /// Seed of the engine's non-cryptographic generator (SSRCs, CNAMEs).
     pub seed: u64,
 }
@@ -44,16 +47,32 @@ impl EngineConfig {
             max_transports_per_router: MAX_TRANSPORTS_PER_ROUTER,
             max_producers_per_transport: MAX_PRODUCERS_PER_TRANSPORT,
             max_consumers_per_transport: MAX_CONSUMERS_PER_TRANSPORT,
+            max_peers_per_router: MAX_PEERS_PER_ROUTER,
             seed: hasher.finish(),
         }
     }
 }
 
 /// Options of a new WebRTC transport.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransportOptions {
     /// Answer `sctpParameters` and run SCTP once DTLS is up (data channels).
     pub enable_sctp: bool,
+    /// The peer (added with `add_peer`) that owns the transport: removing
+    /// the peer closes it. `None` for a transport nobody owns.
+    pub peer_id: Option<String>,
+    /// Fixes the direction now; otherwise the first `produce` or `consume`
+    /// decides it (mediasoup-client never mixes them on one transport).
+    pub direction: Option<TransportDirection>,
+}
+
+/// Which way a transport carries media, from the client's side: `send`
+/// transports carry producers, `recv` ones consumers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportDirection {
+    Send,
+    Recv,
 }
 
 /// `iceParameters` of a transport.
@@ -112,20 +131,20 @@ pub struct SctpParameters {
 
 /// What `create-transport` answers (`{ id, iceParameters, iceCandidates,
 /// dtlsParameters, sctpParameters? }`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransportInfo {
     pub id: String,
     pub ice_parameters: IceParameters,
     pub ice_candidates: Vec<IceCandidate>,
     pub dtls_parameters: DtlsParameters,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sctp_parameters: Option<SctpParameters>,
 }
 
 /// What `consume` answers (`{ id, producerId, kind, rtpParameters, type,
 /// producerPaused }`). The consumer starts paused.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerInfo {
     pub id: String,
@@ -138,7 +157,7 @@ pub struct ConsumerInfo {
 }
 
 /// What `produce` decided.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProducerInfo {
     pub id: String,
@@ -159,7 +178,8 @@ pub enum EngineOutput {
 }
 
 /// Why something closed without being asked to directly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum CloseReason {
     /// Its producer was closed.
     ProducerClosed,
@@ -173,8 +193,14 @@ pub enum CloseReason {
 
 /// Things that happened inside the engine. Objects closed by a direct call
 /// (`close_producer` for that producer, …) produce no event; everything
-/// closed as a consequence does.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// closed as a consequence does. Serialised as `{"type": "consumerClosed",
+/// "consumerId": …}` for the control API's event stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum EngineEvent {
     /// ICE and DTLS are up; media can flow.
     TransportConnected { transport_id: String },
@@ -211,6 +237,8 @@ pub enum EngineError {
     UnknownProducer(String),
     #[error("unknown consumer {0:?}")]
     UnknownConsumer(String),
+    #[error("unknown peer {0:?}")]
+    UnknownPeer(String),
     #[error("{what} {id:?} already exists")]
     DuplicateId { what: &'static str, id: String },
     #[error("too many {what} (at most {max})")]
@@ -252,7 +280,8 @@ impl EngineError {
             EngineError::UnknownRouter(_)
             | EngineError::UnknownTransport(_)
             | EngineError::UnknownProducer(_)
-            | EngineError::UnknownConsumer(_) => "not_found",
+            | EngineError::UnknownConsumer(_)
+            | EngineError::UnknownPeer(_) => "not_found",
             EngineError::DuplicateId { .. } | EngineError::AlreadyConnected(_) => "conflict",
             EngineError::LimitReached { .. } => "rate_limited",
             EngineError::Internal(_) => "internal",

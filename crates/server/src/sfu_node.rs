@@ -1,0 +1,81 @@
+//! `vtp serve --role sfu`: a media-only node. It runs the SFU driver and
+//! serves its control API (`/sfu/v1`, DESIGN §4) to API nodes, plus
+//! `/health` and `/ready`; no store, no accounts, no signalling.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use vtp_sfu_driver::{SfuControl, SfuHandle};
+
+use crate::config::{Secret, ServeArgs};
+use crate::serve::{self, ConnectionLimits};
+use crate::server::start_driver;
+use crate::sfu_api;
+
+/// A configured SFU node, ready to run.
+pub struct SfuNode {
+    media: SfuHandle,
+    secret: Secret,
+    limits: ConnectionLimits,
+    grace: Duration,
+}
+
+impl SfuNode {
+    /// Starts the driver. The control API needs `VTP_SFU_SECRET`: an SFU
+    /// node without one would let anyone on the network drive it.
+    pub fn build(args: &ServeArgs) -> anyhow::Result<SfuNode> {
+        let Some(secret) = args.sfu_secret.clone() else {
+            anyhow::bail!(
+                "--role sfu needs --sfu-secret (VTP_SFU_SECRET), shared with the API nodes"
+            );
+        };
+        Ok(SfuNode {
+            media: start_driver(args)?,
+            secret,
+            limits: ConnectionLimits {
+                max_connections: args.max_connections,
+                header_read_timeout: args.header_read_timeout,
+                open: Default::default(),
+            },
+            grace: args.shutdown_grace,
+        })
+    }
+
+    /// The driver, for tests.
+    pub fn media(&self) -> &SfuHandle {
+        &self.media
+    }
+
+    /// Start-up log lines; never the secret.
+    pub fn summary(&self, addr: SocketAddr) -> Vec<String> {
+        vec![
+            format!("role: sfu node; control API at http://{addr}/sfu/v1 (bearer VTP_SFU_SECRET)"),
+            format!("sfu: {}", self.media.describe()),
+        ]
+    }
+
+    /// Serves until `shutdown` completes; then stops the driver, which ends
+    /// the API nodes' event streams, and lets in-flight calls finish (at
+    /// most the grace period).
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let sfu: Arc<dyn SfuControl> = Arc::new(self.media.clone());
+        let app = sfu_api::node_router(sfu, self.secret.clone());
+        let media = self.media.clone();
+        serve::serve_with_grace(listener, app, self.limits.clone(), self.grace, async move {
+            shutdown.await;
+            // Ends the API nodes' event streams, which would hold the drain.
+            media.shutdown().await;
+        })
+        .await;
+        self.media.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

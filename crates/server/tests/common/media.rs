@@ -1,0 +1,139 @@
+//! Publishing and subscribing with the Rust client over Socket.IO and
+//! real UDP, for the media tests.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use vtp_client::{
+    AudioOptions, LocalProducer, MediaPeer, MediaTransport, RemoteConsumer, SocketIoClient,
+    VideoOptions,
+};
+
+use super::{TestServer, join};
+
+const CONNECT: Duration = Duration::from_secs(5);
+
+pub struct Publisher {
+    pub socket: SocketIoClient,
+    pub peer: MediaPeer,
+    pub transport: MediaTransport,
+    pub transport_id: Value,
+    pub video: LocalProducer,
+    pub audio: LocalProducer,
+    pub ids: (Value, Value),
+}
+
+pub async fn publish(s: &TestServer, token: &str, room: &str) -> Publisher {
+    let socket = s.socket(token).await;
+    join(&socket, room).await;
+    let peer = MediaPeer::new();
+    let answer = socket
+        .request(
+            "create-transport",
+            json!({ "roomId": room, "direction": "send" }),
+        )
+        .await
+        .unwrap();
+    let transport = peer.create_send_transport(&answer).await.unwrap();
+    socket
+        .request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() }))
+        .await
+        .unwrap();
+    let video = transport.produce_video(VideoOptions::default()).unwrap();
+    let audio = transport.produce_audio(AudioOptions::default()).unwrap();
+    let mut ids = Vec::new();
+    for (kind, producer) in [("video", &video), ("audio", &audio)] {
+        let produced = socket
+            .request("produce", json!({ "roomId": room, "transportId": answer["id"], "kind": kind, "rtpParameters": producer.rtp_parameters() }))
+            .await
+            .unwrap();
+        ids.push(produced["id"].clone());
+    }
+    transport
+        .wait_connected(CONNECT)
+        .await
+        .expect("publisher connects");
+    Publisher {
+        socket,
+        peer,
+        transport,
+        transport_id: answer["id"].clone(),
+        video,
+        audio,
+        ids: (ids[0].clone(), ids[1].clone()),
+    }
+}
+
+pub struct Subscriber {
+    pub socket: SocketIoClient,
+    pub peer: MediaPeer,
+    pub transport: MediaTransport,
+    pub transport_id: Value,
+    pub video: RemoteConsumer,
+    pub audio: RemoteConsumer,
+    pub video_id: Value,
+}
+
+pub async fn subscribe(
+    s: &TestServer,
+    token: &str,
+    room: &str,
+    producers: &(Value, Value),
+) -> Subscriber {
+    let socket = s.socket(token).await;
+    let joined = join(&socket, room).await;
+    let router_caps = joined["routerRtpCapabilities"].clone();
+    let peer = MediaPeer::new();
+    let answer = socket
+        .request(
+            "create-transport",
+            json!({ "roomId": room, "direction": "recv" }),
+        )
+        .await
+        .unwrap();
+    let transport = peer
+        .create_recv_transport(&answer, &router_caps)
+        .await
+        .unwrap();
+    let caps = MediaPeer::rtp_capabilities(&router_caps).unwrap();
+    let mut consumers = Vec::new();
+    let mut video_id = Value::Null;
+    for producer in [&producers.0, &producers.1] {
+        let c = socket
+            .request("consume", json!({ "roomId": room, "transportId": answer["id"], "producerId": producer, "rtpCapabilities": caps }))
+            .await
+            .unwrap();
+        if c["kind"] == "video" {
+            video_id = c["id"].clone();
+        }
+        consumers.push((c["id"].clone(), transport.consume(&c).unwrap()));
+    }
+    socket
+        .request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() }))
+        .await
+        .unwrap();
+    transport
+        .wait_connected(CONNECT)
+        .await
+        .expect("subscriber connects");
+    for (id, _) in &consumers {
+        socket
+            .request(
+                "resume-consumer",
+                json!({ "roomId": room, "consumerId": id }),
+            )
+            .await
+            .unwrap();
+    }
+    let audio = consumers.pop().unwrap().1;
+    let video = consumers.pop().unwrap().1;
+    Subscriber {
+        socket,
+        peer,
+        transport,
+        transport_id: answer["id"].clone(),
+        video,
+        audio,
+        video_id,
+    }
+}
