@@ -1,9 +1,12 @@
 // The media layer: one mediasoup-client Device, one send and one receive
 // transport, our producers (by source) and our consumers (by producer id).
 //
-// VTP does not restart ICE yet (`restart-ice` answers bad_request), so when a
-// transport fails we build a new one and move everything onto it: producers
-// are produced again from the same tracks, consumers are consumed again.
+// When a transport fails we first restart ICE on it (new credentials; DTLS,
+// producers and consumers carry on). When that is not possible (a server
+// without `restart-ice` answers bad_request; one that forgot the transport,
+// not_found) or the restarted transport fails again, we build a new one and
+// move everything onto it: producers are produced again from the same
+// tracks, consumers are consumed again.
 import { Device, type types } from "mediasoup-client";
 import type { Signalling } from "./session";
 
@@ -43,6 +46,8 @@ export class Media {
   /** Producers we were told about, consumed or not (to consume again after a failure). */
   private known = new Map<string, ProducerInfo>();
   private closed = false;
+  /** Transports whose ICE was restarted once: a second failure builds a new one. */
+  private restarted = new WeakSet<types.Transport>();
   /** Consumes under way, by producer id. */
   private consuming = new Map<string, Promise<void>>();
   /** Transports that failed while the socket was down: rebuilt once we are back in the room. */
@@ -84,7 +89,8 @@ export class Media {
       });
     }
     transport.on("connectionstatechange", (state) => {
-      if (state === "failed" && !this.closed) void this.rebuild(direction, transport);
+      if (state === "failed" && !this.closed) void this.recover(direction, transport);
+      if (state === "connected") this.onRebuilding(false);
     });
     return transport;
   }
@@ -198,6 +204,27 @@ export class Media {
     for (const id of [...this.known.keys()]) if (!live.has(id)) this.dropRemote(id);
   }
 
+  /** A failed transport: an ICE restart first, a new transport when that cannot help. */
+  async recover(direction: "send" | "recv", transport: types.Transport): Promise<void> {
+    if (this.closed || (transport !== this.send && transport !== this.recv)) return;
+    if (!this.sig.socket.connected) {
+      this.deferred.add(direction); // after the rejoin
+      return;
+    }
+    if (this.restarted.has(transport)) return this.rebuild(direction, transport); // restarted once already
+    this.restarted.add(transport);
+    this.onRebuilding(true);
+    try {
+      const { iceParameters } = await this.sig.request<{ iceParameters: types.IceParameters }>("restart-ice", {
+        roomId: this.roomId,
+        transportId: transport.id,
+      });
+      await transport.restartIce({ iceParameters });
+    } catch {
+      await this.rebuild(direction, transport);
+    }
+  }
+
   /**
    * After a transport failed (or the server forgot our transports because we
    * were away past the grace period): new transports, everything moved onto them.
@@ -258,7 +285,11 @@ export class Media {
     const which = [...this.deferred];
     this.deferred.clear();
     if (which.length === 2) await this.rebuild("both");
-    else if (which.length === 1) await this.rebuild(which[0]);
+    else if (which.length === 1) {
+      const transport = which[0] === "send" ? this.send : this.recv;
+      if (transport) await this.recover(which[0], transport);
+      else await this.rebuild(which[0]);
+    }
   }
 
   /** Inbound statistics of every consumer, or of one kind (what the tests and the speaker detector read). */

@@ -347,7 +347,17 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   await di.locator(`.tile-camera[data-peer-id="${profId}"]:not(.no-video)`).waitFor();
   await waitForDecodedVideos(di, 1);
 
-  // The media path fails (as when ICE/DTLS breaks): a new transport carries everything again.
+  // A failed transport first gets an ICE restart: same consumers, video goes on.
+  const consumerIds = () => di.evaluate(() => [...window.vtpRoom.session.media.remote.values()].map((m) => m.consumer.id).join());
+  const beforeRestart = await consumerIds();
+  await di.evaluate(() => {
+    const media = window.vtpRoom.session.media;
+    return media.recover("recv", media.recv);
+  });
+  await grows(async () => (await stats(di)).find((x) => x.kind === "video")?.framesDecoded ?? 0, "di decoding after the ICE restart");
+  assert.equal(await consumerIds(), beforeRestart, "the ICE restart kept the consumers");
+
+  // When that cannot help, a new transport carries everything again.
   const oldConsumer = await di.evaluate(() => [...window.vtpRoom.session.media.remote.values()].map((m) => m.consumer.id).join());
   await di.evaluate(() => window.vtpRoom.session.media.rebuild("recv"));
   await waitForDecodedVideos(di, 1);
