@@ -226,7 +226,7 @@ async fn who_may_see_a_recording() {
 
     // Those who may: admin, owner, the session's host, the attendee.
     for token in [&w.admin, &w.owner, &w.host, &w.attendee] {
-        assert_eq!(w.listed(token).await, [id.clone()]);
+        assert_eq!(w.listed(token).await, std::slice::from_ref(&id));
         let (status, body) = w.s.get(&details, Some(token)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["state"], "ready");
@@ -316,7 +316,7 @@ async fn who_may_see_a_recording() {
         StatusCode::NOT_FOUND
     );
     for token in [&w.admin, &w.owner, &w.host] {
-        assert_eq!(w.listed(token).await, [id.clone()]);
+        assert_eq!(w.listed(token).await, std::slice::from_ref(&id));
         assert_eq!(
             w.status(Method::GET, &file, Some(token)).await,
             StatusCode::OK
