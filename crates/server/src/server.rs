@@ -91,6 +91,7 @@ impl Server {
             policy,
             bus,
             hub,
+            recordings_dir: args.store.data_dir.join("recordings"),
         });
         let http = HttpOptions {
             max_body_bytes: args.max_body_bytes,

@@ -1,6 +1,7 @@
 //! What every request handler shares.
 
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ pub struct AppInner {
     pub hub: Arc<RoomHub>,
     /// Counters exported at `/metrics`.
     pub metrics: Metrics,
+    /// `<data-dir>/recordings`: one directory per recording, named by its id.
+    pub recordings_dir: PathBuf,
 }
 
 /// Counters that are not kept anywhere else.
@@ -61,6 +64,7 @@ pub struct AppParts {
     pub policy: Policy,
     pub bus: Arc<dyn Bus>,
     pub hub: Arc<RoomHub>,
+    pub recordings_dir: PathBuf,
 }
 
 impl AppState {
@@ -78,6 +82,7 @@ impl AppState {
             bus: parts.bus,
             hub: parts.hub,
             metrics: Metrics::default(),
+            recordings_dir: parts.recordings_dir,
         }))
     }
 }

@@ -5,14 +5,16 @@ mod common;
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use vtp_store::{NewRoom, NewUser, Role};
+use vtp_store::{FinishedRecording, NewRecording, NewRoom, NewUser, RecordingState, Role};
 
 const ACTORS: [&str; 5] = ["anonymous", "student", "instructor", "admin", "owner"];
 
 struct Row {
     method: Method,
     /// `{room}`: a room the owner owns; `{new-room}`: a fresh room of the
-    /// owner per call; `{user}`: another user; `{new-user}`: a fresh user per call.
+    /// owner per call; `{user}`: another user; `{new-user}`: a fresh user per
+    /// call; `{recording}`: a finished recording of `{room}` that nobody but
+    /// the owner attended; `{new-recording}`: a fresh one per call.
     path: &'static str,
     body: Option<Value>,
     /// anonymous, student, instructor (not the owner), admin, owner.
@@ -61,6 +63,44 @@ async fn role_matrix() {
         .await
         .unwrap();
     let other = s.user("other@example.org", Role::Student).await.0;
+    let session = s
+        .store
+        .start_session(&room.id, chrono::Utc::now())
+        .await
+        .unwrap();
+    s.store
+        .end_session(session.id, vtp_store::RoomStatus::Open, chrono::Utc::now())
+        .await
+        .unwrap();
+    let recordings_dir = s.home.data_dir.path().join("recordings");
+    let new_recording = async || {
+        let rec = s
+            .store
+            .create_recording(
+                &NewRecording {
+                    room_id: room.id.clone(),
+                    session_id: session.id,
+                    started_by: Some(owner_id),
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        let done = FinishedRecording {
+            stopped_at: chrono::Utc::now(),
+            state: RecordingState::Ready,
+            bytes: 2,
+            duration_ms: 1,
+            manifest: None,
+            error: None,
+        };
+        assert!(s.store.finish_recording(rec.id, &done).await.unwrap());
+        let dir = recordings_dir.join(rec.id.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("manifest.json"), b"{}").unwrap();
+        rec.id.to_string()
+    };
+    let recording = new_recording().await;
 
     let rows = [
         row(Method::GET, "/health", None, [200; 5]),
@@ -142,6 +182,31 @@ async fn role_matrix() {
             None,
             [401, 403, 403, 204, 204],
         ),
+        row(
+            Method::GET,
+            "/api/v1/recordings",
+            None,
+            [401, 200, 200, 200, 200],
+        ),
+        // Not the owner's, not attended: 404, so existence is not revealed.
+        row(
+            Method::GET,
+            "/api/v1/recordings/{recording}",
+            None,
+            [401, 404, 404, 200, 200],
+        ),
+        row(
+            Method::GET,
+            "/api/v1/recordings/{recording}/files/manifest.json",
+            None,
+            [401, 404, 404, 200, 200],
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/recordings/{new-recording}",
+            None,
+            [401, 404, 404, 204, 204],
+        ),
     ];
 
     let mut failures = Vec::new();
@@ -149,7 +214,14 @@ async fn role_matrix() {
     for r in &rows {
         for (actor, token) in ACTORS.iter().zip(&tokens) {
             fresh += 1;
-            let mut path = r.path.replace("{room}", &room.id).replace("{user}", &other);
+            let mut path = r
+                .path
+                .replace("{room}", &room.id)
+                .replace("{user}", &other)
+                .replace("{recording}", &recording);
+            if path.contains("{new-recording}") {
+                path = path.replace("{new-recording}", &new_recording().await);
+            }
             if path.contains("{new-room}") {
                 let id = format!("fresh-{fresh}");
                 s.store

@@ -1,5 +1,5 @@
-//! Durable state of VTP: users, refresh tokens, rooms (and, as the
-//! signalling layer grows, live sessions and participants).
+//! Durable state of VTP: users, refresh tokens, rooms, live sessions with
+//! their participants and chat, and recordings.
 //!
 //! One interface, [`Store`], over two backends: embedded SQLite (the default,
 //! a single file in the data directory, WAL mode) and PostgreSQL. Both run the
@@ -14,6 +14,7 @@
 mod error;
 mod model;
 mod pool;
+mod recordings;
 mod rooms;
 mod sessions;
 mod tokens;

@@ -202,6 +202,41 @@ pub struct RoomSettings {
     pub allow_student_screen: bool,
     /// Start recording as soon as the session goes live.
     pub auto_record: bool,
+    /// Who may watch the room's recordings besides admins and the owner.
+    pub recording_access: RecordingAccess,
+}
+
+/// Who may see a room's recordings, besides admins and the room's owner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingAccess {
+    /// The hosts of the recorded session and everyone who attended it.
+    #[default]
+    Participants,
+    /// The hosts of the recorded session only.
+    Hosts,
+}
+
+impl RecordingAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingAccess::Participants => "participants",
+            RecordingAccess::Hosts => "hosts",
+        }
+    }
+}
+
+impl FromStr for RecordingAccess {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "participants" => Ok(RecordingAccess::Participants),
+            "hosts" => Ok(RecordingAccess::Hosts),
+            other => Err(format!(
+                "unknown recording access {other:?} (expected participants or hosts)"
+            )),
+        }
+    }
 }
 
 impl Default for RoomSettings {
@@ -211,6 +246,7 @@ impl Default for RoomSettings {
             allow_student_video: true,
             allow_student_screen: false,
             auto_record: false,
+            recording_access: RecordingAccess::Participants,
         }
     }
 }
@@ -399,6 +435,141 @@ pub struct ChatQuery {
     pub session_id: Option<Uuid>,
     /// Only messages strictly older than this one (keyset pagination: stable
     /// while new messages arrive).
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: u32,
+}
+
+/// Where a recording is in its life. `recording` → `finalizing` → `ready`,
+/// or `failed` from either of the first two; `ready` and `failed` are final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingState {
+    /// Tracks are being written (the files already play as they are).
+    Recording,
+    /// Stopped; the files are being closed and indexed.
+    Finalizing,
+    Ready,
+    Failed,
+}
+
+impl RecordingState {
+    pub const ALL: [RecordingState; 4] = [
+        RecordingState::Recording,
+        RecordingState::Finalizing,
+        RecordingState::Ready,
+        RecordingState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingState::Recording => "recording",
+            RecordingState::Finalizing => "finalizing",
+            RecordingState::Ready => "ready",
+            RecordingState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        s.parse()
+    }
+
+    /// `ready` and `failed` never change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, RecordingState::Ready | RecordingState::Failed)
+    }
+
+    /// Whether a recording may go from `self` to `to`. Only forward moves:
+    /// a finished recording is never reopened.
+    pub fn can_become(self, to: RecordingState) -> bool {
+        use RecordingState::*;
+        matches!(
+            (self, to),
+            (Recording, Finalizing | Ready | Failed) | (Finalizing, Ready | Failed)
+        )
+    }
+}
+
+impl fmt::Display for RecordingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RecordingState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "recording" => Ok(RecordingState::Recording),
+            "finalizing" => Ok(RecordingState::Finalizing),
+            "ready" => Ok(RecordingState::Ready),
+            "failed" => Ok(RecordingState::Failed),
+            other => Err(format!(
+                "unknown recording state {other:?} (expected recording, finalizing, ready or failed)"
+            )),
+        }
+    }
+}
+
+/// A recording of (part of) a live session. Its files live under
+/// `<data-dir>/recordings/<id>/`; the manifest says which they are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recording {
+    pub id: Uuid,
+    pub room_id: String,
+    pub session_id: Uuid,
+    /// `None` for automatic recordings, or once the account is deleted.
+    pub started_by: Option<Uuid>,
+    pub started_at: DateTime<Utc>,
+    /// `None` while recording.
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub state: RecordingState,
+    /// All files together, as last reported.
+    pub bytes: u64,
+    pub duration_ms: u64,
+    /// The recorder's manifest (`vtp_recording::Manifest` as JSON); `None`
+    /// until it is first written.
+    pub manifest: Option<serde_json::Value>,
+    /// Why it failed, for operators.
+    pub error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewRecording {
+    pub room_id: String,
+    pub session_id: Uuid,
+    /// The host who started it; `None` for automatic recordings.
+    pub started_by: Option<Uuid>,
+}
+
+/// The last word on a recording (see [`crate::Store::finish_recording`]).
+#[derive(Clone, Debug)]
+pub struct FinishedRecording {
+    pub stopped_at: DateTime<Utc>,
+    /// `ready` or `failed`.
+    pub state: RecordingState,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub manifest: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// Someone asking to see recordings; what they may see is decided in SQL
+/// (see [`crate::Store::list_recordings`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordingViewer {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+/// Which recordings to list: newest first, before a cursor.
+#[derive(Clone, Debug)]
+pub struct RecordingFilter {
+    pub room_id: Option<String>,
+    /// Only those this person may see; `None`: all (for the server itself).
+    pub visible_to: Option<RecordingViewer>,
+    /// Only recordings strictly older than this `(started_at, id)` (keyset
+    /// pagination: stable while new recordings start).
     pub before: Option<(DateTime<Utc>, Uuid)>,
     pub limit: u32,
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use vtp_store::{Page, PageRequest, Role, Room, RoomSettings, RoomStatus, User};
+use vtp_store::{Page, PageRequest, RecordingAccess, Role, Room, RoomSettings, RoomStatus, User};
 
 use crate::error::ApiError;
 
@@ -184,6 +184,11 @@ pub struct RoomSettingsDto {
     pub allow_student_screen: bool,
     /// Recording starts when the session goes live.
     pub auto_record: bool,
+    /// Who may watch the room's recordings besides admins and the owner:
+    /// `participants` (the hosts of the recorded session and everyone who
+    /// attended it) or `hosts` (the session's hosts only).
+    #[schema(value_type = String, example = "participants")]
+    pub recording_access: RecordingAccess,
 }
 
 impl From<RoomSettings> for RoomSettingsDto {
@@ -193,6 +198,7 @@ impl From<RoomSettings> for RoomSettingsDto {
             allow_student_video: s.allow_student_video,
             allow_student_screen: s.allow_student_screen,
             auto_record: s.auto_record,
+            recording_access: s.recording_access,
         }
     }
 }
@@ -205,6 +211,9 @@ pub struct RoomSettingsInput {
     pub allow_student_video: Option<bool>,
     pub allow_student_screen: Option<bool>,
     pub auto_record: Option<bool>,
+    /// `participants` or `hosts`.
+    #[schema(example = "hosts")]
+    pub recording_access: Option<String>,
 }
 
 impl RoomSettingsInput {
@@ -230,6 +239,15 @@ impl RoomSettingsInput {
         }
         if let Some(v) = self.auto_record {
             base.auto_record = v;
+        }
+        if let Some(v) = &self.recording_access {
+            // A string rather than the enum, so that an unknown value is a
+            // validation failure (422) like the other settings, not a 400.
+            base.recording_access = v.parse().map_err(|_| {
+                ApiError::validation(
+                    "settings.recordingAccess: must be \"participants\" or \"hosts\"",
+                )
+            })?;
         }
         Ok(base)
     }

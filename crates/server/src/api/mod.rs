@@ -7,9 +7,11 @@
 pub mod auth;
 pub mod dto;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod live;
 pub mod metrics;
+pub mod recordings;
 pub mod rooms;
 pub mod users;
 pub mod web;
@@ -34,12 +36,13 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "VTP API", description = "Accounts, users and rooms of the VTP live classroom."),
+    info(title = "VTP API", description = "Accounts, users, rooms and recordings of the VTP live classroom."),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-in and tokens"),
         (name = "users", description = "Account administration"),
         (name = "rooms", description = "Classrooms"),
+        (name = "recordings", description = "Recorded sessions: listing, downloads (with ranges), deletion"),
         (name = "operations", description = "Probes for operators")
     )
 )]
@@ -68,6 +71,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(users::router())
                 .merge(rooms::router())
                 .merge(live::router())
+                .merge(recordings::router())
                 .merge(health::router()),
         )
         .split_for_parts()
