@@ -117,6 +117,7 @@ async fn drive(
                 match o {
                     EngineOutput::Transmit { destination, bytes } => out.push((destination, bytes)),
                     EngineOutput::Event(ev) => events.lock().unwrap().push(ev),
+                    EngineOutput::Tapped { .. } => {}
                 }
             }
             let deadline = e

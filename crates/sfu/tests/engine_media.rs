@@ -11,8 +11,8 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Extension, ExtensionMap, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use vtp_sfu::engine::{
-    CloseReason, ConsumerInfo, Engine, EngineConfig, EngineEvent, EngineOutput, TransportInfo,
-    TransportOptions,
+    CloseReason, ConsumerInfo, Engine, EngineConfig, EngineEvent, EngineOutput, TapPacket,
+    TransportInfo, TransportOptions,
 };
 use vtp_sfu::rtp::{self, MediaKind};
 
@@ -35,6 +35,8 @@ struct Net {
     clients: Vec<Client>,
     now: Instant,
     engine_events: Vec<EngineEvent>,
+    /// What taps got, in order.
+    tapped: Vec<(String, TapPacket)>,
     /// (client index, datagram) → deliver?
     drop_to_client: DropFilter,
 }
@@ -119,6 +121,7 @@ impl Net {
             clients: Vec::new(),
             now: Instant::now(),
             engine_events: Vec::new(),
+            tapped: Vec::new(),
             drop_to_client: Box::new(|_, _| false),
         }
     }
@@ -196,6 +199,7 @@ impl Net {
                 moved = true;
                 match out {
                     EngineOutput::Event(e) => self.engine_events.push(e),
+                    EngineOutput::Tapped { tap_id, packet } => self.tapped.push((tap_id, packet)),
                     EngineOutput::Transmit { destination, bytes } => {
                         let Some(i) = self.clients.iter().position(|c| c.addr == destination)
                         else {
@@ -972,4 +976,69 @@ fn ice_restart_keeps_media_flowing_under_new_credentials() {
         room.net.engine.restart_ice("nope"),
         Err(vtp_sfu::engine::EngineError::UnknownTransport(_))
     ));
+}
+
+#[test]
+fn a_tap_gets_the_producers_packets_in_router_numbering() {
+    let mut room = room();
+    let info = room.net.engine.add_tap("pv", "rec").unwrap();
+    assert_eq!(info.kind, MediaKind::Video);
+    assert_eq!(
+        info.codecs.len(),
+        1,
+        "VP8 without its RTX: {:?}",
+        info.codecs
+    );
+    assert_eq!(
+        (
+            info.codecs[0].mime_type.as_str(),
+            info.codecs[0].payload_type
+        ),
+        ("video/VP8", 101)
+    );
+    assert!(
+        room.net.engine.add_tap("pv", "rec").is_err(),
+        "ids are unique"
+    );
+    assert!(room.net.engine.add_tap("nope", "rec2").is_err());
+    send(&mut room, 0, 30);
+    room.net.run(Duration::from_millis(100));
+    let got: Vec<&TapPacket> = room
+        .net
+        .tapped
+        .iter()
+        .filter(|(id, _)| id == "rec")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(got.len(), 30, "every video packet, and no audio");
+    assert!(got.iter().all(|p| p.payload_type == 101));
+    let seqs: Vec<u64> = got.iter().map(|p| p.sequence_number).collect();
+    assert_eq!(
+        seqs,
+        (5000..5030).collect::<Vec<u64>>(),
+        "the producer's own numbering"
+    );
+    let payloads: Vec<Vec<u8>> = got.iter().map(|p| p.payload.clone()).collect();
+    assert_eq!(payloads, (0..30).map(payload).collect::<Vec<_>>());
+
+    // A recorder that lost packets asks the publisher for a keyframe.
+    let before = room.net.keyframe_requests(room.a);
+    let now = room.net.now + Duration::from_secs(2);
+    room.net.run(Duration::from_secs(2));
+    room.net.engine.request_tap_keyframe("rec", now).unwrap();
+    room.net.run(Duration::from_millis(50));
+    assert!(room.net.keyframe_requests(room.a) > before, "PLI sent to A");
+
+    // Paused: nothing is tapped. Closed: the tap ends with an event.
+    room.net.engine.pause_producer("pv").unwrap();
+    room.net.tapped.clear();
+    send(&mut room, 30, 10);
+    assert!(room.net.tapped.is_empty(), "a paused producer taps nothing");
+    room.net.engine.close_producer("pv").unwrap();
+    room.net.run(Duration::from_millis(10));
+    assert!(room.net.engine_events.contains(&EngineEvent::TapClosed {
+        tap_id: "rec".into(),
+        producer_id: "pv".into()
+    }));
+    assert!(room.net.engine.remove_tap("rec").is_err(), "already gone");
 }

@@ -76,7 +76,8 @@
 //! This file holds the [`Engine`] itself and its routers; the rest of its
 //! methods live by topic in private submodules: `transport` (transport
 //! state and the lazy `Rtc` build), `producers`, `consumers`, `peers` (owner tags and
-//! snapshots for the control API), `demux`
+//! snapshots for the control API), `taps` (plain RTP out, for recording),
+//! `demux`
 //! (datagram routing, timeouts, draining) and `relay` (forwarding glue and
 //! keyframe requests). [`forward`] has the pure forwarding pieces, `wire`
 //! the translations to str0m's configuration, `types` the public values.
@@ -87,6 +88,7 @@ pub mod forward;
 mod peers;
 mod producers;
 mod relay;
+mod taps;
 mod transport;
 mod types;
 mod wire;
@@ -105,6 +107,7 @@ pub use peers::{
     ConsumerSnapshot, ProducerSnapshot, RouterSnapshot, RouterSummary, TransportSnapshot,
 };
 use producers::Producer;
+pub use taps::{MAX_TAPS_PER_PRODUCER, TapInfo, TapPacket};
 use transport::Transport;
 pub use types::*;
 
@@ -125,6 +128,7 @@ pub struct Engine {
     transports: HashMap<String, Transport>,
     producers: HashMap<String, Producer>,
     consumers: HashMap<String, Consumer>,
+    taps: HashMap<String, taps::Tap>,
     ufrags: HashMap<String, String>,
     addrs: HashMap<SocketAddr, String>,
     outputs: VecDeque<EngineOutput>,
@@ -152,6 +156,7 @@ impl Engine {
             transports: HashMap::new(),
             producers: HashMap::new(),
             consumers: HashMap::new(),
+            taps: HashMap::new(),
             ufrags: HashMap::new(),
             addrs: HashMap::new(),
             outputs: VecDeque::new(),

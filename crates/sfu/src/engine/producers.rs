@@ -32,6 +32,8 @@ pub(super) struct Producer {
     pub(super) paused: bool,
     pub(super) layers: Vec<Layer>,
     pub(super) consumers: BTreeSet<String>,
+    /// Taps (recorders) of the first encoding.
+    pub(super) taps: BTreeSet<String>,
 }
 
 impl Engine {
@@ -194,6 +196,7 @@ impl Engine {
                 paused: false,
                 layers,
                 consumers: BTreeSet::new(),
+                taps: BTreeSet::new(),
             },
         );
         self.dirty.insert(transport_id.to_owned());
@@ -275,6 +278,7 @@ impl Engine {
         for consumer_id in &producer.consumers {
             self.remove_consumer(consumer_id, Some(CloseReason::ProducerClosed));
         }
+        self.close_taps_of(producer_id, producer.taps.iter().cloned().collect());
         if let Some(t) = self.transports.get_mut(&producer.transport_id) {
             t.producers.remove(producer_id);
             t.ssrc_layers.retain(|_, (p, _)| p != producer_id);

@@ -8,7 +8,7 @@ use std::time::Instant;
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 
-use super::{Engine, EngineEvent, EngineOutput};
+use super::{Engine, EngineEvent, EngineOutput, TapPacket};
 use crate::rtp::MediaKind;
 
 impl Engine {
@@ -53,6 +53,22 @@ impl Engine {
             .rtp_mapping
             .mapped_payload_type(*packet.header.payload_type)
         else {
+            return;
+        };
+        if layer == 0 && !producer.taps.is_empty() {
+            let taps: Vec<String> = producer.taps.iter().cloned().collect();
+            self.tap(
+                &taps,
+                TapPacket {
+                    sequence_number: *packet.seq_no,
+                    timestamp: packet.header.timestamp,
+                    marker: packet.header.marker,
+                    payload_type: pt,
+                    payload: packet.payload.to_vec(),
+                },
+            );
+        }
+        let Some(producer) = self.producers.get(&producer_id) else {
             return;
         };
         let ext_vals = ExtensionValues {

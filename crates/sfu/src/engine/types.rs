@@ -175,6 +175,11 @@ pub enum EngineOutput {
         bytes: Vec<u8>,
     },
     Event(EngineEvent),
+    /// A packet for a tap (see `add_tap`).
+    Tapped {
+        tap_id: String,
+        packet: super::TapPacket,
+    },
 }
 
 /// Why something closed without being asked to directly.
@@ -224,6 +229,8 @@ pub enum EngineEvent {
     /// A keyframe (PLI) was asked of one stream (encoding index `layer`) of a
     /// producer.
     KeyframeRequested { producer_id: String, layer: usize },
+    /// A tap ended because its producer closed.
+    TapClosed { tap_id: String, producer_id: String },
 }
 
 /// Why an engine call was refused. A refused call changes nothing.
@@ -239,6 +246,8 @@ pub enum EngineError {
     UnknownConsumer(String),
     #[error("unknown peer {0:?}")]
     UnknownPeer(String),
+    #[error("unknown tap {0:?}")]
+    UnknownTap(String),
     #[error("{what} {id:?} already exists")]
     DuplicateId { what: &'static str, id: String },
     #[error("too many {what} (at most {max})")]
@@ -281,7 +290,8 @@ impl EngineError {
             | EngineError::UnknownTransport(_)
             | EngineError::UnknownProducer(_)
             | EngineError::UnknownConsumer(_)
-            | EngineError::UnknownPeer(_) => "not_found",
+            | EngineError::UnknownPeer(_)
+            | EngineError::UnknownTap(_) => "not_found",
             EngineError::DuplicateId { .. } | EngineError::AlreadyConnected(_) => "conflict",
             EngineError::LimitReached { .. } => "rate_limited",
             EngineError::Internal(_) => "internal",
