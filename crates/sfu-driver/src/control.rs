@@ -22,8 +22,8 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedReceiver;
 use vtp_sfu::engine::{
-    ConsumerInfo, EngineError, IceParameters, ProducerInfo, RouterSnapshot, RouterSummary,
-    TransportDirection, TransportInfo,
+    ConsumerInfo, EngineError, IceParameters, ProducerInfo, RouterSnapshot, RouterSummary, TapInfo,
+    TapPacket, TransportDirection, TransportInfo,
 };
 use vtp_sfu::rtp::{MediaKind, RtpCapabilities};
 
@@ -154,6 +154,20 @@ pub struct SfuHealth {
     pub stats: DriverStats,
 }
 
+/// A tap on a producer: its packets as plain RTP (see
+/// `vtp_sfu::engine::TapInfo`), for a recorder. The stream ends when the
+/// tap or its producer closes. Bounded: a reader that falls behind loses
+/// packets (counted in `tap_drops`), never slows forwarding.
+#[derive(Debug)]
+pub struct Tap {
+    pub info: TapInfo,
+    pub packets: std::sync::mpsc::Receiver<TapPacket>,
+}
+
+/// Packets a tap holds for its reader before it drops (about ten seconds
+/// of 1 Mbit/s video).
+pub const TAP_CAPACITY: usize = 1024;
+
 /// The control surface. See the module doc.
 #[async_trait]
 pub trait SfuControl: Send + Sync + 'static {
@@ -205,6 +219,13 @@ pub trait SfuControl: Send + Sync + 'static {
         paused: bool,
     ) -> SfuResult<()>;
     async fn close_consumer(&self, room_id: &str, consumer_id: &str) -> SfuResult<()>;
+
+    /// Starts a tap on a producer (recording). Only an SFU in this process
+    /// can hand packets over; a remote one answers `unavailable`.
+    async fn open_tap(&self, room_id: &str, producer_id: &str) -> SfuResult<Tap>;
+    async fn close_tap(&self, room_id: &str, tap_id: &str) -> SfuResult<()>;
+    /// Asks the tapped producer for a keyframe (rate-limited).
+    async fn request_tap_keyframe(&self, room_id: &str, tap_id: &str) -> SfuResult<()>;
 
     /// Events from now on (things closed or paused as a consequence, …),
     /// tagged with their room. The stream ends when the SFU stops.

@@ -53,6 +53,7 @@ mod worker;
 
 pub use control::{
     Consume, CreateTransport, Produce, SfuControl, SfuError, SfuErrorCode, SfuHealth, SfuResult,
+    TAP_CAPACITY, Tap,
 };
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -134,6 +135,9 @@ pub struct WorkerStats {
     pub datagrams_out: u64,
     /// Datagrams dropped because this worker's queue was full.
     pub dropped_queue_full: u64,
+    /// Tapped packets dropped because a recorder was behind.
+    #[serde(default)]
+    pub tap_drops: u64,
 }
 
 /// Counts of the whole driver (`GET /sfu/v1/health` material).
@@ -410,6 +414,7 @@ impl SfuHandle {
                     datagrams_in: load64(&c.datagrams_in),
                     datagrams_out: load64(&c.datagrams_out),
                     dropped_queue_full: load64(&c.dropped_queue_full),
+                    tap_drops: load64(&c.tap_drops),
                 }
             })
             .collect();

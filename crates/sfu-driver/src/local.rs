@@ -14,7 +14,9 @@ use vtp_sfu::engine::{
 };
 use vtp_sfu::rtp::RtpCapabilities;
 
-use crate::control::{Consume, CreateTransport, Produce, SfuControl, SfuHealth, SfuResult};
+use crate::control::{
+    Consume, CreateTransport, Produce, SfuControl, SfuHealth, SfuResult, TAP_CAPACITY, Tap,
+};
 use crate::worker::IdKind;
 use crate::{DriverEvent, SfuHandle};
 
@@ -271,6 +273,34 @@ impl SfuControl for SfuHandle {
     async fn close_consumer(&self, room_id: &str, consumer_id: &str) -> SfuResult<()> {
         self.in_room(room_id, IdKind::Consumer, consumer_id, |w, id| {
             w.close_consumer(id)
+        })
+        .await
+    }
+
+    async fn open_tap(&self, room_id: &str, producer_id: &str) -> SfuResult<Tap> {
+        let (sender, packets) = std::sync::mpsc::sync_channel(TAP_CAPACITY);
+        let tap_id = new_id();
+        let producer = producer_id.to_owned();
+        let info = self
+            .in_room(room_id, IdKind::Router, room_id, move |w, room| {
+                w.add_tap(room, &producer, &tap_id, sender)
+            })
+            .await?;
+        Ok(Tap { info, packets })
+    }
+
+    async fn close_tap(&self, room_id: &str, tap_id: &str) -> SfuResult<()> {
+        let tap = tap_id.to_owned();
+        self.in_room(room_id, IdKind::Router, room_id, move |w, room| {
+            w.remove_tap(room, &tap)
+        })
+        .await
+    }
+
+    async fn request_tap_keyframe(&self, room_id: &str, tap_id: &str) -> SfuResult<()> {
+        let tap = tap_id.to_owned();
+        self.in_room(room_id, IdKind::Router, room_id, move |w, room| {
+            w.request_tap_keyframe(room, &tap)
         })
         .await
     }

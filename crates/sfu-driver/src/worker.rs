@@ -7,14 +7,14 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 use vtp_sfu::engine::{
     Engine, EngineError, EngineEvent, EngineOutput, IceParameters, RouterSnapshot, RouterSummary,
-    TransportInfo, TransportOptions,
+    TapInfo, TapPacket, TransportInfo, TransportOptions,
 };
 use vtp_sfu::rtp::RtpCapabilities;
 
@@ -59,6 +59,8 @@ pub(crate) struct WorkerCounters {
     pub datagrams_out: AtomicU64,
     pub send_errors: AtomicU64,
     pub dropped_queue_full: AtomicU64,
+    /// Tapped packets dropped because the tap's reader was behind.
+    pub tap_drops: AtomicU64,
 }
 
 /// Which kind of id a directory entry is.
@@ -182,6 +184,14 @@ pub(crate) struct Worker {
     producers: HashMap<String, String>,
     /// Consumer → router.
     consumers: HashMap<String, String>,
+    /// Tap → where its packets go.
+    taps: HashMap<String, WorkerTap>,
+}
+
+/// The receiving end of a tap, on the worker.
+struct WorkerTap {
+    router: String,
+    sender: SyncSender<TapPacket>,
 }
 
 impl Worker {
@@ -205,6 +215,7 @@ impl Worker {
             transports: HashMap::new(),
             producers: HashMap::new(),
             consumers: HashMap::new(),
+            taps: HashMap::new(),
         }
     }
 
@@ -281,6 +292,15 @@ impl Worker {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
                 EngineOutput::Event(event) => self.on_event(event),
+                EngineOutput::Tapped { tap_id, packet } => {
+                    if let Some(tap) = self.taps.get(&tap_id)
+                        && tap.sender.try_send(packet).is_err()
+                    {
+                        // A recorder that cannot keep up loses packets,
+                        // never the forwarding path its time.
+                        self.counters.tap_drops.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
         }
         let c = &self.counters;
@@ -305,6 +325,8 @@ impl Worker {
             | EngineEvent::ConsumerResumed { consumer_id } => {
                 self.consumers.get(consumer_id).cloned()
             }
+            // Dropping the sender ends the recorder's stream.
+            EngineEvent::TapClosed { tap_id, .. } => self.taps.remove(tap_id).map(|t| t.router),
         };
         match &event {
             EngineEvent::TransportClosed { transport_id, .. } => {
@@ -606,6 +628,49 @@ impl Worker {
             return Ok(params);
         }
         Err(EngineError::Internal("no unique ICE ufrag".into()))
+    }
+
+    /// Starts a tap on a producer of `router_id`; packets go to `sender`.
+    pub fn add_tap(
+        &mut self,
+        router_id: &str,
+        producer_id: &str,
+        tap_id: &str,
+        sender: SyncSender<TapPacket>,
+    ) -> Result<TapInfo, EngineError> {
+        self.check_router(IdKind::Producer, producer_id, router_id)?;
+        let info = self.engine.add_tap(producer_id, tap_id)?;
+        self.taps.insert(
+            tap_id.to_owned(),
+            WorkerTap {
+                router: router_id.to_owned(),
+                sender,
+            },
+        );
+        Ok(info)
+    }
+
+    fn check_tap(&self, router_id: &str, tap_id: &str) -> Result<(), EngineError> {
+        match self.taps.get(tap_id) {
+            Some(t) if t.router == router_id => Ok(()),
+            _ => Err(EngineError::UnknownTap(tap_id.into())),
+        }
+    }
+
+    pub fn remove_tap(&mut self, router_id: &str, tap_id: &str) -> Result<(), EngineError> {
+        self.check_tap(router_id, tap_id)?;
+        self.engine.remove_tap(tap_id)?;
+        self.taps.remove(tap_id);
+        Ok(())
+    }
+
+    pub fn request_tap_keyframe(
+        &mut self,
+        router_id: &str,
+        tap_id: &str,
+    ) -> Result<(), EngineError> {
+        self.check_tap(router_id, tap_id)?;
+        self.engine.request_tap_keyframe(tap_id, Instant::now())
     }
 
     pub fn router_snapshot(&self, router_id: &str) -> Result<RouterSnapshot, EngineError> {
