@@ -188,6 +188,15 @@ pub struct ServeArgs {
     /// `http://10.0.0.5:8080`.
     #[arg(long, env = "VTP_SFU_URL")]
     pub sfu_url: Option<String>,
+    /// A recording stops by itself after this long.
+    #[arg(long, env = "VTP_MAX_RECORDING_DURATION", default_value = "4h", value_parser = parse_duration)]
+    pub max_recording_duration: Duration,
+    /// A recorded track's file stops growing at this many bytes.
+    #[arg(long, env = "VTP_MAX_RECORDING_TRACK_BYTES", default_value_t = 4 << 30)]
+    pub max_recording_track_bytes: u64,
+    /// Recording does not start when the disk has less free space than this.
+    #[arg(long, env = "VTP_RECORDING_MIN_FREE_BYTES", default_value_t = 1 << 30)]
+    pub recording_min_free_bytes: u64,
     /// How long a peer whose connection dropped keeps its place in a room
     /// (and comes back without others seeing it leave).
     #[arg(long, env = "VTP_RECONNECT_GRACE", default_value = "15s", value_parser = parse_duration)]

@@ -10,6 +10,7 @@ pub mod bus;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod recording;
 pub mod rooms;
 pub mod serve;
 pub mod server;

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use vtp_store::{Store, StoreOptions};
+use vtp_store::{FinishedRecording, RecordingState, Store, StoreOptions};
 
 use crate::api::{self, HttpOptions};
 use crate::auth::password::Passwords;
 use crate::auth::tokens::{KeySource, TokenIssuer};
 use crate::bus::{Bus, LocalBus};
 use crate::config::{NodeRole, ServeArgs};
+use crate::recording::RecordingConfig;
 use crate::rooms::{HubConfig, RoomHub};
 use crate::serve::{self, ConnectionLimits};
 use crate::sfu_api::{self, RemoteSfu};
@@ -75,9 +76,17 @@ impl Server {
             max_room_participants: MAX_ROOM_PARTICIPANTS,
         };
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let recording = RecordingConfig {
+            dir: args.store.data_dir.join("recordings"),
+            max_duration: args.max_recording_duration,
+            max_track_bytes: args.max_recording_track_bytes,
+            min_free_bytes: args.recording_min_free_bytes,
+        };
+        repair_recordings(&store, &recording.dir).await;
         let hub_config = HubConfig {
             reconnect_grace: args.reconnect_grace,
             chat_burst: args.chat_burst,
+            recording,
             ..HubConfig::default()
         };
         let hub = RoomHub::new(store.clone(), bus.clone(), media.clone(), hub_config);
@@ -225,6 +234,54 @@ impl Server {
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Recordings a crash left in `recording` or `finalizing`: their files are
+/// cut after the last whole frame and re-indexed, and they become `ready`
+/// (something plays) or `failed` — never left dangling.
+async fn repair_recordings(store: &Store, dir: &std::path::Path) {
+    let mut stale = Vec::new();
+    for state in [RecordingState::Recording, RecordingState::Finalizing] {
+        match store.recordings_in_state(state).await {
+            Ok(rows) => stale.extend(rows),
+            Err(e) => tracing::error!(error = %e, "cannot list recordings to repair"),
+        }
+    }
+    for row in stale {
+        let path = dir.join(row.id.to_string());
+        let repaired =
+            tokio::task::spawn_blocking(move || crate::recording::repair::repair_recording(&path))
+                .await;
+        let Ok(repaired) = repaired else {
+            tracing::error!(recording_id = %row.id, "recording repair panicked");
+            continue;
+        };
+        let state = if repaired.playable {
+            RecordingState::Ready
+        } else {
+            RecordingState::Failed
+        };
+        let outcome = FinishedRecording {
+            stopped_at: chrono::Utc::now(),
+            state,
+            bytes: repaired.bytes,
+            duration_ms: repaired.duration_ms,
+            manifest: repaired
+                .manifest
+                .as_ref()
+                .and_then(|m| serde_json::to_value(m).ok()),
+            error: repaired.error,
+        };
+        let result = store.finish_recording(row.id, &outcome).await;
+        match result {
+            Ok(_) => {
+                tracing::warn!(recording_id = %row.id, state = state.as_str(), "recording repaired after a crash")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, recording_id = %row.id, "could not store the repaired recording")
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod health;
 pub mod live;
 pub mod metrics;
 pub mod recordings;
+pub mod room_recording;
 pub mod rooms;
 pub mod users;
 pub mod web;
@@ -72,6 +73,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(rooms::router())
                 .merge(live::router())
                 .merge(recordings::router())
+                .merge(room_recording::router())
                 .merge(health::router()),
         )
         .split_for_parts()

@@ -259,6 +259,7 @@ impl RoomHub {
             if let Some(peer) = live.peer_mut(&peer_id) {
                 peer.producers.push(info);
             }
+            hub.record_new_producer(live, &peer_id, &id).await;
             Ok(Produced { id })
         })
         .await
@@ -452,6 +453,7 @@ impl RoomHub {
                     SignalError::not_found(format!("you have no producer {producer_id:?}"))
                 })?;
             peer.producers.remove(index);
+            hub.end_recorded_producer(live, producer_id).await;
             hub.media
                 .close_producer(&live.router_id, producer_id)
                 .await?;
@@ -467,8 +469,10 @@ impl RoomHub {
 
     /// Closes everything a departing peer had on the SFU and tells the others
     /// its producers are gone.
-    pub(crate) async fn release_media(&self, live: &LiveRoom, peer: &Peer) {
+    pub(crate) async fn release_media(&self, live: &mut LiveRoom, peer: &Peer) {
         for producer in &peer.producers {
+            self.end_recorded_producer(live, &producer.producer_id)
+                .await;
             self.publish(
                 live.conns_except(Some(&peer.peer_id)),
                 "producer-closed",
@@ -540,6 +544,7 @@ impl RoomHub {
                             "producer-closed",
                             json!({ "producerId": producer_id, "peerId": owner }),
                         );
+                        self.end_recorded_producer(live, &producer_id).await;
                     }
                 }
                 EngineEvent::TransportClosed { transport_id, .. } => {

@@ -10,6 +10,7 @@ mod actions;
 mod error;
 mod media;
 mod model;
+mod recording;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -24,6 +25,7 @@ pub use actions::HostAction;
 pub use error::{SignalCode, SignalError};
 pub use media::{Direction, PeerConsumer, PeerTransport, Produced};
 pub use model::*;
+pub use recording::RecordingAck;
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::bus::{Bus, ConnId, Delivery};
@@ -40,6 +42,8 @@ pub struct HubConfig {
     pub chat_burst: u32,
     /// Chat messages returned with `join-room`.
     pub chat_history_on_join: u32,
+    /// Where recordings go, and their limits.
+    pub recording: crate::recording::RecordingConfig,
 }
 
 impl Default for HubConfig {
@@ -49,6 +53,12 @@ impl Default for HubConfig {
             chat_max_chars: 2000,
             chat_burst: 5,
             chat_history_on_join: 100,
+            recording: crate::recording::RecordingConfig {
+                dir: "./data/recordings".into(),
+                max_duration: Duration::from_secs(4 * 3600),
+                max_track_bytes: 4 << 30,
+                min_free_bytes: 1 << 30,
+            },
         }
     }
 }
@@ -241,11 +251,18 @@ impl RoomHub {
                     peers: Vec::new(),
                     removed_users: Default::default(),
                     recent_chat: Default::default(),
+                    recording: None,
                 });
                 if let Err(e) = self.media.open_room(&router_id).await {
                     self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
                         .await;
                     return Err(e.into());
+                }
+                if let Some(live) = slot.live.as_mut()
+                    && live.room.settings.auto_record
+                    && let Err(e) = self.start_recording_in(live, None).await
+                {
+                    tracing::warn!(room_id, error = %e.message, "automatic recording did not start");
                 }
             }
             let result = self.join_live(&mut slot, user, conn, display_name).await;
@@ -330,7 +347,9 @@ impl RoomHub {
                 .map(Peer::view)
                 .collect();
             let chat = live.recent_chat.iter().cloned().collect();
-            return Ok(self.outcome(room, peer_id, role, peers, chat, true));
+            let mut outcome = self.outcome(room, peer_id, role, peers, chat, true);
+            outcome.recording = live.recording.is_some();
+            return Ok(outcome);
         }
 
         let role = if is_host(user, room) {
@@ -404,7 +423,9 @@ impl RoomHub {
         );
         tracing::info!(room_id = %room.id, %peer_id, user_id = %user.id, role = role.as_str(), "peer joined");
         let chat = live.recent_chat.iter().cloned().collect();
-        Ok(self.outcome(room, peer_id, role, others, chat, false))
+        let mut outcome = self.outcome(room, peer_id, role, others, chat, false);
+        outcome.recording = live.recording.is_some();
+        Ok(outcome)
     }
 
     fn outcome(
@@ -481,6 +502,16 @@ impl RoomHub {
         slot: &mut Slot,
         status: RoomStatus,
     ) {
+        if let Some(live) = slot.live.as_mut()
+            && let Some(active) = live.recording.take()
+        {
+            let id = self.finish_recording(active, &live.router_id).await;
+            self.publish(
+                live.conns_except(None),
+                "recording-stopped",
+                json!({ "recordingId": id }),
+            );
+        }
         if let Some(live) = slot.live.as_ref() {
             match self
                 .store
@@ -583,15 +614,15 @@ impl RoomHub {
             }
             Err(e) => return Err(e.into()),
         };
-        let (peers, session_id) = match self.existing_slot(room_id) {
+        let (peers, session_id, recording) = match self.existing_slot(room_id) {
             Some(arc) => {
                 let slot = arc.lock().await;
                 slot.live
                     .as_ref()
-                    .map(|l| (l.views(), Some(l.session_id)))
+                    .map(|l| (l.views(), Some(l.session_id), l.recording.is_some()))
                     .unwrap_or_default()
             }
-            None => (Vec::new(), None),
+            None => (Vec::new(), None, false),
         };
         let producers = peers.iter().flat_map(|p| p.producers.clone()).collect();
         Ok(RoomInfo {
@@ -601,7 +632,7 @@ impl RoomHub {
             created_at: room.created_at,
             peers,
             producers,
-            recording: false,
+            recording,
             session_id,
         })
     }

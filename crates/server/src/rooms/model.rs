@@ -26,6 +26,8 @@ pub struct LiveRoom {
     /// here so that a join costs no store read. Sessions do not outlive the
     /// process, so this is the whole session's tail.
     pub recent_chat: VecDeque<ChatView>,
+    /// The recording in progress, if the room is being recorded.
+    pub recording: Option<crate::recording::ActiveRecording>,
 }
 
 /// One person's presence in a live room.

@@ -17,7 +17,7 @@ use vtp_sfu::engine::{
 use vtp_sfu::rtp::RtpCapabilities;
 use vtp_sfu_driver::{
     Consume, CreateTransport, DriverEvent, Produce, SfuControl, SfuError, SfuErrorCode, SfuHealth,
-    SfuResult,
+    SfuResult, Tap,
 };
 
 use crate::config::Secret;
@@ -334,6 +334,26 @@ impl SfuControl for RemoteSfu {
             &format!("/consumers/{}/close", segment(consumer_id)),
         ))
         .await
+    }
+
+    async fn open_tap(&self, _room_id: &str, _producer_id: &str) -> SfuResult<Tap> {
+        Err(SfuError::unavailable(
+            "recording needs the SFU in this process: an --role api node cannot record yet",
+        ))
+    }
+
+    async fn close_tap(&self, _room_id: &str, tap_id: &str) -> SfuResult<()> {
+        Err(SfuError::new(
+            SfuErrorCode::NotFound,
+            format!("unknown tap {tap_id:?}"),
+        ))
+    }
+
+    async fn request_tap_keyframe(&self, _room_id: &str, tap_id: &str) -> SfuResult<()> {
+        Err(SfuError::new(
+            SfuErrorCode::NotFound,
+            format!("unknown tap {tap_id:?}"),
+        ))
     }
 
     /// Follows `GET /sfu/v1/events`, opening it again when it breaks, until

@@ -218,6 +218,30 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
 
     request!(
         s,
+        "start-recording",
+        RoomRequest,
+        |sig, _conn, id, req| async {
+            sig.app
+                .hub
+                .start_recording(&id, room_id(&req.room_id)?)
+                .await
+        }
+    );
+
+    request!(
+        s,
+        "stop-recording",
+        RoomRequest,
+        |sig, _conn, id, req| async {
+            sig.app
+                .hub
+                .stop_recording(&id, room_id(&req.room_id)?)
+                .await
+        }
+    );
+
+    request!(
+        s,
         "webrtc-offer",
         RelayRequest,
         |sig, _conn, id, req| async { relay(&sig, &id, "webrtc-offer", req).await }

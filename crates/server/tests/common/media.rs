@@ -24,7 +24,14 @@ pub struct Publisher {
 }
 
 pub async fn publish(s: &TestServer, token: &str, room: &str) -> Publisher {
-    let socket = s.socket(token).await;
+    publish_at(&s.url(""), token, room).await
+}
+
+/// [`publish`] to the server at `base` (e.g. a spawned `vtp` process).
+pub async fn publish_at(base: &str, token: &str, room: &str) -> Publisher {
+    let socket = SocketIoClient::connect(base, Some(token))
+        .await
+        .expect("socket connects");
     join(&socket, room).await;
     let peer = MediaPeer::new();
     let answer = socket
