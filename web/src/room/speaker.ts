@@ -9,11 +9,16 @@ const EVERY_MS = 400;
 const THRESHOLD = 0.03;
 /** A new speaker must be loudest this long before the highlight moves. */
 const HOLD_MS = 800;
+/** How much of a peer's smoothed level is left after one tick of silence. */
+const DECAY = 0.6;
 
 export class SpeakerDetector {
   private timer: ReturnType<typeof setInterval> | null = null;
   private candidate: string | null = null;
   private since = 0;
+  /** Smoothed level per peer: speech (and a beep) comes in bursts, and a
+   * pause between words must not hand the highlight to someone else. */
+  private smoothed = new Map<string, number>();
 
   constructor(private session: RoomSession) {}
 
@@ -32,20 +37,31 @@ export class SpeakerDetector {
       if (!s.paused) levels.set(s.peerId, Math.max(levels.get(s.peerId) ?? 0, s.audioLevel));
     }
     levels.set(this.session.selfId, await this.session.media.localAudioLevel());
+    // A peak counts at once; silence fades out over a few ticks.
+    for (const peerId of new Set([...levels.keys(), ...this.smoothed.keys()])) {
+      const level = levels.get(peerId) ?? 0;
+      const previous = (this.smoothed.get(peerId) ?? 0) * DECAY;
+      this.smoothed.set(peerId, Math.max(level, previous));
+    }
     let loudest: string | null = null;
     let best = THRESHOLD;
-    for (const [peerId, level] of levels) {
-      if (level > best) {
+    for (const [peerId, level] of this.smoothed) {
+      if (!levels.has(peerId)) this.smoothed.delete(peerId);
+      else if (level > best) {
         best = level;
         loudest = peerId;
       }
     }
     const now = Date.now();
+    // Silence keeps the last speaker highlighted until someone else speaks up.
+    if (!loudest || loudest === this.session.activeSpeaker) {
+      this.candidate = null;
+      return;
+    }
     if (loudest !== this.candidate) {
       this.candidate = loudest;
       this.since = now;
     }
-    // Silence keeps the last speaker highlighted until someone else speaks up.
-    if (loudest && now - this.since >= HOLD_MS) this.session.setSpeaker(loudest);
+    if (now - this.since >= HOLD_MS) this.session.setSpeaker(loudest);
   }
 }
