@@ -250,6 +250,12 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
     assert.ok(await page.locator(".grid.has-screen").count(), "the grid makes room for the screen");
   }
   await teacher.locator(".tile-screen.self").waitFor();
+
+  // The instructor records the class: everyone sees the indicator; students
+  // have no recording control.
+  assert.equal(await ada.getByRole("button", { name: "Record" }).count(), 0, "students cannot record");
+  await teacher.getByRole("button", { name: "Record" }).click();
+  for (const page of [teacher, ada, bo]) await page.locator(".recording-badge:not([hidden])").waitFor();
   await sleep(500);
   await teacher.screenshot({ path: join(artifacts, "room-desktop-1280x720.png") });
   await bo.screenshot({ path: join(artifacts, "room-phone-390x844.png") });
@@ -269,6 +275,11 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
     await waitForDecodedVideos(page, 2);
   }
   assert.equal(await teacher.locator(".tile-camera").count(), 3, "one camera tile per person, no leftovers");
+
+  // A reloaded page still shows the recording; stopping it clears the indicator.
+  await ada.locator(".recording-badge:not([hidden])").waitFor();
+  await teacher.getByRole("button", { name: "Stop recording" }).click();
+  for (const page of [teacher, ada, bo]) await page.locator(".recording-badge[hidden]").waitFor({ state: "attached" });
 
   assert.deepEqual(pageErrors, [], "no errors in the pages' consoles");
   console.log(`# web app end to end: ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -35,6 +35,8 @@ interface JoinData {
   peers: PeerState[];
   chat: ChatMessage[];
   resumed: boolean;
+  /** The room is being recorded. */
+  recording: boolean;
 }
 
 /** Why the session ended for good. */
@@ -47,6 +49,8 @@ export class RoomSession {
   selfId = "";
   role: RoomRole = "participant";
   handRaised = false;
+  /** The room is being recorded (everyone is told; hosts start and stop it). */
+  recording = false;
   readonly peers = new Map<string, PeerState>();
   readonly chat: ChatMessage[] = [];
   connection: ConnectionState = "connecting";
@@ -130,6 +134,7 @@ export class RoomSession {
     this.title = data.title;
     this.selfId = data.peerId;
     this.role = data.role;
+    this.recording = data.recording;
     this.peers.clear();
     for (const p of data.peers) this.peers.set(p.peerId, { ...p, producers: [...p.producers] });
     if (first || data.chat.length >= this.chat.length) {
@@ -225,6 +230,13 @@ export class RoomSession {
       if (peer) peer.role = role;
       this.onChange("peers");
     });
+    const recording = (on: boolean) => () => {
+      this.recording = on;
+      this.onNotice(on ? "This class is now being recorded." : "Recording stopped.");
+      this.onChange("self");
+    };
+    s.on("recording-started", recording(true));
+    s.on("recording-stopped", recording(false));
     s.on<{ peerId: string }>("active-speaker", ({ peerId }) => this.setSpeaker(peerId));
     s.on("removed", () => this.end({ kind: "removed" }));
     s.on("room-closed", () => this.end({ kind: "closed" }));
@@ -253,6 +265,12 @@ export class RoomSession {
 
   async hostAction(action: "mute" | "remove" | "promote" | "demote", peerId: string): Promise<void> {
     await this.sig.request("host-action", { roomId: this.room.id, action, peerId });
+  }
+
+  async setRecording(on: boolean): Promise<void> {
+    await this.sig.request(on ? "start-recording" : "stop-recording", { roomId: this.room.id });
+    this.recording = on;
+    this.onChange("self");
   }
 
   async closeRoom(): Promise<void> {

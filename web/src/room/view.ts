@@ -67,6 +67,9 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
       () => notice.show(`Room link: ${location.href}`, "info"),
     );
   }, { title: "Copy this room's address" });
+  // Hosts record the class; everyone sees that it is being recorded.
+  const recordBtn = button("Record", act(() => session.setRecording(!session.recording)), { "aria-pressed": "false", hidden: true });
+  const recordingBadge = h("span", { class: "recording-badge", role: "status", hidden: true }, "● Recording");
   const closeBtn = button("Close room", () => {
     if (confirm("Close the room for everyone?")) act(() => session.closeRoom())();
   }, { class: "danger", hidden: true });
@@ -79,7 +82,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     h(
       "main",
       { class: "room", id: "main" },
-      h("header", { class: "room-bar" }, heading, count, status, h("div", { class: "spacer" }), linkBtn, closeBtn, leaveBtn),
+      h("header", { class: "room-bar" }, heading, count, status, recordingBadge, h("div", { class: "spacer" }), linkBtn, recordBtn, closeBtn, leaveBtn),
       banner,
       notice,
       h("div", { class: "room-body" }, h("section", { class: "stage", "aria-label": "Videos" }, grid), side),
@@ -237,6 +240,10 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     screenBtn.title = screenBtn.disabled ? "Sharing is not allowed for students in this room" : "";
     camBtn.title = camBtn.disabled ? "Cameras are not allowed for students in this room" : "";
     closeBtn.hidden = !session.isHost;
+    recordBtn.hidden = !session.isHost;
+    recordBtn.textContent = session.recording ? "Stop recording" : "Record";
+    recordBtn.setAttribute("aria-pressed", String(session.recording));
+    recordingBadge.hidden = !session.recording;
     const unread = chat.unread();
     chatBtn.textContent = unread > 0 && side.dataset.open !== "chat" ? `Chat (${unread})` : "Chat";
     // Raised hands show on the People button, so a host on the chat tab still notices them.
