@@ -188,7 +188,8 @@ pub struct ServeArgs {
     /// `http://10.0.0.5:8080`.
     #[arg(long, env = "VTP_SFU_URL")]
     pub sfu_url: Option<String>,
-    /// A recording stops by itself after this long.
+    /// Recorded files stop growing once a recording is this long (it is
+    /// finalized when a host stops it or the session ends).
     #[arg(long, env = "VTP_MAX_RECORDING_DURATION", default_value = "4h", value_parser = parse_duration)]
     pub max_recording_duration: Duration,
     /// A recorded track's file stops growing at this many bytes.

@@ -34,7 +34,7 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub struct RecordingConfig {
     /// Where recording directories go (`<data-dir>/recordings`).
     pub dir: PathBuf,
-    /// A recording stops by itself after this long.
+    /// Tracks stop growing once the recording is this long.
     pub max_duration: Duration,
     /// A track's file stops growing at this size.
     pub max_track_bytes: u64,
@@ -134,11 +134,6 @@ impl ActiveRecording {
         };
         recording.write_manifest()?;
         Ok(recording)
-    }
-
-    /// Whether the recording ran past its maximum duration.
-    pub fn expired(&self) -> bool {
-        self.epoch.elapsed() >= self.config.max_duration
     }
 
     /// Starts recording a producer of `router_id` into a file of its own.
