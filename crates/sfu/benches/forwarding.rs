@@ -17,9 +17,12 @@ use str0m::format::Codec;
 use str0m::media::{Frequency, MediaKind as StrKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Extension, ExtensionMap, RtpWrite, Ssrc};
-use str0m::{Candidate, IceCreds, Input, Output, Rtc, RtcConfig};
+use str0m::{Input, Output, Rtc, RtcConfig};
 use vtp_sfu::engine::{Engine, EngineConfig, EngineOutput, TransportInfo, TransportOptions};
 use vtp_sfu::rtp::{self, MediaKind};
+
+#[path = "../tests/support/peer.rs"]
+mod peer;
 
 const ENGINE: &str = "10.0.0.1:40000";
 const VIDEO_SSRC: u32 = 1111;
@@ -97,39 +100,6 @@ fn publisher_params() -> Value {
     })
 }
 
-fn client(cfg: RtcConfig, info: &TransportInfo, addr: SocketAddr, now: Instant) -> Peer {
-    let mut rtc = cfg.build(now);
-    rtc.add_local_candidate(Candidate::host(addr, "udp").expect("candidate"));
-    let c = &info.ice_candidates[0];
-    rtc.add_remote_candidate(
-        Candidate::host(
-            format!("{}:{}", c.ip, c.port).parse().expect("address"),
-            "udp",
-        )
-        .expect("candidate"),
-    );
-    let fp = &info.dtls_parameters.fingerprints[0];
-    let mut api = rtc.direct_api();
-    api.set_remote_ice_credentials(IceCreds {
-        ufrag: info.ice_parameters.username_fragment.clone(),
-        pass: info.ice_parameters.password.clone(),
-    });
-    api.set_ice_controlling(true);
-    api.set_remote_fingerprint(
-        format!("{} {}", fp.algorithm, fp.value)
-            .parse()
-            .expect("fingerprint"),
-    );
-    api.start_dtls(true).expect("dtls");
-    Peer { rtc, addr }
-}
-
-fn dtls_of(peer: &mut Peer) -> Value {
-    let fp = peer.rtc.direct_api().local_dtls_fingerprint().to_string();
-    let (algorithm, value) = fp.split_once(' ').expect("fingerprint");
-    json!({"role": "client", "fingerprints": [{"algorithm": algorithm, "value": value}]})
-}
-
 impl Sim {
     /// A publisher and `consumers` subscribers, all connected, consumers
     /// resumed.
@@ -142,7 +112,7 @@ impl Sim {
         let info = engine
             .create_webrtc_transport("room", "pub", TransportOptions::default())
             .expect("transport");
-        let mut publisher = client(
+        let mut publisher = client_peer(
             client_config(
                 96,
                 97,
@@ -166,7 +136,7 @@ impl Sim {
                 None,
             );
         }
-        let dtls = dtls_of(&mut publisher);
+        let dtls = peer::dtls_parameters(&mut publisher.rtc);
         engine
             .connect_transport("pub", &dtls, now)
             .expect("connect");
@@ -184,7 +154,7 @@ impl Sim {
             let addr: SocketAddr = format!("10.0.2.{}:{}", 1 + i / 200, 6000 + i % 200)
                 .parse()
                 .expect("address");
-            let mut peer = client(subscriber_config(), &info, addr, now);
+            let mut peer = client_peer(subscriber_config(), &info, addr, now);
             let consumer = engine
                 .consume(&id, &format!("c{i}"), "p", &caps, now)
                 .expect("consume");
@@ -200,7 +170,7 @@ impl Sim {
                     None,
                 );
             }
-            let dtls = dtls_of(&mut peer);
+            let dtls = peer::dtls_parameters(&mut peer.rtc);
             engine.connect_transport(&id, &dtls, now).expect("connect");
             subscribers.push(peer);
         }
@@ -322,6 +292,13 @@ impl Sim {
             }
         }
         sent
+    }
+}
+
+fn client_peer(cfg: RtcConfig, info: &TransportInfo, addr: SocketAddr, now: Instant) -> Peer {
+    Peer {
+        rtc: peer::client_for(cfg, info, addr, now),
+        addr,
     }
 }
 

@@ -9,12 +9,15 @@ use str0m::format::Codec;
 use str0m::media::{Frequency, KeyframeRequestKind, MediaKind as StrKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Extension, ExtensionMap, RtpWrite, Ssrc};
-use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
+use str0m::{Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use vtp_sfu::engine::{
     CloseReason, ConsumerInfo, Engine, EngineConfig, EngineEvent, EngineOutput, TapPacket,
     TransportInfo, TransportOptions,
 };
 use vtp_sfu::rtp::{self, MediaKind};
+
+#[path = "support/peer.rs"]
+mod peer;
 
 fn engine_addr() -> SocketAddr {
     "10.0.0.1:40000".parse().unwrap()
@@ -131,23 +134,7 @@ impl Net {
     fn add_client(&mut self, cfg: RtcConfig, info: &TransportInfo) -> usize {
         let index = self.clients.len();
         let addr: SocketAddr = format!("10.0.1.{}:5000{index}", index + 1).parse().unwrap();
-        let mut rtc = cfg.build(self.now);
-        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
-        let c = &info.ice_candidates[0];
-        rtc.add_remote_candidate(
-            Candidate::host(format!("{}:{}", c.ip, c.port).parse().unwrap(), "udp").unwrap(),
-        );
-        let fp = &info.dtls_parameters.fingerprints[0];
-        {
-            let mut api = rtc.direct_api();
-            api.set_remote_ice_credentials(IceCreds {
-                ufrag: info.ice_parameters.username_fragment.clone(),
-                pass: info.ice_parameters.password.clone(),
-            });
-            api.set_ice_controlling(true);
-            api.set_remote_fingerprint(format!("{} {}", fp.algorithm, fp.value).parse().unwrap());
-            api.start_dtls(true).unwrap();
-        }
+        let rtc = peer::client_for(cfg, info, addr, self.now);
         self.clients.push(Client {
             rtc,
             addr,
@@ -158,13 +145,7 @@ impl Net {
     }
 
     fn dtls_of(&mut self, client: usize) -> Value {
-        let fp = self.clients[client]
-            .rtc
-            .direct_api()
-            .local_dtls_fingerprint()
-            .to_string();
-        let (algorithm, value) = fp.split_once(' ').unwrap();
-        json!({"role": "client", "fingerprints": [{"algorithm": algorithm, "value": value}]})
+        peer::dtls_parameters(&mut self.clients[client].rtc)
     }
 
     /// Drains one client until it asks for a timeout; its datagrams go

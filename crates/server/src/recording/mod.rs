@@ -75,7 +75,6 @@ struct RunningTrack {
 /// One room's recording in progress.
 pub struct ActiveRecording {
     pub id: Uuid,
-    pub started_at: DateTime<Utc>,
     config: RecordingConfig,
     dir: PathBuf,
     epoch: Instant,
@@ -124,7 +123,6 @@ impl ActiveRecording {
         );
         let recording = ActiveRecording {
             id,
-            started_at,
             config: config.clone(),
             dir,
             epoch: Instant::now(),

@@ -14,7 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 use vtp_store::{FinishedRecording, NewRecording, RecordingState, RoomRole};
 
-use super::{LiveRoom, RoomHub, SignalCode, SignalError};
+use super::{LiveRoom, Peer, ProducerInfo, RoomHub, SignalCode, SignalError};
 use crate::recording::{ActiveRecording, RecordingError, TrackOwner};
 
 /// The answer to `start-recording` and `stop-recording`.
@@ -145,11 +145,7 @@ impl RoomHub {
         };
         for peer in &live.peers {
             for producer in &peer.producers {
-                let owner = TrackOwner {
-                    peer_id: peer.peer_id.clone(),
-                    user_id: peer.user_id.to_string(),
-                    source: source_of(&producer.app_data, &producer.kind),
-                };
+                let owner = owner_of(peer, producer);
                 if let Err(e) = active
                     .add_track(&self.media, &live.router_id, &producer.producer_id, owner)
                     .await
@@ -245,11 +241,7 @@ impl RoomHub {
         let Some(info) = peer.producers.iter().find(|p| p.producer_id == producer_id) else {
             return;
         };
-        let owner = TrackOwner {
-            peer_id: peer.peer_id.clone(),
-            user_id: peer.user_id.to_string(),
-            source: source_of(&info.app_data, &info.kind),
-        };
+        let owner = owner_of(peer, info);
         let router_id = live.router_id.clone();
         let media: Arc<_> = self.media.clone();
         if let Some(active) = live.recording.as_mut()
@@ -266,6 +258,15 @@ impl RoomHub {
         if let Some(active) = live.recording.as_mut() {
             active.end_track(producer_id).await;
         }
+    }
+}
+
+/// Who a recorded track belongs to, for the manifest.
+fn owner_of(peer: &Peer, producer: &ProducerInfo) -> TrackOwner {
+    TrackOwner {
+        peer_id: peer.peer_id.clone(),
+        user_id: peer.user_id.to_string(),
+        source: source_of(&producer.app_data, &producer.kind),
     }
 }
 
