@@ -1,14 +1,19 @@
-//! The subcommands of `vtp` other than `serve`.
+//! The subcommands of `vtp` other than `serve`: migrations, users, and
+//! the export of a recording.
 
 use std::io::BufRead;
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use chrono::Utc;
-use vtp_store::{NewUser, Store, StoreError, StoreOptions, UserPatch};
+use vtp_store::{
+    ExportLayout, NewUser, RecordingState, Store, StoreError, StoreOptions, UserPatch,
+};
 
 use crate::api::dto::{MAX_DISPLAY_NAME_CHARS, clean_text, normalize_email};
 use crate::auth::password::{hash_password, validate_new_password};
-use crate::config::{StoreArgs, UserCreateArgs, UserSetRoleArgs};
+use crate::config::{RecordingExportArgs, StoreArgs, UserCreateArgs, UserSetRoleArgs};
+use crate::recording::export::{ExportSettings, INSTALL_FFMPEG, export_to_file, run};
 
 async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&args.data_dir)
@@ -97,6 +102,70 @@ pub async fn user_set_role(args: &UserSetRoleArgs) -> anyhow::Result<()> {
         };
         let user = store.update_user(user.id, &patch, Utc::now()).await?;
         println!("{} is now {}", user.email, user.role);
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// `vtp recording export`: composes a ready recording into one file with
+/// ffmpeg, printing the progress as percentages (one line per step).
+pub async fn recording_export(args: &RecordingExportArgs) -> anyhow::Result<()> {
+    let settings = ExportSettings {
+        ffmpeg: args.export.ffmpeg.clone(),
+        threads: args.export.export_threads,
+    };
+    // First, so that a machine without ffmpeg hears what to install at once.
+    if run::ffmpeg_version(&settings.ffmpeg).await.is_none() {
+        bail!("{INSTALL_FFMPEG}");
+    }
+    let layout: ExportLayout = args.layout.into();
+    let store = open_store(&args.store).await?;
+    let result = async {
+        let recording = match store.get_recording(args.id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound) => bail!("no recording with id {}", args.id),
+            Err(e) => return Err(e.into()),
+        };
+        if recording.state != RecordingState::Ready {
+            bail!(
+                "recording {} is {}: only a ready recording can be exported",
+                recording.id,
+                recording.state
+            );
+        }
+        let output = args.output.clone().unwrap_or_else(|| {
+            let ext = if layout == ExportLayout::Audio {
+                "m4a"
+            } else {
+                "mp4"
+            };
+            PathBuf::from(format!("{}-{layout}.{ext}", recording.id))
+        });
+        println!(
+            "exporting recording {} ({layout}) to {}",
+            recording.id,
+            output.display()
+        );
+        let mut shown = None;
+        let bytes = export_to_file(
+            &store,
+            &args.store.data_dir.join("recordings"),
+            &recording,
+            layout,
+            &output,
+            &settings,
+            |p| {
+                let percent = (p * 100.0).floor() as u32;
+                if shown != Some(percent) {
+                    shown = Some(percent);
+                    println!("progress: {percent}%");
+                }
+            },
+        )
+        .await?;
+        println!("wrote {} ({bytes} bytes)", output.display());
         Ok(())
     }
     .await;

@@ -35,6 +35,77 @@ pub enum Command {
     /// Manage user accounts from the command line (how the first admin is made).
     #[command(subcommand)]
     User(UserCommand),
+    /// Work on recordings from the command line.
+    #[command(subcommand)]
+    Recording(RecordingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordingCommand {
+    /// Compose a finished recording into one MP4 (H.264 + AAC; `audio`:
+    /// AAC only) with ffmpeg, showing progress.
+    Export(RecordingExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordingExportArgs {
+    /// The recording's id.
+    pub id: uuid::Uuid,
+    /// `grid`: every video tiled; `speaker`: the screen share (else the
+    /// host's camera) large, the other videos in a strip; `audio`: sound only.
+    #[arg(long, value_enum, default_value_t = ExportLayoutArg::Grid)]
+    pub layout: ExportLayoutArg,
+    /// Where to write the file. Default: `<id>-<layout>.mp4` (`.m4a` for
+    /// `audio`) in the current directory.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub export: ExportArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportLayoutArg {
+    Grid,
+    Speaker,
+    Audio,
+}
+
+impl From<ExportLayoutArg> for vtp_store::ExportLayout {
+    fn from(l: ExportLayoutArg) -> Self {
+        match l {
+            ExportLayoutArg::Grid => vtp_store::ExportLayout::Grid,
+            ExportLayoutArg::Speaker => vtp_store::ExportLayout::Speaker,
+            ExportLayoutArg::Audio => vtp_store::ExportLayout::Audio,
+        }
+    }
+}
+
+/// How ffmpeg runs an export (`serve` and `recording export`).
+#[derive(Clone, Debug, Args)]
+pub struct ExportArgs {
+    /// The ffmpeg program that composes exports (Debian package `ffmpeg`).
+    #[arg(long, env = "VTP_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+    /// Threads one export's ffmpeg may use (decoding, filters, encoding each).
+    #[arg(long, env = "VTP_EXPORT_THREADS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub export_threads: u32,
+}
+
+/// The server's export queue.
+#[derive(Clone, Debug, Args)]
+pub struct ExportQueueArgs {
+    #[command(flatten)]
+    pub run: ExportArgs,
+    /// Exports that run at once, server-wide (the others wait in order).
+    #[arg(long, env = "VTP_MAX_CONCURRENT_EXPORTS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub max_concurrent_exports: u32,
+    /// Exports waiting or running at once, server-wide; more are refused.
+    #[arg(long, env = "VTP_MAX_QUEUED_EXPORTS", default_value_t = 32)]
+    pub max_queued_exports: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +269,8 @@ pub struct ServeArgs {
     /// Recording does not start when the disk has less free space than this.
     #[arg(long, env = "VTP_RECORDING_MIN_FREE_BYTES", default_value_t = 1 << 30)]
     pub recording_min_free_bytes: u64,
+    #[command(flatten)]
+    pub exports: ExportQueueArgs,
     /// How long a peer whose connection dropped keeps its place in a room
     /// (and comes back without others seeing it leave).
     #[arg(long, env = "VTP_RECONNECT_GRACE", default_value = "15s", value_parser = parse_duration)]

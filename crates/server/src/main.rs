@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vtp_server::config::{Cli, Command, NodeRole, UserCommand};
+use vtp_server::config::{Cli, Command, NodeRole, RecordingCommand, UserCommand};
 use vtp_server::sfu_node::SfuNode;
 use vtp_server::{Server, commands, server, telemetry};
 
@@ -61,6 +61,9 @@ fn main() -> ExitCode {
             Command::Migrate(args) => commands::migrate(&args).await,
             Command::User(UserCommand::Create(args)) => commands::user_create(&args).await,
             Command::User(UserCommand::SetRole(args)) => commands::user_set_role(&args).await,
+            Command::Recording(RecordingCommand::Export(args)) => {
+                commands::recording_export(&args).await
+            }
         }
     });
     match result {

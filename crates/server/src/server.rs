@@ -19,6 +19,8 @@ use crate::auth::tokens::{KeySource, TokenIssuer};
 use crate::bus::{Bus, LocalBus};
 use crate::config::{NodeRole, ServeArgs};
 use crate::recording::RecordingConfig;
+use crate::recording::export::queue::QueueConfig;
+use crate::recording::export::{ExportQueue, ExportSettings};
 use crate::rooms::{HubConfig, RoomHub};
 use crate::serve::{self, ConnectionLimits};
 use crate::sfu_api::{self, RemoteSfu};
@@ -89,6 +91,7 @@ impl Server {
             recording,
             ..HubConfig::default()
         };
+        let exports = ExportQueue::start(store.clone(), export_queue_config(args)).await;
         let hub = RoomHub::new(store.clone(), bus.clone(), media.clone(), hub_config);
         tokio::spawn(hub.clone().run_media_events(media.events()));
         let state = AppState::new(AppParts {
@@ -101,6 +104,7 @@ impl Server {
             bus,
             hub,
             recordings_dir: args.store.data_dir.join("recordings"),
+            exports,
         });
         let http = HttpOptions {
             max_body_bytes: args.max_body_bytes,
@@ -199,6 +203,7 @@ impl Server {
                 self.signal_limits.events_per_second,
                 self.signal_limits.max_event_bytes
             ),
+            self.state.exports.describe(),
         ]
     }
 
@@ -282,6 +287,19 @@ async fn repair_recordings(store: &Store, dir: &std::path::Path) {
                 tracing::error!(error = %e, recording_id = %row.id, "could not store the repaired recording")
             }
         }
+    }
+}
+
+fn export_queue_config(args: &ServeArgs) -> QueueConfig {
+    QueueConfig {
+        settings: ExportSettings {
+            ffmpeg: args.exports.run.ffmpeg.clone(),
+            threads: args.exports.run.export_threads,
+        },
+        max_concurrent: args.exports.max_concurrent_exports as usize,
+        max_queued: args.exports.max_queued_exports,
+        recordings_dir: args.store.data_dir.join("recordings"),
+        exports_dir: args.store.data_dir.join("exports"),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Durable state of VTP: users, refresh tokens, rooms, live sessions with
-//! their participants and chat, and recordings.
+//! their participants and chat, recordings and their exports.
 //!
 //! One interface, [`Store`], over two backends: embedded SQLite (the default,
 //! a single file in the data directory, WAL mode) and PostgreSQL. Both run the
@@ -12,6 +12,7 @@
 //! the caller maps to its own error codes.
 
 mod error;
+mod exports;
 mod model;
 mod pool;
 mod recordings;
@@ -24,6 +25,7 @@ mod users;
 pub mod testing;
 
 pub use error::StoreError;
+pub use exports::{ExportLayout, ExportState, MAX_EXPORTS_LISTED, RecordingExport};
 pub use model::*;
 pub use pool::{Backend, Store, StoreOptions};
 pub use tokens::RefreshClaim;

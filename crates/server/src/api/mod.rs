@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod dto;
+pub mod exports;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -43,7 +44,7 @@ use crate::state::AppState;
         (name = "auth", description = "Sign-in and tokens"),
         (name = "users", description = "Account administration"),
         (name = "rooms", description = "Classrooms"),
-        (name = "recordings", description = "Recorded sessions: listing, downloads (with ranges), deletion"),
+        (name = "recordings", description = "Recorded sessions: listing, downloads (with ranges), deletion, exports to MP4"),
         (name = "operations", description = "Probes for operators")
     )
 )]
@@ -73,6 +74,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(rooms::router())
                 .merge(live::router())
                 .merge(recordings::router())
+                .merge(exports::router())
                 .merge(room_recording::router())
                 .merge(health::router()),
         )

@@ -140,7 +140,11 @@ fn viewer(caller: &AuthUser) -> RecordingViewer {
 
 /// The recording if the caller may see it; 404 otherwise, whether or not
 /// it exists.
-async fn load_visible(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<Recording> {
+pub(super) async fn load_visible(
+    state: &AppState,
+    caller: &AuthUser,
+    id: Uuid,
+) -> ApiResult<Recording> {
     let hidden = || ApiError::not_found("no such recording");
     let recording = match state.store.get_recording(id).await {
         Ok(r) => r,
@@ -302,6 +306,9 @@ async fn delete_recording(
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ApiError::internal("removing a recording's files", e)),
+    }
+    if let Err(e) = state.exports.remove_files(id).await {
+        return Err(ApiError::internal("removing a recording's exports", e));
     }
     match state.store.delete_recording(id).await {
         Ok(()) | Err(StoreError::NotFound) => {}

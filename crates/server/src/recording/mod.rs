@@ -11,6 +11,7 @@
 //! signalling (the room hub decides who records what and when), and not
 //! the store (the hub records the state).
 
+pub mod export;
 pub mod repair;
 pub mod track;
 

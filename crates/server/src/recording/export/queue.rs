@@ -1,0 +1,224 @@
+//! The server's export queue: exports asked for through the API wait in
+//! the store (`queued`), run at most `max_concurrent` at a time in the
+//! order they were asked (`running`, with progress), and end `ready` or
+//! `failed`. The store is the truth, so the queue survives a restart: at
+//! start-up exports a crash left `running` become `failed` (their partial
+//! output is not trusted) and those still `queued` are queued again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::Instrument as _;
+use uuid::Uuid;
+use vtp_store::{ExportState, RecordingExport, Store, StoreError};
+
+use super::{ExportError, ExportSettings, export_path, export_to_file, exports_of, run};
+
+/// How often a running export's progress is written to the store.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Limits of the queue.
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    pub settings: ExportSettings,
+    /// Exports running at once, server-wide.
+    pub max_concurrent: usize,
+    /// Exports queued or running at once, server-wide; more are refused.
+    pub max_queued: u64,
+    /// `<data-dir>/recordings`.
+    pub recordings_dir: PathBuf,
+    /// `<data-dir>/exports`.
+    pub exports_dir: PathBuf,
+}
+
+/// Runs exports; cheap to share (`Arc`).
+pub struct ExportQueue {
+    store: Store,
+    config: QueueConfig,
+    /// `ffmpeg -version`'s first line; `None`: ffmpeg cannot be run, and
+    /// exports are refused.
+    ffmpeg: Option<String>,
+    /// Export ids, in the order they run.
+    sender: mpsc::UnboundedSender<Uuid>,
+}
+
+impl ExportQueue {
+    /// Looks for ffmpeg, repairs what a crash left (see the module doc)
+    /// and starts the dispatcher.
+    pub async fn start(store: Store, config: QueueConfig) -> Arc<ExportQueue> {
+        let ffmpeg = run::ffmpeg_version(&config.settings.ffmpeg).await;
+        if ffmpeg.is_none() {
+            tracing::warn!(ffmpeg = %config.settings.ffmpeg.display(), "{}", super::INSTALL_FFMPEG);
+        }
+        let reason = "the server stopped while this export was running";
+        match store.fail_running_exports(reason, Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(exports = n, "exports cut by a restart marked failed"),
+            Err(e) => tracing::error!(error = %e, "cannot repair exports left running"),
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let queue = Arc::new(ExportQueue {
+            store,
+            config,
+            ffmpeg,
+            sender,
+        });
+        tokio::spawn(queue.clone().dispatch(receiver));
+        match queue.store.exports_in_state(ExportState::Queued).await {
+            Ok(waiting) => {
+                for export in waiting {
+                    queue.enqueue(export.id);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot resume queued exports"),
+        }
+        queue
+    }
+
+    pub fn ffmpeg_available(&self) -> bool {
+        self.ffmpeg.is_some()
+    }
+
+    /// One line for the start-up log.
+    pub fn describe(&self) -> String {
+        match &self.ffmpeg {
+            Some(version) => format!(
+                "exports: {version}; {} at a time, {} threads each, up to {} waiting",
+                self.config.max_concurrent, self.config.settings.threads, self.config.max_queued
+            ),
+            None => format!("exports: off ({})", super::INSTALL_FFMPEG),
+        }
+    }
+
+    pub fn max_queued(&self) -> u64 {
+        self.config.max_queued
+    }
+
+    /// The finished file of an export.
+    pub fn file_of(&self, export: &RecordingExport) -> PathBuf {
+        export_path(&self.config.exports_dir, export.recording_id, export.id)
+    }
+
+    /// Runs an export the store holds as `queued`, after those before it.
+    pub fn enqueue(&self, export_id: Uuid) {
+        // The dispatcher lives as long as the runtime; a send can only fail
+        // at shutdown, when the export stays queued for the next start.
+        let _ = self.sender.send(export_id);
+    }
+
+    /// Removes every export file of a recording (its rows go with it).
+    pub async fn remove_files(&self, recording_id: Uuid) -> std::io::Result<()> {
+        match tokio::fs::remove_dir_all(exports_of(&self.config.exports_dir, recording_id)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn dispatch(self: Arc<Self>, mut receiver: mpsc::UnboundedReceiver<Uuid>) {
+        let slots = Arc::new(Semaphore::new(self.config.max_concurrent.max(1)));
+        while let Some(id) = receiver.recv().await {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let queue = self.clone();
+            tokio::spawn(
+                async move {
+                    queue.run_one(id).await;
+                    drop(permit);
+                }
+                .instrument(tracing::info_span!("export", export_id = %id)),
+            );
+        }
+    }
+
+    async fn run_one(&self, id: Uuid) {
+        match self.store.start_export(id, Utc::now()).await {
+            Ok(true) => {}
+            Ok(false) => return, // finished or deleted meanwhile
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start an export");
+                return;
+            }
+        }
+        let outcome = self.compose(id).await;
+        let (result, path) = match &outcome {
+            Ok((bytes, path)) => (Ok(*bytes), Some(path.as_path())),
+            Err(e) => (Err(e.to_string()), None),
+        };
+        let finished = self
+            .store
+            .finish_export(
+                id,
+                result.as_ref().map(|b| *b).map_err(String::as_str),
+                Utc::now(),
+            )
+            .await;
+        match (finished, path) {
+            (Ok(true), _) => {
+                tracing::info!(outcome = ?result, "export finished");
+            }
+            // The row went with its recording: the file must not stay.
+            (Ok(false), Some(path)) => remove_quietly(path).await,
+            (Ok(false), None) => {}
+            (Err(e), _) => tracing::error!(error = %e, "cannot store an export's outcome"),
+        }
+    }
+
+    /// Composes the export's file; returns its size and path.
+    async fn compose(&self, id: Uuid) -> Result<(u64, PathBuf), ExportError> {
+        let export = self.store.get_export(id).await.map_err(store_error)?;
+        let recording = self
+            .store
+            .get_recording(export.recording_id)
+            .await
+            .map_err(store_error)?;
+        let path = self.file_of(&export);
+        let (progress, mut latest) = watch::channel(0.0_f64);
+        let writer = {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                while latest.changed().await.is_ok() {
+                    let p = *latest.borrow_and_update();
+                    if let Err(e) = store.set_export_progress(id, p, Utc::now()).await {
+                        tracing::warn!(error = %e, "cannot store an export's progress");
+                    }
+                    tokio::time::sleep(PROGRESS_EVERY).await;
+                }
+            })
+        };
+        let bytes = export_to_file(
+            &self.store,
+            &self.config.recordings_dir,
+            &recording,
+            export.layout,
+            &path,
+            &self.config.settings,
+            |p| {
+                progress.send_replace(p);
+            },
+        )
+        .await;
+        drop(progress);
+        let _ = writer.await;
+        Ok((bytes?, path))
+    }
+}
+
+fn store_error(e: StoreError) -> ExportError {
+    match e {
+        StoreError::NotFound => ExportError::NothingToExport("the recording is gone".into()),
+        other => {
+            tracing::error!(error = %other, "store failure during an export");
+            ExportError::Internal
+        }
+    }
+}
+
+async fn remove_quietly(path: &Path) {
+    if let Err(e) = tokio::fs::remove_file(path).await {
+        tracing::warn!(error = %e, "cannot remove an orphaned export file");
+    }
+}
