@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::recordings::attend;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use vtp_recording::{Codec, Kind, Manifest, ManifestTrack};
 use vtp_store::{
-    ExportLayout, ExportState, FinishedRecording, NewParticipant, NewRecording, RecordingState,
-    Role, RoomRole, RoomStatus, Store, StoreOptions,
+    ExportLayout, ExportState, FinishedRecording, NewRecording, RecordingState, Role, RoomRole,
+    RoomStatus, Store, StoreOptions,
 };
 
 /// Each peer's tracks last 5 s; peer b starts 1 s late: 6 s in all.
@@ -120,7 +121,7 @@ impl World {
             .start_session(&other, chrono::Utc::now())
             .await
             .unwrap();
-        attend(&s.store, session.id, &str_id).await;
+        attend(&s, session.id, &str_id, RoomRole::Participant).await;
         World {
             s,
             owner,
@@ -197,28 +198,12 @@ impl World {
     }
 }
 
-async fn attend(store: &Store, session: Uuid, user: &str) {
-    store
-        .add_participant(
-            &NewParticipant {
-                session_id: session,
-                user_id: user.parse().unwrap(),
-                peer_id: format!("peer-{user}"),
-                display_name: "x".into(),
-                room_role: RoomRole::Participant,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-}
-
 /// A `ready` recording of two peers, camera and microphone each, with the
 /// files and manifest the recorder would leave.
 async fn record_two_peers(s: &TestServer, room: &str, attendee: &str) -> Uuid {
     let store = &s.store;
     let session = store.start_session(room, chrono::Utc::now()).await.unwrap();
-    attend(store, session.id, attendee).await;
+    attend(s, session.id, attendee, RoomRole::Participant).await;
     let rec = store
         .create_recording(
             &NewRecording {
@@ -357,82 +342,89 @@ async fn exports_through_the_api_become_playable_mp4s() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Asks for an export of `recording`; returns the status and the error
+/// message (empty when there is none).
+async fn ask(
+    s: &TestServer,
+    recording: Uuid,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, String) {
+    let path = format!("/api/v1/recordings/{recording}/exports");
+    let (status, body) = s.post(&path, token, body).await;
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (status, message)
+}
+
 #[tokio::test]
 async fn who_may_export_and_what_is_refused() {
-    let w = World::new().await;
-    let exports = w.exports();
+    let s = TestServer::start_with(|args| args.exports.max_queued_exports = 2).await;
+    let w = World::on(s).await;
+    let (s, rec) = (&w.s, w.recording);
+    let grid = json!({ "layout": "grid" });
     // Anonymous: 401; a student of another room: 404, as for the recording.
-    let (status, _) = w.s.post(&exports, None, json!({ "layout": "grid" })).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, body) =
-        w.s.post(&exports, Some(&w.stranger), json!({ "layout": "grid" }))
-            .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (status, _) = w.s.get(&exports, Some(&w.stranger)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = w.s.get(&exports, None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        ask(s, rec, None, grid.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        ask(s, rec, Some(&w.stranger), grid.clone()).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.get(&w.exports(), Some(&w.stranger)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(s.get(&w.exports(), None).await.0, StatusCode::UNAUTHORIZED);
 
     // Bad input changes nothing.
-    let (status, body) =
-        w.s.post(&exports, Some(&w.owner), json!({ "layout": "mosaic" }))
-            .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("grid, speaker or audio")
+    let owner = Some(w.owner.as_str());
+    let (status, message) = ask(s, rec, owner, json!({ "layout": "mosaic" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{message}");
+    assert!(message.contains("grid, speaker or audio"), "{message}");
+    let unknown_field = json!({ "layout": "grid", "x": 1 });
+    assert_eq!(
+        ask(s, rec, owner, unknown_field).await.0,
+        StatusCode::BAD_REQUEST
     );
-    let (status, body) =
-        w.s.post(
-            &exports,
-            Some(&w.owner),
-            json!({ "layout": "grid", "x": 1 }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, _) =
-        w.s.get(&format!("{exports}/{}", Uuid::new_v4()), Some(&w.owner))
-            .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, list) = w.s.get(&exports, Some(&w.owner)).await;
-    assert_eq!(list["items"], json!([]));
+    let unknown_export = format!("{}/{}", w.exports(), Uuid::new_v4());
+    assert_eq!(s.get(&unknown_export, owner).await.0, StatusCode::NOT_FOUND);
+    let (_, list) = s.get(&w.exports(), owner).await;
+    assert_eq!(list["items"], json!([]), "refused requests leave nothing");
+
+    // One export per (recording, layout) at a time, and a bounded queue.
+    // (Rows made in the store are not handed to the queue: they stay queued.)
+    let now = chrono::Utc::now();
+    s.store
+        .create_export(rec, ExportLayout::Grid, None, now)
+        .await
+        .unwrap();
+    let (status, message) = ask(s, rec, owner, grid.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{message}");
+    assert!(message.contains("already queued or running"), "{message}");
+    s.store
+        .create_export(rec, ExportLayout::Audio, None, now)
+        .await
+        .unwrap();
+    let (status, message) = ask(s, rec, owner, json!({ "layout": "speaker" })).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{message}");
+    assert!(message.contains("try again later"), "{message}");
 
     // A recording still running is refused with a reason.
-    let room = w.s.room(&w.owner, json!({})).await;
-    let session =
-        w.s.store
-            .start_session(&room, chrono::Utc::now())
-            .await
-            .unwrap();
-    let running =
-        w.s.store
-            .create_recording(
-                &NewRecording {
-                    room_id: room,
-                    session_id: session.id,
-                    started_by: None,
-                },
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-    let (status, body) =
-        w.s.post(
-            &format!("/api/v1/recordings/{}/exports", running.id),
-            Some(&w.owner),
-            json!({ "layout": "grid" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("still recording"),
-        "{body}"
-    );
+    let room = s.room(&w.owner, json!({})).await;
+    let session = s.store.start_session(&room, now).await.unwrap();
+    let running = NewRecording {
+        room_id: room,
+        session_id: session.id,
+        started_by: None,
+    };
+    let running = s.store.create_recording(&running, now).await.unwrap();
+    let (status, message) = ask(s, running.id, owner, grid).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{message}");
+    assert!(message.contains("still recording"), "{message}");
 }
 
 #[tokio::test]
@@ -442,18 +434,15 @@ async fn without_ffmpeg_the_route_says_what_to_install() {
     })
     .await;
     let w = World::on(s).await;
-    let (status, body) =
-        w.s.post(&w.exports(), Some(&w.owner), json!({ "layout": "audio" }))
-            .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(code(&body), "unavailable");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Debian package `ffmpeg`"),
-        "{body}"
-    );
+    let (status, message) = ask(
+        &w.s,
+        w.recording,
+        Some(&w.owner),
+        json!({ "layout": "audio" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{message}");
+    assert!(message.contains("Debian package `ffmpeg`"), "{message}");
 }
 
 #[tokio::test]
@@ -526,7 +515,11 @@ async fn the_command_line_exports_with_progress() {
     let home = w.s.stop().await;
     let out_dir = home.data_dir.path().join("cli");
 
-    for (layout, codecs) in [("grid", &["h264", "aac"][..]), ("audio", &["aac"][..])] {
+    for (layout, codecs) in [
+        ("grid", &["h264", "aac"][..]),
+        ("speaker", &["h264", "aac"][..]),
+        ("audio", &["aac"][..]),
+    ] {
         let file = out_dir.join(format!("{layout}.mp4"));
         let out = vtp_export(
             &home,

@@ -202,6 +202,12 @@ async fn role_matrix() {
             [401, 404, 404, 200, 200],
         ),
         row(
+            Method::GET,
+            "/api/v1/recordings/{recording}/exports",
+            None,
+            [401, 404, 404, 200, 200],
+        ),
+        row(
             Method::DELETE,
             "/api/v1/recordings/{new-recording}",
             None,

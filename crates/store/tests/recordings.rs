@@ -1,5 +1,5 @@
 //! Recordings on both backends: states, compare-and-set, visibility,
-//! pagination, deletion.
+//! pagination, deletion; exports of recordings.
 
 use chrono::{Duration, SubsecRound, Utc};
 use serde_json::json;
@@ -511,4 +511,127 @@ async fn old_room_settings_load_with_the_default_access() {
         f.room.settings.recording_access,
         RecordingAccess::Participants
     );
+}
+
+#[tokio::test]
+async fn exports_queue_run_and_finish_once_and_go_with_their_recording() {
+    let f = setup().await;
+    let now = Utc::now();
+    let rec = f
+        .store
+        .create_recording(&new_recording(&f), now)
+        .await
+        .unwrap();
+    let grid = f
+        .store
+        .create_export(rec.id, ExportLayout::Grid, Some(f.owner.id), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (grid.state, grid.progress, grid.bytes),
+        (ExportState::Queued, 0.0, 0)
+    );
+    // One per (recording, layout) while queued or running; other layouts may wait too.
+    let again = f
+        .store
+        .create_export(rec.id, ExportLayout::Grid, None, now)
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let audio = f
+        .store
+        .create_export(rec.id, ExportLayout::Audio, None, now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.store
+            .create_export(Uuid::new_v4(), ExportLayout::Grid, None, now)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(f.store.count_active_exports().await.unwrap(), 2);
+
+    // Progress only while running; finishing once.
+    assert!(
+        !f.store
+            .set_export_progress(grid.id, 0.5, now)
+            .await
+            .unwrap()
+    );
+    assert!(f.store.start_export(grid.id, now).await.unwrap());
+    assert!(!f.store.start_export(grid.id, now).await.unwrap());
+    assert!(
+        f.store
+            .set_export_progress(grid.id, 7.0, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        f.store.get_export(grid.id).await.unwrap().progress,
+        1.0,
+        "clamped"
+    );
+    assert!(
+        f.store
+            .set_export_progress(grid.id, 0.25, now)
+            .await
+            .unwrap()
+    );
+    assert!(f.store.finish_export(grid.id, Ok(1234), now).await.unwrap());
+    assert!(
+        !f.store
+            .finish_export(grid.id, Err("late"), now)
+            .await
+            .unwrap()
+    );
+    let done = f.store.get_export(grid.id).await.unwrap();
+    assert_eq!(
+        (done.state, done.progress, done.bytes),
+        (ExportState::Ready, 1.0, 1234)
+    );
+    // A ready export no longer blocks another of its layout.
+    let regrid = f
+        .store
+        .create_export(rec.id, ExportLayout::Grid, None, now)
+        .await
+        .unwrap();
+
+    // A restart: running ones fail, queued ones stay queued.
+    assert!(f.store.start_export(audio.id, now).await.unwrap());
+    assert_eq!(
+        f.store
+            .fail_running_exports("restarted", now)
+            .await
+            .unwrap(),
+        1
+    );
+    let cut = f.store.get_export(audio.id).await.unwrap();
+    assert_eq!(
+        (cut.state, cut.error.as_deref()),
+        (ExportState::Failed, Some("restarted"))
+    );
+    let queued = f.store.exports_in_state(ExportState::Queued).await.unwrap();
+    assert_eq!(queued.iter().map(|e| e.id).collect::<Vec<_>>(), [regrid.id]);
+    assert_eq!(f.store.list_exports(rec.id).await.unwrap().len(), 3);
+
+    // Deleting the recording deletes its exports.
+    f.store
+        .finish_recording(
+            rec.id,
+            &FinishedRecording {
+                stopped_at: now,
+                state: RecordingState::Failed,
+                bytes: 0,
+                duration_ms: 0,
+                manifest: None,
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+    f.store.delete_recording(rec.id).await.unwrap();
+    assert!(matches!(
+        f.store.get_export(grid.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(f.store.list_exports(rec.id).await.unwrap().is_empty());
 }

@@ -276,7 +276,7 @@ async fn download_file(
     serve_file(&path, content_type(&entry.name, entry.kind), &headers).await
 }
 
-/// Delete a recording and its files (the room's owner or an admin). A
+/// Delete a recording, its files and its exports (the room's owner or an admin). A
 /// recording still running or finalizing must be stopped first.
 #[utoipa::path(delete, path = "/recordings/{id}", tag = "recordings", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
