@@ -14,38 +14,10 @@ use common::*;
 use serde_json::{Value, json};
 use vtp_store::{NewUser, RecordingState, Role, Store, StoreOptions};
 
-/// `ffprobe`'s view of a file: (codec name, duration in seconds).
+/// `ffprobe`'s view of a file: (codec name of its first stream, duration in seconds).
 fn probe(path: &Path) -> (String, f64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("ffprobe is needed for this test (apt-get install ffmpeg): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "ffprobe refused {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
-    let codec = json["streams"][0]["codec_name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let duration = json["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
-    (codec, duration)
+    let (codecs, duration) = common::recordings::ffprobe(path);
+    (codecs.into_iter().next().unwrap_or_default(), duration)
 }
 
 fn manifest(dir: &Path) -> Value {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::recordings::attend;
+use common::recordings::{attend, ffprobe};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -50,42 +50,8 @@ fn remux(from: &Path, to: &Path) {
     );
 }
 
-/// ffprobe's view of a file: the codec of each stream, and the duration.
-fn probe(path: &Path) -> (Vec<String>, f64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "ffprobe refused {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
-    let codecs = json["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["codec_name"].as_str().unwrap_or_default().to_string())
-        .collect();
-    let duration = json["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
-    (codecs, duration)
-}
-
 fn assert_export_plays(path: &Path, codecs: &[&str]) {
-    let (found, duration) = probe(path);
+    let (found, duration) = ffprobe(path);
     assert_eq!(found, codecs, "{}", path.display());
     let expected = RECORDING_MS as f64 / 1000.0;
     assert!(

@@ -3,7 +3,8 @@
 //! and an instructor who was not there; recordings made through the store
 //! with their files written as the recorder would leave them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -200,4 +201,45 @@ pub async fn attend(s: &TestServer, session: Uuid, user: &str, role: RoomRole) {
         )
         .await
         .unwrap();
+}
+
+/// ffprobe's view of a media file: each stream's codec, and the duration in
+/// seconds. Panics (saying what to install) when ffprobe is missing, and
+/// when it refuses the file.
+pub fn ffprobe(path: &Path) -> (Vec<String>, f64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("ffprobe is needed for this test (apt-get install ffmpeg): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "ffprobe refused {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
+    let codecs = json["streams"]
+        .as_array()
+        .map(|streams| {
+            streams
+                .iter()
+                .map(|s| s["codec_name"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let duration = json["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    (codecs, duration)
 }
