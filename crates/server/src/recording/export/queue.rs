@@ -6,7 +6,7 @@
 //! output is not trusted) and those still `queued` are queued again.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -66,7 +66,9 @@ impl ExportQueue {
             ffmpeg,
             sender,
         });
-        tokio::spawn(queue.clone().dispatch(receiver));
+        // Weak: the dispatcher ends when the server drops the queue (its
+        // sender goes with it), instead of keeping it alive forever.
+        tokio::spawn(dispatch(Arc::downgrade(&queue), receiver));
         match queue.store.exports_in_state(ExportState::Queued).await {
             Ok(waiting) => {
                 for export in waiting {
@@ -114,23 +116,6 @@ impl ExportQueue {
         match tokio::fs::remove_dir_all(exports_of(&self.config.exports_dir, recording_id)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
-        }
-    }
-
-    async fn dispatch(self: Arc<Self>, mut receiver: mpsc::UnboundedReceiver<Uuid>) {
-        let slots = Arc::new(Semaphore::new(self.config.max_concurrent.max(1)));
-        while let Some(id) = receiver.recv().await {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            let queue = self.clone();
-            tokio::spawn(
-                async move {
-                    queue.run_one(id).await;
-                    drop(permit);
-                }
-                .instrument(tracing::info_span!("export", export_id = %id)),
-            );
         }
     }
 
@@ -204,6 +189,31 @@ impl ExportQueue {
         drop(progress);
         let _ = writer.await;
         Ok((bytes?, path))
+    }
+}
+
+/// Runs the queue's exports in the order they come, at most
+/// `max_concurrent` at once.
+async fn dispatch(queue: Weak<ExportQueue>, mut receiver: mpsc::UnboundedReceiver<Uuid>) {
+    let max = match queue.upgrade() {
+        Some(q) => q.config.max_concurrent.max(1),
+        None => return,
+    };
+    let slots = Arc::new(Semaphore::new(max));
+    while let Some(id) = receiver.recv().await {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(queue) = queue.upgrade() else {
+            return;
+        };
+        tokio::spawn(
+            async move {
+                queue.run_one(id).await;
+                drop(permit);
+            }
+            .instrument(tracing::info_span!("export", export_id = %id)),
+        );
     }
 }
 
