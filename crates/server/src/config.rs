@@ -104,7 +104,8 @@ pub struct ExportQueueArgs {
           value_parser = clap::value_parser!(u32).range(1..=16))]
     pub max_concurrent_exports: u32,
     /// Exports waiting or running at once, server-wide; more are refused.
-    #[arg(long, env = "VTP_MAX_QUEUED_EXPORTS", default_value_t = 32)]
+    #[arg(long, env = "VTP_MAX_QUEUED_EXPORTS", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub max_queued_exports: u64,
 }
 

@@ -105,3 +105,112 @@ async fn tail(stream: Option<impl AsyncRead + Unpin>) -> String {
     }
     String::from_utf8_lossy(&kept).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    //! With Debian's ffmpeg, as the server runs it.
+    use super::*;
+    use std::ffi::OsString;
+
+    fn plan(args: &[&str], duration_ms: u64) -> FfmpegPlan {
+        FfmpegPlan {
+            args: args.iter().map(OsString::from).collect(),
+            duration_ms,
+        }
+    }
+
+    /// Two seconds of generated video encoded to nothing.
+    const TWO_SECONDS: [&str; 12] = [
+        "-nostdin",
+        "-progress",
+        "pipe:1",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=rate=15",
+        "-t",
+        "2",
+        "-f",
+        "null",
+        "-",
+    ];
+
+    #[tokio::test]
+    async fn progress_is_reported_up_to_the_end() {
+        let ffmpeg = Path::new("ffmpeg");
+        assert!(
+            ffmpeg_version(ffmpeg).await.is_some(),
+            "apt-get install ffmpeg"
+        );
+        let mut seen = Vec::new();
+        run_ffmpeg(
+            ffmpeg,
+            &plan(&TWO_SECONDS, 2000),
+            Duration::from_secs(120),
+            |p| seen.push(p),
+        )
+        .await
+        .expect("ffmpeg runs");
+        assert_eq!(seen.last(), Some(&1.0), "{seen:?}");
+        assert!(seen.iter().all(|p| (0.0..=1.0).contains(p)));
+    }
+
+    #[tokio::test]
+    async fn failures_say_what_happened() {
+        let missing = Path::new("/nonexistent/ffmpeg");
+        assert_eq!(ffmpeg_version(missing).await, None);
+        let err = run_ffmpeg(
+            missing,
+            &plan(&TWO_SECONDS, 2000),
+            Duration::from_secs(5),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("Debian package `ffmpeg`"), "{err}");
+
+        let bad = plan(
+            &[
+                "-nostdin",
+                "-i",
+                "/nonexistent/input.webm",
+                "-f",
+                "null",
+                "-",
+            ],
+            1000,
+        );
+        let err = run_ffmpeg(Path::new("ffmpeg"), &bad, Duration::from_secs(120), |_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ExportError::Ffmpeg(_)), "{err}");
+        assert!(
+            !err.to_string().contains("/nonexistent"),
+            "no paths for users: {err}"
+        );
+
+        // Far more work than the deadline allows: stopped, not waited for.
+        let endless = plan(
+            &[
+                "-nostdin",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=rate=15",
+                "-f",
+                "null",
+                "-",
+            ],
+            1000,
+        );
+        let err = run_ffmpeg(
+            Path::new("ffmpeg"),
+            &endless,
+            Duration::from_millis(300),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ExportError::TimedOut(_)), "{err}");
+    }
+}
