@@ -255,6 +255,7 @@ async fn exports_through_the_api_become_playable_mp4s() {
     );
     let file = w.download(&w.attendee, &done).await;
     assert_export_plays(&file, &["h264", "aac"]);
+    let first_grid_file = done["url"].as_str().unwrap().to_string();
 
     let (done, _) = w.wait_final(&w.owner, &audio).await;
     assert_eq!(done["state"], "ready", "{done}");
@@ -283,6 +284,23 @@ async fn exports_through_the_api_become_playable_mp4s() {
         .map(|e| e["layout"].as_str().unwrap())
         .collect();
     assert_eq!(layouts, ["audio", "grid"], "newest first");
+
+    // Exporting again replaces the earlier file of that layout.
+    let regrid = w.export(&w.owner, "grid").await;
+    let (done, _) = w.wait_final(&w.owner, &regrid).await;
+    assert_eq!(done["state"], "ready", "{done}");
+    let (status, list) = w.s.get(&w.exports(), Some(&w.owner)).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [regrid.as_str(), audio.as_str()], "{list}");
+    let (status, _) = w.s.get(&first_grid_file, Some(&w.owner)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let grid = regrid;
 
     // Deleting the recording removes its exports, rows and files.
     let exports_dir =

@@ -316,6 +316,27 @@ impl Store {
         Ok(done > 0)
     }
 
+    /// Deletes the finished exports (`ready` or `failed`) of `keep`'s
+    /// recording and layout other than `keep`, so that a new export replaces
+    /// the old ones instead of piling up. Returns the deleted exports (the
+    /// caller removes their files).
+    pub async fn delete_superseded_exports(
+        &self,
+        keep: &RecordingExport,
+    ) -> Result<Vec<RecordingExport>, StoreError> {
+        let sql = format!(
+            "DELETE FROM recording_exports WHERE recording_id = $1 AND layout = $2 AND id <> $3 \
+             AND state IN ('ready', 'failed') RETURNING {EXPORT_COLUMNS}"
+        );
+        let rows: Vec<ExportRow> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(keep.recording_id)
+            .bind(keep.layout.as_str())
+            .bind(keep.id)
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(RecordingExport::try_from).collect()
+    }
+
     /// At start-up: exports a crash left `running` become `failed` with
     /// `reason` (their partial output is not trusted). Returns how many.
     pub async fn fail_running_exports(

@@ -613,6 +613,26 @@ async fn exports_queue_run_and_finish_once_and_go_with_their_recording() {
     assert_eq!(queued.iter().map(|e| e.id).collect::<Vec<_>>(), [regrid.id]);
     assert_eq!(f.store.list_exports(rec.id).await.unwrap().len(), 3);
 
+    // A new ready export replaces the finished ones of its layout only.
+    assert!(f.store.start_export(regrid.id, now).await.unwrap());
+    assert!(f.store.finish_export(regrid.id, Ok(99), now).await.unwrap());
+    let regrid = f.store.get_export(regrid.id).await.unwrap();
+    let gone = f.store.delete_superseded_exports(&regrid).await.unwrap();
+    assert_eq!(gone.iter().map(|e| e.id).collect::<Vec<_>>(), [grid.id]);
+    // (All were made at the same instant here: compare as sets.)
+    let mut left: Vec<Uuid> = f
+        .store
+        .list_exports(rec.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    left.sort();
+    let mut expected = [regrid.id, audio.id];
+    expected.sort();
+    assert_eq!(left, expected);
+
     // Deleting the recording deletes its exports.
     f.store
         .finish_recording(

@@ -4,6 +4,10 @@
 //! `failed`. The store is the truth, so the queue survives a restart: at
 //! start-up exports a crash left `running` become `failed` (their partial
 //! output is not trusted) and those still `queued` are queued again.
+//!
+//! Disk: a ready export replaces the earlier finished exports of the same
+//! recording and layout, so a recording has at most one file per layout
+//! (plus those being made).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -142,13 +146,35 @@ impl ExportQueue {
             )
             .await;
         match (finished, path) {
-            (Ok(true), _) => {
-                tracing::info!(outcome = ?result, "export finished");
+            (Ok(true), Some(_)) => {
+                tracing::info!(outcome = ?result, "export ready");
+                self.remove_superseded(id).await;
             }
+            (Ok(true), None) => tracing::info!(outcome = ?result, "export failed"),
             // The row went with its recording: the file must not stay.
             (Ok(false), Some(path)) => remove_quietly(path).await,
             (Ok(false), None) => {}
             (Err(e), _) => tracing::error!(error = %e, "cannot store an export's outcome"),
+        }
+    }
+
+    /// A new ready export replaces the earlier finished ones of its
+    /// recording and layout (rows and files), so that exporting again does
+    /// not pile files up.
+    async fn remove_superseded(&self, id: Uuid) {
+        let removed = match self.store.get_export(id).await {
+            Ok(kept) => self.store.delete_superseded_exports(&kept).await,
+            Err(e) => Err(e),
+        };
+        match removed {
+            Ok(old) => {
+                for export in old {
+                    if export.state == ExportState::Ready {
+                        remove_quietly(&self.file_of(&export)).await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot remove superseded exports"),
         }
     }
 
