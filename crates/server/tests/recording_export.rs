@@ -397,6 +397,17 @@ async fn who_may_export_and_what_is_refused() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{message}");
     assert!(message.contains("try again later"), "{message}");
 
+    // The routes are in the OpenAPI document.
+    let (_, doc) = s.get("/api/v1/openapi.json", None).await;
+    for path in [
+        "/api/v1/recordings/{id}/exports",
+        "/api/v1/recordings/{id}/exports/{exportId}",
+        "/api/v1/recordings/{id}/exports/{exportId}/file",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} not documented");
+    }
+    assert!(doc["paths"]["/api/v1/recordings/{id}/exports"]["post"].is_object());
+
     // A recording still running is refused with a reason.
     let room = s.room(&w.owner, json!({})).await;
     let session = s.store.start_session(&room, now).await.unwrap();
