@@ -326,6 +326,19 @@ async fn exports_through_the_api_become_playable_mp4s() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// A recording of another session of the owner's, still `recording`.
+async fn running_recording(w: &World) -> Uuid {
+    let room = w.s.room(&w.owner, json!({})).await;
+    let now = chrono::Utc::now();
+    let session = w.s.store.start_session(&room, now).await.unwrap();
+    let running = NewRecording {
+        room_id: room,
+        session_id: session.id,
+        started_by: None,
+    };
+    w.s.store.create_recording(&running, now).await.unwrap().id
+}
+
 /// Asks for an export of `recording`; returns the status and the error
 /// message (empty when there is none).
 async fn ask(
@@ -409,15 +422,8 @@ async fn who_may_export_and_what_is_refused() {
     assert!(doc["paths"]["/api/v1/recordings/{id}/exports"]["post"].is_object());
 
     // A recording still running is refused with a reason.
-    let room = s.room(&w.owner, json!({})).await;
-    let session = s.store.start_session(&room, now).await.unwrap();
-    let running = NewRecording {
-        room_id: room,
-        session_id: session.id,
-        started_by: None,
-    };
-    let running = s.store.create_recording(&running, now).await.unwrap();
-    let (status, message) = ask(s, running.id, owner, grid).await;
+    let running = running_recording(&w).await;
+    let (status, message) = ask(s, running, owner, grid).await;
     assert_eq!(status, StatusCode::CONFLICT, "{message}");
     assert!(message.contains("still recording"), "{message}");
 }
@@ -507,6 +513,7 @@ fn vtp_export(home: &Home, args: &[&str]) -> Output {
 async fn the_command_line_exports_with_progress() {
     let w = World::new().await;
     let id = w.recording.to_string();
+    let running = running_recording(&w).await.to_string();
     let home = w.s.stop().await;
     let out_dir = home.data_dir.path().join("cli");
 
@@ -543,6 +550,13 @@ async fn the_command_line_exports_with_progress() {
     let out = vtp_export(&home, &[&Uuid::new_v4().to_string()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no recording"));
+    let out = vtp_export(&home, &[&running]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is recording: only a ready recording"),
+        "{stderr}"
+    );
     let out = vtp_export(&home, &[&id, "--layout", "mosaic"]);
     assert!(!out.status.success());
 }
