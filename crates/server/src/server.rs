@@ -19,6 +19,7 @@ use crate::auth::tokens::{KeySource, TokenIssuer};
 use crate::bus::{Bus, LocalBus};
 use crate::config::{NodeRole, ServeArgs};
 use crate::recording::RecordingConfig;
+use crate::recording::storage::{BucketSettings, ReadySignal, RecordingFiles};
 use crate::rooms::{HubConfig, RoomHub};
 use crate::serve::{self, ConnectionLimits};
 use crate::sfu_api::{self, RemoteSfu};
@@ -76,11 +77,14 @@ impl Server {
             max_room_participants: MAX_ROOM_PARTICIPANTS,
         };
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let ready = ReadySignal::default();
+        let recording_files = Arc::new(recording_files(args, ready.clone())?);
         let recording = RecordingConfig {
             dir: args.store.data_dir.join("recordings"),
             max_duration: args.max_recording_duration,
             max_track_bytes: args.max_recording_track_bytes,
             min_free_bytes: args.recording_min_free_bytes,
+            ready,
         };
         repair_recordings(&store, &recording.dir).await;
         let hub_config = HubConfig {
@@ -101,6 +105,7 @@ impl Server {
             bus,
             hub,
             recordings_dir: args.store.data_dir.join("recordings"),
+            recording_files,
         });
         let http = HttpOptions {
             max_body_bytes: args.max_body_bytes,
@@ -191,6 +196,7 @@ impl Server {
                     "off"
                 }
             ),
+            format!("recordings: {}", self.state.recording_files.describe()),
             format!(
                 "signalling: Socket.IO at /socket.io/, bus {}; reconnect grace {}s; \
                  {} events/s per connection, events up to {} bytes",
@@ -215,6 +221,13 @@ impl Server {
             router = sfu_api::router(self.media.clone(), secret).merge(router);
         }
         let maintenance = tokio::spawn(maintenance(self.state.clone()));
+        // Uploads what is ready (also what an earlier run left), then waits for more.
+        let uploads = tokio::spawn(
+            self.state
+                .recording_files
+                .clone()
+                .run_uploads(self.state.store.clone()),
+        );
         serve::serve_with_grace(
             listener,
             router.layer(socket_layer),
@@ -229,6 +242,7 @@ impl Server {
         )
         .await;
         maintenance.abort();
+        uploads.abort();
         self.state.hub.shutdown().await;
         self.media.shutdown().await;
         self.state.store.close().await;
@@ -283,6 +297,31 @@ async fn repair_recordings(store: &Store, dir: &std::path::Path) {
             }
         }
     }
+}
+
+/// Recordings' storage from the configuration: the data directory, and
+/// the bucket when `--recording-s3-url` is set.
+fn recording_files(args: &ServeArgs, ready: ReadySignal) -> anyhow::Result<RecordingFiles> {
+    let s3 = &args.recording_storage;
+    let bucket = s3.recording_s3_url.as_ref().map(|url| BucketSettings {
+        url: url.clone(),
+        endpoint: s3.recording_s3_endpoint.clone(),
+        region: s3.recording_s3_region.clone(),
+        access_key_id: s3.recording_s3_access_key_id.clone(),
+        secret_access_key: s3
+            .recording_s3_secret_access_key
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
+        allow_http: s3.recording_s3_allow_http,
+        presign_downloads: s3.recording_s3_presign,
+    });
+    RecordingFiles::new(
+        args.store.data_dir.join("recordings"),
+        bucket.as_ref(),
+        s3.recording_upload_retry,
+        ready,
+    )
+    .context("recording storage")
 }
 
 /// The SFU an `all` or `api` node uses: started here, or reached over HTTP.

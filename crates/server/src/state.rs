@@ -11,6 +11,7 @@ use crate::auth::password::Passwords;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::tokens::TokenIssuer;
 use crate::bus::Bus;
+use crate::recording::storage::RecordingFiles;
 use crate::rooms::RoomHub;
 
 /// Cheap to clone: one `Arc` around [`AppInner`].
@@ -34,6 +35,8 @@ pub struct AppInner {
     pub metrics: Metrics,
     /// `<data-dir>/recordings`: one directory per recording, named by its id.
     pub recordings_dir: PathBuf,
+    /// Recordings' files on disk or in the bucket (downloads, deletion).
+    pub recording_files: Arc<RecordingFiles>,
 }
 
 /// Counters that are not kept anywhere else.
@@ -65,6 +68,7 @@ pub struct AppParts {
     pub bus: Arc<dyn Bus>,
     pub hub: Arc<RoomHub>,
     pub recordings_dir: PathBuf,
+    pub recording_files: Arc<RecordingFiles>,
 }
 
 impl AppState {
@@ -83,6 +87,7 @@ impl AppState {
             hub: parts.hub,
             metrics: Metrics::default(),
             recordings_dir: parts.recordings_dir,
+            recording_files: parts.recording_files,
         }))
     }
 }

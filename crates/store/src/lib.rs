@@ -14,6 +14,7 @@
 mod error;
 mod model;
 mod pool;
+mod recording_storage;
 mod recordings;
 mod rooms;
 mod sessions;
@@ -26,4 +27,5 @@ pub mod testing;
 pub use error::StoreError;
 pub use model::*;
 pub use pool::{Backend, Store, StoreOptions};
+pub use recording_storage::{RecordingStorage, StorageLocation};
 pub use tokens::RefreshClaim;

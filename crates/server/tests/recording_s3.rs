@@ -1,0 +1,532 @@
+//! Recordings in an S3-compatible bucket, against a real one: `moto_server`
+//! (PyPI `moto[server]`, installed by `scripts/test`, found through
+//! `VTP_TEST_MOTO_SERVER`) started here on a free loopback port.
+//!
+//! A `ready` recording is uploaded (objects in the bucket, local copy
+//! gone), downloaded through the API with and without ranges (byte-exact),
+//! copied back to disk for tools, and deleted (objects gone). With the
+//! bucket down it stays `ready` and served from disk, and is uploaded once
+//! the bucket is back.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use reqwest::{StatusCode, header};
+use serde_json::json;
+use uuid::Uuid;
+use vtp_recording::{Codec, Kind, Manifest, ManifestTrack};
+use vtp_server::config::{RecordingStorageArgs, Secret, ServeArgs};
+use vtp_server::recording::storage::{BucketSettings, ReadySignal, RecordingFiles};
+use vtp_store::{
+    FinishedRecording, NewParticipant, NewRecording, RecordingState, Role, RoomRole, RoomStatus,
+    StorageLocation,
+};
+
+/// More than one upload part (8 MiB).
+const CAMERA_BYTES: usize = 9_000_000;
+const BUCKET: &str = "vtp-recordings";
+const PREFIX: &str = "classes/2026";
+/// Generous: the machine may be busy; the uploader retries every 200 ms.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// A `moto_server` child process, killed on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn binary() -> String {
+        std::env::var("VTP_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into())
+    }
+
+    async fn start_on(port: u16) -> Moto {
+        let child = Command::new(Self::binary())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {:?} ({e}): this test needs moto's S3 server. scripts/test \
+                     installs it (python3 -m venv target/moto-venv && target/moto-venv/bin/pip \
+                     install 'moto[server]') and sets VTP_TEST_MOTO_SERVER to its moto_server",
+                    Self::binary()
+                )
+            });
+        let moto = Moto { child, port };
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        // Ready when it creates the bucket (moto accepts unsigned requests).
+        loop {
+            let created = http.put(moto.url(&format!("/{BUCKET}"))).send().await;
+            if created.is_ok_and(|r| r.status().is_success()) {
+                return moto;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "moto_server did not come up on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn endpoint(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+fn bucket_settings(port: u16) -> BucketSettings {
+    BucketSettings {
+        url: format!("s3://{BUCKET}/{PREFIX}"),
+        endpoint: Some(endpoint(port)),
+        region: "us-east-1".into(),
+        access_key_id: Some("test-key".into()),
+        secret_access_key: Some("test-secret".into()),
+        allow_http: true,
+        presign_downloads: None,
+    }
+}
+
+fn configure(args: &mut ServeArgs, port: u16, presign: Option<Duration>) {
+    args.recording_storage = RecordingStorageArgs {
+        recording_s3_url: Some(format!("s3://{BUCKET}/{PREFIX}")),
+        recording_s3_endpoint: Some(endpoint(port)),
+        recording_s3_region: "us-east-1".into(),
+        recording_s3_access_key_id: Some("test-key".into()),
+        recording_s3_secret_access_key: Some(Secret::new("test-secret")),
+        recording_s3_allow_http: true,
+        recording_s3_presign: presign,
+        recording_upload_retry: Duration::from_millis(200),
+    };
+}
+
+/// Object names (keys) in the bucket under `prefix`, read with a client of
+/// our own.
+async fn objects(port: u16, prefix: &str) -> Vec<(String, u64)> {
+    let s3 = AmazonS3Builder::new()
+        .with_bucket_name(BUCKET)
+        .with_region("us-east-1")
+        .with_endpoint(endpoint(port))
+        .with_allow_http(true)
+        .with_access_key_id("test-key")
+        .with_secret_access_key("test-secret")
+        .build()
+        .unwrap();
+    let mut found: Vec<(String, u64)> = s3
+        .list(Some(&ObjectPath::from(prefix)))
+        .map_ok(|m| (m.location.to_string(), m.size))
+        .try_collect()
+        .await
+        .unwrap();
+    found.sort();
+    found
+}
+
+/// Distinct bytes at every offset, so that a wrong range shows.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i % 251) as u8).wrapping_add(seed))
+        .collect()
+}
+
+/// The files of the registered recording: (name, kind, codec, content).
+fn tracks() -> Vec<(&'static str, Kind, Codec, Vec<u8>)> {
+    vec![
+        // Over 8 MiB: uploaded in parts.
+        (
+            "00-camera-peer-a.webm",
+            Kind::Video,
+            Codec::Vp8,
+            pattern(CAMERA_BYTES, 0),
+        ),
+        (
+            "01-mic-peer-a.webm",
+            Kind::Audio,
+            Codec::Opus,
+            pattern(40_000, 7),
+        ),
+        (
+            "02-screen-peer-b.mkv",
+            Kind::Video,
+            Codec::H264,
+            pattern(1, 9),
+        ),
+    ]
+}
+
+struct World {
+    s: TestServer,
+    owner: String,
+    stranger: String,
+    room: String,
+    session: Uuid,
+}
+
+impl World {
+    async fn new(configure_args: impl FnOnce(&mut ServeArgs)) -> World {
+        let s = TestServer::start_with(configure_args).await;
+        let (owner_id, owner) = s.user("owner@example.org", Role::Instructor).await;
+        let (_, stranger) = s.user("stranger@example.org", Role::Student).await;
+        let room = s.room(&owner, json!({})).await;
+        let session = s
+            .store
+            .start_session(&room, chrono::Utc::now())
+            .await
+            .unwrap();
+        s.store
+            .add_participant(
+                &NewParticipant {
+                    session_id: session.id,
+                    user_id: owner_id.parse().unwrap(),
+                    peer_id: "peer-a".into(),
+                    display_name: "owner".into(),
+                    room_role: RoomRole::Host,
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        s.store
+            .end_session(session.id, RoomStatus::Open, chrono::Utc::now())
+            .await
+            .unwrap();
+        World {
+            s,
+            owner,
+            stranger,
+            room,
+            session: session.id,
+        }
+    }
+
+    fn dir(&self, id: Uuid) -> std::path::PathBuf {
+        self.s
+            .home
+            .data_dir
+            .path()
+            .join("recordings")
+            .join(id.to_string())
+    }
+
+    /// A recording as the recorder leaves it: files and manifest on disk,
+    /// then the row finished `ready` (which the uploader picks up).
+    async fn record(&self) -> Uuid {
+        let rec = self
+            .s
+            .store
+            .create_recording(
+                &NewRecording {
+                    room_id: self.room.clone(),
+                    session_id: self.session,
+                    started_by: None,
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        let dir = self.dir(rec.id);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut manifest = Manifest::new(
+            rec.id.to_string(),
+            self.room.clone(),
+            self.session.to_string(),
+            1_700_000_000_000,
+        );
+        for (file, kind, codec, data) in tracks() {
+            std::fs::write(dir.join(file), &data).unwrap();
+            manifest.tracks.push(ManifestTrack {
+                file: file.into(),
+                peer_id: "peer-a".into(),
+                user_id: "user-a".into(),
+                kind,
+                codec,
+                source: "camera".into(),
+                start_offset_ms: 0,
+                duration_ms: 5000,
+                bytes: data.len() as u64,
+            });
+        }
+        std::fs::write(dir.join("manifest.json"), manifest.to_json().unwrap()).unwrap();
+        let finished = self
+            .s
+            .store
+            .finish_recording(
+                rec.id,
+                &FinishedRecording {
+                    stopped_at: chrono::Utc::now(),
+                    state: RecordingState::Ready,
+                    bytes: CAMERA_BYTES as u64 + 40_001,
+                    duration_ms: 5000,
+                    manifest: Some(serde_json::to_value(&manifest).unwrap()),
+                    error: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(finished);
+        rec.id
+    }
+
+    async fn wait_until_uploaded(&self, id: Uuid) -> String {
+        let started = Instant::now();
+        loop {
+            let storage = self.s.store.recording_storage(id).await.unwrap();
+            if let StorageLocation::Remote { prefix } = storage.location {
+                return prefix;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "not uploaded in time: {storage:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// GET a file with an optional Range; (status, Content-Range, body).
+    async fn download(
+        &self,
+        id: Uuid,
+        name: &str,
+        token: Option<&str>,
+        range: Option<&str>,
+    ) -> (StatusCode, Option<String>, Vec<u8>) {
+        let mut req = self
+            .s
+            .http
+            .get(self.s.url(&format!("/api/v1/recordings/{id}/files/{name}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(r) = range {
+            req = req.header(header::RANGE, r);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let content_range = resp
+            .headers()
+            .get(header::CONTENT_RANGE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, content_range, resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// Every file downloads byte-exact, whole and in ranges.
+    async fn check_downloads(&self, id: Uuid) {
+        for (name, _, _, data) in tracks() {
+            let (status, _, body) = self.download(id, name, Some(&self.owner), None).await;
+            assert_eq!(status, StatusCode::OK, "{name}");
+            assert!(body == data, "{name}: whole file differs");
+        }
+        let camera = &tracks()[0].3;
+        let name = tracks()[0].0;
+        let len = camera.len();
+        for (range, start, end) in [
+            ("bytes=1000-1999", 1000, 1999),
+            ("bytes=8388600-8388700", 8_388_600, 8_388_700),
+            ("bytes=8999990-", 8_999_990, len - 1),
+            ("bytes=-17", len - 17, len - 1),
+            ("bytes=0-0", 0, 0),
+        ] {
+            let (status, content_range, body) = self
+                .download(id, name, Some(&self.owner), Some(range))
+                .await;
+            assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{range}");
+            assert_eq!(
+                content_range.as_deref(),
+                Some(format!("bytes {start}-{end}/{len}").as_str()),
+                "{range}"
+            );
+            assert!(body == camera[start..=end], "{range}: wrong bytes");
+        }
+        let (status, content_range, _) = self
+            .download(id, name, Some(&self.owner), Some("bytes=9000000-"))
+            .await;
+        assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(content_range.as_deref(), Some("bytes */9000000"));
+        // The same rules as ever: a stranger sees nothing, anonymous is 401.
+        let (status, _, _) = self.download(id, name, Some(&self.stranger), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, _) = self.download(id, name, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn a_ready_recording_is_uploaded_served_copied_back_and_deleted() {
+    let moto = Moto::start_on(free_port()).await;
+    let port = moto.port;
+    let w = World::new(|args| configure(args, port, None)).await;
+    let id = w.record().await;
+
+    let prefix = w.wait_until_uploaded(id).await;
+    assert_eq!(prefix, format!("{PREFIX}/{id}"));
+    let mut expected: Vec<(String, u64)> = tracks()
+        .iter()
+        .map(|(name, _, _, data)| (format!("{prefix}/{name}"), data.len() as u64))
+        .collect();
+    // The manifest's size is not fixed: only its presence is checked.
+    expected.push((format!("{prefix}/manifest.json"), 0));
+    expected.sort();
+    let found = objects(port, &prefix).await;
+    assert_eq!(
+        found.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        expected.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    for ((key, size), (_, want)) in found.iter().zip(&expected) {
+        if !key.ends_with("manifest.json") {
+            assert_eq!(size, want, "{key}");
+        }
+    }
+    assert!(
+        !w.dir(id).exists(),
+        "the local copy is removed once uploaded"
+    );
+
+    // Details list the files as available, with their sizes in the bucket.
+    let (status, details) =
+        w.s.get(&format!("/api/v1/recordings/{id}"), Some(&w.owner))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{details}");
+    let files = details["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4);
+    assert!(files.iter().all(|f| f["available"] == true), "{details}");
+    assert_eq!(files[0]["bytes"], CAMERA_BYTES);
+
+    w.check_downloads(id).await;
+
+    // The seam for tools that need files: a local copy, gone when dropped.
+    let files = RecordingFiles::new(
+        w.s.home.data_dir.path().join("recordings"),
+        Some(&bucket_settings(port)),
+        Duration::from_secs(1),
+        ReadySignal::default(),
+    )
+    .unwrap();
+    let copy = files.local_copy(&w.s.store, id).await.unwrap();
+    for (name, _, _, data) in tracks() {
+        assert!(
+            std::fs::read(copy.dir().join(name)).unwrap() == data,
+            "{name}"
+        );
+    }
+    assert!(copy.dir().join("manifest.json").is_file());
+    let copied = copy.dir().to_path_buf();
+    drop(copy);
+    assert!(!copied.exists(), "a downloaded copy is removed on drop");
+
+    let (status, _) =
+        w.s.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/recordings/{id}"),
+            Some(&w.owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(objects(port, &prefix).await, vec![], "objects deleted");
+    let (status, _) =
+        w.s.get(&format!("/api/v1/recordings/{id}"), Some(&w.owner))
+            .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn with_the_bucket_down_a_recording_stays_local_until_it_is_back() {
+    let port = free_port();
+    let w = World::new(|args| configure(args, port, None)).await;
+    let id = w.record().await;
+
+    // The uploader tries and fails: still ready, still local, served from disk.
+    let started = Instant::now();
+    loop {
+        let storage = w.s.store.recording_storage(id).await.unwrap();
+        if storage.upload_attempts > 0 {
+            assert_eq!(storage.location, StorageLocation::Local);
+            assert!(storage.upload_error.is_some());
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "no upload attempt recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recording = w.s.store.get_recording(id).await.unwrap();
+    assert_eq!(recording.state, RecordingState::Ready);
+    assert!(w.dir(id).join("manifest.json").is_file());
+    w.check_downloads(id).await;
+
+    // The bucket comes back: uploaded at the next retry.
+    let moto = Moto::start_on(port).await;
+    let prefix = w.wait_until_uploaded(id).await;
+    assert_eq!(objects(moto.port, &prefix).await.len(), 4);
+    assert!(!w.dir(id).exists());
+    w.check_downloads(id).await;
+}
+
+#[tokio::test]
+async fn downloads_can_redirect_to_presigned_urls() {
+    let moto = Moto::start_on(free_port()).await;
+    let port = moto.port;
+    let w = World::new(|args| configure(args, port, Some(Duration::from_secs(300)))).await;
+    let id = w.record().await;
+    w.wait_until_uploaded(id).await;
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (name, _, _, camera) = &tracks()[0];
+    let resp = no_redirects
+        .get(w.s.url(&format!("/api/v1/recordings/{id}/files/{name}")))
+        .bearer_auth(&w.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+    let location = resp.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(location.starts_with(&endpoint(port)), "{location}");
+    // The URL alone (no credentials) gets the bytes, ranges included.
+    let ranged = reqwest::Client::new()
+        .get(&location)
+        .header(header::RANGE, "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(ranged.bytes().await.unwrap() == camera[100..200]);
+    // Permissions are checked before any redirect.
+    let resp = no_redirects
+        .get(w.s.url(&format!("/api/v1/recordings/{id}/files/{name}")))
+        .bearer_auth(&w.stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
