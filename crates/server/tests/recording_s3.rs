@@ -1,6 +1,7 @@
 //! Recordings in an S3-compatible bucket, against a real one: `moto_server`
-//! (PyPI `moto[server]`, installed by `scripts/test`, found through
-//! `VTP_TEST_MOTO_SERVER`) started here on a free loopback port.
+//! (PyPI `moto[server]`, installed by `scripts/test` into
+//! `target/moto-venv`, found through `VTP_TEST_MOTO_SERVER`) started here
+//! on a free loopback port. Without it the tests fail, saying how to get it.
 //!
 //! A `ready` recording is uploaded (objects in the bucket, local copy
 //! gone), downloaded through the API with and without ranges (byte-exact),
@@ -43,8 +44,19 @@ struct Moto {
 }
 
 impl Moto {
+    /// `VTP_TEST_MOTO_SERVER` (set by scripts/test); else the virtualenv
+    /// scripts/test makes (so that a later plain `cargo test` finds it
+    /// too); else `moto_server` on the PATH.
     fn binary() -> String {
-        std::env::var("VTP_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into())
+        if let Ok(path) = std::env::var("VTP_TEST_MOTO_SERVER") {
+            return path;
+        }
+        let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/moto-venv/bin/moto_server");
+        if venv.is_file() {
+            return venv.display().to_string();
+        }
+        "moto_server".into()
     }
 
     async fn start_on(port: u16) -> Moto {
@@ -529,4 +541,99 @@ async fn downloads_can_redirect_to_presigned_urls() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// `ffprobe`'s codec name of a file's first stream.
+fn probe_codec(path: &std::path::Path) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams", "-of", "json"])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("ffprobe is needed for this test (apt-get install ffmpeg): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "ffprobe refused {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["streams"][0]["codec_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
+    let moto = Moto::start_on(free_port()).await;
+    let port = moto.port;
+    // Retries an hour apart: only the finalize signal can upload it in time.
+    let s = TestServer::start_with(|args| {
+        configure(args, port, None);
+        args.recording_storage.recording_upload_retry = Duration::from_secs(3600);
+    })
+    .await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let room = s.room(&teacher, json!({})).await;
+    let a = common::media::publish(&s, &teacher, &room).await;
+    a.video.start();
+    a.audio.start();
+    let started = a
+        .socket
+        .request("start-recording", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    let id: Uuid = started["recordingId"].as_str().unwrap().parse().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    a.socket
+        .request("stop-recording", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    a.video.stop();
+    a.audio.stop();
+    assert_eq!(
+        s.store.get_recording(id).await.unwrap().state,
+        RecordingState::Ready
+    );
+
+    let started = Instant::now();
+    let prefix = loop {
+        if let StorageLocation::Remote { prefix } =
+            s.store.recording_storage(id).await.unwrap().location
+        {
+            break prefix;
+        }
+        assert!(started.elapsed() < DEADLINE, "not uploaded after finalize");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Two tracks and the manifest, and nothing left on disk.
+    assert_eq!(objects(port, &prefix).await.len(), 3);
+    let local = s
+        .home
+        .data_dir
+        .path()
+        .join("recordings")
+        .join(id.to_string());
+    assert!(!local.exists());
+    // What comes back from the bucket plays.
+    let files = RecordingFiles::new(
+        s.home.data_dir.path().join("recordings"),
+        Some(&bucket_settings(port)),
+        Duration::from_secs(1),
+        ReadySignal::default(),
+    )
+    .unwrap();
+    let copy = files.local_copy(&s.store, id).await.unwrap();
+    let manifest: Manifest =
+        Manifest::from_json(&std::fs::read_to_string(copy.dir().join("manifest.json")).unwrap())
+            .unwrap();
+    let mut codecs: Vec<String> = manifest
+        .tracks
+        .iter()
+        .map(|t| probe_codec(&copy.dir().join(&t.file)))
+        .collect();
+    codecs.sort();
+    assert_eq!(codecs, ["opus", "vp8"]);
 }

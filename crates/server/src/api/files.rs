@@ -119,6 +119,13 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// What a request for a file gets.
+enum Plan {
+    /// A complete answer without the file's bytes (304, 416).
+    Answered(Response),
+    Send(Sending),
+}
+
 /// What to send of a file: `count` bytes from `start`, with this status
 /// and these headers.
 struct Sending {
@@ -130,14 +137,13 @@ struct Sending {
 
 /// The headers, conditional requests and `Range` for a file of `len` bytes
 /// whose version is `etag` (one logic for files on disk and in a bucket).
-/// `Err` is a complete answer without the body (304, 416).
 fn plan(
     len: u64,
     etag: &str,
     modified: Option<SystemTime>,
     content_type: &str,
     request: &HeaderMap,
-) -> Result<Sending, Response> {
+) -> Plan {
     let mut headers = HeaderMap::new();
     let mut put = |name: header::HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -156,7 +162,7 @@ fn plan(
     if header_str(request, header::IF_NONE_MATCH)
         .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
-        return Err((StatusCode::NOT_MODIFIED, headers).into_response());
+        return Plan::Answered((StatusCode::NOT_MODIFIED, headers).into_response());
     }
     let range_header = match header_str(request, header::IF_RANGE) {
         Some(tag) if tag.trim() != etag => None,
@@ -177,12 +183,12 @@ fn plan(
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                 response.headers_mut().insert(header::CONTENT_RANGE, v);
             }
-            return Err(response);
+            return Plan::Answered(response);
         }
     };
     put(header::CONTENT_TYPE, content_type);
     put(header::CONTENT_LENGTH, &count.to_string());
-    Ok(Sending {
+    Plan::Send(Sending {
         status,
         headers,
         start,
@@ -219,8 +225,8 @@ pub async fn serve_file(
         .map_or(0, |d| d.as_nanos());
     let etag = format!("\"{len:x}-{mtime:x}\"");
     let send = match plan(len, &etag, modified, content_type, request) {
-        Ok(send) => send,
-        Err(answer) => return Ok(answer),
+        Plan::Send(send) => send,
+        Plan::Answered(answer) => return Ok(answer),
     };
     if send.start > 0 {
         file.seek(SeekFrom::Start(send.start))
@@ -257,8 +263,8 @@ pub async fn serve_object(
     let etag = format!("\"{:x}-{version}\"", meta.size);
     let modified = Some(SystemTime::from(meta.last_modified));
     let send = match plan(meta.size, &etag, modified, content_type, request) {
-        Ok(send) => send,
-        Err(answer) => return Ok(answer),
+        Plan::Send(send) => send,
+        Plan::Answered(answer) => return Ok(answer),
     };
     if send.count == 0 {
         return Ok((send.status, send.headers, Body::empty()).into_response());
