@@ -24,7 +24,6 @@ use serde_json::json;
 use uuid::Uuid;
 use vtp_recording::{Codec, Kind, Manifest, ManifestTrack};
 use vtp_server::config::{RecordingStorageArgs, Secret, ServeArgs};
-use vtp_server::recording::storage::{BucketSettings, ReadySignal, RecordingFiles};
 use vtp_store::{
     FinishedRecording, NewParticipant, NewRecording, RecordingState, Role, RoomRole, RoomStatus,
     StorageLocation,
@@ -112,18 +111,6 @@ fn free_port() -> u16 {
 
 fn endpoint(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
-}
-
-fn bucket_settings(port: u16) -> BucketSettings {
-    BucketSettings {
-        url: format!("s3://{BUCKET}/{PREFIX}"),
-        endpoint: Some(endpoint(port)),
-        region: "us-east-1".into(),
-        access_key_id: Some("test-key".into()),
-        secret_access_key: Some("test-secret".into()),
-        allow_http: true,
-        presign_downloads: None,
-    }
 }
 
 fn configure(args: &mut ServeArgs, port: u16, presign: Option<Duration>) {
@@ -433,14 +420,11 @@ async fn a_ready_recording_is_uploaded_served_copied_back_and_deleted() {
     w.check_downloads(id).await;
 
     // The seam for tools that need files: a local copy, gone when dropped.
-    let files = RecordingFiles::new(
-        w.s.home.data_dir.path().join("recordings"),
-        Some(&bucket_settings(port)),
-        Duration::from_secs(1),
-        ReadySignal::default(),
-    )
-    .unwrap();
-    let copy = files.local_copy(&w.s.store, id).await.unwrap();
+    let copy =
+        w.s.recording_files
+            .local_copy(&w.s.store, id)
+            .await
+            .unwrap();
     for (name, _, _, data) in tracks() {
         assert!(
             std::fs::read(copy.dir().join(name)).unwrap() == data,
@@ -491,8 +475,33 @@ async fn with_the_bucket_down_a_recording_stays_local_until_it_is_back() {
     assert!(w.dir(id).join("manifest.json").is_file());
     w.check_downloads(id).await;
 
-    // The bucket comes back: uploaded at the next retry.
+    // A tool reading the local files holds them: the bucket comes back,
+    // but the files stay (and cannot be deleted) while the copy is in use.
+    let copy =
+        w.s.recording_files
+            .local_copy(&w.s.store, id)
+            .await
+            .unwrap();
+    assert_eq!(copy.dir(), w.dir(id), "a local recording is used in place");
     let moto = Moto::start_on(port).await;
+    let (status, body) =
+        w.s.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/recordings/{id}"),
+            Some(&w.owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        w.s.store.recording_storage(id).await.unwrap().location,
+        StorageLocation::Local
+    );
+    assert!(copy.dir().join(tracks()[0].0).is_file());
+
+    // Released: uploaded at the next retry.
+    drop(copy);
     let prefix = w.wait_until_uploaded(id).await;
     assert_eq!(objects(moto.port, &prefix).await.len(), 4);
     assert!(!w.dir(id).exists());
@@ -618,14 +627,7 @@ async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
         .join(id.to_string());
     assert!(!local.exists());
     // What comes back from the bucket plays.
-    let files = RecordingFiles::new(
-        s.home.data_dir.path().join("recordings"),
-        Some(&bucket_settings(port)),
-        Duration::from_secs(1),
-        ReadySignal::default(),
-    )
-    .unwrap();
-    let copy = files.local_copy(&s.store, id).await.unwrap();
+    let copy = s.recording_files.local_copy(&s.store, id).await.unwrap();
     let manifest: Manifest =
         Manifest::from_json(&std::fs::read_to_string(copy.dir().join("manifest.json")).unwrap())
             .unwrap();

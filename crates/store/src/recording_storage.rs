@@ -82,12 +82,13 @@ impl Store {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
-    /// `ready` recordings whose files are still on local disk, longest
-    /// waiting first, at most `limit`.
+    /// `ready` recordings whose files are still on local disk, at most
+    /// `limit`: fewest failed uploads first, then longest waiting, so that
+    /// recordings that keep failing cannot hold back the others.
     pub async fn recordings_awaiting_upload(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
         let ids: Vec<Uuid> = on_pool!(self, pool => sqlx::query_scalar(
             "SELECT id FROM recordings WHERE state = 'ready' AND storage = 'local' \
-             ORDER BY updated_at, id LIMIT $1")
+             ORDER BY upload_attempts, updated_at, id LIMIT $1")
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await)?;

@@ -569,6 +569,25 @@ async fn storage_moves_to_the_bucket_once_and_only_when_ready() {
     assert_eq!(storage.upload_error.as_deref(), Some("bucket unreachable"));
     assert_eq!(storage.location, StorageLocation::Local);
 
+    // One that keeps failing goes behind the others.
+    let later = f
+        .store
+        .create_recording(&new_recording(&f), Utc::now())
+        .await
+        .unwrap();
+    f.store
+        .finish_recording(later.id, &finished(RecordingState::Ready))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.recordings_awaiting_upload(10).await.unwrap(),
+        vec![later.id, rec.id]
+    );
+    assert_eq!(
+        f.store.recordings_awaiting_upload(1).await.unwrap(),
+        vec![later.id]
+    );
+
     let prefix = format!("recordings/{}/", rec.id);
     assert!(
         f.store
@@ -576,19 +595,16 @@ async fn storage_moves_to_the_bucket_once_and_only_when_ready() {
             .await
             .unwrap()
     );
-    // Once: a second uploader loses, and the work list is empty.
+    // Once: a second uploader loses, and it leaves the work list.
     assert!(
         !f.store
             .mark_recording_uploaded(rec.id, "other/", Utc::now())
             .await
             .unwrap()
     );
-    assert!(
-        f.store
-            .recordings_awaiting_upload(10)
-            .await
-            .unwrap()
-            .is_empty()
+    assert_eq!(
+        f.store.recordings_awaiting_upload(10).await.unwrap(),
+        vec![later.id]
     );
     let storage = f.store.recording_storage(rec.id).await.unwrap();
     assert_eq!(storage.location, StorageLocation::Remote { prefix });
@@ -606,12 +622,9 @@ async fn storage_moves_to_the_bucket_once_and_only_when_ready() {
         .finish_recording(failed.id, &finished(RecordingState::Failed))
         .await
         .unwrap();
-    assert!(
-        f.store
-            .recordings_awaiting_upload(10)
-            .await
-            .unwrap()
-            .is_empty()
+    assert_eq!(
+        f.store.recordings_awaiting_upload(10).await.unwrap(),
+        vec![later.id]
     );
     // A deleted recording has no storage.
     f.store.delete_recording(rec.id).await.unwrap();

@@ -31,6 +31,7 @@ use super::extract::{Json, Path, Query};
 use super::files::{serve_file, serve_object};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::recording::storage::StorageError;
 use crate::state::AppState;
 
 /// The recorder's manifest, next to the track files.
@@ -336,7 +337,7 @@ async fn download_remote(
 #[utoipa::path(delete, path = "/recordings/{id}", tag = "recordings", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody),
-              (status = 409, description = "still recording or finalizing", body = ErrorBody)),
+              (status = 409, description = "still recording or finalizing, or its files are being uploaded or copied", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn delete_recording(
     State(state): State<AppState>,
@@ -361,7 +362,10 @@ async fn delete_recording(
         .recording_files
         .delete(&state.store, id)
         .await
-        .map_err(|e| ApiError::internal("removing a recording's files", e))?;
+        .map_err(|e| match e {
+            StorageError::Busy => ApiError::conflict(e.to_string()),
+            e => ApiError::internal("removing a recording's files", e),
+        })?;
     match state.store.delete_recording(id).await {
         Ok(()) | Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),

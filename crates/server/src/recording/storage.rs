@@ -56,6 +56,9 @@ const FILE_ATTEMPTS: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// Recordings taken from the store's work list per pass.
 const UPLOAD_BATCH: u32 = 32;
+/// How long [`RecordingFiles::local_copy`] waits for an upload or a
+/// deletion of the same recording to finish.
+const MAX_WAIT_FOR_FILES: Duration = Duration::from_secs(15 * 60);
 /// Where [`RecordingFiles::local_copy`] puts downloaded recordings.
 const DOWNLOADS_DIR: &str = ".downloads";
 
@@ -72,6 +75,10 @@ pub enum StorageError {
     Store(#[from] StoreError),
     #[error("upload not confirmed: {0}")]
     NotConfirmed(String),
+    #[error(
+        "the recording's files are in use (an upload, a copy or a deletion); try again shortly"
+    )]
+    Busy,
 }
 
 /// The bucket's settings, from the configuration.
@@ -110,6 +117,7 @@ pub struct RecordingFiles {
     /// often the work list is read.
     retry_after: Duration,
     wake: ReadySignal,
+    in_use: Arc<InUse>,
 }
 
 /// Rung when a recording becomes `ready`, so that it is uploaded at once
@@ -173,6 +181,7 @@ impl RecordingFiles {
             bucket,
             retry_after: retry_after.max(Duration::from_millis(10)),
             wake,
+            in_use: Arc::default(),
         })
     }
 
@@ -193,10 +202,6 @@ impl RecordingFiles {
         }
     }
 
-    pub fn has_bucket(&self) -> bool {
-        self.bucket.is_some()
-    }
-
     /// `<data-dir>/recordings/<id>`, where the recorder writes.
     pub fn local_dir(&self, id: Uuid) -> PathBuf {
         self.local_dir.join(id.to_string())
@@ -211,47 +216,61 @@ impl RecordingFiles {
         // Per recording: failures so far and when it may be tried again.
         let mut failed: HashMap<Uuid, (u32, Instant)> = HashMap::new();
         loop {
-            match store.recordings_awaiting_upload(UPLOAD_BATCH).await {
-                Ok(ids) => {
-                    failed.retain(|id, _| ids.contains(id));
-                    for id in ids {
-                        if failed.get(&id).is_some_and(|(_, at)| *at > Instant::now()) {
-                            continue;
-                        }
-                        // On a task of its own, so that a panic (a bug in a
-                        // client library) fails this upload, not the uploader.
-                        let upload = {
-                            let (files, store) = (self.clone(), store.clone());
-                            tokio::spawn(async move { files.upload(&store, id).await })
-                        };
-                        let result = upload.await.unwrap_or_else(|e| {
-                            Err(StorageError::NotConfirmed(format!(
-                                "the upload panicked: {e}"
-                            )))
-                        });
-                        match result {
-                            Ok(()) => {
-                                failed.remove(&id);
-                            }
-                            Err(e) => {
-                                let attempts = failed.get(&id).map_or(1, |(n, _)| n + 1);
-                                let delay = self
-                                    .retry_after
-                                    .saturating_mul(1 << attempts.min(16))
-                                    .min(MAX_BACKOFF);
-                                tracing::warn!(recording_id = %id, attempts, error = %e,
-                                    retry_in_ms = delay.as_millis() as u64, "recording upload failed");
-                                let _ = store.note_upload_failure(id, &e.to_string()).await;
-                                failed.insert(id, (attempts, Instant::now() + delay));
-                            }
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot read the recordings to upload"),
-            }
+            self.upload_pass(&store, &mut failed).await;
             tokio::select! {
                 () = self.wake.0.notified() => {}
                 () = tokio::time::sleep(self.retry_after) => {}
+            }
+        }
+    }
+
+    /// One pass over the work list: each recording not waiting out a
+    /// backoff is uploaded.
+    async fn upload_pass(
+        self: &Arc<Self>,
+        store: &Store,
+        failed: &mut HashMap<Uuid, (u32, Instant)>,
+    ) {
+        let ids = match store.recordings_awaiting_upload(UPLOAD_BATCH).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the recordings to upload");
+                return;
+            }
+        };
+        failed.retain(|id, _| ids.contains(id));
+        for id in ids {
+            if failed.get(&id).is_some_and(|(_, at)| *at > Instant::now()) {
+                continue;
+            }
+            // On a task of its own, so that a panic (a bug in a client
+            // library) fails this upload, not the uploader.
+            let upload = {
+                let (files, store) = (self.clone(), store.clone());
+                tokio::spawn(async move { files.upload(&store, id).await })
+            };
+            let result = upload.await.unwrap_or_else(|e| {
+                Err(StorageError::NotConfirmed(format!(
+                    "the upload panicked: {e}"
+                )))
+            });
+            match result {
+                Ok(()) => {
+                    failed.remove(&id);
+                }
+                // Being deleted or copied: next pass.
+                Err(StorageError::Busy) => {}
+                Err(e) => {
+                    let attempts = failed.get(&id).map_or(1, |(n, _)| n + 1);
+                    let delay = self
+                        .retry_after
+                        .saturating_mul(1 << (attempts - 1).min(16))
+                        .min(MAX_BACKOFF);
+                    tracing::warn!(recording_id = %id, attempts, error = %e,
+                        retry_in_ms = delay.as_millis() as u64, "recording upload failed");
+                    let _ = store.note_upload_failure(id, &e.to_string()).await;
+                    failed.insert(id, (attempts, Instant::now() + delay));
+                }
             }
         }
     }
@@ -261,6 +280,10 @@ impl RecordingFiles {
     /// are skipped (there is nothing to keep).
     pub async fn upload(&self, store: &Store, id: Uuid) -> Result<(), StorageError> {
         let bucket = self.bucket()?;
+        let _claim = self
+            .in_use
+            .claim(id, Use::Exclusive)
+            .ok_or(StorageError::Busy)?;
         let dir = self.local_dir(id);
         let manifest = tokio::fs::read_to_string(dir.join(MANIFEST_FILE)).await?;
         let manifest = Manifest::from_json(&manifest)
@@ -378,6 +401,10 @@ impl RecordingFiles {
     /// and, with a bucket, every object under its prefix (also those of an
     /// upload that did not finish).
     pub async fn delete(&self, store: &Store, id: Uuid) -> Result<(), StorageError> {
+        let _claim = self
+            .in_use
+            .claim(id, Use::Exclusive)
+            .ok_or(StorageError::Busy)?;
         match tokio::fs::remove_dir_all(self.local_dir(id)).await {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -403,15 +430,29 @@ impl RecordingFiles {
     /// one is downloaded into a temporary folder that is removed when the
     /// returned [`LocalCopy`] is dropped.
     pub async fn local_copy(&self, store: &Store, id: Uuid) -> Result<LocalCopy, StorageError> {
+        // Shared with other copies; waits out an upload (which removes the
+        // local files at its end) or a deletion.
+        let waited = Instant::now();
+        let claim = loop {
+            if let Some(claim) = self.in_use.claim(id, Use::Shared) {
+                break claim;
+            }
+            if waited.elapsed() > MAX_WAIT_FOR_FILES {
+                return Err(StorageError::Busy);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let prefix = match store.recording_storage(id).await?.location {
             StorageLocation::Local => {
                 return Ok(LocalCopy {
                     dir: self.local_dir(id),
                     temporary: false,
+                    _claim: Some(claim),
                 });
             }
             StorageLocation::Remote { prefix } => prefix,
         };
+        drop(claim); // the download is ours alone
         let bucket = self.bucket()?;
         let dir = self
             .local_dir
@@ -422,6 +463,7 @@ impl RecordingFiles {
         let copy = LocalCopy {
             dir,
             temporary: true,
+            _claim: None,
         };
         let objects: Vec<ObjectMeta> = bucket
             .s3
@@ -455,6 +497,9 @@ pub struct LocalCopy {
     dir: PathBuf,
     /// Downloaded for this copy: removed on drop.
     temporary: bool,
+    /// For the recording's own folder: keeps the uploader from removing
+    /// it, and deletion from happening, while the copy is in use.
+    _claim: Option<Claim>,
 }
 
 impl LocalCopy {
@@ -468,6 +513,71 @@ impl Drop for LocalCopy {
     fn drop(&mut self) {
         if self.temporary {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Which recordings' files are in use, so that an upload (which removes
+/// the local folder at its end) or a deletion never pulls files from under
+/// a reader, and an upload never races a deletion (which would leave
+/// objects behind). Entries live only while claimed.
+#[derive(Debug, Default)]
+struct InUse(std::sync::Mutex<HashMap<Uuid, Holders>>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Use {
+    /// Reading the local folder (many at once).
+    Shared,
+    /// Moving or removing the files (alone).
+    Exclusive,
+}
+
+#[derive(Debug)]
+enum Holders {
+    Readers(usize),
+    Writer,
+}
+
+/// A claim on a recording's files, released on drop.
+#[derive(Debug)]
+struct Claim {
+    table: Arc<InUse>,
+    id: Uuid,
+}
+
+impl InUse {
+    /// `None` when the recording is held in a way that excludes `how`.
+    fn claim(self: &Arc<Self>, id: Uuid, how: Use) -> Option<Claim> {
+        let mut table = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match (table.get_mut(&id), how) {
+            (None, Use::Shared) => {
+                table.insert(id, Holders::Readers(1));
+            }
+            (None, Use::Exclusive) => {
+                table.insert(id, Holders::Writer);
+            }
+            (Some(Holders::Readers(n)), Use::Shared) => *n += 1,
+            (Some(_), _) => return None,
+        }
+        Some(Claim {
+            table: self.clone(),
+            id,
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut table = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        let last = match table.get_mut(&self.id) {
+            Some(Holders::Readers(n)) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        };
+        if last {
+            table.remove(&self.id);
         }
     }
 }
@@ -634,6 +744,30 @@ mod tests {
         ] {
             assert!(parse_bucket_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn claims_exclude_each_other_and_end_on_drop() {
+        let table = Arc::new(InUse::default());
+        let id = Uuid::new_v4();
+        let reader = table.claim(id, Use::Shared).unwrap();
+        let second_reader = table.claim(id, Use::Shared).unwrap();
+        assert!(table.claim(id, Use::Exclusive).is_none(), "readers hold it");
+        drop(reader);
+        assert!(table.claim(id, Use::Exclusive).is_none(), "one reader left");
+        drop(second_reader);
+        let writer = table.claim(id, Use::Exclusive).unwrap();
+        assert!(table.claim(id, Use::Shared).is_none());
+        assert!(table.claim(id, Use::Exclusive).is_none());
+        assert!(
+            table.claim(Uuid::new_v4(), Use::Exclusive).is_some(),
+            "per recording"
+        );
+        drop(writer);
+        assert!(
+            table.0.lock().unwrap().is_empty(),
+            "nothing kept once released"
+        );
     }
 
     #[test]
