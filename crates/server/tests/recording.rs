@@ -10,43 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::media::{publish, publish_at};
+use common::recordings::probe;
 use common::*;
 use serde_json::{Value, json};
 use vtp_store::{NewUser, RecordingState, Role, Store, StoreOptions};
-
-/// `ffprobe`'s view of a file: (codec name, duration in seconds).
-fn probe(path: &Path) -> (String, f64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("ffprobe is needed for this test (apt-get install ffmpeg): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "ffprobe refused {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
-    let codec = json["streams"][0]["codec_name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let duration = json["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
-    (codec, duration)
-}
 
 fn manifest(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).expect("manifest"))

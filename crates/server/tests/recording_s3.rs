@@ -14,6 +14,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::recordings::{TrackFile, probe, recording_dir, register_ready};
 use common::*;
 use futures_util::TryStreamExt;
 use object_store::ObjectStore;
@@ -22,12 +23,9 @@ use object_store::path::Path as ObjectPath;
 use reqwest::{StatusCode, header};
 use serde_json::json;
 use uuid::Uuid;
-use vtp_recording::{Codec, Kind, Manifest, ManifestTrack};
+use vtp_recording::{Codec, Kind, Manifest};
 use vtp_server::config::{RecordingStorageArgs, Secret, ServeArgs};
-use vtp_store::{
-    FinishedRecording, NewParticipant, NewRecording, RecordingState, Role, RoomRole, RoomStatus,
-    StorageLocation,
-};
+use vtp_store::{NewParticipant, RecordingState, Role, RoomRole, RoomStatus, StorageLocation};
 
 /// More than one upload part (8 MiB).
 const CAMERA_BYTES: usize = 9_000_000;
@@ -226,71 +224,18 @@ impl World {
     }
 
     fn dir(&self, id: Uuid) -> std::path::PathBuf {
-        self.s
-            .home
-            .data_dir
-            .path()
-            .join("recordings")
-            .join(id.to_string())
+        recording_dir(&self.s, id)
     }
 
     /// A recording as the recorder leaves it: files and manifest on disk,
     /// then the row finished `ready` (which the uploader picks up).
     async fn record(&self) -> Uuid {
-        let rec = self
-            .s
-            .store
-            .create_recording(
-                &NewRecording {
-                    room_id: self.room.clone(),
-                    session_id: self.session,
-                    started_by: None,
-                },
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-        let dir = self.dir(rec.id);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut manifest = Manifest::new(
-            rec.id.to_string(),
-            self.room.clone(),
-            self.session.to_string(),
-            1_700_000_000_000,
-        );
-        for (file, kind, codec, data) in tracks() {
-            std::fs::write(dir.join(file), &data).unwrap();
-            manifest.tracks.push(ManifestTrack {
-                file: file.into(),
-                peer_id: "peer-a".into(),
-                user_id: "user-a".into(),
-                kind,
-                codec,
-                source: "camera".into(),
-                start_offset_ms: 0,
-                duration_ms: 5000,
-                bytes: data.len() as u64,
-            });
-        }
-        std::fs::write(dir.join("manifest.json"), manifest.to_json().unwrap()).unwrap();
-        let finished = self
-            .s
-            .store
-            .finish_recording(
-                rec.id,
-                &FinishedRecording {
-                    stopped_at: chrono::Utc::now(),
-                    state: RecordingState::Ready,
-                    bytes: CAMERA_BYTES as u64 + 40_001,
-                    duration_ms: 5000,
-                    manifest: Some(serde_json::to_value(&manifest).unwrap()),
-                    error: None,
-                },
-            )
-            .await
-            .unwrap();
-        assert!(finished);
-        rec.id
+        let tracks = tracks();
+        let files: Vec<TrackFile> = tracks
+            .iter()
+            .map(|(name, kind, codec, data)| (*name, *kind, *codec, data.as_slice()))
+            .collect();
+        register_ready(&self.s, &self.room, self.session, &files).await
     }
 
     async fn wait_until_uploaded(&self, id: Uuid) -> String {
@@ -552,28 +497,6 @@ async fn downloads_can_redirect_to_presigned_urls() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
-/// `ffprobe`'s codec name of a file's first stream.
-fn probe_codec(path: &std::path::Path) -> String {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_streams", "-of", "json"])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("ffprobe is needed for this test (apt-get install ffmpeg): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "ffprobe refused {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["streams"][0]["codec_name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
     let moto = Moto::start_on(free_port()).await;
@@ -634,7 +557,7 @@ async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
     let mut codecs: Vec<String> = manifest
         .tracks
         .iter()
-        .map(|t| probe_codec(&copy.dir().join(&t.file)))
+        .map(|t| probe(&copy.dir().join(&t.file)).0)
         .collect();
     codecs.sort();
     assert_eq!(codecs, ["opus", "vp8"]);

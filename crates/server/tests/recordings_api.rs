@@ -6,16 +6,14 @@ mod common;
 
 use std::path::PathBuf;
 
+use common::recordings::register_ready;
 use common::*;
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
-use vtp_recording::{Codec, Kind, Manifest, ManifestTrack};
-use vtp_store::{
-    FinishedRecording, NewParticipant, NewRecording, Recording, RecordingState, RoomRole,
-    RoomStatus,
-};
+use vtp_recording::{Codec, Kind, Manifest};
+use vtp_store::{NewParticipant, NewRecording, Recording, RoomRole, RoomStatus};
 
 const CAMERA: &str = "peer-a-camera.webm";
 const MIC: &str = "peer-a-mic.webm";
@@ -104,67 +102,16 @@ impl World {
             .items[0]
             .session
             .clone();
-        let rec = self
-            .s
-            .store
-            .create_recording(
-                &NewRecording {
-                    room_id: self.room.clone(),
-                    session_id: session.id,
-                    started_by: None,
-                },
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-        let dir = self.dir(rec.id);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut manifest = Manifest::new(
-            rec.id.to_string(),
-            self.room.clone(),
-            session.id.to_string(),
-            1_700_000_000_000,
-        );
-        for (file, kind, codec, data) in [
+        let tracks = [
             (CAMERA, Kind::Video, Codec::Vp8, camera),
             (MIC, Kind::Audio, Codec::Opus, &b"opus"[..]),
             (SCREEN, Kind::Video, Codec::H264, &b"h264"[..]),
-        ] {
-            std::fs::write(dir.join(file), data).unwrap();
-            manifest.tracks.push(ManifestTrack {
-                file: file.into(),
-                peer_id: "peer-a".into(),
-                user_id: "user-a".into(),
-                kind,
-                codec,
-                source: "camera".into(),
-                start_offset_ms: 0,
-                duration_ms: 5000,
-                bytes: data.len() as u64,
-            });
-        }
-        std::fs::write(dir.join("manifest.json"), manifest.to_json().unwrap()).unwrap();
+        ];
+        let id = register_ready(&self.s, &self.room, session.id, &tracks).await;
         for (name, data) in extra {
-            std::fs::write(dir.join(name), data).unwrap();
+            std::fs::write(self.dir(id).join(name), data).unwrap();
         }
-        let finished = self
-            .s
-            .store
-            .finish_recording(
-                rec.id,
-                &FinishedRecording {
-                    stopped_at: chrono::Utc::now(),
-                    state: RecordingState::Ready,
-                    bytes: camera.len() as u64 + 8,
-                    duration_ms: 5000,
-                    manifest: Some(serde_json::to_value(&manifest).unwrap()),
-                    error: None,
-                },
-            )
-            .await
-            .unwrap();
-        assert!(finished);
-        self.s.store.get_recording(rec.id).await.unwrap()
+        self.s.store.get_recording(id).await.unwrap()
     }
 
     async fn status(&self, method: Method, path: &str, token: Option<&str>) -> StatusCode {
