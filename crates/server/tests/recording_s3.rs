@@ -420,6 +420,21 @@ async fn with_the_bucket_down_a_recording_stays_local_until_it_is_back() {
     assert!(w.dir(id).join("manifest.json").is_file());
     w.check_downloads(id).await;
 
+    // Deleting needs the bucket (an upload may have left objects there):
+    // refused, and nothing is lost.
+    let (status, body) =
+        w.s.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/recordings/{id}"),
+            Some(&w.owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(code(&body), "unavailable");
+    assert!(w.dir(id).join(tracks()[0].0).is_file());
+    w.check_downloads(id).await;
+
     // A tool reading the local files holds them: the bucket comes back,
     // but the files stay (and cannot be deleted) while the copy is in use.
     let copy =

@@ -30,7 +30,7 @@ use vtp_store::{
 use super::extract::{Json, Path, Query};
 use super::files::{serve_file, serve_object};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::recording::storage::StorageError;
 use crate::state::AppState;
 
@@ -337,7 +337,8 @@ async fn download_remote(
 #[utoipa::path(delete, path = "/recordings/{id}", tag = "recordings", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody),
-              (status = 409, description = "still recording or finalizing, or its files are being uploaded or copied", body = ErrorBody)),
+              (status = 409, description = "still recording or finalizing, or its files are being uploaded or copied", body = ErrorBody),
+              (status = 503, description = "the recordings' bucket cannot be reached (the recording stays: delete again later)", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn delete_recording(
     State(state): State<AppState>,
@@ -364,6 +365,13 @@ async fn delete_recording(
         .await
         .map_err(|e| match e {
             StorageError::Busy => ApiError::conflict(e.to_string()),
+            StorageError::Remote(_) => {
+                tracing::warn!(recording_id = %id, error = %e, "recording's objects not deleted");
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the recording's storage is not reachable; try again later",
+                )
+            }
             e => ApiError::internal("removing a recording's files", e),
         })?;
     match state.store.delete_recording(id).await {

@@ -14,6 +14,7 @@
 //! signalling (the room hub decides who records what and when), and not
 //! the store (the hub records the state).
 
+mod file_claims;
 pub mod repair;
 pub mod storage;
 pub mod track;

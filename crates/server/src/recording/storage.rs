@@ -44,21 +44,26 @@ use vtp_recording::Manifest;
 use vtp_store::{StorageLocation, Store, StoreError};
 
 use super::MANIFEST_FILE;
+use super::file_claims::{Claim, InUse, Use};
 
 /// Larger files are uploaded in parts of this size (S3's smallest part is
 /// 5 MiB), at most two in flight; smaller ones in one PUT. Bounds the
 /// memory of an upload.
 const PART_BYTES: usize = 8 << 20;
 /// Attempts per file before the recording's upload counts as failed (the
-/// client also retries each request on transient errors).
-const FILE_ATTEMPTS: u32 = 3;
+/// client also retries each request on transient errors, and the
+/// recording is tried again with a backoff).
+const FILE_ATTEMPTS: u32 = 2;
 /// The longest a failed recording waits before its next attempt.
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// Recordings taken from the store's work list per pass.
 const UPLOAD_BATCH: u32 = 32;
 /// How long [`RecordingFiles::local_copy`] waits for an upload or a
-/// deletion of the same recording to finish.
-const MAX_WAIT_FOR_FILES: Duration = Duration::from_secs(15 * 60);
+/// deletion of the same recording to finish (a large upload takes a while).
+const COPY_WAIT: Duration = Duration::from_secs(15 * 60);
+/// How long a deletion waits for an upload attempt or a local copy of the
+/// same recording to finish (an HTTP request is waiting on it).
+const DELETE_WAIT: Duration = Duration::from_secs(10);
 /// Where [`RecordingFiles::local_copy`] puts downloaded recordings.
 const DOWNLOADS_DIR: &str = ".downloads";
 
@@ -401,15 +406,9 @@ impl RecordingFiles {
     /// and, with a bucket, every object under its prefix (also those of an
     /// upload that did not finish).
     pub async fn delete(&self, store: &Store, id: Uuid) -> Result<(), StorageError> {
-        let _claim = self
-            .in_use
-            .claim(id, Use::Exclusive)
-            .ok_or(StorageError::Busy)?;
-        match tokio::fs::remove_dir_all(self.local_dir(id)).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
+        let _claim = self.claim(id, Use::Exclusive, DELETE_WAIT).await?;
+        // The bucket first: if it cannot be reached, the local files (of a
+        // recording not yet uploaded) are still there to serve.
         let stored = match store.recording_storage(id).await {
             Ok(s) => Some(s.location),
             Err(StoreError::NotFound) => None,
@@ -422,7 +421,11 @@ impl RecordingFiles {
             let bucket = self.bucket()?;
             delete_prefix(bucket, &ObjectPath::from(prefix)).await?;
         }
-        Ok(())
+        match tokio::fs::remove_dir_all(self.local_dir(id)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The recording's files in a local folder, for tools that need files
@@ -432,16 +435,7 @@ impl RecordingFiles {
     pub async fn local_copy(&self, store: &Store, id: Uuid) -> Result<LocalCopy, StorageError> {
         // Shared with other copies; waits out an upload (which removes the
         // local files at its end) or a deletion.
-        let waited = Instant::now();
-        let claim = loop {
-            if let Some(claim) = self.in_use.claim(id, Use::Shared) {
-                break claim;
-            }
-            if waited.elapsed() > MAX_WAIT_FOR_FILES {
-                return Err(StorageError::Busy);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let claim = self.claim(id, Use::Shared, COPY_WAIT).await?;
         let prefix = match store.recording_storage(id).await?.location {
             StorageLocation::Local => {
                 return Ok(LocalCopy {
@@ -484,6 +478,21 @@ impl RecordingFiles {
         Ok(copy)
     }
 
+    /// Claims the recording's files, waiting at most `patience` for
+    /// others to release them.
+    async fn claim(&self, id: Uuid, how: Use, patience: Duration) -> Result<Claim, StorageError> {
+        let waited = Instant::now();
+        loop {
+            if let Some(claim) = self.in_use.claim(id, how) {
+                return Ok(claim);
+            }
+            if waited.elapsed() > patience {
+                return Err(StorageError::Busy);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     fn bucket(&self) -> Result<&Bucket, StorageError> {
         self.bucket
             .as_ref()
@@ -513,71 +522,6 @@ impl Drop for LocalCopy {
     fn drop(&mut self) {
         if self.temporary {
             let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// Which recordings' files are in use, so that an upload (which removes
-/// the local folder at its end) or a deletion never pulls files from under
-/// a reader, and an upload never races a deletion (which would leave
-/// objects behind). Entries live only while claimed.
-#[derive(Debug, Default)]
-struct InUse(std::sync::Mutex<HashMap<Uuid, Holders>>);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Use {
-    /// Reading the local folder (many at once).
-    Shared,
-    /// Moving or removing the files (alone).
-    Exclusive,
-}
-
-#[derive(Debug)]
-enum Holders {
-    Readers(usize),
-    Writer,
-}
-
-/// A claim on a recording's files, released on drop.
-#[derive(Debug)]
-struct Claim {
-    table: Arc<InUse>,
-    id: Uuid,
-}
-
-impl InUse {
-    /// `None` when the recording is held in a way that excludes `how`.
-    fn claim(self: &Arc<Self>, id: Uuid, how: Use) -> Option<Claim> {
-        let mut table = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match (table.get_mut(&id), how) {
-            (None, Use::Shared) => {
-                table.insert(id, Holders::Readers(1));
-            }
-            (None, Use::Exclusive) => {
-                table.insert(id, Holders::Writer);
-            }
-            (Some(Holders::Readers(n)), Use::Shared) => *n += 1,
-            (Some(_), _) => return None,
-        }
-        Some(Claim {
-            table: self.clone(),
-            id,
-        })
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        let mut table = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
-        let last = match table.get_mut(&self.id) {
-            Some(Holders::Readers(n)) if *n > 1 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        };
-        if last {
-            table.remove(&self.id);
         }
     }
 }
@@ -744,30 +688,6 @@ mod tests {
         ] {
             assert!(parse_bucket_url(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn claims_exclude_each_other_and_end_on_drop() {
-        let table = Arc::new(InUse::default());
-        let id = Uuid::new_v4();
-        let reader = table.claim(id, Use::Shared).unwrap();
-        let second_reader = table.claim(id, Use::Shared).unwrap();
-        assert!(table.claim(id, Use::Exclusive).is_none(), "readers hold it");
-        drop(reader);
-        assert!(table.claim(id, Use::Exclusive).is_none(), "one reader left");
-        drop(second_reader);
-        let writer = table.claim(id, Use::Exclusive).unwrap();
-        assert!(table.claim(id, Use::Shared).is_none());
-        assert!(table.claim(id, Use::Exclusive).is_none());
-        assert!(
-            table.claim(Uuid::new_v4(), Use::Exclusive).is_some(),
-            "per recording"
-        );
-        drop(writer);
-        assert!(
-            table.0.lock().unwrap().is_empty(),
-            "nothing kept once released"
-        );
     }
 
     #[test]
