@@ -577,3 +577,17 @@ async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
     codecs.sort();
     assert_eq!(codecs, ["opus", "vp8"]);
 }
+
+#[tokio::test]
+async fn a_bucket_url_that_is_not_one_stops_the_start_with_a_clear_error() {
+    let home = Home::new().await;
+    let mut args = home.args();
+    configure(&mut args, free_port(), None);
+    args.recording_storage.recording_s3_url = Some("https://bucket.example.org/x".into());
+    let error = match vtp_server::Server::build(&args).await {
+        Ok(_) => panic!("a server was built with a bad bucket URL"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("s3://bucket/prefix"), "{error}");
+    assert!(!error.contains("test-secret"), "{error}");
+}
