@@ -25,6 +25,7 @@ use serde_json::json;
 use uuid::Uuid;
 use vtp_recording::{Codec, Kind, Manifest};
 use vtp_server::config::{RecordingStorageArgs, Secret, ServeArgs};
+use vtp_server::recording::storage::LocalCopy;
 use vtp_store::{NewParticipant, RecordingState, Role, RoomRole, RoomStatus, StorageLocation};
 
 /// More than one upload part (8 MiB).
@@ -238,6 +239,20 @@ impl World {
         register_ready(&self.s, &self.room, self.session, &files).await
     }
 
+    /// The server's own `local_copy` of the recording.
+    async fn local_copy(&self, id: Uuid) -> LocalCopy {
+        let files = &self.s.recording_files;
+        files.local_copy(&self.s.store, id).await.unwrap()
+    }
+
+    /// DELETE the recording as its owner.
+    async fn delete(&self, id: Uuid) -> (StatusCode, serde_json::Value) {
+        let path = format!("/api/v1/recordings/{id}");
+        self.s
+            .call(reqwest::Method::DELETE, &path, Some(&self.owner), None)
+            .await
+    }
+
     async fn wait_until_uploaded(&self, id: Uuid) -> String {
         let started = Instant::now();
         loop {
@@ -365,11 +380,7 @@ async fn a_ready_recording_is_uploaded_served_copied_back_and_deleted() {
     w.check_downloads(id).await;
 
     // The seam for tools that need files: a local copy, gone when dropped.
-    let copy =
-        w.s.recording_files
-            .local_copy(&w.s.store, id)
-            .await
-            .unwrap();
+    let copy = w.local_copy(id).await;
     for (name, _, _, data) in tracks() {
         assert!(
             std::fs::read(copy.dir().join(name)).unwrap() == data,
@@ -381,14 +392,7 @@ async fn a_ready_recording_is_uploaded_served_copied_back_and_deleted() {
     drop(copy);
     assert!(!copied.exists(), "a downloaded copy is removed on drop");
 
-    let (status, _) =
-        w.s.call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/recordings/{id}"),
-            Some(&w.owner),
-            None,
-        )
-        .await;
+    let (status, _) = w.delete(id).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(objects(port, &prefix).await, vec![], "objects deleted");
     let (status, _) =
@@ -422,14 +426,7 @@ async fn with_the_bucket_down_a_recording_stays_local_until_it_is_back() {
 
     // Deleting needs the bucket (an upload may have left objects there):
     // refused, and nothing is lost.
-    let (status, body) =
-        w.s.call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/recordings/{id}"),
-            Some(&w.owner),
-            None,
-        )
-        .await;
+    let (status, body) = w.delete(id).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(code(&body), "unavailable");
     assert!(w.dir(id).join(tracks()[0].0).is_file());
@@ -437,21 +434,10 @@ async fn with_the_bucket_down_a_recording_stays_local_until_it_is_back() {
 
     // A tool reading the local files holds them: the bucket comes back,
     // but the files stay (and cannot be deleted) while the copy is in use.
-    let copy =
-        w.s.recording_files
-            .local_copy(&w.s.store, id)
-            .await
-            .unwrap();
+    let copy = w.local_copy(id).await;
     assert_eq!(copy.dir(), w.dir(id), "a local recording is used in place");
     let moto = Moto::start_on(port).await;
-    let (status, body) =
-        w.s.call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/recordings/{id}"),
-            Some(&w.owner),
-            None,
-        )
-        .await;
+    let (status, body) = w.delete(id).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(

@@ -250,11 +250,11 @@ impl RecordingFiles {
             }
             // On a task of its own, so that a panic (a bug in a client
             // library) fails this upload, not the uploader.
-            let upload = {
+            let mut upload = {
                 let (files, store) = (self.clone(), store.clone());
-                tokio::spawn(async move { files.upload(&store, id).await })
+                AbortOnDrop(tokio::spawn(async move { files.upload(&store, id).await }))
             };
-            let result = upload.await.unwrap_or_else(|e| {
+            let result = (&mut upload.0).await.unwrap_or_else(|e| {
                 Err(StorageError::NotConfirmed(format!(
                     "the upload panicked: {e}"
                 )))
@@ -497,6 +497,16 @@ impl RecordingFiles {
         self.bucket
             .as_ref()
             .ok_or_else(|| StorageError::Config("no bucket is configured".into()))
+    }
+}
+
+/// Ends an upload's task when the uploader is stopped (at shutdown): the
+/// recording stays `local` and is uploaded again at the next start.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
