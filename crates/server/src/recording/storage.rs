@@ -15,10 +15,12 @@
 //! each uploaded recording's `<prefix>/<recording id>`, so changing the
 //! configured prefix later does not lose older recordings.
 //!
-//! The rest of the server reaches the files through this type only:
-//! downloads (`read_range`, `presigned_url`), deletion (`delete`) and
-//! [`RecordingFiles::local_copy`] for tools that need files on disk
-//! (ffmpeg), which downloads a remote recording into a temporary folder.
+//! The rest of the server reaches uploaded files through this type:
+//! downloads (`remote_meta`, `read_range`, `presigned_url`), deletion of
+//! any recording (`delete`), and [`RecordingFiles::local_copy`] for tools
+//! that need files on disk (ffmpeg), which downloads a remote recording
+//! into a temporary folder. Claims per recording (`file_claims`) keep an
+//! upload or a deletion from removing files a local copy is reading.
 
 use std::collections::HashMap;
 use std::ops::Range;
