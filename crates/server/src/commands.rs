@@ -14,6 +14,8 @@ use crate::api::dto::{MAX_DISPLAY_NAME_CHARS, clean_text, normalize_email};
 use crate::auth::password::{hash_password, validate_new_password};
 use crate::config::{RecordingExportArgs, StoreArgs, UserCreateArgs, UserSetRoleArgs};
 use crate::recording::export::{ExportSettings, INSTALL_FFMPEG, export_to_file, run};
+use crate::recording::storage::ReadySignal;
+use crate::server::recording_files_from;
 
 async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&args.data_dir)
@@ -149,9 +151,14 @@ pub async fn recording_export(args: &RecordingExportArgs) -> anyhow::Result<()> 
             output.display()
         );
         let mut shown = None;
+        let files = recording_files_from(
+            &args.recording_storage,
+            &args.store.data_dir,
+            ReadySignal::default(),
+        )?;
         let bytes = export_to_file(
             &store,
-            &args.store.data_dir.join("recordings"),
+            &files,
             &recording,
             layout,
             &output,

@@ -63,6 +63,9 @@ pub struct RecordingExportArgs {
     pub export: ExportArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// The server's storage settings, to read recordings it has uploaded.
+    #[command(flatten)]
+    pub recording_storage: RecordingStorageArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -272,6 +275,8 @@ pub struct ServeArgs {
     pub recording_min_free_bytes: u64,
     #[command(flatten)]
     pub exports: ExportQueueArgs,
+    #[command(flatten)]
+    pub recording_storage: RecordingStorageArgs,
     /// How long a peer whose connection dropped keeps its place in a room
     /// (and comes back without others seeing it leave).
     #[arg(long, env = "VTP_RECONNECT_GRACE", default_value = "15s", value_parser = parse_duration)]
@@ -298,6 +303,43 @@ pub struct ServeArgs {
     pub shutdown_grace: Duration,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// Where finished recordings are kept: the data directory, or an
+/// S3-compatible bucket they are uploaded to.
+#[derive(Clone, Debug, Args)]
+pub struct RecordingStorageArgs {
+    /// Upload finished recordings to this bucket: `s3://bucket` or
+    /// `s3://bucket/prefix`. Unset: recordings stay in the data directory.
+    #[arg(long, env = "VTP_RECORDING_S3_URL")]
+    pub recording_s3_url: Option<String>,
+    /// Endpoint of an S3-compatible service (MinIO, …), e.g.
+    /// `http://127.0.0.1:9000`. Unset: AWS S3 in `--recording-s3-region`.
+    #[arg(long, env = "VTP_RECORDING_S3_ENDPOINT")]
+    pub recording_s3_endpoint: Option<String>,
+    #[arg(long, env = "VTP_RECORDING_S3_REGION", default_value = "us-east-1")]
+    pub recording_s3_region: String,
+    /// Unset (with the secret): the instance's credentials (metadata service).
+    #[arg(long, env = "VTP_RECORDING_S3_ACCESS_KEY_ID")]
+    pub recording_s3_access_key_id: Option<String>,
+    #[arg(
+        long,
+        env = "VTP_RECORDING_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub recording_s3_secret_access_key: Option<Secret>,
+    /// Allow a plain `http://` endpoint (loopback or a private network only).
+    #[arg(long, env = "VTP_RECORDING_S3_ALLOW_HTTP")]
+    pub recording_s3_allow_http: bool,
+    /// Redirect downloads of uploaded files to presigned URLs valid this
+    /// long (e.g. `15m`). Unset: downloads are proxied through VTP (ranges
+    /// read from the bucket).
+    #[arg(long, env = "VTP_RECORDING_S3_PRESIGN", value_parser = parse_duration)]
+    pub recording_s3_presign: Option<Duration>,
+    /// A failed upload is retried after this long, doubling per failure (up
+    /// to 15 minutes); also how often pending uploads are looked for.
+    #[arg(long, env = "VTP_RECORDING_UPLOAD_RETRY", default_value = "30s", value_parser = parse_duration)]
+    pub recording_upload_retry: Duration,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -418,10 +460,15 @@ mod tests {
             "postgres://u:pw@h/db",
             "--sfu-secret",
             "sfu-hunter3",
+            "--recording-s3-secret-access-key",
+            "s3-hunter4",
         ]);
         let dump = format!("{cli:?}");
         assert!(
-            !dump.contains("hunter2") && !dump.contains("pw@") && !dump.contains("hunter3"),
+            !dump.contains("hunter2")
+                && !dump.contains("pw@")
+                && !dump.contains("hunter3")
+                && !dump.contains("hunter4"),
             "{dump}"
         );
     }

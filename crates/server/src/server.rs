@@ -17,10 +17,11 @@ use crate::api::{self, HttpOptions};
 use crate::auth::password::Passwords;
 use crate::auth::tokens::{KeySource, TokenIssuer};
 use crate::bus::{Bus, LocalBus};
-use crate::config::{NodeRole, ServeArgs};
+use crate::config::{NodeRole, RecordingStorageArgs, ServeArgs};
 use crate::recording::RecordingConfig;
 use crate::recording::export::queue::QueueConfig;
 use crate::recording::export::{ExportQueue, ExportSettings};
+use crate::recording::storage::{BucketSettings, ReadySignal, RecordingFiles};
 use crate::rooms::{HubConfig, RoomHub};
 use crate::serve::{self, ConnectionLimits};
 use crate::sfu_api::{self, RemoteSfu};
@@ -78,11 +79,14 @@ impl Server {
             max_room_participants: MAX_ROOM_PARTICIPANTS,
         };
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let ready = ReadySignal::default();
+        let recording_files = Arc::new(recording_files(args, ready.clone())?);
         let recording = RecordingConfig {
             dir: args.store.data_dir.join("recordings"),
             max_duration: args.max_recording_duration,
             max_track_bytes: args.max_recording_track_bytes,
             min_free_bytes: args.recording_min_free_bytes,
+            ready,
         };
         repair_recordings(&store, &recording.dir).await;
         let hub_config = HubConfig {
@@ -91,7 +95,7 @@ impl Server {
             recording,
             ..HubConfig::default()
         };
-        let exports = ExportQueue::start(store.clone(), export_queue_config(args)).await;
+        let exports = ExportQueue::start(store.clone(), export_queue_config(args, &recording_files)).await;
         let hub = RoomHub::new(store.clone(), bus.clone(), media.clone(), hub_config);
         tokio::spawn(hub.clone().run_media_events(media.events()));
         let state = AppState::new(AppParts {
@@ -105,6 +109,7 @@ impl Server {
             hub,
             recordings_dir: args.store.data_dir.join("recordings"),
             exports,
+            recording_files,
         });
         let http = HttpOptions {
             max_body_bytes: args.max_body_bytes,
@@ -195,6 +200,7 @@ impl Server {
                     "off"
                 }
             ),
+            format!("recordings: {}", self.state.recording_files.describe()),
             format!(
                 "signalling: Socket.IO at /socket.io/, bus {}; reconnect grace {}s; \
                  {} events/s per connection, events up to {} bytes",
@@ -220,6 +226,13 @@ impl Server {
             router = sfu_api::router(self.media.clone(), secret).merge(router);
         }
         let maintenance = tokio::spawn(maintenance(self.state.clone()));
+        // Uploads what is ready (also what an earlier run left), then waits for more.
+        let uploads = tokio::spawn(
+            self.state
+                .recording_files
+                .clone()
+                .run_uploads(self.state.store.clone()),
+        );
         serve::serve_with_grace(
             listener,
             router.layer(socket_layer),
@@ -234,6 +247,7 @@ impl Server {
         )
         .await;
         maintenance.abort();
+        uploads.abort();
         self.state.hub.shutdown().await;
         self.media.shutdown().await;
         self.state.store.close().await;
@@ -290,7 +304,7 @@ async fn repair_recordings(store: &Store, dir: &std::path::Path) {
     }
 }
 
-fn export_queue_config(args: &ServeArgs) -> QueueConfig {
+fn export_queue_config(args: &ServeArgs, recording_files: &Arc<RecordingFiles>) -> QueueConfig {
     QueueConfig {
         settings: ExportSettings {
             ffmpeg: args.exports.run.ffmpeg.clone(),
@@ -298,9 +312,44 @@ fn export_queue_config(args: &ServeArgs) -> QueueConfig {
         },
         max_concurrent: args.exports.max_concurrent_exports as usize,
         max_queued: args.exports.max_queued_exports,
-        recordings_dir: args.store.data_dir.join("recordings"),
+        files: recording_files.clone(),
         exports_dir: args.store.data_dir.join("exports"),
     }
+}
+
+/// Recordings' storage from the configuration: the data directory, and
+/// the bucket when `--recording-s3-url` is set.
+fn recording_files(args: &ServeArgs, ready: ReadySignal) -> anyhow::Result<RecordingFiles> {
+    let files = recording_files_from(&args.recording_storage, &args.store.data_dir, ready)?;
+    files.remove_leftover_downloads();
+    Ok(files)
+}
+
+/// Recordings' storage for `vtp serve` and `vtp recording export` alike.
+pub fn recording_files_from(
+    s3: &RecordingStorageArgs,
+    data_dir: &std::path::Path,
+    ready: ReadySignal,
+) -> anyhow::Result<RecordingFiles> {
+    let bucket = s3.recording_s3_url.as_ref().map(|url| BucketSettings {
+        url: url.clone(),
+        endpoint: s3.recording_s3_endpoint.clone(),
+        region: s3.recording_s3_region.clone(),
+        access_key_id: s3.recording_s3_access_key_id.clone(),
+        secret_access_key: s3
+            .recording_s3_secret_access_key
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
+        allow_http: s3.recording_s3_allow_http,
+        presign_downloads: s3.recording_s3_presign,
+    });
+    RecordingFiles::new(
+        data_dir.join("recordings"),
+        bucket.as_ref(),
+        s3.recording_upload_retry,
+        ready,
+    )
+    .context("recording storage")
 }
 
 /// The SFU an `all` or `api` node uses: started here, or reached over HTTP.

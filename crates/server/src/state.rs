@@ -12,6 +12,7 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::auth::tokens::TokenIssuer;
 use crate::bus::Bus;
 use crate::recording::export::ExportQueue;
+use crate::recording::storage::RecordingFiles;
 use crate::rooms::RoomHub;
 
 /// Cheap to clone: one `Arc` around [`AppInner`].
@@ -37,6 +38,8 @@ pub struct AppInner {
     pub recordings_dir: PathBuf,
     /// Exports of recordings to one file.
     pub exports: Arc<ExportQueue>,
+    /// Recordings' files on disk or in the bucket (downloads, deletion).
+    pub recording_files: Arc<RecordingFiles>,
 }
 
 /// Counters that are not kept anywhere else.
@@ -69,6 +72,7 @@ pub struct AppParts {
     pub hub: Arc<RoomHub>,
     pub recordings_dir: PathBuf,
     pub exports: Arc<ExportQueue>,
+    pub recording_files: Arc<RecordingFiles>,
 }
 
 impl AppState {
@@ -88,6 +92,7 @@ impl AppState {
             metrics: Metrics::default(),
             recordings_dir: parts.recordings_dir,
             exports: parts.exports,
+            recording_files: parts.recording_files,
         }))
     }
 }

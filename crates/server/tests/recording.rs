@@ -10,15 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::media::{publish, publish_at};
+use common::recordings::probe;
 use common::*;
 use serde_json::{Value, json};
 use vtp_store::{NewUser, RecordingState, Role, Store, StoreOptions};
-
-/// `ffprobe`'s view of a file: (codec name of its first stream, duration in seconds).
-fn probe(path: &Path) -> (String, f64) {
-    let (codecs, duration) = common::recordings::ffprobe(path);
-    (codecs.into_iter().next().unwrap_or_default(), duration)
-}
 
 fn manifest(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).expect("manifest"))

@@ -655,3 +655,124 @@ async fn exports_queue_run_and_finish_once_and_go_with_their_recording() {
     ));
     assert!(f.store.list_exports(rec.id).await.unwrap().is_empty());
 }
+
+fn finished(state: RecordingState) -> FinishedRecording {
+    FinishedRecording {
+        stopped_at: Utc::now(),
+        state,
+        bytes: 10,
+        duration_ms: 1000,
+        manifest: None,
+        error: None,
+    }
+}
+
+#[tokio::test]
+async fn storage_moves_to_the_bucket_once_and_only_when_ready() {
+    let f = setup().await;
+    let rec = f
+        .store
+        .create_recording(&new_recording(&f), Utc::now())
+        .await
+        .unwrap();
+    let storage = f.store.recording_storage(rec.id).await.unwrap();
+    assert_eq!(storage.location, StorageLocation::Local);
+    assert_eq!(storage.upload_attempts, 0);
+    // Still recording: not on the work list, and cannot be marked uploaded.
+    assert!(
+        f.store
+            .recordings_awaiting_upload(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !f.store
+            .mark_recording_uploaded(rec.id, "p/", Utc::now())
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        f.store
+            .finish_recording(rec.id, &finished(RecordingState::Ready))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        f.store.recordings_awaiting_upload(10).await.unwrap(),
+        vec![rec.id]
+    );
+    f.store
+        .note_upload_failure(rec.id, "bucket unreachable")
+        .await
+        .unwrap();
+    let storage = f.store.recording_storage(rec.id).await.unwrap();
+    assert_eq!(storage.upload_attempts, 1);
+    assert_eq!(storage.upload_error.as_deref(), Some("bucket unreachable"));
+    assert_eq!(storage.location, StorageLocation::Local);
+
+    // One that keeps failing goes behind the others.
+    let later = f
+        .store
+        .create_recording(&new_recording(&f), Utc::now())
+        .await
+        .unwrap();
+    f.store
+        .finish_recording(later.id, &finished(RecordingState::Ready))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.recordings_awaiting_upload(10).await.unwrap(),
+        vec![later.id, rec.id]
+    );
+    assert_eq!(
+        f.store.recordings_awaiting_upload(1).await.unwrap(),
+        vec![later.id]
+    );
+
+    let prefix = format!("recordings/{}/", rec.id);
+    assert!(
+        f.store
+            .mark_recording_uploaded(rec.id, &prefix, Utc::now())
+            .await
+            .unwrap()
+    );
+    // Once: a second uploader loses, and it leaves the work list.
+    assert!(
+        !f.store
+            .mark_recording_uploaded(rec.id, "other/", Utc::now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        f.store.recordings_awaiting_upload(10).await.unwrap(),
+        vec![later.id]
+    );
+    let storage = f.store.recording_storage(rec.id).await.unwrap();
+    assert_eq!(storage.location, StorageLocation::Remote { prefix });
+    assert!(storage.uploaded_at.is_some());
+    assert_eq!(storage.upload_error, None);
+
+    // Failed recordings are never uploaded (a second recording of the
+    // session may start once the first is no longer running).
+    let failed = f
+        .store
+        .create_recording(&new_recording(&f), Utc::now())
+        .await
+        .unwrap();
+    f.store
+        .finish_recording(failed.id, &finished(RecordingState::Failed))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.recordings_awaiting_upload(10).await.unwrap(),
+        vec![later.id]
+    );
+    // A deleted recording has no storage.
+    f.store.delete_recording(rec.id).await.unwrap();
+    assert!(matches!(
+        f.store.recording_storage(rec.id).await,
+        Err(StoreError::NotFound)
+    ));
+}

@@ -1,6 +1,7 @@
-//! Serving one file from disk with single byte ranges (RFC 9110 §14),
-//! streamed in bounded chunks so that a large recording never sits in
-//! memory.
+//! Serving one file, from disk or from the recordings' bucket, with single
+//! byte ranges (RFC 9110 §14), streamed in bounded chunks so that a large
+//! recording never sits in memory (a bucket's file is read with a ranged
+//! GET of just the bytes asked for).
 //!
 //! What is answered:
 //! - no `Range` (or one this code does not understand, which RFC 9110 says
@@ -27,6 +28,7 @@ use chrono::{DateTime, Utc};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::recording::storage::{RecordingFiles, StorageError};
 
 /// Bytes read per chunk: bounds the memory of each download.
 const CHUNK: usize = 64 * 1024;
@@ -117,6 +119,83 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// What a request for a file gets.
+enum Plan {
+    /// A complete answer without the file's bytes (304, 416).
+    Answered(Response),
+    Send(Sending),
+}
+
+/// What to send of a file: `count` bytes from `start`, with this status
+/// and these headers.
+struct Sending {
+    status: StatusCode,
+    headers: HeaderMap,
+    start: u64,
+    count: u64,
+}
+
+/// The headers, conditional requests and `Range` for a file of `len` bytes
+/// whose version is `etag` (one logic for files on disk and in a bucket).
+fn plan(
+    len: u64,
+    etag: &str,
+    modified: Option<SystemTime>,
+    content_type: &str,
+    request: &HeaderMap,
+) -> Plan {
+    let mut headers = HeaderMap::new();
+    let mut put = |name: header::HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    put(header::ACCEPT_RANGES, "bytes");
+    put(header::ETAG, etag);
+    if let Some(m) = modified {
+        put(header::LAST_MODIFIED, &http_date(m));
+    }
+    // Recordings are private, and may still grow: revalidate every time.
+    put(header::CACHE_CONTROL, "private, no-cache");
+    put(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+
+    if header_str(request, header::IF_NONE_MATCH)
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Plan::Answered((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    let range_header = match header_str(request, header::IF_RANGE) {
+        Some(tag) if tag.trim() != etag => None,
+        _ => header_str(request, header::RANGE),
+    };
+    let (status, start, count) = match parse_range(range_header, len) {
+        RangeAnswer::Full => (StatusCode::OK, 0, len),
+        RangeAnswer::Partial { start, end } => {
+            put(header::CONTENT_RANGE, &format!("bytes {start}-{end}/{len}"));
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        RangeAnswer::Unsatisfiable => {
+            let mut response = ApiError::new(
+                ErrorCode::RangeNotSatisfiable,
+                format!("the range is outside the file ({len} bytes)"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Plan::Answered(response);
+        }
+    };
+    put(header::CONTENT_TYPE, content_type);
+    put(header::CONTENT_LENGTH, &count.to_string());
+    Plan::Send(Sending {
+        status,
+        headers,
+        start,
+        count,
+    })
+}
+
 /// Answers a request for the file at `path` (which the caller has already
 /// checked is one it may serve). A missing file is a 404.
 pub async fn serve_file(
@@ -145,57 +224,56 @@ pub async fn serve_file(
         .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
     let etag = format!("\"{len:x}-{mtime:x}\"");
-
-    let mut headers = HeaderMap::new();
-    let mut put = |name: header::HeaderName, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(name, v);
-        }
+    let send = match plan(len, &etag, modified, content_type, request) {
+        Plan::Send(send) => send,
+        Plan::Answered(answer) => return Ok(answer),
     };
-    put(header::ACCEPT_RANGES, "bytes");
-    put(header::ETAG, &etag);
-    if let Some(m) = modified {
-        put(header::LAST_MODIFIED, &http_date(m));
-    }
-    // Recordings are private, and may still grow: revalidate every time.
-    put(header::CACHE_CONTROL, "private, no-cache");
-    put(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-
-    if header_str(request, header::IF_NONE_MATCH)
-        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
-        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
-    }
-    let range_header = match header_str(request, header::IF_RANGE) {
-        Some(tag) if tag.trim() != etag => None,
-        _ => header_str(request, header::RANGE),
-    };
-    let (status, start, count) = match parse_range(range_header, len) {
-        RangeAnswer::Full => (StatusCode::OK, 0, len),
-        RangeAnswer::Partial { start, end } => {
-            put(header::CONTENT_RANGE, &format!("bytes {start}-{end}/{len}"));
-            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
-        }
-        RangeAnswer::Unsatisfiable => {
-            let mut response = ApiError::new(
-                ErrorCode::RangeNotSatisfiable,
-                format!("the range is outside the file ({len} bytes)"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                response.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return Ok(response);
-        }
-    };
-    put(header::CONTENT_TYPE, content_type);
-    put(header::CONTENT_LENGTH, &count.to_string());
-    if start > 0 {
-        file.seek(SeekFrom::Start(start))
+    if send.start > 0 {
+        file.seek(SeekFrom::Start(send.start))
             .await
             .map_err(|e| ApiError::internal("seeking in a recording file", e))?;
     }
-    Ok((status, headers, stream_body(file, count)).into_response())
+    let body = stream_body(file, send.count);
+    Ok((send.status, send.headers, body).into_response())
+}
+
+/// Answers a request for an uploaded file, `name` under `prefix` in the
+/// bucket (which the caller has already checked is one it may serve): a
+/// HEAD for its length and version, then a ranged GET streamed through.
+pub async fn serve_object(
+    files: &RecordingFiles,
+    prefix: &str,
+    name: &str,
+    content_type: &str,
+    request: &HeaderMap,
+) -> ApiResult<Response> {
+    let unavailable = |e: StorageError| {
+        tracing::warn!(error = %e, prefix, name, "recording file not readable from the bucket");
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "the recording's storage is not reachable; try again later",
+        )
+    };
+    let meta = files
+        .remote_meta(prefix, name)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| ApiError::not_found("this file is not in the recording's storage"))?;
+    let version = meta.e_tag.as_deref().unwrap_or_default().trim_matches('"');
+    let etag = format!("\"{:x}-{version}\"", meta.size);
+    let modified = Some(SystemTime::from(meta.last_modified));
+    let send = match plan(meta.size, &etag, modified, content_type, request) {
+        Plan::Send(send) => send,
+        Plan::Answered(answer) => return Ok(answer),
+    };
+    if send.count == 0 {
+        return Ok((send.status, send.headers, Body::empty()).into_response());
+    }
+    let chunks = files
+        .read_range(prefix, name, send.start..send.start + send.count)
+        .await
+        .map_err(unavailable)?;
+    Ok((send.status, send.headers, Body::from_stream(chunks)).into_response())
 }
 
 /// `count` bytes of `file` from where it stands, one chunk at a time.

@@ -7,13 +7,15 @@
 //! who attended that session. Anyone else gets 404, so that the existence
 //! of a recording is not revealed; only the owner or an admin may delete.
 //!
-//! Files are served from `<data-dir>/recordings/<id>/<name>`, where `name`
-//! must be a plain file name that the manifest lists (or `manifest.json`):
-//! a name that looks like a path is refused before anything is read.
+//! Files are served from `<data-dir>/recordings/<id>/<name>`, or from the
+//! bucket once the recording is uploaded (proxied with ranges, or a
+//! redirect to a presigned URL when configured), where `name` must be a
+//! plain file name that the manifest lists (or `manifest.json`): a name
+//! that looks like a path is refused before anything is read.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -21,12 +23,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use vtp_recording::{Kind, Manifest};
-use vtp_store::{Recording, RecordingFilter, RecordingState, RecordingViewer, StoreError};
+use vtp_store::{
+    Recording, RecordingFilter, RecordingState, RecordingViewer, StorageLocation, StoreError,
+};
 
 use super::extract::{Json, Path, Query};
-use super::files::serve_file;
+use super::files::{serve_file, serve_object};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::recording::storage::StorageError;
 use crate::state::AppState;
 
 /// The recorder's manifest, next to the track files.
@@ -89,9 +94,10 @@ pub struct RecordingFileDto {
     pub kind: Option<String>,
     #[schema(example = "video/webm")]
     pub content_type: String,
-    /// Size on disk now (the manifest's figure when the file is missing).
+    /// Size on disk (or in the bucket) now; the manifest's figure when the
+    /// file is missing.
     pub bytes: u64,
-    /// Whether the file exists on disk.
+    /// Whether the file exists (on disk, or in the bucket once uploaded).
     pub available: bool,
     /// Where to download it (supports `Range`).
     pub url: String,
@@ -222,10 +228,29 @@ async fn get_recording(
 ) -> ApiResult<Json<RecordingDetails>> {
     let recording = load_visible(&state, &caller, id).await?;
     let dir = state.recordings_dir.join(id.to_string());
+    // Sizes of uploaded files, by name (one listing of the bucket).
+    let uploaded = match state.store.recording_storage(id).await?.location {
+        StorageLocation::Local => None,
+        StorageLocation::Remote { prefix } => Some(
+            state
+                .recording_files
+                .remote_sizes(&prefix)
+                .await
+                .inspect_err(|e| {
+                    tracing::warn!(recording_id = %id, error = %e, "bucket listing failed");
+                })
+                .unwrap_or_default(),
+        ),
+    };
     let mut files = Vec::new();
     for entry in listed_files(&recording) {
-        let meta = tokio::fs::metadata(dir.join(&entry.name)).await.ok();
-        let on_disk = meta.filter(|m| m.is_file()).map(|m| m.len());
+        let on_disk = match &uploaded {
+            Some(sizes) => sizes.get(&entry.name).copied(),
+            None => {
+                let meta = tokio::fs::metadata(dir.join(&entry.name)).await.ok();
+                meta.filter(|m| m.is_file()).map(|m| m.len())
+            }
+        };
         files.push(RecordingFileDto {
             url: format!(
                 "/api/v1/recordings/{id}/files/{}",
@@ -253,6 +278,7 @@ async fn get_recording(
            ("Range" = Option<String>, Header, description = "one byte range, e.g. bytes=0-1023")),
     responses((status = 200, description = "the whole file (video/webm, audio/webm, video/x-matroska or application/json)"),
               (status = 206, description = "the requested range, with Content-Range"),
+              (status = 307, description = "uploaded file: a presigned URL of the bucket (when downloads are configured to redirect)"),
               (status = 304, description = "unchanged (If-None-Match)"),
               (status = 400, description = "the name is a path", body = ErrorBody),
               (status = 401, body = ErrorBody),
@@ -272,8 +298,42 @@ async fn download_file(
         .into_iter()
         .find(|f| f.name == name)
         .ok_or_else(|| ApiError::not_found("no such file in this recording"))?;
-    let path = state.recordings_dir.join(id.to_string()).join(&entry.name);
-    serve_file(&path, content_type(&entry.name, entry.kind), &headers).await
+    let content_type = content_type(&entry.name, entry.kind);
+    match state.store.recording_storage(id).await?.location {
+        StorageLocation::Local => {
+            let path = state.recordings_dir.join(id.to_string()).join(&entry.name);
+            serve_file(&path, content_type, &headers).await
+        }
+        StorageLocation::Remote { prefix } => {
+            download_remote(&state, &prefix, &entry.name, content_type, &headers).await
+        }
+    }
+}
+
+/// An uploaded file: a redirect to a presigned URL when so configured,
+/// otherwise proxied from the bucket (ranges read from it).
+async fn download_remote(
+    state: &AppState,
+    prefix: &str,
+    name: &str,
+    content_type: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let files = &state.recording_files;
+    match files.presigned_url(prefix, name).await {
+        Ok(Some(url)) => {
+            let location = HeaderValue::from_str(&url)
+                .map_err(|e| ApiError::internal("a presigned URL", e))?;
+            let cache = HeaderValue::from_static("private, no-store");
+            Ok((
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, location), (header::CACHE_CONTROL, cache)],
+            )
+                .into_response())
+        }
+        Ok(None) => serve_object(files, prefix, name, content_type, headers).await,
+        Err(e) => Err(ApiError::internal("signing a download URL", e)),
+    }
 }
 
 /// Delete a recording, its files and its exports (the room's owner or an admin). A
@@ -281,7 +341,8 @@ async fn download_file(
 #[utoipa::path(delete, path = "/recordings/{id}", tag = "recordings", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody),
-              (status = 409, description = "still recording or finalizing", body = ErrorBody)),
+              (status = 409, description = "still recording or finalizing, or its files are being uploaded or copied", body = ErrorBody),
+              (status = 503, description = "the recordings' bucket cannot be reached (the recording stays: delete again later)", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn delete_recording(
     State(state): State<AppState>,
@@ -300,13 +361,23 @@ async fn delete_recording(
             "the recording is still running or finalizing: stop it first",
         ));
     }
-    // Files first: if that fails the row stays, and deleting again retries.
-    let dir = state.recordings_dir.join(id.to_string());
-    match tokio::fs::remove_dir_all(&dir).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ApiError::internal("removing a recording's files", e)),
-    }
+    // Files first (on disk and in the bucket): if that fails the row stays,
+    // and deleting again retries.
+    state
+        .recording_files
+        .delete(&state.store, id)
+        .await
+        .map_err(|e| match e {
+            StorageError::Busy => ApiError::conflict(e.to_string()),
+            StorageError::Remote(_) => {
+                tracing::warn!(recording_id = %id, error = %e, "recording's objects not deleted");
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the recording's storage is not reachable; try again later",
+                )
+            }
+            e => ApiError::internal("removing a recording's files", e),
+        })?;
     if let Err(e) = state.exports.remove_files(id).await {
         return Err(ApiError::internal("removing a recording's exports", e));
     }

@@ -7,12 +7,17 @@
 //! track files it names. The manifest is rewritten (atomically) whenever a
 //! track starts or ends, so that after a crash `repair` knows every file.
 //!
+//! `storage` keeps finished recordings: on disk, or uploaded to an
+//! S3-compatible bucket, and gives them back (downloads, local copies).
+//!
 //! Knows files, taps and the manifest; not rooms, permissions or
 //! signalling (the room hub decides who records what and when), and not
 //! the store (the hub records the state).
 
 pub mod export;
+mod file_claims;
 pub mod repair;
+pub mod storage;
 pub mod track;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +46,8 @@ pub struct RecordingConfig {
     pub max_track_bytes: u64,
     /// Starting is refused when the disk has less free space than this.
     pub min_free_bytes: u64,
+    /// Rung when a recording is `ready` (the uploader takes it from there).
+    pub ready: storage::ReadySignal,
 }
 
 /// Why a recording could not start or a track could not be added.

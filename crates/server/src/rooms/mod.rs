@@ -58,6 +58,7 @@ impl Default for HubConfig {
                 max_duration: Duration::from_secs(4 * 3600),
                 max_track_bytes: 4 << 30,
                 min_free_bytes: 1 << 30,
+                ready: Default::default(),
             },
         }
     }

@@ -203,6 +203,9 @@ impl RoomHub {
         )
         .await;
         tracing::info!(recording_id = %id, state = state.as_str(), bytes = summary.bytes, "recording finished");
+        if state == RecordingState::Ready {
+            self.config().recording.ready.notify();
+        }
         id
     }
 

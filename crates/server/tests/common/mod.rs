@@ -48,6 +48,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub home: Arc<Home>,
     pub store: Store,
+    /// The server's own recordings' storage (its `local_copy` seam).
+    pub recording_files: Arc<vtp_server::recording::storage::RecordingFiles>,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -67,6 +69,7 @@ impl TestServer {
         configure(&mut args);
         let server = Server::build(&args).await.expect("server builds");
         let store = server.state().store.clone();
+        let recording_files = server.state().recording_files.clone();
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await
             .expect("bind");
@@ -79,6 +82,7 @@ impl TestServer {
             addr,
             home,
             store,
+            recording_files,
             http: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),

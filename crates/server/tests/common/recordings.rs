@@ -1,7 +1,8 @@
-//! A world for the recordings API suites: a room with an owner, an admin,
-//! a host and an attendee of its last session, a student of another room
-//! and an instructor who was not there; recordings made through the store
-//! with their files written as the recorder would leave them.
+//! Recordings for the tests: registered as the recorder leaves them (files
+//! and manifest on disk, the row `ready`); a world for the recordings API
+//! suites (a room with an owner, an admin, a host and an attendee of its
+//! last session, a student of another room and an instructor who was not
+//! there); and Debian's ffprobe to check that files play.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +25,81 @@ pub const SCREEN: &str = "peer-b-screen.mkv";
 /// Distinct bytes at every offset, so that a wrong range shows.
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// One track file: (name, kind, codec, content).
+pub type TrackFile<'a> = (&'a str, Kind, Codec, &'a [u8]);
+
+/// `<data-dir>/recordings/<id>`.
+pub fn recording_dir(s: &TestServer, id: Uuid) -> PathBuf {
+    s.home
+        .data_dir
+        .path()
+        .join("recordings")
+        .join(id.to_string())
+}
+
+/// A recording of `session` whose `tracks` (5 s each, owned by `peer-a`)
+/// and manifest are written as the recorder would leave them, finished
+/// `ready` (which is what the uploader waits for).
+pub async fn register_ready(
+    s: &TestServer,
+    room: &str,
+    session: Uuid,
+    tracks: &[TrackFile<'_>],
+) -> Uuid {
+    let rec = s
+        .store
+        .create_recording(
+            &NewRecording {
+                room_id: room.to_owned(),
+                session_id: session,
+                started_by: None,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let dir = recording_dir(s, rec.id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut manifest = Manifest::new(
+        rec.id.to_string(),
+        room.to_owned(),
+        session.to_string(),
+        1_700_000_000_000,
+    );
+    for &(file, kind, codec, data) in tracks {
+        std::fs::write(dir.join(file), data).unwrap();
+        manifest.tracks.push(ManifestTrack {
+            file: file.into(),
+            peer_id: "peer-a".into(),
+            user_id: "user-a".into(),
+            kind,
+            codec,
+            source: "camera".into(),
+            start_offset_ms: 0,
+            duration_ms: 5000,
+            bytes: data.len() as u64,
+        });
+    }
+    std::fs::write(dir.join("manifest.json"), manifest.to_json().unwrap()).unwrap();
+    let finished = s
+        .store
+        .finish_recording(
+            rec.id,
+            &FinishedRecording {
+                stopped_at: chrono::Utc::now(),
+                state: RecordingState::Ready,
+                bytes: manifest.tracks.iter().map(|t| t.bytes).sum(),
+                duration_ms: 5000,
+                manifest: Some(serde_json::to_value(&manifest).unwrap()),
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(finished);
+    rec.id
 }
 
 pub struct World {
@@ -84,12 +160,7 @@ impl World {
     }
 
     pub fn dir(&self, id: Uuid) -> PathBuf {
-        self.s
-            .home
-            .data_dir
-            .path()
-            .join("recordings")
-            .join(id.to_string())
+        recording_dir(&self.s, id)
     }
 
     /// A finished (`ready`) recording of the room's last session with three
@@ -104,67 +175,16 @@ impl World {
             .items[0]
             .session
             .clone();
-        let rec = self
-            .s
-            .store
-            .create_recording(
-                &NewRecording {
-                    room_id: self.room.clone(),
-                    session_id: session.id,
-                    started_by: None,
-                },
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-        let dir = self.dir(rec.id);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut manifest = Manifest::new(
-            rec.id.to_string(),
-            self.room.clone(),
-            session.id.to_string(),
-            1_700_000_000_000,
-        );
-        for (file, kind, codec, data) in [
+        let tracks = [
             (CAMERA, Kind::Video, Codec::Vp8, camera),
             (MIC, Kind::Audio, Codec::Opus, &b"opus"[..]),
             (SCREEN, Kind::Video, Codec::H264, &b"h264"[..]),
-        ] {
-            std::fs::write(dir.join(file), data).unwrap();
-            manifest.tracks.push(ManifestTrack {
-                file: file.into(),
-                peer_id: "peer-a".into(),
-                user_id: "user-a".into(),
-                kind,
-                codec,
-                source: "camera".into(),
-                start_offset_ms: 0,
-                duration_ms: 5000,
-                bytes: data.len() as u64,
-            });
-        }
-        std::fs::write(dir.join("manifest.json"), manifest.to_json().unwrap()).unwrap();
+        ];
+        let id = register_ready(&self.s, &self.room, session.id, &tracks).await;
         for (name, data) in extra {
-            std::fs::write(dir.join(name), data).unwrap();
+            std::fs::write(self.dir(id).join(name), data).unwrap();
         }
-        let finished = self
-            .s
-            .store
-            .finish_recording(
-                rec.id,
-                &FinishedRecording {
-                    stopped_at: chrono::Utc::now(),
-                    state: RecordingState::Ready,
-                    bytes: camera.len() as u64 + 8,
-                    duration_ms: 5000,
-                    manifest: Some(serde_json::to_value(&manifest).unwrap()),
-                    error: None,
-                },
-            )
-            .await
-            .unwrap();
-        assert!(finished);
-        self.s.store.get_recording(rec.id).await.unwrap()
+        self.s.store.get_recording(id).await.unwrap()
     }
 
     pub async fn status(&self, method: Method, path: &str, token: Option<&str>) -> StatusCode {
@@ -242,4 +262,10 @@ pub fn ffprobe(path: &Path) -> (Vec<String>, f64) {
         .and_then(|d| d.parse().ok())
         .unwrap_or(0.0);
     (codecs, duration)
+}
+
+/// `ffprobe`'s view of a single-stream file: (codec name, duration in seconds).
+pub fn probe(path: &Path) -> (String, f64) {
+    let (codecs, duration) = ffprobe(path);
+    (codecs.into_iter().next().unwrap_or_default(), duration)
 }

@@ -6,7 +6,8 @@
 //!
 //! Exports are written to `<data-dir>/exports/<recording id>/<export
 //! id>.mp4` (see [`export_path`]); the recording's track files are read
-//! from [`recording_dir`], the one place that knows where they are.
+//! from a [`RecordingFiles::local_copy`] (its own folder, or a download
+//! from the bucket), held until ffmpeg is done.
 
 pub mod compose;
 pub mod queue;
@@ -19,6 +20,8 @@ use thiserror::Error;
 use uuid::Uuid;
 use vtp_recording::Manifest;
 use vtp_store::{ExportLayout, Recording, Store};
+
+use super::storage::RecordingFiles;
 
 pub use compose::{ComposeRequest, FfmpegPlan, ProgressParser};
 pub use queue::ExportQueue;
@@ -56,23 +59,10 @@ pub enum ExportError {
     TimedOut(Duration),
     #[error("internal error (the server log says more)")]
     Internal,
+    #[error("the recording's files cannot be read right now; try again later")]
+    Files,
     #[error("export files: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// Where a recording's track files are. The one function that knows it, so
-/// that recordings kept elsewhere (object storage) can be fetched to a
-/// local directory here first.
-pub async fn recording_dir(recordings_dir: &Path, recording_id: Uuid) -> std::io::Result<PathBuf> {
-    let dir = recordings_dir.join(recording_id.to_string());
-    if tokio::fs::metadata(&dir).await?.is_dir() {
-        Ok(dir)
-    } else {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "the recording's files are missing",
-        ))
-    }
 }
 
 /// `<exports_dir>/<recording id>/`: every export of one recording.
@@ -126,7 +116,7 @@ pub fn deadline_for(duration_ms: u64) -> Duration {
 /// taken for a finished one). Returns the file's size.
 pub async fn export_to_file(
     store: &Store,
-    recordings_dir: &Path,
+    files: &RecordingFiles,
     recording: &Recording,
     layout: ExportLayout,
     output: &Path,
@@ -138,7 +128,17 @@ pub async fn export_to_file(
         .clone()
         .and_then(|m| serde_json::from_value(m).ok())
         .ok_or_else(|| ExportError::NothingToExport("the recording has no manifest".into()))?;
-    let dir = recording_dir(recordings_dir, recording.id).await?;
+    // Held until ffmpeg is done: the uploader cannot remove the folder,
+    // and a download from the bucket is removed when it drops.
+    let copy = files
+        .local_copy(store, recording.id)
+        .await
+        .map_err(|e| {
+            tracing::warn!(recording_id = %recording.id, error = %e,
+                "cannot get a recording's files to export");
+            ExportError::Files
+        })?;
+    let dir = copy.dir().to_path_buf();
     let manifest = readable_tracks(&manifest, &dir).await;
     // The host whose camera `speaker` shows: who started the recording,
     // else the room's owner.

@@ -19,6 +19,7 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 use vtp_store::{ExportState, RecordingExport, Store, StoreError};
 
+use super::super::storage::RecordingFiles;
 use super::{ExportError, ExportSettings, export_path, export_to_file, exports_of, run};
 
 /// How often a running export's progress is written to the store.
@@ -32,8 +33,8 @@ pub struct QueueConfig {
     pub max_concurrent: usize,
     /// Exports queued or running at once, server-wide; more are refused.
     pub max_queued: u64,
-    /// `<data-dir>/recordings`.
-    pub recordings_dir: PathBuf,
+    /// Where the recordings' track files are (on disk or in the bucket).
+    pub files: Arc<RecordingFiles>,
     /// `<data-dir>/exports`.
     pub exports_dir: PathBuf,
 }
@@ -202,7 +203,7 @@ impl ExportQueue {
         };
         let bytes = export_to_file(
             &self.store,
-            &self.config.recordings_dir,
+            &self.config.files,
             &recording,
             export.layout,
             &path,
