@@ -95,7 +95,8 @@ impl Server {
             recording,
             ..HubConfig::default()
         };
-        let exports = ExportQueue::start(store.clone(), export_queue_config(args, &recording_files)).await;
+        let exports =
+            ExportQueue::start(store.clone(), export_queue_config(args, &recording_files)).await;
         let hub = RoomHub::new(store.clone(), bus.clone(), media.clone(), hub_config);
         tokio::spawn(hub.clone().run_media_events(media.events()));
         let state = AppState::new(AppParts {

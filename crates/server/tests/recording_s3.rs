@@ -562,6 +562,46 @@ async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
         .collect();
     codecs.sort();
     assert_eq!(codecs, ["opus", "vp8"]);
+    drop(copy);
+
+    // An export reads the uploaded files back from the bucket.
+    let exports = format!("/api/v1/recordings/{id}/exports");
+    let (status, body) = s
+        .post(&exports, Some(&teacher), json!({ "layout": "audio" }))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let export = format!("{exports}/{}", body["id"].as_str().unwrap());
+    let started = Instant::now();
+    let ready = loop {
+        let (_, body) = s.get(&export, Some(&teacher)).await;
+        match body["state"].as_str().unwrap() {
+            "ready" => break body,
+            "failed" => panic!("export from the bucket failed: {body}"),
+            _ => {}
+        }
+        assert!(started.elapsed() < DEADLINE, "export stuck: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let resp = s
+        .http
+        .get(s.url(ready["url"].as_str().unwrap()))
+        .bearer_auth(&teacher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mp4 = resp.bytes().await.unwrap();
+    let file = s.home.data_dir.path().join("export-from-bucket.m4a");
+    std::fs::write(&file, mp4).unwrap();
+    assert_eq!(probe(&file).0, "aac");
+    // The temporary download for ffmpeg is gone.
+    let downloads = s.home.data_dir.path().join("recordings").join(".downloads");
+    assert_eq!(
+        std::fs::read_dir(&downloads)
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
 }
 
 #[tokio::test]

@@ -130,14 +130,11 @@ pub async fn export_to_file(
         .ok_or_else(|| ExportError::NothingToExport("the recording has no manifest".into()))?;
     // Held until ffmpeg is done: the uploader cannot remove the folder,
     // and a download from the bucket is removed when it drops.
-    let copy = files
-        .local_copy(store, recording.id)
-        .await
-        .map_err(|e| {
-            tracing::warn!(recording_id = %recording.id, error = %e,
+    let copy = files.local_copy(store, recording.id).await.map_err(|e| {
+        tracing::warn!(recording_id = %recording.id, error = %e,
                 "cannot get a recording's files to export");
-            ExportError::Files
-        })?;
+        ExportError::Files
+    })?;
     let dir = copy.dir().to_path_buf();
     let manifest = readable_tracks(&manifest, &dir).await;
     // The host whose camera `speaker` shows: who started the recording,
