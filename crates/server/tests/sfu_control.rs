@@ -214,6 +214,37 @@ async fn the_control_api_needs_the_secret_and_manages_rooms_peers_and_media() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Preferred layers: the consumer's own room only, values 0 to 2.
+    let layers = format!("/sfu/v1/rooms/r1/consumers/{consumer_id}/layers");
+    for (room_path, body, want) in [
+        (layers.clone(), json!({ "spatialLayer": 1 }), StatusCode::OK),
+        (
+            layers.clone(),
+            json!({ "spatialLayer": 0, "temporalLayer": 1 }),
+            StatusCode::OK,
+        ),
+        (
+            layers.replace("/r1/", "/r2/"),
+            json!({ "spatialLayer": 1 }),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            layers.clone(),
+            json!({ "spatialLayer": 7 }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            layers.clone(),
+            json!({ "spatialLayer": 1, "extra": true }),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, answer) = node
+            .call(Method::POST, &room_path, Some(body.clone()))
+            .await;
+        assert_eq!(status, want, "{room_path} {body}: {answer}");
+    }
+
     let (_, room) = node.call(Method::GET, "/sfu/v1/rooms/r1", None).await;
     assert_eq!(room["producers"][0]["paused"], true);
     assert_eq!(room["consumers"][0]["producerPaused"], true);
@@ -319,6 +350,15 @@ async fn an_api_node_drives_media_on_a_separate_sfu_node() {
         ),
         (&json!(2), &json!(2), &json!(2))
     );
+
+    // Preferred layers go through the API node to the SFU node.
+    b.socket
+        .request(
+            "set-preferred-layers",
+            json!({ "roomId": room, "consumerId": b.video_id, "spatialLayer": 0 }),
+        )
+        .await
+        .unwrap();
 
     // ICE restart through signalling: B applies the new credentials and
     // keeps receiving on the same transport.
