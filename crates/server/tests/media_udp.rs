@@ -105,7 +105,8 @@ async fn one_publisher_two_subscribers_pause_and_resume() {
 
 /// A simulcast publisher: the subscriber is told which layer it gets
 /// (`consumer-layers-changed`), first the best, then the one it prefers;
-/// the stream stays whole across the switch.
+/// the stream stays whole across the switch. Then the publisher speaks and
+/// the room hears `active-speaker`.
 #[tokio::test]
 async fn a_subscriber_switches_simulcast_layers_and_is_told() {
     let s = TestServer::start().await;
@@ -170,4 +171,17 @@ async fn a_subscriber_switches_simulcast_layers_and_is_told() {
         .await
         .expect("no news when nothing changed");
     a.video.stop();
+
+    // The publisher's microphone (its packets carry an audio level) makes
+    // it the room's active speaker, told to everyone.
+    a.audio.start();
+    for socket in [&a.socket, &b.socket] {
+        let speaker = socket
+            .next_event("active-speaker", wait)
+            .await
+            .expect("told who speaks");
+        assert_eq!(speaker["producerId"], a.ids.1, "{speaker}");
+        assert!(speaker["peerId"].is_string() && speaker["volume"].is_i64());
+    }
+    a.audio.stop();
 }

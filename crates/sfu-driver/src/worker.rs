@@ -317,7 +317,8 @@ impl Worker {
                 self.transports.get(transport_id).map(|t| t.0.clone())
             }
             EngineEvent::ProducerClosed { producer_id, .. }
-            | EngineEvent::KeyframeRequested { producer_id, .. } => {
+            | EngineEvent::KeyframeRequested { producer_id, .. }
+            | EngineEvent::ActiveSpeaker { producer_id, .. } => {
                 self.producers.get(producer_id).cloned()
             }
             EngineEvent::ConsumerClosed { consumer_id, .. }

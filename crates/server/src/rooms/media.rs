@@ -569,6 +569,22 @@ impl RoomHub {
                         self.end_recorded_producer(live, &producer_id).await;
                     }
                 }
+                EngineEvent::ActiveSpeaker {
+                    producer_id,
+                    volume,
+                } => {
+                    if let Some(peer) = live
+                        .peers
+                        .iter()
+                        .find(|p| p.producers.iter().any(|x| x.producer_id == producer_id))
+                    {
+                        self.publish(
+                            live.conns_except(None),
+                            "active-speaker",
+                            json!({ "peerId": peer.peer_id, "producerId": producer_id, "volume": volume }),
+                        );
+                    }
+                }
                 EngineEvent::TransportClosed { transport_id, .. } => {
                     for peer in &mut live.peers {
                         peer.transports.retain(|t| t.id != transport_id);

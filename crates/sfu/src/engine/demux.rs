@@ -69,6 +69,7 @@ impl Engine {
             }
         }
         self.check_layers(now);
+        self.check_speakers(now);
         let producers: Vec<String> = self.producers.keys().cloned().collect();
         for producer_id in producers {
             self.flush_keyframes(&producer_id, now);

@@ -66,7 +66,9 @@
 //! simulcast codecs stay on the first encoding. Keyframe requests from a
 //! consumer, a consumer being resumed, a receive transport connecting and
 //! a pending layer switch ask the producer stream concerned for a PLI, at
-//! most one per [`forward::KEYFRAME_REQUEST_INTERVAL`] per stream.
+//! most one per [`forward::KEYFRAME_REQUEST_INTERVAL`] per stream. The
+//! audio level of audio packets feeds the router's active speaker detector
+//! (`speaker`), which emits [`EngineEvent::ActiveSpeaker`].
 //!
 //! # Input safety
 //!
@@ -84,7 +86,8 @@
 //! `demux`
 //! (datagram routing, timeouts, draining) and `relay` (forwarding glue,
 //! layer targets and keyframe requests). [`forward`] has the pure
-//! forwarding pieces, `layers` the per-consumer layer selection, [`vp8`]
+//! forwarding pieces, `layers` the per-consumer layer selection, `speaker`
+//! the active speaker detector, [`vp8`]
 //! the payload parsing it needs, `wire` the translations to str0m's
 //! configuration, `types` the public values.
 
@@ -95,6 +98,7 @@ mod layers;
 mod peers;
 mod producers;
 mod relay;
+mod speaker;
 mod taps;
 mod transport;
 mod types;
@@ -116,6 +120,7 @@ pub use peers::{
     ConsumerSnapshot, ProducerSnapshot, RouterSnapshot, RouterSummary, TransportSnapshot,
 };
 use producers::Producer;
+pub use speaker::{SPEAKER_DEBOUNCE, SPEAKER_WINDOW, SPEAKING_THRESHOLD_DBOV};
 pub use taps::{MAX_TAPS_PER_PRODUCER, TapInfo, TapPacket};
 use transport::Transport;
 pub use types::*;
@@ -125,6 +130,7 @@ struct Router {
     transports: BTreeSet<String>,
     /// Peer → the transports it owns.
     peers: BTreeMap<String, BTreeSet<String>>,
+    speaker: speaker::SpeakerDetector,
 }
 
 /// The media engine. See the module doc.
@@ -142,8 +148,10 @@ pub struct Engine {
     addrs: HashMap<SocketAddr, String>,
     outputs: VecDeque<EngineOutput>,
     dirty: BTreeSet<String>,
-    /// When layer activity is checked next (see `layers`).
+    /// When layer activity is checked next (see `layers`), and active
+    /// speakers (see `speaker`).
     next_layer_check: Option<std::time::Instant>,
+    next_speaker_check: Option<std::time::Instant>,
 }
 
 impl Engine {
@@ -173,6 +181,7 @@ impl Engine {
             outputs: VecDeque::new(),
             dirty: BTreeSet::new(),
             next_layer_check: None,
+            next_speaker_check: None,
         })
     }
 
@@ -197,6 +206,7 @@ impl Engine {
             caps: rtp::router_rtp_capabilities(),
             transports: BTreeSet::new(),
             peers: BTreeMap::new(),
+            speaker: speaker::SpeakerDetector::default(),
         });
         Ok(&router.caps)
     }

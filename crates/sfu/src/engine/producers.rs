@@ -317,6 +317,9 @@ impl Engine {
         let Some(producer) = self.producers.remove(producer_id) else {
             return;
         };
+        if let Some(router) = self.routers.get_mut(&producer.router_id) {
+            router.speaker.remove(producer_id);
+        }
         for consumer_id in &producer.consumers {
             self.remove_consumer(consumer_id, Some(CloseReason::ProducerClosed));
         }

@@ -4,7 +4,7 @@
 //! requests consumers want (the pure parts are in
 //! [`forward`](super::forward) and [`layers`](super::layers)).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
@@ -12,6 +12,9 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use super::layers::{FrameInfo, LAYER_CHECK_INTERVAL, LAYER_INACTIVE_AFTER, Verdict};
 use super::{Engine, EngineEvent, EngineOutput, TapPacket};
 use crate::rtp::MediaKind;
+
+/// How often active speakers are re-evaluated.
+const SPEAKER_TICK: Duration = Duration::from_millis(100);
 
 impl Engine {
     /// Which producer stream an incoming SSRC belongs to (learnt once from
@@ -57,6 +60,13 @@ impl Engine {
         else {
             return;
         };
+        if let (MediaKind::Audio, Some(level)) = (
+            producer.negotiation.kind,
+            packet.header.ext_vals.audio_level,
+        ) && let Some(router) = self.routers.get_mut(&producer.router_id)
+        {
+            router.speaker.record(&producer_id, level, now);
+        }
         if let Some(l) = producer.layers.get_mut(layer) {
             l.last_packet = Some(now);
             if !l.active {
@@ -218,6 +228,27 @@ impl Engine {
         }
         for (producer_id, layer) in waiting {
             self.want_keyframe(&producer_id, layer, now);
+        }
+    }
+
+    /// Every [`SPEAKER_TICK`]: each router's active speaker detector
+    /// re-evaluates, and a change is an event.
+    pub(super) fn check_speakers(&mut self, now: Instant) {
+        if self.next_speaker_check.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_speaker_check = Some(now + SPEAKER_TICK);
+        let mut changes = Vec::new();
+        for router in self.routers.values_mut() {
+            if let Some((producer_id, volume)) = router.speaker.tick(now) {
+                changes.push(EngineEvent::ActiveSpeaker {
+                    producer_id,
+                    volume,
+                });
+            }
+        }
+        for change in changes {
+            self.emit(change);
         }
     }
 

@@ -236,6 +236,10 @@ pub enum EngineEvent {
         spatial_layer: u8,
         temporal_layer: u8,
     },
+    /// The router's active speaker changed (`active-speaker`): the audio
+    /// producer that has been the loudest for a while, with its mean level
+    /// in dBov (0 loudest, -127 silent). Silence emits nothing.
+    ActiveSpeaker { producer_id: String, volume: i8 },
     /// A tap ended because its producer closed.
     TapClosed { tap_id: String, producer_id: String },
 }

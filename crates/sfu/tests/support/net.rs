@@ -44,7 +44,7 @@ pub struct Net {
 }
 
 /// Client A's numbering (Chromium's): VP8 96/rtx 97, opus 111; mid 9,
-/// abs-send-time 2, transport-cc 4, rid 10, rrid 11.
+/// abs-send-time 2, transport-cc 4, rid 10, rrid 11, audio level 1.
 pub fn chromium_config() -> RtcConfig {
     let mut exts = ExtensionMap::empty();
     exts.set(9, Extension::RtpMid);
@@ -52,6 +52,7 @@ pub fn chromium_config() -> RtcConfig {
     exts.set(4, Extension::TransportSequenceNumber);
     exts.set(10, Extension::RtpStreamId);
     exts.set(11, Extension::RepairedRtpStreamId);
+    exts.set(1, Extension::AudioLevel);
     let mut cfg = RtcConfig::new()
         .set_rtp_mode(true)
         .clear_codecs()
