@@ -56,9 +56,17 @@ struct Got {
 }
 
 fn simulcast() -> Sim {
+    simulcast_by(true)
+}
+
+/// Three layers told apart by RID (as Chromium does) or by SSRC. (The
+/// str0m publisher always writes RIDs: it cannot send several SSRCs on one
+/// MID without them. With SSRC simulcast the engine expects the SSRCs
+/// and matches on them first, so the RIDs it also sees do not matter.)
+fn simulcast_by(rid: bool) -> Sim {
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/mediasoup-client-chromium156.json")).unwrap();
-    let params = &fixture["rid-simulcast"]["produce"][0]["rtpParameters"];
+    let mut params = fixture["rid-simulcast"]["produce"][0]["rtpParameters"].clone();
     let mut net = Net::new();
     net.engine.create_router("room").unwrap();
     let ta = net
@@ -89,6 +97,12 @@ fn simulcast() -> Sim {
         keyframe_due: true,
     })
     .collect();
+    if !rid {
+        params["encodings"] = layers
+            .iter()
+            .map(|l| serde_json::json!({"ssrc": l.ssrc, "rtx": {"ssrc": l.ssrc + 1}}))
+            .collect();
+    }
     {
         let mut api = net.clients[a].rtc.direct_api();
         api.declare_media(Mid::from("0"), StrKind::Video);
@@ -104,7 +118,7 @@ fn simulcast() -> Sim {
     let now = net.now;
     let info = net
         .engine
-        .produce("ta", "pv", MediaKind::Video, params, now)
+        .produce("ta", "pv", MediaKind::Video, &params, now)
         .unwrap();
     assert_eq!(info.producer_type, RtpStreamType::Simulcast);
     let dtls_a = net.dtls_of(a);
@@ -389,6 +403,23 @@ fn a_layer_that_stops_makes_its_consumers_fall_to_the_best_active_one() {
     let got = sim.got();
     assert_eq!(got.last().unwrap().layer, 2, "back on layer 2");
     assert_eq!(sim.layer_events().last(), Some(&(2, 2)));
+    assert_one_stream(&got);
+}
+
+#[test]
+fn ssrc_simulcast_switches_too() {
+    let mut sim = simulcast_by(false);
+    sim.prefer(0, None);
+    sim.start();
+    sim.frames(10);
+    assert!(sim.got().iter().all(|g| g.layer == 0), "only layer 0");
+    sim.prefer(2, None);
+    sim.frames(20);
+    let got = sim.got();
+    let first_high = got.iter().position(|g| g.layer == 2).expect("layer 2 came");
+    assert!(got[first_high].desc.keyframe, "switched at a keyframe");
+    assert!(got[first_high..].iter().all(|g| g.layer == 2));
+    assert_eq!(sim.layer_events(), vec![(0, 2), (2, 2)]);
     assert_one_stream(&got);
 }
 
