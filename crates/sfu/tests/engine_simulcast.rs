@@ -8,7 +8,7 @@ use std::time::Duration;
 use str0m::Event;
 use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::rtp::{RtpPacket, Ssrc};
-use vtp_sfu::engine::{EngineEvent, LAYER_INACTIVE_AFTER, TransportOptions, vp8};
+use vtp_sfu::engine::{EngineEvent, LAYER_INACTIVE_AFTER, LayersSnapshot, TransportOptions, vp8};
 use vtp_sfu::rtp::{MediaKind, RtpStreamType};
 
 #[path = "support/net.rs"]
@@ -340,6 +340,17 @@ fn a_consumer_gets_its_preferred_layer_and_switches_at_keyframes() {
     assert!(got[first_mid..].iter().all(|g| g.layer == 1));
     assert_eq!(sim.layer_events(), vec![(0, 2), (2, 2), (1, 2)]);
     assert_one_stream(&got);
+    let snapshot = sim.net.engine.router_snapshot("room").unwrap();
+    let consumer = &snapshot.consumers[0];
+    let layers = |spatial_layer, temporal_layer| LayersSnapshot {
+        spatial_layer,
+        temporal_layer,
+    };
+    assert_eq!(
+        (consumer.preferred_layers, consumer.current_layers),
+        (layers(1, 2), Some(layers(1, 2))),
+        "the control API shows the layers"
+    );
 
     // The same preference again changes nothing and tells nothing.
     sim.prefer(1, None);

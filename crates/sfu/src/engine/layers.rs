@@ -29,6 +29,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::LayersSnapshot;
 use super::forward::SeqRewriter;
 use super::vp8::{FrameCodec, Vp8Descriptor, h264_keyframe, parse_vp8, write_vp8};
 
@@ -121,6 +122,23 @@ impl LayerSelector {
     pub(super) fn set_preferred(&mut self, spatial: u8, temporal: u8) {
         self.preferred_spatial = spatial.min(MAX_LAYER);
         self.preferred_temporal = temporal.min(MAX_LAYER);
+    }
+
+    /// The preferred layers (for snapshots).
+    pub(super) fn preferred(&self) -> LayersSnapshot {
+        LayersSnapshot {
+            spatial_layer: self.preferred_spatial,
+            temporal_layer: self.preferred_temporal,
+        }
+    }
+
+    /// The layers last sent, as reported (for snapshots).
+    pub(super) fn current(&self) -> Option<LayersSnapshot> {
+        self.reported
+            .map(|(spatial_layer, temporal_layer)| LayersSnapshot {
+                spatial_layer,
+                temporal_layer,
+            })
     }
 
     /// The layer whose keyframe this consumer needs: the one it is

@@ -53,6 +53,19 @@ pub struct ConsumerSnapshot {
     pub producer_id: String,
     pub paused: bool,
     pub producer_paused: bool,
+    /// The layers it asked for (`set-preferred-layers`; the best by default).
+    pub preferred_layers: LayersSnapshot,
+    /// The layers it gets now; absent before its first packet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_layers: Option<LayersSnapshot>,
+}
+
+/// A spatial and a temporal layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayersSnapshot {
+    pub spatial_layer: u8,
+    pub temporal_layer: u8,
 }
 
 /// Counts of one router (`GET /sfu/v1/rooms`).
@@ -190,6 +203,8 @@ impl Engine {
                         producer_id: c.producer_id.clone(),
                         paused: c.paused,
                         producer_paused: c.producer_paused,
+                        preferred_layers: c.layers.preferred(),
+                        current_layers: c.layers.current(),
                     });
                 }
             }
