@@ -44,9 +44,12 @@ struct Sim {
     seen_a: usize,
     /// Keyframe requests A got, by rid.
     requests: Vec<String>,
+    /// H.264 (FU-A fragments) instead of VP8.
+    h264: bool,
 }
 
-/// What the subscriber got in one packet, read back from its payload.
+/// What the subscriber got in one packet, read back from its payload (for
+/// H.264, `desc` has only the frame start and keyframe flags).
 #[derive(Debug, Clone, Copy)]
 struct Got {
     seq: u64,
@@ -54,6 +57,9 @@ struct Got {
     desc: vp8::Vp8Descriptor,
     layer: u8,
 }
+
+/// H.264 payload type of the publisher (Chromium's numbering style).
+const H264_PT: u8 = 102;
 
 fn simulcast() -> Sim {
     simulcast_by(true)
@@ -64,9 +70,25 @@ fn simulcast() -> Sim {
 /// MID without them. With SSRC simulcast the engine expects the SSRCs
 /// and matches on them first, so the RIDs it also sees do not matter.)
 fn simulcast_by(rid: bool) -> Sim {
+    simulcast_with(rid, false)
+}
+
+fn simulcast_with(rid: bool, h264: bool) -> Sim {
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/mediasoup-client-chromium156.json")).unwrap();
     let mut params = fixture["rid-simulcast"]["produce"][0]["rtpParameters"].clone();
+    let mut publisher_config = chromium_config();
+    if h264 {
+        params["codecs"] = serde_json::json!([
+            {"mimeType": "video/H264", "payloadType": H264_PT, "clockRate": 90000,
+             "parameters": {"packetization-mode": 1, "profile-level-id": "42e01f",
+                            "level-asymmetry-allowed": 1},
+             "rtcpFeedback": [{"type": "nack"}, {"type": "nack", "parameter": "pli"}]},
+            {"mimeType": "video/rtx", "payloadType": 121, "clockRate": 90000,
+             "parameters": {"apt": H264_PT}}
+        ]);
+        net::add_h264(&mut publisher_config, H264_PT, 121);
+    }
     let mut net = Net::new();
     net.engine.create_router("room").unwrap();
     let ta = net
@@ -77,7 +99,7 @@ fn simulcast_by(rid: bool) -> Sim {
         .engine
         .create_webrtc_transport("room", "tb", TransportOptions::default())
         .unwrap();
-    let a = net.add_client(chromium_config(), &ta);
+    let a = net.add_client(publisher_config, &ta);
     let b = net.add_client(router_config(), &tb);
     let layers: Vec<SourceLayer> = [
         (2001u32, "r0", 1000u32),
@@ -150,13 +172,15 @@ fn simulcast_by(rid: bool) -> Sim {
         frame: 0,
         seen_a: 0,
         requests: Vec::new(),
+        h264,
     }
 }
 
 impl Sim {
     /// One frame on every sending layer (two packets each: a VP8
-    /// descriptor with picture id, TL0PICIDX and TID; a keyframe when one
-    /// was asked for), then a frame interval of simulated time.
+    /// descriptor with picture id, TL0PICIDX and TID, or H.264 FU-A
+    /// fragments; a keyframe when one was asked for), then a frame
+    /// interval of simulated time.
     fn frame(&mut self) {
         self.take_keyframe_requests();
         let n = self.frame;
@@ -173,22 +197,35 @@ impl Sim {
             l.picture_id = (l.picture_id + 1) & 0x7fff;
             let ts = l.ts_base.wrapping_add((n * 2700) as u32);
             for part in 0..2u8 {
-                let start = if part == 0 { 0x10 } else { 0x00 };
-                let sync = if tid > 0 { 0x20 } else { 0 };
-                let payload = vec![
-                    0x80 | start,
-                    0xE0,
-                    0x80 | (l.picture_id >> 8) as u8,
-                    l.picture_id as u8,
-                    l.tl0,
-                    (tid << 6) | sync,
-                    // VP8 payload header: P = 0 on keyframes.
-                    if keyframe { 0x00 } else { 0x01 },
-                    index as u8,
-                    part,
-                ];
+                let (pt, payload) = if self.h264 {
+                    // FU-A of an IDR (type 5) or a non-IDR slice (type 1),
+                    // S bit on the first fragment, E on the last.
+                    let fu_header = match (part, keyframe) {
+                        (0, true) => 0x85,
+                        (0, false) => 0x81,
+                        (_, true) => 0x45,
+                        (_, false) => 0x41,
+                    };
+                    (H264_PT, vec![0x7c, fu_header, index as u8, part])
+                } else {
+                    let start = if part == 0 { 0x10 } else { 0x00 };
+                    let sync = if tid > 0 { 0x20 } else { 0 };
+                    let payload = vec![
+                        0x80 | start,
+                        0xE0,
+                        0x80 | (l.picture_id >> 8) as u8,
+                        l.picture_id as u8,
+                        l.tl0,
+                        (tid << 6) | sync,
+                        // VP8 payload header: P = 0 on keyframes.
+                        if keyframe { 0x00 } else { 0x01 },
+                        index as u8,
+                        part,
+                    ];
+                    (96, payload)
+                };
                 l.seq += 1;
-                self.net.write_rtp(self.a, l.ssrc, 96, l.seq, ts, payload);
+                self.net.write_rtp(self.a, l.ssrc, pt, l.seq, ts, payload);
             }
         }
         self.frame += 1;
@@ -222,11 +259,24 @@ impl Sim {
             .net
             .packets(self.b, self.consumer_ssrc)
             .into_iter()
-            .map(|p: &RtpPacket| Got {
-                seq: *p.seq_no,
-                ts: p.header.timestamp,
-                desc: vp8::parse_vp8(&p.payload).expect("a VP8 descriptor"),
-                layer: p.payload[7],
+            .map(|p: &RtpPacket| {
+                let (desc, layer) = if self.h264 {
+                    let desc = vp8::Vp8Descriptor {
+                        frame_start: p.payload[1] & 0x80 != 0,
+                        keyframe: vp8::h264_keyframe(&p.payload),
+                        ..Default::default()
+                    };
+                    (desc, p.payload[2])
+                } else {
+                    let desc = vp8::parse_vp8(&p.payload).expect("a VP8 descriptor");
+                    (desc, p.payload[7])
+                };
+                Got {
+                    seq: *p.seq_no,
+                    ts: p.header.timestamp,
+                    desc,
+                    layer,
+                }
             })
             .collect();
         got.sort_by_key(|g| g.seq);
@@ -279,19 +329,19 @@ fn assert_one_stream(got: &[Got]) {
             (0..=450_000).contains(&step),
             "timestamp step {step} between {x:?} and {y:?}"
         );
-        let (Some((xp, _, _)), Some((yp, _, _))) = (x.desc.picture_id, y.desc.picture_id) else {
-            panic!("picture ids kept");
-        };
-        let pid_step = yp.wrapping_sub(xp) & 0x7fff;
-        let want = u16::from(y.desc.frame_start);
-        assert_eq!(pid_step, want, "picture id between {x:?} and {y:?}");
-        let tl0_step = y
-            .desc
-            .tl0_pic_idx
-            .unwrap()
-            .0
-            .wrapping_sub(x.desc.tl0_pic_idx.unwrap().0);
-        assert!(tl0_step <= 1, "TL0PICIDX between {x:?} and {y:?}");
+        // VP8: picture ids and TL0PICIDX (H.264 has neither).
+        assert_eq!(x.desc.picture_id.is_some(), y.desc.picture_id.is_some());
+        if let (Some((xp, _, _)), Some((yp, _, _))) = (x.desc.picture_id, y.desc.picture_id) {
+            let pid_step = yp.wrapping_sub(xp) & 0x7fff;
+            let want = u16::from(y.desc.frame_start);
+            assert_eq!(pid_step, want, "picture id between {x:?} and {y:?}");
+        }
+        if let (Some((xt, _)), Some((yt, _))) = (x.desc.tl0_pic_idx, y.desc.tl0_pic_idx) {
+            assert!(
+                yt.wrapping_sub(xt) <= 1,
+                "TL0PICIDX between {x:?} and {y:?}"
+            );
+        }
         if y.desc.frame_start {
             assert!(step > 0, "a new frame has a later timestamp: {x:?} {y:?}");
         } else {
@@ -431,6 +481,31 @@ fn ssrc_simulcast_switches_too() {
     assert!(got[first_high].desc.keyframe, "switched at a keyframe");
     assert!(got[first_high..].iter().all(|g| g.layer == 2));
     assert_eq!(sim.layer_events(), vec![(0, 2), (2, 2)]);
+    assert_one_stream(&got);
+}
+
+#[test]
+fn h264_simulcast_switches_at_idr_frames() {
+    let mut sim = simulcast_with(true, true);
+    sim.prefer(0, None);
+    sim.start();
+    sim.frames(10);
+    let got = sim.got();
+    assert!(
+        got.len() >= 10 && got.iter().all(|g| g.layer == 0),
+        "only layer 0"
+    );
+    sim.prefer(2, None);
+    sim.frames(20);
+    let got = sim.got();
+    let first_high = got.iter().position(|g| g.layer == 2).expect("layer 2 came");
+    assert!(got[first_high].desc.keyframe, "switched at an IDR");
+    assert!(got[first_high..].iter().all(|g| g.layer == 2));
+    assert_eq!(
+        sim.layer_events(),
+        vec![(0, 0), (2, 0)],
+        "no temporal layers"
+    );
     assert_one_stream(&got);
 }
 

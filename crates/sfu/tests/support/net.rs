@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use str0m::format::Codec;
+use str0m::format::{Codec, FormatParams};
 use str0m::media::Frequency;
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Extension, ExtensionMap, RtpPacket, RtpWrite, Ssrc};
@@ -77,7 +77,26 @@ pub fn chromium_config() -> RtcConfig {
     cfg
 }
 
-/// Client B's numbering: the router's (opus 100, VP8 101/rtx 102, its ids).
+/// Adds H.264 (packetization-mode 1, Constrained Baseline 3.1) with its
+/// RTX to a client's codecs.
+pub fn add_h264(cfg: &mut RtcConfig, pt: u8, rtx: u8) {
+    cfg.codec_config().add_config(
+        pt.into(),
+        Some(rtx.into()),
+        Codec::H264,
+        Frequency::NINETY_KHZ,
+        None,
+        FormatParams {
+            packetization_mode: Some(1),
+            profile_level_id: Some(0x42e01f),
+            level_asymmetry_allowed: Some(true),
+            ..Default::default()
+        },
+    );
+}
+
+/// Client B's numbering: the router's (opus 100, VP8 101/rtx 102, H.264
+/// 42e01f 103/rtx 104, its ids).
 pub fn router_config() -> RtcConfig {
     let caps = rtp::router_rtp_capabilities();
     let mut exts = ExtensionMap::empty();
@@ -112,6 +131,7 @@ pub fn router_config() -> RtcConfig {
         Some(2),
         Default::default(),
     );
+    add_h264(&mut cfg, 103, 104);
     cfg
 }
 
