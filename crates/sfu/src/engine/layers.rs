@@ -76,8 +76,8 @@ pub(super) enum Verdict {
     NotMine,
     /// Its layer, but above its temporal ceiling: dropped, slot closed up.
     Drop,
-    /// Send it; `switched` = first packet of a new spatial layer.
-    Forward { switched: bool },
+    /// Send it.
+    Forward,
 }
 
 /// One consumer's layer state. See the module doc.
@@ -91,6 +91,8 @@ pub(super) struct LayerSelector {
     target: Option<usize>,
     temporal: u8,
     saw_tid: bool,
+    /// A switch happened and nothing of the new layer was sent yet.
+    rebase: bool,
     reported: Option<(u8, u8)>,
     timestamps: TimestampAligner,
     picture_id: NumberRewriter,
@@ -112,6 +114,7 @@ impl LayerSelector {
             target: fixed,
             temporal: MAX_LAYER,
             saw_tid: false,
+            rebase: false,
             reported: None,
             timestamps: TimestampAligner::default(),
             picture_id: NumberRewriter::default(),
@@ -174,14 +177,13 @@ impl LayerSelector {
 
     /// Decides for a packet of producer layer `layer`.
     pub(super) fn decide(&mut self, layer: usize, frame: &FrameInfo) -> Verdict {
-        let mut switched = false;
         if self.switchable
             && frame.keyframe
             && Some(layer) == self.target
             && self.current != self.target
         {
             self.current = Some(layer);
-            switched = true;
+            self.rebase = true;
         }
         if Some(layer) != self.current {
             return Verdict::NotMine;
@@ -202,7 +204,16 @@ impl LayerSelector {
                 return Verdict::Drop;
             }
         }
-        Verdict::Forward { switched }
+        Verdict::Forward
+    }
+
+    /// Whether the packet about to be sent is the first of a new layer
+    /// (then the consumer's sequence numbers start a new run, and its
+    /// timestamps and picture ids a new base). Taken once, when something
+    /// is actually sent, so a switching packet that is dropped or cannot
+    /// be sent leaves the rebase to the next one.
+    pub(super) fn take_rebase(&mut self) -> bool {
+        std::mem::take(&mut self.rebase)
     }
 
     /// A packet the verdict dropped: its picture id takes no slot either.
@@ -216,11 +227,11 @@ impl LayerSelector {
     pub(super) fn timestamp(
         &mut self,
         ts: u32,
-        switched: bool,
+        new_layer: bool,
         clock_rate: u32,
         now: Instant,
     ) -> u32 {
-        self.timestamps.align(ts, switched, clock_rate, now)
+        self.timestamps.align(ts, new_layer, clock_rate, now)
     }
 
     /// Rewrites a forwarded VP8 packet's picture id and TL0PICIDX in place.
@@ -228,12 +239,12 @@ impl LayerSelector {
         &mut self,
         payload: &mut [u8],
         frame: &FrameInfo,
-        switched: bool,
+        new_layer: bool,
     ) {
         let Some(d) = frame.vp8 else {
             return;
         };
-        if switched {
+        if new_layer {
             self.picture_id.restart();
             self.tl0_pic_idx.restart();
         }
@@ -382,14 +393,17 @@ mod tests {
         let delta = vp8_frame(false, 0, false);
         let key = vp8_frame(true, 0, false);
         assert_eq!(s.decide(0, &delta), Verdict::NotMine, "no keyframe yet");
-        assert_eq!(s.decide(0, &key), Verdict::Forward { switched: true });
+        assert_eq!(s.decide(0, &key), Verdict::Forward);
+        assert!(s.take_rebase() && !s.take_rebase(), "a new layer, once");
         assert_eq!(s.take_change(), Some((0, 2)));
         assert_eq!(s.take_change(), None);
         s.set_preferred(2, 2);
         assert_eq!(s.choose_target(&[true, true, true]), Some(2));
         assert_eq!(s.decide(2, &delta), Verdict::NotMine);
-        assert_eq!(s.decide(0, &delta), Verdict::Forward { switched: false });
-        assert_eq!(s.decide(2, &key), Verdict::Forward { switched: true });
+        assert_eq!(s.decide(0, &delta), Verdict::Forward);
+        assert!(!s.take_rebase());
+        assert_eq!(s.decide(2, &key), Verdict::Forward);
+        assert!(s.take_rebase());
         assert_eq!(s.decide(0, &key), Verdict::NotMine);
         assert_eq!(s.take_change(), Some((2, 2)));
         // Layer 2 goes away: the target falls to 1.
@@ -401,22 +415,16 @@ mod tests {
     fn temporal_ceiling_drops_higher_frames() {
         let mut s = LayerSelector::new(1, true);
         s.set_preferred(0, 0);
-        assert_eq!(
-            s.decide(0, &vp8_frame(false, 0, false)),
-            Verdict::Forward { switched: false }
-        );
+        assert_eq!(s.decide(0, &vp8_frame(false, 0, false)), Verdict::Forward);
         assert_eq!(s.decide(0, &vp8_frame(false, 2, true)), Verdict::Drop);
         s.set_preferred(0, 2);
         assert_eq!(s.decide(0, &vp8_frame(false, 2, false)), Verdict::Drop);
         assert_eq!(
             s.decide(0, &vp8_frame(false, 1, true)),
-            Verdict::Forward { switched: false },
+            Verdict::Forward,
             "layer sync raises the ceiling"
         );
-        assert_eq!(
-            s.decide(0, &vp8_frame(false, 2, true)),
-            Verdict::Forward { switched: false }
-        );
+        assert_eq!(s.decide(0, &vp8_frame(false, 2, true)), Verdict::Forward);
     }
 
     #[test]

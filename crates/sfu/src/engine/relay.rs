@@ -109,17 +109,14 @@ impl Engine {
             if !consumer.active() || !consumer.payload_types.contains(&pt) {
                 continue;
             }
-            let switched = match consumer.layers.decide(layer, &frame) {
+            match consumer.layers.decide(layer, &frame) {
                 Verdict::NotMine => continue,
                 Verdict::Drop => {
                     consumer.seq.skip(*packet.seq_no);
                     consumer.layers.skip_frame(&frame);
                     continue;
                 }
-                Verdict::Forward { switched } => switched,
-            };
-            if switched {
-                consumer.seq.stop();
+                Verdict::Forward => {}
             }
             let Some(transport) = self.transports.get_mut(&consumer.transport_id) else {
                 continue;
@@ -130,17 +127,21 @@ impl Engine {
             let Some(rtc) = transport.rtc.as_mut() else {
                 continue;
             };
+            let new_layer = consumer.layers.take_rebase();
+            if new_layer {
+                consumer.seq.stop();
+            }
             let Some(seq) = consumer.seq.rewrite(*packet.seq_no) else {
                 continue;
             };
             let timestamp =
                 consumer
                     .layers
-                    .timestamp(packet.header.timestamp, switched, clock_rate, now);
+                    .timestamp(packet.header.timestamp, new_layer, clock_rate, now);
             let mut payload = packet.payload.to_vec();
             consumer
                 .layers
-                .rewrite_payload(&mut payload, &frame, switched);
+                .rewrite_payload(&mut payload, &frame, new_layer);
             let mut api = rtc.direct_api();
             let Some(tx) = api.stream_tx(&Ssrc::from(consumer.ssrc)) else {
                 continue;
