@@ -458,6 +458,15 @@ fn a_layer_that_stops_makes_its_consumers_fall_to_the_best_active_one() {
     assert!(sim.requests.iter().any(|r| r == "r1"), "asked r1");
     assert_eq!(sim.layer_events().last(), Some(&(1, 2)));
     assert_one_stream(&got);
+    // The control API sees it too.
+    let snapshot = sim.net.engine.router_snapshot("room").unwrap();
+    let layers = &snapshot.producers[0].layers;
+    let seen: Vec<(bool, bool)> = layers.iter().map(|l| (l.active, l.bitrate > 0)).collect();
+    assert_eq!(
+        seen,
+        [(true, true), (true, true), (false, false)],
+        "{layers:?}"
+    );
     // r2 comes back: the consumer rises again, at a keyframe.
     sim.layers[2].sending = true;
     sim.frames(20);

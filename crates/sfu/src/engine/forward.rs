@@ -146,6 +146,39 @@ impl KeyframeLimiter {
     }
 }
 
+/// Bitrate of one stream, over whole one-second periods: the figure of
+/// the last complete period (what the control API shows, and what a
+/// bandwidth-driven layer choice would compare).
+#[derive(Clone, Debug, Default)]
+pub struct BitrateMeter {
+    period_start: Option<Instant>,
+    bytes: u64,
+    last_bps: u64,
+}
+
+/// The length of a [`BitrateMeter`] period.
+pub const BITRATE_PERIOD: Duration = Duration::from_secs(1);
+
+impl BitrateMeter {
+    /// A packet of `bytes` payload bytes arrived at `now`.
+    pub fn record(&mut self, bytes: usize, now: Instant) {
+        let start = *self.period_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= BITRATE_PERIOD {
+            let micros = elapsed.as_micros().max(1) as u64;
+            self.last_bps = self.bytes.saturating_mul(8_000_000) / micros;
+            self.period_start = Some(now);
+            self.bytes = 0;
+        }
+        self.bytes = self.bytes.saturating_add(bytes as u64);
+    }
+
+    /// Bits per second over the last complete period.
+    pub fn bitrate(&self) -> u64 {
+        self.last_bps
+    }
+}
+
 /// xorshift64*: deterministic for a seed, good enough for SSRCs and
 /// CNAMEs (not for secrets; ICE credentials come from str0m).
 #[derive(Clone, Debug)]
@@ -228,6 +261,17 @@ mod tests {
         assert!(k.is_pending());
         assert!(k.poll(t0 + KEYFRAME_REQUEST_INTERVAL));
         assert!(!k.is_pending());
+    }
+
+    #[test]
+    fn bitrate_is_measured_over_whole_periods() {
+        let t0 = Instant::now();
+        let mut m = BitrateMeter::default();
+        for i in 0..=100u64 {
+            // 1250 bytes every 10 ms: 1 Mbit/s.
+            m.record(1250, t0 + Duration::from_millis(10 * i));
+        }
+        assert_eq!(m.bitrate(), 1_000_000);
     }
 
     #[test]

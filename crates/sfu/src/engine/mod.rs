@@ -117,8 +117,8 @@ use consumers::Consumer;
 use forward::Rng;
 pub use layers::{LAYER_INACTIVE_AFTER, MAX_LAYER};
 pub use peers::{
-    ConsumerSnapshot, LayersSnapshot, ProducerSnapshot, RouterSnapshot, RouterSummary,
-    TransportSnapshot,
+    ConsumerSnapshot, LayersSnapshot, ProducerLayerSnapshot, ProducerSnapshot, RouterSnapshot,
+    RouterSummary, TransportSnapshot,
 };
 use producers::Producer;
 pub use speaker::{SPEAKER_DEBOUNCE, SPEAKER_WINDOW, SPEAKING_THRESHOLD_DBOV};

@@ -8,7 +8,7 @@ use serde_json::Value;
 use str0m::media::{Mid, Rid};
 use str0m::rtp::Ssrc;
 
-use super::forward::KeyframeLimiter;
+use super::forward::{BitrateMeter, KeyframeLimiter};
 use super::transport::{Direction, build_rtc, check_send_tables, send_tables};
 use super::vp8::FrameCodec;
 use super::{
@@ -27,6 +27,7 @@ pub(super) struct Layer {
     /// (see `layers::LAYER_INACTIVE_AFTER`).
     pub(super) last_packet: Option<Instant>,
     pub(super) active: bool,
+    pub(super) bitrate: BitrateMeter,
 }
 
 pub(super) struct Producer {
@@ -214,6 +215,7 @@ impl Engine {
                 keyframe: KeyframeLimiter::default(),
                 last_packet: None,
                 active: false,
+                bitrate: BitrateMeter::default(),
             })
             .collect();
         let consumable = &negotiation.consumable_rtp_parameters;

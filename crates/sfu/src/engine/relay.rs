@@ -69,6 +69,7 @@ impl Engine {
         }
         if let Some(l) = producer.layers.get_mut(layer) {
             l.last_packet = Some(now);
+            l.bitrate.record(packet.payload.len(), now);
             if !l.active {
                 l.active = true;
                 self.update_targets(&producer_id, now);
@@ -199,9 +200,6 @@ impl Engine {
         let mut changed = Vec::new();
         let mut waiting = Vec::new();
         for (producer_id, producer) in &mut self.producers {
-            if producer.layers.len() < 2 {
-                continue;
-            }
             let mut any = false;
             for l in &mut producer.layers {
                 let silent = l
