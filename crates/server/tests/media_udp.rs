@@ -5,9 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::media::{publish, subscribe};
+use common::media::{publish, publish_video_at, subscribe};
 use common::*;
 use serde_json::json;
+use vtp_client::VideoOptions;
 use vtp_store::Role;
 
 #[tokio::test]
@@ -100,4 +101,87 @@ async fn one_publisher_two_subscribers_pause_and_resume() {
         "restarted with a keyframe: {after:?}"
     );
     assert_eq!(after.integrity_failures, 0);
+}
+
+/// A simulcast publisher: the subscriber is told which layer it gets
+/// (`consumer-layers-changed`), first the best, then the one it prefers;
+/// the stream stays whole across the switch. Then the publisher speaks and
+/// the room hears `active-speaker`.
+#[tokio::test]
+async fn a_subscriber_switches_simulcast_layers_and_is_told() {
+    let s = TestServer::start().await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let (_, ann) = s.user("ann@example.org", Role::Student).await;
+    let room = s.room(&teacher, json!({})).await;
+    let options = VideoOptions {
+        simulcast: true,
+        ..VideoOptions::default()
+    };
+    let a = publish_video_at(&s.url(""), &teacher, &room, options).await;
+    a.video.start();
+    let b = subscribe(&s, &ann, &room, &a.ids).await;
+    let wait = Duration::from_secs(10);
+    let changed = b
+        .socket
+        .next_event("consumer-layers-changed", wait)
+        .await
+        .expect("told its first layers");
+    assert_eq!(changed["consumerId"], b.video_id);
+    assert_eq!(changed["spatialLayer"], 2, "the best layer by default");
+
+    b.socket
+        .request(
+            "set-preferred-layers",
+            json!({ "roomId": room, "consumerId": b.video_id, "spatialLayer": 0 }),
+        )
+        .await
+        .unwrap();
+    let changed = b
+        .socket
+        .next_event("consumer-layers-changed", wait)
+        .await
+        .expect("told of the switch");
+    assert_eq!(
+        (&changed["consumerId"], &changed["spatialLayer"]),
+        (&b.video_id, &json!(0))
+    );
+    let before = b.video.stats();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = b.video.stats();
+    assert!(
+        after.packets > before.packets + 10,
+        "layer 0 flows: {after:?}"
+    );
+    assert_eq!(after.integrity_failures, 0, "payloads intact");
+    assert!(
+        after.keyframes >= 2,
+        "each layer started at a keyframe: {after:?}"
+    );
+
+    // The same preference again: nothing changes, nothing is told.
+    b.socket
+        .request(
+            "set-preferred-layers",
+            json!({ "roomId": room, "consumerId": b.video_id, "spatialLayer": 0, "temporalLayer": 2 }),
+        )
+        .await
+        .unwrap();
+    b.socket
+        .expect_no_event("consumer-layers-changed", Duration::from_millis(800))
+        .await
+        .expect("no news when nothing changed");
+    a.video.stop();
+
+    // The publisher's microphone (its packets carry an audio level) makes
+    // it the room's active speaker, told to everyone.
+    a.audio.start();
+    for socket in [&a.socket, &b.socket] {
+        let speaker = socket
+            .next_event("active-speaker", wait)
+            .await
+            .expect("told who speaks");
+        assert_eq!(speaker["producerId"], a.ids.1, "{speaker}");
+        assert!(speaker["peerId"].is_string() && speaker["volume"].is_i64());
+    }
+    a.audio.stop();
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::media::{publish, subscribe};
+use common::media::{publish, publish_video_at, subscribe};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -214,6 +214,37 @@ async fn the_control_api_needs_the_secret_and_manages_rooms_peers_and_media() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Preferred layers: the consumer's own room only, values 0 to 2.
+    let layers = format!("/sfu/v1/rooms/r1/consumers/{consumer_id}/layers");
+    for (room_path, body, want) in [
+        (layers.clone(), json!({ "spatialLayer": 1 }), StatusCode::OK),
+        (
+            layers.clone(),
+            json!({ "spatialLayer": 0, "temporalLayer": 1 }),
+            StatusCode::OK,
+        ),
+        (
+            layers.replace("/r1/", "/r2/"),
+            json!({ "spatialLayer": 1 }),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            layers.clone(),
+            json!({ "spatialLayer": 7 }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            layers.clone(),
+            json!({ "spatialLayer": 1, "extra": true }),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, answer) = node
+            .call(Method::POST, &room_path, Some(body.clone()))
+            .await;
+        assert_eq!(status, want, "{room_path} {body}: {answer}");
+    }
+
     let (_, room) = node.call(Method::GET, "/sfu/v1/rooms/r1", None).await;
     assert_eq!(room["producers"][0]["paused"], true);
     assert_eq!(room["consumers"][0]["producerPaused"], true);
@@ -320,6 +351,15 @@ async fn an_api_node_drives_media_on_a_separate_sfu_node() {
         (&json!(2), &json!(2), &json!(2))
     );
 
+    // Preferred layers go through the API node to the SFU node.
+    b.socket
+        .request(
+            "set-preferred-layers",
+            json!({ "roomId": room, "consumerId": b.video_id, "spatialLayer": 0 }),
+        )
+        .await
+        .unwrap();
+
     // ICE restart through signalling: B applies the new credentials and
     // keeps receiving on the same transport.
     let restarted = b
@@ -362,6 +402,54 @@ async fn an_api_node_drives_media_on_a_separate_sfu_node() {
     node.stop().await;
     let (status, ready) = s.get("/ready", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+}
+
+/// Layer changes happen on the SFU node and reach the subscriber through
+/// the API node (the `/sfu/v1/events` stream).
+#[tokio::test]
+async fn layer_changes_on_an_sfu_node_reach_the_subscriber() {
+    let node = TestSfuNode::start(SECRET).await;
+    let s = TestServer::start_with(|args| {
+        args.role = NodeRole::Api;
+        args.sfu_url = Some(node.base());
+        args.sfu_secret = Some(Secret::new(SECRET));
+    })
+    .await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let (_, ann) = s.user("ann@example.org", Role::Student).await;
+    let room = s.room(&teacher, json!({})).await;
+    let options = VideoOptions {
+        simulcast: true,
+        ..VideoOptions::default()
+    };
+    let a = publish_video_at(&s.url(""), &teacher, &room, options).await;
+    a.video.start();
+    let b = subscribe(&s, &ann, &room, &a.ids).await;
+    // Generous: a keyframe must come through two nodes on a busy machine.
+    let wait = Duration::from_secs(10);
+    let first = b
+        .socket
+        .next_event("consumer-layers-changed", wait)
+        .await
+        .expect("told its first layers");
+    assert_eq!(
+        (&first["consumerId"], &first["spatialLayer"]),
+        (&b.video_id, &json!(2))
+    );
+    b.socket
+        .request(
+            "set-preferred-layers",
+            json!({ "roomId": room, "consumerId": b.video_id, "spatialLayer": 1 }),
+        )
+        .await
+        .unwrap();
+    let changed = b
+        .socket
+        .next_event("consumer-layers-changed", wait)
+        .await
+        .expect("told of the switch");
+    assert_eq!(changed["spatialLayer"], 1, "{changed}");
+    a.video.stop();
 }
 
 #[tokio::test]

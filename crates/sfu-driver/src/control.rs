@@ -133,6 +133,17 @@ pub struct Consume {
     pub rtp_capabilities: Value,
 }
 
+/// `POST /sfu/v1/rooms/{roomId}/consumers/{consumerId}/layers`: the best
+/// layers the consumer wants (`set-preferred-layers`; 0 to 2 each, every
+/// temporal layer when `temporalLayer` is absent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreferredLayers {
+    pub spatial_layer: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporal_layer: Option<u8>,
+}
+
 /// `GET /sfu/v1/health`: liveness plus load.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -217,6 +228,14 @@ pub trait SfuControl: Send + Sync + 'static {
         room_id: &str,
         consumer_id: &str,
         paused: bool,
+    ) -> SfuResult<()>;
+    /// The consumer's preferred layers; what it then gets is told by
+    /// `ConsumerLayersChanged` events.
+    async fn set_consumer_preferred_layers(
+        &self,
+        room_id: &str,
+        consumer_id: &str,
+        layers: PreferredLayers,
     ) -> SfuResult<()>;
     async fn close_consumer(&self, room_id: &str, consumer_id: &str) -> SfuResult<()>;
 

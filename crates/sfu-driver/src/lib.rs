@@ -52,8 +52,8 @@ mod stun;
 mod worker;
 
 pub use control::{
-    Consume, CreateTransport, Produce, SfuControl, SfuError, SfuErrorCode, SfuHealth, SfuResult,
-    TAP_CAPACITY, Tap,
+    Consume, CreateTransport, PreferredLayers, Produce, SfuControl, SfuError, SfuErrorCode,
+    SfuHealth, SfuResult, TAP_CAPACITY, Tap,
 };
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};

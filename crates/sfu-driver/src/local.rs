@@ -15,7 +15,8 @@ use vtp_sfu::engine::{
 use vtp_sfu::rtp::RtpCapabilities;
 
 use crate::control::{
-    Consume, CreateTransport, Produce, SfuControl, SfuHealth, SfuResult, TAP_CAPACITY, Tap,
+    Consume, CreateTransport, PreferredLayers, Produce, SfuControl, SfuHealth, SfuResult,
+    TAP_CAPACITY, Tap,
 };
 use crate::worker::IdKind;
 use crate::{DriverEvent, SfuHandle};
@@ -266,6 +267,18 @@ impl SfuControl for SfuHandle {
             } else {
                 w.resume_consumer(id)
             }
+        })
+        .await
+    }
+
+    async fn set_consumer_preferred_layers(
+        &self,
+        room_id: &str,
+        consumer_id: &str,
+        layers: PreferredLayers,
+    ) -> SfuResult<()> {
+        self.in_room(room_id, IdKind::Consumer, consumer_id, move |w, id| {
+            w.set_consumer_preferred_layers(id, layers.spatial_layer, layers.temporal_layer)
         })
         .await
     }

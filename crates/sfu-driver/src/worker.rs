@@ -317,12 +317,14 @@ impl Worker {
                 self.transports.get(transport_id).map(|t| t.0.clone())
             }
             EngineEvent::ProducerClosed { producer_id, .. }
-            | EngineEvent::KeyframeRequested { producer_id, .. } => {
+            | EngineEvent::KeyframeRequested { producer_id, .. }
+            | EngineEvent::ActiveSpeaker { producer_id, .. } => {
                 self.producers.get(producer_id).cloned()
             }
             EngineEvent::ConsumerClosed { consumer_id, .. }
             | EngineEvent::ConsumerPaused { consumer_id }
-            | EngineEvent::ConsumerResumed { consumer_id } => {
+            | EngineEvent::ConsumerResumed { consumer_id }
+            | EngineEvent::ConsumerLayersChanged { consumer_id, .. } => {
                 self.consumers.get(consumer_id).cloned()
             }
             // Dropping the sender ends the recorder's stream.
@@ -701,6 +703,16 @@ impl Worker {
 
     pub fn resume_consumer(&mut self, id: &str) -> Result<(), EngineError> {
         self.engine.resume_consumer(id, Instant::now())
+    }
+
+    pub fn set_consumer_preferred_layers(
+        &mut self,
+        id: &str,
+        spatial: u8,
+        temporal: Option<u8>,
+    ) -> Result<(), EngineError> {
+        self.engine
+            .set_consumer_preferred_layers(id, spatial, temporal, Instant::now())
     }
 
     pub fn close_consumer(&mut self, id: &str) -> Result<(), EngineError> {

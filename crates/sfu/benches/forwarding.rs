@@ -5,6 +5,11 @@
 //! figure is "time per forwarded packet per consumer", SRTP unprotect of
 //! the input and protect of every output included.
 //!
+//! `simulcast` runs the same with a publisher sending three RID layers
+//! (one packet of each per slot) and every consumer getting the top one:
+//! the figure, still per forwarded packet per consumer, then includes the
+//! layer selection and the input of the two layers nobody gets.
+//!
 //! Run: `cargo bench -p vtp-sfu --bench forwarding`.
 
 use std::hint::black_box;
@@ -42,6 +47,8 @@ struct Sim {
     subscribers: Vec<Peer>,
     now: Instant,
     seq: u64,
+    /// Publisher streams: one, or three simulcast layers.
+    ssrcs: Vec<u32>,
 }
 
 fn engine_addr() -> SocketAddr {
@@ -82,8 +89,11 @@ fn subscriber_config() -> RtcConfig {
     client_config(101, 102, &exts)
 }
 
-fn publisher_params() -> Value {
-    json!({
+/// The RIDs and SSRCs of the simulcast publisher's layers.
+const LAYERS: [(&str, u32); 3] = [("r0", 2001), ("r1", 2011), ("r2", 2021)];
+
+fn publisher_params(simulcast: bool) -> Value {
+    let mut params = json!({
         "mid": "0",
         "codecs": [
             {"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
@@ -93,17 +103,23 @@ fn publisher_params() -> Value {
         "headerExtensions": [
             {"uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 9},
             {"uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2},
-            {"uri": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", "id": 4}
+            {"uri": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", "id": 4},
+            {"uri": "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "id": 10},
+            {"uri": "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id", "id": 11}
         ],
         "encodings": [{"ssrc": VIDEO_SSRC, "rtx": {"ssrc": 1112}}],
         "rtcp": {"cname": "bench"}
-    })
+    });
+    if simulcast {
+        params["encodings"] = LAYERS.iter().map(|(rid, _)| json!({"rid": rid})).collect();
+    }
+    params
 }
 
 impl Sim {
     /// A publisher and `consumers` subscribers, all connected, consumers
     /// resumed.
-    fn new(consumers: usize) -> Sim {
+    fn new(consumers: usize, simulcast: bool) -> Sim {
         let mut config = EngineConfig::new(engine_addr());
         config.seed = 7;
         let mut engine = Engine::new(config).expect("engine");
@@ -120,28 +136,46 @@ impl Sim {
                     (9, Extension::RtpMid),
                     (2, Extension::AbsoluteSendTime),
                     (4, Extension::TransportSequenceNumber),
+                    (10, Extension::RtpStreamId),
+                    (11, Extension::RepairedRtpStreamId),
                 ],
             ),
             &info,
             "10.0.1.1:5000".parse().expect("address"),
             now,
         );
+        let streams: Vec<(Option<&str>, u32)> = if simulcast {
+            LAYERS
+                .iter()
+                .map(|(rid, ssrc)| (Some(*rid), *ssrc))
+                .collect()
+        } else {
+            vec![(None, VIDEO_SSRC)]
+        };
         {
             let mut api = publisher.rtc.direct_api();
             api.declare_media(Mid::from("0"), StrKind::Video);
-            api.declare_stream_tx(
-                Ssrc::from(VIDEO_SSRC),
-                Some(Ssrc::from(1112)),
-                Mid::from("0"),
-                None,
-            );
+            for (rid, ssrc) in &streams {
+                api.declare_stream_tx(
+                    Ssrc::from(*ssrc),
+                    Some(Ssrc::from(ssrc + 1)),
+                    Mid::from("0"),
+                    rid.map(Into::into),
+                );
+            }
         }
         let dtls = peer::dtls_parameters(&mut publisher.rtc);
         engine
             .connect_transport("pub", &dtls, now)
             .expect("connect");
         engine
-            .produce("pub", "p", MediaKind::Video, &publisher_params(), now)
+            .produce(
+                "pub",
+                "p",
+                MediaKind::Video,
+                &publisher_params(simulcast),
+                now,
+            )
             .expect("produce");
         let caps = serde_json::to_value(engine.router_rtp_capabilities("room").expect("caps"))
             .expect("caps json");
@@ -180,6 +214,7 @@ impl Sim {
             subscribers,
             now,
             seq: 0,
+            ssrcs: streams.iter().map(|(_, ssrc)| *ssrc).collect(),
         };
         for _ in 0..200 {
             sim.step(Duration::from_millis(5));
@@ -238,10 +273,14 @@ impl Sim {
         self.settle();
     }
 
-    /// `count` SRTP datagrams of the publisher with their arrival times
-    /// (one every 5 ms: a ~1.8 Mbit/s stream), ready to feed the engine.
+    /// The publisher's SRTP datagrams for `count` slots (a packet of each
+    /// stream every 5 ms: ~1.8 Mbit/s per stream) with their arrival
+    /// times, ready to feed the engine.
     fn publisher_packets(&mut self, count: usize) -> Vec<(Instant, Vec<u8>)> {
+        let count = count * self.ssrcs.len();
         let mut out = Vec::with_capacity(count);
+        // A VP8 descriptor with S set and a keyframe's P bit: every packet
+        // may start a layer.
         let payload = vec![0x10u8; PAYLOAD_BYTES];
         let mut stalled = 0;
         while out.len() < count {
@@ -249,18 +288,20 @@ impl Sim {
             self.now += PACKET_INTERVAL;
             let seq = self.seq;
             let mut api = self.publisher.rtc.direct_api();
-            let tx = api.stream_tx(&Ssrc::from(VIDEO_SSRC)).expect("stream");
-            tx.write_rtp(
-                RtpWrite::new(
-                    96.into(),
-                    seq.into(),
-                    (seq * 90) as u32,
-                    self.now,
-                    payload.clone(),
-                )
-                .marker(seq.is_multiple_of(8))
-                .nackable(true),
-            );
+            for ssrc in &self.ssrcs {
+                let tx = api.stream_tx(&Ssrc::from(*ssrc)).expect("stream");
+                tx.write_rtp(
+                    RtpWrite::new(
+                        96.into(),
+                        seq.into(),
+                        (seq * 90) as u32,
+                        self.now,
+                        payload.clone(),
+                    )
+                    .marker(seq.is_multiple_of(8))
+                    .nackable(true),
+                );
+            }
             // str0m's pacer releases what was written when time moves.
             let _ = self.publisher.rtc.handle_input(Input::Timeout(self.now));
             let before = out.len();
@@ -318,14 +359,19 @@ fn drain(peer: &mut Peer, engine: &mut Engine, now: Instant) -> bool {
 }
 
 fn forwarding(c: &mut Criterion) {
-    let mut group = c.benchmark_group("forward_video_packet");
+    forwarding_group(c, "forward_video_packet", false);
+    forwarding_group(c, "forward_simulcast_packet", true);
+}
+
+fn forwarding_group(c: &mut Criterion, name: &str, simulcast: bool) {
+    let mut group = c.benchmark_group(name);
     group.measurement_time(Duration::from_secs(6));
     // `cargo test --all-targets` runs this once as a smoke test; the
     // sizes that take long to set up are for `cargo bench` only.
     let benchmarking = std::env::args().any(|a| a == "--bench");
     let sizes: &[usize] = if benchmarking { &[1, 10, 50] } else { &[2] };
     for &consumers in sizes {
-        let mut sim = Sim::new(consumers);
+        let mut sim = Sim::new(consumers, simulcast);
         // The figure means something only if every consumer gets a packet.
         let warm = sim.publisher_packets(50);
         let sent: usize = warm.iter().map(|(at, p)| sim.forward(*at, p)).sum();
@@ -342,8 +388,9 @@ fn forwarding(c: &mut Criterion) {
                     let mut total = Duration::ZERO;
                     let mut left = iters as usize;
                     while left > 0 {
-                        let batch = sim.publisher_packets(left.min(2000));
-                        left -= batch.len().min(left);
+                        let slots = left.min(2000);
+                        let batch = sim.publisher_packets(slots);
+                        left -= slots;
                         let start = Instant::now();
                         for (at, packet) in &batch {
                             black_box(sim.forward(*at, packet));

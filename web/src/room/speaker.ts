@@ -1,7 +1,8 @@
-// Who is speaking: the server does not send `active-speaker` yet, so the
-// loudest audio we receive (or our own microphone) decides, from the audio
-// levels WebRTC already measures. No AudioContext: it would need a click
-// before it runs, and the levels are there anyway.
+// Who is speaking, locally: the server's `active-speaker` (sent when its
+// choice changes) sets the speaker too; between its notifications the
+// loudest audio we receive (or our own microphone) may move it, from the
+// audio levels WebRTC already measures. No AudioContext: it would need a
+// click before it runs, and the levels are there anyway.
 import type { RoomSession } from "./session";
 
 const EVERY_MS = 400;

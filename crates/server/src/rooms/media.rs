@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use vtp_sfu::engine::EngineEvent;
 use vtp_sfu::rtp::MediaKind;
-use vtp_sfu_driver::{Consume, CreateTransport, DriverEvent, Produce, SfuError, SfuErrorCode};
+use vtp_sfu_driver::{
+    Consume, CreateTransport, DriverEvent, PreferredLayers, Produce, SfuError, SfuErrorCode,
+};
 use vtp_store::RoomRole;
 
 use super::{LiveRoom, Peer, ProducerInfo, RoomHub, SignalCode, SignalError};
@@ -327,18 +329,24 @@ impl RoomHub {
         .await
     }
 
-    /// `set-preferred-layers`: accepted for the caller's own consumer. Until
-    /// adaptive simulcast lands every consumer receives one fixed layer.
+    /// `set-preferred-layers` for the caller's own consumer: the SFU
+    /// switches it at the next keyframe of the best active layers up to
+    /// these, and `consumer-layers-changed` tells the caller when it has.
     pub async fn set_preferred_layers(
         &self,
         conn: &str,
         room_id: &str,
         consumer_id: &str,
+        layers: PreferredLayers,
     ) -> Result<(), SignalError> {
-        self.with_member(conn, room_id, async |_, _, slot, peer_id| {
+        self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
             let peer = caller(slot, &peer_id, room_id)?;
             peer.require_consumer(consumer_id)?;
-            Ok(())
+            let router_id = slot.live_mut(room_id)?.router_id.clone();
+            Ok(hub
+                .media
+                .set_consumer_preferred_layers(&router_id, consumer_id, layers)
+                .await?)
         })
         .await
     }
@@ -530,6 +538,20 @@ impl RoomHub {
                 EngineEvent::ConsumerResumed { consumer_id } => {
                     self.tell_consumer_owner(live, &consumer_id, "consumer-resumed")
                 }
+                EngineEvent::ConsumerLayersChanged {
+                    consumer_id,
+                    spatial_layer,
+                    temporal_layer,
+                } => self.tell_consumer_owner_with(
+                    live,
+                    &consumer_id,
+                    "consumer-layers-changed",
+                    json!({
+                        "consumerId": consumer_id,
+                        "spatialLayer": spatial_layer,
+                        "temporalLayer": temporal_layer,
+                    }),
+                ),
                 EngineEvent::ProducerClosed { producer_id, .. } => {
                     // Closed by the SFU itself (its transport failed): tell the room.
                     if let Some(peer) = live
@@ -547,6 +569,22 @@ impl RoomHub {
                         self.end_recorded_producer(live, &producer_id).await;
                     }
                 }
+                EngineEvent::ActiveSpeaker {
+                    producer_id,
+                    volume,
+                } => {
+                    if let Some(peer) = live
+                        .peers
+                        .iter()
+                        .find(|p| p.producers.iter().any(|x| x.producer_id == producer_id))
+                    {
+                        self.publish(
+                            live.conns_except(None),
+                            "active-speaker",
+                            json!({ "peerId": peer.peer_id, "producerId": producer_id, "volume": volume }),
+                        );
+                    }
+                }
                 EngineEvent::TransportClosed { transport_id, .. } => {
                     for peer in &mut live.peers {
                         peer.transports.retain(|t| t.id != transport_id);
@@ -558,16 +596,23 @@ impl RoomHub {
     }
 
     fn tell_consumer_owner(&self, live: &LiveRoom, consumer_id: &str, event: &'static str) {
+        let payload = json!({ "consumerId": consumer_id });
+        self.tell_consumer_owner_with(live, consumer_id, event, payload);
+    }
+
+    fn tell_consumer_owner_with(
+        &self,
+        live: &LiveRoom,
+        consumer_id: &str,
+        event: &'static str,
+        payload: Value,
+    ) {
         if let Some(peer) = live
             .peers
             .iter()
             .find(|p| p.consumers.iter().any(|c| c.id == consumer_id))
         {
-            self.publish(
-                peer.conn.clone().into_iter().collect(),
-                event,
-                json!({ "consumerId": consumer_id }),
-            );
+            self.publish(peer.conn.clone().into_iter().collect(), event, payload);
         }
     }
 }

@@ -16,8 +16,8 @@ use vtp_sfu::engine::{
 };
 use vtp_sfu::rtp::RtpCapabilities;
 use vtp_sfu_driver::{
-    Consume, CreateTransport, DriverEvent, Produce, SfuControl, SfuError, SfuErrorCode, SfuHealth,
-    SfuResult, Tap,
+    Consume, CreateTransport, DriverEvent, PreferredLayers, Produce, SfuControl, SfuError,
+    SfuErrorCode, SfuHealth, SfuResult, Tap,
 };
 
 use crate::config::Secret;
@@ -326,6 +326,25 @@ impl SfuControl for RemoteSfu {
             &format!("/consumers/{}/{verb}", segment(consumer_id)),
         ))
         .await
+    }
+
+    async fn set_consumer_preferred_layers(
+        &self,
+        room_id: &str,
+        consumer_id: &str,
+        layers: PreferredLayers,
+    ) -> SfuResult<()> {
+        let _: Value = self
+            .call(
+                Method::POST,
+                &Self::room_path(
+                    room_id,
+                    &format!("/consumers/{}/layers", segment(consumer_id)),
+                ),
+                Some(body(&layers)?),
+            )
+            .await?;
+        Ok(())
     }
 
     async fn close_consumer(&self, room_id: &str, consumer_id: &str) -> SfuResult<()> {

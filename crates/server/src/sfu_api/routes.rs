@@ -3,7 +3,8 @@
 //!
 //! Additions to the seed's table (all in the same pattern): `PUT` and
 //! `DELETE /rooms/{roomId}` open and close a room explicitly, `…/pause`,
-//! `…/resume` for producers and consumers, `…/restart-ice` for transports,
+//! `…/resume` for producers and consumers, `…/layers` (preferred layers)
+//! for consumers, `…/restart-ice` for transports,
 //! and `GET /events`, a server-sent-event stream of the SFU's events (what
 //! closed or paused as a consequence of something else) for API nodes.
 
@@ -24,7 +25,8 @@ use sha2::{Digest, Sha256};
 use vtp_sfu::engine::{ConsumerInfo, IceParameters, ProducerInfo, RouterSnapshot, RouterSummary};
 use vtp_sfu::rtp::RtpCapabilities;
 use vtp_sfu_driver::{
-    Consume, CreateTransport, Produce, SfuControl, SfuError, SfuErrorCode, SfuHealth,
+    Consume, CreateTransport, PreferredLayers, Produce, SfuControl, SfuError, SfuErrorCode,
+    SfuHealth,
 };
 
 use crate::api::extract::{Json, Path};
@@ -142,6 +144,10 @@ where
         .route(
             &format!("{room}/consumers/{{id}}/resume"),
             post(resume_consumer),
+        )
+        .route(
+            &format!("{room}/consumers/{{id}}/layers"),
+            post(set_consumer_layers),
         )
         .route(
             &format!("{room}/consumers/{{id}}/close"),
@@ -346,6 +352,17 @@ async fn resume_consumer(
     Path((room_id, id)): Path<(String, String)>,
 ) -> Answer<Done> {
     api.sfu.set_consumer_paused(&room_id, &id, false).await?;
+    Ok(Json(Done {}))
+}
+
+async fn set_consumer_layers(
+    State(api): State<SfuApi>,
+    Path((room_id, id)): Path<(String, String)>,
+    Json(body): Json<PreferredLayers>,
+) -> Answer<Done> {
+    api.sfu
+        .set_consumer_preferred_layers(&room_id, &id, body)
+        .await?;
     Ok(Json(Done {}))
 }
 

@@ -448,7 +448,15 @@ fn register_media<A: Adapter>(s: &SocketRef<A>) {
             }
             sig.app
                 .hub
-                .set_preferred_layers(&id, room_id, &req.consumer_id)
+                .set_preferred_layers(
+                    &id,
+                    room_id,
+                    &req.consumer_id,
+                    vtp_sfu_driver::PreferredLayers {
+                        spatial_layer: req.spatial_layer,
+                        temporal_layer: req.temporal_layer,
+                    },
+                )
                 .await
                 .map(|()| Empty {})
         }

@@ -29,6 +29,16 @@ pub async fn publish(s: &TestServer, token: &str, room: &str) -> Publisher {
 
 /// [`publish`] to the server at `base` (e.g. a spawned `vtp` process).
 pub async fn publish_at(base: &str, token: &str, room: &str) -> Publisher {
+    publish_video_at(base, token, room, VideoOptions::default()).await
+}
+
+/// [`publish_at`] with video of these options (e.g. simulcast).
+pub async fn publish_video_at(
+    base: &str,
+    token: &str,
+    room: &str,
+    video_options: VideoOptions,
+) -> Publisher {
     let socket = SocketIoClient::connect(base, Some(token))
         .await
         .expect("socket connects");
@@ -46,7 +56,7 @@ pub async fn publish_at(base: &str, token: &str, room: &str) -> Publisher {
         .request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() }))
         .await
         .unwrap();
-    let video = transport.produce_video(VideoOptions::default()).unwrap();
+    let video = transport.produce_video(video_options).unwrap();
     let audio = transport.produce_audio(AudioOptions::default()).unwrap();
     let mut ids = Vec::new();
     for (kind, producer) in [("video", &video), ("audio", &audio)] {

@@ -9,6 +9,7 @@ use str0m::media::Mid;
 use str0m::rtp::Ssrc;
 
 use super::forward::SeqRewriter;
+use super::layers::{LayerSelector, MAX_LAYER};
 use super::transport::{Direction, build_rtc, recv_tables};
 use super::{CloseReason, ConsumerInfo, Engine, EngineError, EngineEvent, str0m_kind};
 use crate::rtp::{self, ConsumerOptions, RtpParameters, RtpStreamType, is_rtx};
@@ -22,7 +23,8 @@ pub(super) struct Consumer {
     pub(super) payload_types: BTreeSet<u8>,
     pub(super) paused: bool,
     pub(super) producer_paused: bool,
-    pub(super) layer: usize,
+    /// Which producer layers it gets (see `layers`).
+    pub(super) layers: LayerSelector,
     pub(super) seq: SeqRewriter,
 }
 
@@ -127,6 +129,7 @@ impl Engine {
             other => other,
         };
         let producer_paused = producer.paused;
+        let layers = LayerSelector::new(producer.layers.len(), producer.switchable());
         let build = if transport.rtc.is_none() {
             let router = self
                 .routers
@@ -175,10 +178,11 @@ impl Engine {
                 payload_types,
                 paused: true,
                 producer_paused,
-                layer: 0,
+                layers,
                 seq: SeqRewriter::new(seq_start),
             },
         );
+        self.update_targets(producer_id, now);
         self.dirty.insert(transport_id.to_owned());
         self.pump(now);
         Ok(ConsumerInfo {
@@ -214,11 +218,42 @@ impl Engine {
         }
         consumer.paused = false;
         consumer.seq.stop();
-        if consumer.active() {
-            let (producer_id, layer) = (consumer.producer_id.clone(), consumer.layer);
+        if consumer.active()
+            && let Some(layer) = consumer.layers.keyframe_layer()
+        {
+            let producer_id = consumer.producer_id.clone();
             self.want_keyframe(&producer_id, layer, now);
             self.pump(now);
         }
+        Ok(())
+    }
+
+    /// `set-preferred-layers`: the best spatial layer (simulcast encoding)
+    /// and temporal layer (VP8 TID; all when `None`) the consumer wants.
+    /// It gets the best active layers up to these, switching at keyframes
+    /// (see `layers`); `ConsumerLayersChanged` tells when what it gets
+    /// changes.
+    pub fn set_consumer_preferred_layers(
+        &mut self,
+        consumer_id: &str,
+        spatial_layer: u8,
+        temporal_layer: Option<u8>,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let temporal_layer = temporal_layer.unwrap_or(MAX_LAYER);
+        if spatial_layer > MAX_LAYER || temporal_layer > MAX_LAYER {
+            return Err(EngineError::InvalidLayers(format!(
+                "spatialLayer {spatial_layer} and temporalLayer {temporal_layer} must be 0 to {MAX_LAYER}"
+            )));
+        }
+        let consumer = self
+            .consumers
+            .get_mut(consumer_id)
+            .ok_or_else(|| EngineError::UnknownConsumer(consumer_id.into()))?;
+        consumer.layers.set_preferred(spatial_layer, temporal_layer);
+        let producer_id = consumer.producer_id.clone();
+        self.update_targets(&producer_id, now);
+        self.pump(now);
         Ok(())
     }
 

@@ -68,6 +68,8 @@ impl Engine {
                 self.dirty.insert(id.clone());
             }
         }
+        self.check_layers(now);
+        self.check_speakers(now);
         let producers: Vec<String> = self.producers.keys().cloned().collect();
         for producer_id in producers {
             self.flush_keyframes(&producer_id, now);
@@ -143,7 +145,7 @@ impl Engine {
                     .iter()
                     .filter_map(|c| self.consumers.get(c))
                     .filter(|c| c.active())
-                    .map(|c| (c.producer_id.clone(), c.layer))
+                    .filter_map(|c| Some((c.producer_id.clone(), c.layers.keyframe_layer()?)))
                     .collect();
                 self.outputs
                     .push_back(EngineOutput::Event(EngineEvent::TransportConnected {
@@ -162,8 +164,10 @@ impl Engine {
                 else {
                     return;
                 };
-                if consumer.active() {
-                    let (producer_id, layer) = (consumer.producer_id.clone(), consumer.layer);
+                if consumer.active()
+                    && let Some(layer) = consumer.layers.keyframe_layer()
+                {
+                    let producer_id = consumer.producer_id.clone();
                     self.want_keyframe(&producer_id, layer, now);
                 }
             }

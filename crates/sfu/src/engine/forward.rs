@@ -2,6 +2,7 @@
 //! rewriting, the keyframe-request rate limit, and the engine's small
 //! deterministic generator.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// At most one keyframe request per producer stream in this interval.
@@ -17,12 +18,25 @@ pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 /// visible (and are repaired upstream, then forwarded late into the same
 /// slot). Packets older than the start of the current run are dropped: their
 /// slots belong to the previous run.
+///
+/// Input numbers dropped on purpose ([`SeqRewriter::skip`], e.g. a temporal
+/// layer the consumer does not get) take no slot: the numbers after them
+/// close up, so the receiver sees no loss to NACK. The most recent
+/// [`MAX_SKIPPED`] of them are remembered; input older than the ones
+/// forgotten is dropped (its slot can no longer be computed).
 #[derive(Clone, Debug)]
 pub struct SeqRewriter {
     next_start: u64,
     highest: Option<u64>,
     run: Option<Run>,
+    skipped: BTreeSet<u64>,
+    forgotten: u64,
+    floor: Option<u64>,
 }
+
+/// Skipped input numbers a [`SeqRewriter`] remembers (a few seconds of
+/// dropped temporal layers).
+pub const MAX_SKIPPED: usize = 256;
 
 #[derive(Clone, Copy, Debug)]
 struct Run {
@@ -37,6 +51,9 @@ impl SeqRewriter {
             next_start: start,
             highest: None,
             run: None,
+            skipped: BTreeSet::new(),
+            forgotten: 0,
+            floor: None,
         }
     }
 
@@ -44,6 +61,9 @@ impl SeqRewriter {
     /// new one.
     pub fn stop(&mut self) {
         self.run = None;
+        self.skipped.clear();
+        self.forgotten = 0;
+        self.floor = None;
     }
 
     /// The output number of input `seq`, or `None` to drop it.
@@ -60,12 +80,35 @@ impl SeqRewriter {
                 run
             }
         };
-        if seq < run.first_in {
+        if seq < run.first_in || self.floor.is_some_and(|f| seq <= f) || self.skipped.contains(&seq)
+        {
             return None;
         }
-        let out = run.first_out.checked_add(seq - run.first_in)?;
+        let closed_up = self.forgotten + self.skipped.range(..seq).count() as u64;
+        let out = run
+            .first_out
+            .checked_add(seq - run.first_in)?
+            .checked_sub(closed_up)?;
         self.highest = Some(self.highest.map_or(out, |h| h.max(out)));
         Some(out)
+    }
+
+    /// Input `seq` is dropped on purpose: it takes no output slot. Before
+    /// the first packet of a run there is nothing to close up.
+    pub fn skip(&mut self, seq: u64) {
+        let Some(run) = self.run else {
+            return;
+        };
+        if seq < run.first_in || self.floor.is_some_and(|f| seq <= f) {
+            return;
+        }
+        self.skipped.insert(seq);
+        while self.skipped.len() > MAX_SKIPPED {
+            if let Some(oldest) = self.skipped.pop_first() {
+                self.forgotten += 1;
+                self.floor = Some(oldest);
+            }
+        }
     }
 }
 
@@ -100,6 +143,39 @@ impl KeyframeLimiter {
     /// Whether a request is waiting.
     pub fn is_pending(&self) -> bool {
         self.pending
+    }
+}
+
+/// Bitrate of one stream, over whole one-second periods: the figure of
+/// the last complete period (what the control API shows, and what a
+/// bandwidth-driven layer choice would compare).
+#[derive(Clone, Debug, Default)]
+pub struct BitrateMeter {
+    period_start: Option<Instant>,
+    bytes: u64,
+    last_bps: u64,
+}
+
+/// The length of a [`BitrateMeter`] period.
+pub const BITRATE_PERIOD: Duration = Duration::from_secs(1);
+
+impl BitrateMeter {
+    /// A packet of `bytes` payload bytes arrived at `now`.
+    pub fn record(&mut self, bytes: usize, now: Instant) {
+        let start = *self.period_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= BITRATE_PERIOD {
+            let micros = elapsed.as_micros().max(1) as u64;
+            self.last_bps = self.bytes.saturating_mul(8_000_000) / micros;
+            self.period_start = Some(now);
+            self.bytes = 0;
+        }
+        self.bytes = self.bytes.saturating_add(bytes as u64);
+    }
+
+    /// Bits per second over the last complete period.
+    pub fn bitrate(&self) -> u64 {
+        self.last_bps
     }
 }
 
@@ -153,6 +229,27 @@ mod tests {
     }
 
     #[test]
+    fn skipped_numbers_take_no_slot() {
+        let mut r = SeqRewriter::new(10);
+        r.skip(4); // before the run: nothing to close up
+        assert_eq!(r.rewrite(5), Some(10));
+        r.skip(6);
+        assert_eq!(r.rewrite(7), Some(11));
+        assert_eq!(r.rewrite(6), None, "skipped stays skipped");
+        r.skip(9);
+        assert_eq!(r.rewrite(10), Some(13), "8 is a real loss: a gap at 12");
+        assert_eq!(r.rewrite(8), Some(12));
+        for s in 11..11 + MAX_SKIPPED as u64 + 5 {
+            r.skip(s);
+        }
+        let next = 11 + MAX_SKIPPED as u64 + 5;
+        assert_eq!(r.rewrite(next), Some(14), "many skips still close up");
+        assert_eq!(r.rewrite(11), None, "older than what is remembered");
+        r.stop();
+        assert_eq!(r.rewrite(3), Some(15));
+    }
+
+    #[test]
     fn keyframe_requests_are_limited_and_not_lost() {
         let t0 = Instant::now();
         let mut k = KeyframeLimiter::default();
@@ -164,6 +261,17 @@ mod tests {
         assert!(k.is_pending());
         assert!(k.poll(t0 + KEYFRAME_REQUEST_INTERVAL));
         assert!(!k.is_pending());
+    }
+
+    #[test]
+    fn bitrate_is_measured_over_whole_periods() {
+        let t0 = Instant::now();
+        let mut m = BitrateMeter::default();
+        for i in 0..=100u64 {
+            // 1250 bytes every 10 ms: 1 Mbit/s.
+            m.record(1250, t0 + Duration::from_millis(10 * i));
+        }
+        assert_eq!(m.bitrate(), 1_000_000);
     }
 
     #[test]

@@ -58,11 +58,17 @@
 //! its own continuous sequence numbers ([`forward::SeqRewriter`]); RTP
 //! timestamp, marker, audio level and payload are kept. Video consumers are
 //! written nackable with RTX, so str0m answers their NACKs from its send
-//! buffer. A consumer of a simulcast producer is bound to one fixed stream:
-//! the first encoding (`r0`, the one browsers always send). Keyframe
-//! requests from a consumer, a consumer being resumed and a receive
-//! transport connecting ask the bound producer stream for a PLI, at most one
-//! per [`forward::KEYFRAME_REQUEST_INTERVAL`] per stream.
+//! buffer. A consumer of a simulcast producer (VP8 or H.264) gets one
+//! encoding at a time, chosen from its preferred layers and the encodings
+//! that are arriving, and switches only at a keyframe of the new one, with
+//! sequence numbers, timestamps and VP8 picture ids kept continuous; VP8
+//! temporal layers above its ceiling are dropped (`layers`, `vp8`). Other
+//! simulcast codecs stay on the first encoding. Keyframe requests from a
+//! consumer, a consumer being resumed, a receive transport connecting and
+//! a pending layer switch ask the producer stream concerned for a PLI, at
+//! most one per [`forward::KEYFRAME_REQUEST_INTERVAL`] per stream. The
+//! audio level of audio packets feeds the router's active speaker detector
+//! (`speaker`), which emits [`EngineEvent::ActiveSpeaker`].
 //!
 //! # Input safety
 //!
@@ -78,19 +84,25 @@
 //! state and the lazy `Rtc` build), `producers`, `consumers`, `peers` (owner tags and
 //! snapshots for the control API), `taps` (plain RTP out, for recording),
 //! `demux`
-//! (datagram routing, timeouts, draining) and `relay` (forwarding glue and
-//! keyframe requests). [`forward`] has the pure forwarding pieces, `wire`
-//! the translations to str0m's configuration, `types` the public values.
+//! (datagram routing, timeouts, draining) and `relay` (forwarding glue,
+//! layer targets and keyframe requests). [`forward`] has the pure
+//! forwarding pieces, `layers` the per-consumer layer selection, `speaker`
+//! the active speaker detector, [`vp8`]
+//! the payload parsing it needs, `wire` the translations to str0m's
+//! configuration, `types` the public values.
 
 mod consumers;
 mod demux;
 pub mod forward;
+mod layers;
 mod peers;
 mod producers;
 mod relay;
+mod speaker;
 mod taps;
 mod transport;
 mod types;
+pub mod vp8;
 mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -103,10 +115,13 @@ use str0m::media::MediaKind as StrMediaKind;
 use crate::rtp::{self, MediaKind, RtpCapabilities};
 use consumers::Consumer;
 use forward::Rng;
+pub use layers::{LAYER_INACTIVE_AFTER, MAX_LAYER};
 pub use peers::{
-    ConsumerSnapshot, ProducerSnapshot, RouterSnapshot, RouterSummary, TransportSnapshot,
+    ConsumerSnapshot, LayersSnapshot, ProducerLayerSnapshot, ProducerSnapshot, RouterSnapshot,
+    RouterSummary, TransportSnapshot,
 };
 use producers::Producer;
+pub use speaker::{SPEAKER_DEBOUNCE, SPEAKER_WINDOW, SPEAKING_THRESHOLD_DBOV};
 pub use taps::{MAX_TAPS_PER_PRODUCER, TapInfo, TapPacket};
 use transport::Transport;
 pub use types::*;
@@ -116,6 +131,7 @@ struct Router {
     transports: BTreeSet<String>,
     /// Peer → the transports it owns.
     peers: BTreeMap<String, BTreeSet<String>>,
+    speaker: speaker::SpeakerDetector,
 }
 
 /// The media engine. See the module doc.
@@ -133,6 +149,10 @@ pub struct Engine {
     addrs: HashMap<SocketAddr, String>,
     outputs: VecDeque<EngineOutput>,
     dirty: BTreeSet<String>,
+    /// When layer activity is checked next (see `layers`), and active
+    /// speakers (see `speaker`).
+    next_layer_check: Option<std::time::Instant>,
+    next_speaker_check: Option<std::time::Instant>,
 }
 
 impl Engine {
@@ -161,6 +181,8 @@ impl Engine {
             addrs: HashMap::new(),
             outputs: VecDeque::new(),
             dirty: BTreeSet::new(),
+            next_layer_check: None,
+            next_speaker_check: None,
         })
     }
 
@@ -185,6 +207,7 @@ impl Engine {
             caps: rtp::router_rtp_capabilities(),
             transports: BTreeSet::new(),
             peers: BTreeMap::new(),
+            speaker: speaker::SpeakerDetector::default(),
         });
         Ok(&router.caps)
     }

@@ -43,6 +43,24 @@ pub struct ProducerSnapshot {
     pub paused: bool,
     /// Simulcast encodings (1 for a plain stream).
     pub encodings: usize,
+    /// Each encoding as it arrives.
+    pub layers: Vec<ProducerLayerSnapshot>,
+}
+
+/// One encoding (simulcast layer) of a producer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerLayerSnapshot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rid: Option<String>,
+    /// Known once its first packet arrived (or given by the client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssrc: Option<u32>,
+    /// Sending now (see `LAYER_INACTIVE_AFTER`).
+    pub active: bool,
+    /// Payload bits per second over the last whole second (0 when
+    /// inactive).
+    pub bitrate: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +71,19 @@ pub struct ConsumerSnapshot {
     pub producer_id: String,
     pub paused: bool,
     pub producer_paused: bool,
+    /// The layers it asked for (`set-preferred-layers`; the best by default).
+    pub preferred_layers: LayersSnapshot,
+    /// The layers it gets now; absent before its first packet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_layers: Option<LayersSnapshot>,
+}
+
+/// A spatial and a temporal layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayersSnapshot {
+    pub spatial_layer: u8,
+    pub temporal_layer: u8,
 }
 
 /// Counts of one router (`GET /sfu/v1/rooms`).
@@ -179,6 +210,16 @@ impl Engine {
                         kind: p.negotiation.kind,
                         paused: p.paused,
                         encodings: p.layers.len(),
+                        layers: p
+                            .layers
+                            .iter()
+                            .map(|l| ProducerLayerSnapshot {
+                                rid: l.rid.clone(),
+                                ssrc: l.ssrc,
+                                active: l.active,
+                                bitrate: if l.active { l.bitrate.bitrate() } else { 0 },
+                            })
+                            .collect(),
                     });
                 }
             }
@@ -190,6 +231,8 @@ impl Engine {
                         producer_id: c.producer_id.clone(),
                         paused: c.paused,
                         producer_paused: c.producer_paused,
+                        preferred_layers: c.layers.preferred(),
+                        current_layers: c.layers.current(),
                     });
                 }
             }

@@ -8,8 +8,9 @@ use serde_json::Value;
 use str0m::media::{Mid, Rid};
 use str0m::rtp::Ssrc;
 
-use super::forward::KeyframeLimiter;
+use super::forward::{BitrateMeter, KeyframeLimiter};
 use super::transport::{Direction, build_rtc, check_send_tables, send_tables};
+use super::vp8::FrameCodec;
 use super::{
     CloseReason, Engine, EngineError, EngineEvent, EngineOutput, ProducerInfo, str0m_kind, wire,
 };
@@ -22,6 +23,11 @@ pub(super) struct Layer {
     pub(super) rid: Option<String>,
     pub(super) ssrc: Option<u32>,
     pub(super) keyframe: KeyframeLimiter,
+    /// When its last packet arrived, and whether it counts as sending
+    /// (see `layers::LAYER_INACTIVE_AFTER`).
+    pub(super) last_packet: Option<Instant>,
+    pub(super) active: bool,
+    pub(super) bitrate: BitrateMeter,
 }
 
 pub(super) struct Producer {
@@ -31,9 +37,33 @@ pub(super) struct Producer {
     pub(super) negotiation: ProducerNegotiation,
     pub(super) paused: bool,
     pub(super) layers: Vec<Layer>,
+    /// Router payload type → codec, for what the forwarding path parses.
+    pub(super) codecs: Vec<(u8, FrameCodec)>,
+    /// RTP clock rate of its media.
+    pub(super) clock_rate: u32,
     pub(super) consumers: BTreeSet<String>,
     /// Taps (recorders) of the first encoding.
     pub(super) taps: BTreeSet<String>,
+}
+
+impl Producer {
+    /// Whether its consumers can switch layers: several encodings of a
+    /// codec whose keyframes the engine recognises (see `layers`).
+    pub(super) fn switchable(&self) -> bool {
+        self.layers.len() > 1
+            && self
+                .codecs
+                .iter()
+                .any(|(_, c)| matches!(c, FrameCodec::Vp8 | FrameCodec::H264))
+    }
+
+    /// The codec of a packet with router payload type `pt`.
+    pub(super) fn codec_of(&self, pt: u8) -> FrameCodec {
+        self.codecs
+            .iter()
+            .find(|(p, _)| *p == pt)
+            .map_or(FrameCodec::Other, |(_, c)| *c)
+    }
 }
 
 impl Engine {
@@ -183,8 +213,18 @@ impl Engine {
                 rid: e.rid.clone(),
                 ssrc: e.ssrc,
                 keyframe: KeyframeLimiter::default(),
+                last_packet: None,
+                active: false,
+                bitrate: BitrateMeter::default(),
             })
             .collect();
+        let consumable = &negotiation.consumable_rtp_parameters;
+        let codecs = consumable
+            .codecs
+            .iter()
+            .map(|c| (c.payload_type, FrameCodec::from_mime(&c.mime_type)))
+            .collect();
+        let clock_rate = consumable.codecs.first().map_or(90_000, |c| c.clock_rate);
         let router_id = transport.router_id.clone();
         self.producers.insert(
             producer_id.to_owned(),
@@ -195,6 +235,8 @@ impl Engine {
                 negotiation,
                 paused: false,
                 layers,
+                codecs,
+                clock_rate,
                 consumers: BTreeSet::new(),
                 taps: BTreeSet::new(),
             },
@@ -242,8 +284,10 @@ impl Engine {
             };
             consumer.producer_paused = paused;
             consumer.seq.stop();
-            if consumer.active() {
-                keyframe_layers.insert(consumer.layer);
+            if consumer.active()
+                && let Some(layer) = consumer.layers.keyframe_layer()
+            {
+                keyframe_layers.insert(layer);
             }
             self.outputs.push_back(EngineOutput::Event(if paused {
                 EngineEvent::ConsumerPaused { consumer_id }
@@ -275,6 +319,9 @@ impl Engine {
         let Some(producer) = self.producers.remove(producer_id) else {
             return;
         };
+        if let Some(router) = self.routers.get_mut(&producer.router_id) {
+            router.speaker.remove(producer_id);
+        }
         for consumer_id in &producer.consumers {
             self.remove_consumer(consumer_id, Some(CloseReason::ProducerClosed));
         }

@@ -1,15 +1,20 @@
 //! The forwarding glue: which producer stream an incoming RTP packet
-//! belongs to, writing it to that stream's active consumers, and sending
-//! the keyframe requests consumers want (the pure parts are in
-//! [`forward`](super::forward)).
+//! belongs to, writing it to the active consumers that get that layer,
+//! keeping layer activity and targets up to date, and sending the keyframe
+//! requests consumers want (the pure parts are in
+//! [`forward`](super::forward) and [`layers`](super::layers)).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 
+use super::layers::{FrameInfo, LAYER_CHECK_INTERVAL, LAYER_INACTIVE_AFTER, Verdict};
 use super::{Engine, EngineEvent, EngineOutput, TapPacket};
 use crate::rtp::MediaKind;
+
+/// How often active speakers are re-evaluated.
+const SPEAKER_TICK: Duration = Duration::from_millis(100);
 
 impl Engine {
     /// Which producer stream an incoming SSRC belongs to (learnt once from
@@ -42,7 +47,7 @@ impl Engine {
             return;
         };
         self.flush_keyframes(&producer_id, now);
-        let Some(producer) = self.producers.get(&producer_id) else {
+        let Some(producer) = self.producers.get_mut(&producer_id) else {
             return;
         };
         if producer.paused {
@@ -53,6 +58,24 @@ impl Engine {
             .rtp_mapping
             .mapped_payload_type(*packet.header.payload_type)
         else {
+            return;
+        };
+        if let (MediaKind::Audio, Some(level)) = (
+            producer.negotiation.kind,
+            packet.header.ext_vals.audio_level,
+        ) && let Some(router) = self.routers.get_mut(&producer.router_id)
+        {
+            router.speaker.record(&producer_id, level, now);
+        }
+        if let Some(l) = producer.layers.get_mut(layer) {
+            l.last_packet = Some(now);
+            l.bitrate.record(packet.payload.len(), now);
+            if !l.active {
+                l.active = true;
+                self.update_targets(&producer_id, now);
+            }
+        }
+        let Some(producer) = self.producers.get(&producer_id) else {
             return;
         };
         if layer == 0 && !producer.taps.is_empty() {
@@ -77,15 +100,24 @@ impl Engine {
             video_orientation: packet.header.ext_vals.video_orientation,
             ..Default::default()
         };
+        let frame = FrameInfo::parse(producer.codec_of(pt), &packet.payload);
+        let clock_rate = producer.clock_rate;
+        let mut changes = Vec::new();
         for consumer_id in &producer.consumers {
             let Some(consumer) = self.consumers.get_mut(consumer_id) else {
                 continue;
             };
-            if !consumer.active()
-                || consumer.layer != layer
-                || !consumer.payload_types.contains(&pt)
-            {
+            if !consumer.active() || !consumer.payload_types.contains(&pt) {
                 continue;
+            }
+            match consumer.layers.decide(layer, &frame) {
+                Verdict::NotMine => continue,
+                Verdict::Drop => {
+                    consumer.seq.skip(*packet.seq_no);
+                    consumer.layers.skip_frame(&frame);
+                    continue;
+                }
+                Verdict::Forward => {}
             }
             let Some(transport) = self.transports.get_mut(&consumer.transport_id) else {
                 continue;
@@ -96,26 +128,126 @@ impl Engine {
             let Some(rtc) = transport.rtc.as_mut() else {
                 continue;
             };
+            let new_layer = consumer.layers.take_rebase();
+            if new_layer {
+                consumer.seq.stop();
+            }
             let Some(seq) = consumer.seq.rewrite(*packet.seq_no) else {
                 continue;
             };
+            let timestamp =
+                consumer
+                    .layers
+                    .timestamp(packet.header.timestamp, new_layer, clock_rate, now);
+            let mut payload = packet.payload.to_vec();
+            consumer
+                .layers
+                .rewrite_payload(&mut payload, &frame, new_layer);
             let mut api = rtc.direct_api();
             let Some(tx) = api.stream_tx(&Ssrc::from(consumer.ssrc)) else {
                 continue;
             };
             tx.write_rtp(
-                RtpWrite::new(
-                    pt.into(),
-                    seq.into(),
-                    packet.header.timestamp,
-                    now,
-                    packet.payload.to_vec(),
-                )
-                .marker(packet.header.marker)
-                .ext_vals(ext_vals.clone())
-                .nackable(consumer.has_rtx),
+                RtpWrite::new(pt.into(), seq.into(), timestamp, now, payload)
+                    .marker(packet.header.marker)
+                    .ext_vals(ext_vals.clone())
+                    .nackable(consumer.has_rtx),
             );
             self.dirty.insert(consumer.transport_id.clone());
+            if let Some((spatial_layer, temporal_layer)) = consumer.layers.take_change() {
+                changes.push(EngineEvent::ConsumerLayersChanged {
+                    consumer_id: consumer_id.clone(),
+                    spatial_layer,
+                    temporal_layer,
+                });
+            }
+        }
+        for change in changes {
+            self.emit(change);
+        }
+    }
+
+    /// Re-chooses the target layer of every consumer of a producer (its
+    /// layers' activity or a preference changed) and asks for the
+    /// keyframes the switches need.
+    pub(super) fn update_targets(&mut self, producer_id: &str, now: Instant) {
+        let Some(producer) = self.producers.get(producer_id) else {
+            return;
+        };
+        let active: Vec<bool> = producer.layers.iter().map(|l| l.active).collect();
+        let mut wanted = Vec::new();
+        for consumer_id in &producer.consumers {
+            if let Some(consumer) = self.consumers.get_mut(consumer_id)
+                && let Some(layer) = consumer.layers.choose_target(&active)
+                && consumer.active()
+            {
+                wanted.push(layer);
+            }
+        }
+        for layer in wanted {
+            self.want_keyframe(producer_id, layer, now);
+        }
+    }
+
+    /// Every [`LAYER_CHECK_INTERVAL`]: layers that stopped sending become
+    /// inactive (their consumers fall to another), and switches still
+    /// waiting ask again for their keyframe (rate-limited per stream).
+    pub(super) fn check_layers(&mut self, now: Instant) {
+        if self.next_layer_check.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_layer_check = Some(now + LAYER_CHECK_INTERVAL);
+        let mut changed = Vec::new();
+        let mut waiting = Vec::new();
+        for (producer_id, producer) in &mut self.producers {
+            let mut any = false;
+            for l in &mut producer.layers {
+                let silent = l
+                    .last_packet
+                    .is_none_or(|at| now.saturating_duration_since(at) >= LAYER_INACTIVE_AFTER);
+                if l.active && silent {
+                    l.active = false;
+                    any = true;
+                }
+            }
+            if any {
+                changed.push(producer_id.clone());
+            }
+            for consumer_id in &producer.consumers {
+                if let Some(c) = self.consumers.get(consumer_id)
+                    && c.active()
+                    && let Some(layer) = c.layers.waiting_for()
+                {
+                    waiting.push((producer_id.clone(), layer));
+                }
+            }
+        }
+        for producer_id in changed {
+            self.update_targets(&producer_id, now);
+        }
+        for (producer_id, layer) in waiting {
+            self.want_keyframe(&producer_id, layer, now);
+        }
+    }
+
+    /// Every [`SPEAKER_TICK`]: each router's active speaker detector
+    /// re-evaluates, and a change is an event.
+    pub(super) fn check_speakers(&mut self, now: Instant) {
+        if self.next_speaker_check.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_speaker_check = Some(now + SPEAKER_TICK);
+        let mut changes = Vec::new();
+        for router in self.routers.values_mut() {
+            if let Some((producer_id, volume)) = router.speaker.tick(now) {
+                changes.push(EngineEvent::ActiveSpeaker {
+                    producer_id,
+                    volume,
+                });
+            }
+        }
+        for change in changes {
+            self.emit(change);
         }
     }
 

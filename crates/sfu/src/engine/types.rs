@@ -229,6 +229,17 @@ pub enum EngineEvent {
     /// A keyframe (PLI) was asked of one stream (encoding index `layer`) of a
     /// producer.
     KeyframeRequested { producer_id: String, layer: usize },
+    /// The layers a consumer gets changed (`consumer-layers-changed`): a
+    /// switch of simulcast encoding or of VP8 temporal ceiling took effect.
+    ConsumerLayersChanged {
+        consumer_id: String,
+        spatial_layer: u8,
+        temporal_layer: u8,
+    },
+    /// The router's active speaker changed (`active-speaker`): the audio
+    /// producer that has been the loudest for a while, with its mean level
+    /// in dBov (0 loudest, -127 silent). Silence emits nothing.
+    ActiveSpeaker { producer_id: String, volume: i8 },
     /// A tap ended because its producer closed.
     TapClosed { tap_id: String, producer_id: String },
 }
@@ -269,6 +280,8 @@ pub enum EngineError {
         used: &'static str,
         asked: &'static str,
     },
+    #[error("invalid layers: {0}")]
+    InvalidLayers(String),
     #[error("the consumer's rtpCapabilities cannot receive producer {0:?}")]
     CannotConsume(String),
     /// Well-formed parameters this engine cannot take (a payload type or

@@ -1,0 +1,303 @@
+//! The engine and str0m client peers wired together in memory, in
+//! simulated time (no sockets, no clock): the harness of the engine's
+//! media tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use str0m::format::{Codec, FormatParams};
+use str0m::media::Frequency;
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{Extension, ExtensionMap, RtpPacket, RtpWrite, Ssrc};
+use str0m::{Event, Input, Output, Rtc, RtcConfig};
+use vtp_sfu::engine::{Engine, EngineConfig, EngineEvent, EngineOutput, TapPacket, TransportInfo};
+use vtp_sfu::rtp;
+
+#[path = "peer.rs"]
+mod peer;
+
+pub fn engine_addr() -> SocketAddr {
+    "10.0.0.1:40000".parse().unwrap()
+}
+
+pub struct Client {
+    pub rtc: Rtc,
+    pub addr: SocketAddr,
+    pub events: Vec<Event>,
+    pub timeout: Option<Instant>,
+}
+
+/// (client index, datagram from the engine) → drop it?
+pub type DropFilter = Box<dyn FnMut(usize, &[u8]) -> bool>;
+
+pub struct Net {
+    pub engine: Engine,
+    pub clients: Vec<Client>,
+    pub now: Instant,
+    pub engine_events: Vec<EngineEvent>,
+    /// What taps got, in order.
+    pub tapped: Vec<(String, TapPacket)>,
+    /// (client index, datagram) → deliver?
+    pub drop_to_client: DropFilter,
+}
+
+/// Client A's numbering (Chromium's): VP8 96/rtx 97, opus 111; mid 9,
+/// abs-send-time 2, transport-cc 4, rid 10, rrid 11, audio level 1.
+pub fn chromium_config() -> RtcConfig {
+    let mut exts = ExtensionMap::empty();
+    exts.set(9, Extension::RtpMid);
+    exts.set(2, Extension::AbsoluteSendTime);
+    exts.set(4, Extension::TransportSequenceNumber);
+    exts.set(10, Extension::RtpStreamId);
+    exts.set(11, Extension::RepairedRtpStreamId);
+    exts.set(1, Extension::AudioLevel);
+    let mut cfg = RtcConfig::new()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .set_extension_map(exts);
+    let cc = cfg.codec_config();
+    cc.add_config(
+        96.into(),
+        Some(97.into()),
+        Codec::Vp8,
+        Frequency::NINETY_KHZ,
+        None,
+        Default::default(),
+    );
+    cc.add_config(
+        111.into(),
+        None,
+        Codec::Opus,
+        Frequency::FORTY_EIGHT_KHZ,
+        Some(2),
+        Default::default(),
+    );
+    cfg
+}
+
+/// Adds H.264 (packetization-mode 1, Constrained Baseline 3.1) with its
+/// RTX to a client's codecs.
+pub fn add_h264(cfg: &mut RtcConfig, pt: u8, rtx: u8) {
+    cfg.codec_config().add_config(
+        pt.into(),
+        Some(rtx.into()),
+        Codec::H264,
+        Frequency::NINETY_KHZ,
+        None,
+        FormatParams {
+            packetization_mode: Some(1),
+            profile_level_id: Some(0x42e01f),
+            level_asymmetry_allowed: Some(true),
+            ..Default::default()
+        },
+    );
+}
+
+/// Client B's numbering: the router's (opus 100, VP8 101/rtx 102, H.264
+/// 42e01f 103/rtx 104, its ids).
+pub fn router_config() -> RtcConfig {
+    let caps = rtp::router_rtp_capabilities();
+    let mut exts = ExtensionMap::empty();
+    for e in &caps.header_extensions {
+        let ext = match e.uri.as_str() {
+            rtp::uri::MID => Extension::RtpMid,
+            rtp::uri::ABS_SEND_TIME => Extension::AbsoluteSendTime,
+            rtp::uri::TRANSPORT_WIDE_CC => Extension::TransportSequenceNumber,
+            rtp::uri::SSRC_AUDIO_LEVEL => Extension::AudioLevel,
+            _ => continue,
+        };
+        exts.set(e.preferred_id, ext);
+    }
+    let mut cfg = RtcConfig::new()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .set_extension_map(exts);
+    let cc = cfg.codec_config();
+    cc.add_config(
+        101.into(),
+        Some(102.into()),
+        Codec::Vp8,
+        Frequency::NINETY_KHZ,
+        None,
+        Default::default(),
+    );
+    cc.add_config(
+        100.into(),
+        None,
+        Codec::Opus,
+        Frequency::FORTY_EIGHT_KHZ,
+        Some(2),
+        Default::default(),
+    );
+    add_h264(&mut cfg, 103, 104);
+    cfg
+}
+
+impl Net {
+    pub fn new() -> Net {
+        let mut config = EngineConfig::new(engine_addr());
+        config.seed = 42;
+        Net {
+            engine: Engine::new(config).unwrap(),
+            clients: Vec::new(),
+            now: Instant::now(),
+            engine_events: Vec::new(),
+            tapped: Vec::new(),
+            drop_to_client: Box::new(|_, _| false),
+        }
+    }
+
+    /// A client for `info`, already told to connect (the engine is told by
+    /// `connect`).
+    pub fn add_client(&mut self, cfg: RtcConfig, info: &TransportInfo) -> usize {
+        let index = self.clients.len();
+        let addr: SocketAddr = format!("10.0.1.{}:5000{index}", index + 1).parse().unwrap();
+        let rtc = peer::client_for(cfg, info, addr, self.now);
+        self.clients.push(Client {
+            rtc,
+            addr,
+            events: Vec::new(),
+            timeout: None,
+        });
+        index
+    }
+
+    pub fn dtls_of(&mut self, client: usize) -> Value {
+        peer::dtls_parameters(&mut self.clients[client].rtc)
+    }
+
+    /// Drains one client until it asks for a timeout; its datagrams go
+    /// straight to the engine (str0m wants a drain after every input).
+    pub fn drain_client(&mut self, i: usize) -> bool {
+        let mut moved = false;
+        loop {
+            let c = &mut self.clients[i];
+            match c.rtc.poll_output().unwrap() {
+                Output::Timeout(t) => {
+                    c.timeout = Some(t);
+                    return moved;
+                }
+                Output::Transmit(t) => {
+                    moved = true;
+                    let (src, bytes) = (c.addr, t.contents.to_vec());
+                    self.engine.handle_datagram(self.now, src, &bytes);
+                }
+                Output::Event(e) => c.events.push(e),
+            }
+        }
+    }
+
+    /// Delivers everything pending until nobody has anything to send.
+    pub fn settle(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                moved |= self.drain_client(i);
+            }
+            while let Some(out) = self.engine.poll_output() {
+                moved = true;
+                match out {
+                    EngineOutput::Event(e) => self.engine_events.push(e),
+                    EngineOutput::Tapped { tap_id, packet } => self.tapped.push((tap_id, packet)),
+                    EngineOutput::Transmit { destination, bytes } => {
+                        let Some(i) = self.clients.iter().position(|c| c.addr == destination)
+                        else {
+                            continue;
+                        };
+                        if (self.drop_to_client)(i, &bytes) {
+                            continue;
+                        }
+                        let c = &mut self.clients[i];
+                        let r = Receive::new(Protocol::Udp, engine_addr(), c.addr, &bytes).unwrap();
+                        c.rtc.handle_input(Input::Receive(self.now, r)).unwrap();
+                        self.drain_client(i);
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Advances simulated time by `dur`, in steps no longer than 5 ms.
+    pub fn run(&mut self, dur: Duration) {
+        let end = self.now + dur;
+        while self.now < end {
+            self.settle();
+            let mut next = (self.now + Duration::from_millis(5)).min(end);
+            if let Some(t) = self.engine.next_timeout() {
+                next = next.min(t.max(self.now + Duration::from_millis(1)));
+            }
+            self.now = next;
+            self.engine.handle_timeout(self.now);
+            for c in &mut self.clients {
+                c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+            }
+            self.settle();
+        }
+    }
+
+    pub fn write(&mut self, client: usize, ssrc: u32, pt: u8, seq: u64, payload: Vec<u8>) {
+        self.write_rtp(client, ssrc, pt, seq, (seq * 3000) as u32, payload);
+    }
+
+    /// Writes one RTP packet (marker set) on a client's send stream.
+    pub fn write_rtp(
+        &mut self,
+        client: usize,
+        ssrc: u32,
+        pt: u8,
+        seq: u64,
+        timestamp: u32,
+        payload: Vec<u8>,
+    ) {
+        let now = self.now;
+        let mut api = self.clients[client].rtc.direct_api();
+        let tx = api.stream_tx(&Ssrc::from(ssrc)).unwrap();
+        tx.write_rtp(
+            RtpWrite::new(pt.into(), seq.into(), timestamp, now, payload)
+                .marker(true)
+                .nackable(true),
+        );
+    }
+
+    /// The RTP packets a client received on `ssrc`, in arrival order.
+    pub fn packets(&self, client: usize, ssrc: u32) -> Vec<&RtpPacket> {
+        self.clients[client]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RtpPacket(p) if *p.header.ssrc == ssrc => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn received(&self, client: usize, ssrc: u32) -> Vec<(u64, u8, Vec<u8>)> {
+        self.clients[client]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RtpPacket(p) if *p.header.ssrc == ssrc => {
+                    Some((*p.seq_no, *p.header.payload_type, p.payload.to_vec()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn keyframe_requests(&self, client: usize) -> usize {
+        self.clients[client]
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::KeyframeRequest(_)))
+            .count()
+    }
+}
+
+pub fn router_caps_json(net: &Net) -> Value {
+    serde_json::to_value(net.engine.router_rtp_capabilities("room").unwrap()).unwrap()
+}
