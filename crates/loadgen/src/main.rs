@@ -3,8 +3,13 @@
 //! `vtp-load signalling --spawn target/release/vtp --clients 1000` starts a
 //! fresh server, opens the clients, joins them into rooms of 20 and reports
 //! the `join-room` acknowledgement latency and the server's memory per
-//! connection.
+//! connection. `vtp-load media` fans one publisher out to N subscribers;
+//! `vtp-load compare` runs that fan-out against VTP and against Janus's
+//! VideoRoom (started by `janus_server`) and prints both with the ratios.
 
+mod compare;
+mod janus_fanout;
+mod janus_server;
 mod media;
 mod proc_stats;
 mod signalling;
@@ -25,6 +30,9 @@ enum Command {
     Signalling(signalling::Args),
     /// Media fan-out: one publisher to N subscribers through one SFU worker.
     Media(media::Args),
+    /// The fan-out against VTP and Janus, each pinned to one core: both
+    /// tables, the ratios and the fraction of the physical limit.
+    Compare(compare::Args),
 }
 
 #[tokio::main]
@@ -32,5 +40,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Signalling(args) => signalling::run(args).await,
         Command::Media(args) => media::run(args).await,
+        Command::Compare(args) => compare::run(args).await,
     }
 }

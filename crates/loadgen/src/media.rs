@@ -11,11 +11,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use vtp_client::{
-    AudioOptions, MediaPeer, MediaTransport, RemoteConsumer, SocketIoClient, VideoOptions,
+    AudioOptions, LocalProducer, MediaPeer, MediaTransport, RemoteConsumer, SocketIoClient,
+    VideoOptions,
 };
 
 use crate::proc_stats::{CpuMeter, rss_bytes};
-use crate::spawn::{post, spawn, wait_healthy};
+use crate::spawn::{post, spawn_pinned, wait_healthy};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,17 +37,68 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Row {
-    subscribers: usize,
-    video_bitrate: u32,
-    sent_packets: u64,
-    server_cpu_percent: f64,
-    server_rss_mib: f64,
+/// One fan-out run (one system, one subscriber count).
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub subscribers: usize,
+    pub video_bitrate: u32,
+    pub sent_packets: u64,
+    pub server_cpu_percent: f64,
+    pub server_rss_mib: f64,
     /// Mean over subscribers of (sent − received) / sent, in percent.
-    mean_loss_percent: f64,
-    worst_loss_percent: f64,
-    forwarded_packets_per_second: f64,
+    pub mean_loss_percent: f64,
+    pub worst_loss_percent: f64,
+    /// Packets received by the subscriber that received the fewest.
+    pub min_received_packets: u64,
+    pub forwarded_packets_per_second: f64,
+}
+
+impl Row {
+    /// The row of a run from what the publisher sent and what each
+    /// subscriber received (packets after NACK/RTX repair).
+    pub fn from_counts(
+        sent: u64,
+        received: &[u64],
+        duration: Duration,
+        video_bitrate: u32,
+        server_cpu_percent: f64,
+        server_rss_mib: f64,
+    ) -> Row {
+        let losses: Vec<f64> = received
+            .iter()
+            .map(|&got| 100.0 * sent.saturating_sub(got) as f64 / sent.max(1) as f64)
+            .collect();
+        Row {
+            subscribers: received.len(),
+            video_bitrate,
+            sent_packets: sent,
+            server_cpu_percent,
+            server_rss_mib,
+            mean_loss_percent: losses.iter().sum::<f64>() / losses.len().max(1) as f64,
+            worst_loss_percent: losses.iter().copied().fold(0.0, f64::max),
+            min_received_packets: received.iter().copied().min().unwrap_or(0),
+            forwarded_packets_per_second: sent as f64 * received.len() as f64
+                / duration.as_secs_f64().max(1e-6),
+        }
+    }
+
+    /// Server CPU time per forwarded packet, in µs.
+    pub fn cpu_us_per_packet(&self) -> f64 {
+        self.server_cpu_percent / 100.0 * 1e6 / self.forwarded_packets_per_second.max(1e-6)
+    }
+}
+
+/// What one fan-out run needs.
+pub struct Fanout<'a> {
+    pub bin: &'a std::path::Path,
+    pub subscribers: usize,
+    pub duration: Duration,
+    pub video_bitrate: u32,
+    /// Pin the server to this core.
+    pub server_cpu: Option<usize>,
+    /// Janus only: the address for ICE (default: this machine's IPv4 on
+    /// its default route; see `janus_server`).
+    pub janus_ip: Option<std::net::IpAddr>,
 }
 
 const EMAIL: &str = "media-load@example.org";
@@ -55,7 +107,15 @@ const PASSWORD: &str = "media-load-password";
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &n in &args.subscribers {
-        let row = one_run(&args, n)
+        let run = Fanout {
+            bin: &args.spawn,
+            subscribers: n,
+            duration: Duration::from_secs(args.duration),
+            video_bitrate: args.video_bitrate,
+            server_cpu: None,
+            janus_ip: None,
+        };
+        let row = vtp_run(&run)
             .await
             .with_context(|| format!("run with {n} subscribers"))?;
         if !args.json {
@@ -69,8 +129,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn one_run(args: &Args, n: usize) -> anyhow::Result<Row> {
-    let (server, base) = spawn(&args.spawn, EMAIL, PASSWORD, &["--sfu-workers", "1"])?;
+/// One fan-out run against a fresh `vtp` with one SFU worker.
+pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
+    let n = args.subscribers;
+    let (server, base) = spawn_pinned(
+        args.bin,
+        EMAIL,
+        PASSWORD,
+        &["--sfu-workers", "1"],
+        args.server_cpu,
+    )?;
     let pid = server.child.id();
     let http = reqwest::Client::new();
     wait_healthy(&http, &base).await;
@@ -142,42 +210,51 @@ async fn one_run(args: &Args, n: usize) -> anyhow::Result<Row> {
     for task in tasks {
         subscribers.push(task.await??);
     }
-    eprintln!("{n} subscribers connected; sending for {} s", args.duration);
+    eprintln!(
+        "{n} subscribers connected; sending for {} s",
+        args.duration.as_secs()
+    );
 
+    let (cpu_percent, rss) = measure(pid, args.duration, &[&video, &audio]).await?;
+    let sent = video.stats().packets + audio.stats().packets;
+    let received: Vec<u64> = subscribers
+        .iter()
+        .map(|s| s.consumers.iter().map(|c| c.stats().packets).sum())
+        .collect();
+    drop(subscribers);
+    drop(server);
+    Ok(Row::from_counts(
+        sent,
+        &received,
+        args.duration,
+        args.video_bitrate,
+        cpu_percent,
+        rss,
+    ))
+}
+
+/// Runs the sources for `duration` and reads the server's CPU over that
+/// window (in % of one core) and its RSS just after (MiB).
+pub async fn measure(
+    pid: u32,
+    duration: Duration,
+    sources: &[&LocalProducer],
+) -> anyhow::Result<(f64, f64)> {
     let cpu = CpuMeter::start(pid).context("reading the server's CPU")?;
-    video.start();
-    audio.start();
-    tokio::time::sleep(Duration::from_secs(args.duration)).await;
-    video.stop();
-    audio.stop();
+    for s in sources {
+        s.start();
+    }
+    tokio::time::sleep(duration).await;
+    for s in sources {
+        s.stop();
+    }
     let cpu_percent = cpu.percent().unwrap_or(f64::NAN);
+    // Packets in flight arrive (or are repaired) before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = rss_bytes(pid)
         .map(|b| b as f64 / (1024.0 * 1024.0))
         .unwrap_or(f64::NAN);
-
-    let sent = video.stats().packets + audio.stats().packets;
-    let losses: Vec<f64> = subscribers
-        .iter()
-        .map(|s| {
-            let got: u64 = s.consumers.iter().map(|c| c.stats().packets).sum();
-            100.0 * sent.saturating_sub(got) as f64 / sent.max(1) as f64
-        })
-        .collect();
-    let mean = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
-    let worst = losses.iter().copied().fold(0.0, f64::max);
-    drop(subscribers);
-    drop(server);
-    Ok(Row {
-        subscribers: n,
-        video_bitrate: args.video_bitrate,
-        sent_packets: sent,
-        server_cpu_percent: cpu_percent,
-        server_rss_mib: rss,
-        mean_loss_percent: mean,
-        worst_loss_percent: worst,
-        forwarded_packets_per_second: sent as f64 * n as f64 / args.duration as f64,
-    })
+    Ok((cpu_percent, rss))
 }
 
 struct Subscriber {
@@ -235,7 +312,7 @@ async fn subscribe(
     })
 }
 
-fn print_row(r: &Row) {
+pub fn print_row(r: &Row) {
     println!(
         "{:>4} subscribers: server CPU {:>6.1} %  RSS {:>6.1} MiB  loss mean {:.2} % worst {:.2} %  ({:.0} packets/s forwarded)",
         r.subscribers,

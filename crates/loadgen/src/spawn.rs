@@ -30,6 +30,18 @@ pub fn spawn(
     password: &str,
     extra: &[&str],
 ) -> anyhow::Result<(Spawned, String)> {
+    spawn_pinned(bin, email, password, extra, None)
+}
+
+/// [`spawn`], with the server pinned to core `cpu` by `taskset` (which
+/// execs it, so the child's pid is the server's).
+pub fn spawn_pinned(
+    bin: &Path,
+    email: &str,
+    password: &str,
+    extra: &[&str],
+    cpu: Option<usize>,
+) -> anyhow::Result<(Spawned, String)> {
     let dir =
         std::env::temp_dir().join(format!("vtp-load-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir)?;
@@ -55,7 +67,15 @@ pub fn spawn(
     if !status.success() {
         bail!("vtp user create failed");
     }
-    let child = Command::new(bin)
+    let mut command = match cpu {
+        Some(c) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(c.to_string()).arg(bin);
+            command
+        }
+        None => Command::new(bin),
+    };
+    let child = command
         .args([
             "serve",
             "--bind",
@@ -80,7 +100,7 @@ pub fn spawn(
     Ok((Spawned { child, dir }, format!("http://127.0.0.1:{port}")))
 }
 
-fn rand_suffix() -> u128 {
+pub fn rand_suffix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
