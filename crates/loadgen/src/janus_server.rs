@@ -205,7 +205,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_keeps_only_videoroom_and_http_on_loopback() {
+    fn config_keeps_only_videoroom_and_http_and_one_ice_address() {
         let modules = std::env::temp_dir().join(format!("janus-mods-{}", std::process::id()));
         for (kind, files) in [
             (
@@ -238,7 +238,7 @@ mod tests {
         assert!(core.contains(r#"disable = "libjanus_websockets.so""#));
         assert!(core.contains(r#"disable = "libjanus_sampleevh.so""#));
         assert!(core.contains(r#"rtp_port_range = "40000-40100""#));
-        assert!(core.contains(r#"ice_enforce_list = "{ice_ip}""#));
+        assert!(core.contains(r#"ice_enforce_list = "192.0.2.7""#));
         assert!(!core.contains("stun_server"));
         let http = &files[1].1;
         assert!(http.contains("port = 18188") && http.contains(r#"ip = "127.0.0.1""#));

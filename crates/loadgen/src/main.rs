@@ -6,14 +6,19 @@
 //! connection. `vtp-load media` fans one publisher out to N subscribers;
 //! `vtp-load compare` runs that fan-out against VTP and against Janus's
 //! VideoRoom (started by `janus_server`) and prints both with the ratios.
+//! `vtp-load loadtest` runs R rooms × P publishers × S subscribers and
+//! reports what a classroom would feel (join, first frame, loss, jitter).
 
 mod compare;
 mod janus_fanout;
 mod janus_server;
+mod loadtest;
+mod loadtest_report;
 mod media;
 mod proc_stats;
 mod signalling;
 mod spawn;
+mod vtp_peers;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +38,9 @@ enum Command {
     /// The fan-out against VTP and Janus, each pinned to one core: both
     /// tables, the ratios and the fraction of the physical limit.
     Compare(compare::Args),
+    /// R rooms × P publishers × S subscribers: join times, time to first
+    /// frame, bitrate, loss, jitter, NACKs, server CPU and memory.
+    Loadtest(loadtest::Args),
 }
 
 #[tokio::main]
@@ -41,5 +49,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Signalling(args) => signalling::run(args).await,
         Command::Media(args) => media::run(args).await,
         Command::Compare(args) => compare::run(args).await,
+        Command::Loadtest(args) => loadtest::run(args).await,
     }
 }

@@ -6,17 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::sync::Semaphore;
-use vtp_client::{
-    AudioOptions, LocalProducer, MediaPeer, MediaTransport, RemoteConsumer, SocketIoClient,
-    VideoOptions,
-};
+use vtp_client::{AudioOptions, LocalProducer, VideoOptions};
 
 use crate::proc_stats::{CpuMeter, rss_bytes};
-use crate::spawn::{post, spawn_pinned, wait_healthy};
+use crate::spawn::{spawn_pinned, wait_healthy};
+use crate::vtp_peers;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -142,53 +139,21 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
     let pid = server.child.id();
     let http = reqwest::Client::new();
     wait_healthy(&http, &base).await;
-    let login = post(
-        &http,
-        format!("{base}/api/v1/auth/login"),
-        None,
-        json!({ "email": EMAIL, "password": PASSWORD }),
-    )
-    .await?;
-    let teacher = login["accessToken"].as_str().context("token")?.to_string();
-    let room = post(
-        &http,
-        format!("{base}/api/v1/rooms"),
-        Some(&teacher),
-        json!({ "title": "fan-out", "settings": { "maxParticipants": n + 1 } }),
-    )
-    .await?;
-    let room = room["id"].as_str().context("room id")?.to_string();
-    let student = post(&http, format!("{base}/api/v1/auth/register"), None, json!({ "email": "media-student@example.org", "password": "student-password", "displayName": "S" })).await?;
-    let student = student["accessToken"]
-        .as_str()
-        .context("token")?
-        .to_string();
+    let teacher = vtp_peers::login(&http, &base, EMAIL, PASSWORD).await?;
+    let room = vtp_peers::create_room(&http, &base, &teacher, "fan-out", n + 1).await?;
+    let student = vtp_peers::register(&http, &base, "media-student@example.org").await?;
 
-    // The publisher.
-    let socket = SocketIoClient::connect(&base, Some(&teacher)).await?;
-    socket
-        .request("join-room", json!({ "roomId": room }))
-        .await?;
-    let peer = MediaPeer::new();
-    let answer = socket
-        .request(
-            "create-transport",
-            json!({ "roomId": room, "direction": "send" }),
-        )
-        .await?;
-    let send = peer.create_send_transport(&answer).await?;
-    socket.request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": send.dtls_parameters() })).await?;
-    let video = send.produce_video(VideoOptions {
-        bitrate_bps: args.video_bitrate,
-        ..VideoOptions::default()
-    })?;
-    let audio = send.produce_audio(AudioOptions::default())?;
-    let mut producer_ids = Vec::new();
-    for (kind, p) in [("video", &video), ("audio", &audio)] {
-        let produced = socket.request("produce", json!({ "roomId": room, "transportId": answer["id"], "kind": kind, "rtpParameters": p.rtp_parameters() })).await?;
-        producer_ids.push(produced["id"].clone());
-    }
-    send.wait_connected(Duration::from_secs(10)).await?;
+    let publisher = vtp_peers::publish(
+        &base,
+        &teacher,
+        &room,
+        Some(VideoOptions {
+            bitrate_bps: args.video_bitrate,
+            ..VideoOptions::default()
+        }),
+        Some(AudioOptions::default()),
+    )
+    .await?;
 
     // The subscribers, a few at a time.
     let limit = Arc::new(Semaphore::new(16));
@@ -199,11 +164,11 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
             base.clone(),
             student.clone(),
             room.clone(),
-            producer_ids.clone(),
+            publisher.producer_ids.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire().await;
-            subscribe(&base, &token, &room, &producers).await
+            vtp_peers::subscribe(&base, &token, &room, &producers).await
         }));
     }
     let mut subscribers = Vec::new();
@@ -215,13 +180,15 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
         args.duration.as_secs()
     );
 
-    let (cpu_percent, rss) = measure(pid, args.duration, &[&video, &audio]).await?;
-    let sent = video.stats().packets + audio.stats().packets;
+    let sources: Vec<&LocalProducer> = publisher.producers.iter().collect();
+    let (cpu_percent, rss) = measure(pid, args.duration, &sources).await?;
+    let sent = sources.iter().map(|p| p.stats().packets).sum();
     let received: Vec<u64> = subscribers
         .iter()
         .map(|s| s.consumers.iter().map(|c| c.stats().packets).sum())
         .collect();
     drop(subscribers);
+    drop(publisher);
     drop(server);
     Ok(Row::from_counts(
         sent,
@@ -255,61 +222,6 @@ pub async fn measure(
         .map(|b| b as f64 / (1024.0 * 1024.0))
         .unwrap_or(f64::NAN);
     Ok((cpu_percent, rss))
-}
-
-struct Subscriber {
-    _socket: SocketIoClient,
-    _peer: MediaPeer,
-    _transport: MediaTransport,
-    consumers: Vec<RemoteConsumer>,
-}
-
-async fn subscribe(
-    base: &str,
-    token: &str,
-    room: &str,
-    producers: &[Value],
-) -> anyhow::Result<Subscriber> {
-    let socket = SocketIoClient::connect(base, Some(token)).await?;
-    let joined = socket
-        .request("join-room", json!({ "roomId": room }))
-        .await?;
-    let router_caps = joined["routerRtpCapabilities"].clone();
-    let peer = MediaPeer::new();
-    let answer = socket
-        .request(
-            "create-transport",
-            json!({ "roomId": room, "direction": "recv" }),
-        )
-        .await?;
-    let transport = peer.create_recv_transport(&answer, &router_caps).await?;
-    let caps = MediaPeer::rtp_capabilities(&router_caps)?;
-    let mut consumers = Vec::new();
-    let mut ids = Vec::new();
-    for producer in producers {
-        let c = socket.request("consume", json!({ "roomId": room, "transportId": answer["id"], "producerId": producer, "rtpCapabilities": caps })).await?;
-        ids.push(c["id"].clone());
-        consumers.push(transport.consume(&c)?);
-    }
-    socket.request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() })).await?;
-    transport.wait_connected(Duration::from_secs(10)).await?;
-    for id in ids {
-        socket
-            .request(
-                "resume-consumer",
-                json!({ "roomId": room, "consumerId": id }),
-            )
-            .await?;
-    }
-    if consumers.is_empty() {
-        bail!("nothing to consume");
-    }
-    Ok(Subscriber {
-        _socket: socket,
-        _peer: peer,
-        _transport: transport,
-        consumers,
-    })
 }
 
 pub fn print_row(r: &Row) {

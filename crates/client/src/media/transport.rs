@@ -477,6 +477,17 @@ impl Inner {
                     now,
                 );
             }
+            Event::MediaIngressStats(s) => {
+                let mid = s.mid.to_string();
+                if let Some(c) = self.consumers.iter_mut().find(|c| c.stats.mid == mid) {
+                    let clock_hz = match c.kind {
+                        Kind::Video => 90_000,
+                        Kind::Audio => 48_000,
+                    };
+                    c.stats.nacks_sent = s.nacks;
+                    c.stats.jitter_us = u64::from(s.jitter) * 1_000_000 / clock_hz;
+                }
+            }
             _ => {}
         }
     }
