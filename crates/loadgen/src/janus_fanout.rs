@@ -76,22 +76,16 @@ pub async fn janus_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
         args.duration.as_secs()
     );
 
-    let (cpu_percent, rss) = measure(pid, args.duration, &[video, audio]).await?;
-    let sent = video.stats().packets + audio.stats().packets;
-    let received: Vec<u64> = subscribers
-        .iter()
-        .map(|(_, s)| s.consumers.iter().map(|c| c.stats().packets).sum())
-        .collect();
+    let row = measure(pid, args, &[video, audio], || {
+        subscribers
+            .iter()
+            .map(|(_, s)| s.consumers.iter().map(|c| c.stats().packets).sum())
+            .collect()
+    })
+    .await?;
     drop(subscribers);
     drop(publisher);
     drop(session);
     drop(server);
-    Ok(Row::from_counts(
-        sent,
-        &received,
-        args.duration,
-        args.video_bitrate,
-        cpu_percent,
-        rss,
-    ))
+    Ok(row)
 }

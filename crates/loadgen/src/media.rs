@@ -181,18 +181,58 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
     );
 
     let sources: Vec<&LocalProducer> = publisher.producers.iter().collect();
-    let (cpu_percent, rss) = measure(pid, args.duration, &sources).await?;
-    let sent = sources.iter().map(|p| p.stats().packets).sum();
-    let received: Vec<u64> = subscribers
-        .iter()
-        .map(|s| s.consumers.iter().map(|c| c.stats().packets).sum())
-        .collect();
+    let row = measure(pid, args, &sources, || {
+        subscribers
+            .iter()
+            .map(|s| s.consumers.iter().map(|c| c.stats().packets).sum())
+            .collect()
+    })
+    .await?;
     drop(subscribers);
     drop(publisher);
     drop(server);
+    Ok(row)
+}
+
+/// Runs the sources for `WARMUP` and then `args.duration`, and measures
+/// over the second part only: the server's CPU (in % of one core), its RSS
+/// just after (MiB), and the row from the packets sent and each
+/// subscriber's packets received (`received` counts them) in that window.
+/// The warm-up keeps set-up transients (the first keyframe to a subscriber
+/// whose path is not quite ready) out of the steady-state figures, the same
+/// way for every system.
+pub async fn measure(
+    pid: u32,
+    args: &Fanout<'_>,
+    sources: &[&LocalProducer],
+    received: impl Fn() -> Vec<u64>,
+) -> anyhow::Result<Row> {
+    let sent = || sources.iter().map(|p| p.stats().packets).sum::<u64>();
+    for s in sources {
+        s.start();
+    }
+    tokio::time::sleep(WARMUP).await;
+    let (sent_before, received_before) = (sent(), received());
+    let cpu = CpuMeter::start(pid).context("reading the server's CPU")?;
+    tokio::time::sleep(args.duration).await;
+    let cpu_percent = cpu.percent().unwrap_or(f64::NAN);
+    for s in sources {
+        s.stop();
+    }
+    let sent_in_window = sent().saturating_sub(sent_before);
+    // Packets in flight arrive (or are repaired) before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss = rss_bytes(pid)
+        .map(|b| b as f64 / (1024.0 * 1024.0))
+        .unwrap_or(f64::NAN);
+    let received_in_window: Vec<u64> = received()
+        .iter()
+        .zip(received_before)
+        .map(|(after, before)| after.saturating_sub(before))
+        .collect();
     Ok(Row::from_counts(
-        sent,
-        &received,
+        sent_in_window,
+        &received_in_window,
         args.duration,
         args.video_bitrate,
         cpu_percent,
@@ -200,29 +240,8 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
     ))
 }
 
-/// Runs the sources for `duration` and reads the server's CPU over that
-/// window (in % of one core) and its RSS just after (MiB).
-pub async fn measure(
-    pid: u32,
-    duration: Duration,
-    sources: &[&LocalProducer],
-) -> anyhow::Result<(f64, f64)> {
-    let cpu = CpuMeter::start(pid).context("reading the server's CPU")?;
-    for s in sources {
-        s.start();
-    }
-    tokio::time::sleep(duration).await;
-    for s in sources {
-        s.stop();
-    }
-    let cpu_percent = cpu.percent().unwrap_or(f64::NAN);
-    // Packets in flight arrive (or are repaired) before counting.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss = rss_bytes(pid)
-        .map(|b| b as f64 / (1024.0 * 1024.0))
-        .unwrap_or(f64::NAN);
-    Ok((cpu_percent, rss))
-}
+/// Sending before the measurement window.
+const WARMUP: Duration = Duration::from_secs(1);
 
 pub fn print_row(r: &Row) {
     println!(
