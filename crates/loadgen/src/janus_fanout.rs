@@ -25,7 +25,7 @@ pub async fn janus_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
         None => janus_server::default_ipv4()?,
     };
     let server = janus_server::start(args.bin, args.server_cpu, ip).await?;
-    let pid = server.child.id();
+    let pid = server.process.child.id();
     let session = JanusSession::create(&server.url).await?;
     let admin = session.attach_videoroom().await?;
     let room = janus::create_room(&admin, 1234).await?;

@@ -12,30 +12,24 @@
 
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+
+use crate::spawn::{Spawned, pinned_command};
 
 /// Where Debian's `janus` package puts its modules.
 pub const DEBIAN_MODULES: &str = "/usr/lib/x86_64-linux-gnu/janus";
 
 /// A running Janus; stopped (and its folder removed) on drop.
 pub struct JanusServer {
-    pub child: Child,
+    pub process: Spawned,
     /// The API root, e.g. `http://127.0.0.1:PORT/janus`.
     pub url: String,
     /// The address Janus's ICE uses (bind the peers to it).
     pub ip: IpAddr,
     dir: PathBuf,
-}
-
-impl Drop for JanusServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// The modules of one kind in `modules/<kind>` except `keep`, as Janus's
@@ -159,16 +153,8 @@ pub async fn start(bin: &Path, cpu: Option<usize>, ice_ip: IpAddr) -> anyhow::Re
     for (name, text) in config_files(&dir, modules, http_port, (40000, 49999), ice_ip) {
         std::fs::write(dir.join(name), text)?;
     }
-    let mut cmd = match cpu {
-        Some(c) => {
-            let mut cmd = Command::new("taskset");
-            cmd.arg("-c").arg(c.to_string()).arg(bin);
-            cmd
-        }
-        None => Command::new(bin),
-    };
     let log = std::fs::File::create(dir.join("janus.log"))?;
-    let child = cmd
+    let child = pinned_command(bin, cpu)
         .arg("-C")
         .arg(dir.join("janus.jcfg"))
         .arg("-F")
@@ -179,7 +165,7 @@ pub async fn start(bin: &Path, cpu: Option<usize>, ice_ip: IpAddr) -> anyhow::Re
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
     let server = JanusServer {
-        child,
+        process: Spawned::new(child, dir.clone()),
         url: format!("http://127.0.0.1:{http_port}/janus"),
         ip: ice_ip,
         dir,

@@ -7,11 +7,18 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-/// A server started by the load generator; stopped (and its data removed)
-/// on drop.
+/// A server started by the load generator (`vtp` or Janus); stopped (and
+/// its folder removed) on drop.
 pub struct Spawned {
     pub child: Child,
     dir: PathBuf,
+}
+
+impl Spawned {
+    /// Owns `child` and its folder `dir` from now on.
+    pub fn new(child: Child, dir: PathBuf) -> Spawned {
+        Spawned { child, dir }
+    }
 }
 
 impl Drop for Spawned {
@@ -67,15 +74,7 @@ pub fn spawn_pinned(
     if !status.success() {
         bail!("vtp user create failed");
     }
-    let mut command = match cpu {
-        Some(c) => {
-            let mut command = Command::new("taskset");
-            command.arg("-c").arg(c.to_string()).arg(bin);
-            command
-        }
-        None => Command::new(bin),
-    };
-    let child = command
+    let child = pinned_command(bin, cpu)
         .args([
             "serve",
             "--bind",
@@ -98,6 +97,20 @@ pub fn spawn_pinned(
         .spawn()
         .context("starting vtp serve")?;
     Ok((Spawned { child, dir }, format!("http://127.0.0.1:{port}")))
+}
+
+/// A command for `bin`, run through `taskset -c cpu` when `cpu` is given
+/// (taskset execs `bin`, so the child's pid is `bin`'s, and every thread
+/// it starts inherits the mask).
+pub fn pinned_command(bin: &Path, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(c) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(c.to_string()).arg(bin);
+            command
+        }
+        None => Command::new(bin),
+    }
 }
 
 pub fn rand_suffix() -> u128 {

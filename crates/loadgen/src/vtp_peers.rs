@@ -36,6 +36,19 @@ pub async fn join(base: &str, token: &str, room: &str) -> anyhow::Result<Joined>
     })
 }
 
+async fn create_transport(
+    socket: &SocketIoClient,
+    room: &str,
+    direction: &str,
+) -> anyhow::Result<Value> {
+    Ok(socket
+        .request(
+            "create-transport",
+            json!({ "roomId": room, "direction": direction }),
+        )
+        .await?)
+}
+
 pub struct Publisher {
     pub joined: Joined,
     /// Held for its transport: dropping the peer closes it.
@@ -56,12 +69,7 @@ pub async fn publish(
     let joined = join(base, token, room).await?;
     let socket = &joined.socket;
     let peer = MediaPeer::new();
-    let answer = socket
-        .request(
-            "create-transport",
-            json!({ "roomId": room, "direction": "send" }),
-        )
-        .await?;
+    let answer = create_transport(socket, room, "send").await?;
     let transport = peer.create_send_transport(&answer).await?;
     socket.request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() })).await?;
     let mut producers = Vec::new();
@@ -104,12 +112,7 @@ pub async fn subscribe(
     let joined = join(base, token, room).await?;
     let socket = &joined.socket;
     let peer = MediaPeer::new();
-    let answer = socket
-        .request(
-            "create-transport",
-            json!({ "roomId": room, "direction": "recv" }),
-        )
-        .await?;
+    let answer = create_transport(socket, room, "recv").await?;
     let transport = peer
         .create_recv_transport(&answer, &joined.router_caps)
         .await?;
