@@ -108,6 +108,8 @@ struct Report {
     janus_over_vtp_cpu: Option<f64>,
     /// VTP's largest count under 1 % loss over Janus's.
     vtp_over_janus_subscribers: Option<f64>,
+    /// Runs that could not be set up (each ends its system's series).
+    failures: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -169,7 +171,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         janus: None,
         janus_over_vtp_cpu: None,
         vtp_over_janus_subscribers: None,
+        failures: Vec::new(),
     };
+    let mut failures = Vec::new();
     for system in [Systems::Vtp, Systems::Janus] {
         if args.systems != Systems::Both && args.systems != system {
             continue;
@@ -192,7 +196,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 Systems::Janus => janus_run(&run).await,
                 _ => vtp_run(&run).await,
             };
-            let row = row.map_err(|e| anyhow::anyhow!("{n} subscribers: {e:#}"))?;
+            // A count the system cannot even set up (timeouts) ends its
+            // series; the other system still runs.
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    eprintln!("{}: {n} subscribers failed: {e:#}", system_name(system));
+                    failures.push(format!("{}: {n} subscribers: {e:#}", system_name(system)));
+                    break;
+                }
+            };
             if !args.json {
                 eprint!("{}: ", system_name(system));
                 crate::media::print_row(&row);
@@ -206,6 +219,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             _ => report.vtp = sys,
         }
     }
+    report.failures = failures;
     report.janus_over_vtp_cpu = ratio(
         summary(&report.janus).and_then(|s| s.cpu_percent_per_100_subscribers),
         summary(&report.vtp).and_then(|s| s.cpu_percent_per_100_subscribers),
@@ -285,6 +299,9 @@ fn render(r: &Report) -> String {
             opt(s.fraction_of_physical_limit_subscribers, 2, ""),
         ));
     }
+    for failure in &r.failures {
+        out.push_str(&format!("failed: {failure}\n"));
+    }
     if r.vtp.is_some() && r.janus.is_some() {
         out.push_str(&format!(
             "\nratios: Janus CPU / VTP CPU per 100 subscribers = {}; VTP largest N / Janus largest N = {}\n",
@@ -362,6 +379,7 @@ mod tests {
             physical_limit: limit,
             janus_over_vtp_cpu: Some(3.0),
             vtp_over_janus_subscribers: Some(1.0),
+            failures: vec!["janus: 700 subscribers: timed out".into()],
         };
         let text = render(&report);
         assert!(
@@ -373,6 +391,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("= 3.00×"), "{text}");
+        assert!(text.contains("failed: janus: 700 subscribers"), "{text}");
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(
             json["vtp"]["summary"]["max_subscribers_under_1pct_loss"],
