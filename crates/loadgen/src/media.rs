@@ -47,6 +47,9 @@ pub struct Row {
     pub worst_loss_percent: f64,
     /// Packets received by the subscriber that received the fewest.
     pub min_received_packets: u64,
+    /// The load generator's own CPU over the window (% of one core): near
+    /// 100 % of its cores, the rig, not the server, sets the figures.
+    pub loadgen_cpu_percent: f64,
     pub forwarded_packets_per_second: f64,
 }
 
@@ -74,6 +77,7 @@ impl Row {
             mean_loss_percent: losses.iter().sum::<f64>() / losses.len().max(1) as f64,
             worst_loss_percent: losses.iter().copied().fold(0.0, f64::max),
             min_received_packets: received.iter().copied().min().unwrap_or(0),
+            loadgen_cpu_percent: f64::NAN,
             forwarded_packets_per_second: sent as f64 * received.len() as f64
                 / duration.as_secs_f64().max(1e-6),
         }
@@ -214,8 +218,10 @@ pub async fn measure(
     tokio::time::sleep(WARMUP).await;
     let (sent_before, received_before) = (sent(), received());
     let cpu = CpuMeter::start(pid).context("reading the server's CPU")?;
+    let own_cpu = CpuMeter::start(std::process::id());
     tokio::time::sleep(args.duration).await;
     let cpu_percent = cpu.percent().unwrap_or(f64::NAN);
+    let loadgen_cpu_percent = own_cpu.and_then(|c| c.percent()).unwrap_or(f64::NAN);
     for s in sources {
         s.stop();
     }
@@ -230,27 +236,35 @@ pub async fn measure(
         .zip(received_before)
         .map(|(after, before)| after.saturating_sub(before))
         .collect();
-    Ok(Row::from_counts(
-        sent_in_window,
-        &received_in_window,
-        args.duration,
-        args.video_bitrate,
-        cpu_percent,
-        rss,
-    ))
+    Ok(Row {
+        loadgen_cpu_percent,
+        ..Row::from_counts(
+            sent_in_window,
+            &received_in_window,
+            args.duration,
+            args.video_bitrate,
+            cpu_percent,
+            rss,
+        )
+    })
 }
 
 /// Sending before the measurement window.
 const WARMUP: Duration = Duration::from_secs(1);
 
 pub fn print_row(r: &Row) {
-    println!(
-        "{:>4} subscribers: server CPU {:>6.1} %  RSS {:>6.1} MiB  loss mean {:.2} % worst {:.2} %  ({:.0} packets/s forwarded)",
+    println!("{}", row_line(r));
+}
+
+pub fn row_line(r: &Row) -> String {
+    format!(
+        "{:>4} subscribers: server CPU {:>6.1} %  RSS {:>6.1} MiB  loss mean {:.2} % worst {:.2} %  ({:.0} packets/s forwarded; load generator CPU {:.0} %)",
         r.subscribers,
         r.server_cpu_percent,
         r.server_rss_mib,
         r.mean_loss_percent,
         r.worst_loss_percent,
-        r.forwarded_packets_per_second
-    );
+        r.forwarded_packets_per_second,
+        r.loadgen_cpu_percent
+    )
 }
