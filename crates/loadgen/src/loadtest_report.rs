@@ -121,6 +121,15 @@ pub fn aggregate(
     }
 }
 
+/// Milliseconds, or n/a for an empty sample (NaN).
+fn ms(v: f64) -> String {
+    if v.is_nan() {
+        "n/a".into()
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
 fn opt(v: Option<f64>, unit: &str) -> String {
     v.map(|v| format!("{v:.1} {unit}"))
         .unwrap_or_else(|| "n/a".into())
@@ -153,13 +162,15 @@ pub fn render(r: &Report) -> String {
         ),
         (
             "join-room".into(),
-            format!("p50 {:.2} ms   p99 {:.2} ms", r.join_ms.p50, r.join_ms.p99),
+            format!("p50 {}   p99 {}", ms(r.join_ms.p50), ms(r.join_ms.p99)),
         ),
         (
             "first frame".into(),
             format!(
-                "p50 {:.1} ms   p99 {:.1} ms   ({} video consumers without a keyframe)",
-                r.ttff_ms.p50, r.ttff_ms.p99, r.video_consumers_without_keyframe
+                "p50 {}   p99 {}   ({} video consumers without a keyframe)",
+                ms(r.ttff_ms.p50),
+                ms(r.ttff_ms.p99),
+                r.video_consumers_without_keyframe
             ),
         ),
         (
@@ -285,7 +296,9 @@ mod tests {
         assert_eq!(r.packet_loss_percent, 0.0);
         // Plain zeros (an empty float sum is -0.0).
         assert!(r.received_mbps_total.is_sign_positive() && r.jitter_ms_mean.is_sign_positive());
-        assert!(render(&r).contains("0 subscribers"));
+        let table = render(&r);
+        assert!(table.contains("0 subscribers"), "{table}");
+        assert!(table.contains("p50 n/a"), "{table}");
     }
 
     #[test]
