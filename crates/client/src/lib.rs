@@ -5,8 +5,11 @@
 //!   load generator.
 //! * [`media::MediaPeer`]: a str0m WebRTC peer that talks to the SFU with
 //!   mediasoup's JSON shapes, sends synthetic VP8/Opus and counts what it
-//!   receives.
+//!   receives (and, for servers that negotiate with SDP, `media::sdp`).
+//! * [`janus`]: Janus's VideoRoom over its HTTP API, with the same media
+//!   peer, for the benchmark against Janus.
 
+pub mod janus;
 pub mod media;
 pub mod socketio;
 

@@ -6,16 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::sync::Semaphore;
-use vtp_client::{
-    AudioOptions, MediaPeer, MediaTransport, RemoteConsumer, SocketIoClient, VideoOptions,
-};
+use vtp_client::{AudioOptions, LocalProducer, VideoOptions};
 
 use crate::proc_stats::{CpuMeter, rss_bytes};
-use crate::spawn::{post, spawn, wait_healthy};
+use crate::spawn::{spawn_pinned, wait_healthy};
+use crate::vtp_peers;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,17 +34,72 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Row {
-    subscribers: usize,
-    video_bitrate: u32,
-    sent_packets: u64,
-    server_cpu_percent: f64,
-    server_rss_mib: f64,
+/// One fan-out run (one system, one subscriber count).
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub subscribers: usize,
+    pub video_bitrate: u32,
+    pub sent_packets: u64,
+    pub server_cpu_percent: f64,
+    pub server_rss_mib: f64,
     /// Mean over subscribers of (sent − received) / sent, in percent.
-    mean_loss_percent: f64,
-    worst_loss_percent: f64,
-    forwarded_packets_per_second: f64,
+    pub mean_loss_percent: f64,
+    pub worst_loss_percent: f64,
+    /// Packets received by the subscriber that received the fewest.
+    pub min_received_packets: u64,
+    /// The load generator's own CPU over the window (% of one core): near
+    /// 100 % of its cores, the rig, not the server, sets the figures.
+    pub loadgen_cpu_percent: f64,
+    pub forwarded_packets_per_second: f64,
+}
+
+impl Row {
+    /// The row of a run from what the publisher sent and what each
+    /// subscriber received (packets after NACK/RTX repair).
+    pub fn from_counts(
+        sent: u64,
+        received: &[u64],
+        duration: Duration,
+        video_bitrate: u32,
+        server_cpu_percent: f64,
+        server_rss_mib: f64,
+    ) -> Row {
+        let losses: Vec<f64> = received
+            .iter()
+            .map(|&got| 100.0 * sent.saturating_sub(got) as f64 / sent.max(1) as f64)
+            .collect();
+        Row {
+            subscribers: received.len(),
+            video_bitrate,
+            sent_packets: sent,
+            server_cpu_percent,
+            server_rss_mib,
+            mean_loss_percent: losses.iter().sum::<f64>() / losses.len().max(1) as f64,
+            worst_loss_percent: losses.iter().copied().fold(0.0, f64::max),
+            min_received_packets: received.iter().copied().min().unwrap_or(0),
+            loadgen_cpu_percent: f64::NAN,
+            forwarded_packets_per_second: sent as f64 * received.len() as f64
+                / duration.as_secs_f64().max(1e-6),
+        }
+    }
+
+    /// Server CPU time per forwarded packet, in µs.
+    pub fn cpu_us_per_packet(&self) -> f64 {
+        self.server_cpu_percent / 100.0 * 1e6 / self.forwarded_packets_per_second.max(1e-6)
+    }
+}
+
+/// What one fan-out run needs.
+pub struct Fanout<'a> {
+    pub bin: &'a std::path::Path,
+    pub subscribers: usize,
+    pub duration: Duration,
+    pub video_bitrate: u32,
+    /// Pin the server to this core.
+    pub server_cpu: Option<usize>,
+    /// Janus only: the address for ICE (default: this machine's IPv4 on
+    /// its default route; see `janus_server`).
+    pub janus_ip: Option<std::net::IpAddr>,
 }
 
 const EMAIL: &str = "media-load@example.org";
@@ -55,7 +108,15 @@ const PASSWORD: &str = "media-load-password";
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &n in &args.subscribers {
-        let row = one_run(&args, n)
+        let run = Fanout {
+            bin: &args.spawn,
+            subscribers: n,
+            duration: Duration::from_secs(args.duration),
+            video_bitrate: args.video_bitrate,
+            server_cpu: None,
+            janus_ip: None,
+        };
+        let row = vtp_run(&run)
             .await
             .with_context(|| format!("run with {n} subscribers"))?;
         if !args.json {
@@ -69,58 +130,34 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn one_run(args: &Args, n: usize) -> anyhow::Result<Row> {
-    let (server, base) = spawn(&args.spawn, EMAIL, PASSWORD, &["--sfu-workers", "1"])?;
+/// One fan-out run against a fresh `vtp` with one SFU worker.
+pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
+    let n = args.subscribers;
+    let (server, base) = spawn_pinned(
+        args.bin,
+        EMAIL,
+        PASSWORD,
+        &["--sfu-workers", "1"],
+        args.server_cpu,
+    )?;
     let pid = server.child.id();
     let http = reqwest::Client::new();
     wait_healthy(&http, &base).await;
-    let login = post(
-        &http,
-        format!("{base}/api/v1/auth/login"),
-        None,
-        json!({ "email": EMAIL, "password": PASSWORD }),
-    )
-    .await?;
-    let teacher = login["accessToken"].as_str().context("token")?.to_string();
-    let room = post(
-        &http,
-        format!("{base}/api/v1/rooms"),
-        Some(&teacher),
-        json!({ "title": "fan-out", "settings": { "maxParticipants": n + 1 } }),
-    )
-    .await?;
-    let room = room["id"].as_str().context("room id")?.to_string();
-    let student = post(&http, format!("{base}/api/v1/auth/register"), None, json!({ "email": "media-student@example.org", "password": "student-password", "displayName": "S" })).await?;
-    let student = student["accessToken"]
-        .as_str()
-        .context("token")?
-        .to_string();
+    let teacher = vtp_peers::login(&http, &base, EMAIL, PASSWORD).await?;
+    let room = vtp_peers::create_room(&http, &base, &teacher, "fan-out", n + 1).await?;
+    let student = vtp_peers::register(&http, &base, "media-student@example.org").await?;
 
-    // The publisher.
-    let socket = SocketIoClient::connect(&base, Some(&teacher)).await?;
-    socket
-        .request("join-room", json!({ "roomId": room }))
-        .await?;
-    let peer = MediaPeer::new();
-    let answer = socket
-        .request(
-            "create-transport",
-            json!({ "roomId": room, "direction": "send" }),
-        )
-        .await?;
-    let send = peer.create_send_transport(&answer).await?;
-    socket.request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": send.dtls_parameters() })).await?;
-    let video = send.produce_video(VideoOptions {
-        bitrate_bps: args.video_bitrate,
-        ..VideoOptions::default()
-    })?;
-    let audio = send.produce_audio(AudioOptions::default())?;
-    let mut producer_ids = Vec::new();
-    for (kind, p) in [("video", &video), ("audio", &audio)] {
-        let produced = socket.request("produce", json!({ "roomId": room, "transportId": answer["id"], "kind": kind, "rtpParameters": p.rtp_parameters() })).await?;
-        producer_ids.push(produced["id"].clone());
-    }
-    send.wait_connected(Duration::from_secs(10)).await?;
+    let publisher = vtp_peers::publish(
+        &base,
+        &teacher,
+        &room,
+        Some(VideoOptions {
+            bitrate_bps: args.video_bitrate,
+            ..VideoOptions::default()
+        }),
+        Some(AudioOptions::default()),
+    )
+    .await?;
 
     // The subscribers, a few at a time.
     let limit = Arc::new(Semaphore::new(16));
@@ -131,118 +168,103 @@ async fn one_run(args: &Args, n: usize) -> anyhow::Result<Row> {
             base.clone(),
             student.clone(),
             room.clone(),
-            producer_ids.clone(),
+            publisher.producer_ids.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire().await;
-            subscribe(&base, &token, &room, &producers).await
+            vtp_peers::subscribe(&base, &token, &room, &producers).await
         }));
     }
     let mut subscribers = Vec::new();
     for task in tasks {
         subscribers.push(task.await??);
     }
-    eprintln!("{n} subscribers connected; sending for {} s", args.duration);
+    eprintln!(
+        "{n} subscribers connected; sending for {} s",
+        args.duration.as_secs()
+    );
 
+    let sources: Vec<&LocalProducer> = publisher.producers.iter().collect();
+    let row = measure(pid, args, &sources, || {
+        subscribers
+            .iter()
+            .map(|s| s.consumers.iter().map(|c| c.stats().packets).sum())
+            .collect()
+    })
+    .await?;
+    drop(subscribers);
+    drop(publisher);
+    drop(server);
+    Ok(row)
+}
+
+/// Runs the sources for `WARMUP` and then `args.duration`, and measures
+/// over the second part only: the server's CPU (in % of one core), its RSS
+/// just after (MiB), and the row from the packets sent and each
+/// subscriber's packets received (`received` counts them) in that window.
+/// The warm-up keeps set-up transients (the first keyframe to a subscriber
+/// whose path is not quite ready) out of the steady-state figures, the same
+/// way for every system.
+pub async fn measure(
+    pid: u32,
+    args: &Fanout<'_>,
+    sources: &[&LocalProducer],
+    received: impl Fn() -> Vec<u64>,
+) -> anyhow::Result<Row> {
+    let sent = || sources.iter().map(|p| p.stats().packets).sum::<u64>();
+    for s in sources {
+        s.start();
+    }
+    tokio::time::sleep(WARMUP).await;
+    let (sent_before, received_before) = (sent(), received());
     let cpu = CpuMeter::start(pid).context("reading the server's CPU")?;
-    video.start();
-    audio.start();
-    tokio::time::sleep(Duration::from_secs(args.duration)).await;
-    video.stop();
-    audio.stop();
+    let own_cpu = CpuMeter::start(std::process::id());
+    tokio::time::sleep(args.duration).await;
     let cpu_percent = cpu.percent().unwrap_or(f64::NAN);
+    let loadgen_cpu_percent = own_cpu.and_then(|c| c.percent()).unwrap_or(f64::NAN);
+    for s in sources {
+        s.stop();
+    }
+    let sent_in_window = sent().saturating_sub(sent_before);
+    // Packets in flight arrive (or are repaired) before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = rss_bytes(pid)
         .map(|b| b as f64 / (1024.0 * 1024.0))
         .unwrap_or(f64::NAN);
-
-    let sent = video.stats().packets + audio.stats().packets;
-    let losses: Vec<f64> = subscribers
+    let received_in_window: Vec<u64> = received()
         .iter()
-        .map(|s| {
-            let got: u64 = s.consumers.iter().map(|c| c.stats().packets).sum();
-            100.0 * sent.saturating_sub(got) as f64 / sent.max(1) as f64
-        })
+        .zip(received_before)
+        .map(|(after, before)| after.saturating_sub(before))
         .collect();
-    let mean = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
-    let worst = losses.iter().copied().fold(0.0, f64::max);
-    drop(subscribers);
-    drop(server);
     Ok(Row {
-        subscribers: n,
-        video_bitrate: args.video_bitrate,
-        sent_packets: sent,
-        server_cpu_percent: cpu_percent,
-        server_rss_mib: rss,
-        mean_loss_percent: mean,
-        worst_loss_percent: worst,
-        forwarded_packets_per_second: sent as f64 * n as f64 / args.duration as f64,
-    })
-}
-
-struct Subscriber {
-    _socket: SocketIoClient,
-    _peer: MediaPeer,
-    _transport: MediaTransport,
-    consumers: Vec<RemoteConsumer>,
-}
-
-async fn subscribe(
-    base: &str,
-    token: &str,
-    room: &str,
-    producers: &[Value],
-) -> anyhow::Result<Subscriber> {
-    let socket = SocketIoClient::connect(base, Some(token)).await?;
-    let joined = socket
-        .request("join-room", json!({ "roomId": room }))
-        .await?;
-    let router_caps = joined["routerRtpCapabilities"].clone();
-    let peer = MediaPeer::new();
-    let answer = socket
-        .request(
-            "create-transport",
-            json!({ "roomId": room, "direction": "recv" }),
+        loadgen_cpu_percent,
+        ..Row::from_counts(
+            sent_in_window,
+            &received_in_window,
+            args.duration,
+            args.video_bitrate,
+            cpu_percent,
+            rss,
         )
-        .await?;
-    let transport = peer.create_recv_transport(&answer, &router_caps).await?;
-    let caps = MediaPeer::rtp_capabilities(&router_caps)?;
-    let mut consumers = Vec::new();
-    let mut ids = Vec::new();
-    for producer in producers {
-        let c = socket.request("consume", json!({ "roomId": room, "transportId": answer["id"], "producerId": producer, "rtpCapabilities": caps })).await?;
-        ids.push(c["id"].clone());
-        consumers.push(transport.consume(&c)?);
-    }
-    socket.request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() })).await?;
-    transport.wait_connected(Duration::from_secs(10)).await?;
-    for id in ids {
-        socket
-            .request(
-                "resume-consumer",
-                json!({ "roomId": room, "consumerId": id }),
-            )
-            .await?;
-    }
-    if consumers.is_empty() {
-        bail!("nothing to consume");
-    }
-    Ok(Subscriber {
-        _socket: socket,
-        _peer: peer,
-        _transport: transport,
-        consumers,
     })
 }
 
-fn print_row(r: &Row) {
-    println!(
-        "{:>4} subscribers: server CPU {:>6.1} %  RSS {:>6.1} MiB  loss mean {:.2} % worst {:.2} %  ({:.0} packets/s forwarded)",
+/// Sending before the measurement window.
+const WARMUP: Duration = Duration::from_secs(1);
+
+pub fn print_row(r: &Row) {
+    println!("{}", row_line(r));
+}
+
+pub fn row_line(r: &Row) -> String {
+    format!(
+        "{:>4} subscribers: server CPU {:>6.1} %  RSS {:>6.1} MiB  loss mean {:.2} % worst {:.2} %  ({:.0} packets/s forwarded; load generator CPU {:.0} %)",
         r.subscribers,
         r.server_cpu_percent,
         r.server_rss_mib,
         r.mean_loss_percent,
         r.worst_loss_percent,
-        r.forwarded_packets_per_second
-    );
+        r.forwarded_packets_per_second,
+        r.loadgen_cpu_percent
+    )
 }

@@ -64,14 +64,15 @@ struct Report {
     server_kib_per_connection: Option<f64>,
 }
 
-#[derive(Serialize)]
-struct Percentiles {
-    p50: f64,
-    p99: f64,
-    max: f64,
+/// Percentiles of a sample (NaN, shown as `null` in JSON, when empty).
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
 }
 
-fn percentiles(mut samples: Vec<f64>) -> Percentiles {
+pub fn percentiles(mut samples: Vec<f64>) -> Percentiles {
     if samples.is_empty() {
         return Percentiles {
             p50: f64::NAN,

@@ -7,11 +7,18 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-/// A server started by the load generator; stopped (and its data removed)
-/// on drop.
+/// A server started by the load generator (`vtp` or Janus); stopped (and
+/// its folder removed) on drop.
 pub struct Spawned {
     pub child: Child,
     dir: PathBuf,
+}
+
+impl Spawned {
+    /// Owns `child` and its folder `dir` from now on.
+    pub fn new(child: Child, dir: PathBuf) -> Spawned {
+        Spawned { child, dir }
+    }
 }
 
 impl Drop for Spawned {
@@ -29,6 +36,18 @@ pub fn spawn(
     email: &str,
     password: &str,
     extra: &[&str],
+) -> anyhow::Result<(Spawned, String)> {
+    spawn_pinned(bin, email, password, extra, None)
+}
+
+/// [`spawn`], with the server pinned to core `cpu` by `taskset` (which
+/// execs it, so the child's pid is the server's).
+pub fn spawn_pinned(
+    bin: &Path,
+    email: &str,
+    password: &str,
+    extra: &[&str],
+    cpu: Option<usize>,
 ) -> anyhow::Result<(Spawned, String)> {
     let dir =
         std::env::temp_dir().join(format!("vtp-load-{}-{}", std::process::id(), rand_suffix()));
@@ -55,7 +74,7 @@ pub fn spawn(
     if !status.success() {
         bail!("vtp user create failed");
     }
-    let child = Command::new(bin)
+    let child = pinned_command(bin, cpu)
         .args([
             "serve",
             "--bind",
@@ -80,7 +99,21 @@ pub fn spawn(
     Ok((Spawned { child, dir }, format!("http://127.0.0.1:{port}")))
 }
 
-fn rand_suffix() -> u128 {
+/// A command for `bin`, run through `taskset -c cpu` when `cpu` is given
+/// (taskset execs `bin`, so the child's pid is `bin`'s, and every thread
+/// it starts inherits the mask).
+pub fn pinned_command(bin: &Path, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(c) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(c.to_string()).arg(bin);
+            command
+        }
+        None => Command::new(bin),
+    }
+}
+
+pub fn rand_suffix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

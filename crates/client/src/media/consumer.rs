@@ -10,7 +10,7 @@ use str0m::rtp::Ssrc;
 
 use super::params::{ConsumeAnswer, Kind};
 use super::stats::{ConsumerStats, RxTracker};
-use super::transport::Shared;
+use super::transport::{Inner, Shared};
 use super::{KeyframeKind, MediaError};
 
 pub(super) struct Consumer {
@@ -74,29 +74,54 @@ pub(super) fn declare(shared: &Arc<Shared>, answer: &Value) -> Result<RemoteCons
     let mut api = inner.rtc.direct_api();
     api.declare_media(mid, kind.str0m());
     api.expect_stream_rx(Ssrc::from(ssrc), rtx.map(Ssrc::from), mid, None);
+    let consumer = register(
+        shared,
+        inner,
+        kind,
+        mid_str,
+        Ssrc::from(ssrc),
+        rtx.map(Ssrc::from),
+        (answer.id, answer.producer_id),
+    );
+    drop(guard);
+    shared.wake.notify_one();
+    Ok(consumer)
+}
+
+/// Adds the counters of a received stream that str0m already expects
+/// (declared above, or by an SDP negotiation); `ids` are the consumer's and
+/// its producer's ids.
+pub(super) fn register(
+    shared: &Arc<Shared>,
+    inner: &mut Inner,
+    kind: Kind,
+    mid: String,
+    ssrc: Ssrc,
+    rtx: Option<Ssrc>,
+    ids: (String, String),
+) -> RemoteConsumer {
+    let (id, producer_id) = ids;
     let index = inner.consumers.len();
     inner.consumers.push(Consumer {
         kind,
-        ssrc: Ssrc::from(ssrc),
-        rtx: rtx.map(Ssrc::from),
+        ssrc,
+        rtx,
         tracker: RxTracker::default(),
         stats: ConsumerStats {
-            consumer_id: answer.id.clone(),
-            producer_id: answer.producer_id.clone(),
-            mid: mid_str,
-            ssrc,
+            consumer_id: id.clone(),
+            producer_id: producer_id.clone(),
+            mid,
+            ssrc: *ssrc,
             ..Default::default()
         },
     });
-    drop(guard);
-    shared.wake.notify_one();
-    Ok(RemoteConsumer {
+    RemoteConsumer {
         shared: shared.clone(),
         index,
-        id: answer.id,
-        producer_id: answer.producer_id,
+        id,
+        producer_id,
         kind,
-    })
+    }
 }
 
 /// A consumer declared on a receive transport (see [`MediaTransport::consume`](super::MediaTransport::consume)).

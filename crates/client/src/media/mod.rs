@@ -37,6 +37,9 @@
 //!   every packet it delivers is counted ([`ConsumerStats`]): packets,
 //!   bytes, frames, keyframes, unrepaired gaps, duplicates, integrity
 //!   failures, first/last packet time.
+//! * **SDP.** For servers that negotiate with SDP (Janus), `sdp` builds the
+//!   same transports through str0m's SDP API and registers the same
+//!   producers and consumers on the streams it negotiated.
 //! * **Events.** [`MediaTransport::events`] broadcasts [`MediaEvent`]s;
 //!   [`MediaTransport::wait_connected`] and
 //!   [`LocalProducer::wait_keyframe_requests`] await the common ones.
@@ -63,6 +66,7 @@ mod error;
 mod params;
 mod payload;
 mod producer;
+mod sdp;
 mod stats;
 mod transport;
 
@@ -76,6 +80,7 @@ pub use consumer::RemoteConsumer;
 pub use error::MediaError;
 pub use params::{Kind, receive_rtp_capabilities};
 pub use producer::LocalProducer;
+pub use sdp::{PendingPublish, SdpMedia, sdp_medias};
 pub use stats::{ConsumerStats, LayerStats, PeerStats, ProducerStats, TransportStats};
 pub use transport::{Direction, MediaTransport};
 
@@ -208,8 +213,17 @@ impl MediaPeer {
     ) -> Result<MediaTransport, MediaError> {
         let t = MediaTransport::start(SocketAddr::new(self.ip, 0), answer, direction, numbering)
             .await?;
-        self.lock().push(t.clone());
+        self.adopt(t.clone());
         Ok(t)
+    }
+
+    fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
+    /// Keeps `t` with the peer's transports (stats, close on drop).
+    fn adopt(&self, t: MediaTransport) {
+        self.lock().push(t);
     }
 
     /// The `rtpCapabilities` to send with `consume`

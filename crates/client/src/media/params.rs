@@ -132,8 +132,10 @@ impl Numbering {
                 exts.set(*id, ext);
             }
         }
+        // Ingress stats once a second give the NACKs sent and the jitter.
         let mut cfg = RtcConfig::new()
             .set_rtp_mode(true)
+            .set_stats_interval(Some(std::time::Duration::from_secs(1)))
             .clear_codecs()
             .set_extension_map(exts);
         let codecs = cfg.codec_config();

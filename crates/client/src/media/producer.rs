@@ -73,9 +73,9 @@ pub(super) fn declare(
     let mid_str = inner.next_mid.to_string();
     inner.next_mid += 1;
     let mid = Mid::from(mid_str.as_str());
-    let (pt, total_bitrate, width, height) = match &source {
-        SourceKind::Video(v) => (params::CHROMIUM_VP8, v.bitrate_bps, v.width, v.height),
-        SourceKind::Audio(a) => (params::CHROMIUM_OPUS, a.bitrate_bps, 0, 0),
+    let (total_bitrate, width, height) = match &source {
+        SourceKind::Video(v) => (v.bitrate_bps, v.width, v.height),
+        SourceKind::Audio(a) => (a.bitrate_bps, 0, 0),
     };
     let mut api = inner.rtc.direct_api();
     api.declare_media(mid, kind.str0m());
@@ -123,6 +123,87 @@ pub(super) fn declare(
         }
         Kind::Audio => params::audio_rtp_parameters(&mid_str, &cname, *layers[0].ssrc),
     };
+    Ok(register(
+        shared,
+        inner,
+        mid,
+        mid_str,
+        kind,
+        source,
+        layers,
+        rtp_parameters,
+    ))
+}
+
+/// One stream of a producer, as negotiated elsewhere (str0m's SDP API):
+/// its SSRC and RTX SSRC.
+pub(super) struct NegotiatedStream {
+    pub(super) ssrc: Ssrc,
+    pub(super) rtx: Option<Ssrc>,
+}
+
+/// Adds a producer for a MID whose send stream str0m already has (made by
+/// an SDP negotiation): the synthetic source then writes on that stream.
+/// `rtp_parameters` of the handle is `null` (there is no `produce` call).
+pub(super) fn register_negotiated(
+    shared: &Arc<Shared>,
+    inner: &mut Inner,
+    mid: Mid,
+    kind: Kind,
+    source: SourceKind,
+    stream: NegotiatedStream,
+) -> LocalProducer {
+    let bitrate = match &source {
+        SourceKind::Video(v) => v.bitrate_bps,
+        SourceKind::Audio(a) => a.bitrate_bps,
+    };
+    let (width, height) = match &source {
+        SourceKind::Video(v) => (v.width, v.height),
+        SourceKind::Audio(_) => (0, 0),
+    };
+    let layer = Layer {
+        ssrc: stream.ssrc,
+        rid: None,
+        seq: u64::from(*stream.ssrc & 0x3fff),
+        counter: 0,
+        bitrate,
+        width,
+        height,
+        force_keyframe: false,
+        stats: LayerStats {
+            rid: None,
+            ssrc: *stream.ssrc,
+            rtx_ssrc: stream.rtx.map(|r| *r),
+            ..Default::default()
+        },
+    };
+    register(
+        shared,
+        inner,
+        mid,
+        mid.to_string(),
+        kind,
+        source,
+        vec![layer],
+        Value::Null,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn register(
+    shared: &Arc<Shared>,
+    inner: &mut Inner,
+    mid: Mid,
+    mid_str: String,
+    kind: Kind,
+    source: SourceKind,
+    layers: Vec<Layer>,
+    rtp_parameters: Value,
+) -> LocalProducer {
+    let pt = match kind {
+        Kind::Video => params::CHROMIUM_VP8,
+        Kind::Audio => params::CHROMIUM_OPUS,
+    };
     let (keyframe_watch, keyframes) = watch::channel(0);
     let index = inner.producers.len();
     inner.producers.push(Producer {
@@ -140,14 +221,14 @@ pub(super) fn declare(
         keyframe_requests: 0,
         keyframe_watch,
     });
-    Ok(LocalProducer {
+    LocalProducer {
         shared: shared.clone(),
         index,
         mid: mid_str,
         kind,
         rtp_parameters,
         keyframes,
-    })
+    }
 }
 
 pub(super) fn producer_stats(p: &Producer) -> ProducerStats {

@@ -81,6 +81,12 @@ pub struct ConsumerStats {
     pub integrity_failures: u64,
     /// Keyframe requests this peer sent for the consumer.
     pub keyframe_requests_sent: u64,
+    /// NACKs str0m sent for the stream (from its periodic ingress stats).
+    pub nacks_sent: u64,
+    /// Interarrival jitter of the last receiver report str0m sent, in µs.
+    pub jitter_us: u64,
+    /// When the first packet of a VP8 keyframe arrived (video).
+    pub first_keyframe_at: Option<Instant>,
     pub first_packet_at: Option<Instant>,
     pub last_packet_at: Option<Instant>,
 }
@@ -184,6 +190,7 @@ pub(crate) fn count_packet(
         Some(p) => {
             if p.keyframe {
                 stats.keyframes += 1;
+                stats.first_keyframe_at.get_or_insert(now);
             }
         }
     }

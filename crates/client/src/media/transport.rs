@@ -110,8 +110,35 @@ impl MediaTransport {
                 .map_err(|e| MediaError::Rtc(e.to_string()))?;
             api.local_dtls_fingerprint().to_string()
         };
+        Ok(MediaTransport::launch(
+            answer.id,
+            direction,
+            numbering,
+            rtc,
+            socket,
+            remote,
+            params::dtls_parameters(&local_fp),
+        ))
+    }
+
+    /// Starts the task of a transport whose `Rtc` is built and whose socket
+    /// is bound; `remote` is the server's address as far as it is known.
+    pub(super) fn launch(
+        id: String,
+        direction: Direction,
+        numbering: Numbering,
+        rtc: Rtc,
+        socket: UdpSocket,
+        remote: SocketAddr,
+        dtls_parameters: Value,
+    ) -> MediaTransport {
+        // A socket bound a moment ago has an address; 0.0.0.0:0 only if the
+        // OS cannot say, which then shows in the stats.
+        let local_addr = socket
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let stats = TransportStats {
-            id: answer.id.clone(),
+            id: id.clone(),
             direction: direction.as_str(),
             local_addr,
             remote_addr: remote,
@@ -124,10 +151,10 @@ impl MediaTransport {
             datagrams_dropped: 0,
         };
         let shared = Arc::new(Shared {
-            id: answer.id,
+            id,
             direction,
             local_addr,
-            dtls_parameters: params::dtls_parameters(&local_fp),
+            dtls_parameters,
             inner: Mutex::new(Inner {
                 rtc,
                 numbering,
@@ -143,7 +170,11 @@ impl MediaTransport {
             connected: watch::channel(false).0,
         });
         tokio::spawn(run(shared.clone(), socket));
-        Ok(MediaTransport { shared })
+        MediaTransport { shared }
+    }
+
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The server's transport id (from the `create-transport` answer).
@@ -229,10 +260,14 @@ impl MediaTransport {
         if self.shared.direction == want {
             Ok(())
         } else {
-            Err(MediaError::WrongDirection {
-                transport_id: self.shared.id.clone(),
-                direction: self.shared.direction.as_str(),
-            })
+            Err(self.wrong_direction())
+        }
+    }
+
+    pub(super) fn wrong_direction(&self) -> MediaError {
+        MediaError::WrongDirection {
+            transport_id: self.shared.id.clone(),
+            direction: self.shared.direction.as_str(),
         }
     }
 
@@ -441,6 +476,17 @@ impl Inner {
                     &pkt.payload,
                     now,
                 );
+            }
+            Event::MediaIngressStats(s) => {
+                let mid = s.mid.to_string();
+                if let Some(c) = self.consumers.iter_mut().find(|c| c.stats.mid == mid) {
+                    let clock_hz = match c.kind {
+                        Kind::Video => 90_000,
+                        Kind::Audio => 48_000,
+                    };
+                    c.stats.nacks_sent = s.nacks;
+                    c.stats.jitter_us = u64::from(s.jitter) * 1_000_000 / clock_hz;
+                }
             }
             _ => {}
         }
