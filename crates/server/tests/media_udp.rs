@@ -101,6 +101,28 @@ async fn one_publisher_two_subscribers_pause_and_resume() {
         "restarted with a keyframe: {after:?}"
     );
     assert_eq!(after.integrity_failures, 0);
+
+    // The operator's view of the same call: `/metrics` counts the SFU's
+    // objects and traffic, and the process's own CPU and memory.
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metric = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    };
+    assert_eq!(metric("vtp_sfu_producers"), 2.0);
+    assert_eq!(metric("vtp_sfu_consumers"), 4.0);
+    assert!(metric("vtp_sfu_datagrams_received_total") > (sent_v + sent_a) as f64);
+    assert!(metric("process_cpu_seconds_total") > 0.0);
+    assert!(metric("process_resident_memory_bytes") > 1e6);
 }
 
 /// A simulcast publisher: the subscriber is told which layer it gets

@@ -55,6 +55,7 @@ pub use control::{
     Consume, CreateTransport, PreferredLayers, Produce, SfuControl, SfuError, SfuErrorCode,
     SfuHealth, SfuResult, TAP_CAPACITY, Tap,
 };
+pub use local::process_cpu_seconds;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

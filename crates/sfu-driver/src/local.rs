@@ -26,8 +26,9 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Process CPU time in seconds (user + system), from `/proc/self/stat`.
-fn process_cpu_seconds() -> Option<f64> {
+/// This process's CPU time in seconds (user + system, every thread), from
+/// `/proc/self/stat`; `None` where there is no `/proc`.
+pub fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name may hold spaces; fields resume after its ')'.
     let rest = stat.rsplit_once(')')?.1;

@@ -95,5 +95,29 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Datagrams dropped because a worker was behind.",
         sfu.dropped_queue_full,
     );
+    // The process's own figures, under the names Prometheus's client
+    // libraries use, so that load tools and dashboards read them as usual.
+    if let Some(cpu) = vtp_sfu_driver::process_cpu_seconds() {
+        let _ = writeln!(
+            out,
+            "# HELP process_cpu_seconds_total User and system CPU time of this process.\n\
+             # TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}"
+        );
+    }
+    if let Some(rss) = resident_memory_bytes() {
+        let _ = writeln!(
+            out,
+            "# HELP process_resident_memory_bytes Resident memory of this process.\n\
+             # TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}"
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// `VmRSS` of `/proc/self/status`, in bytes.
+fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
