@@ -25,6 +25,33 @@ export interface RemoteMedia {
   info: ProducerInfo;
   consumer: types.Consumer;
   track: MediaStreamTrack;
+  /** The spatial layer we last asked for (`set-preferred-layers`); absent: the server's default, the best. */
+  preferredSpatial?: number;
+  /** What the server says we receive now (`consumer-layers-changed`). */
+  layers?: { spatialLayer: number; temporalLayer: number };
+}
+
+/**
+ * The camera's simulcast encodings for a capture `height` pixels tall, as
+ * Chromium would allow them (it sends three layers from 540 lines up, two
+ * from 270, one below): each rid a quarter, half or the full size, so the
+ * SFU can give a small tile the small layer (DESIGN §3 `set-preferred-layers`).
+ */
+export function cameraEncodings(height: number): types.RtpEncodingParameters[] {
+  if (height >= 540) {
+    return [
+      { rid: "r0", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+      { rid: "r1", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+      { rid: "r2", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+    ];
+  }
+  if (height >= 270) {
+    return [
+      { rid: "r0", scaleResolutionDownBy: 2, maxBitrate: 200_000 },
+      { rid: "r1", scaleResolutionDownBy: 1, maxBitrate: 800_000 },
+    ];
+  }
+  return [{ maxBitrate: 500_000 }];
 }
 
 type TransportParams = {
@@ -119,13 +146,27 @@ export class Media {
       return existing;
     }
     const transport = await this.sendTransport();
-    const producer = await transport.produce({
-      track,
-      appData: { source },
-      // Screens carry text: one high-bitrate layer keeps it readable.
-      ...(source === "screen" ? { encodings: [{ maxBitrate: 2_500_000 }] } : {}),
-      stopTracks: false,
-    });
+    let encodings: types.RtpEncodingParameters[] | undefined;
+    let codec: types.RtpCodecCapability | undefined;
+    if (source === "screen") {
+      // Screens carry text: one high-bitrate layer at full size keeps it
+      // readable; when bandwidth is short, fewer frames rather than blur.
+      track.contentHint = "detail";
+      encodings = [{ maxBitrate: 2_500_000 }];
+    } else if (source === "camera") {
+      encodings = cameraEncodings(track.getSettings().height ?? 0);
+      // The SFU switches VP8 (and H.264) simulcast layers; VP9/AV1 would
+      // stay on the first encoding, so a simulcast camera asks for VP8.
+      if (encodings.length > 1) codec = this.device.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === "video/vp8");
+    }
+    const producer = await transport.produce({ track, appData: { source }, encodings, codec, stopTracks: false });
+    if (source === "screen") {
+      const params = producer.rtpSender?.getParameters();
+      if (params) {
+        params.degradationPreference = "maintain-resolution";
+        await producer.rtpSender?.setParameters(params).catch(() => {}); // a hint only: browsers may refuse it
+      }
+    }
     this.producers.set(source, producer);
     return producer;
   }
@@ -180,6 +221,35 @@ export class Media {
     this.remote.set(info.producerId, media);
     this.onRemote(media);
     await this.sig.request("resume-consumer", { roomId: this.roomId, consumerId: c.id });
+  }
+
+  /**
+   * Asks the server for at most `spatialLayer` of a remote video (only when
+   * it differs from what we last asked: tiles resize often). A consumer of a
+   * single-encoding producer just keeps its one layer.
+   */
+  async setPreferredSpatial(producerId: string, spatialLayer: number): Promise<void> {
+    const media = this.remote.get(producerId);
+    if (!media || media.consumer.kind !== "video" || media.preferredSpatial === spatialLayer) return;
+    const before = media.preferredSpatial;
+    media.preferredSpatial = spatialLayer;
+    try {
+      await this.sig.request("set-preferred-layers", { roomId: this.roomId, consumerId: media.consumer.id, spatialLayer });
+    } catch (err) {
+      if (media.preferredSpatial === spatialLayer) media.preferredSpatial = before; // so the next ask is sent
+      throw err;
+    }
+  }
+
+  /** `consumer-layers-changed`: records what one of our consumers receives now. */
+  layersChanged(consumerId: string, layers: { spatialLayer: number; temporalLayer: number }): RemoteMedia | undefined {
+    for (const media of this.remote.values()) {
+      if (media.consumer.id === consumerId) {
+        media.layers = layers;
+        return media;
+      }
+    }
+    return undefined;
   }
 
   /** The producer is gone (closed, or its owner left). */

@@ -189,6 +189,12 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
     assert.equal(new Set(ids).size, ids.length, `${page.name}: one consumer per producer`);
   }
 
+  // Bo's phone shows small tiles: each asks the SFU for the low simulcast
+  // layer and is told it receives it (consumer-layers-changed).
+  for (const id of [teacherId, adaId]) {
+    await bo.locator(`.tile[data-peer-id="${id}"][data-preferred-layer="0"][data-spatial-layer="0"]`).waitFor({ timeout: 30_000 });
+  }
+
   // Chat from one student reaches the others.
   await ada.getByRole("textbox", { name: "Message" }).fill("Hello from Ada");
   await ada.getByRole("button", { name: "Send" }).click();

@@ -3,60 +3,16 @@
 // camera and microphone; page B consumes them and decodes video.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
-import { chromium } from "playwright-core";
-import { Vtp, sleep } from "./harness.mjs";
+import { sleep } from "./harness.mjs";
+import { startMediaPages } from "./media-pages.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const FLAGS = [
-  "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-  "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE [::1]',
-];
-
-let vtp, pages, browser, dir;
-
+let env, vtp;
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "vtp-page-"));
-  await build({ entryPoints: [join(here, "browser/media-page.js")], bundle: true, format: "esm", outfile: join(dir, "page.js"), logLevel: "error" });
-  pages = createServer((req, res) => {
-    if (req.url === "/page.js") {
-      res.writeHead(200, { "content-type": "text/javascript" });
-      res.end(readFileSync(join(dir, "page.js")));
-    } else {
-      res.writeHead(200, { "content-type": "text/html" });
-      res.end('<!doctype html><meta charset="utf-8"><body><script type="module" src="/page.js"></script></body>');
-    }
-  });
-  await new Promise((ok) => pages.listen(0, "127.0.0.1", ok));
-  const origin = `http://127.0.0.1:${pages.address().port}`;
-  vtp = await Vtp.start(["--cors-origins", origin, "--login-rate-per-ip", "1000"]);
-  vtp.origin = origin;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  env = await startMediaPages();
+  vtp = env.vtp;
 });
-
-after(async () => {
-  await browser?.close();
-  pages?.close();
-  vtp?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function openPage() {
-  const page = await browser.newPage();
-  page.on("console", (m) => { if (m.type() === "error") console.error("[page]", m.text()); });
-  await page.goto(vtp.origin);
-  await page.waitForFunction(() => window.vtp !== undefined);
-  return page;
-}
+after(async () => { await env?.stop(); });
+const openPage = () => env.openPage();
 
 test("a published camera and microphone reach another browser", { timeout: 60_000 }, async () => {
   const teacher = await vtp.user("cam-teacher@example.org", "instructor");

@@ -56,12 +56,14 @@ export class RoomSession {
   connection: ConnectionState = "connecting";
   /** The peer speaking now (set from levels, or the server's `active-speaker`). */
   activeSpeaker: string | null = null;
+  /** The server has sent `active-speaker`: its choice wins over our local guess (see speaker.ts). */
+  serverSpeaker = false;
   ended: EndReason | null = null;
   /** Successful joins (the first, then each rejoin). */
   joins = 0;
   private joinedOnce = false;
 
-  onChange: (what: "peers" | "chat" | "self" | "connection" | "speaker") => void = () => {};
+  onChange: (what: "peers" | "chat" | "self" | "connection" | "speaker" | "layers") => void = () => {};
   onEnded: (reason: EndReason) => void = () => {};
   /** A notice for the person (muted by a host, …). */
   onNotice: (text: string) => void = () => {};
@@ -237,7 +239,13 @@ export class RoomSession {
     };
     s.on("recording-started", recording(true));
     s.on("recording-stopped", recording(false));
-    s.on<{ peerId: string }>("active-speaker", ({ peerId }) => this.setSpeaker(peerId));
+    s.on<{ peerId: string }>("active-speaker", ({ peerId }) => {
+      this.serverSpeaker = true;
+      this.setSpeaker(peerId);
+    });
+    s.on<{ consumerId: string; spatialLayer: number; temporalLayer: number }>("consumer-layers-changed", ({ consumerId, spatialLayer, temporalLayer }) => {
+      if (this.media.layersChanged(consumerId, { spatialLayer, temporalLayer })) this.onChange("layers");
+    });
     s.on("removed", () => this.end({ kind: "removed" }));
     s.on("room-closed", () => this.end({ kind: "closed" }));
   }

@@ -1,8 +1,12 @@
-// Who is speaking, locally: the server's `active-speaker` (sent when its
-// choice changes) sets the speaker too; between its notifications the
-// loudest audio we receive (or our own microphone) may move it, from the
-// audio levels WebRTC already measures. No AudioContext: it would need a
-// click before it runs, and the levels are there anyway.
+// Who is speaking. The server's `active-speaker` is preferred: it hears every
+// producer's `ssrc-audio-level` (ours included, before any loss on the way
+// to us), debounced the same for everyone, so all pages highlight the same
+// person. Once it has sent one, this local guess stays quiet. The guess is
+// the fallback for a server that sends none (the level extension was not
+// negotiated, or an older server): the loudest audio we receive (or our own
+// microphone), from the audio levels WebRTC already measures. No
+// AudioContext: it would need a click before it runs, and the levels are
+// there anyway.
 import type { RoomSession } from "./session";
 
 const EVERY_MS = 400;
@@ -33,6 +37,7 @@ export class SpeakerDetector {
   }
 
   private async tick(): Promise<void> {
+    if (this.session.serverSpeaker) return;
     const levels = new Map<string, number>();
     for (const s of await this.session.media.inboundStats("audio")) {
       if (!s.paused) levels.set(s.peerId, Math.max(levels.get(s.peerId) ?? 0, s.audioLevel));

@@ -8,6 +8,7 @@ import type { RemoteMedia } from "../media";
 import { LocalMedia } from "./local";
 import { chatPanel, peoplePanel } from "./panels";
 import { RoomSession, type EndReason } from "./session";
+import { TileLayers } from "./layers";
 import { SpeakerDetector } from "./speaker";
 
 interface Tile {
@@ -43,6 +44,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   const people = peoplePanel(session, you);
   const side = h("aside", { class: "side", "data-open": "chat" }, chat.el, people.el);
   const tiles = new Map<string, Tile>();
+  const layers = new TileLayers(session.media);
   let settingsTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Runs a control's action; a failure becomes a sentence, never an unhandled rejection. */
@@ -140,6 +142,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     );
     t = { el, video, name, badges };
     tiles.set(key, t);
+    if (!key.startsWith("self:")) layers.watch(video);
     grid.append(el);
     return t;
   }
@@ -150,8 +153,27 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
       t.video.srcObject = track ? new MediaStream([track]) : null;
       if (track) t.video.play().catch(() => {});
     }
-    t.video.dataset.producerId = producerId;
+    if (t.video.dataset.producerId !== producerId || current !== track) {
+      // A new consumer starts at the server's default (the best layer): ask for the one that fits.
+      delete t.el.dataset.preferredLayer;
+      t.video.dataset.producerId = producerId;
+      if (producerId) layers.schedule(t.video);
+    }
+    quality(t, producerId);
     t.el.classList.toggle("no-video", !track);
+  }
+
+  /** What the SFU sends this tile now (`consumer-layers-changed`): a data attribute, and a hint when it is not the best. */
+  function quality(t: Tile, producerId: string) {
+    const got = session.media.remote.get(producerId)?.layers;
+    if (!got) {
+      delete t.el.dataset.spatialLayer;
+      t.video.removeAttribute("title");
+      return;
+    }
+    t.el.dataset.spatialLayer = String(got.spatialLayer);
+    t.video.title = ["Low", "Medium", "High"][got.spatialLayer] ?? "High";
+    t.video.title += " quality video";
   }
 
   function label(t: Tile, name: string, micOn: boolean, hand: boolean, peerId: string) {
@@ -201,6 +223,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     }
     for (const [key, t] of tiles) {
       if (!wanted.has(key)) {
+        layers.unwatch(t.video);
         t.video.srcObject = null;
         t.el.remove();
         tiles.delete(key);
@@ -308,6 +331,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   function teardown() {
     clearInterval(settingsTimer);
     speaker.stop();
+    layers.stop();
     local.stop();
     window.removeEventListener("beforeunload", unload);
     document.removeEventListener("keydown", onKey);

@@ -21,14 +21,20 @@ window.vtp = {
       if (!answer.ok) throw new Error(`${event}: ${answer.error.code}: ${answer.error.message}`);
       return answer.data;
     };
+    // Every server notification, for tests that wait on one
+    // (`consumer-layers-changed`, `active-speaker`).
+    const events = [];
+    socket.onAny((event, payload) => events.push({ event, payload }));
     const join = await req("join-room", { roomId });
     const device = new Device();
     await device.load({ routerRtpCapabilities: join.routerRtpCapabilities });
-    this.ctx = { socket, req, device, roomId };
+    this.ctx = { socket, req, device, roomId, events, consumers: new Map() };
     return join.peerId;
   },
 
-  async publish() {
+  /** `simulcast`: the camera captured at 1280×720 and sent as three VP8
+   * encodings r0/r1/r2 (¼, ½ and full size), as a classroom camera would. */
+  async publish({ simulcast = false } = {}) {
     const { req, device, roomId } = this.ctx;
     const params = await req("create-transport", { roomId, direction: "send" });
     const transport = device.createSendTransport(params);
@@ -36,8 +42,26 @@ window.vtp = {
     transport.on("produce", ({ kind, rtpParameters, appData }, done, fail) => {
       req("produce", { roomId, transportId: params.id, kind, rtpParameters, appData }).then(({ id }) => done({ id }), fail);
     });
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
-    await transport.produce({ track: stream.getVideoTracks()[0], appData: { source: "camera" } });
+    const video = simulcast ? { width: 1280, height: 720 } : { width: 640, height: 360 };
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
+    const options = { track: stream.getVideoTracks()[0], appData: { source: "camera" } };
+    if (simulcast) {
+      options.encodings = [
+        { rid: "r0", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+        { rid: "r1", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+        { rid: "r2", scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
+      ];
+      options.codec = device.rtpCapabilities.codecs.find((c) => c.mimeType.toLowerCase() === "video/vp8");
+    }
+    const producer = await transport.produce(options);
+    if (simulcast) {
+      // A busy test machine makes Chromium shrink what it encodes; keeping
+      // the resolution (and dropping frames instead) keeps the three layers
+      // at distinct, known sizes.
+      const params = producer.rtpSender.getParameters();
+      params.degradationPreference = "maintain-resolution";
+      await producer.rtpSender.setParameters(params).catch(() => {});
+    }
     await transport.produce({ track: stream.getAudioTracks()[0], appData: { source: "microphone" } });
     this.ctx.send = transport;
   },
@@ -51,6 +75,7 @@ window.vtp = {
     for (const producer of info.producers) {
       const c = await req("consume", { roomId, transportId: params.id, producerId: producer.producerId, rtpCapabilities: device.rtpCapabilities });
       const consumer = await transport.consume({ id: c.id, producerId: c.producerId, kind: c.kind, rtpParameters: c.rtpParameters });
+      this.ctx.consumers.set(c.id, consumer);
       const element = document.createElement(c.kind);
       element.srcObject = new MediaStream([consumer.track]);
       element.muted = true;
@@ -61,6 +86,47 @@ window.vtp = {
     }
     this.ctx.recv = transport;
     return info.producers.length;
+  },
+
+  /** The id of our consumer of `kind` (the only one in these tests). */
+  consumerId(kind) {
+    for (const [id, c] of this.ctx.consumers) if (c.kind === kind) return id;
+    return null;
+  },
+
+  async setPreferredLayers(consumerId, spatialLayer, temporalLayer) {
+    const { req, roomId } = this.ctx;
+    await req("set-preferred-layers", { roomId, consumerId, spatialLayer, ...(temporalLayer === undefined ? {} : { temporalLayer }) });
+  },
+
+  /** Payloads of the server notifications named `event` received so far. */
+  received(event) {
+    return this.ctx.events.filter((e) => e.event === event).map((e) => e.payload);
+  },
+
+  /** What one consumer decodes now: its inbound-rtp frame size and count. */
+  async consumerVideo(consumerId) {
+    const report = await this.ctx.consumers.get(consumerId).getStats();
+    const out = { frameWidth: 0, frameHeight: 0, framesDecoded: 0 };
+    report.forEach((s) => {
+      if (s.type !== "inbound-rtp" || s.kind !== "video") return;
+      out.frameWidth = s.frameWidth || 0;
+      out.frameHeight = s.frameHeight || 0;
+      out.framesDecoded = s.framesDecoded || 0;
+    });
+    return out;
+  },
+
+  /** The publisher's video encodings as Chromium sends them now, by rid. */
+  async outboundVideo() {
+    const report = await this.ctx.send.getStats();
+    const out = {};
+    report.forEach((s) => {
+      if (s.type === "outbound-rtp" && s.kind === "video") {
+        out[s.rid ?? "-"] = { frameWidth: s.frameWidth || 0, framesEncoded: s.framesEncoded || 0, bytesSent: s.bytesSent || 0 };
+      }
+    });
+    return out;
   },
 
   async inbound() {
