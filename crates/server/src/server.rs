@@ -214,22 +214,23 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (socket_layer, io) = signalling::layer(self.state.clone(), self.signal_limits.clone());
-        let mut router = api::router(self.state.clone(), &self.http);
+        let signal_engine = signalling::engine(self.state.clone(), self.signal_limits.clone());
+        let mut router = crate::sio::router(signal_engine.clone())
+            .merge(api::router(self.state.clone(), &self.http));
         if let Some(secret) = self.sfu_api.clone() {
             router = sfu_api::router(self.media.clone(), secret).merge(router);
         }
         let maintenance = tokio::spawn(maintenance(self.state.clone()));
         serve::serve_with_grace(
             listener,
-            router.layer(socket_layer),
+            router,
             self.connection_limits.clone(),
             self.grace,
             async move {
                 shutdown.await;
                 // Signalling connections are long-lived: close them so that only
                 // real in-flight requests hold the shutdown.
-                io.close().await;
+                signal_engine.close_all(Duration::from_secs(5)).await;
             },
         )
         .await;
