@@ -196,7 +196,7 @@ mod tests {
                 ack: Some(12),
                 name: "join-room".into(),
                 data: json!({ "roomId": "r" }),
-                len: 31,
+                len: 28,
             })
         );
         assert_eq!(

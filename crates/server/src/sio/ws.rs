@@ -240,7 +240,7 @@ mod tests {
     fn accept_key_of_the_rfc() {
         assert_eq!(
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxVYxIzo0YwCDB6Bqg0="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 
