@@ -314,7 +314,8 @@ async fn acks_carry_their_ids_and_refusals_are_clear() {
 
 #[tokio::test]
 async fn the_heartbeat_closes_a_silent_client_and_keeps_an_answering_one() {
-    let s = start(150, 300, 100_000).await;
+    // Pongs have 1.5 s, generous on a busy machine; silence is noticed after it.
+    let s = start(200, 1500, 100_000).await;
     let (mut ws, id) = s.connected_ws().await;
     for _ in 0..4 {
         assert_eq!(text(&mut ws).await, "2");
@@ -402,6 +403,22 @@ async fn malformed_packets_and_frames_close_without_harm() {
         s.disconnects().len() == 12
     })
     .await;
+    assert!(
+        s.disconnects()
+            .iter()
+            .all(|(_, why)| *why == "malformed packet")
+    );
+
+    // By polling: refused, and the session is closed.
+    let (_, open) = s.get("transport=polling").await;
+    let open: Value = serde_json::from_str(&open[1..]).unwrap();
+    let q = format!("transport=polling&sid={}", open["sid"].as_str().unwrap());
+    assert_eq!(s.post(&q, "40{\"token\":\"good\"}\u{1e}42[1]").await.0, 400);
+    eventually("malformed polling session closed", || {
+        s.disconnects().len() == 13
+    })
+    .await;
+    assert_eq!(s.get(&q).await.0, 400);
 
     // Raw frames: unmasked, reserved bits, a bad control frame, invalid UTF-8.
     for frame in [

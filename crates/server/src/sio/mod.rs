@@ -181,6 +181,8 @@ enum Flow {
     Probe,
     Upgrade,
     Close,
+    /// Not a packet of the protocol: the connection is closed.
+    Malformed,
 }
 
 /// The sessions of one server and their handler.
@@ -263,7 +265,7 @@ impl<H: Handler> Engine<H> {
             Ok(packet) => packet,
             Err(e) => {
                 tracing::debug!(sid = %session.eio_sid, error = %e, "malformed packet: closing");
-                return Flow::Close;
+                return Flow::Malformed;
             }
         };
         match packet {
@@ -279,7 +281,7 @@ impl<H: Handler> Engine<H> {
                 }
                 Err(e) => {
                     tracing::debug!(sid = %session.eio_sid, error = %e, "malformed socket.io packet: closing");
-                    Flow::Close
+                    Flow::Malformed
                 }
             },
         }

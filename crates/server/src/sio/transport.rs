@@ -171,6 +171,10 @@ impl<H: Handler> Engine<H> {
                     session.close("client close");
                     break;
                 }
+                Flow::Malformed => {
+                    session.close("malformed packet");
+                    return refused(3, "Bad request");
+                }
                 Flow::Pong => session.pong.notify_one(),
                 Flow::Continue | Flow::Probe | Flow::Upgrade => {}
             }
@@ -376,6 +380,7 @@ impl<H: Handler> Engine<H> {
                 message = reader.next(io) => match message {
                     Ok(Message::Text(text)) => match self.on_packet(session, &text).await {
                         Flow::Close => session.close("client close"),
+                        Flow::Malformed => session.close("malformed packet"),
                         Flow::Pong => {
                             if let Some(at) = pinged_at.take() {
                                 next_ping = at + interval;
