@@ -185,13 +185,13 @@ pub async fn dispatch(
         }),
 
         "webrtc-offer" => request!(ctx, RelayRequest, |sig, _conn, id, req| async {
-            relay(&sig, &id, "webrtc-offer", req).await
+            relay(sig, &id, "webrtc-offer", req).await
         }),
         "webrtc-answer" => request!(ctx, RelayRequest, |sig, _conn, id, req| async {
-            relay(&sig, &id, "webrtc-answer", req).await
+            relay(sig, &id, "webrtc-answer", req).await
         }),
         "ice-candidate" => request!(ctx, RelayRequest, |sig, _conn, id, req| async {
-            relay(&sig, &id, "ice-candidate", req).await
+            relay(sig, &id, "ice-candidate", req).await
         }),
 
         _ => dispatch_media(ctx, event).await,

@@ -340,11 +340,12 @@ impl<H: Handler> Engine<H> {
                     }
                 });
             }
-            SioIn::Binary { nsp: "/", ack } => {
-                if let Some(id) = ack {
-                    let answer = self.handler.refuse("binary attachments are not supported");
-                    session.push(packet::ack(id, &answer));
-                }
+            SioIn::Binary {
+                nsp: "/",
+                ack: Some(id),
+            } => {
+                let answer = self.handler.refuse("binary attachments are not supported");
+                session.push(packet::ack(id, &answer));
             }
             // Other namespaces are never connected; client acks are never asked.
             _ => {}
