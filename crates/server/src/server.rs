@@ -214,7 +214,12 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let signal_engine = signalling::engine(self.state.clone(), self.signal_limits.clone());
+        let signal_engine = signalling::engine(
+            self.state.clone(),
+            self.signal_limits.clone(),
+            // Polling sessions are not TCP connections: the same cap for them.
+            self.connection_limits.max_connections,
+        );
         let mut router = crate::sio::router(signal_engine.clone())
             .merge(api::router(self.state.clone(), &self.http));
         if let Some(secret) = self.sfu_api.clone() {

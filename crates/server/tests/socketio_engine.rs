@@ -67,6 +67,7 @@ async fn start(ping_interval_ms: u64, ping_timeout_ms: u64, max_payload: usize) 
             ping_timeout: Duration::from_millis(ping_timeout_ms),
             max_payload,
             connect_timeout: Duration::from_secs(60),
+            max_sessions: 50,
         },
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -465,4 +466,17 @@ async fn raw_websocket(s: &Server) -> TcpStream {
     tcp.read_exact(&mut open).await.unwrap();
     assert!(open.starts_with(b"0{"));
     tcp
+}
+
+#[tokio::test]
+async fn handshakes_beyond_the_session_limit_are_refused() {
+    let s = start(25_000, 20_000, 100_000).await;
+    for _ in 0..50 {
+        assert_eq!(s.get("transport=polling").await.0, 200);
+    }
+    assert_eq!(s.engine.session_count(), 50);
+    assert_eq!(s.get("transport=polling").await.0, 503);
+    let mut ws = s.ws("transport=websocket").await;
+    closed(&mut ws).await;
+    assert_eq!(s.engine.session_count(), 50);
 }

@@ -142,7 +142,7 @@ pub type SignalEngine = Arc<Engine<Signalling>>;
 
 /// Builds the Socket.IO engine (route it with [`sio::router`]) and starts
 /// the task that writes bus deliveries to sockets.
-pub fn engine(app: AppState, limits: SignalLimits) -> SignalEngine {
+pub fn engine(app: AppState, limits: SignalLimits, max_sessions: usize) -> SignalEngine {
     let config = sio::Config {
         ping_interval: limits.ping_interval,
         ping_timeout: limits.ping_timeout,
@@ -150,6 +150,7 @@ pub fn engine(app: AppState, limits: SignalLimits) -> SignalEngine {
         // `max_event_bytes` and this get a `bad_request` and stay connected.
         max_payload: limits.max_event_bytes.saturating_mul(4),
         connect_timeout: Duration::from_secs(45),
+        max_sessions,
     };
     let deliveries = app.bus.subscribe();
     let engine = Engine::new(

@@ -40,6 +40,9 @@ pub struct Config {
     pub max_payload: usize,
     /// Time a client has to connect the namespace after the handshake.
     pub connect_timeout: Duration,
+    /// Engine.IO sessions at most (websocket and polling); handshakes
+    /// beyond are refused.
+    pub max_sessions: usize,
 }
 
 /// Messages waiting for a slow client at most, and their bytes: beyond
@@ -239,8 +242,16 @@ impl<H: Handler> Engine<H> {
         }
     }
 
-    fn register(&self, session: &Arc<Session<H::Conn>>) {
-        lock(&self.sessions).insert(session.eio_sid.clone(), session.clone());
+    /// Records a new session; `false` (and not recorded) when there are
+    /// already as many as allowed.
+    fn register(&self, session: &Arc<Session<H::Conn>>) -> bool {
+        let mut sessions = lock(&self.sessions);
+        if sessions.len() >= self.config.max_sessions {
+            tracing::warn!("socket.io session limit reached: handshake refused");
+            return false;
+        }
+        sessions.insert(session.eio_sid.clone(), session.clone());
+        true
     }
 
     fn session(&self, eio_sid: &str) -> Option<Arc<Session<H::Conn>>> {
@@ -305,9 +316,23 @@ impl<H: Handler> Engine<H> {
                 match self.handler.connect(&id, auth).await {
                     Ok(conn) => {
                         let socket = Arc::new(Socket { id, conn });
-                        session.lock().socket = Some(socket.clone());
-                        lock(&self.sockets).insert(socket.id.clone(), session.clone());
-                        session.push(packet::connected(&socket.id));
+                        // Attached under the session's lock, unless the session
+                        // closed (or connected by a concurrent request) while
+                        // the handler worked: `finish` must see every socket.
+                        let attached = {
+                            let mut state = session.lock();
+                            let free = state.closed.is_none() && state.socket.is_none();
+                            if free {
+                                state.socket = Some(socket.clone());
+                                lock(&self.sockets).insert(socket.id.clone(), session.clone());
+                            }
+                            free
+                        };
+                        if attached {
+                            session.push(packet::connected(&socket.id));
+                        } else {
+                            self.handler.disconnect(&socket, "session closed").await;
+                        }
                     }
                     Err(message) => session.push(packet::connect_error("/", &message)),
                 }

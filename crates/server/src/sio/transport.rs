@@ -97,7 +97,9 @@ impl<H: Handler> Engine<H> {
 
     fn open_polling(self: Arc<Self>) -> Response {
         let session = Session::new(Transport::Polling);
-        self.register(&session);
+        if !self.register(&session) {
+            return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+        }
         let open = self.open_packet(&session, true);
         tokio::spawn(self.heartbeat(session));
         text(open)
@@ -287,11 +289,15 @@ impl<H: Handler> Engine<H> {
             },
             None => {
                 let session = Session::new(Transport::Websocket);
-                let open = self.open_packet(&session, false);
-                if self.write(&mut io, &open).await.is_err() {
+                if !self.register(&session) {
+                    let _ = self.write_frame(&mut io, 0x8, &[]).await;
                     return;
                 }
-                self.register(&session);
+                let open = self.open_packet(&session, false);
+                if self.write(&mut io, &open).await.is_err() {
+                    self.finish(&session).await;
+                    return;
+                }
                 session
             }
         };
