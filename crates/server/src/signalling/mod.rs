@@ -5,7 +5,8 @@
 //! envelope, and writes the bus's deliveries to sockets. It checks who is
 //! connected (the access token of the handshake), what they send (shape and
 //! size), and how often (a per-connection event budget). It holds no room
-//! state of its own.
+//! state of its own. The transport is [`crate::sio`]; this module is its
+//! [`sio::Handler`].
 
 mod handlers;
 pub mod protocol;
