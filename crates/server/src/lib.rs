@@ -17,6 +17,7 @@ pub mod server;
 pub mod sfu_api;
 pub mod sfu_node;
 pub mod signalling;
+pub mod sio;
 pub mod state;
 pub mod telemetry;
 

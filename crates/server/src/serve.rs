@@ -201,7 +201,7 @@ impl AsyncWrite for Counted {
 ///
 /// hyper parses them as slices of the connection's 8 KiB read buffer, and
 /// the request of an upgraded connection lives as long as the connection
-/// (socketioxide keeps its parts; axum keeps the original URI), which would
+/// (an upgrade handler may keep its parts; axum keeps the original URI), which would
 /// keep that buffer alive for every idle websocket. Copying a few hundred
 /// bytes lets it go. Plain requests are left alone: they are short-lived.
 fn own_upgrade_request_head<B>(mut req: hyper::Request<B>) -> hyper::Request<B> {

@@ -221,8 +221,14 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (socket_layer, io) = signalling::layer(self.state.clone(), self.signal_limits.clone());
-        let mut router = api::router(self.state.clone(), &self.http);
+        let signal_engine = signalling::engine(
+            self.state.clone(),
+            self.signal_limits.clone(),
+            // Polling sessions are not TCP connections: the same cap for them.
+            self.connection_limits.max_connections,
+        );
+        let mut router = crate::sio::router(signal_engine.clone())
+            .merge(api::router(self.state.clone(), &self.http));
         if let Some(secret) = self.sfu_api.clone() {
             router = sfu_api::router(self.media.clone(), secret).merge(router);
         }
@@ -236,14 +242,14 @@ impl Server {
         );
         serve::serve_with_grace(
             listener,
-            router.layer(socket_layer),
+            router,
             self.connection_limits.clone(),
             self.grace,
             async move {
                 shutdown.await;
                 // Signalling connections are long-lived: close them so that only
                 // real in-flight requests hold the shutdown.
-                io.close().await;
+                signal_engine.close_all(Duration::from_secs(5)).await;
             },
         )
         .await;

@@ -1,33 +1,11 @@
 //! One handler per request event of DESIGN §3. Each checks size, budget and
-//! shape, calls the room logic, and acknowledges with the envelope.
-
-use std::convert::Infallible;
-use std::sync::Arc;
+//! shape, calls the room logic, and answers with the envelope.
 
 use serde_json::Value;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State, TryData};
-use socketioxide::handler::FromMessageParts;
-use socketioxide::socket::{DisconnectReason, Socket};
 
 use super::protocol::*;
 use super::{Conn, Signalling};
 use crate::rooms::{SignalCode, SignalError};
-
-/// The size of an event's payload as received, to refuse oversized ones
-/// with `bad_request` instead of parsing them.
-pub struct RawLen(usize);
-
-impl<A: Adapter> FromMessageParts<A> for RawLen {
-    type Error = Infallible;
-    fn from_message_parts(
-        _: &Arc<Socket<A>>,
-        v: &mut socketioxide::handler::Value,
-        _: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        Ok(RawLen(v.len()))
-    }
-}
 
 /// Admits an event: within the size limit and the connection's budget, and
 /// of the expected shape.
@@ -52,147 +30,124 @@ fn admit<T>(
     parsed.map_err(|e| SignalError::bad_request(format!("malformed payload: {e}")))
 }
 
-fn reply<A: Adapter, T: serde::Serialize>(ack: AckSender<A>, result: Result<T, SignalError>) {
-    if let Err(e) = ack.send(&envelope(result)) {
-        tracing::debug!(error = %e, "acknowledgement not sent");
-    }
-}
-
-/// Declares a request handler: `request!(socket, "event", Payload, |sig, conn, id, req| async { … })`.
+/// Declares a request handler inside [`dispatch`]'s match:
+/// `request!(ctx, Payload, |sig, conn, id, req| async { … })`, whose block
+/// returns `Result<impl Serialize, SignalError>`.
 macro_rules! request {
-    ($s:ident, $event:literal, $payload:ty, |$sig:ident, $conn:ident, $id:ident, $req:ident| $body:expr) => {
-        $s.on(
-            $event,
-            async |s: SocketRef<A>,
-                   State($sig): State<Signalling>,
-                   Extension($conn): Extension<Arc<Conn>>,
-                   RawLen(len): RawLen,
-                   ack: AckSender<A>,
-                   TryData(data): TryData<$payload>| {
-                let $id = s.id.to_string();
-                let result = match admit(&$sig, &$conn, len, data) {
-                    Ok($req) => $body.await,
-                    Err(e) => Err(e),
-                };
-                reply(ack, result);
-            },
-        )
-    };
+    ($ctx:ident, $payload:ty, |$sig:ident, $conn:ident, $id:ident, $req:ident| $body:expr) => {{
+        let (sig, conn, id, data, len) = $ctx;
+        let $sig: &Signalling = sig;
+        let $conn: &Conn = conn;
+        let $id: String = id.to_string();
+        match admit($sig, $conn, len, serde_json::from_value::<$payload>(data)) {
+            Ok($req) => envelope($body.await),
+            Err(e) => envelope::<Empty>(Err(e)),
+        }
+    }};
 }
 
-/// Registers every event handler of a connection. Called from the handshake
-/// middleware, before socketioxide confirms the connection to the client:
-/// handlers registered later (in the connect handler, which runs as its own
-/// task after the confirmation) would miss events sent right after it.
-pub fn register<A: Adapter>(s: &SocketRef<A>) {
-    request!(s, "join-room", JoinRoom, |sig, conn, id, req| async {
-        let room_id = room_id(&req.room_id)?.to_string();
-        // A join needs a token that is still good (and the user's current state).
-        let user = sig.app.authenticate(&conn.token).await.map_err(|_| {
-            SignalError::new(
-                SignalCode::Unauthorized,
-                "access token expired or revoked: reconnect with a fresh one",
-            )
-        })?;
-        let max = sig.limits.max_rooms_per_connection;
-        if conn.rooms().len() >= max {
-            // Forget rooms this connection is no longer in (closed, or
-            // removed by a host) before counting.
-            for joined in conn.rooms() {
-                if !sig.app.hub.is_member(&id, &joined).await {
-                    conn.rooms
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&joined);
+/// Answers one event: the acknowledgement's envelope.
+pub async fn dispatch(
+    sig: &Signalling,
+    conn: &Conn,
+    id: &str,
+    event: &str,
+    data: Value,
+    len: usize,
+) -> Value {
+    let ctx = (sig, conn, id, data, len);
+    match event {
+        "join-room" => request!(ctx, JoinRoom, |sig, conn, id, req| async {
+            let room_id = room_id(&req.room_id)?.to_string();
+            // A join needs a token that is still good (and the user's current state).
+            let user = sig.app.authenticate(&conn.token).await.map_err(|_| {
+                SignalError::new(
+                    SignalCode::Unauthorized,
+                    "access token expired or revoked: reconnect with a fresh one",
+                )
+            })?;
+            let max = sig.limits.max_rooms_per_connection;
+            if conn.rooms().len() >= max {
+                // Forget rooms this connection is no longer in (closed, or
+                // removed by a host) before counting.
+                for joined in conn.rooms() {
+                    if !sig.app.hub.is_member(&id, &joined).await {
+                        conn.rooms
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&joined);
+                    }
                 }
             }
-        }
-        {
-            let rooms = conn.rooms.lock().unwrap_or_else(|p| p.into_inner());
-            if !rooms.contains(&room_id) && rooms.len() >= max {
-                return Err(SignalError::forbidden(format!(
-                    "a connection may be in at most {max} rooms"
-                )));
+            {
+                let rooms = conn.rooms.lock().unwrap_or_else(|p| p.into_inner());
+                if !rooms.contains(&room_id) && rooms.len() >= max {
+                    return Err(SignalError::forbidden(format!(
+                        "a connection may be in at most {max} rooms"
+                    )));
+                }
             }
-        }
-        let outcome = sig
-            .app
-            .hub
-            .join(&user, &id, &room_id, req.display_name.as_deref())
-            .await?;
-        conn.rooms
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(room_id);
-        Ok(outcome)
-    });
+            let outcome = sig
+                .app
+                .hub
+                .join(&user, &id, &room_id, req.display_name.as_deref())
+                .await?;
+            conn.rooms
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(room_id);
+            Ok(outcome)
+        }),
 
-    request!(s, "leave-room", RoomRequest, |sig, conn, id, req| async {
-        let room_id = room_id(&req.room_id)?;
-        sig.app.hub.leave(&id, room_id).await?;
-        conn.rooms
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(room_id);
-        Ok(Empty {})
-    });
+        "leave-room" => request!(ctx, RoomRequest, |sig, conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app.hub.leave(&id, room_id).await?;
+            conn.rooms
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(room_id);
+            Ok(Empty {})
+        }),
 
-    request!(
-        s,
-        "get-participants",
-        RoomRequest,
-        |sig, _conn, _id, req| async {
+        "get-participants" => request!(ctx, RoomRequest, |sig, _conn, _id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .room_info(room_id)
                 .await
                 .map(|info| serde_json::json!({ "peers": info.peers }))
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "get-room-info",
-        RoomRequest,
-        |sig, _conn, _id, req| async { sig.app.hub.room_info(room_id(&req.room_id)?).await }
-    );
+        "get-room-info" => request!(ctx, RoomRequest, |sig, _conn, _id, req| async {
+            sig.app.hub.room_info(room_id(&req.room_id)?).await
+        }),
 
-    request!(
-        s,
-        "chat-message",
-        ChatRequest,
-        |sig, _conn, id, req| async {
+        "chat-message" => request!(ctx, ChatRequest, |sig, _conn, id, req| async {
             let message = sig
                 .app
                 .hub
                 .chat(&id, room_id(&req.room_id)?, &req.text)
                 .await?;
             Ok(serde_json::json!({ "id": message.id, "sentAt": message.sent_at }))
-        }
-    );
+        }),
 
-    request!(s, "raise-hand", RoomRequest, |sig, _conn, id, req| async {
-        sig.app
-            .hub
-            .set_hand(&id, room_id(&req.room_id)?, true)
-            .await
-            .map(|()| Empty {})
-    });
+        "raise-hand" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
+            sig.app
+                .hub
+                .set_hand(&id, room_id(&req.room_id)?, true)
+                .await
+                .map(|()| Empty {})
+        }),
 
-    request!(s, "lower-hand", RoomRequest, |sig, _conn, id, req| async {
-        sig.app
-            .hub
-            .set_hand(&id, room_id(&req.room_id)?, false)
-            .await
-            .map(|()| Empty {})
-    });
+        "lower-hand" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
+            sig.app
+                .hub
+                .set_hand(&id, room_id(&req.room_id)?, false)
+                .await
+                .map(|()| Empty {})
+        }),
 
-    request!(
-        s,
-        "host-action",
-        HostActionRequest,
-        |sig, _conn, id, req| async {
+        "host-action" => request!(ctx, HostActionRequest, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
@@ -205,94 +160,42 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
                 )
                 .await
                 .map(|()| Empty {})
-        }
-    );
+        }),
 
-    request!(s, "close-room", RoomRequest, |sig, _conn, id, req| async {
-        sig.app
-            .hub
-            .close_room_as(&id, room_id(&req.room_id)?)
-            .await
-            .map(|()| Empty {})
-    });
+        "close-room" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
+            sig.app
+                .hub
+                .close_room_as(&id, room_id(&req.room_id)?)
+                .await
+                .map(|()| Empty {})
+        }),
 
-    request!(
-        s,
-        "start-recording",
-        RoomRequest,
-        |sig, _conn, id, req| async {
+        "start-recording" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
             sig.app
                 .hub
                 .start_recording(&id, room_id(&req.room_id)?)
                 .await
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "stop-recording",
-        RoomRequest,
-        |sig, _conn, id, req| async {
+        "stop-recording" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
             sig.app
                 .hub
                 .stop_recording(&id, room_id(&req.room_id)?)
                 .await
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "webrtc-offer",
-        RelayRequest,
-        |sig, _conn, id, req| async { relay(&sig, &id, "webrtc-offer", req).await }
-    );
-    request!(
-        s,
-        "webrtc-answer",
-        RelayRequest,
-        |sig, _conn, id, req| async { relay(&sig, &id, "webrtc-answer", req).await }
-    );
-    request!(
-        s,
-        "ice-candidate",
-        RelayRequest,
-        |sig, _conn, id, req| async { relay(&sig, &id, "ice-candidate", req).await }
-    );
+        "webrtc-offer" => request!(ctx, RelayRequest, |sig, _conn, id, req| async {
+            relay(sig, &id, "webrtc-offer", req).await
+        }),
+        "webrtc-answer" => request!(ctx, RelayRequest, |sig, _conn, id, req| async {
+            relay(sig, &id, "webrtc-answer", req).await
+        }),
+        "ice-candidate" => request!(ctx, RelayRequest, |sig, _conn, id, req| async {
+            relay(sig, &id, "ice-candidate", req).await
+        }),
 
-    register_media(s);
-
-    s.on_fallback(
-        async |Extension(conn): Extension<Arc<Conn>>, ack: AckSender<A>, Event(event): Event| {
-            let result: Result<Empty, SignalError> = match conn.spend() {
-                Err(wait) => Err(SignalError::new(
-                    SignalCode::RateLimited,
-                    format!("too many requests; wait {wait} s"),
-                )),
-                Ok(()) => Err(SignalError::bad_request(format!(
-                    "unknown event {:?}",
-                    truncate(&event, 64)
-                ))),
-            };
-            reply(ack, result);
-        },
-    );
-
-    s.on_disconnect(
-        async |s: SocketRef<A>,
-               State(sig): State<Signalling>,
-               Extension(conn): Extension<Arc<Conn>>,
-               reason: DisconnectReason| {
-            tracing::debug!(sid = %s.id, ?reason, "signalling connection closed");
-            sig.app
-                .metrics
-                .signalling_connections
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            sig.app
-                .hub
-                .connection_lost(&s.id.to_string(), conn.rooms())
-                .await;
-        },
-    );
+        _ => dispatch_media(ctx, event).await,
+    }
 }
 
 async fn relay(
@@ -322,124 +225,91 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// The media requests of DESIGN §3: transports, producers, consumers.
-fn register_media<A: Adapter>(s: &SocketRef<A>) {
-    request!(
-        s,
-        "create-transport",
-        CreateTransport,
-        |sig, _conn, id, req| async {
+async fn dispatch_media(ctx: (&Signalling, &Conn, &str, Value, usize), event: &str) -> Value {
+    match event {
+        "create-transport" => request!(ctx, CreateTransport, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .create_transport(&id, room_id, req.direction, req.sctp_capabilities.is_some())
                 .await
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "connect-transport",
-        ConnectTransport,
-        |sig, _conn, id, req| async {
+        "connect-transport" => request!(ctx, ConnectTransport, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .connect_transport(&id, room_id, &req.transport_id, req.dtls_parameters)
                 .await
                 .map(|()| Empty {})
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "restart-ice",
-        TransportRequest,
-        |sig, _conn, id, req| async {
+        "restart-ice" => request!(ctx, TransportRequest, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .restart_ice(&id, room_id, &req.transport_id)
                 .await
-        }
-    );
+        }),
 
-    request!(s, "produce", Produce, |sig, _conn, id, req| async {
-        let room_id = room_id(&req.room_id)?;
-        let app_data = Value::Object(req.app_data.unwrap_or_default());
-        sig.app
-            .hub
-            .produce(
-                &id,
-                room_id,
-                &req.transport_id,
-                req.kind,
-                req.rtp_parameters,
-                app_data,
-            )
-            .await
-    });
+        "produce" => request!(ctx, Produce, |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            let app_data = Value::Object(req.app_data.unwrap_or_default());
+            sig.app
+                .hub
+                .produce(
+                    &id,
+                    room_id,
+                    &req.transport_id,
+                    req.kind,
+                    req.rtp_parameters,
+                    app_data,
+                )
+                .await
+        }),
 
-    request!(s, "consume", Consume, |sig, _conn, id, req| async {
-        let room_id = room_id(&req.room_id)?;
-        sig.app
-            .hub
-            .consume(
-                &id,
-                room_id,
-                &req.transport_id,
-                &req.producer_id,
-                req.rtp_capabilities,
-            )
-            .await
-    });
+        "consume" => request!(ctx, Consume, |sig, _conn, id, req| async {
+            let room_id = room_id(&req.room_id)?;
+            sig.app
+                .hub
+                .consume(
+                    &id,
+                    room_id,
+                    &req.transport_id,
+                    &req.producer_id,
+                    req.rtp_capabilities,
+                )
+                .await
+        }),
 
-    request!(
-        s,
-        "pause-consumer",
-        ConsumerRequest,
-        |sig, _conn, id, req| async {
+        "pause-consumer" => request!(ctx, ConsumerRequest, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .set_consumer_paused(&id, room_id, &req.consumer_id, true)
                 .await
                 .map(|()| Empty {})
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "resume-consumer",
-        ConsumerRequest,
-        |sig, _conn, id, req| async {
+        "resume-consumer" => request!(ctx, ConsumerRequest, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .set_consumer_paused(&id, room_id, &req.consumer_id, false)
                 .await
                 .map(|()| Empty {})
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "close-consumer",
-        ConsumerRequest,
-        |sig, _conn, id, req| async {
+        "close-consumer" => request!(ctx, ConsumerRequest, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .close_consumer(&id, room_id, &req.consumer_id)
                 .await
                 .map(|()| Empty {})
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "set-preferred-layers",
-        PreferredLayers,
-        |sig, _conn, id, req| async {
+        "set-preferred-layers" => request!(ctx, PreferredLayers, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             if req.spatial_layer > 2 || req.temporal_layer.is_some_and(|t| t > 2) {
                 return Err(SignalError::bad_request(
@@ -459,48 +329,47 @@ fn register_media<A: Adapter>(s: &SocketRef<A>) {
                 )
                 .await
                 .map(|()| Empty {})
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "pause-producer",
-        ProducerRequest,
-        |sig, _conn, id, req| async {
+        "pause-producer" => request!(ctx, ProducerRequest, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .set_producer_paused(&id, room_id, &req.producer_id, true)
                 .await
                 .map(|()| Empty {})
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "resume-producer",
-        ProducerRequest,
-        |sig, _conn, id, req| async {
+        "resume-producer" => request!(ctx, ProducerRequest, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .set_producer_paused(&id, room_id, &req.producer_id, false)
                 .await
                 .map(|()| Empty {})
-        }
-    );
+        }),
 
-    request!(
-        s,
-        "close-producer",
-        ProducerRequest,
-        |sig, _conn, id, req| async {
+        "close-producer" => request!(ctx, ProducerRequest, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
                 .close_producer(&id, room_id, &req.producer_id)
                 .await
                 .map(|()| Empty {})
+        }),
+        _ => {
+            let (_, conn, _, _, _) = ctx;
+            let result: Result<Empty, SignalError> = match conn.spend() {
+                Err(wait) => Err(SignalError::new(
+                    SignalCode::RateLimited,
+                    format!("too many requests; wait {wait} s"),
+                )),
+                Ok(()) => Err(SignalError::bad_request(format!(
+                    "unknown event {:?}",
+                    truncate(event, 64)
+                ))),
+            };
+            envelope(result)
         }
-    );
+    }
 }

@@ -5,7 +5,8 @@
 //! envelope, and writes the bus's deliveries to sockets. It checks who is
 //! connected (the access token of the handshake), what they send (shape and
 //! size), and how often (a per-connection event budget). It holds no room
-//! state of its own.
+//! state of its own. The transport is [`crate::sio`]; this module is its
+//! [`sio::Handler`].
 
 mod handlers;
 pub mod protocol;
@@ -14,16 +15,15 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use serde::Deserialize;
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, State, TryData};
-use socketioxide::handler::ConnectHandler;
-use socketioxide::layer::SocketIoLayer;
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::bus::Delivery;
+use crate::rooms::SignalError;
+use crate::sio::{self, Engine, Socket};
 use crate::state::AppState;
 
 /// Limits on what one connection may send.
@@ -85,84 +85,102 @@ impl Conn {
     }
 }
 
-/// The error of a refused handshake; its text is what the client's
-/// `connect_error` carries.
-#[derive(Debug)]
-struct Unauthorized;
-
-impl std::fmt::Display for Unauthorized {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("unauthorized")
-    }
-}
-
 #[derive(Deserialize)]
 struct HandshakeAuth {
     token: String,
 }
 
-async fn authenticate<A: Adapter>(
-    s: SocketRef<A>,
-    State(sig): State<Signalling>,
-    TryData(auth): TryData<HandshakeAuth>,
-) -> Result<(), Unauthorized> {
-    let token = auth.map_err(|_| Unauthorized)?.token;
-    sig.app
-        .authenticate(&token)
-        .await
-        .map_err(|_| Unauthorized)?;
-    let per_second = sig.limits.events_per_second.max(1);
-    s.extensions.insert(Arc::new(Conn {
-        token,
-        rooms: Mutex::new(HashSet::new()),
-        // Twice the per-second rate as a burst, refilled over two seconds.
-        budget: RateLimiter::new(per_second * 2, Duration::from_secs(2)),
-    }));
-    handlers::register(&s);
-    sig.app
-        .metrics
-        .signalling_connections
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Ok(())
+#[async_trait]
+impl sio::Handler for Signalling {
+    type Conn = Conn;
+
+    async fn connect(&self, _socket_id: &str, auth: Option<Value>) -> Result<Conn, String> {
+        let unauthorized = || "unauthorized".to_string();
+        let token = serde_json::from_value::<HandshakeAuth>(auth.ok_or_else(unauthorized)?)
+            .map_err(|_| unauthorized())?
+            .token;
+        self.app
+            .authenticate(&token)
+            .await
+            .map_err(|_| unauthorized())?;
+        let per_second = self.limits.events_per_second.max(1);
+        self.app
+            .metrics
+            .signalling_connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Conn {
+            token,
+            rooms: Mutex::new(HashSet::new()),
+            // Twice the per-second rate as a burst, refilled over two seconds.
+            budget: RateLimiter::new(per_second * 2, Duration::from_secs(2)),
+        })
+    }
+
+    async fn event(&self, socket: &Socket<Conn>, name: String, data: Value, len: usize) -> Value {
+        handlers::dispatch(self, &socket.conn, &socket.id, &name, data, len).await
+    }
+
+    fn refuse(&self, message: &str) -> Value {
+        protocol::envelope::<protocol::Empty>(Err(SignalError::bad_request(message)))
+    }
+
+    async fn disconnect(&self, socket: &Socket<Conn>, reason: &'static str) {
+        tracing::debug!(sid = %socket.id, reason, "signalling connection closed");
+        self.app
+            .metrics
+            .signalling_connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.app
+            .hub
+            .connection_lost(&socket.id, socket.conn.rooms())
+            .await;
+    }
 }
 
-async fn on_connect<A: Adapter>(s: SocketRef<A>) {
-    tracing::debug!(sid = %s.id, "signalling connection");
-}
+/// The Socket.IO engine of the signalling layer, with the task that writes
+/// bus deliveries to its sockets.
+pub type SignalEngine = Arc<Engine<Signalling>>;
 
-/// Builds the Socket.IO layer and starts the task that writes bus
-/// deliveries to sockets.
-pub fn layer(app: AppState, limits: SignalLimits) -> (SocketIoLayer, SocketIo) {
-    let sig = Signalling {
-        app: app.clone(),
-        limits: Arc::new(limits.clone()),
-    };
-    let (layer, io) = SocketIo::builder()
-        .ping_interval(limits.ping_interval)
-        .ping_timeout(limits.ping_timeout)
-        // Frames beyond this close the connection; events between
+/// Builds the Socket.IO engine (route it with [`sio::router`]) and starts
+/// the task that writes bus deliveries to sockets.
+pub fn engine(app: AppState, limits: SignalLimits, max_sessions: usize) -> SignalEngine {
+    let config = sio::Config {
+        ping_interval: limits.ping_interval,
+        ping_timeout: limits.ping_timeout,
+        // Messages beyond this close the connection; events between
         // `max_event_bytes` and this get a `bad_request` and stay connected.
-        .ws_max_message_size(limits.max_event_bytes.saturating_mul(4).max(1024 * 1024))
-        .max_payload(u64::try_from(limits.max_event_bytes.saturating_mul(4)).unwrap_or(u64::MAX))
-        // Signalling messages are small; a smaller read buffer is memory kept
-        // per idle connection.
-        .ws_read_buffer_size(2048)
-        .with_state(sig)
-        .build_layer();
-    io.ns("/", on_connect.with(authenticate));
-    tokio::spawn(deliver(io.clone(), app.bus.subscribe()));
-    (layer, io)
+        max_payload: limits.max_event_bytes.saturating_mul(4),
+        connect_timeout: Duration::from_secs(45),
+        max_sessions,
+    };
+    let deliveries = app.bus.subscribe();
+    let engine = Engine::new(
+        Signalling {
+            app,
+            limits: Arc::new(limits),
+        },
+        config,
+    );
+    tokio::spawn(deliver(Arc::downgrade(&engine), deliveries));
+    engine
 }
 
 /// Writes each delivery to the sockets it names that live on this node.
-async fn deliver<A: Adapter>(io: SocketIo<A>, mut deliveries: mpsc::UnboundedReceiver<Delivery>) {
+async fn deliver(
+    engine: std::sync::Weak<Engine<Signalling>>,
+    mut deliveries: mpsc::UnboundedReceiver<Delivery>,
+) {
     while let Some(delivery) = deliveries.recv().await {
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
         for conn in &delivery.conns {
-            let Some(socket) = conn.parse().ok().and_then(|sid| io.get_socket(sid)) else {
-                continue;
-            };
-            if let Err(e) = socket.emit(delivery.event, &delivery.payload) {
-                tracing::debug!(conn, event = delivery.event, error = %e, "delivery dropped");
+            if !engine.emit(conn, delivery.event, &delivery.payload) {
+                tracing::debug!(
+                    conn,
+                    event = delivery.event,
+                    "delivery dropped: no such socket"
+                );
             }
         }
     }

@@ -1,0 +1,450 @@
+//! The Engine.IO transports: the HTTP entry point (`/socket.io/`), long
+//! polling with its heartbeat task, and the websocket task (one per
+//! connection, which reads, writes and pings).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+
+use super::packet::{self, EioIn};
+use super::ws::{self, Message};
+use super::{Engine, Flow, Handler, Session, Transport};
+
+/// The route of the engine, to merge into the server's router.
+pub fn router<H: Handler>(engine: Arc<Engine<H>>) -> axum::Router {
+    let handle = move |req: Request| {
+        let engine = engine.clone();
+        async move { engine.http(req).await }
+    };
+    axum::Router::new()
+        .route("/socket.io/", axum::routing::any(handle.clone()))
+        .route("/socket.io", axum::routing::any(handle))
+}
+
+/// The query of an Engine.IO request.
+#[derive(Default)]
+struct Query<'a> {
+    eio: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(query: &'a str) -> Self {
+        let mut out = Query::default();
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "EIO" => out.eio = Some(value),
+                "transport" => out.transport = Some(value),
+                "sid" => out.sid = Some(value),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// The Engine.IO error answer (`{"code","message"}` with 400).
+fn refused(code: u8, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "code": code, "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=UTF-8")], body).into_response()
+}
+
+/// Resets a session's "a poll is waiting" flag, however the poll ends.
+struct PollGuard<'a, C>(&'a Session<C>);
+
+impl<C> Drop for PollGuard<'_, C> {
+    fn drop(&mut self) {
+        self.0.lock().polling = false;
+    }
+}
+
+impl<H: Handler> Engine<H> {
+    async fn http(self: Arc<Self>, req: Request) -> Response {
+        let uri = req.uri().clone();
+        let query = Query::parse(uri.query().unwrap_or(""));
+        if query.eio != Some("4") {
+            return refused(5, "Unsupported protocol version");
+        }
+        let method = req.method().clone();
+        match (query.transport, query.sid) {
+            (Some("websocket"), sid) if method == Method::GET => self.upgrade(req, sid),
+            (Some("polling"), None) if method == Method::GET => self.open_polling(),
+            (Some("polling"), Some(sid)) if method == Method::GET => self.poll(sid).await,
+            (Some("polling"), Some(sid)) if method == Method::POST => {
+                self.post(sid, req.into_body()).await
+            }
+            (Some("polling" | "websocket"), _) => refused(2, "Bad handshake method"),
+            _ => refused(0, "Transport unknown"),
+        }
+    }
+
+    fn open_polling(self: Arc<Self>) -> Response {
+        let session = Session::new(Transport::Polling);
+        if !self.register(&session) {
+            return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+        }
+        let open = self.open_packet(&session, true);
+        tokio::spawn(self.heartbeat(session));
+        text(open)
+    }
+
+    /// A polling `GET`: waits for packets and answers them all at once.
+    async fn poll(&self, sid: &str) -> Response {
+        let Some(session) = self.session(sid) else {
+            return refused(1, "Session ID unknown");
+        };
+        {
+            let mut state = session.lock();
+            if state.transport == Transport::Websocket {
+                return refused(3, "Bad request");
+            }
+            if state.polling {
+                drop(state);
+                session.close("two polls at once");
+                return refused(3, "Bad request");
+            }
+            state.polling = true;
+        }
+        let _guard = PollGuard(&session);
+        loop {
+            {
+                let mut state = session.lock();
+                if state.closed.is_some() {
+                    return text("1".into());
+                }
+                if !state.outbox.is_empty() {
+                    state.queued_bytes = 0;
+                    let queued = std::mem::take(&mut state.outbox);
+                    drop(state);
+                    let mut body = String::new();
+                    for (i, packet) in queued.iter().enumerate() {
+                        if i > 0 {
+                            body.push(packet::SEPARATOR);
+                        }
+                        body.push_str(packet);
+                    }
+                    return text(body);
+                }
+                if state.transport != Transport::Polling {
+                    // Releases the client's last poll so that it can upgrade.
+                    return text("6".into());
+                }
+            }
+            session.wake.notified().await;
+        }
+    }
+
+    /// A polling `POST`: packets from the client.
+    async fn post(self: Arc<Self>, sid: &str, body: Body) -> Response {
+        let Some(session) = self.session(sid) else {
+            return refused(1, "Session ID unknown");
+        };
+        if session.lock().transport == Transport::Websocket {
+            return refused(3, "Bad request");
+        }
+        let Ok(bytes) = axum::body::to_bytes(body, self.config.max_payload).await else {
+            session.close("payload too large");
+            return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large").into_response();
+        };
+        let Ok(payload) = std::str::from_utf8(&bytes) else {
+            session.close("payload is not UTF-8");
+            return refused(3, "Bad request");
+        };
+        for packet in payload.split(packet::SEPARATOR) {
+            match self.on_packet(&session, packet).await {
+                Flow::Close => {
+                    session.close("client close");
+                    break;
+                }
+                Flow::Malformed => {
+                    session.close("malformed packet");
+                    return refused(3, "Bad request");
+                }
+                Flow::Pong => session.pong.notify_one(),
+                Flow::Continue | Flow::Probe | Flow::Upgrade => {}
+            }
+        }
+        text("ok".into())
+    }
+
+    /// Pings a polling session until it closes or upgrades.
+    async fn heartbeat(self: Arc<Self>, session: Arc<Session<H::Conn>>) {
+        let config = self.config.clone();
+        loop {
+            tokio::select! {
+                () = sleep(config.ping_interval) => {}
+                () = session.ended.notified() => {}
+            }
+            if self.heartbeat_over(&session).await {
+                return;
+            }
+            if !session.is_connected() && session.created.elapsed() > config.connect_timeout {
+                session.close("no namespace connection");
+                continue;
+            }
+            session.push("2".into());
+            tokio::select! {
+                () = session.pong.notified() => {}
+                () = sleep(config.ping_timeout) => session.close("ping timeout"),
+                () = session.ended.notified() => {}
+            }
+            if self.heartbeat_over(&session).await {
+                return;
+            }
+        }
+    }
+
+    /// Whether the polling heartbeat is done: the session upgraded (the
+    /// websocket task owns it now) or closed (then it is finished here).
+    async fn heartbeat_over(&self, session: &Arc<Session<H::Conn>>) -> bool {
+        let (closed, transport) = {
+            let state = session.lock();
+            (state.closed.is_some(), state.transport)
+        };
+        if transport == Transport::Websocket {
+            return true;
+        }
+        if closed {
+            self.finish(session).await;
+        }
+        closed
+    }
+
+    fn upgrade(self: Arc<Self>, mut req: Request, sid: Option<&str>) -> Response {
+        let headers = req.headers();
+        let is_websocket = headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        let version_ok = headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v.as_bytes() == b"13");
+        let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+            return refused(3, "Bad request");
+        };
+        if !is_websocket || !version_ok {
+            return refused(3, "Bad request");
+        }
+        let accept = ws::accept_key(key.as_bytes());
+        let probing = match sid {
+            None => None,
+            Some(sid) => match self.session(sid) {
+                Some(session) if session.lock().transport == Transport::Polling => Some(session),
+                Some(_) => return refused(3, "Bad request"),
+                None => return refused(1, "Session ID unknown"),
+            },
+        };
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        drop(req);
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => self.run_websocket(TokioIo::new(upgraded), probing).await,
+                Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+            }
+        });
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(accept) = HeaderValue::from_str(&accept) {
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        response
+    }
+
+    async fn run_websocket<S>(self: Arc<Self>, mut io: S, probing: Option<Arc<Session<H::Conn>>>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut reader = ws::Reader::new(self.config.max_payload);
+        let session = match probing {
+            Some(session) => match self.probe(&mut io, &mut reader, &session).await {
+                Ok(()) => session,
+                Err(e) => {
+                    let mut state = session.lock();
+                    if state.transport == Transport::Upgrading {
+                        state.transport = Transport::Polling;
+                    }
+                    tracing::debug!(sid = %session.eio_sid, error = e, "websocket upgrade abandoned");
+                    return;
+                }
+            },
+            None => {
+                let session = Session::new(Transport::Websocket);
+                if !self.register(&session) {
+                    let _ = self.write_frame(&mut io, 0x8, &[]).await;
+                    return;
+                }
+                let open = self.open_packet(&session, false);
+                if self.write(&mut io, &open).await.is_err() {
+                    self.finish(&session).await;
+                    return;
+                }
+                session
+            }
+        };
+        self.drive(&mut io, reader, &session).await;
+        self.finish(&session).await;
+    }
+
+    /// The upgrade of a polling session: `2probe` → `3probe`, then `5`.
+    async fn probe<S>(
+        &self,
+        io: &mut S,
+        reader: &mut ws::Reader,
+        session: &Session<H::Conn>,
+    ) -> Result<(), &'static str>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let steps = async {
+            loop {
+                let text = match reader.next(io).await {
+                    Ok(Message::Text(text)) => text,
+                    Ok(Message::Ping(data)) => {
+                        ws::write(io, 0xA, &data)
+                            .await
+                            .map_err(|_| "write failed")?;
+                        continue;
+                    }
+                    _ => return Err("websocket closed during the upgrade"),
+                };
+                match packet::parse_eio(&text) {
+                    Ok(EioIn::Ping("probe")) => {
+                        self.write(io, "3probe").await.map_err(|_| "write failed")?;
+                        let mut state = session.lock();
+                        if state.closed.is_some() || state.transport != Transport::Polling {
+                            return Err("session closed or already upgrading");
+                        }
+                        state.transport = Transport::Upgrading;
+                        drop(state);
+                        session.wake.notify_one();
+                    }
+                    Ok(EioIn::Upgrade) => {
+                        let mut state = session.lock();
+                        if state.closed.is_some() || state.transport != Transport::Upgrading {
+                            return Err("upgrade without probe");
+                        }
+                        state.transport = Transport::Websocket;
+                        drop(state);
+                        session.ended.notify_one();
+                        return Ok(());
+                    }
+                    Ok(EioIn::Noop) => {}
+                    _ => return Err("unexpected packet during the upgrade"),
+                }
+            }
+        };
+        timeout(self.config.ping_timeout, steps)
+            .await
+            .unwrap_or(Err("upgrade timed out"))
+    }
+
+    /// The websocket loop: writes what is queued, reads packets, pings.
+    async fn drive<S>(
+        self: &Arc<Self>,
+        io: &mut S,
+        mut reader: ws::Reader,
+        session: &Arc<Session<H::Conn>>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let interval = self.config.ping_interval;
+        let mut next_ping = Instant::now() + interval;
+        let mut pinged_at: Option<Instant> = None;
+        loop {
+            let (queued, closed) = session.take();
+            for text in queued {
+                if self.write(io, &text).await.is_err() {
+                    session.close("write failed");
+                    return;
+                }
+            }
+            if closed.is_some() {
+                let _ = timeout(self.config.ping_timeout, ws::write(io, 0x8, &[])).await;
+                return;
+            }
+            tokio::select! {
+                message = reader.next(io) => match message {
+                    Ok(Message::Text(text)) => match self.on_packet(session, &text).await {
+                        Flow::Close => session.close("client close"),
+                        Flow::Malformed => session.close("malformed packet"),
+                        Flow::Pong => {
+                            if let Some(at) = pinged_at.take() {
+                                next_ping = at + interval;
+                            }
+                        }
+                        Flow::Continue | Flow::Probe | Flow::Upgrade => {}
+                    },
+                    // Attachments of a refused binary event.
+                    Ok(Message::Binary(len)) => {
+                        tracing::debug!(sid = %session.eio_sid, len, "binary message ignored");
+                    }
+                    Ok(Message::Ping(data)) => {
+                        if self.write_frame(io, 0xA, &data).await.is_err() {
+                            session.close("write failed");
+                            return;
+                        }
+                    }
+                    Ok(Message::Close) => session.close("transport close"),
+                    Err(e) => {
+                        tracing::debug!(sid = %session.eio_sid, error = %e, "websocket ended");
+                        session.close("transport error");
+                        return;
+                    }
+                },
+                () = session.wake.notified() => {}
+                () = sleep_until(next_ping) => {
+                    if pinged_at.is_some() {
+                        session.close("ping timeout");
+                    } else if !session.is_connected()
+                        && session.created.elapsed() > self.config.connect_timeout
+                    {
+                        session.close("no namespace connection");
+                    } else {
+                        session.push("2".into());
+                        let now = Instant::now();
+                        pinged_at = Some(now);
+                        next_ping = now + self.config.ping_timeout;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes a text frame, giving up on a client that does not read.
+    async fn write<S: AsyncWrite + Unpin>(&self, io: &mut S, text: &str) -> Result<(), ()> {
+        self.write_frame(io, 0x1, text.as_bytes()).await
+    }
+
+    async fn write_frame<S: AsyncWrite + Unpin>(
+        &self,
+        io: &mut S,
+        opcode: u8,
+        payload: &[u8],
+    ) -> Result<(), ()> {
+        let deadline: Duration = self.config.ping_timeout;
+        match timeout(deadline, ws::write(io, opcode, payload)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+}
