@@ -5,10 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::media::{publish, publish_video_at, subscribe};
+use common::media::{
+    LAYERS_WAIT, layers_changed, prefer_spatial, publish, simulcast_call, subscribe,
+};
 use common::*;
 use serde_json::json;
-use vtp_client::VideoOptions;
 use vtp_store::Role;
 
 #[tokio::test]
@@ -132,37 +133,13 @@ async fn one_publisher_two_subscribers_pause_and_resume() {
 #[tokio::test]
 async fn a_subscriber_switches_simulcast_layers_and_is_told() {
     let s = TestServer::start().await;
-    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
-    let (_, ann) = s.user("ann@example.org", Role::Student).await;
-    let room = s.room(&teacher, json!({})).await;
-    let options = VideoOptions {
-        simulcast: true,
-        ..VideoOptions::default()
-    };
-    let a = publish_video_at(&s.url(""), &teacher, &room, options).await;
-    a.video.start();
-    let b = subscribe(&s, &ann, &room, &a.ids).await;
-    let wait = Duration::from_secs(10);
-    let changed = b
-        .socket
-        .next_event("consumer-layers-changed", wait)
-        .await
-        .expect("told its first layers");
+    let (room, a, b) = simulcast_call(&s).await;
+    let changed = layers_changed(&b, "told its first layers").await;
     assert_eq!(changed["consumerId"], b.video_id);
     assert_eq!(changed["spatialLayer"], 2, "the best layer by default");
 
-    b.socket
-        .request(
-            "set-preferred-layers",
-            json!({ "roomId": room, "consumerId": b.video_id, "spatialLayer": 0 }),
-        )
-        .await
-        .unwrap();
-    let changed = b
-        .socket
-        .next_event("consumer-layers-changed", wait)
-        .await
-        .expect("told of the switch");
+    prefer_spatial(&b, &room, 0).await;
+    let changed = layers_changed(&b, "told of the switch").await;
     assert_eq!(
         (&changed["consumerId"], &changed["spatialLayer"]),
         (&b.video_id, &json!(0))
@@ -199,7 +176,7 @@ async fn a_subscriber_switches_simulcast_layers_and_is_told() {
     a.audio.start();
     for socket in [&a.socket, &b.socket] {
         let speaker = socket
-            .next_event("active-speaker", wait)
+            .next_event("active-speaker", LAYERS_WAIT)
             .await
             .expect("told who speaks");
         assert_eq!(speaker["producerId"], a.ids.1, "{speaker}");

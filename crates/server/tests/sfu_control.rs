@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::media::{publish, publish_video_at, subscribe};
+use common::media::{layers_changed, prefer_spatial, publish, simulcast_call, subscribe};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -415,39 +415,14 @@ async fn layer_changes_on_an_sfu_node_reach_the_subscriber() {
         args.sfu_secret = Some(Secret::new(SECRET));
     })
     .await;
-    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
-    let (_, ann) = s.user("ann@example.org", Role::Student).await;
-    let room = s.room(&teacher, json!({})).await;
-    let options = VideoOptions {
-        simulcast: true,
-        ..VideoOptions::default()
-    };
-    let a = publish_video_at(&s.url(""), &teacher, &room, options).await;
-    a.video.start();
-    let b = subscribe(&s, &ann, &room, &a.ids).await;
-    // Generous: a keyframe must come through two nodes on a busy machine.
-    let wait = Duration::from_secs(10);
-    let first = b
-        .socket
-        .next_event("consumer-layers-changed", wait)
-        .await
-        .expect("told its first layers");
+    let (room, a, b) = simulcast_call(&s).await;
+    let first = layers_changed(&b, "told its first layers").await;
     assert_eq!(
         (&first["consumerId"], &first["spatialLayer"]),
         (&b.video_id, &json!(2))
     );
-    b.socket
-        .request(
-            "set-preferred-layers",
-            json!({ "roomId": room, "consumerId": b.video_id, "spatialLayer": 1 }),
-        )
-        .await
-        .unwrap();
-    let changed = b
-        .socket
-        .next_event("consumer-layers-changed", wait)
-        .await
-        .expect("told of the switch");
+    prefer_spatial(&b, &room, 1).await;
+    let changed = layers_changed(&b, "told of the switch").await;
     assert_eq!(changed["spatialLayer"], 1, "{changed}");
     a.video.stop();
 }

@@ -154,3 +154,42 @@ pub async fn subscribe(
         video_id,
     }
 }
+
+/// How long a layer change may take to be told (a keyframe must come
+/// through, perhaps across two nodes, on a busy machine).
+pub const LAYERS_WAIT: Duration = Duration::from_secs(10);
+
+/// A teacher publishing simulcast video (already sending) in a new room,
+/// and a student subscribed to it: `(room, publisher, subscriber)`.
+pub async fn simulcast_call(s: &TestServer) -> (String, Publisher, Subscriber) {
+    let (_, teacher) = s.user("t@example.org", vtp_store::Role::Instructor).await;
+    let (_, ann) = s.user("ann@example.org", vtp_store::Role::Student).await;
+    let room = s.room(&teacher, json!({})).await;
+    let options = VideoOptions {
+        simulcast: true,
+        ..VideoOptions::default()
+    };
+    let a = publish_video_at(&s.url(""), &teacher, &room, options).await;
+    a.video.start();
+    let b = subscribe(s, &ann, &room, &a.ids).await;
+    (room, a, b)
+}
+
+/// The subscriber's next `consumer-layers-changed`.
+pub async fn layers_changed(b: &Subscriber, what: &str) -> Value {
+    b.socket
+        .next_event("consumer-layers-changed", LAYERS_WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e:?}"))
+}
+
+/// Asks for `spatial_layer` on the subscriber's video consumer.
+pub async fn prefer_spatial(b: &Subscriber, room: &str, spatial_layer: u8) {
+    b.socket
+        .request(
+            "set-preferred-layers",
+            json!({ "roomId": room, "consumerId": b.video_id, "spatialLayer": spatial_layer }),
+        )
+        .await
+        .unwrap();
+}
