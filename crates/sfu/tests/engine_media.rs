@@ -113,25 +113,8 @@ fn room() -> Room {
     let video = net.engine.consume("tb", "cv", "pv", &caps, now).unwrap();
     let audio = net.engine.consume("tb", "ca", "pa", &caps, now).unwrap();
     assert!(video.rtp_parameters.encodings[0].rtx.is_some());
-    {
-        let mut api = net.clients[b].rtc.direct_api();
-        for c in [&video, &audio] {
-            let mid = c.rtp_parameters.mid.clone().unwrap();
-            let kind = if c.kind == MediaKind::Video {
-                StrKind::Video
-            } else {
-                StrKind::Audio
-            };
-            api.declare_media(Mid::from(mid.as_str()), kind);
-            let enc = &c.rtp_parameters.encodings[0];
-            api.expect_stream_rx(
-                Ssrc::from(enc.ssrc.unwrap()),
-                enc.rtx.as_ref().map(|r| Ssrc::from(r.ssrc)),
-                Mid::from(mid.as_str()),
-                None,
-            );
-        }
-    }
+    net.expect_consumer(b, &video);
+    net.expect_consumer(b, &audio);
     let dtls_b = net.dtls_of(b);
     net.engine.connect_transport("tb", &dtls_b, now).unwrap();
     net.run(Duration::from_millis(300));
@@ -522,18 +505,7 @@ fn a_client_with_the_wrong_dtls_fingerprint_never_receives_media() {
         .unwrap();
     let caps = router_caps_json(&net);
     let video = net.engine.consume("tb", "cv", "pv", &caps, now).unwrap();
-    {
-        let mut api = net.clients[b].rtc.direct_api();
-        let mid = video.rtp_parameters.mid.clone().unwrap();
-        api.declare_media(Mid::from(mid.as_str()), StrKind::Video);
-        let enc = &video.rtp_parameters.encodings[0];
-        api.expect_stream_rx(
-            Ssrc::from(enc.ssrc.unwrap()),
-            enc.rtx.as_ref().map(|r| Ssrc::from(r.ssrc)),
-            Mid::from(mid.as_str()),
-            None,
-        );
-    }
+    net.expect_consumer(b, &video);
     // B announces someone else's certificate (A's): an impostor.
     net.engine.connect_transport("tb", &dtls_a, now).unwrap();
     net.run(Duration::from_millis(300));

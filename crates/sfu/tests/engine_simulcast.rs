@@ -147,18 +147,7 @@ fn simulcast_with(rid: bool, h264: bool) -> Sim {
     net.engine.connect_transport("ta", &dtls_a, now).unwrap();
     let caps = router_caps_json(&net);
     let c = net.engine.consume("tb", "cv", "pv", &caps, now).unwrap();
-    let enc = c.rtp_parameters.encodings[0].clone();
-    {
-        let mid = c.rtp_parameters.mid.clone().unwrap();
-        let mut api = net.clients[b].rtc.direct_api();
-        api.declare_media(Mid::from(mid.as_str()), StrKind::Video);
-        api.expect_stream_rx(
-            Ssrc::from(enc.ssrc.unwrap()),
-            enc.rtx.as_ref().map(|r| Ssrc::from(r.ssrc)),
-            Mid::from(mid.as_str()),
-            None,
-        );
-    }
+    net.expect_consumer(b, &c);
     let dtls_b = net.dtls_of(b);
     net.engine.connect_transport("tb", &dtls_b, now).unwrap();
     net.run(Duration::from_millis(300));
@@ -167,7 +156,7 @@ fn simulcast_with(rid: bool, h264: bool) -> Sim {
         net,
         a,
         b,
-        consumer_ssrc: enc.ssrc.unwrap(),
+        consumer_ssrc: c.rtp_parameters.encodings[0].ssrc.unwrap(),
         layers,
         frame: 0,
         seen_a: 0,

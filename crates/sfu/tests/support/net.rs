@@ -9,11 +9,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use str0m::format::{Codec, FormatParams};
 use str0m::media::Frequency;
+use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Extension, ExtensionMap, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Event, Input, Output, Rtc, RtcConfig};
-use vtp_sfu::engine::{Engine, EngineConfig, EngineEvent, EngineOutput, TapPacket, TransportInfo};
+use vtp_sfu::engine::{
+    ConsumerInfo, Engine, EngineConfig, EngineEvent, EngineOutput, TapPacket, TransportInfo,
+};
 use vtp_sfu::rtp;
+use vtp_sfu::rtp::MediaKind;
 
 #[path = "peer.rs"]
 mod peer;
@@ -162,6 +166,29 @@ impl Net {
             timeout: None,
         });
         index
+    }
+
+    /// Tells a client's str0m peer what an engine consumer will send it
+    /// (its MID, kind and SSRCs), as mediasoup-client's `consume` would.
+    pub fn expect_consumer(&mut self, client: usize, consumer: &ConsumerInfo) {
+        let mid = consumer
+            .rtp_parameters
+            .mid
+            .clone()
+            .expect("a consumer's mid");
+        let kind = match consumer.kind {
+            MediaKind::Video => StrKind::Video,
+            MediaKind::Audio => StrKind::Audio,
+        };
+        let enc = &consumer.rtp_parameters.encodings[0];
+        let mut api = self.clients[client].rtc.direct_api();
+        api.declare_media(Mid::from(mid.as_str()), kind);
+        api.expect_stream_rx(
+            Ssrc::from(enc.ssrc.expect("a consumer's ssrc")),
+            enc.rtx.as_ref().map(|r| Ssrc::from(r.ssrc)),
+            Mid::from(mid.as_str()),
+            None,
+        );
     }
 
     pub fn dtls_of(&mut self, client: usize) -> Value {
