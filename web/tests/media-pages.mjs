@@ -38,16 +38,28 @@ export async function startMediaPages() {
   const origin = `http://127.0.0.1:${pages.address().port}`;
   const vtp = await Vtp.start(["--cors-origins", origin, "--login-rate-per-ip", "1000"]);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  // One more Chromium per fake microphone file (the flag is per browser).
+  const withAudio = new Map();
+  const browserFor = async (audioFile) => {
+    if (!audioFile) return browser;
+    if (!withAudio.has(audioFile)) {
+      withAudio.set(audioFile, await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, `--use-file-for-fake-audio-capture=${audioFile}`] }));
+    }
+    return withAudio.get(audioFile);
+  };
   return {
     vtp,
-    async openPage() {
-      const page = await browser.newPage();
+    /** `audioFile`: a WAV file the page's fake microphone plays (looped)
+     * instead of Chromium's beeps. */
+    async openPage({ audioFile } = {}) {
+      const page = await (await browserFor(audioFile)).newPage();
       page.on("console", (m) => { if (m.type() === "error") console.error("[page]", m.text()); });
       await page.goto(origin);
       await page.waitForFunction(() => window.vtp !== undefined);
       return page;
     },
     async stop() {
+      for (const b of withAudio.values()) await b.close();
       await browser.close();
       pages.close();
       vtp.stop();

@@ -66,6 +66,26 @@ window.vtp = {
     this.ctx.send = transport;
   },
 
+  /** The microphone alone, on a send transport of its own. */
+  async publishAudio() {
+    const { req, device, roomId } = this.ctx;
+    const params = await req("create-transport", { roomId, direction: "send" });
+    const transport = device.createSendTransport(params);
+    connectTransport(transport, req, roomId, params.id);
+    transport.on("produce", ({ kind, rtpParameters, appData }, done, fail) => {
+      req("produce", { roomId, transportId: params.id, kind, rtpParameters, appData }).then(({ id }) => done({ id }), fail);
+    });
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const producer = await transport.produce({ track: stream.getAudioTracks()[0], appData: { source: "microphone" } });
+    this.ctx.send = transport;
+    return producer.id;
+  },
+
+  async pauseProducer(producerId) {
+    const { req, roomId } = this.ctx;
+    await req("pause-producer", { roomId, producerId });
+  },
+
   async consumeAll() {
     const { req, device, roomId } = this.ctx;
     const params = await req("create-transport", { roomId, direction: "recv" });

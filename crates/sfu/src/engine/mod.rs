@@ -121,7 +121,7 @@ pub use peers::{
     RouterSummary, TransportSnapshot,
 };
 use producers::Producer;
-pub use speaker::{SPEAKER_DEBOUNCE, SPEAKER_WINDOW, SPEAKING_THRESHOLD_DBOV};
+pub use speaker::{QUIET_FLOOR_DBOV, SPEAKER_DEBOUNCE, SPEAKER_WINDOW, SPEAKING_THRESHOLD_DBOV};
 pub use taps::{MAX_TAPS_PER_PRODUCER, TapInfo, TapPacket};
 use transport::Transport;
 pub use types::*;

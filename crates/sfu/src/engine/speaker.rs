@@ -2,13 +2,22 @@
 //! header extension (RFC 6464) of its audio producers.
 //!
 //! Each audio packet's level (dBov: 0 is the loudest, -127 silence) is kept
-//! for [`SPEAKER_WINDOW`]. A producer whose mean level over the window
-//! (silent packets and missing ones counting as -127) is at least
-//! [`SPEAKING_THRESHOLD_DBOV`] is speaking; the loudest speaking producer
-//! leads (on a tie, the first by id, so the result is deterministic). A new leader becomes the active speaker only after leading for
-//! [`SPEAKER_DEBOUNCE`], so a cough or a word of agreement does not move
-//! the room's attention. Silence changes nothing and says nothing: the last
-//! speaker stays the active one until someone else leads.
+//! for [`SPEAKER_WINDOW`]. A producer whose mean level over the window is at
+//! least [`SPEAKING_THRESHOLD_DBOV`] is speaking; the loudest speaking
+//! producer leads (on a tie, the first by id, so the result is
+//! deterministic). A new leader becomes the active speaker only after
+//! leading for [`SPEAKER_DEBOUNCE`], so a cough or a word of agreement does
+//! not move the room's attention. Silence changes nothing and says nothing:
+//! the last speaker stays the active one until someone else leads.
+//!
+//! The mean counts quiet packets, and packets that did not come (DTX, loss),
+//! at [`QUIET_FLOOR_DBOV`], not at -127: speech is syllables with pauses
+//! between them, and at -127 a third of pauses would drag a clearly
+//! speaking voice (-15 dBov in its syllables) under the threshold. With
+//! the floor, speech with pauses stays well above it, while a short click
+//! (one loud packet in twenty) stays below. Chromium's fake microphone, a
+//! tone every 500 ms fading out over ~300 ms, averages about -55 dBov: it
+//! is heard, and any real voice is louder.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -26,7 +35,9 @@ const MAX_SAMPLES: usize = 64;
 /// Audio packets per window the mean assumes (20 ms packets), so that a
 /// producer that sends few packets does not look loud.
 const EXPECTED_SAMPLES: usize = (SPEAKER_WINDOW.as_millis() / 20) as usize;
-const SILENCE_DBOV: i32 = -127;
+/// The level quiet and missing packets count as in the mean (see the
+/// module doc): background noise after a browser's noise suppression.
+pub const QUIET_FLOOR_DBOV: i32 = -70;
 
 /// One router's detector. See the module doc.
 #[derive(Debug, Default)]
@@ -75,10 +86,13 @@ impl SpeakerDetector {
         });
         let mut loudest: Option<(&str, i32)> = None;
         for (producer_id, samples) in &self.levels {
-            let sum: i32 = samples.iter().map(|(_, l)| i32::from(*l)).sum();
+            let sum: i32 = samples
+                .iter()
+                .map(|(_, l)| i32::from(*l).max(QUIET_FLOOR_DBOV))
+                .sum();
             let missing = EXPECTED_SAMPLES.saturating_sub(samples.len()) as i32;
             let count = samples.len().max(EXPECTED_SAMPLES) as i32;
-            let mean = (sum + missing * SILENCE_DBOV) / count;
+            let mean = (sum + missing * QUIET_FLOOR_DBOV) / count;
             if mean >= SPEAKING_THRESHOLD_DBOV && loudest.is_none_or(|(_, best)| mean > best) {
                 loudest = Some((producer_id.as_str(), mean));
             }
@@ -145,5 +159,47 @@ mod tests {
         assert!(talk(&mut d, &mut t, 1000, -127, -127).is_empty());
         d.remove("b");
         assert_eq!(talk(&mut d, &mut t, 1000, -30, -127).len(), 1);
+    }
+
+    /// 20 ms packets of one producer for `ms`, its level given per packet
+    /// index, ticking every 100 ms.
+    fn one(
+        d: &mut SpeakerDetector,
+        t: &mut Instant,
+        ms: u64,
+        level: impl Fn(u64) -> i8,
+    ) -> Vec<(String, i8)> {
+        let mut out = Vec::new();
+        for step in 0..ms / 20 {
+            *t += Duration::from_millis(20);
+            d.record("a", level(step), *t);
+            if step % 5 == 4 {
+                out.extend(d.tick(*t));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn speech_with_pauses_speaks_and_a_click_does_not() {
+        let mut d = SpeakerDetector::default();
+        let mut t = Instant::now();
+        // One 20 ms click at -6 dBov every 500 ms, silence between.
+        let clicks = one(
+            &mut d,
+            &mut t,
+            3000,
+            |i| if i % 25 == 0 { -6 } else { -127 },
+        );
+        assert!(clicks.is_empty(), "{clicks:?}");
+        // Syllables of 180 ms at -18 dBov, pauses of 120 ms.
+        let speech = one(
+            &mut d,
+            &mut t,
+            3000,
+            |i| if i % 15 < 9 { -18 } else { -127 },
+        );
+        assert_eq!(speech.len(), 1, "{speech:?}");
+        assert!((-45..=-30).contains(&speech[0].1), "{speech:?}");
     }
 }
