@@ -182,5 +182,24 @@ async fn a_subscriber_switches_simulcast_layers_and_is_told() {
         assert_eq!(speaker["producerId"], a.ids.1, "{speaker}");
         assert!(speaker["peerId"].is_string() && speaker["volume"].is_i64());
     }
+    // Someone who joins later, and `get-room-info`, learn it without
+    // waiting for the next change.
+    let info = b
+        .socket
+        .request("get-room-info", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    assert_eq!(info["activeSpeaker"]["producerId"], a.ids.1, "{info}");
+    let (_, bob) = s.user("bob@example.org", Role::Student).await;
+    let late = s.socket(&bob).await;
+    let joined = late
+        .request("join-room", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    assert_eq!(joined["activeSpeaker"]["producerId"], a.ids.1, "{joined}");
+    assert_eq!(
+        joined["activeSpeaker"]["peerId"],
+        info["activeSpeaker"]["peerId"]
+    );
     a.audio.stop();
 }

@@ -37,6 +37,8 @@ interface JoinData {
   resumed: boolean;
   /** The room is being recorded. */
   recording: boolean;
+  /** Who speaks now, when someone has since the session began. */
+  activeSpeaker?: { peerId: string };
 }
 
 /** Why the session ended for good. */
@@ -139,6 +141,10 @@ export class RoomSession {
     this.recording = data.recording;
     this.peers.clear();
     for (const p of data.peers) this.peers.set(p.peerId, { ...p, producers: [...p.producers] });
+    if (data.activeSpeaker) {
+      this.serverSpeaker = true;
+      this.setSpeaker(data.activeSpeaker.peerId);
+    }
     if (first || data.chat.length >= this.chat.length) {
       this.chat.splice(0, this.chat.length, ...data.chat);
     }

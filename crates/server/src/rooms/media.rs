@@ -15,7 +15,7 @@ use vtp_sfu_driver::{
 };
 use vtp_store::RoomRole;
 
-use super::{LiveRoom, Peer, ProducerInfo, RoomHub, SignalCode, SignalError};
+use super::{ActiveSpeakerView, LiveRoom, Peer, ProducerInfo, RoomHub, SignalCode, SignalError};
 
 /// Transports one peer may hold (a send and a receive one, plus spares
 /// for reconnection).
@@ -578,11 +578,13 @@ impl RoomHub {
                         .iter()
                         .find(|p| p.producers.iter().any(|x| x.producer_id == producer_id))
                     {
-                        self.publish(
-                            live.conns_except(None),
-                            "active-speaker",
-                            json!({ "peerId": peer.peer_id, "producerId": producer_id, "volume": volume }),
-                        );
+                        let speaker = ActiveSpeakerView {
+                            peer_id: peer.peer_id.clone(),
+                            producer_id,
+                            volume,
+                        };
+                        self.publish(live.conns_except(None), "active-speaker", json!(speaker));
+                        live.active_speaker = Some(speaker);
                     }
                 }
                 EngineEvent::TransportClosed { transport_id, .. } => {

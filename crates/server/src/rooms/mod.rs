@@ -253,6 +253,7 @@ impl RoomHub {
                     removed_users: Default::default(),
                     recent_chat: Default::default(),
                     recording: None,
+                    active_speaker: None,
                 });
                 if let Err(e) = self.media.open_room(&router_id).await {
                     self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
@@ -350,6 +351,7 @@ impl RoomHub {
             let chat = live.recent_chat.iter().cloned().collect();
             let mut outcome = self.outcome(room, peer_id, role, peers, chat, true);
             outcome.recording = live.recording.is_some();
+            outcome.active_speaker = live.current_speaker();
             return Ok(outcome);
         }
 
@@ -426,6 +428,7 @@ impl RoomHub {
         let chat = live.recent_chat.iter().cloned().collect();
         let mut outcome = self.outcome(room, peer_id, role, others, chat, false);
         outcome.recording = live.recording.is_some();
+        outcome.active_speaker = live.current_speaker();
         Ok(outcome)
     }
 
@@ -448,6 +451,7 @@ impl RoomHub {
             chat,
             resumed,
             recording: false,
+            active_speaker: None,
         }
     }
 
@@ -615,15 +619,22 @@ impl RoomHub {
             }
             Err(e) => return Err(e.into()),
         };
-        let (peers, session_id, recording) = match self.existing_slot(room_id) {
+        let (peers, session_id, recording, active_speaker) = match self.existing_slot(room_id) {
             Some(arc) => {
                 let slot = arc.lock().await;
                 slot.live
                     .as_ref()
-                    .map(|l| (l.views(), Some(l.session_id), l.recording.is_some()))
+                    .map(|l| {
+                        (
+                            l.views(),
+                            Some(l.session_id),
+                            l.recording.is_some(),
+                            l.current_speaker(),
+                        )
+                    })
                     .unwrap_or_default()
             }
-            None => (Vec::new(), None, false),
+            None => (Vec::new(), None, false, None),
         };
         let producers = peers.iter().flat_map(|p| p.producers.clone()).collect();
         Ok(RoomInfo {
@@ -635,6 +646,7 @@ impl RoomHub {
             producers,
             recording,
             session_id,
+            active_speaker,
         })
     }
 

@@ -28,6 +28,20 @@ pub struct LiveRoom {
     pub recent_chat: VecDeque<ChatView>,
     /// The recording in progress, if the room is being recorded.
     pub recording: Option<crate::recording::ActiveRecording>,
+    /// The last `active-speaker` told to the room, so that a peer who joins
+    /// later highlights the same person at once (the SFU only speaks on a
+    /// change).
+    pub active_speaker: Option<ActiveSpeakerView>,
+}
+
+/// Who the room's active speaker is (the `active-speaker` payload).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveSpeakerView {
+    pub peer_id: String,
+    pub producer_id: String,
+    /// Mean audio level over the detection window, dBov.
+    pub volume: i8,
 }
 
 /// One person's presence in a live room.
@@ -66,6 +80,15 @@ impl Peer {
 }
 
 impl LiveRoom {
+    /// The active speaker, while its peer is still here with that producer.
+    pub fn current_speaker(&self) -> Option<ActiveSpeakerView> {
+        let speaker = self.active_speaker.as_ref()?;
+        self.peer(&speaker.peer_id)?
+            .producers
+            .iter()
+            .any(|p| p.producer_id == speaker.producer_id)
+            .then(|| speaker.clone())
+    }
     pub fn peer(&self, peer_id: &str) -> Option<&Peer> {
         self.peers.iter().find(|p| p.peer_id == peer_id)
     }
@@ -162,6 +185,9 @@ pub struct JoinOutcome {
     /// period: the others saw no leave and no join.
     pub resumed: bool,
     pub recording: bool,
+    /// Who speaks now, when someone has (see `LiveRoom::active_speaker`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_speaker: Option<ActiveSpeakerView>,
 }
 
 /// The answer to `get-room-info`.
@@ -176,4 +202,6 @@ pub struct RoomInfo {
     pub producers: Vec<ProducerInfo>,
     pub recording: bool,
     pub session_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_speaker: Option<ActiveSpeakerView>,
 }
