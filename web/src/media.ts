@@ -7,6 +7,9 @@
 // not_found) or the restarted transport fails again, we build a new one and
 // move everything onto it: producers are produced again from the same
 // tracks, consumers are consumed again.
+//
+// Our simulcast camera encodes only the layers the server says some consumer
+// may use (`producer-layers-needed`, see `applyLayersNeeded`).
 import { Device, type types } from "mediasoup-client";
 import type { Signalling } from "./session";
 
@@ -52,6 +55,31 @@ export function cameraEncodings(height: number): types.RtpEncodingParameters[] {
     ];
   }
   return [{ maxBitrate: 500_000 }];
+}
+
+/** Each producer's `setMaxSpatialLayer` calls, in order (see `applyLayersNeeded`). */
+const layerChains = new WeakMap<types.Producer, Promise<void>>();
+
+/**
+ * `producer-layers-needed { maxSpatialLayer }` for one of our producers: the
+ * encodings above that layer stop (`encoding.active = false`, through
+ * mediasoup-client's `setMaxSpatialLayer`), those up to it send. A producer
+ * with one encoding (a screen share) or a value that is not a layer index
+ * is left alone. Calls run one after the other, so the last one told wins
+ * (mediasoup-client would skip a call that equals a value still being
+ * applied).
+ */
+export function applyLayersNeeded(producer: types.Producer, maxSpatialLayer: number): Promise<void> {
+  const count = producer.rtpParameters.encodings?.length ?? 1;
+  if (producer.kind !== "video" || count < 2 || !Number.isInteger(maxSpatialLayer) || maxSpatialLayer < 0) {
+    return Promise.resolve();
+  }
+  const layer = Math.min(maxSpatialLayer, count - 1);
+  const next = (layerChains.get(producer) ?? Promise.resolve())
+    .then(() => (producer.closed ? undefined : producer.setMaxSpatialLayer(layer)))
+    .catch((err) => console.warn("setMaxSpatialLayer failed", producer.id, err));
+  layerChains.set(producer, next);
+  return next;
 }
 
 type TransportParams = {
@@ -238,6 +266,27 @@ export class Media {
     } catch (err) {
       if (media.preferredSpatial === spatialLayer) media.preferredSpatial = before; // so the next ask is sent
       throw err;
+    }
+  }
+
+  /**
+   * `producer-layers-needed`: our producer encodes only the simulcast layers
+   * some consumer may use. Producers we no longer have are ignored.
+   */
+  layersNeeded(producerId: string, maxSpatialLayer: number): Promise<void> {
+    const producer = [...this.producers.values()].find((p) => p.id === producerId && !p.closed);
+    return producer ? applyLayersNeeded(producer, maxSpatialLayer) : Promise.resolve();
+  }
+
+  /**
+   * Every encoding of our producers on again: after the socket was away, a
+   * `producer-layers-needed` that asked for more may have been lost (the
+   * server tells only changes), and sending too much is better than a
+   * consumer stuck on a small layer.
+   */
+  allLayersAgain(): void {
+    for (const producer of this.producers.values()) {
+      if (!producer.closed) void applyLayersNeeded(producer, (producer.rtpParameters.encodings?.length ?? 1) - 1);
     }
   }
 

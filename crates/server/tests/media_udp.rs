@@ -10,6 +10,7 @@ use common::media::{
 };
 use common::*;
 use serde_json::json;
+use vtp_sfu::engine::LAYERS_NEEDED_HOLD;
 use vtp_store::Role;
 
 #[tokio::test]
@@ -202,4 +203,54 @@ async fn a_subscriber_switches_simulcast_layers_and_is_told() {
         info["activeSpeaker"]["peerId"]
     );
     a.audio.stop();
+}
+
+/// A simulcast publisher is told (`producer-layers-needed`) which layers its
+/// only consumer may use: nothing while it wants the best, 0 once it has
+/// preferred layer 0 for the hold, 2 again as soon as it prefers the best.
+/// Only the publisher hears it.
+#[tokio::test]
+async fn the_publisher_is_told_which_simulcast_layers_are_needed() {
+    let s = TestServer::start().await;
+    let (room, a, b) = simulcast_call(&s).await;
+    layers_changed(&b, "told its first layers").await;
+    a.socket
+        .expect_no_event("producer-layers-needed", Duration::from_millis(500))
+        .await
+        .expect("every layer is needed: nothing to tell");
+
+    let asked = std::time::Instant::now();
+    prefer_spatial(&b, &room, 0).await;
+    let needed = a
+        .socket
+        .next_event("producer-layers-needed", LAYERS_NEEDED_HOLD + LAYERS_WAIT)
+        .await
+        .expect("told layer 0 is enough");
+    assert!(
+        asked.elapsed() >= LAYERS_NEEDED_HOLD,
+        "not before the hold: {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        (&needed["producerId"], &needed["maxSpatialLayer"]),
+        (&a.ids.0, &json!(0)),
+        "{needed}"
+    );
+
+    prefer_spatial(&b, &room, 2).await;
+    let needed = a
+        .socket
+        .next_event("producer-layers-needed", LAYERS_WAIT)
+        .await
+        .expect("told layer 2 is needed again");
+    assert_eq!(
+        (&needed["producerId"], &needed["maxSpatialLayer"]),
+        (&a.ids.0, &json!(2)),
+        "{needed}"
+    );
+    b.socket
+        .expect_no_event("producer-layers-needed", Duration::from_millis(300))
+        .await
+        .expect("the subscriber is not told");
+    a.video.stop();
 }

@@ -405,7 +405,8 @@ async fn an_api_node_drives_media_on_a_separate_sfu_node() {
 }
 
 /// Layer changes happen on the SFU node and reach the subscriber through
-/// the API node (the `/sfu/v1/events` stream).
+/// the API node (the `/sfu/v1/events` stream), and so does what the
+/// publisher needs to send (`producer-layers-needed`).
 #[tokio::test]
 async fn layer_changes_on_an_sfu_node_reach_the_subscriber() {
     let node = TestSfuNode::start(SECRET).await;
@@ -424,6 +425,19 @@ async fn layer_changes_on_an_sfu_node_reach_the_subscriber() {
     prefer_spatial(&b, &room, 1).await;
     let changed = layers_changed(&b, "told of the switch").await;
     assert_eq!(changed["spatialLayer"], 1, "{changed}");
+    let needed = a
+        .socket
+        .next_event(
+            "producer-layers-needed",
+            vtp_sfu::engine::LAYERS_NEEDED_HOLD + common::media::LAYERS_WAIT,
+        )
+        .await
+        .expect("the publisher is told");
+    assert_eq!(
+        (&needed["producerId"], &needed["maxSpatialLayer"]),
+        (&a.ids.0, &json!(1)),
+        "{needed}"
+    );
     a.video.stop();
 }
 

@@ -318,6 +318,7 @@ impl Worker {
             }
             EngineEvent::ProducerClosed { producer_id, .. }
             | EngineEvent::KeyframeRequested { producer_id, .. }
+            | EngineEvent::ProducerLayersNeeded { producer_id, .. }
             | EngineEvent::ActiveSpeaker { producer_id, .. } => {
                 self.producers.get(producer_id).cloned()
             }

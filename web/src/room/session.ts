@@ -125,6 +125,7 @@ export class RoomSession {
         this.onNotice("You were away for a while and have rejoined the room.");
         await this.media.rebuild("both");
       } else {
+        this.media.allLayersAgain();
         await this.media.rebuildDeferred();
       }
       await this.consumeAll();
@@ -251,6 +252,9 @@ export class RoomSession {
     });
     s.on<{ consumerId: string; spatialLayer: number; temporalLayer: number }>("consumer-layers-changed", ({ consumerId, spatialLayer, temporalLayer }) => {
       if (this.media.layersChanged(consumerId, { spatialLayer, temporalLayer })) this.onChange("layers");
+    });
+    s.on<{ producerId: string; maxSpatialLayer: number }>("producer-layers-needed", ({ producerId, maxSpatialLayer }) => {
+      void this.media.layersNeeded(producerId, maxSpatialLayer);
     });
     s.on("removed", () => this.end({ kind: "removed" }));
     s.on("room-closed", () => this.end({ kind: "closed" }));

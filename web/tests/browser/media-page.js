@@ -2,6 +2,8 @@
 // to VTP directly, driven by tests/media.browser.test.mjs through window.vtp.
 import { io } from "socket.io-client";
 import { Device } from "mediasoup-client";
+// The web app's own reaction to `producer-layers-needed`.
+import { applyLayersNeeded } from "../../src/media";
 
 function connectTransport(transport, req, roomId, id) {
   transport.on("connect", ({ dtlsParameters }, done, fail) => {
@@ -54,6 +56,11 @@ window.vtp = {
       options.codec = device.rtpCapabilities.codecs.find((c) => c.mimeType.toLowerCase() === "video/vp8");
     }
     const producer = await transport.produce(options);
+    // As the web app does: encode only the layers some consumer may use.
+    this.ctx.socket.on("producer-layers-needed", ({ producerId, maxSpatialLayer }) => {
+      if (producerId === producer.id) void applyLayersNeeded(producer, maxSpatialLayer);
+    });
+    this.ctx.videoProducerId = producer.id;
     if (simulcast) {
       // A busy test machine makes Chromium shrink what it encodes; keeping
       // the resolution (and dropping frames instead) keeps the three layers
@@ -143,7 +150,7 @@ window.vtp = {
     const out = {};
     report.forEach((s) => {
       if (s.type === "outbound-rtp" && s.kind === "video") {
-        out[s.rid ?? "-"] = { frameWidth: s.frameWidth || 0, framesEncoded: s.framesEncoded || 0, bytesSent: s.bytesSent || 0 };
+        out[s.rid ?? "-"] = { frameWidth: s.frameWidth || 0, framesEncoded: s.framesEncoded || 0, bytesSent: s.bytesSent || 0, active: s.active !== false };
       }
     });
     return out;

@@ -569,6 +569,23 @@ impl RoomHub {
                         self.end_recorded_producer(live, &producer_id).await;
                     }
                 }
+                EngineEvent::ProducerLayersNeeded {
+                    producer_id,
+                    max_spatial_layer,
+                } => {
+                    // Only the publisher may act on it (its encoders).
+                    if let Some(peer) = live
+                        .peers
+                        .iter()
+                        .find(|p| p.producers.iter().any(|x| x.producer_id == producer_id))
+                    {
+                        self.publish(
+                            peer.conn.clone().into_iter().collect(),
+                            "producer-layers-needed",
+                            json!({ "producerId": producer_id, "maxSpatialLayer": max_spatial_layer }),
+                        );
+                    }
+                }
                 EngineEvent::ActiveSpeaker {
                     producer_id,
                     volume,

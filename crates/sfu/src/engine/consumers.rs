@@ -218,13 +218,15 @@ impl Engine {
         }
         consumer.paused = false;
         consumer.seq.stop();
+        let producer_id = consumer.producer_id.clone();
         if consumer.active()
             && let Some(layer) = consumer.layers.keyframe_layer()
         {
-            let producer_id = consumer.producer_id.clone();
             self.want_keyframe(&producer_id, layer, now);
             self.pump(now);
         }
+        // Its layers may be needed again (see `needed`).
+        self.update_layers_needed(&producer_id, now);
         Ok(())
     }
 
@@ -253,6 +255,7 @@ impl Engine {
         consumer.layers.set_preferred(spatial_layer, temporal_layer);
         let producer_id = consumer.producer_id.clone();
         self.update_targets(&producer_id, now);
+        self.update_layers_needed(&producer_id, now);
         self.pump(now);
         Ok(())
     }

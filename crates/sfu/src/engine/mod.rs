@@ -70,6 +70,12 @@
 //! audio level of audio packets feeds the router's active speaker detector
 //! (`speaker`), which emits [`EngineEvent::ActiveSpeaker`].
 //!
+//! A simulcast producer's publisher hears which of its layers some
+//! consumer may use ([`EngineEvent::ProducerLayersNeeded`]: the highest
+//! preferred spatial layer over its unpaused consumers, layer 0 at least;
+//! rises at once, falls after [`LAYERS_NEEDED_HOLD`]), so it can stop
+//! encoding the others (`needed`).
+//!
 //! # Input safety
 //!
 //! str0m's Direct API panics on inconsistent call order, so every call is
@@ -86,7 +92,8 @@
 //! `demux`
 //! (datagram routing, timeouts, draining) and `relay` (forwarding glue,
 //! layer targets and keyframe requests). [`forward`] has the pure
-//! forwarding pieces, `layers` the per-consumer layer selection, `speaker`
+//! forwarding pieces, `layers` the per-consumer layer selection, `needed`
+//! the layers each publisher needs to send, `speaker`
 //! the active speaker detector, [`vp8`]
 //! the payload parsing it needs, `wire` the translations to str0m's
 //! configuration, `types` the public values.
@@ -95,6 +102,7 @@ mod consumers;
 mod demux;
 pub mod forward;
 mod layers;
+mod needed;
 mod peers;
 mod producers;
 mod relay;
@@ -116,6 +124,7 @@ use crate::rtp::{self, MediaKind, RtpCapabilities};
 use consumers::Consumer;
 use forward::Rng;
 pub use layers::{LAYER_INACTIVE_AFTER, MAX_LAYER};
+pub use needed::LAYERS_NEEDED_HOLD;
 pub use peers::{
     ConsumerSnapshot, LayersSnapshot, ProducerLayerSnapshot, ProducerSnapshot, RouterSnapshot,
     RouterSummary, TransportSnapshot,

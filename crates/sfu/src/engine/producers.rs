@@ -9,6 +9,7 @@ use str0m::media::{Mid, Rid};
 use str0m::rtp::Ssrc;
 
 use super::forward::{BitrateMeter, KeyframeLimiter};
+use super::needed::NeededLayers;
 use super::transport::{Direction, build_rtc, check_send_tables, send_tables};
 use super::vp8::FrameCodec;
 use super::{
@@ -44,6 +45,8 @@ pub(super) struct Producer {
     pub(super) consumers: BTreeSet<String>,
     /// Taps (recorders) of the first encoding.
     pub(super) taps: BTreeSet<String>,
+    /// What its publisher was told to encode (see `needed`).
+    pub(super) needed: NeededLayers,
 }
 
 impl Producer {
@@ -239,6 +242,7 @@ impl Engine {
                 clock_rate,
                 consumers: BTreeSet::new(),
                 taps: BTreeSet::new(),
+                needed: NeededLayers::default(),
             },
         );
         self.dirty.insert(transport_id.to_owned());

@@ -190,8 +190,9 @@ impl Engine {
     }
 
     /// Every [`LAYER_CHECK_INTERVAL`]: layers that stopped sending become
-    /// inactive (their consumers fall to another), and switches still
-    /// waiting ask again for their keyframe (rate-limited per stream).
+    /// inactive (their consumers fall to another), switches still
+    /// waiting ask again for their keyframe (rate-limited per stream), and
+    /// each publisher's needed layers are re-evaluated (see `needed`).
     pub(super) fn check_layers(&mut self, now: Instant) {
         if self.next_layer_check.is_some_and(|at| now < at) {
             return;
@@ -228,6 +229,7 @@ impl Engine {
         for (producer_id, layer) in waiting {
             self.want_keyframe(&producer_id, layer, now);
         }
+        self.check_layers_needed(now);
     }
 
     /// Every [`SPEAKER_TICK`]: each router's active speaker detector

@@ -240,6 +240,15 @@ pub enum EngineEvent {
     /// producer that has been the loudest for a while, with its mean level
     /// in dBov (0 loudest, -127 silent). Silence emits nothing.
     ActiveSpeaker { producer_id: String, volume: i8 },
+    /// The highest spatial layer (simulcast encoding) of a producer that
+    /// some consumer may use changed (`producer-layers-needed`): its
+    /// publisher may stop encoding the layers above, and must send them
+    /// again when this rises. Rises come at once, falls after
+    /// [`LAYERS_NEEDED_HOLD`](super::LAYERS_NEEDED_HOLD); see `needed`.
+    ProducerLayersNeeded {
+        producer_id: String,
+        max_spatial_layer: u8,
+    },
     /// A tap ended because its producer closed.
     TapClosed { tap_id: String, producer_id: String },
 }
