@@ -179,8 +179,11 @@ export class Media {
     if (source === "screen") {
       // Screens carry text: one high-bitrate layer at full size keeps it
       // readable; when bandwidth is short, fewer frames rather than blur.
+      // VP8 with three temporal layers lets the SFU lower the frame rate
+      // for a viewer on a slow link while everyone keeps the resolution.
       track.contentHint = "detail";
-      encodings = [{ maxBitrate: 2_500_000 }];
+      encodings = [{ maxBitrate: 2_500_000, scalabilityMode: "L1T3" }];
+      codec = this.device.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === "video/vp8");
     } else if (source === "camera") {
       encodings = cameraEncodings(track.getSettings().height ?? 0);
       // The SFU switches VP8 (and H.264) simulcast layers; VP9/AV1 would

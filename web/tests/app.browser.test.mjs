@@ -170,13 +170,14 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   await teacher.getByRole("button", { name: "Create room" }).click();
   await joinFromLobby(teacher, "Physics 101");
   // Nobody watches the teacher yet: the SFU tells her page (after its hold)
-  // that layer 0 is enough, and her camera (two encodings at 360 lines)
-  // stops its upper one (producer-layers-needed → setMaxSpatialLayer).
-  const cameraEncodings = (wanted) => teacher.waitForFunction((want) => {
+  // that layer 0 is enough, and her camera (three encodings at 720 lines)
+  // stops its upper ones (producer-layers-needed → setMaxSpatialLayer).
+  const cameraEncodings = (check) => teacher.waitForFunction((check) => {
     const encodings = window.vtpRoom.session.media.producers.get("camera")?.rtpSender?.getParameters().encodings ?? [];
-    return encodings.map((e) => e.active !== false).join() === want;
-  }, wanted, { timeout: 30_000 });
-  await cameraEncodings("true,false");
+    const active = encodings.map((e) => e.active !== false);
+    return encodings.length === 3 && active[0] && (check === "low only" ? !active[1] && !active[2] : active[1]);
+  }, check, { timeout: 30_000 });
+  await cameraEncodings("low only");
 
   // Two students sign in (one on a phone-sized screen) and join.
   const ada = await person("ada");
@@ -196,8 +197,8 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
     const ids = (await stats(page)).map((x) => x.producerId);
     assert.equal(new Set(ids).size, ids.length, `${page.name}: one consumer per producer`);
   }
-  // Ada's desktop tile wants the teacher's upper layer: it is sent again.
-  await cameraEncodings("true,true");
+  // Ada's desktop tile wants a larger layer of the teacher: it is sent again.
+  await cameraEncodings("upper on");
 
   // Bo's phone shows small tiles: each asks the SFU for the low simulcast
   // layer and is told it receives it (consumer-layers-changed).

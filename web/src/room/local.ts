@@ -14,7 +14,10 @@ export interface LocalState {
   cameraId: string;
 }
 
-const VIDEO: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
+// 720p when the camera has it: three simulcast layers (see cameraEncodings),
+// of which the publisher only encodes those some viewer needs
+// (`producer-layers-needed`).
+const VIDEO: MediaTrackConstraints = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 } };
 
 export class LocalMedia {
   readonly state: LocalState = { mic: null, camera: null, screen: null, micOn: false, cameraOn: false, micId: "", cameraId: "" };
