@@ -186,8 +186,10 @@ impl IngressStats {
         if newest && clock_rate > 0 {
             self.clock_rate = clock_rate;
             let epoch = *self.epoch.get_or_insert(now);
-            let ticks = now.saturating_duration_since(epoch).as_micros() * u128::from(clock_rate)
-                / 1_000_000;
+            // u64 microseconds × clock rate lasts years before saturating.
+            let micros =
+                u64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX);
+            let ticks = micros.saturating_mul(u64::from(clock_rate)) / 1_000_000;
             // Arrival and RTP timestamps both wrap at 2^32 ticks; only
             // differences matter.
             let transit = (ticks as u32).wrapping_sub(rtp_ts);
