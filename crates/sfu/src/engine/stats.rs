@@ -25,6 +25,10 @@
 //!     sent to the publisher) and `rttMs` (from RTCP XR DLRR, when the
 //!     publisher answers one) come from str0m's ingress stats;
 //!   - `bitrate` is the layer's existing one-second meter (0 once inactive).
+//!
+//!   Simulcast signalled by SSRCs without RIDs: str0m merges the counters
+//!   of streams that share a MID and RID, so the request counts and RTT of
+//!   all its encodings go to the first one.
 //! * A consumer (egress), all from str0m's egress stats: packets and
 //!   payload bytes sent (with retransmissions), NACK/PLI/FIR counts
 //!   received, and from the receiver's RTCP receiver reports: cumulative
