@@ -56,6 +56,24 @@ async fn one_publisher_two_subscribers_pause_and_resume() {
         assert!(v.keyframes >= 1 && v.frames > 10, "{name}: {v:?}");
     }
 
+    // `get-room-info` carries the SFU's statistics (in process here): each
+    // producer's, and the caller's own consumers'.
+    let info = b
+        .socket
+        .request("get-room-info", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    for p in info["producers"].as_array().unwrap() {
+        assert!(p["stats"]["bitrate"].as_u64().unwrap() > 0, "{p}");
+        assert_eq!(p["stats"]["score"], 10, "no loss on loopback: {p}");
+    }
+    let consumers = info["consumers"].as_array().unwrap();
+    assert_eq!(consumers.len(), 2, "{info}");
+    for c in consumers {
+        assert!(c["stats"]["packets"].as_u64().unwrap() > 0, "{c}");
+        assert_eq!(c["stats"]["score"], 10, "{c}");
+    }
+
     // Pausing B's video consumer stops its flow; C still receives.
     b.socket
         .request(

@@ -441,6 +441,120 @@ async fn layer_changes_on_an_sfu_node_reach_the_subscriber() {
     a.video.stop();
 }
 
+/// Media statistics after media has flowed over loopback: the SFU node's
+/// snapshot carries them, the API node reads them back (`RemoteSfu`) into
+/// `get-room-info`, and without the SFU node `get-room-info` still answers,
+/// without statistics.
+#[tokio::test]
+async fn media_statistics_reach_get_room_info_through_an_sfu_node() {
+    let node = TestSfuNode::start(SECRET).await;
+    let s = TestServer::start_with(|args| {
+        args.role = NodeRole::Api;
+        args.sfu_url = Some(node.base());
+        args.sfu_secret = Some(Secret::new(SECRET));
+    })
+    .await;
+    let (room, a, b) = simulcast_call(&s).await;
+    a.audio.start();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+
+    // The SFU node's own view: every layer and consumer has statistics.
+    let (_, rooms) = node.call(Method::GET, "/sfu/v1/rooms", None).await;
+    let router = rooms[0]["routerId"].as_str().unwrap().to_owned();
+    let (status, snap) = node
+        .call(Method::GET, &format!("/sfu/v1/rooms/{router}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{snap}");
+    let video = snap["producers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == a.ids.0)
+        .expect("the video producer");
+    let layers = video["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{video}");
+    for layer in layers {
+        let st = &layer["stats"];
+        assert!(st["packets"].as_u64().unwrap() > 0, "{layer}");
+        assert!(st["bitrate"].as_u64().unwrap() > 0, "{layer}");
+        assert_eq!(st["score"], 10, "no loss on loopback: {layer}");
+        assert!(st["jitterMs"].as_f64().unwrap() >= 0.0, "{layer}");
+    }
+    for consumer in snap["consumers"].as_array().unwrap() {
+        let st = &consumer["stats"];
+        assert!(st["packets"].as_u64().unwrap() > 0, "{consumer}");
+        assert!(st["bitrate"].as_u64().unwrap() > 0, "{consumer}");
+        assert_eq!(st["score"], 10, "{consumer}");
+    }
+
+    // The subscriber's `get-room-info`, through the API node.
+    let info = b
+        .socket
+        .request("get-room-info", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    let producers = info["producers"].as_array().unwrap();
+    assert_eq!(producers.len(), 2, "{info}");
+    for p in producers {
+        let st = &p["stats"];
+        assert!(st["bitrate"].as_u64().unwrap() > 0, "{p}");
+        assert_eq!(st["score"], 10, "{p}");
+        assert_eq!(st["packetsLost"], 0, "{p}");
+        assert!(st["jitterMs"].as_f64().unwrap() >= 0.0, "{p}");
+        assert_eq!(
+            p["peerId"], info["peers"][0]["peerId"],
+            "still a ProducerInfo"
+        );
+    }
+    let video = producers.iter().find(|p| p["kind"] == "video").unwrap();
+    let layers = video["stats"]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "simulcast layers: {video}");
+    assert!(
+        layers.iter().all(|l| l["bitrate"].as_u64().unwrap() > 0),
+        "{video}"
+    );
+    assert!(layers[2]["bitrate"].as_u64() > layers[0]["bitrate"].as_u64());
+    let consumers = info["consumers"].as_array().unwrap();
+    assert_eq!(consumers.len(), 2, "B's own consumers: {info}");
+    let cv = consumers
+        .iter()
+        .find(|c| c["consumerId"] == b.video_id)
+        .expect("the video consumer");
+    assert_eq!(
+        (&cv["producerId"], &cv["kind"]),
+        (&a.ids.0, &json!("video"))
+    );
+    assert_eq!(cv["paused"], false);
+    assert_eq!(cv["preferredLayers"]["spatialLayer"], 2);
+    assert!(cv["currentLayers"].is_object(), "{cv}");
+    assert!(cv["stats"]["bitrate"].as_u64().unwrap() > 0, "{cv}");
+    assert_eq!(cv["stats"]["score"], 10, "{cv}");
+    // The publisher has no consumers of its own.
+    let own = a
+        .socket
+        .request("get-room-info", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    assert_eq!(own["consumers"], json!([]));
+
+    // Without the SFU node the answer comes, without statistics.
+    a.video.stop();
+    a.audio.stop();
+    node.stop().await;
+    let info = b
+        .socket
+        .request("get-room-info", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    assert_eq!(info["producers"].as_array().unwrap().len(), 2);
+    assert!(info["producers"][0].get("stats").is_none(), "{info}");
+    let cv = &info["consumers"][0];
+    assert!(
+        cv.get("stats").is_none() && cv["producerId"].is_string(),
+        "{info}"
+    );
+}
+
 #[tokio::test]
 async fn an_all_in_one_node_serves_the_control_api_only_with_a_secret() {
     let plain = TestServer::start().await;

@@ -8,6 +8,7 @@
 
 mod actions;
 mod error;
+mod info;
 mod media;
 mod model;
 mod recording;
@@ -23,6 +24,7 @@ use vtp_store::{NewParticipant, Role, Room, RoomRole, RoomStatus, Store, User};
 
 pub use actions::HostAction;
 pub use error::{SignalCode, SignalError};
+pub use info::{ConsumerView, LayerStatsView, ProducerStatsView, RoomInfo, RoomProducer};
 pub use media::{Direction, PeerConsumer, PeerTransport, Produced};
 pub use model::*;
 pub use recording::RecordingAck;
@@ -608,46 +610,6 @@ impl RoomHub {
         };
         let slot = arc.lock().await;
         slot.live.as_ref().map(LiveRoom::views).unwrap_or_default()
-    }
-
-    /// What `get-room-info` answers.
-    pub async fn room_info(&self, room_id: &str) -> Result<RoomInfo, SignalError> {
-        let room = match self.store.room_by_id(room_id).await {
-            Ok(room) => room,
-            Err(vtp_store::StoreError::NotFound) => {
-                return Err(SignalError::not_found(format!("no room {room_id:?}")));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let (peers, session_id, recording, active_speaker) = match self.existing_slot(room_id) {
-            Some(arc) => {
-                let slot = arc.lock().await;
-                slot.live
-                    .as_ref()
-                    .map(|l| {
-                        (
-                            l.views(),
-                            Some(l.session_id),
-                            l.recording.is_some(),
-                            l.current_speaker(),
-                        )
-                    })
-                    .unwrap_or_default()
-            }
-            None => (Vec::new(), None, false, None),
-        };
-        let producers = peers.iter().flat_map(|p| p.producers.clone()).collect();
-        Ok(RoomInfo {
-            room_id: room.id,
-            title: room.title,
-            status: room.status,
-            created_at: room.created_at,
-            peers,
-            producers,
-            recording,
-            session_id,
-            active_speaker,
-        })
     }
 
     /// Closes a live room: everyone gets `room-closed`, the session ends and

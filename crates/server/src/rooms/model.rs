@@ -189,19 +189,3 @@ pub struct JoinOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active_speaker: Option<ActiveSpeakerView>,
 }
-
-/// The answer to `get-room-info`.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoomInfo {
-    pub room_id: String,
-    pub title: String,
-    pub status: vtp_store::RoomStatus,
-    pub created_at: DateTime<Utc>,
-    pub peers: Vec<PeerView>,
-    pub producers: Vec<ProducerInfo>,
-    pub recording: bool,
-    pub session_id: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub active_speaker: Option<ActiveSpeakerView>,
-}

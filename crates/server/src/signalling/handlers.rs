@@ -113,13 +113,13 @@ pub async fn dispatch(
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
-                .room_info(room_id)
+                .room_peers(room_id)
                 .await
-                .map(|info| serde_json::json!({ "peers": info.peers }))
+                .map(|peers| serde_json::json!({ "peers": peers }))
         }),
 
-        "get-room-info" => request!(ctx, RoomRequest, |sig, _conn, _id, req| async {
-            sig.app.hub.room_info(room_id(&req.room_id)?).await
+        "get-room-info" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
+            sig.app.hub.room_info(&id, room_id(&req.room_id)?).await
         }),
 
         "chat-message" => request!(ctx, ChatRequest, |sig, _conn, id, req| async {

@@ -10,6 +10,7 @@ use str0m::rtp::Ssrc;
 
 use super::forward::SeqRewriter;
 use super::layers::{LayerSelector, MAX_LAYER};
+use super::stats::EgressStats;
 use super::transport::{Direction, build_rtc, recv_tables};
 use super::{CloseReason, ConsumerInfo, Engine, EngineError, EngineEvent, str0m_kind};
 use crate::rtp::{self, ConsumerOptions, RtpParameters, RtpStreamType, is_rtx};
@@ -26,6 +27,8 @@ pub(super) struct Consumer {
     /// Which producer layers it gets (see `layers`).
     pub(super) layers: LayerSelector,
     pub(super) seq: SeqRewriter,
+    /// What it sent and its receiver reported (see `stats`).
+    pub(super) stats: EgressStats,
 }
 
 impl Consumer {
@@ -180,6 +183,7 @@ impl Engine {
                 producer_paused,
                 layers,
                 seq: SeqRewriter::new(seq_start),
+                stats: EgressStats::default(),
             },
         );
         self.update_targets(producer_id, now);

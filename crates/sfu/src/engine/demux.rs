@@ -156,6 +156,8 @@ impl Engine {
                 }
             }
             Event::RtpPacket(packet) => self.forward(transport_id, &packet, now),
+            Event::MediaIngressStats(s) => self.ingress_stats(transport_id, &s),
+            Event::MediaEgressStats(s) => self.egress_stats(transport_id, &s),
             Event::KeyframeRequest(req) => {
                 let Some(t) = self.transports.get(transport_id) else {
                     return;

@@ -144,6 +144,11 @@ impl LayerSelector {
             })
     }
 
+    /// The producer layer (encoding index) being sent, if any.
+    pub(super) fn current_layer(&self) -> Option<usize> {
+        self.current
+    }
+
     /// The layer whose keyframe this consumer needs: the one it is
     /// switching to, else the one it gets.
     pub(super) fn keyframe_layer(&self) -> Option<usize> {

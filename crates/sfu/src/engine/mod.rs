@@ -93,8 +93,9 @@
 //! (datagram routing, timeouts, draining) and `relay` (forwarding glue,
 //! layer targets and keyframe requests). [`forward`] has the pure
 //! forwarding pieces, `layers` the per-consumer layer selection, `needed`
-//! the layers each publisher needs to send, `speaker`
-//! the active speaker detector, [`vp8`]
+//! the layers each publisher needs to send, `speaker` the active speaker
+//! detector, [`stats`] the producer and consumer statistics (with their
+//! scores) of the snapshots, [`vp8`]
 //! the payload parsing it needs, `wire` the translations to str0m's
 //! configuration, `types` the public values.
 
@@ -107,6 +108,7 @@ mod peers;
 mod producers;
 mod relay;
 mod speaker;
+pub mod stats;
 mod taps;
 mod transport;
 mod types;
@@ -131,6 +133,7 @@ pub use peers::{
 };
 use producers::Producer;
 pub use speaker::{QUIET_FLOOR_DBOV, SPEAKER_DEBOUNCE, SPEAKER_WINDOW, SPEAKING_THRESHOLD_DBOV};
+pub use stats::{STATS_INTERVAL, StreamStats};
 pub use taps::{MAX_TAPS_PER_PRODUCER, TapInfo, TapPacket};
 use transport::Transport;
 pub use types::*;

@@ -9,11 +9,11 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, EngineError, TransportDirection};
+use super::{Engine, EngineError, StreamStats, TransportDirection};
 use crate::rtp::MediaKind;
 
 /// One router's contents (`GET /sfu/v1/rooms/{roomId}`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouterSnapshot {
     pub router_id: String,
@@ -34,7 +34,7 @@ pub struct TransportSnapshot {
     pub connected: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProducerSnapshot {
     pub id: String,
@@ -48,7 +48,7 @@ pub struct ProducerSnapshot {
 }
 
 /// One encoding (simulcast layer) of a producer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProducerLayerSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,9 +61,13 @@ pub struct ProducerLayerSnapshot {
     /// Payload bits per second over the last whole second (0 when
     /// inactive).
     pub bitrate: u64,
+    /// What arrives on it (see the `stats` module doc); absent from an
+    /// SFU node without statistics.
+    #[serde(default)]
+    pub stats: StreamStats,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerSnapshot {
     pub id: String,
@@ -76,6 +80,10 @@ pub struct ConsumerSnapshot {
     /// The layers it gets now; absent before its first packet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_layers: Option<LayersSnapshot>,
+    /// What it sent and its receiver reported; its score is never above
+    /// its producer layer's (see the `stats` module doc).
+    #[serde(default)]
+    pub stats: StreamStats,
 }
 
 /// A spatial and a temporal layer.
@@ -218,6 +226,7 @@ impl Engine {
                                 ssrc: l.ssrc,
                                 active: l.active,
                                 bitrate: if l.active { l.bitrate.bitrate() } else { 0 },
+                                stats: l.stats.snapshot(l.active, l.bitrate.bitrate()),
                             })
                             .collect(),
                     });
@@ -225,6 +234,12 @@ impl Engine {
             }
             for id in &t.consumers {
                 if let Some(c) = self.consumers.get(id) {
+                    let producer = self.producers.get(&c.producer_id);
+                    let producer_score = producer
+                        .zip(c.layers.current_layer())
+                        .and_then(|(p, layer)| p.layers.get(layer))
+                        .map_or(0, |l| l.stats.snapshot(l.active, 0).score);
+                    let clock_rate = producer.map_or(0, |p| p.clock_rate);
                     snapshot.consumers.push(ConsumerSnapshot {
                         id: id.clone(),
                         transport_id: transport_id.clone(),
@@ -233,6 +248,7 @@ impl Engine {
                         producer_paused: c.producer_paused,
                         preferred_layers: c.layers.preferred(),
                         current_layers: c.layers.current(),
+                        stats: c.stats.snapshot(producer_score, clock_rate),
                     });
                 }
             }

@@ -10,6 +10,7 @@ use str0m::rtp::Ssrc;
 
 use super::forward::{BitrateMeter, KeyframeLimiter};
 use super::needed::NeededLayers;
+use super::stats::IngressStats;
 use super::transport::{Direction, build_rtc, check_send_tables, send_tables};
 use super::vp8::FrameCodec;
 use super::{
@@ -29,6 +30,8 @@ pub(super) struct Layer {
     pub(super) last_packet: Option<Instant>,
     pub(super) active: bool,
     pub(super) bitrate: BitrateMeter,
+    /// What arrives on it (see `stats`).
+    pub(super) stats: IngressStats,
 }
 
 pub(super) struct Producer {
@@ -219,6 +222,7 @@ impl Engine {
                 last_packet: None,
                 active: false,
                 bitrate: BitrateMeter::default(),
+                stats: IngressStats::default(),
             })
             .collect();
         let consumable = &negotiation.consumable_rtp_parameters;

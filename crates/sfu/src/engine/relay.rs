@@ -50,6 +50,17 @@ impl Engine {
         let Some(producer) = self.producers.get_mut(&producer_id) else {
             return;
         };
+        // Counted before the pause check: statistics describe what arrives.
+        let clock_rate = producer.clock_rate;
+        if let Some(l) = producer.layers.get_mut(layer) {
+            l.stats.record(
+                *packet.seq_no,
+                packet.header.timestamp,
+                packet.payload.len(),
+                clock_rate,
+                now,
+            );
+        }
         if producer.paused {
             return;
         }
@@ -101,7 +112,6 @@ impl Engine {
             ..Default::default()
         };
         let frame = FrameInfo::parse(producer.codec_of(pt), &packet.payload);
-        let clock_rate = producer.clock_rate;
         let mut changes = Vec::new();
         for consumer_id in &producer.consumers {
             let Some(consumer) = self.consumers.get_mut(consumer_id) else {

@@ -467,6 +467,7 @@ pub(super) fn build_rtc(
     let mut rtc_config = RtcConfig::new()
         .set_ice_lite(true)
         .set_rtp_mode(true)
+        .set_stats_interval(Some(super::STATS_INTERVAL))
         .set_local_ice_credentials(t.creds.clone())
         .set_dtls_cert(cert.clone())
         .set_sctp_max_message_size(SCTP_MAX_MESSAGE_SIZE)
