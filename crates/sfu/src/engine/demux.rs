@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use str0m::bwe::BweKind;
 use str0m::{Event, IceCreds, Input, Output};
 
 use super::transport::feed;
@@ -156,6 +157,10 @@ impl Engine {
                 }
             }
             Event::RtpPacket(packet) => self.forward(transport_id, &packet, now),
+            Event::EgressBitrateEstimate(BweKind::Twcc {
+                estimate,
+                can_probe,
+            }) => self.on_estimate(transport_id, estimate, can_probe, now),
             Event::KeyframeRequest(req) => {
                 let Some(t) = self.transports.get(transport_id) else {
                     return;
