@@ -17,6 +17,11 @@ use crate::rtp::MediaKind;
 /// by more than this share (in percent) of the last one told: a higher
 /// desired rate may start a probe, and the measured rates wobble.
 const RETELL_PERCENT: u64 = 10;
+/// While the estimate is below what the consumers would like, str0m is
+/// asked this often for a higher desired rate for one tick (a rise of the
+/// desired rate is what starts an allocation probe in str0m), so that a
+/// lifted cap is found without waiting for its slower probes.
+const NUDGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A receive transport's view of its estimate.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +34,10 @@ pub(super) struct BweState {
     pub(super) informed: bool,
     /// The (minimum, desired) rates last given to str0m.
     told: Option<(u64, u64)>,
+    /// When str0m was last nudged to probe, and whether the desired rate
+    /// it has is still the nudged one.
+    nudged_at: Option<Instant>,
+    nudged: bool,
 }
 
 fn moved(old: u64, new: u64) -> bool {
@@ -176,7 +185,12 @@ impl Engine {
                 keyframes.push((c.producer_id.clone(), layer));
             }
         }
-        self.tell_bitrates(transport_id, allocation.next_bps, allocation.desired_bps);
+        self.tell_bitrates(
+            transport_id,
+            allocation.next_bps,
+            allocation.desired_bps,
+            now,
+        );
         for (producer_id, layer) in keyframes {
             self.want_keyframe(&producer_id, layer, now);
         }
@@ -185,11 +199,26 @@ impl Engine {
     /// Gives str0m the rate to keep the link filled to with padding (what
     /// the next step up needs) and the rate to probe towards (every
     /// consumer at its preferred layers), when they moved.
-    fn tell_bitrates(&mut self, transport_id: &str, minimum: u64, desired: u64) {
+    fn tell_bitrates(&mut self, transport_id: &str, minimum: u64, desired: u64, now: Instant) {
         let Some(t) = self.transports.get_mut(transport_id) else {
             return;
         };
         let minimum = minimum.min(desired);
+        let short = t.bwe.informed && t.bwe.estimate.is_some_and(|e| e < desired);
+        let nudge = short
+            && t.bwe
+                .nudged_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= NUDGE_INTERVAL);
+        let (minimum, desired) = if nudge {
+            t.bwe.nudged_at = Some(now);
+            t.bwe.nudged = true;
+            (minimum, desired.saturating_add(desired / 8))
+        } else if std::mem::take(&mut t.bwe.nudged) {
+            t.bwe.told = None;
+            (minimum, desired)
+        } else {
+            (minimum, desired)
+        };
         if t.bwe
             .told
             .is_some_and(|(m, d)| !moved(m, minimum) && !moved(d, desired))

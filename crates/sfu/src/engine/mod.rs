@@ -103,7 +103,11 @@
 //! str0m the rate of every consumer at its preferred layers as the desired
 //! bitrate (it probes towards it, which is how a consumer climbs back when
 //! a cap is lifted) and the rate of the next step up as the minimum (padding
-//! keeps the link loaded up to it, never above the estimate). A producer
+//! keeps the link loaded up to it, never above the estimate). str0m starts
+//! an allocation probe only when the desired rate rises, and otherwise
+//! probes a limited link rarely; so while the estimate is below the desired
+//! rate the engine raises it by an eighth for one tick every 2 s, which
+//! halves the time to find a lifted cap (see `docs/benchmarks.md`). A producer
 //! marked as a screen share ([`Engine::set_producer_screen`]) gets the
 //! screen ladder and priority.
 //!
