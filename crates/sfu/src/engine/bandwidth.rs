@@ -17,7 +17,7 @@ use crate::rtp::MediaKind;
 /// by more than this share (in percent) of the last one told: a higher
 /// desired rate may start a probe, and the measured rates wobble.
 const RETELL_PERCENT: u64 = 10;
-/// While the estimate is below what the consumers would like, str0m is
+/// While the estimate holds a consumer below its preferred layers, str0m is
 /// asked this often for a higher desired rate for one tick (a rise of the
 /// desired rate is what starts an allocation probe in str0m), so that a
 /// lifted cap is found without waiting for its slower probes.
@@ -185,10 +185,12 @@ impl Engine {
                 keyframes.push((c.producer_id.clone(), layer));
             }
         }
+        // Short: the estimate holds someone below their preferred layers.
+        let short = limit.is_some() && allocation.allocated_bps < allocation.desired_bps;
         self.tell_bitrates(
             transport_id,
-            allocation.next_bps,
-            allocation.desired_bps,
+            (allocation.next_bps, allocation.desired_bps),
+            short,
             now,
         );
         for (producer_id, layer) in keyframes {
@@ -198,13 +200,19 @@ impl Engine {
 
     /// Gives str0m the rate to keep the link filled to with padding (what
     /// the next step up needs) and the rate to probe towards (every
-    /// consumer at its preferred layers), when they moved.
-    fn tell_bitrates(&mut self, transport_id: &str, minimum: u64, desired: u64, now: Instant) {
+    /// consumer at its preferred layers), when they moved; while the
+    /// estimate is `short`, nudges it to probe (see [`NUDGE_INTERVAL`]).
+    fn tell_bitrates(
+        &mut self,
+        transport_id: &str,
+        (minimum, desired): (u64, u64),
+        short: bool,
+        now: Instant,
+    ) {
         let Some(t) = self.transports.get_mut(transport_id) else {
             return;
         };
         let minimum = minimum.min(desired);
-        let short = t.bwe.informed && t.bwe.estimate.is_some_and(|e| e < desired);
         let nudge = short
             && t.bwe
                 .nudged_at

@@ -105,8 +105,9 @@
 //! a cap is lifted) and the rate of the next step up as the minimum (padding
 //! keeps the link loaded up to it, never above the estimate). str0m starts
 //! an allocation probe only when the desired rate rises, and otherwise
-//! probes a limited link rarely; so while the estimate is below the desired
-//! rate the engine raises it by an eighth for one tick every 2 s, which
+//! probes a limited link rarely; so while the estimate holds a consumer
+//! below its preferred layers the engine raises the desired rate by an
+//! eighth for one tick every 2 s, which
 //! halves the time to find a lifted cap (see `docs/benchmarks.md`). A producer
 //! marked as a screen share ([`Engine::set_producer_screen`]) gets the
 //! screen ladder and priority.
