@@ -167,3 +167,47 @@ fn the_link_serialises_queues_and_drops_at_the_tail() {
     let lost = (0..4000).filter(|_| lossy.admit(t0, 100).is_none()).count();
     assert!((800..1200).contains(&lost), "{lost} of 4000 lost at 25 %");
 }
+
+#[test]
+fn a_screen_share_comes_before_a_camera_on_the_same_link() {
+    let mut sim = Sim::camera_and_screen(5);
+    let top = |changes: &[(Instant, u8, u8)]| changes.last().map(|c| (c.1, c.2)) == Some((2, 2));
+    let end = sim.net.now + Duration::from_secs(20);
+    // Both at the top on an open link (3 Mbit/s together).
+    while !(top(&sim.changes) && top(&sim.screen_changes))
+        || sim
+            .net
+            .engine
+            .egress_estimate("tb")
+            .is_none_or(|e| e < 3_500_000)
+    {
+        assert!(
+            sim.net.now < end,
+            "camera {:?} screen {:?}",
+            sim.changes,
+            sim.screen_changes
+        );
+        sim.frame();
+    }
+    // 1.6 Mbit/s for both: the screen share keeps layer 2 (at a lower
+    // frame rate), the camera gives up resolution.
+    let capped = sim.net.now;
+    sim.set_downlink(LinkShape::capped(1_600_000, DELAY));
+    sim.run_for(Duration::from_secs(10));
+    let screen: Vec<(u8, u8)> = sim
+        .screen_changes
+        .iter()
+        .filter(|(at, _, _)| *at > capped)
+        .map(|(_, s, t)| (*s, *t))
+        .collect();
+    assert!(
+        !screen.is_empty() && screen.iter().all(|(s, _)| *s == 2),
+        "the screen share keeps its resolution: {screen:?}"
+    );
+    let camera = sim.current().expect("camera layers");
+    assert!(
+        camera.0 < 2,
+        "the camera gave way: {camera:?} {:?}",
+        sim.changes
+    );
+}

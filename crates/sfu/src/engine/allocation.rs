@@ -23,11 +23,12 @@
 //! down is the same ladder backwards.
 //!
 //! Hysteresis, so that the choice does not flap: a step at or below what
-//! the consumer is sent now costs its measured rate (it goes down as soon as
-//! the estimate no longer covers that); a step above it needs the estimate
-//! to cover its rate plus [`UP_HEADROOM_PERCENT`], and the [`UpGate`] lets a
-//! higher ceiling through only once every allocation for [`UP_HOLD`] has
-//! asked for more.
+//! the consumer is sent now is kept while the estimate covers the
+//! transport's total with it (it goes down as soon as it no longer does); a
+//! step above it needs the estimate to cover the total with it plus
+//! [`UP_HEADROOM_PERCENT`] (on the total: the estimate's noise grows with
+//! what the transport carries), and the [`UpGate`] lets a higher ceiling
+//! through only once every allocation for [`UP_HOLD`] has asked for more.
 
 use std::time::{Duration, Instant};
 
@@ -138,7 +139,6 @@ fn ladder(d: &VideoDemand) -> Vec<Step> {
 
 /// Allocates `estimate_bps` over `demands` (see the module doc).
 pub(super) fn allocate(estimate_bps: u64, demands: &[Demand]) -> Allocation {
-    let mut budget = i128::from(estimate_bps);
     let mut allocated: u64 = 0;
     let mut desired: u64 = 0;
     let ladders: Vec<Vec<Step>> = demands
@@ -152,13 +152,11 @@ pub(super) fn allocate(estimate_bps: u64, demands: &[Demand]) -> Allocation {
     for (i, d) in demands.iter().enumerate() {
         if let Demand::Audio { bps } = d {
             let bps = if *bps == 0 { AUDIO_GUESS_BPS } else { *bps };
-            budget -= i128::from(bps);
             allocated = allocated.saturating_add(bps);
             desired = desired.saturating_add(bps);
         }
         if let Some((_, rate)) = ladders[i].first() {
             positions[i] = Some(0);
-            budget -= i128::from(*rate);
             allocated = allocated.saturating_add(*rate);
         }
         if let Some((_, rate)) = ladders[i].last() {
@@ -179,27 +177,30 @@ pub(super) fn allocate(estimate_bps: u64, demands: &[Demand]) -> Allocation {
             _ => ladder.len(),
         })
         .collect();
-    // The extra rate the next step of consumer `i` needs to be allowed, and
-    // what it then costs.
-    let next_step = |i: usize, pos: usize| -> Option<(u64, u64)> {
+    // What the next step of consumer `i` costs, and whether it is sent now
+    // (then the estimate need only cover it, else it needs headroom).
+    let next_step = |i: usize, pos: usize| -> Option<(u64, bool)> {
         let ladder = &ladders[i];
         let (_, from) = ladder.get(pos)?;
         let (_, to) = ladder.get(pos + 1)?;
-        let cost = to.saturating_sub(*from);
-        let need = if pos < sent_now[i] {
-            *to
-        } else {
-            to.saturating_mul(100 + UP_HEADROOM_PERCENT) / 100
-        };
-        Some((need.saturating_sub(*from), cost))
+        Some((to.saturating_sub(*from), pos < sent_now[i]))
     };
-    let mut climb = |i: usize, positions: &mut Vec<Option<usize>>, budget: &mut i128| -> bool {
+    // The headroom is on the transport's total: the estimate's noise grows
+    // with what the transport carries, not with the one layer.
+    let fits = |total: u64, sent: bool| -> bool {
+        let need = if sent {
+            u128::from(total)
+        } else {
+            u128::from(total) * u128::from(100 + UP_HEADROOM_PERCENT) / 100
+        };
+        need <= u128::from(estimate_bps)
+    };
+    let mut climb = |i: usize, positions: &mut Vec<Option<usize>>| -> bool {
         let Some(pos) = positions[i] else {
             return false;
         };
         match next_step(i, pos) {
-            Some((need, cost)) if i128::from(need) <= *budget => {
-                *budget -= i128::from(cost);
+            Some((cost, sent)) if fits(allocated.saturating_add(cost), sent) => {
                 allocated = allocated.saturating_add(cost);
                 positions[i] = Some(pos + 1);
                 true
@@ -210,7 +211,7 @@ pub(super) fn allocate(estimate_bps: u64, demands: &[Demand]) -> Allocation {
     let is_screen = |d: &Demand| matches!(d, Demand::Video(v) if v.screen);
     for (i, d) in demands.iter().enumerate() {
         if is_screen(d) {
-            while climb(i, &mut positions, &mut budget) {}
+            while climb(i, &mut positions) {}
         }
     }
     let cameras: Vec<usize> = (0..demands.len())
@@ -219,7 +220,7 @@ pub(super) fn allocate(estimate_bps: u64, demands: &[Demand]) -> Allocation {
     loop {
         let mut any = false;
         for &i in &cameras {
-            any |= climb(i, &mut positions, &mut budget);
+            any |= climb(i, &mut positions);
         }
         if !any {
             break;
@@ -228,7 +229,7 @@ pub(super) fn allocate(estimate_bps: u64, demands: &[Demand]) -> Allocation {
     let cheapest_next = positions
         .iter()
         .enumerate()
-        .filter_map(|(i, pos)| next_step(i, (*pos)?).map(|(_, cost)| cost))
+        .filter_map(|(i, pos)| next_step(i, (*pos)?).map(|(cost, _)| cost))
         .min()
         .unwrap_or(0);
     Allocation {
@@ -394,6 +395,13 @@ mod tests {
         assert_eq!(ceiling(580_000, &[video(false, at_0)]), vec![at_1]);
         // Below what is sent: down at once.
         assert_eq!(ceiling(480_000, &[video(false, at_1)]), vec![at_0]);
+        // The headroom is on the total: with a screen share taking 900 k,
+        // the camera's layer 1 (350 k more) needs 1.4 M * 1.15.
+        let screen_at = Some(Layers::new(2, 1));
+        let both = |camera| [video(false, camera), video(true, screen_at)];
+        assert_eq!(ceiling(1_520_000, &both(at_0)), vec![at_0, screen_at]);
+        assert_eq!(ceiling(1_620_000, &both(at_0)), vec![at_1, screen_at]);
+        assert_eq!(ceiling(1_450_000, &both(at_1)), vec![at_1, screen_at]);
     }
 
     #[test]

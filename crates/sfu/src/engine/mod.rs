@@ -94,8 +94,9 @@
 //! tick the transport's estimate is allocated over its consumers
 //! (`allocation`: audio first, every video consumer's lowest step, then
 //! upgrades, screen shares first and keeping resolution before frame rate,
-//! cameras round-robin keeping frame rate; down at once, up only with 15 %
-//! headroom held for 500 ms). The result is each video consumer's
+//! cameras round-robin keeping frame rate; down as soon as the estimate no
+//! longer covers what is sent, up only when it covers the transport's new
+//! total with 15 % to spare, held for 500 ms). The result is each video consumer's
 //! bandwidth ceiling, a second ceiling next to its preferred layers in
 //! `layers`: a lower temporal layer applies at the next frame, a spatial
 //! switch at a keyframe of the new layer (asked at once), and

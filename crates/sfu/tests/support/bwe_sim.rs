@@ -1,8 +1,9 @@
 //! The bandwidth scenario shared by the engine's bandwidth tests and the
 //! adaptation benchmark: a publisher sending three RID simulcast layers of
 //! synthetic VP8 L1T3 at realistic rates (about 150 kbit/s, 500 kbit/s and
-//! 1.5 Mbit/s, keyframes when a PLI arrives), and one subscriber whose link
-//! from the engine can be shaped (`Net::set_link`), all in simulated time.
+//! 1.5 Mbit/s, keyframes when a PLI arrives; optionally a screen share with
+//! the same layers too), and one subscriber whose link from the engine can
+//! be shaped (`Net::set_link`), all in simulated time.
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
@@ -64,9 +65,93 @@ pub struct Sim {
     seen_events: usize,
     /// `ConsumerLayersChanged` of the consumer, with when it was emitted.
     pub changes: Vec<(Instant, u8, u8)>,
-    /// Egress estimates of the receive transport are not events; the
-    /// keyframe requests the publisher got, by rid.
+    /// The keyframe requests the publisher got, by rid.
     pub requests: Vec<String>,
+    /// A second producer of A ("ps", a screen share on MID 1, the same
+    /// three layers) and B's consumer of it ("cs"), when asked for.
+    screen: Option<Vec<SourceLayer>>,
+    /// `ConsumerLayersChanged` of "cs".
+    pub screen_changes: Vec<(Instant, u8, u8)>,
+}
+
+/// Three layers of one synthetic source; `base` keeps SSRCs apart.
+fn source_layers(base: u32) -> Vec<SourceLayer> {
+    [(base + 1, "r0"), (base + 11, "r1"), (base + 21, "r2")]
+        .into_iter()
+        .enumerate()
+        .map(|(n, (ssrc, rid))| SourceLayer {
+            ssrc,
+            rid,
+            ts_base: 1000 + 7_777_777 * n as u32,
+            picture_id: 1000 + 300 * n as u16,
+            tl0: 20 * n as u8,
+            seq: 100 + 10_000 * n as u64,
+            keyframe_due: true,
+        })
+        .collect()
+}
+
+/// Declares a source's send streams on the publisher's peer.
+fn declare_source(net: &mut Net, a: usize, mid: &str, layers: &[SourceLayer]) {
+    let mut api = net.clients[a].rtc.direct_api();
+    api.declare_media(Mid::from(mid), StrKind::Video);
+    for l in layers {
+        api.declare_stream_tx(
+            Ssrc::from(l.ssrc),
+            Some(Ssrc::from(l.ssrc + 1)),
+            Mid::from(mid),
+            Some(l.rid.into()),
+        );
+    }
+}
+
+/// Writes one frame of every layer of a source (a keyframe where one was
+/// asked for) on the publisher's peer.
+fn write_frame(net: &mut Net, a: usize, layers: &mut [SourceLayer], n: u64) {
+    let tid = TIDS[(n % 4) as usize];
+    for (index, l) in layers.iter_mut().enumerate() {
+        let keyframe = std::mem::take(&mut l.keyframe_due);
+        let tid = if keyframe { 0 } else { tid };
+        if tid == 0 {
+            l.tl0 = l.tl0.wrapping_add(1);
+        }
+        l.picture_id = (l.picture_id + 1) & 0x7fff;
+        let ts = l.ts_base.wrapping_add((n * 3000) as u32);
+        // Bytes of this frame: the TID's share of the layer's rate spread
+        // over that TID's frames.
+        let per_frame = LAYER_BPS[index] / 8 / 30;
+        let t = usize::from(tid);
+        let mut bytes = (per_frame * 4 * TID_SHARE[t] / 100 / TID_FRAMES[t]) as usize;
+        if keyframe {
+            bytes = (per_frame * KEYFRAME_FACTOR) as usize;
+        }
+        let packets = bytes.div_ceil(MAX_PAYLOAD).max(1);
+        for part in 0..packets {
+            let start = if part == 0 { 0x10 } else { 0x00 };
+            let sync = if tid > 0 { 0x20 } else { 0 };
+            let mut payload = vec![
+                0x80 | start,
+                0xE0,
+                0x80 | (l.picture_id >> 8) as u8,
+                l.picture_id as u8,
+                l.tl0,
+                (tid << 6) | sync,
+                // VP8 payload header: P = 0 on keyframes.
+                if keyframe { 0x00 } else { 0x01 },
+                index as u8,
+            ];
+            payload.resize((bytes / packets).max(payload.len()), 0x55);
+            l.seq += 1;
+            let now = net.now;
+            let mut api = net.clients[a].rtc.direct_api();
+            let tx = api.stream_tx(&Ssrc::from(l.ssrc)).unwrap();
+            tx.write_rtp(
+                str0m::rtp::RtpWrite::new(96.into(), l.seq.into(), ts, now, payload)
+                    .marker(part + 1 == packets)
+                    .nackable(true),
+            );
+        }
+    }
 }
 
 impl Sim {
@@ -80,6 +165,16 @@ impl Sim {
     /// feedback (a browser does when the consumer's parameters carry the
     /// extension, as they do here).
     pub fn with(screen: bool, seed: u64, twcc: bool) -> Sim {
+        Sim::build(screen, seed, twcc, false)
+    }
+
+    /// A camera ("pv", consumed as "cv") and a screen share ("ps",
+    /// consumed as "cs") from A, both consumed on B's one transport.
+    pub fn camera_and_screen(seed: u64) -> Sim {
+        Sim::build(false, seed, true, true)
+    }
+
+    fn build(screen: bool, seed: u64, twcc: bool, with_screen: bool) -> Sim {
         let fixture: serde_json::Value = serde_json::from_str(include_str!(
             "../fixtures/mediasoup-client-chromium156.json"
         ))
@@ -97,37 +192,24 @@ impl Sim {
             .unwrap();
         let a = net.add_client(chromium_config(), &ta);
         let b = net.add_client(router_config(), &tb);
-        let layers: Vec<SourceLayer> = [(2001u32, "r0"), (2011, "r1"), (2021, "r2")]
-            .into_iter()
-            .enumerate()
-            .map(|(n, (ssrc, rid))| SourceLayer {
-                ssrc,
-                rid,
-                ts_base: 1000 + 7_777_777 * n as u32,
-                picture_id: 1000 + 300 * n as u16,
-                tl0: 20 * n as u8,
-                seq: 100 + 10_000 * n as u64,
-                keyframe_due: true,
-            })
-            .collect();
-        {
-            let mut api = net.clients[a].rtc.direct_api();
-            api.declare_media(Mid::from("0"), StrKind::Video);
-            for l in &layers {
-                api.declare_stream_tx(
-                    Ssrc::from(l.ssrc),
-                    Some(Ssrc::from(l.ssrc + 1)),
-                    Mid::from("0"),
-                    Some(l.rid.into()),
-                );
-            }
-        }
+        let layers = source_layers(2000);
+        declare_source(&mut net, a, "0", &layers);
         let now = net.now;
         net.engine
             .produce("ta", "pv", MediaKind::Video, &params, now)
             .unwrap();
         if screen {
             net.engine.set_producer_screen("pv", true, now).unwrap();
+        }
+        let screen_layers = with_screen.then(|| source_layers(3000));
+        if let Some(screen_layers) = &screen_layers {
+            declare_source(&mut net, a, "1", screen_layers);
+            let mut params = params.clone();
+            params["mid"] = "1".into();
+            net.engine
+                .produce("ta", "ps", MediaKind::Video, &params, now)
+                .unwrap();
+            net.engine.set_producer_screen("ps", true, now).unwrap();
         }
         let dtls_a = net.dtls_of(a);
         net.engine.connect_transport("ta", &dtls_a, now).unwrap();
@@ -141,6 +223,10 @@ impl Sim {
                 .retain(|e| e.uri != vtp_sfu::rtp::uri::TRANSPORT_WIDE_CC);
         }
         net.expect_consumer(b, &declared);
+        if with_screen {
+            let cs = net.engine.consume("tb", "cs", "ps", &caps, now).unwrap();
+            net.expect_consumer(b, &cs);
+        }
         let dtls_b = net.dtls_of(b);
         net.engine.connect_transport("tb", &dtls_b, now).unwrap();
         // A realistic path from the start: 20 ms each way.
@@ -163,10 +249,15 @@ impl Sim {
             seen_events: 0,
             changes: Vec::new(),
             requests: Vec::new(),
+            screen: screen_layers,
+            screen_changes: Vec::new(),
         };
         sim.frames(3);
         let now = sim.net.now;
         sim.net.engine.resume_consumer("cv", now).unwrap();
+        if with_screen {
+            sim.net.engine.resume_consumer("cs", now).unwrap();
+        }
         sim
     }
 
@@ -180,49 +271,9 @@ impl Sim {
     pub fn frame(&mut self) {
         self.take_keyframe_requests();
         let n = self.frame;
-        let tid = TIDS[(n % 4) as usize];
-        for (index, l) in self.layers.iter_mut().enumerate() {
-            let keyframe = std::mem::take(&mut l.keyframe_due);
-            let tid = if keyframe { 0 } else { tid };
-            if tid == 0 {
-                l.tl0 = l.tl0.wrapping_add(1);
-            }
-            l.picture_id = (l.picture_id + 1) & 0x7fff;
-            let ts = l.ts_base.wrapping_add((n * 3000) as u32);
-            // Bytes of this frame: the TID's share of the layer's rate
-            // spread over that TID's frames.
-            let per_frame = LAYER_BPS[index] / 8 / 30;
-            let t = usize::from(tid);
-            let mut bytes = (per_frame * 4 * TID_SHARE[t] / 100 / TID_FRAMES[t]) as usize;
-            if keyframe {
-                bytes = (per_frame * KEYFRAME_FACTOR) as usize;
-            }
-            let packets = bytes.div_ceil(MAX_PAYLOAD).max(1);
-            for part in 0..packets {
-                let start = if part == 0 { 0x10 } else { 0x00 };
-                let sync = if tid > 0 { 0x20 } else { 0 };
-                let mut payload = vec![
-                    0x80 | start,
-                    0xE0,
-                    0x80 | (l.picture_id >> 8) as u8,
-                    l.picture_id as u8,
-                    l.tl0,
-                    (tid << 6) | sync,
-                    // VP8 payload header: P = 0 on keyframes.
-                    if keyframe { 0x00 } else { 0x01 },
-                    index as u8,
-                ];
-                payload.resize((bytes / packets).max(payload.len()), 0x55);
-                l.seq += 1;
-                let now = self.net.now;
-                let mut api = self.net.clients[self.a].rtc.direct_api();
-                let tx = api.stream_tx(&Ssrc::from(l.ssrc)).unwrap();
-                tx.write_rtp(
-                    str0m::rtp::RtpWrite::new(96.into(), l.seq.into(), ts, now, payload)
-                        .marker(part + 1 == packets)
-                        .nackable(true),
-                );
-            }
+        write_frame(&mut self.net, self.a, &mut self.layers, n);
+        if let Some(screen) = self.screen.as_mut() {
+            write_frame(&mut self.net, self.a, screen, n);
         }
         self.frame += 1;
         self.net.run(FRAME);
@@ -284,7 +335,11 @@ impl Sim {
         for e in &events[self.seen_a..] {
             if let Event::KeyframeRequest(req) = e {
                 let rid = req.rid.map(|r| r.to_string()).unwrap_or_default();
-                if let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) {
+                let source = match (&*req.mid, self.screen.as_mut()) {
+                    ("1", Some(screen)) => screen,
+                    _ => &mut self.layers,
+                };
+                if let Some(l) = source.iter_mut().find(|l| l.rid == rid) {
                     l.keyframe_due = true;
                 }
                 self.requests.push(rid);
@@ -301,9 +356,13 @@ impl Sim {
                 spatial_layer,
                 temporal_layer,
             } = e
-                && consumer_id == "cv"
             {
-                self.changes.push((now, *spatial_layer, *temporal_layer));
+                let change = (now, *spatial_layer, *temporal_layer);
+                match consumer_id.as_str() {
+                    "cv" => self.changes.push(change),
+                    "cs" => self.screen_changes.push(change),
+                    _ => {}
+                }
             }
         }
         self.seen_events = self.net.engine_events.len();
