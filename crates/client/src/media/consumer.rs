@@ -8,7 +8,7 @@ use serde_json::Value;
 use str0m::media::Mid;
 use str0m::rtp::Ssrc;
 
-use super::params::{ConsumeAnswer, Kind, uri};
+use super::params::{ConsumeAnswer, Kind};
 use super::stats::{ConsumerStats, RxTracker};
 use super::transport::{Inner, Shared};
 use super::{KeyframeKind, MediaError};
@@ -74,11 +74,6 @@ pub(super) fn declare(shared: &Arc<Shared>, answer: &Value) -> Result<RemoteCons
     let mut api = inner.rtc.direct_api();
     api.declare_media(mid, kind.str0m());
     api.expect_stream_rx(Ssrc::from(ssrc), rtx.map(Ssrc::from), mid, None);
-    // As a browser: parameters with transport-cc get TWCC feedback, which
-    // the SFU's bandwidth estimate (and so the layers it sends) lives on.
-    if params.header_extensions.iter().any(|e| e.uri == uri::TWCC) {
-        api.enable_twcc_feedback();
-    }
     let consumer = register(
         shared,
         inner,
