@@ -111,7 +111,10 @@
 //! eighth for one tick every 2 s, which
 //! halves the time to find a lifted cap (see `docs/benchmarks.md`). A producer
 //! marked as a screen share ([`Engine::set_producer_screen`]) gets the
-//! screen ladder and priority.
+//! screen ladder and priority. What cannot be cut (every consumer's lowest
+//! step, a stream without layers) is still sent when the estimate is below
+//! it; str0m's pacer then holds it back up to its queue limit, which adds
+//! delay (measured in `docs/benchmarks.md`, "Adaptation to bandwidth").
 //!
 //! # Input safety
 //!
