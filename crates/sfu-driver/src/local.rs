@@ -206,11 +206,18 @@ impl SfuControl for SfuHandle {
             transport_id,
             kind,
             rtp_parameters,
-            ..
+            app_data,
         } = request;
+        // The web app tags its screen share `appData.source = "screen"`:
+        // the engine gives it the screen-share bandwidth rules.
+        let screen = app_data.get("source").and_then(Value::as_str) == Some("screen");
         self.in_room(room_id, IdKind::Transport, &transport_id, move |w, t| {
             w.check_owner(t, &peer_id)?;
-            w.produce(t, &id, kind, &rtp_parameters)
+            let info = w.produce(t, &id, kind, &rtp_parameters)?;
+            if screen {
+                w.set_producer_screen(&id, true)?;
+            }
+            Ok(info)
         })
         .await
     }

@@ -684,6 +684,12 @@ impl Worker {
         self.engine.router_summaries()
     }
 
+    /// Marks a producer as a screen share (see the engine's
+    /// `set_producer_screen`).
+    pub fn set_producer_screen(&mut self, id: &str, screen: bool) -> Result<(), EngineError> {
+        self.engine.set_producer_screen(id, screen, Instant::now())
+    }
+
     pub fn pause_producer(&mut self, id: &str) -> Result<(), EngineError> {
         self.engine.pause_producer(id)
     }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use str0m::media::Mid;
 use str0m::rtp::Ssrc;
 
+use super::allocation::UpGate;
 use super::forward::SeqRewriter;
 use super::layers::{LayerSelector, MAX_LAYER};
 use super::stats::EgressStats;
@@ -26,6 +27,8 @@ pub(super) struct Consumer {
     pub(super) producer_paused: bool,
     /// Which producer layers it gets (see `layers`).
     pub(super) layers: LayerSelector,
+    /// Holds rises of its bandwidth ceiling (see `allocation`).
+    pub(super) bandwidth_gate: UpGate,
     pub(super) seq: SeqRewriter,
     /// What it sent and its receiver reported (see `stats`).
     pub(super) stats: EgressStats,
@@ -149,7 +152,16 @@ impl Engine {
             return Err(EngineError::UnknownTransport(transport_id.into()));
         };
         if let Some((codecs, exts)) = build {
-            let rtc = build_rtc(&self.config, &self.cert, transport, &codecs, &exts, now)?;
+            let bwe = self.config.initial_bandwidth_estimate_bps;
+            let rtc = build_rtc(
+                &self.config,
+                &self.cert,
+                transport,
+                &codecs,
+                &exts,
+                bwe,
+                now,
+            )?;
             transport.rtc = Some(rtc);
             transport.direction = Some(Direction::Recv);
         }
@@ -182,11 +194,13 @@ impl Engine {
                 paused: true,
                 producer_paused,
                 layers,
+                bandwidth_gate: UpGate::default(),
                 seq: SeqRewriter::new(seq_start),
                 stats: EgressStats::default(),
             },
         );
         self.update_targets(producer_id, now);
+        self.reallocate(transport_id, now);
         self.dirty.insert(transport_id.to_owned());
         self.pump(now);
         Ok(ConsumerInfo {
@@ -222,15 +236,20 @@ impl Engine {
         }
         consumer.paused = false;
         consumer.seq.stop();
+        let transport_id = consumer.transport_id.clone();
+        self.reallocate(&transport_id, now);
+        let Some(consumer) = self.consumers.get(consumer_id) else {
+            return Ok(());
+        };
         let producer_id = consumer.producer_id.clone();
         if consumer.active()
             && let Some(layer) = consumer.layers.keyframe_layer()
         {
             self.want_keyframe(&producer_id, layer, now);
-            self.pump(now);
         }
         // Its layers may be needed again (see `needed`).
         self.update_layers_needed(&producer_id, now);
+        self.pump(now);
         Ok(())
     }
 
@@ -258,6 +277,8 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownConsumer(consumer_id.into()))?;
         consumer.layers.set_preferred(spatial_layer, temporal_layer);
         let producer_id = consumer.producer_id.clone();
+        let transport_id = consumer.transport_id.clone();
+        self.reallocate(&transport_id, now);
         self.update_targets(&producer_id, now);
         self.update_layers_needed(&producer_id, now);
         self.pump(now);

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use str0m::bwe::BweKind;
 use str0m::{Event, IceCreds, Input, Output};
 
 use super::transport::feed;
@@ -158,6 +159,10 @@ impl Engine {
             Event::RtpPacket(packet) => self.forward(transport_id, &packet, now),
             Event::MediaIngressStats(s) => self.ingress_stats(transport_id, &s),
             Event::MediaEgressStats(s) => self.egress_stats(transport_id, &s),
+            Event::EgressBitrateEstimate(BweKind::Twcc {
+                estimate,
+                can_probe,
+            }) => self.on_estimate(transport_id, estimate, can_probe, now),
             Event::KeyframeRequest(req) => {
                 let Some(t) = self.transports.get(transport_id) else {
                     return;

@@ -2,8 +2,10 @@
 //! and temporal layer (VP8 TID) a consumer gets, and the rewriting that
 //! makes switches invisible to its decoder.
 //!
-//! The consumer's *preferred* layers are a ceiling. Its *target* spatial
-//! layer is the best active layer at or below it (or, when none of those
+//! The consumer's *preferred* layers are a ceiling, and so is its
+//! *bandwidth* ceiling (what the transport's estimate allows, see
+//! `allocation`; none until the estimate is known). Its *target* spatial
+//! layer is the best active layer at or below both (or, when none of those
 //! is active, the lowest active one); its *current* layer is the one being
 //! sent. A switch, up or down, happens only at the first packet of a
 //! keyframe of the target layer (the engine asks for one at once, rate
@@ -19,9 +21,11 @@
 //! - VP8 picture ids and TL0PICIDX continue from the last ones sent.
 //!
 //! Temporal layers (VP8 with a TID in its descriptor): frames above the
-//! consumer's temporal ceiling are dropped and their sequence numbers and
-//! picture ids closed up, so the receiver sees no loss. The ceiling goes
-//! down at any frame start, and up at a keyframe or a layer-sync frame.
+//! consumer's temporal ceiling (the lower of the preferred and the
+//! bandwidth one) are dropped and their sequence numbers and picture ids
+//! closed up, so the receiver sees no loss. The ceiling goes down at any
+//! frame start (no keyframe needed: lower temporal layers never reference
+//! higher ones), and up at a keyframe or a layer-sync frame.
 //!
 //! A producer with one encoding, or whose codec's keyframes the engine
 //! cannot see (VP9, AV1), is never switched: the consumer gets encoding 0
@@ -30,6 +34,7 @@
 use std::time::{Duration, Instant};
 
 use super::LayersSnapshot;
+use super::allocation::Layers;
 use super::forward::SeqRewriter;
 use super::vp8::{FrameCodec, Vp8Descriptor, h264_keyframe, parse_vp8, write_vp8};
 
@@ -87,6 +92,8 @@ pub(super) struct LayerSelector {
     switchable: bool,
     preferred_spatial: u8,
     preferred_temporal: u8,
+    /// The bandwidth ceiling (`None`: not limited by bandwidth).
+    bandwidth: Option<Layers>,
     current: Option<usize>,
     target: Option<usize>,
     temporal: u8,
@@ -110,6 +117,7 @@ impl LayerSelector {
             switchable,
             preferred_spatial: MAX_LAYER,
             preferred_temporal: MAX_LAYER,
+            bandwidth: None,
             current: fixed,
             target: fixed,
             temporal: MAX_LAYER,
@@ -125,6 +133,30 @@ impl LayerSelector {
     pub(super) fn set_preferred(&mut self, spatial: u8, temporal: u8) {
         self.preferred_spatial = spatial.min(MAX_LAYER);
         self.preferred_temporal = temporal.min(MAX_LAYER);
+    }
+
+    /// Sets the bandwidth ceiling (then `choose_target` again).
+    pub(super) fn set_bandwidth(&mut self, ceiling: Option<Layers>) {
+        self.bandwidth = ceiling;
+    }
+
+    /// The bandwidth ceiling now applied.
+    pub(super) fn bandwidth(&self) -> Option<Layers> {
+        self.bandwidth
+    }
+
+    /// The highest spatial layer both ceilings allow.
+    fn spatial_ceiling(&self) -> u8 {
+        self.bandwidth.map_or(self.preferred_spatial, |b| {
+            b.spatial.min(self.preferred_spatial)
+        })
+    }
+
+    /// The highest temporal layer both ceilings allow.
+    fn temporal_ceiling(&self) -> u8 {
+        self.bandwidth.map_or(self.preferred_temporal, |b| {
+            b.temporal.min(self.preferred_temporal)
+        })
     }
 
     /// The preferred layers (for snapshots).
@@ -168,7 +200,7 @@ impl LayerSelector {
             return None;
         }
         let count = self.layer_count.min(active.len());
-        let ceiling = usize::from(self.preferred_spatial).min(count.saturating_sub(1));
+        let ceiling = usize::from(self.spatial_ceiling()).min(count.saturating_sub(1));
         let best = (0..=ceiling)
             .rev()
             .find(|&i| active[i])
@@ -198,7 +230,7 @@ impl LayerSelector {
         {
             self.saw_tid = true;
             if d.frame_start {
-                let ceiling = self.preferred_temporal;
+                let ceiling = self.temporal_ceiling();
                 if d.keyframe || ceiling < self.temporal {
                     self.temporal = ceiling;
                 } else if tid > self.temporal && tid <= ceiling && d.layer_sync {
@@ -414,6 +446,33 @@ mod tests {
         // Layer 2 goes away: the target falls to 1.
         assert_eq!(s.choose_target(&[true, true, false]), Some(1));
         assert_eq!(s.choose_target(&[true, true, false]), None, "unchanged");
+    }
+
+    #[test]
+    fn the_bandwidth_ceiling_bounds_the_target_and_the_temporal_layer() {
+        let mut s = LayerSelector::new(3, true);
+        let all = [true, true, true];
+        assert_eq!(s.choose_target(&all), Some(2));
+        assert_eq!(s.decide(2, &vp8_frame(true, 0, false)), Verdict::Forward);
+        assert_eq!(s.decide(2, &vp8_frame(false, 2, true)), Verdict::Forward);
+        // The estimate allows layer 1 up to TID 1: a switch down (at a
+        // keyframe of layer 1), and TID 2 dropped from the next frame on.
+        s.set_bandwidth(Some(Layers::new(1, 1)));
+        assert_eq!(s.choose_target(&all), Some(1));
+        assert_eq!(s.decide(2, &vp8_frame(false, 2, true)), Verdict::Drop);
+        assert_eq!(s.decide(1, &vp8_frame(true, 0, false)), Verdict::Forward);
+        assert_eq!(s.decide(1, &vp8_frame(false, 1, true)), Verdict::Forward);
+        assert_eq!(s.decide(1, &vp8_frame(false, 2, true)), Verdict::Drop);
+        assert_eq!(s.take_change(), Some((1, 1)));
+        // The lower of the two ceilings wins.
+        s.set_preferred(0, 2);
+        assert_eq!(s.choose_target(&all), Some(0));
+        s.set_preferred(2, 2);
+        assert_eq!(s.choose_target(&all), None, "back to layer 1, still sent");
+        assert_eq!(s.waiting_for(), None);
+        // No longer limited: back to the top.
+        s.set_bandwidth(None);
+        assert_eq!(s.choose_target(&all), Some(2));
     }
 
     #[test]

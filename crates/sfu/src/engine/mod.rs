@@ -59,8 +59,8 @@
 //! timestamp, marker, audio level and payload are kept. Video consumers are
 //! written nackable with RTX, so str0m answers their NACKs from its send
 //! buffer. A consumer of a simulcast producer (VP8 or H.264) gets one
-//! encoding at a time, chosen from its preferred layers and the encodings
-//! that are arriving, and switches only at a keyframe of the new one, with
+//! encoding at a time, chosen from its preferred layers, its transport's
+//! bandwidth (below) and the encodings that are arriving, and switches only at a keyframe of the new one, with
 //! sequence numbers, timestamps and VP8 picture ids kept continuous; VP8
 //! temporal layers above its ceiling are dropped (`layers`, `vp8`). Other
 //! simulcast codecs stay on the first encoding. Keyframe requests from a
@@ -76,6 +76,52 @@
 //! rises at once, falls after [`LAYERS_NEEDED_HOLD`]), so it can stop
 //! encoding the others (`needed`).
 //!
+//! # Bandwidth: estimate, pacing, layer choice
+//!
+//! Every receive transport's `Rtc` is built with str0m's send-side
+//! bandwidth estimator on ([`EngineConfig::initial_bandwidth_estimate_bps`],
+//! 1 Mbit/s by default; `None` turns all of this off). What str0m does
+//! with it (read in its 0.25 source): every RTP packet the engine writes
+//! with `write_rtp` in RTP mode goes into the stream's send queue and
+//! leaves through the pacer (a leaky bucket pacing at 1.1 times the
+//! estimate, draining faster when packets would wait too long; without BWE
+//! the pacer is a pass-through), and str0m itself stamps each packet with
+//! the transport-wide sequence number when the media's extension map has
+//! transport-cc (the router's id 5), registers it and reads the client's
+//! TWCC feedback into the estimator (delay- and loss-based, with probing by
+//! padding). The consumer's `rtpParameters` carry that extension and the
+//! `transport-cc` feedback, so a browser (or a str0m client that enables
+//! TWCC feedback) answers with feedback.
+//!
+//! `Event::EgressBitrateEstimate` updates the transport's estimate
+//! (`bandwidth`). It limits layers only once TWCC feedback has moved it off
+//! its initial value and str0m can probe: a client that sends no feedback
+//! is never limited by a guess. On each estimate and on the 100 ms layer
+//! tick the transport's estimate is allocated over its consumers
+//! (`allocation`: audio first, every video consumer's lowest step, then
+//! upgrades, screen shares first and keeping resolution before frame rate,
+//! cameras round-robin keeping frame rate; down as soon as the estimate no
+//! longer covers what is sent, up only when it covers the transport's new
+//! total with 15 % to spare, held for 500 ms). The result is each video consumer's
+//! bandwidth ceiling, a second ceiling next to its preferred layers in
+//! `layers`: a lower temporal layer applies at the next frame, a spatial
+//! switch at a keyframe of the new layer (asked at once), and
+//! `ConsumerLayersChanged` tells what is sent as before. The engine tells
+//! str0m the rate of every consumer at its preferred layers as the desired
+//! bitrate (it probes towards it, which is how a consumer climbs back when
+//! a cap is lifted) and the rate of the next step up as the minimum (padding
+//! keeps the link loaded up to it, never above the estimate). str0m starts
+//! an allocation probe only when the desired rate rises, and otherwise
+//! probes a limited link rarely; so while the estimate holds a consumer
+//! below its preferred layers the engine raises the desired rate by an
+//! eighth for one tick every 2 s, which
+//! halves the time to find a lifted cap (see `docs/benchmarks.md`). A producer
+//! marked as a screen share ([`Engine::set_producer_screen`]) gets the
+//! screen ladder and priority. What cannot be cut (every consumer's lowest
+//! step, a stream without layers) is still sent when the estimate is below
+//! it; str0m's pacer then holds it back up to its queue limit, which adds
+//! delay (measured in `docs/benchmarks.md`, "Adaptation to bandwidth").
+//!
 //! # Input safety
 //!
 //! str0m's Direct API panics on inconsistent call order, so every call is
@@ -90,15 +136,19 @@
 //! state and the lazy `Rtc` build), `producers`, `consumers`, `peers` (owner tags and
 //! snapshots for the control API), `taps` (plain RTP out, for recording),
 //! `demux`
-//! (datagram routing, timeouts, draining) and `relay` (forwarding glue,
-//! layer targets and keyframe requests). [`forward`] has the pure
-//! forwarding pieces, `layers` the per-consumer layer selection, `needed`
-//! the layers each publisher needs to send, `speaker` the active speaker
-//! detector, [`stats`] the producer and consumer statistics (with their
-//! scores) of the snapshots, [`vp8`]
+//! (datagram routing, timeouts, draining), `relay` (forwarding glue,
+//! layer targets and keyframe requests) and `bandwidth` (estimates in,
+//! allocation applied, str0m told the rates). [`forward`] has the pure
+//! forwarding pieces, `layers` the per-consumer layer selection,
+//! `allocation` the pure bandwidth allocator, `needed` the layers each
+//! publisher needs to send, `speaker` the active speaker detector,
+//! [`stats`] the producer and consumer statistics (with their scores) of
+//! the snapshots, [`vp8`]
 //! the payload parsing it needs, `wire` the translations to str0m's
 //! configuration, `types` the public values.
 
+mod allocation;
+mod bandwidth;
 mod consumers;
 mod demux;
 pub mod forward;

@@ -8,6 +8,7 @@ use serde_json::Value;
 use str0m::media::{Mid, Rid};
 use str0m::rtp::Ssrc;
 
+use super::allocation::TEMPORAL_LAYERS;
 use super::forward::{BitrateMeter, KeyframeLimiter};
 use super::needed::NeededLayers;
 use super::stats::IngressStats;
@@ -32,6 +33,28 @@ pub(super) struct Layer {
     pub(super) bitrate: BitrateMeter,
     /// What arrives on it (see `stats`).
     pub(super) stats: IngressStats,
+    /// The payload bitrate of each VP8 temporal layer (TID) alone; all of
+    /// it in TID 0 for a stream without temporal layers. What the
+    /// bandwidth allocation counts (str0m's estimate counts payload bytes
+    /// too).
+    pub(super) temporal_bitrate: [BitrateMeter; TEMPORAL_LAYERS],
+}
+
+impl Layer {
+    /// `None` when the layer is not arriving, else its bitrate up to each
+    /// temporal layer.
+    pub(super) fn rates(&self) -> Option<[u64; TEMPORAL_LAYERS]> {
+        if !self.active {
+            return None;
+        }
+        let mut out = [0; TEMPORAL_LAYERS];
+        let mut sum = 0u64;
+        for (t, meter) in self.temporal_bitrate.iter().enumerate() {
+            sum = sum.saturating_add(meter.bitrate());
+            out[t] = sum;
+        }
+        Some(out)
+    }
 }
 
 pub(super) struct Producer {
@@ -50,6 +73,9 @@ pub(super) struct Producer {
     pub(super) taps: BTreeSet<String>,
     /// What its publisher was told to encode (see `needed`).
     pub(super) needed: NeededLayers,
+    /// A screen share: its consumers keep resolution before frame rate and
+    /// come first in their transport's bandwidth (see `allocation`).
+    pub(super) screen: bool,
 }
 
 impl Producer {
@@ -176,7 +202,15 @@ impl Engine {
             return Err(EngineError::UnknownTransport(transport_id.into()));
         };
         if let Some((codecs, exts)) = build {
-            let rtc = build_rtc(&self.config, &self.cert, transport, &codecs, &exts, now)?;
+            let rtc = build_rtc(
+                &self.config,
+                &self.cert,
+                transport,
+                &codecs,
+                &exts,
+                None,
+                now,
+            )?;
             transport.send_codecs = codecs;
             transport.send_exts = exts;
             transport.rtc = Some(rtc);
@@ -223,6 +257,7 @@ impl Engine {
                 active: false,
                 bitrate: BitrateMeter::default(),
                 stats: IngressStats::default(),
+                temporal_bitrate: Default::default(),
             })
             .collect();
         let consumable = &negotiation.consumable_rtp_parameters;
@@ -247,6 +282,7 @@ impl Engine {
                 consumers: BTreeSet::new(),
                 taps: BTreeSet::new(),
                 needed: NeededLayers::default(),
+                screen: false,
             },
         );
         self.dirty.insert(transport_id.to_owned());
@@ -256,6 +292,26 @@ impl Engine {
             kind,
             producer_type,
         })
+    }
+
+    /// Marks a producer as a screen share (`appData.source == "screen"`,
+    /// which the engine does not see) or not: under a tight bandwidth
+    /// estimate its consumers lose frame rate before resolution and are
+    /// served before cameras (see `allocation`).
+    pub fn set_producer_screen(
+        &mut self,
+        producer_id: &str,
+        screen: bool,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let producer = self
+            .producers
+            .get_mut(producer_id)
+            .ok_or_else(|| EngineError::UnknownProducer(producer_id.into()))?;
+        producer.screen = screen;
+        self.reallocate_consumers_of(producer_id, now);
+        self.pump(now);
+        Ok(())
     }
 
     /// Pauses a producer: nothing is forwarded; its consumers get

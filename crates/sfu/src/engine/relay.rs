@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 
+use super::allocation::TEMPORAL_LAYERS;
 use super::layers::{FrameInfo, LAYER_CHECK_INTERVAL, LAYER_INACTIVE_AFTER, Verdict};
 use super::{Engine, EngineEvent, EngineOutput, TapPacket};
 use crate::rtp::MediaKind;
@@ -78,9 +79,14 @@ impl Engine {
         {
             router.speaker.record(&producer_id, level, now);
         }
+        let frame = FrameInfo::parse(producer.codec_of(pt), &packet.payload);
         if let Some(l) = producer.layers.get_mut(layer) {
             l.last_packet = Some(now);
             l.bitrate.record(packet.payload.len(), now);
+            // TIDs above the table's (VP8 allows 3) count with the top one.
+            let tid = frame.vp8.and_then(|d| d.tid).map_or(0, usize::from);
+            let tid = tid.min(TEMPORAL_LAYERS - 1);
+            l.temporal_bitrate[tid].record(packet.payload.len(), now);
             if !l.active {
                 l.active = true;
                 self.update_targets(&producer_id, now);
@@ -111,7 +117,6 @@ impl Engine {
             video_orientation: packet.header.ext_vals.video_orientation,
             ..Default::default()
         };
-        let frame = FrameInfo::parse(producer.codec_of(pt), &packet.payload);
         let mut changes = Vec::new();
         for consumer_id in &producer.consumers {
             let Some(consumer) = self.consumers.get_mut(consumer_id) else {
@@ -240,6 +245,7 @@ impl Engine {
             self.want_keyframe(&producer_id, layer, now);
         }
         self.check_layers_needed(now);
+        self.reallocate_all(now);
     }
 
     /// Every [`SPEAKER_TICK`]: each router's active speaker detector

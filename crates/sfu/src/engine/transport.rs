@@ -11,6 +11,7 @@ use str0m::config::DtlsCert;
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, IceCreds, Input, Rtc, RtcConfig};
 
+use super::bandwidth::BweState;
 use super::wire::{self, CodecEntry, RemoteDtls};
 use super::{
     CloseReason, DtlsFingerprint, DtlsParameters, Engine, EngineConfig, EngineError, EngineEvent,
@@ -60,6 +61,8 @@ pub(super) struct Transport {
     pub(super) send_exts: BTreeMap<u8, String>,
     /// Incoming SSRC → (producer, encoding index), learnt from str0m.
     pub(super) ssrc_layers: HashMap<u32, (String, usize)>,
+    /// Receive transports: the egress estimate (see `bandwidth`).
+    pub(super) bwe: BweState,
 }
 
 impl Engine {
@@ -165,6 +168,7 @@ impl Engine {
                 send_codecs: Vec::new(),
                 send_exts: BTreeMap::new(),
                 ssrc_layers: HashMap::new(),
+                bwe: BweState::default(),
             },
         );
         Ok(info)
@@ -455,13 +459,16 @@ pub(super) fn recv_tables(
 
 /// Builds a transport's `Rtc` with the given tables, then applies what is
 /// already known (remote ufrag, `connect` parameters) and feeds the held
-/// datagrams.
+/// datagrams. `bwe`: the initial estimate (bit/s) of a transport whose
+/// egress bandwidth is estimated (receive transports), which also turns on
+/// str0m's pacer.
 pub(super) fn build_rtc(
     config: &EngineConfig,
     cert: &DtlsCert,
     t: &mut Transport,
     codecs: &[CodecEntry],
     exts: &BTreeMap<u8, String>,
+    bwe: Option<u64>,
     now: Instant,
 ) -> Result<Rtc, EngineError> {
     let mut rtc_config = RtcConfig::new()
@@ -472,7 +479,8 @@ pub(super) fn build_rtc(
         .set_dtls_cert(cert.clone())
         .set_sctp_max_message_size(SCTP_MAX_MESSAGE_SIZE)
         .clear_codecs()
-        .set_extension_map(wire::extension_map(exts));
+        .set_extension_map(wire::extension_map(exts))
+        .enable_bwe(bwe.map(str0m::bwe::Bitrate::bps));
     wire::apply_codecs(rtc_config.codec_config(), codecs);
     let mut rtc = rtc_config.build(now);
     let candidate = Candidate::host(config.local_addr, "udp")

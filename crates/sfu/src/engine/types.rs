@@ -35,7 +35,17 @@ pub struct EngineConfig {
     pub max_peers_per_router: usize,
     /// Seed of the engine's non-cryptographic generator (SSRCs, CNAMEs).
     pub seed: u64,
+    /// The egress bandwidth estimate (bit/s) a receive transport starts
+    /// from; `None` turns bandwidth estimation, pacing and the
+    /// bandwidth-driven layer choice off (consumers then get their
+    /// preferred layers whatever the link).
+    pub initial_bandwidth_estimate_bps: Option<u64>,
 }
+
+/// The default [`EngineConfig::initial_bandwidth_estimate_bps`]: enough for
+/// the middle layer of a camera, low enough not to flood a slow link while
+/// the first TWCC feedback comes back.
+pub const INITIAL_BANDWIDTH_ESTIMATE_BPS: u64 = 1_000_000;
 
 impl EngineConfig {
     /// Defaults for `local_addr`, with the limits above and a random seed.
@@ -49,6 +59,7 @@ impl EngineConfig {
             max_consumers_per_transport: MAX_CONSUMERS_PER_TRANSPORT,
             max_peers_per_router: MAX_PEERS_PER_ROUTER,
             seed: hasher.finish(),
+            initial_bandwidth_estimate_bps: Some(INITIAL_BANDWIDTH_ESTIMATE_BPS),
         }
     }
 }

@@ -19,8 +19,11 @@ use vtp_sfu::engine::{
 use vtp_sfu::rtp;
 use vtp_sfu::rtp::MediaKind;
 
+#[path = "link.rs"]
+pub mod link;
 #[path = "peer.rs"]
 mod peer;
+use link::{Dir, Link, LinkShape};
 
 pub fn engine_addr() -> SocketAddr {
     "10.0.0.1:40000".parse().unwrap()
@@ -45,6 +48,12 @@ pub struct Net {
     pub tapped: Vec<(String, TapPacket)>,
     /// (client index, datagram) → deliver?
     pub drop_to_client: DropFilter,
+    /// Shaped links by client and direction (`set_link`); the others
+    /// deliver at once.
+    pub links: std::collections::HashMap<(usize, Dir), Link>,
+    /// Datagrams on a shaped link: (arrival, order) → (client, way, bytes).
+    in_flight: std::collections::BTreeMap<(Instant, u64), (usize, Dir, Vec<u8>)>,
+    flight_order: u64,
 }
 
 /// Client A's numbering (Chromium's): VP8 96/rtx 97, opus 111; mid 9,
@@ -150,6 +159,9 @@ impl Net {
             engine_events: Vec::new(),
             tapped: Vec::new(),
             drop_to_client: Box::new(|_, _| false),
+            links: Default::default(),
+            in_flight: Default::default(),
+            flight_order: 0,
         }
     }
 
@@ -189,6 +201,16 @@ impl Net {
             Mid::from(mid.as_str()),
             None,
         );
+        // As a browser does when the parameters carry transport-cc: the
+        // engine's bandwidth estimate lives on this feedback.
+        let twcc = consumer
+            .rtp_parameters
+            .header_extensions
+            .iter()
+            .any(|e| e.uri == rtp::uri::TRANSPORT_WIDE_CC);
+        if twcc {
+            api.enable_twcc_feedback();
+        }
     }
 
     pub fn dtls_of(&mut self, client: usize) -> Value {
@@ -209,7 +231,9 @@ impl Net {
                 Output::Transmit(t) => {
                     moved = true;
                     let (src, bytes) = (c.addr, t.contents.to_vec());
-                    self.engine.handle_datagram(self.now, src, &bytes);
+                    if !self.shape_link(i, Dir::Up, &bytes) {
+                        self.engine.handle_datagram(self.now, src, &bytes);
+                    }
                 }
                 Output::Event(e) => c.events.push(e),
             }
@@ -236,17 +260,68 @@ impl Net {
                         if (self.drop_to_client)(i, &bytes) {
                             continue;
                         }
-                        let c = &mut self.clients[i];
-                        let r = Receive::new(Protocol::Udp, engine_addr(), c.addr, &bytes).unwrap();
-                        c.rtc.handle_input(Input::Receive(self.now, r)).unwrap();
-                        self.drain_client(i);
+                        if !self.shape_link(i, Dir::Down, &bytes) {
+                            self.deliver_to_client(i, &bytes);
+                        }
                     }
                 }
             }
+            moved |= self.deliver_due();
             if !moved {
                 return;
             }
         }
+    }
+
+    fn deliver_to_client(&mut self, i: usize, bytes: &[u8]) {
+        let c = &mut self.clients[i];
+        let r = Receive::new(Protocol::Udp, engine_addr(), c.addr, bytes).unwrap();
+        c.rtc.handle_input(Input::Receive(self.now, r)).unwrap();
+        self.drain_client(i);
+    }
+
+    /// Shapes one direction of a client's link from now on (see
+    /// `link::LinkShape`); a link never shaped delivers at once.
+    pub fn set_link(&mut self, client: usize, dir: Dir, shape: LinkShape) {
+        match self.links.get_mut(&(client, dir)) {
+            Some(link) => link.set_shape(shape),
+            None => {
+                self.links.insert((client, dir), Link::new(shape));
+            }
+        }
+    }
+
+    /// Puts a datagram on a shaped link (false: the link is not shaped).
+    fn shape_link(&mut self, client: usize, dir: Dir, bytes: &[u8]) -> bool {
+        let Some(link) = self.links.get_mut(&(client, dir)) else {
+            return false;
+        };
+        if let Some(at) = link.admit(self.now, bytes.len()) {
+            self.flight_order += 1;
+            self.in_flight
+                .insert((at, self.flight_order), (client, dir, bytes.to_vec()));
+        }
+        true
+    }
+
+    /// Delivers the datagrams whose arrival time has come.
+    fn deliver_due(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(entry) = self.in_flight.first_entry() {
+            if entry.key().0 > self.now {
+                break;
+            }
+            let (client, dir, bytes) = entry.remove();
+            moved = true;
+            match dir {
+                Dir::Up => {
+                    let src = self.clients[client].addr;
+                    self.engine.handle_datagram(self.now, src, &bytes);
+                }
+                Dir::Down => self.deliver_to_client(client, &bytes),
+            }
+        }
+        moved
     }
 
     /// Advances simulated time by `dur`, in steps no longer than 5 ms.
@@ -257,6 +332,9 @@ impl Net {
             let mut next = (self.now + Duration::from_millis(5)).min(end);
             if let Some(t) = self.engine.next_timeout() {
                 next = next.min(t.max(self.now + Duration::from_millis(1)));
+            }
+            if let Some(&(at, _)) = self.in_flight.keys().next() {
+                next = next.min(at.max(self.now));
             }
             self.now = next;
             self.engine.handle_timeout(self.now);
