@@ -246,6 +246,12 @@ pub struct ServeArgs {
     /// `--rtc-bind` is 0.0.0.0 or the host is behind NAT.
     #[arg(long, env = "VTP_ANNOUNCED_IP")]
     pub announced_ip: Option<std::net::IpAddr>,
+    /// Where the SFU's estimate of each subscriber's downlink starts (kbit/s)
+    /// before its congestion-control feedback refines it; 0 turns bandwidth
+    /// estimation, pacing and bandwidth-driven layer choice off (consumers
+    /// then get their preferred layers whatever their link).
+    #[arg(long, env = "VTP_INITIAL_BANDWIDTH_KBPS", default_value_t = 1000)]
+    pub initial_bandwidth_kbps: u64,
     /// SFU worker threads (rooms are spread over them). Default: one per core.
     #[arg(long, env = "VTP_SFU_WORKERS")]
     pub sfu_workers: Option<usize>,

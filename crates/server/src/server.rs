@@ -379,6 +379,8 @@ pub fn start_driver(args: &ServeArgs) -> anyhow::Result<vtp_sfu_driver::SfuHandl
     let mut driver = DriverConfig {
         bind: args.rtc_bind,
         announced_ip: args.announced_ip,
+        initial_bandwidth_estimate_bps: (args.initial_bandwidth_kbps > 0)
+            .then(|| args.initial_bandwidth_kbps.saturating_mul(1000)),
         ..DriverConfig::default()
     };
     if let Some(workers) = args.sfu_workers {

@@ -91,6 +91,10 @@ pub struct DriverConfig {
     pub workers: usize,
     /// Datagrams queued per worker before more are dropped.
     pub queue_capacity: usize,
+    /// Where each receive transport's bandwidth estimate starts, in bits
+    /// per second; `None` turns bandwidth estimation, pacing and the
+    /// bandwidth limit on layers off (see the engine's module doc).
+    pub initial_bandwidth_estimate_bps: Option<u64>,
 }
 
 impl Default for DriverConfig {
@@ -100,6 +104,7 @@ impl Default for DriverConfig {
             announced_ip: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            initial_bandwidth_estimate_bps: Some(vtp_sfu::engine::INITIAL_BANDWIDTH_ESTIMATE_BPS),
         }
     }
 }
@@ -201,7 +206,12 @@ impl SfuDriver {
         socket.set_read_timeout(Some(demux::READ_TIMEOUT))?;
         let socket = Arc::new(socket);
         let engines = (0..config.workers)
-            .map(|_| Engine::new(EngineConfig::new(local_addr)))
+            .map(|_| {
+                let mut engine_config = EngineConfig::new(local_addr);
+                engine_config.initial_bandwidth_estimate_bps =
+                    config.initial_bandwidth_estimate_bps;
+                Engine::new(engine_config)
+            })
             .collect::<Result<Vec<_>, _>>()?;
 
         let shared = Arc::new(Shared::default());

@@ -67,6 +67,13 @@ fn a_capped_consumer_settles_lower_and_rises_back_after_a_keyframe() {
         (500_000..=900_000).contains(&estimate),
         "the estimate follows the cap: {estimate}"
     );
+    let snapshot = sim.net.engine.router_snapshot("room").unwrap();
+    let tb = snapshot.transports.iter().find(|t| t.id == "tb").unwrap();
+    assert_eq!(
+        tb.available_outgoing_bitrate,
+        Some(estimate),
+        "the control API shows it"
+    );
 
     // The cap is lifted: back to the top, at a keyframe of layer 2.
     let lifted = sim.net.now;
@@ -119,6 +126,13 @@ fn without_feedback_the_estimate_limits_nothing() {
     let capped = sim.net.now;
     sim.run_for(Duration::from_secs(5));
     assert_eq!(sim.net.engine.egress_estimate("tb"), None);
+    let snapshot = sim.net.engine.router_snapshot("room").unwrap();
+    assert!(
+        snapshot
+            .transports
+            .iter()
+            .all(|t| t.available_outgoing_bitrate.is_none())
+    );
     assert!(spatial_since(&sim, capped).is_empty(), "{:?}", sim.changes);
     assert_eq!(sim.current(), Some((2, 2)));
 }

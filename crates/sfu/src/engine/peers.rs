@@ -32,6 +32,11 @@ pub struct TransportSnapshot {
     pub direction: Option<TransportDirection>,
     /// ICE and DTLS are up.
     pub connected: bool,
+    /// A receive transport's bandwidth estimate towards its client (bit/s),
+    /// once the client's congestion-control feedback informs it (see the
+    /// engine's module doc); what the consumers' layers are fitted into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_outgoing_bitrate: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -209,6 +214,7 @@ impl Engine {
                 peer_id: t.peer_id.clone(),
                 direction: t.direction,
                 connected: t.connected,
+                available_outgoing_bitrate: self.egress_estimate(transport_id),
             });
             for id in &t.producers {
                 if let Some(p) = self.producers.get(id) {
