@@ -118,7 +118,7 @@ fn a_screen_share_keeps_its_resolution_and_loses_frame_rate() {
 }
 
 #[test]
-fn without_feedback_the_estimate_limits_nothing() {
+fn without_feedback_nothing_is_limited_or_paced() {
     let mut sim = Sim::with(false, 3, false);
     sim.until_spatial(2, Duration::from_secs(3))
         .expect("the top layer at once");
@@ -135,6 +135,21 @@ fn without_feedback_the_estimate_limits_nothing() {
     );
     assert!(spatial_since(&sim, capped).is_empty(), "{:?}", sim.changes);
     assert_eq!(sim.current(), Some((2, 2)));
+
+    // Nor does a pacer hold its packets back: once the publisher stops,
+    // what was sent has arrived within the link's delay (a pacer stuck at
+    // the initial guess, below the 1.5 Mbit/s layer, would still be
+    // draining a queue of hundreds of packets).
+    sim.set_downlink(LinkShape::open(DELAY));
+    sim.run_for(Duration::from_secs(2));
+    sim.net.run(DELAY * 3);
+    let arrived = sim.got().len();
+    sim.net.run(Duration::from_secs(2));
+    let late = sim.got().len() - arrived;
+    assert!(
+        late <= 5,
+        "{late} packets still arrived after the publisher stopped"
+    );
 }
 
 #[test]

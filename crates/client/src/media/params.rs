@@ -545,6 +545,7 @@ pub fn receive_rtp_capabilities(router_caps: &Value) -> Result<Value, MediaError
                     pt.is_some() && [numbering.opus, numbering.vp8, numbering.vp8_rtx].contains(&pt)
                 })
                 .cloned()
+                .map(without_transport_cc)
                 .collect()
         })
         .unwrap_or_default();
@@ -565,6 +566,17 @@ pub fn receive_rtp_capabilities(router_caps: &Value) -> Result<Value, MediaError
         })
         .unwrap_or_default();
     Ok(json!({"codecs": codecs, "headerExtensions": exts}))
+}
+
+/// This client sends no transport-wide congestion-control feedback, so it
+/// does not claim it: the SFU then neither paces nor estimates towards it
+/// (an estimate that feedback never informs would hold its downlink to the
+/// initial guess).
+fn without_transport_cc(mut codec: Value) -> Value {
+    if let Some(feedback) = codec.get_mut("rtcpFeedback").and_then(Value::as_array_mut) {
+        feedback.retain(|f| f.get("type").and_then(Value::as_str) != Some("transport-cc"));
+    }
+    codec
 }
 
 #[cfg(test)]

@@ -152,7 +152,13 @@ impl Engine {
             return Err(EngineError::UnknownTransport(transport_id.into()));
         };
         if let Some((codecs, exts)) = build {
-            let bwe = self.config.initial_bandwidth_estimate_bps;
+            // Only a client that answers with TWCC feedback can inform an
+            // estimate; for any other, str0m's pacer would hold everything
+            // to the initial guess for ever.
+            let bwe = self
+                .config
+                .initial_bandwidth_estimate_bps
+                .filter(|_| sends_twcc_feedback(&params));
             let rtc = build_rtc(
                 &self.config,
                 &self.cert,
@@ -326,4 +332,19 @@ fn consumer_ssrcs(params: &RtpParameters) -> Vec<u32> {
         .iter()
         .flat_map(|e| e.ssrc.into_iter().chain(e.rtx.as_ref().map(|r| r.ssrc)))
         .collect()
+}
+
+/// Whether a consumer's client sends transport-wide congestion-control
+/// feedback: its parameters keep the transport-wide sequence number
+/// extension and its codec takes `transport-cc` feedback (a device lists it
+/// in its capabilities only when it sends it, as browsers do).
+fn sends_twcc_feedback(params: &RtpParameters) -> bool {
+    params
+        .header_extensions
+        .iter()
+        .any(|e| e.uri == rtp::uri::TRANSPORT_WIDE_CC)
+        && params
+            .codecs
+            .iter()
+            .any(|c| c.rtcp_feedback.iter().any(|f| f.kind == "transport-cc"))
 }

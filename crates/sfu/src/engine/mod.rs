@@ -78,9 +78,13 @@
 //!
 //! # Bandwidth: estimate, pacing, layer choice
 //!
-//! Every receive transport's `Rtc` is built with str0m's send-side
-//! bandwidth estimator on ([`EngineConfig::initial_bandwidth_estimate_bps`],
-//! 1 Mbit/s by default; `None` turns all of this off). What str0m does
+//! A receive transport's `Rtc` is built with str0m's send-side bandwidth
+//! estimator on ([`EngineConfig::initial_bandwidth_estimate_bps`], 1 Mbit/s
+//! by default; `None` turns all of this off) when its first consumer's
+//! client sends TWCC feedback (its parameters keep the transport-wide-cc
+//! extension and `transport-cc` feedback, which a device lists only when it
+//! sends it, as browsers do). Without feedback the estimate would stay at
+//! the initial guess and the pacer would hold the client's downlink to it. What str0m does
 //! with it (read in its 0.25 source): every RTP packet the engine writes
 //! with `write_rtp` in RTP mode goes into the stream's send queue and
 //! leaves through the pacer (a leaky bucket pacing at 1.1 times the

@@ -213,7 +213,15 @@ impl Sim {
         }
         let dtls_a = net.dtls_of(a);
         net.engine.connect_transport("ta", &dtls_a, now).unwrap();
-        let caps = router_caps_json(&net);
+        let mut caps = router_caps_json(&net);
+        if !twcc {
+            // A client that sends no TWCC feedback does not claim it.
+            for codec in caps["codecs"].as_array_mut().unwrap() {
+                if let Some(fb) = codec["rtcpFeedback"].as_array_mut() {
+                    fb.retain(|f| f["type"] != "transport-cc");
+                }
+            }
+        }
         let c = net.engine.consume("tb", "cv", "pv", &caps, now).unwrap();
         let mut declared = c.clone();
         if !twcc {
