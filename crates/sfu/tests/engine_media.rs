@@ -476,17 +476,7 @@ fn bad_input_is_refused_and_changes_nothing() {
 #[test]
 fn a_client_with_the_wrong_dtls_fingerprint_never_receives_media() {
     let mut net = Net::new();
-    net.engine.create_router("room").unwrap();
-    let ta = net
-        .engine
-        .create_webrtc_transport("room", "ta", TransportOptions::default())
-        .unwrap();
-    let tb = net
-        .engine
-        .create_webrtc_transport("room", "tb", TransportOptions::default())
-        .unwrap();
-    let a = net.add_client(chromium_config(), &ta);
-    let b = net.add_client(router_config(), &tb);
+    let (a, b) = net.two_parties(chromium_config());
     {
         let mut api = net.clients[a].rtc.direct_api();
         api.declare_media(Mid::from("0"), StrKind::Video);

@@ -8,12 +8,12 @@ use std::time::Duration;
 use str0m::Event;
 use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::rtp::{RtpPacket, Ssrc};
-use vtp_sfu::engine::{EngineEvent, LAYER_INACTIVE_AFTER, LayersSnapshot, TransportOptions, vp8};
+use vtp_sfu::engine::{EngineEvent, LAYER_INACTIVE_AFTER, LayersSnapshot, vp8};
 use vtp_sfu::rtp::{MediaKind, RtpStreamType};
 
 #[path = "support/net.rs"]
 mod net;
-use net::{Net, chromium_config, router_caps_json, router_config};
+use net::{Net, chromium_config, router_caps_json};
 
 /// Frame interval of the synthetic source (about 33 fps).
 const FRAME: Duration = Duration::from_millis(30);
@@ -90,17 +90,7 @@ fn simulcast_with(rid: bool, h264: bool) -> Sim {
         net::add_h264(&mut publisher_config, H264_PT, 121);
     }
     let mut net = Net::new();
-    net.engine.create_router("room").unwrap();
-    let ta = net
-        .engine
-        .create_webrtc_transport("room", "ta", TransportOptions::default())
-        .unwrap();
-    let tb = net
-        .engine
-        .create_webrtc_transport("room", "tb", TransportOptions::default())
-        .unwrap();
-    let a = net.add_client(publisher_config, &ta);
-    let b = net.add_client(router_config(), &tb);
+    let (a, b) = net.two_parties(publisher_config);
     let layers: Vec<SourceLayer> = [
         (2001u32, "r0", 1000u32),
         (2011, "r1", 4_000_000_000),

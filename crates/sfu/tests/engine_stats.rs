@@ -10,13 +10,12 @@ use str0m::media::{KeyframeRequestKind, MediaKind as StrKind, Mid};
 use str0m::rtp::Ssrc;
 use vtp_sfu::engine::{
     ConsumerSnapshot, ProducerLayerSnapshot, RouterSnapshot, STATS_INTERVAL, StreamStats,
-    TransportOptions,
 };
 use vtp_sfu::rtp::MediaKind;
 
 #[path = "support/net.rs"]
 mod net;
-use net::{Net, chromium_config, router_caps_json, router_config};
+use net::{Net, chromium_config, router_caps_json};
 
 const A_VIDEO_SSRC: u32 = 1111;
 const A_VIDEO_RTX: u32 = 1112;
@@ -57,17 +56,7 @@ struct Call {
 /// transport; both are connected and the consumer is resumed.
 fn call() -> Call {
     let mut net = Net::new();
-    net.engine.create_router("room").unwrap();
-    let ta = net
-        .engine
-        .create_webrtc_transport("room", "ta", TransportOptions::default())
-        .unwrap();
-    let tb = net
-        .engine
-        .create_webrtc_transport("room", "tb", TransportOptions::default())
-        .unwrap();
-    let a = net.add_client(chromium_config(), &ta);
-    let b = net.add_client(router_config(), &tb);
+    let (a, b) = net.two_parties(chromium_config());
     {
         let mut api = net.clients[a].rtc.direct_api();
         api.declare_media(Mid::from("0"), StrKind::Video);

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use str0m::Event;
 use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::rtp::{RtpPacket, Ssrc};
-use vtp_sfu::engine::{EngineEvent, TransportOptions, vp8};
+use vtp_sfu::engine::{EngineEvent, vp8};
 use vtp_sfu::rtp::MediaKind;
 
 #[path = "net.rs"]
 pub mod net;
 pub use net::link::{Dir, LinkShape};
-use net::{Net, chromium_config, router_caps_json, router_config};
+use net::{Net, chromium_config, router_caps_json};
 
 /// Frame interval of the synthetic source (30 fps).
 pub const FRAME: Duration = Duration::from_micros(33_333);
@@ -181,17 +181,7 @@ impl Sim {
         .unwrap();
         let params = fixture["rid-simulcast"]["produce"][0]["rtpParameters"].clone();
         let mut net = Net::new();
-        net.engine.create_router("room").unwrap();
-        let ta = net
-            .engine
-            .create_webrtc_transport("room", "ta", TransportOptions::default())
-            .unwrap();
-        let tb = net
-            .engine
-            .create_webrtc_transport("room", "tb", TransportOptions::default())
-            .unwrap();
-        let a = net.add_client(chromium_config(), &ta);
-        let b = net.add_client(router_config(), &tb);
+        let (a, b) = net.two_parties(chromium_config());
         let layers = source_layers(2000);
         declare_source(&mut net, a, "0", &layers);
         let now = net.now;

@@ -15,6 +15,7 @@ use str0m::rtp::{Extension, ExtensionMap, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Event, Input, Output, Rtc, RtcConfig};
 use vtp_sfu::engine::{
     ConsumerInfo, Engine, EngineConfig, EngineEvent, EngineOutput, TapPacket, TransportInfo,
+    TransportOptions,
 };
 use vtp_sfu::rtp;
 use vtp_sfu::rtp::MediaKind;
@@ -163,6 +164,24 @@ impl Net {
             in_flight: Default::default(),
             flight_order: 0,
         }
+    }
+
+    /// Router "room" with a publisher A on transport "ta" (configured with
+    /// `publisher`) and a subscriber B on "tb" (the router's numbering):
+    /// the usual two-party set-up. Returns (A, B).
+    pub fn two_parties(&mut self, publisher: RtcConfig) -> (usize, usize) {
+        self.engine.create_router("room").unwrap();
+        let ta = self
+            .engine
+            .create_webrtc_transport("room", "ta", TransportOptions::default())
+            .unwrap();
+        let tb = self
+            .engine
+            .create_webrtc_transport("room", "tb", TransportOptions::default())
+            .unwrap();
+        let a = self.add_client(publisher, &ta);
+        let b = self.add_client(router_config(), &tb);
+        (a, b)
     }
 
     /// A client for `info`, already told to connect (the engine is told by
