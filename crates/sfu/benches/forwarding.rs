@@ -119,14 +119,15 @@ fn publisher_params(simulcast: bool) -> Value {
 impl Sim {
     /// A publisher and `consumers` subscribers, all connected, consumers
     /// resumed.
-    fn new(consumers: usize, simulcast: bool) -> Sim {
+    fn new(consumers: usize, simulcast: bool, bwe: bool) -> Sim {
         let mut config = EngineConfig::new(engine_addr());
         config.seed = 7;
-        // Bandwidth estimation stays on (its bookkeeping is part of the
-        // path), from an estimate so high that the pacer never holds a
-        // packet back: the bench's clients send no TWCC feedback, so it
-        // stays there, and the figure is the forwarding work, not pacing.
-        config.initial_bandwidth_estimate_bps = Some(10_000_000_000);
+        // Bandwidth estimation on (its bookkeeping and the pacer are part of
+        // the path towards a browser), from an estimate so high that the
+        // pacer never holds a packet back: the bench's clients send no TWCC
+        // feedback, so it stays there, and the figure is the forwarding
+        // work, not pacing. Off: what a client without feedback costs.
+        config.initial_bandwidth_estimate_bps = bwe.then_some(10_000_000_000);
         let mut engine = Engine::new(config).expect("engine");
         let now = Instant::now();
         engine.create_router("room").expect("router");
@@ -364,11 +365,12 @@ fn drain(peer: &mut Peer, engine: &mut Engine, now: Instant) -> bool {
 }
 
 fn forwarding(c: &mut Criterion) {
-    forwarding_group(c, "forward_video_packet", false);
-    forwarding_group(c, "forward_simulcast_packet", true);
+    forwarding_group(c, "forward_video_packet", false, true);
+    forwarding_group(c, "forward_simulcast_packet", true, true);
+    forwarding_group(c, "forward_video_packet_without_bwe", false, false);
 }
 
-fn forwarding_group(c: &mut Criterion, name: &str, simulcast: bool) {
+fn forwarding_group(c: &mut Criterion, name: &str, simulcast: bool, bwe: bool) {
     let mut group = c.benchmark_group(name);
     group.measurement_time(Duration::from_secs(6));
     // `cargo test --all-targets` runs this once as a smoke test; the
@@ -376,7 +378,7 @@ fn forwarding_group(c: &mut Criterion, name: &str, simulcast: bool) {
     let benchmarking = std::env::args().any(|a| a == "--bench");
     let sizes: &[usize] = if benchmarking { &[1, 10, 50] } else { &[2] };
     for &consumers in sizes {
-        let mut sim = Sim::new(consumers, simulcast);
+        let mut sim = Sim::new(consumers, simulcast, bwe);
         // The figure means something only if every consumer gets a packet.
         let warm = sim.publisher_packets(50);
         let sent: usize = warm.iter().map(|(at, p)| sim.forward(*at, p)).sum();
