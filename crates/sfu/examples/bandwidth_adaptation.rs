@@ -49,8 +49,8 @@ fn shape(seed: u64, rate_bps: Option<u64>) -> LinkShape {
 }
 
 /// (drop to switch down, lift to switch up, layer changes while capped
-/// after the first) of one run.
-fn run(seed: u64) -> (Duration, Duration, usize) {
+/// after the first) of one run, or which switch never came.
+fn run(seed: u64) -> Result<(Duration, Duration, usize), &'static str> {
     let mut sim = Sim::new(false, seed);
     sim.set_downlink(shape(seed, None));
     sim.warm_up(Duration::from_secs(20));
@@ -58,17 +58,23 @@ fn run(seed: u64) -> (Duration, Duration, usize) {
     sim.net.run(Duration::from_millis(seed * 7 % 33));
     let capped = sim.net.now;
     sim.set_downlink(shape(seed, Some(CAP_BPS)));
-    let down = until(&mut sim, Duration::from_secs(10), |s| s < 2).expect("switched down");
+    let down = until(&mut sim, Duration::from_secs(10), |s| s < 2)
+        .ok_or("no switch down within 10 s of the cap")?;
     let settled = sim.changes.len();
     sim.run_for(Duration::from_secs(10));
     let flaps = sim.changes.len() - settled;
     let lifted = sim.net.now;
     sim.set_downlink(shape(seed, None));
-    let up = until(&mut sim, Duration::from_secs(30), |s| s == 2).expect("switched up");
-    (down - capped, up - lifted, flaps)
+    let up = until(&mut sim, Duration::from_secs(30), |s| s == 2)
+        .ok_or("no switch back up within 30 s of the lift")?;
+    Ok((down - capped, up - lifted, flaps))
 }
 
 fn summary(name: &str, mut values: Vec<Duration>) {
+    if values.is_empty() {
+        println!("{name}: no run completed");
+        return;
+    }
     values.sort();
     let median = values[values.len() / 2];
     let worst = values[values.len() - 1];
@@ -87,7 +93,13 @@ fn main() {
     let mut downs = Vec::new();
     let mut ups = Vec::new();
     for seed in 1..=runs {
-        let (down, up, flaps) = run(seed);
+        let (down, up, flaps) = match run(seed) {
+            Ok(times) => times,
+            Err(failed) => {
+                println!("run {seed}: {failed} (left out of the figures)");
+                continue;
+            }
+        };
         println!(
             "run {seed}: cap to switch down {} ms, lift to switch up {} ms, \
              {flaps} layer changes in the 10 s under the cap",

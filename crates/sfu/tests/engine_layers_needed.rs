@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::Event;
 use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::rtp::Ssrc;
 use vtp_sfu::engine::{EngineEvent, LAYER_INACTIVE_AFTER, LAYERS_NEEDED_HOLD, TransportOptions};
@@ -158,17 +157,15 @@ impl Sim {
     /// One frame (one packet) on every layer the publisher sends, then a
     /// frame interval.
     fn frame(&mut self) {
-        let events = &self.net.clients[self.publisher].events;
-        for e in &events[self.seen..] {
-            if let Event::KeyframeRequest(req) = e {
-                let rid = req.rid.map(|r| r.to_string()).unwrap_or_default();
-                if let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) {
-                    l.keyframe_due = true;
-                }
-                self.requests.push(rid);
+        for (_, rid) in self
+            .net
+            .new_keyframe_requests(self.publisher, &mut self.seen)
+        {
+            if let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) {
+                l.keyframe_due = true;
             }
+            self.requests.push(rid);
         }
-        self.seen = events.len();
         for (index, l) in self.layers.iter_mut().enumerate() {
             if !l.sending {
                 continue;

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use str0m::Event;
 use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::rtp::{RtpPacket, Ssrc};
 use vtp_sfu::engine::{EngineEvent, LAYER_INACTIVE_AFTER, LayersSnapshot, vp8};
@@ -187,20 +186,9 @@ impl Sim {
                     };
                     (H264_PT, vec![0x7c, fu_header, index as u8, part])
                 } else {
-                    let start = if part == 0 { 0x10 } else { 0x00 };
-                    let sync = if tid > 0 { 0x20 } else { 0 };
-                    let payload = vec![
-                        0x80 | start,
-                        0xE0,
-                        0x80 | (l.picture_id >> 8) as u8,
-                        l.picture_id as u8,
-                        l.tl0,
-                        (tid << 6) | sync,
-                        // VP8 payload header: P = 0 on keyframes.
-                        if keyframe { 0x00 } else { 0x01 },
-                        index as u8,
-                        part,
-                    ];
+                    let mut payload =
+                        net::vp8_descriptor(part == 0, l.picture_id, l.tl0, tid, keyframe);
+                    payload.extend([index as u8, part]);
                     (96, payload)
                 };
                 l.seq += 1;
@@ -220,17 +208,12 @@ impl Sim {
     /// Keyframe requests that reached A make the next frame of that layer
     /// a keyframe, as an encoder does.
     fn take_keyframe_requests(&mut self) {
-        let events = &self.net.clients[self.a].events;
-        for e in &events[self.seen_a..] {
-            if let Event::KeyframeRequest(req) = e {
-                let rid = req.rid.map(|r| r.to_string()).unwrap_or_default();
-                if let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) {
-                    l.keyframe_due = true;
-                }
-                self.requests.push(rid);
+        for (_, rid) in self.net.new_keyframe_requests(self.a, &mut self.seen_a) {
+            if let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) {
+                l.keyframe_due = true;
             }
+            self.requests.push(rid);
         }
-        self.seen_a = events.len();
     }
 
     fn got(&self) -> Vec<Got> {

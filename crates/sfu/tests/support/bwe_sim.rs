@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::Event;
 use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::rtp::{RtpPacket, Ssrc};
 use vtp_sfu::engine::{EngineEvent, vp8};
@@ -127,19 +126,8 @@ fn write_frame(net: &mut Net, a: usize, layers: &mut [SourceLayer], n: u64) {
         }
         let packets = bytes.div_ceil(MAX_PAYLOAD).max(1);
         for part in 0..packets {
-            let start = if part == 0 { 0x10 } else { 0x00 };
-            let sync = if tid > 0 { 0x20 } else { 0 };
-            let mut payload = vec![
-                0x80 | start,
-                0xE0,
-                0x80 | (l.picture_id >> 8) as u8,
-                l.picture_id as u8,
-                l.tl0,
-                (tid << 6) | sync,
-                // VP8 payload header: P = 0 on keyframes.
-                if keyframe { 0x00 } else { 0x01 },
-                index as u8,
-            ];
+            let mut payload = net::vp8_descriptor(part == 0, l.picture_id, l.tl0, tid, keyframe);
+            payload.push(index as u8);
             payload.resize((bytes / packets).max(payload.len()), 0x55);
             l.seq += 1;
             let now = net.now;
@@ -329,21 +317,16 @@ impl Sim {
     }
 
     fn take_keyframe_requests(&mut self) {
-        let events = &self.net.clients[self.a].events;
-        for e in &events[self.seen_a..] {
-            if let Event::KeyframeRequest(req) = e {
-                let rid = req.rid.map(|r| r.to_string()).unwrap_or_default();
-                let source = match (&*req.mid, self.screen.as_mut()) {
-                    ("1", Some(screen)) => screen,
-                    _ => &mut self.layers,
-                };
-                if let Some(l) = source.iter_mut().find(|l| l.rid == rid) {
-                    l.keyframe_due = true;
-                }
-                self.requests.push(rid);
+        for (mid, rid) in self.net.new_keyframe_requests(self.a, &mut self.seen_a) {
+            let source = match (mid.as_str(), self.screen.as_mut()) {
+                ("1", Some(screen)) => screen,
+                _ => &mut self.layers,
+            };
+            if let Some(l) = source.iter_mut().find(|l| l.rid == rid) {
+                l.keyframe_due = true;
             }
+            self.requests.push(rid);
         }
-        self.seen_a = events.len();
     }
 
     fn take_changes(&mut self) {

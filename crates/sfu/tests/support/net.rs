@@ -420,6 +420,49 @@ impl Net {
             .filter(|e| matches!(e, Event::KeyframeRequest(_)))
             .count()
     }
+
+    /// The keyframe requests a client got since event `*seen`, as (MID,
+    /// RID) (RID empty without one); `*seen` moves past them. What a
+    /// simulated encoder reads to make its next frame of a layer a keyframe.
+    pub fn new_keyframe_requests(&self, client: usize, seen: &mut usize) -> Vec<(String, String)> {
+        let events = &self.clients[client].events;
+        let requests = events[*seen..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::KeyframeRequest(req) => Some((
+                    req.mid.to_string(),
+                    req.rid.map(|r| r.to_string()).unwrap_or_default(),
+                )),
+                _ => None,
+            })
+            .collect();
+        *seen = events.len();
+        requests
+    }
+}
+
+/// The start of a VP8 payload with a full descriptor (15-bit picture id,
+/// TL0PICIDX, TID with its layer-sync bit) and the payload header's
+/// keyframe bit, for synthetic simulcast sources.
+pub fn vp8_descriptor(
+    frame_start: bool,
+    picture_id: u16,
+    tl0: u8,
+    tid: u8,
+    keyframe: bool,
+) -> Vec<u8> {
+    let start = if frame_start { 0x10 } else { 0x00 };
+    let sync = if tid > 0 { 0x20 } else { 0 };
+    vec![
+        0x80 | start,
+        0xE0,
+        0x80 | (picture_id >> 8) as u8,
+        picture_id as u8,
+        tl0,
+        (tid << 6) | sync,
+        // VP8 payload header: P = 0 on keyframes.
+        if keyframe { 0x00 } else { 0x01 },
+    ]
 }
 
 pub fn router_caps_json(net: &Net) -> Value {
