@@ -78,13 +78,14 @@ impl Engine {
         self.reallocate(transport_id, now);
     }
 
-    /// Runs the allocation of every receive transport with consumers (the
-    /// layer tick: measured rates and active layers change).
+    /// Runs the allocation of every receive transport with consumers and an
+    /// estimate (the layer tick: measured rates and active layers change).
+    /// Transports without estimation are left out: nothing limits them.
     pub(super) fn reallocate_all(&mut self, now: Instant) {
         let ids: Vec<String> = self
             .transports
             .iter()
-            .filter(|(_, t)| t.rtc.is_some() && !t.consumers.is_empty())
+            .filter(|(_, t)| t.bwe.estimate.is_some() && !t.consumers.is_empty())
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {
