@@ -235,10 +235,13 @@ pub struct ServeArgs {
     /// Sign-in attempts allowed per account per 15 minutes.
     #[arg(long, env = "VTP_LOGIN_RATE_PER_ACCOUNT", default_value_t = 10)]
     pub login_rate_per_account: u32,
-    /// Take the client address from the first `X-Forwarded-For` entry (only
-    /// behind a reverse proxy that sets it).
-    #[arg(long, env = "VTP_TRUST_FORWARDED_FOR")]
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies (CIDRs, comma-separated, e.g. `127.0.0.1/32,10.0.0.0/8`)
+    /// whose `X-Forwarded-For` is believed: for a request from one of them,
+    /// the client is the nearest address in that header that is not itself
+    /// a trusted proxy. Requests from anywhere else are counted by their own
+    /// address, whatever they claim. Empty: the header is ignored.
+    #[arg(long, env = "VTP_TRUST_FORWARDED_FOR", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trust_forwarded_for: Vec<ipnet::IpNet>,
     /// UDP address of the SFU: every WebRTC transport is multiplexed on it.
     #[arg(long, env = "VTP_RTC_BIND", default_value = "127.0.0.1:40000")]
     pub rtc_bind: SocketAddr,
@@ -283,6 +286,8 @@ pub struct ServeArgs {
     pub exports: ExportQueueArgs,
     #[command(flatten)]
     pub recording_storage: RecordingStorageArgs,
+    #[command(flatten)]
+    pub turn: TurnArgs,
     /// How long a peer whose connection dropped keeps its place in a room
     /// (and comes back without others seeing it leave).
     #[arg(long, env = "VTP_RECONNECT_GRACE", default_value = "15s", value_parser = parse_duration)]
@@ -346,6 +351,39 @@ pub struct RecordingStorageArgs {
     /// to 15 minutes); also how often pending uploads are looked for.
     #[arg(long, env = "VTP_RECORDING_UPLOAD_RETRY", default_value = "30s", value_parser = parse_duration)]
     pub recording_upload_retry: Duration,
+}
+
+/// TURN relays offered to clients (see `turn`).
+#[derive(Clone, Debug, Args)]
+pub struct TurnArgs {
+    /// A TURN server clients may relay media through when UDP to the SFU is
+    /// blocked, e.g. `turn:turn.example.org:3478?transport=udp` or
+    /// `turns:turn.example.org:443?transport=tcp`. Repeatable (or
+    /// comma-separated); each `create-transport` answer lists them in
+    /// `iceServers` with a credential of its own.
+    #[arg(long = "turn-url", env = "VTP_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`
+    /// with `use-auth-secret`): credentials are derived from it.
+    #[arg(long, env = "VTP_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Secret>,
+    /// How long a TURN credential handed to a client stays valid (an ongoing
+    /// allocation is refreshed by the client within it).
+    #[arg(long, env = "VTP_TURN_CREDENTIAL_TTL", default_value = "12h", value_parser = parse_duration)]
+    pub turn_credential_ttl: Duration,
+}
+
+/// `10.0.0.0/8`, or a bare address meaning just that host.
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(ipnet::IpNet::from)
+        .map_err(|_| {
+            format!("{text:?} is not an address or CIDR like 10.0.0.0/8 or 2001:db8::/32 (true/false no longer work: name the proxies)")
+        })
 }
 
 #[derive(Clone, Debug, Args)]
@@ -468,13 +506,16 @@ mod tests {
             "sfu-hunter3",
             "--recording-s3-secret-access-key",
             "s3-hunter4",
+            "--turn-secret",
+            "turn-hunter5",
         ]);
         let dump = format!("{cli:?}");
         assert!(
             !dump.contains("hunter2")
                 && !dump.contains("pw@")
                 && !dump.contains("hunter3")
-                && !dump.contains("hunter4"),
+                && !dump.contains("hunter4")
+                && !dump.contains("hunter5"),
             "{dump}"
         );
     }

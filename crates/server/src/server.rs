@@ -27,6 +27,7 @@ use crate::serve::{self, ConnectionLimits};
 use crate::sfu_api::{self, RemoteSfu};
 use crate::signalling::{self, SignalLimits};
 use crate::state::{AppParts, AppState, Policy};
+use crate::turn::TurnConfig;
 use vtp_sfu_driver::{DriverConfig, SfuControl, SfuDriver};
 
 /// Upper bound on `maxParticipants` of one room.
@@ -75,7 +76,7 @@ impl Server {
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let policy = Policy {
             allow_registration: args.allow_registration,
-            trust_forwarded_for: args.trust_forwarded_for,
+            trust_forwarded_for: args.trust_forwarded_for.clone(),
             max_room_participants: MAX_ROOM_PARTICIPANTS,
         };
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
@@ -89,7 +90,16 @@ impl Server {
             ready,
         };
         repair_recordings(&store, &recording.dir).await;
+        let turn = TurnConfig::from_settings(
+            &args.turn.turn_urls,
+            args.turn.turn_secret.as_ref(),
+            args.turn.turn_credential_ttl,
+        )?;
+        if let Some(turn) = &turn {
+            tracing::info!(urls = ?turn.urls(), "TURN relays offered to clients");
+        }
         let hub_config = HubConfig {
+            turn,
             reconnect_grace: args.reconnect_grace,
             chat_burst: args.chat_burst,
             recording,

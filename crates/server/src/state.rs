@@ -55,7 +55,9 @@ pub struct Metrics {
 #[derive(Clone, Debug)]
 pub struct Policy {
     pub allow_registration: bool,
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see
+    /// `auth::client_addr`).
+    pub trust_forwarded_for: Vec<ipnet::IpNet>,
     /// Upper bound an owner may set for `maxParticipants`.
     pub max_room_participants: u32,
 }

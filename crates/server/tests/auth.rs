@@ -264,8 +264,9 @@ async fn login_is_rate_limited_per_account_and_per_address() {
         a.login_rate_per_ip = 6;
     })
     .await;
-    s.user("dee@example.org", vtp_store::Role::Student).await; // uses 1 of each
-    for _ in 0..2 {
+    // A successful sign-in uses nothing: only failures count.
+    s.user("dee@example.org", vtp_store::Role::Student).await;
+    for _ in 0..3 {
         let (status, _) = s
             .post(
                 "/api/v1/auth/login",
@@ -296,9 +297,10 @@ async fn login_is_rate_limited_per_account_and_per_address() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(code(&body), "rate_limited");
 
-    // Other accounts from the same address: limited by the address budget (6).
+    // Other accounts from the same address: limited by the address budget
+    // (6: three failures above, three more here).
     let mut statuses = Vec::new();
-    for i in 0..3 {
+    for i in 0..4 {
         let (status, _) = s
             .post(
                 "/api/v1/auth/login",
@@ -313,7 +315,104 @@ async fn login_is_rate_limited_per_account_and_per_address() {
         [
             StatusCode::UNAUTHORIZED,
             StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
             StatusCode::TOO_MANY_REQUESTS
         ]
     );
+}
+
+/// Signs in `email` from the address `forwarded` claims; the status.
+async fn login_from(s: &TestServer, forwarded: &str, email: &str, password: &str) -> StatusCode {
+    s.http
+        .post(s.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn forty_students_behind_one_nat_sign_in_while_a_guesser_is_stopped() {
+    // The default budget: 20 failures per address per minute.
+    let s = TestServer::start().await;
+    let mut students = Vec::new();
+    for i in 0..40 {
+        let email = format!("pupil{i}@example.org");
+        s.user(&email, vtp_store::Role::Student).await;
+        students.push(email);
+    }
+    // The whole class signs in again from the school's one address.
+    for email in &students {
+        s.login(email, PASSWORD).await;
+    }
+    // A guesser at the same address is stopped after 20 failures.
+    let mut statuses = Vec::new();
+    for i in 0..21 {
+        let (status, _) = s
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": students[i % 40], "password": format!("guess-{i}") }),
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses[..20]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[20], StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let s = TestServer::start_with(|a| {
+        a.login_rate_per_ip = 3;
+        a.login_rate_per_account = 1000;
+        a.trust_forwarded_for = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    s.user("eve@example.org", vtp_store::Role::Student).await;
+    // One client behind the proxy uses up its own budget, even while it
+    // forges a different first entry each time...
+    for i in 0..3 {
+        let forged = format!("203.0.113.{i}, 198.51.100.9");
+        let status = login_from(&s, &forged, "eve@example.org", "wrong-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let status = login_from(
+        &s,
+        "203.0.113.99, 198.51.100.9",
+        "eve@example.org",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "forged entries change nothing"
+    );
+    // ...and another client behind the same proxy is not affected.
+    let status = login_from(&s, "198.51.100.10", "eve@example.org", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    s.stop().await;
+
+    // Without trusted proxies the header is ignored: every request counts
+    // against the peer's own address.
+    let s = TestServer::start_with(|a| {
+        a.login_rate_per_ip = 2;
+        a.login_rate_per_account = 1000;
+    })
+    .await;
+    s.user("fay@example.org", vtp_store::Role::Student).await;
+    for i in 0..2 {
+        let status = login_from(&s, &format!("198.51.100.{i}"), "fay@example.org", "wrong").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let status = login_from(&s, "198.51.100.77", "fay@example.org", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -15,6 +15,7 @@ use vtp_store::{NewRefreshToken, NewUser, RefreshClaim, Role, StoreError, User};
 use super::dto::*;
 use super::extract::Json;
 use crate::auth::AuthUser;
+use crate::auth::client_addr::client_ip;
 use crate::auth::password::validate_new_password;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -32,18 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The address a request came from, for rate limits.
 fn client_key(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
-    if state.policy.trust_forwarded_for {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        if let Some(ip) = forwarded {
-            return ip.to_string();
-        }
-    }
-    peer.ip().to_string()
+    client_ip(&state.policy.trust_forwarded_for, peer.ip(), headers).to_string()
 }
 
 /// New tokens for `user`, continuing `family` or starting a new one.
@@ -133,14 +123,17 @@ async fn login(
 ) -> ApiResult<Json<AuthResponse>> {
     let now = Instant::now();
     let account = body.email.trim().to_lowercase();
+    let address = client_key(&state, &headers, peer);
+    // Each attempt takes one from both budgets before the (slow) password
+    // check and a successful one gives them back: only failures count.
     state
         .login_by_ip
-        .check(&client_key(&state, &headers, peer), now)
+        .check(&address, now)
         .map_err(ApiError::rate_limited)?;
-    state
-        .login_by_account
-        .check(&account, now)
-        .map_err(ApiError::rate_limited)?;
+    if let Err(wait) = state.login_by_account.check(&account, now) {
+        state.login_by_ip.refund(&address);
+        return Err(ApiError::rate_limited(wait));
+    }
 
     let credentials = match state.store.credentials_by_email(&account).await {
         Ok(c) => Some(c),
@@ -157,6 +150,8 @@ async fn login(
     let Some(credentials) = credentials.filter(|_| matched) else {
         return Err(ApiError::unauthorized("wrong e-mail or password"));
     };
+    state.login_by_ip.refund(&address);
+    state.login_by_account.refund(&account);
     if credentials.user.disabled {
         return Err(ApiError::forbidden("this account is disabled"));
     }

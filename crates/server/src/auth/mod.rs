@@ -1,6 +1,7 @@
 //! Who is calling: password hashing, tokens, sign-in rate limits and the
 //! [`AuthUser`] extractor that every protected route takes.
 
+pub mod client_addr;
 pub mod password;
 pub mod rate_limit;
 pub mod tokens;

@@ -64,6 +64,21 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// Gives back the attempt `check` took for `key`: sign-ins take one
+    /// before the password is checked (so parallel guesses cannot all pass
+    /// a check that only counts finished failures) and give it back when
+    /// the password was right, so only failures use the budget up — forty
+    /// students behind one school NAT can all sign in while a guesser at
+    /// the same address is still stopped.
+    pub fn refund(&self, key: &str) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bucket) = buckets.get_mut(key) {
+            bucket.tokens = (bucket.tokens + 1.0).min(self.capacity);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +94,25 @@ mod tests {
         limiter.check("other", t0).unwrap();
         assert!(limiter.check("ip", t0 + Duration::from_secs(9)).is_err());
         limiter.check("ip", t0 + Duration::from_secs(10)).unwrap();
+    }
+
+    #[test]
+    fn refunds_give_attempts_back_up_to_capacity() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            limiter.check("nat", t0).unwrap();
+            limiter.refund("nat");
+        }
+        limiter.check("nat", t0).unwrap();
+        limiter.check("nat", t0).unwrap();
+        assert!(limiter.check("nat", t0).is_err(), "failures still count");
+        limiter.refund("nat");
+        limiter.refund("nat");
+        limiter.refund("nat");
+        limiter.check("nat", t0).unwrap();
+        limiter.check("nat", t0).unwrap();
+        assert!(limiter.check("nat", t0).is_err(), "never above capacity");
+        limiter.refund("unknown");
     }
 }

@@ -169,7 +169,13 @@ impl RoomHub {
                 id: info.id.clone(),
                 direction,
             });
-            serde_json::to_value(info).map_err(|e| SignalError::internal("transport answer", e))
+            let mut answer = serde_json::to_value(info)
+                .map_err(|e| SignalError::internal("transport answer", e))?;
+            if let (Some(turn), Some(fields)) = (&hub.config.turn, answer.as_object_mut()) {
+                let server = turn.ice_server(&peer_id, std::time::SystemTime::now());
+                fields.insert("iceServers".into(), serde_json::json!([server]));
+            }
+            Ok(answer)
         })
         .await
     }

@@ -46,6 +46,8 @@ pub struct HubConfig {
     pub chat_history_on_join: u32,
     /// Where recordings go, and their limits.
     pub recording: crate::recording::RecordingConfig,
+    /// TURN relays named in every `create-transport` answer.
+    pub turn: Option<crate::turn::TurnConfig>,
 }
 
 impl Default for HubConfig {
@@ -62,6 +64,7 @@ impl Default for HubConfig {
                 min_free_bytes: 1 << 30,
                 ready: Default::default(),
             },
+            turn: None,
         }
     }
 }
