@@ -87,7 +87,19 @@ type TransportParams = {
   iceParameters: types.IceParameters;
   iceCandidates: types.IceCandidate[];
   dtlsParameters: types.DtlsParameters;
+  /** TURN relays with this peer's credentials, when the server has some. */
+  iceServers?: RTCIceServer[];
 };
+
+/**
+ * `?relay=1` in the page's address sends all media through the TURN relays
+ * (`iceTransportPolicy: "relay"`): a way to check that the relay works for
+ * someone whose direct path does.
+ */
+export function relayOnly(): boolean {
+  const value = new URLSearchParams(location.search).get("relay");
+  return value === "1" || value === "true";
+}
 
 export class Media {
   readonly device = new Device();
@@ -129,8 +141,16 @@ export class Media {
 
   private async createTransport(direction: "send" | "recv"): Promise<types.Transport> {
     const params = await this.sig.request<TransportParams>("create-transport", { roomId: this.roomId, direction });
+    if (relayOnly() && !params.iceServers?.length) {
+      throw new Error("this server offers no TURN relay, so ?relay=1 cannot work: open the room without it");
+    }
+    const options = {
+      ...params,
+      iceServers: params.iceServers ?? [],
+      iceTransportPolicy: (relayOnly() ? "relay" : "all") as RTCIceTransportPolicy,
+    };
     const transport =
-      direction === "send" ? this.device.createSendTransport(params) : this.device.createRecvTransport(params);
+      direction === "send" ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
     transport.on("connect", ({ dtlsParameters }, done, fail) => {
       this.sig
         .request("connect-transport", { roomId: this.roomId, transportId: transport.id, dtlsParameters })

@@ -22,7 +22,7 @@ const FLAGS = [
 ];
 
 /** `{ vtp, openPage, stop }`: openPage gives a page whose `window.vtp` is ready. */
-export async function startMediaPages() {
+export async function startMediaPages({ vtpArgs = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "vtp-page-"));
   await build({ entryPoints: [join(here, "browser/media-page.js")], bundle: true, format: "esm", outfile: join(dir, "page.js"), logLevel: "error" });
   const pages = createServer((req, res) => {
@@ -36,7 +36,7 @@ export async function startMediaPages() {
   });
   await new Promise((ok) => pages.listen(0, "127.0.0.1", ok));
   const origin = `http://127.0.0.1:${pages.address().port}`;
-  const vtp = await Vtp.start(["--cors-origins", origin, "--login-rate-per-ip", "1000"]);
+  const vtp = await Vtp.start(["--cors-origins", origin, "--login-rate-per-ip", "1000", ...vtpArgs]);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   // One more Chromium per fake microphone file (the flag is per browser).
   const withAudio = new Map();

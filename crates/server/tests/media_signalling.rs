@@ -375,3 +375,55 @@ async fn malformed_media_requests_change_nothing() {
         "forbidden"
     );
 }
+
+#[tokio::test]
+async fn transports_carry_turn_credentials_of_their_peer() {
+    let s = TestServer::start_with(|a| {
+        a.turn.turn_urls = vec![
+            "turn:127.0.0.1:3478?transport=udp".into(),
+            "turns:turn.example.org:443?transport=tcp".into(),
+        ];
+        a.turn.turn_secret = Some(vtp_server::config::Secret::new("shared-with-coturn"));
+        a.turn.turn_credential_ttl = std::time::Duration::from_secs(600);
+    })
+    .await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let room = s.room(&teacher, json!({})).await;
+    let t = s.socket(&teacher).await;
+    let joined = join(&t, &room).await;
+    let peer_id = joined["peerId"].as_str().unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let send = transport(&t, &room, "send").await;
+    let servers = send["iceServers"].as_array().unwrap();
+    assert_eq!(servers.len(), 1, "{send}");
+    assert_eq!(
+        servers[0]["urls"],
+        json!([
+            "turn:127.0.0.1:3478?transport=udp",
+            "turns:turn.example.org:443?transport=tcp"
+        ])
+    );
+    let username = servers[0]["username"].as_str().unwrap();
+    let (expiry, who) = username.split_once(':').unwrap();
+    assert_eq!(who, peer_id, "the credential names the peer");
+    let expiry: u64 = expiry.parse().unwrap();
+    assert!((before + 600..=before + 660).contains(&expiry), "{expiry} vs {before}");
+    assert_eq!(
+        servers[0]["credential"],
+        vtp_server::turn::rest_api_password("shared-with-coturn", username)
+    );
+    let dump = format!("{send}");
+    assert!(!dump.contains("shared-with-coturn"), "the secret never leaves");
+
+    // Without TURN settings the answer has no iceServers.
+    let plain = TestServer::start().await;
+    let (_, teacher) = plain.user("t@example.org", Role::Instructor).await;
+    let room = plain.room(&teacher, json!({})).await;
+    let t = plain.socket(&teacher).await;
+    join(&t, &room).await;
+    let send = transport(&t, &room, "send").await;
+    assert!(send.get("iceServers").is_none(), "{send}");
+}

@@ -5,6 +5,12 @@ import { Device } from "mediasoup-client";
 // The web app's own reaction to `producer-layers-needed`.
 import { applyLayersNeeded } from "../../src/media";
 
+/** mediasoup-client's transport options from a `create-transport` answer:
+ * its TURN relays, and `relay` policy when the test asked for it. */
+function transportOptions(ctx, params) {
+  return { ...params, iceServers: params.iceServers ?? [], iceTransportPolicy: ctx.relay ? "relay" : "all" };
+}
+
 function connectTransport(transport, req, roomId, id) {
   transport.on("connect", ({ dtlsParameters }, done, fail) => {
     req("connect-transport", { roomId, transportId: id, dtlsParameters }).then(() => done(), fail);
@@ -12,7 +18,8 @@ function connectTransport(transport, req, roomId, id) {
 }
 
 window.vtp = {
-  async start(base, token, roomId) {
+  /** `relay`: media only through the TURN relays the server names. */
+  async start(base, token, roomId, { relay = false } = {}) {
     const socket = io(base, { auth: { token }, transports: ["websocket"] });
     await new Promise((ok, fail) => {
       socket.once("connect", ok);
@@ -30,7 +37,7 @@ window.vtp = {
     const join = await req("join-room", { roomId });
     const device = new Device();
     await device.load({ routerRtpCapabilities: join.routerRtpCapabilities });
-    this.ctx = { socket, req, device, roomId, events, consumers: new Map() };
+    this.ctx = { socket, req, device, roomId, events, consumers: new Map(), relay };
     return join.peerId;
   },
 
@@ -39,7 +46,7 @@ window.vtp = {
   async publish({ simulcast = false } = {}) {
     const { req, device, roomId } = this.ctx;
     const params = await req("create-transport", { roomId, direction: "send" });
-    const transport = device.createSendTransport(params);
+    const transport = device.createSendTransport(transportOptions(this.ctx, params));
     connectTransport(transport, req, roomId, params.id);
     transport.on("produce", ({ kind, rtpParameters, appData }, done, fail) => {
       req("produce", { roomId, transportId: params.id, kind, rtpParameters, appData }).then(({ id }) => done({ id }), fail);
@@ -77,7 +84,7 @@ window.vtp = {
   async publishAudio() {
     const { req, device, roomId } = this.ctx;
     const params = await req("create-transport", { roomId, direction: "send" });
-    const transport = device.createSendTransport(params);
+    const transport = device.createSendTransport(transportOptions(this.ctx, params));
     connectTransport(transport, req, roomId, params.id);
     transport.on("produce", ({ kind, rtpParameters, appData }, done, fail) => {
       req("produce", { roomId, transportId: params.id, kind, rtpParameters, appData }).then(({ id }) => done({ id }), fail);
@@ -96,7 +103,7 @@ window.vtp = {
   async consumeAll() {
     const { req, device, roomId } = this.ctx;
     const params = await req("create-transport", { roomId, direction: "recv" });
-    const transport = device.createRecvTransport(params);
+    const transport = device.createRecvTransport(transportOptions(this.ctx, params));
     connectTransport(transport, req, roomId, params.id);
     const info = await req("get-room-info", { roomId });
     for (const producer of info.producers) {
@@ -154,6 +161,21 @@ window.vtp = {
       }
     });
     return out;
+  },
+
+  /** The candidate types of the pair a transport (`send` or `recv`) uses now. */
+  async selectedPair(which) {
+    const report = await this.ctx[which].getStats();
+    const byId = new Map();
+    report.forEach((s) => byId.set(s.id, s));
+    for (const s of byId.values()) {
+      if (s.type !== "transport" || !s.selectedCandidatePairId) continue;
+      const pair = byId.get(s.selectedCandidatePairId);
+      const local = byId.get(pair?.localCandidateId);
+      const remote = byId.get(pair?.remoteCandidateId);
+      return { local: local?.candidateType, localProtocol: local?.protocol, relayProtocol: local?.relayProtocol, remote: remote?.candidateType };
+    }
+    return null;
   },
 
   async inbound() {
