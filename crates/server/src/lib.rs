@@ -20,5 +20,6 @@ pub mod signalling;
 pub mod sio;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 
 pub use server::Server;
