@@ -12,6 +12,31 @@ export class SignalError extends Error {
   }
 }
 
+/**
+ * The browser gives camera, microphone and screen only to pages in a secure
+ * context (HTTPS, or localhost); elsewhere `navigator.mediaDevices` is
+ * missing altogether, which would otherwise surface as a TypeError.
+ */
+export class InsecureContextError extends Error {
+  constructor() {
+    super("camera and microphone need a secure context (HTTPS)");
+    this.name = "InsecureContextError";
+  }
+}
+
+export const INSECURE_CONTEXT_TEXT = "This page must be opened over HTTPS to use your camera and microphone.";
+
+/** Whether this page may ask for camera, microphone and screen at all. */
+export function canCapture(): boolean {
+  return window.isSecureContext !== false && typeof navigator.mediaDevices !== "undefined";
+}
+
+/** `navigator.mediaDevices`, or an `InsecureContextError` saying why there is none. */
+export function mediaDevices(): MediaDevices {
+  if (!canCapture()) throw new InsecureContextError();
+  return navigator.mediaDevices;
+}
+
 export function describe(err: unknown, context: "login" | "register" | "join" | "media" | "other" = "other"): string {
   if (err instanceof ApiError || err instanceof SignalError) {
     switch (err.code) {
@@ -43,6 +68,11 @@ export function describe(err: unknown, context: "login" | "register" | "join" | 
       default:
         return "Something went wrong on the server. Try again in a moment.";
     }
+  }
+  // A plain-HTTP page on another host: the TypeError case covers code that
+  // reached navigator.mediaDevices without asking mediaDevices() first.
+  if (err instanceof InsecureContextError || (err instanceof TypeError && context === "media" && !canCapture())) {
+    return INSECURE_CONTEXT_TEXT;
   }
   if (err instanceof DOMException || (err instanceof Error && /^(NotAllowed|NotFound|NotReadable|Overconstrained)Error$/.test(err.name))) {
     switch ((err as Error).name) {

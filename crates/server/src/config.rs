@@ -314,6 +314,8 @@ pub struct ServeArgs {
     pub shutdown_grace: Duration,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// Where finished recordings are kept: the data directory, or an
@@ -384,6 +386,42 @@ pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| {
             format!("{text:?} is not an address or CIDR like 10.0.0.0/8 or 2001:db8::/32 (true/false no longer work: name the proxies)")
         })
+}
+
+/// HTTPS for `vtp serve`: browsers give camera and microphone only to a
+/// page in a secure context (HTTPS, or loopback).
+#[derive(Clone, Debug, Args)]
+pub struct TlsArgs {
+    /// Serve HTTPS with this PEM certificate chain (leaf first), with
+    /// `--tls-key`. Reloaded on SIGHUP and when the file changes, without
+    /// a restart; a bad new file keeps the old certificate in service.
+    #[arg(long, env = "VTP_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert` (PKCS#8, RSA or SEC1 EC).
+    #[arg(long, env = "VTP_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// How often the certificate and key files are checked for changes.
+    #[arg(long, env = "VTP_TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+    /// Time a client has to complete the TLS handshake (a silent client
+    /// would otherwise hold one of `--max-connections`).
+    #[arg(long, env = "VTP_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub tls_handshake_timeout: Duration,
+    /// `Strict-Transport-Security: max-age` sent on every HTTPS response
+    /// (browsers then use HTTPS only for this host); 0 sends none.
+    #[arg(long, env = "VTP_HSTS_MAX_AGE", default_value = "365d", value_parser = parse_duration)]
+    pub hsts_max_age: Duration,
+    /// With HTTPS on: also listen for plain HTTP on this address (e.g.
+    /// `0.0.0.0:80`) and redirect every request to the HTTPS URL (308).
+    #[arg(long, env = "VTP_HTTP_REDIRECT_BIND", value_name = "ADDR")]
+    pub http_redirect_bind: Option<SocketAddr>,
+}
+
+impl TlsArgs {
+    /// Whether HTTPS is configured.
+    pub fn enabled(&self) -> bool {
+        self.tls_cert.is_some()
+    }
 }
 
 #[derive(Clone, Debug, Args)]

@@ -21,5 +21,6 @@ pub mod sio;
 pub mod state;
 pub mod telemetry;
 pub mod turn;
+pub mod tls;
 
 pub use server::Server;

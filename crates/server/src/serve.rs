@@ -1,5 +1,5 @@
 //! The HTTP/1.1 accept loop: hyper with the limits axum's `serve` does not
-//! expose, and graceful shutdown.
+//! expose, graceful shutdown, and the same over TLS (`crate::tls`).
 //!
 //! Why not `axum::serve`: VTP holds thousands of idle signalling
 //! connections, so it needs a cap on open connections, a deadline for
@@ -24,6 +24,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt as _;
 
+use crate::tls::TlsOptions;
+use hyper::header::HeaderValue;
+
 /// Limits of the accept loop.
 #[derive(Clone, Debug)]
 pub struct ConnectionLimits {
@@ -35,18 +38,19 @@ pub struct ConnectionLimits {
     pub open: Arc<AtomicUsize>,
 }
 
-/// [`serve`], with the wait for open connections bounded: once `stopping`
-/// completes (the caller's shutdown work included), connections still
-/// open after `grace` are dropped.
+/// [`serve_with`], with the wait for open connections bounded: once
+/// `stopping` completes (the caller's shutdown work included), connections
+/// still open after `grace` are dropped.
 pub async fn serve_with_grace(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsOptions>,
     grace: Duration,
     stopping: impl Future<Output = ()> + Send + 'static,
 ) {
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = serve(listener, app, limits, async move {
+    let serving = serve_with(listener, app, limits, tls, async move {
         stopping.await;
         let _ = stopped_tx.send(());
     });
@@ -61,14 +65,32 @@ pub async fn serve_with_grace(
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then stops
-/// accepting and waits for open connections to finish their requests
-/// (upgraded connections must be closed by their owner; the caller bounds
-/// the wait, e.g. with [`serve_with_grace`]).
+/// Serves `app` over plain HTTP on `listener` until `shutdown` completes
+/// (see [`serve_with`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    serve_with(listener, app, limits, None, shutdown).await
+}
+
+/// Serves `app` on `listener`, over TLS when `tls` is given, until
+/// `shutdown` completes, then stops accepting and waits for open
+/// connections to finish their requests (upgraded connections must be
+/// closed by their owner; the caller bounds the wait, e.g. with
+/// [`serve_with_grace`]).
+///
+/// A TLS connection is the same HTTP/1.1 connection inside the TLS stream:
+/// it takes its connection slot when accepted (so it counts during the
+/// handshake, which is bounded by `handshake_timeout`), then gets the same
+/// head deadline, upgrades and graceful shutdown as a plain one.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    tls: Option<TlsOptions>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let max = limits
@@ -83,6 +105,13 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout)
         // The smallest hyper allows: requests are small, idle connections many.
         .max_buf_size(8192);
+    let acceptor = tls.as_ref().map(|t| {
+        (
+            tokio_rustls::TlsAcceptor::from(t.config.clone()),
+            t.handshake_timeout,
+        )
+    });
+    let hsts = tls.and_then(|t| t.hsts);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -105,34 +134,101 @@ pub async fn serve(
         // The permit travels with the socket, so an upgraded (websocket)
         // connection keeps counting until it is closed.
         let stream = Counted::new(stream, slot, limits.open.clone());
-        let app = app.clone();
-        let service = tower::service_fn(move |req: hyper::Request<Incoming>| {
-            let mut req = own_upgrade_request_head(req);
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            app.clone().oneshot(req)
-        });
-        let connection = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .with_upgrades();
-        let mut stop_signal = stop_signal.clone();
-        tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = stop_signal.changed() => {
-                    // Finish the request in flight, then close.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let conn = Conn {
+            http: http.clone(),
+            app: app.clone(),
+            peer,
+            hsts: hsts.clone(),
+            stop_signal: stop_signal.clone(),
+        };
+        match acceptor.clone() {
+            None => {
+                tokio::spawn(conn.run(stream));
             }
-        });
+            Some((acceptor, handshake_timeout)) => {
+                tokio::spawn(async move {
+                    let mut stop_signal = conn.stop_signal.clone();
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                    let stream = tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        },
+                        // Stopping: a connection without a request yet has nothing to finish.
+                        _ = stop_signal.changed() => return,
+                    };
+                    conn.run(stream).await;
+                });
+            }
+        }
     }
     drop(listener);
     let _ = stopping.send(true);
     let _ = slots.acquire_many(max as u32).await;
+}
+
+/// One accepted connection (plain or after its TLS handshake) and what it
+/// is served with.
+struct Conn {
+    http: hyper::server::conn::http1::Builder,
+    app: Router,
+    peer: SocketAddr,
+    /// `Strict-Transport-Security` for every response (TLS only).
+    hsts: Option<HeaderValue>,
+    stop_signal: watch::Receiver<bool>,
+}
+
+impl Conn {
+    async fn run<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            http,
+            app,
+            peer,
+            hsts,
+            mut stop_signal,
+        } = self;
+        let service = tower::service_fn(move |req: hyper::Request<Incoming>| {
+            let mut req = own_upgrade_request_head(req);
+            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            let response = app.clone().oneshot(req);
+            let hsts = hsts.clone();
+            async move {
+                let mut response = response.await?;
+                if let Some(hsts) = hsts {
+                    response
+                        .headers_mut()
+                        .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
+        let connection = http
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+            .with_upgrades();
+        let mut connection = std::pin::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            _ = stop_signal.changed() => {
+                // Finish the request in flight, then close.
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
 }
 
 /// A TCP stream that holds a connection permit (and counts itself open)

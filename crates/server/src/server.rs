@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ use crate::sfu_api::{self, RemoteSfu};
 use crate::signalling::{self, SignalLimits};
 use crate::state::{AppParts, AppState, Policy};
 use crate::turn::TurnConfig;
+use crate::tls::{self, Tls};
 use vtp_sfu_driver::{DriverConfig, SfuControl, SfuDriver};
 
 /// Upper bound on `maxParticipants` of one room.
@@ -43,12 +45,30 @@ pub struct Server {
     media: Arc<dyn SfuControl>,
     /// Serve `/sfu/v1` for other API nodes (an `all` node with a secret).
     sfu_api: Option<crate::config::Secret>,
+    /// HTTPS, when configured.
+    tls: Option<Tls>,
+    /// Reloads the certificate; set up in `build` so no SIGHUP is missed.
+    tls_reloader: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// The plain-HTTP listener that redirects to HTTPS (`--http-redirect-bind`).
+    redirect: Option<TcpListener>,
 }
 
 impl Server {
     /// Opens the store (migrating it), loads or creates the signing key,
     /// and starts the SFU (`--role all`) or connects to it (`--role api`).
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Server> {
+        // Certificates first: a bad one stops the start before anything opens.
+        let tls = Tls::from_args(&args.tls)?;
+        tls::warn_if_insecure(args.bind, tls.is_some());
+        let redirect = match tls.as_ref().and_then(Tls::redirect_bind) {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--http-redirect-bind)"))?,
+            ),
+            None => None,
+        };
+        let tls_reloader = tls.as_ref().map(|t| Box::pin(t.reloader()) as Pin<Box<_>>);
         let media = media_for(args)?;
         std::fs::create_dir_all(&args.store.data_dir).with_context(|| {
             format!(
@@ -149,11 +169,24 @@ impl Server {
                 NodeRole::All => args.sfu_secret.clone(),
                 _ => None,
             },
+            tls,
+            tls_reloader,
+            redirect,
         })
     }
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// HTTPS as configured (its resolver and reload counters), if on.
+    pub fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
+    }
+
+    /// Where the plain-HTTP redirect listens, if it does.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.redirect.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// One line per subsystem for the start-up log; never a secret.
@@ -168,8 +201,11 @@ impl Server {
         } else {
             self.http.cors_origins.join(", ")
         };
-        vec![
-            format!("http: listening on http://{addr} (API docs at http://{addr}/api/docs)"),
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut lines = vec![
+            format!(
+                "{scheme}: listening on {scheme}://{addr} (API docs at {scheme}://{addr}/api/docs)"
+            ),
             format!(
                 "store: {}, schema version {}",
                 self.state.store.description(),
@@ -221,13 +257,23 @@ impl Server {
                 self.signal_limits.max_event_bytes
             ),
             self.state.exports.describe(),
-        ]
+        ];
+        if let Some(tls) = &self.tls {
+            lines.push(tls.describe());
+        }
+        if let Some(redirect) = self.redirect_addr() {
+            lines.push(format!(
+                "http: redirecting http://{redirect} to https on port {}",
+                addr.port()
+            ));
+        }
+        lines
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
     /// requests finish (at most the grace period) and closes the store.
     pub async fn run(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
@@ -250,19 +296,48 @@ impl Server {
                 .clone()
                 .run_uploads(self.state.store.clone()),
         );
+        let reloader = self.tls_reloader.take().map(tokio::spawn);
+        // The redirect listener stops with the main one.
+        let (stop_redirect, redirect_stopped) = tokio::sync::watch::channel(false);
+        let redirect = match (self.redirect.take(), listener.local_addr()) {
+            (Some(plain), Ok(https)) => Some(tokio::spawn(serve::serve(
+                plain,
+                tls::redirect::router(https.port()),
+                self.connection_limits.clone(),
+                async move {
+                    let mut stopped = redirect_stopped;
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            ))),
+            _ => None,
+        };
         serve::serve_with_grace(
             listener,
             router,
             self.connection_limits.clone(),
+            self.tls.as_ref().map(Tls::options),
             self.grace,
             async move {
                 shutdown.await;
+                let _ = stop_redirect.send(true);
                 // Signalling connections are long-lived: close them so that only
                 // real in-flight requests hold the shutdown.
                 signal_engine.close_all(Duration::from_secs(5)).await;
             },
         )
         .await;
+        if let Some(redirect) = redirect {
+            // Redirects are answered at once: nothing to wait for long.
+            if tokio::time::timeout(Duration::from_secs(1), redirect)
+                .await
+                .is_err()
+            {
+                tracing::debug!("redirect listener still draining at shutdown");
+            }
+        }
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         maintenance.abort();
         uploads.abort();
         self.state.hub.shutdown().await;

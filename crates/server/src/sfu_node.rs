@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::config::{Secret, ServeArgs};
 use crate::serve::{self, ConnectionLimits};
 use crate::server::start_driver;
 use crate::sfu_api;
+use crate::tls::Tls;
 
 /// A configured SFU node, ready to run.
 pub struct SfuNode {
@@ -21,6 +23,9 @@ pub struct SfuNode {
     secret: Secret,
     limits: ConnectionLimits,
     grace: Duration,
+    tls: Option<Tls>,
+    /// Reloads the certificate; set up in `build` so no SIGHUP is missed.
+    tls_reloader: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl SfuNode {
@@ -32,7 +37,16 @@ impl SfuNode {
                 "--role sfu needs --sfu-secret (VTP_SFU_SECRET), shared with the API nodes"
             );
         };
+        let tls = Tls::from_args(&args.tls)?;
+        if tls.as_ref().and_then(Tls::redirect_bind).is_some() {
+            anyhow::bail!(
+                "--http-redirect-bind is for browser-facing nodes; --role sfu is called by API nodes only"
+            );
+        }
+        let tls_reloader = tls.as_ref().map(|t| Box::pin(t.reloader()) as Pin<Box<_>>);
         Ok(SfuNode {
+            tls,
+            tls_reloader,
             media: start_driver(args)?,
             secret,
             limits: ConnectionLimits {
@@ -51,29 +65,45 @@ impl SfuNode {
 
     /// Start-up log lines; never the secret.
     pub fn summary(&self, addr: SocketAddr) -> Vec<String> {
-        vec![
-            format!("role: sfu node; control API at http://{addr}/sfu/v1 (bearer VTP_SFU_SECRET)"),
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut lines = vec![
+            format!(
+                "role: sfu node; control API at {scheme}://{addr}/sfu/v1 (bearer VTP_SFU_SECRET)"
+            ),
             format!("sfu: {}", self.media.describe()),
-        ]
+        ];
+        lines.extend(self.tls.as_ref().map(Tls::describe));
+        lines
     }
 
     /// Serves until `shutdown` completes; then stops the driver, which ends
     /// the API nodes' event streams, and lets in-flight calls finish (at
     /// most the grace period).
     pub async fn run(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let sfu: Arc<dyn SfuControl> = Arc::new(self.media.clone());
         let app = sfu_api::node_router(sfu, self.secret.clone());
         let media = self.media.clone();
-        serve::serve_with_grace(listener, app, self.limits.clone(), self.grace, async move {
-            shutdown.await;
-            // Ends the API nodes' event streams, which would hold the drain.
-            media.shutdown().await;
-        })
+        let reloader = self.tls_reloader.take().map(tokio::spawn);
+        serve::serve_with_grace(
+            listener,
+            app,
+            self.limits.clone(),
+            self.tls.as_ref().map(Tls::options),
+            self.grace,
+            async move {
+                shutdown.await;
+                // Ends the API nodes' event streams, which would hold the drain.
+                media.shutdown().await;
+            },
+        )
         .await;
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         self.media.shutdown().await;
         tracing::info!("stopped");
         Ok(())

@@ -1,7 +1,7 @@
 // Our own microphone, camera and screen: asking the browser for them, falling
 // back to audio only when there is no camera, switching devices, and
 // publishing through the media layer.
-import { describe } from "../errors";
+import { describe, mediaDevices } from "../errors";
 import type { Media } from "../media";
 
 export interface LocalState {
@@ -34,12 +34,12 @@ export class LocalMedia {
   async start(wantCamera: boolean): Promise<void> {
     let stream: MediaStream | null = null;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: wantCamera ? VIDEO : false });
+      stream = await mediaDevices().getUserMedia({ audio: true, video: wantCamera ? VIDEO : false });
     } catch (err) {
       const name = (err as Error).name;
       if (wantCamera && (name === "NotFoundError" || name === "OverconstrainedError" || name === "NotReadableError")) {
         try {
-          stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+          stream = await mediaDevices().getUserMedia({ audio: true });
           this.onProblem(
             name === "NotReadableError"
               ? "Your camera is in use by another application: you joined with audio only."
@@ -74,7 +74,7 @@ export class LocalMedia {
     if (!this.state.mic) {
       if (!on) return;
       try {
-        const s = await navigator.mediaDevices.getUserMedia({ audio: this.state.micId ? { deviceId: { exact: this.state.micId } } : true });
+        const s = await mediaDevices().getUserMedia({ audio: this.state.micId ? { deviceId: { exact: this.state.micId } } : true });
         this.state.mic = s.getAudioTracks()[0] ?? null;
         if (this.state.mic) await this.media.produce("mic", this.state.mic);
       } catch (err) {
@@ -97,7 +97,7 @@ export class LocalMedia {
   async setCamera(on: boolean): Promise<void> {
     if (on) {
       try {
-        const s = await navigator.mediaDevices.getUserMedia({
+        const s = await mediaDevices().getUserMedia({
           video: this.state.cameraId ? { ...VIDEO, deviceId: { exact: this.state.cameraId } } : VIDEO,
         });
         this.state.camera = s.getVideoTracks()[0] ?? null;
@@ -117,7 +117,7 @@ export class LocalMedia {
   }
 
   async devices(): Promise<{ mics: MediaDeviceInfo[]; cameras: MediaDeviceInfo[] }> {
-    const all = await navigator.mediaDevices.enumerateDevices();
+    const all = await mediaDevices().enumerateDevices();
     return { mics: all.filter((d) => d.kind === "audioinput"), cameras: all.filter((d) => d.kind === "videoinput") };
   }
 
@@ -125,7 +125,7 @@ export class LocalMedia {
     this.state.micId = deviceId;
     if (!this.state.mic) return;
     try {
-      const s = await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: deviceId } } });
+      const s = await mediaDevices().getUserMedia({ audio: { deviceId: { exact: deviceId } } });
       const track = s.getAudioTracks()[0];
       const old = this.state.mic;
       this.state.mic = track;
@@ -141,7 +141,7 @@ export class LocalMedia {
     this.state.cameraId = deviceId;
     if (!this.state.camera) return;
     try {
-      const s = await navigator.mediaDevices.getUserMedia({ video: { ...VIDEO, deviceId: { exact: deviceId } } });
+      const s = await mediaDevices().getUserMedia({ video: { ...VIDEO, deviceId: { exact: deviceId } } });
       const track = s.getVideoTracks()[0];
       const old = this.state.camera;
       this.state.camera = track;
@@ -157,7 +157,7 @@ export class LocalMedia {
     if (on) {
       let stream: MediaStream;
       try {
-        stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+        stream = await mediaDevices().getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
       } catch (err) {
         if ((err as Error).name !== "NotAllowedError") this.onProblem(describe(err, "media"));
         return; // Cancelled in the picker: nothing to say.

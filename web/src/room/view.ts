@@ -3,7 +3,7 @@
 // element is never recreated while it plays.
 import type { Api, Room } from "../api";
 import { alertBox, button, h, replace } from "../dom";
-import { describe } from "../errors";
+import { canCapture, describe, INSECURE_CONTEXT_TEXT } from "../errors";
 import type { RemoteMedia } from "../media";
 import { LocalMedia } from "./local";
 import { chatPanel, peoplePanel } from "./panels";
@@ -38,6 +38,9 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   const grid = h("div", { class: "grid", role: "list", "aria-label": "Video" });
   const audios = h("div", { hidden: true });
   const banner = h("div", { class: "banner", role: "status", hidden: true });
+  // Plain HTTP from another host: no camera or microphone, but watching,
+  // listening and chat work. Said once, up front, instead of failing later.
+  const insecure = h("div", { class: "banner", role: "status", hidden: canCapture() }, `${INSECURE_CONTEXT_TEXT} You can still watch, listen and chat.`);
   const notice = alertBox();
   const status = h("span", { class: "conn", role: "status" }, "Connecting…");
   const chat = chatPanel(session);
@@ -86,6 +89,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
       { class: "room", id: "main" },
       h("header", { class: "room-bar" }, heading, count, status, recordingBadge, h("div", { class: "spacer" }), linkBtn, recordBtn, closeBtn, leaveBtn),
       banner,
+      insecure,
       notice,
       h("div", { class: "room-body" }, h("section", { class: "stage", "aria-label": "Videos" }, grid), side),
       devices,
@@ -111,7 +115,12 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     devices.hidden = !open;
     devicesBtn.setAttribute("aria-expanded", String(open));
     if (!open) return;
-    const { mics, cameras } = await local.devices();
+    const found = await local.devices().catch((e: unknown) => {
+      replace(devices, h("p", { class: "muted" }, describe(e, "media")));
+      return null;
+    });
+    if (!found) return;
+    const { mics, cameras } = found;
     const select = (label: string, list: MediaDeviceInfo[], current: string, use: (id: string) => Promise<void>) => {
       const id = `dev-${label}`;
       const sel = h("select", { id }, ...list.map((d, i) => h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${label} ${i + 1}`)));
@@ -259,8 +268,15 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
     handBtn.textContent = session.handRaised ? "Lower hand" : "Raise hand";
     const student = session.role === "participant";
     camBtn.disabled = student && !room.settings.allowStudentVideo && !local.state.cameraOn;
-    screenBtn.disabled = (student && !room.settings.allowStudentScreen) || !navigator.mediaDevices?.getDisplayMedia;
-    screenBtn.title = screenBtn.disabled ? "Sharing is not allowed for students in this room" : "";
+    const noScreen = !canCapture() || !navigator.mediaDevices.getDisplayMedia;
+    screenBtn.disabled = (student && !room.settings.allowStudentScreen) || noScreen;
+    screenBtn.title = !screenBtn.disabled
+      ? ""
+      : !canCapture()
+        ? INSECURE_CONTEXT_TEXT
+        : noScreen
+          ? "This browser cannot share its screen"
+          : "Sharing is not allowed for students in this room";
     camBtn.title = camBtn.disabled ? "Cameras are not allowed for students in this room" : "";
     closeBtn.hidden = !session.isHost;
     recordBtn.hidden = !session.isHost;
@@ -374,7 +390,8 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   // Marks the page as in the room (what tests and styles can wait for).
   root.querySelector(".room")?.setAttribute("data-joined", "true");
   const mayVideo = session.role !== "participant" || room.settings.allowStudentVideo;
-  await local.start(mayVideo && session.media.canProduce("video")).catch((e) => notice.show(describe(e, "media")));
+  // Without a secure context the banner above has said why: no request to fail.
+  if (canCapture()) await local.start(mayVideo && session.media.canProduce("video")).catch((e) => notice.show(describe(e, "media")));
   sync();
   speaker.start();
   // The server does not announce settings changes yet: re-read the room now
