@@ -1,0 +1,192 @@
+// VTP reached as students reach it: the server, a student on another host
+// and a student behind a school's NAT are network namespaces (netns.mjs),
+// each browser is headless Chromium running inside its own host, and the
+// people use the web app over HTTPS. Checked on the receiving side's real
+// WebRTC statistics: frames decoded, audio received, and which path
+// (UDP, ICE-TCP, TURN) the connection took.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { VTP_BIN, sleep } from "./harness.mjs";
+import { ADDR, Network, canCreateNamespaces, testCertificate } from "./netns.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = join(here, "..", "dist");
+const skip = canCreateNamespaces() ? false : "needs root, ip and nft to create network namespaces";
+
+const FLAGS = [
+  "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+  "--autoplay-policy=no-user-gesture-required", "--disable-features=WebRtcHideLocalIpsWithMdns",
+  // No name lookups leave a host (the servers are reached by address).
+  `--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE ${ADDR.server} , EXCLUDE ${ADDR.turn}`,
+];
+
+let net, dir, vtp, cert, origin;
+const browsers = [];
+const logs = [];
+
+/** `vtp serve` inside the server's namespace; resolves once it answers. */
+async function startVtp(args, url, dataDir = dir) {
+  const child = net.spawn(net.ns.server, VTP_BIN, ["serve", "--data-dir", dataDir, "--web-dir", dist, "--log-level", "warn", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log = { text: "" };
+  child.stdout.on("data", (d) => (log.text += d));
+  child.stderr.on("data", (d) => (log.text += d));
+  logs.push(log);
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      net.exec(net.ns.studentA, "curl", ["-skf", "-o", "/dev/null", `${url}/health`]);
+      return { child, log };
+    } catch {}
+    if (child.exitCode !== null) break;
+    await sleep(200);
+  }
+  child.kill("SIGKILL");
+  throw new Error(`vtp did not answer at ${url}: ${log.text}`);
+}
+
+async function stopVtp(v) {
+  if (!v || v.child.exitCode !== null) return;
+  const exited = new Promise((ok) => v.child.once("exit", ok));
+  v.child.kill("SIGTERM");
+  await exited;
+}
+
+/** A person's browser inside the namespace of their host. */
+async function person(host, name) {
+  const browser = await chromium.launch({
+    executablePath: net.chromiumIn(net.ns[host]),
+    args: [...FLAGS, `--ignore-certificate-errors-spki-list=${cert.spki}`],
+  });
+  browsers.push(browser);
+  // A desktop Chrome's user agent: headless Chromium says "HeadlessChrome",
+  // which mediasoup-client only recognises through navigator.userAgentData,
+  // and that exists in secure contexts only (the plain-HTTP case below).
+  const major = browser.version().split(".")[0];
+  const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
+  const context = await browser.newContext({ permissions: ["camera", "microphone"], userAgent });
+  const page = await context.newPage();
+  page.name = name;
+  page.on("pageerror", (e) => console.error(`[${name}] ${e.message}`));
+  return page;
+}
+
+function user(email, role, dataDir = dir) {
+  execFileSync(VTP_BIN, ["user", "create", "--email", email, "--password", `password-${email}`, "--role", role, "--data-dir", dataDir], { stdio: "ignore" });
+}
+
+async function signIn(page, base, email) {
+  await page.goto(base + "/");
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(`password-${email}`);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
+}
+
+async function joinRoom(page, title) {
+  await page.getByRole("link", { name: `Join ${title}` }).click();
+  await page.locator(".room[data-joined]").waitFor();
+}
+
+/** Until `page` decodes video and receives audio from everyone else: its stats. */
+async function receivesEveryone(page, others, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await page.evaluate(() => window.vtpRoom.stats());
+    const video = last.filter((s) => s.kind === "video" && s.framesDecoded > 0);
+    const audio = last.filter((s) => s.kind === "audio" && s.bytesReceived > 0);
+    if (video.length >= others && audio.length >= others) return last;
+    await sleep(250);
+  }
+  assert.fail(`${page.name}: video and audio from ${others} expected, got ${JSON.stringify(last)}`);
+}
+
+/** The path a page's transport (`send` or `recv`) uses now. */
+function selectedPath(page, which) {
+  return page.evaluate(async (which) => {
+    const transport = window.vtpRoom.session.media[which];
+    if (!transport) return null;
+    const byId = new Map();
+    (await transport.getStats()).forEach((s) => byId.set(s.id, s));
+    for (const s of byId.values()) {
+      if (s.type !== "transport" || !s.selectedCandidatePairId) continue;
+      const pair = byId.get(s.selectedCandidatePairId);
+      const local = byId.get(pair?.localCandidateId);
+      const remote = byId.get(pair?.remoteCandidateId);
+      return { local: local?.candidateType, protocol: local?.protocol, relayProtocol: local?.relayProtocol, remote: remote?.candidateType, remoteAddress: remote?.address };
+    }
+    return null;
+  }, which);
+}
+
+before(async () => {
+  if (skip) return;
+  if (!existsSync(join(dist, "index.html"))) throw new Error("build the web app first (npm run build)");
+  net = Network.create();
+  dir = mkdtempSync(join(tmpdir(), "vtp-netns-data-"));
+  cert = testCertificate(net.dir, ADDR.server, "vtp.test");
+  origin = `https://${ADDR.server}`;
+  vtp = await startVtp([
+    "--bind", `${ADDR.server}:443`, "--tls-cert", cert.cert, "--tls-key", cert.key,
+    "--rtc-bind", `${ADDR.server}:40000`, "--login-rate-per-ip", "1000",
+  ], origin);
+  user("teacher@example.org", "instructor");
+  user("sam@example.org", "student");
+});
+
+after(async () => {
+  for (const b of browsers) await b.close().catch(() => {});
+  await stopVtp(vtp);
+  net?.destroy();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("over HTTPS from another host and from behind a NAT: both publish, both decode", { skip, timeout: 120_000 }, async () => {
+  const teacher = await person("studentA", "teacher");
+  await signIn(teacher, origin, "teacher@example.org");
+  await teacher.getByLabel("Title").fill("Geography");
+  await teacher.getByRole("button", { name: "Create room" }).click();
+  await joinRoom(teacher, "Geography");
+
+  const sam = await person("studentB", "sam");
+  await signIn(sam, origin, "sam@example.org");
+  await joinRoom(sam, "Geography");
+
+  await receivesEveryone(teacher, 1);
+  await receivesEveryone(sam, 1);
+  // Sam's packets reach the SFU from the school's public address.
+  const path = await selectedPath(sam, "send");
+  assert.equal(path?.protocol, "udp", JSON.stringify(path));
+  assert.equal(path?.remote, "host", JSON.stringify(path));
+  assert.equal(path?.remoteAddress, ADDR.server, "the SFU announces its real address");
+});
+
+test("plain HTTP off loopback: the server warns, the page says HTTPS is needed", { skip, timeout: 60_000 }, async () => {
+  // The README's defaults, except the address: a second server with its own data.
+  const plainDir = mkdtempSync(join(tmpdir(), "vtp-netns-plain-"));
+  user("ida@example.org", "instructor", plainDir);
+  const plain = await startVtp(["--bind", `${ADDR.server}:8080`, "--rtc-bind", `${ADDR.server}:40100`], `http://${ADDR.server}:8080`, plainDir);
+  try {
+    assert.match(plain.log.text, /plain HTTP on a non-loopback address: browsers allow camera and microphone/, `start-up warning: ${plain.log.text}`);
+    const page = await person("studentA", "ida");
+    await signIn(page, `http://${ADDR.server}:8080`, "ida@example.org");
+    await page.getByLabel("Title").fill("History");
+    await page.getByRole("button", { name: "Create room" }).click();
+    await joinRoom(page, "History");
+    await page.getByText("This page must be opened over HTTPS to use your camera and microphone").first().waitFor();
+    assert.equal(await page.evaluate(() => window.isSecureContext), false);
+  } finally {
+    await stopVtp(plain);
+    rmSync(plainDir, { recursive: true, force: true });
+  }
+});
