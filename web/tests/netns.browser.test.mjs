@@ -28,7 +28,10 @@ const FLAGS = [
   `--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE ${ADDR.server} , EXCLUDE ${ADDR.turn}`,
 ];
 
-let net, dir, vtp, cert, origin;
+const TURN_SECRET = "shared-by-vtp-and-coturn";
+let net, dir, vtp, cert, turnCert, coturn, origin;
+/** The people of the first test, who stay in the room for the later ones. */
+let teacher, sam;
 const browsers = [];
 const logs = [];
 
@@ -65,7 +68,7 @@ async function stopVtp(v) {
 async function person(host, name) {
   const browser = await chromium.launch({
     executablePath: net.chromiumIn(net.ns[host]),
-    args: [...FLAGS, `--ignore-certificate-errors-spki-list=${cert.spki}`],
+    args: [...FLAGS, `--ignore-certificate-errors-spki-list=${cert.spki},${turnCert.spki}`],
   });
   browsers.push(browser);
   // A desktop Chrome's user agent: headless Chromium says "HeadlessChrome",
@@ -111,6 +114,22 @@ async function receivesEveryone(page, others, ms = 30_000) {
   assert.fail(`${page.name}: video and audio from ${others} expected, got ${JSON.stringify(last)}`);
 }
 
+/** Until `page` decodes video and receives audio from peer `peerId`. */
+async function receivesFrom(page, peerId, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = (await page.evaluate(() => window.vtpRoom.stats())).filter((s) => s.peerId === peerId);
+    const video = last.some((s) => s.kind === "video" && s.framesDecoded > 0);
+    const audio = last.some((s) => s.kind === "audio" && s.bytesReceived > 0);
+    if (video && audio) return last;
+    await sleep(250);
+  }
+  assert.fail(`${page.name}: video and audio from ${peerId} expected, got ${JSON.stringify(last)}`);
+}
+
+const selfId = (page) => page.evaluate(() => window.vtpRoom.session.selfId);
+
 /** The path a page's transport (`send` or `recv`) uses now. */
 function selectedPath(page, which) {
   return page.evaluate(async (which) => {
@@ -136,29 +155,42 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "vtp-netns-data-"));
   cert = testCertificate(net.dir, ADDR.server, "vtp.test");
   origin = `https://${ADDR.server}`;
+  // coturn on its own host, TURN over TLS on 443 (what gets through a
+  // network that lets out nothing but HTTPS).
+  turnCert = testCertificate(net.dir, ADDR.turn, "turn.test");
+  coturn = net.spawn(net.ns.turn, "/usr/bin/turnserver", [
+    "-n", "--no-cli", "--no-dtls", "--fingerprint",
+    "--listening-ip", ADDR.turn, "--relay-ip", ADDR.turn, "--listening-port", "3478", "--tls-listening-port", "443",
+    "--cert", turnCert.cert, "--pkey", turnCert.key,
+    "--use-auth-secret", "--static-auth-secret", TURN_SECRET, "--realm", "turn.test",
+    "--no-multicast-peers", "--pidfile", join(net.dir, "turnserver.pid"), "--log-file", "stdout", "--no-stdout-log",
+  ], { stdio: "ignore" });
   vtp = await startVtp([
     "--bind", `${ADDR.server}:443`, "--tls-cert", cert.cert, "--tls-key", cert.key,
     "--rtc-bind", `${ADDR.server}:40000`, "--login-rate-per-ip", "1000",
+    "--turn-url", `turns:${ADDR.turn}:443?transport=tcp`, "--turn-secret", TURN_SECRET,
   ], origin);
   user("teacher@example.org", "instructor");
   user("sam@example.org", "student");
+  user("ada@example.org", "student");
 });
 
 after(async () => {
   for (const b of browsers) await b.close().catch(() => {});
   await stopVtp(vtp);
+  coturn?.kill("SIGTERM");
   net?.destroy();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test("over HTTPS from another host and from behind a NAT: both publish, both decode", { skip, timeout: 120_000 }, async () => {
-  const teacher = await person("studentA", "teacher");
+  teacher = await person("studentA", "teacher");
   await signIn(teacher, origin, "teacher@example.org");
   await teacher.getByLabel("Title").fill("Geography");
   await teacher.getByRole("button", { name: "Create room" }).click();
   await joinRoom(teacher, "Geography");
 
-  const sam = await person("studentB", "sam");
+  sam = await person("studentB", "sam");
   await signIn(sam, origin, "sam@example.org");
   await joinRoom(sam, "Geography");
 
@@ -169,6 +201,35 @@ test("over HTTPS from another host and from behind a NAT: both publish, both dec
   assert.equal(path?.protocol, "udp", JSON.stringify(path));
   assert.equal(path?.remote, "host", JSON.stringify(path));
   assert.equal(path?.remoteAddress, ADDR.server, "the SFU announces its real address");
+});
+
+test("a school that lets out only HTTPS: media relayed through TURN over TLS", { skip, timeout: 90_000 }, async () => {
+  net.schoolFirewall("https-only");
+  try {
+    // Sam comes back in a new browser behind the closed firewall.
+    await sam.context().close();
+    sam = await person("studentB", "sam (relayed)");
+    await signIn(sam, origin, "sam@example.org");
+    await joinRoom(sam, "Geography");
+    await receivesEveryone(sam, 1);
+    for (const which of ["send", "recv"]) {
+      const path = await selectedPath(sam, which);
+      assert.equal(path?.local, "relay", `${which}: ${JSON.stringify(path)}`);
+      assert.equal(path?.relayProtocol, "tls", `${which}: ${JSON.stringify(path)}`);
+    }
+    // The teacher, outside the school, receives the relayed Sam.
+    await receivesFrom(teacher, await selfId(sam));
+  } finally {
+    net.schoolFirewall("open");
+  }
+  // With nothing blocked, `?relay=1` on a room link forces the relay too.
+  const ada = await person("studentA", "ada (relay forced)");
+  await signIn(ada, origin, "ada@example.org");
+  await ada.goto(`${teacher.url()}?relay=1`);
+  await ada.locator(".room[data-joined]").waitFor();
+  await receivesFrom(ada, await selfId(teacher));
+  const path = await selectedPath(ada, "recv");
+  assert.equal(path?.local, "relay", JSON.stringify(path));
 });
 
 test("plain HTTP off loopback: the server warns, the page says HTTPS is needed", { skip, timeout: 60_000 }, async () => {
