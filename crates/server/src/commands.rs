@@ -17,7 +17,7 @@ use crate::recording::export::{ExportSettings, INSTALL_FFMPEG, export_to_file, r
 use crate::recording::storage::ReadySignal;
 use crate::server::recording_files_from;
 
-async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
+pub(crate) async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
     let mut options = StoreOptions::new(args.database_url());

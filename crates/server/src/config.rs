@@ -38,6 +38,10 @@ pub enum Command {
     /// Work on recordings from the command line.
     #[command(subcommand)]
     Recording(RecordingCommand),
+    /// Check a configuration before a class (same flags and variables as
+    /// `serve`): the store, the certificate, the ports, each TURN server
+    /// with VTP's credential. One line per check; exits 1 when one fails.
+    Doctor(Box<ServeArgs>),
 }
 
 #[derive(Debug, Subcommand)]

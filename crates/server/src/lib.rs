@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bus;
 pub mod commands;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod recording;
 pub mod rooms;
@@ -20,7 +21,7 @@ pub mod signalling;
 pub mod sio;
 pub mod state;
 pub mod telemetry;
-pub mod turn;
 pub mod tls;
+pub mod turn;
 
 pub use server::Server;

@@ -59,6 +59,13 @@ fn main() -> ExitCode {
                 server.run(listener, server::shutdown_signal()).await
             }
             Command::Migrate(args) => commands::migrate(&args).await,
+            Command::Doctor(args) => {
+                if vtp_server::doctor::run(&args).await {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("some checks failed"))
+                }
+            }
             Command::User(UserCommand::Create(args)) => commands::user_create(&args).await,
             Command::User(UserCommand::SetRole(args)) => commands::user_set_role(&args).await,
             Command::Recording(RecordingCommand::Export(args)) => {

@@ -28,8 +28,8 @@ use crate::serve::{self, ConnectionLimits};
 use crate::sfu_api::{self, RemoteSfu};
 use crate::signalling::{self, SignalLimits};
 use crate::state::{AppParts, AppState, Policy};
-use crate::turn::TurnConfig;
 use crate::tls::{self, Tls};
+use crate::turn::TurnConfig;
 use vtp_sfu_driver::{DriverConfig, SfuControl, SfuDriver};
 
 /// Upper bound on `maxParticipants` of one room.

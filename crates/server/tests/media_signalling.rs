@@ -410,13 +410,19 @@ async fn transports_carry_turn_credentials_of_their_peer() {
     let (expiry, who) = username.split_once(':').unwrap();
     assert_eq!(who, peer_id, "the credential names the peer");
     let expiry: u64 = expiry.parse().unwrap();
-    assert!((before + 600..=before + 660).contains(&expiry), "{expiry} vs {before}");
+    assert!(
+        (before + 600..=before + 660).contains(&expiry),
+        "{expiry} vs {before}"
+    );
     assert_eq!(
         servers[0]["credential"],
         vtp_server::turn::rest_api_password("shared-with-coturn", username)
     );
     let dump = format!("{send}");
-    assert!(!dump.contains("shared-with-coturn"), "the secret never leaves");
+    assert!(
+        !dump.contains("shared-with-coturn"),
+        "the secret never leaves"
+    );
 
     // Without TURN settings the answer has no iceServers.
     let plain = TestServer::start().await;
