@@ -100,6 +100,14 @@ async function joinRoom(page, title) {
   await page.locator(".room[data-joined]").waitFor();
 }
 
+/** Runs the lobby's connection check; resolves with the path it found. */
+async function connectionCheck(page) {
+  await page.getByRole("button", { name: "Check my connection" }).click();
+  const result = page.locator(".connectivity-result[data-path]");
+  await result.waitFor({ timeout: 30_000 });
+  return { path: await result.getAttribute("data-path"), text: await result.textContent() };
+}
+
 /** Until `page` decodes video and receives audio from everyone else: its stats. */
 async function receivesEveryone(page, others, ms = 30_000) {
   const deadline = Date.now() + ms;
@@ -186,6 +194,10 @@ after(async () => {
 test("over HTTPS from another host and from behind a NAT: both publish, both decode", { skip, timeout: 120_000 }, async () => {
   teacher = await person("studentA", "teacher");
   await signIn(teacher, origin, "teacher@example.org");
+  // Before the class: the check says media flows directly.
+  const check = await connectionCheck(teacher);
+  assert.equal(check.path, "udp", JSON.stringify(check));
+  assert.match(check.text, /reach the class directly/);
   await teacher.getByLabel("Title").fill("Geography");
   await teacher.getByRole("button", { name: "Create room" }).click();
   await joinRoom(teacher, "Geography");
@@ -210,6 +222,9 @@ test("a school that lets out only HTTPS: media relayed through TURN over TLS", {
     await sam.context().close();
     sam = await person("studentB", "sam (relayed)");
     await signIn(sam, origin, "sam@example.org");
+    const check = await connectionCheck(sam);
+    assert.equal(check.path, "relay", JSON.stringify(check));
+    assert.match(check.text, /through the relay server/);
     await joinRoom(sam, "Geography");
     await receivesEveryone(sam, 1);
     for (const which of ["send", "recv"]) {

@@ -433,3 +433,88 @@ async fn transports_carry_turn_credentials_of_their_peer() {
     let send = transport(&t, &room, "send").await;
     assert!(send.get("iceServers").is_none(), "{send}");
 }
+
+/// The SFU rooms of connectivity checks that exist now.
+async fn probe_rooms(s: &TestServer) -> usize {
+    s.media
+        .rooms()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.router_id.starts_with("probe-"))
+        .count()
+}
+
+#[tokio::test]
+async fn connectivity_checks_open_send_one_track_and_close() {
+    let s = TestServer::start().await;
+    let (_, student) = s.user("kim@example.org", Role::Student).await;
+    let k = s.socket(&student).await;
+
+    // No room needed: a throw-away SFU room with one send transport.
+    let check = k.request("check-connectivity", json!({})).await.unwrap();
+    assert!(
+        check["routerRtpCapabilities"]["codecs"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 1
+    );
+    let transport = &check["transport"];
+    assert_eq!(transport["iceCandidates"][0]["protocol"], "udp");
+    let transport_id = transport["id"].as_str().unwrap();
+    assert_eq!(probe_rooms(&s).await, 1);
+
+    // Only its own transport.
+    let wrong = k
+        .request(
+            "check-connectivity-connect",
+            json!({ "transportId": "nope", "dtlsParameters": {} }),
+        )
+        .await;
+    assert_eq!(refused(wrong), "not_found");
+    let dtls = fixture()["rid-simulcast"]["connect"]["dtlsParameters"].clone();
+    k.request(
+        "check-connectivity-connect",
+        json!({ "transportId": transport_id, "dtlsParameters": dtls }),
+    )
+    .await
+    .unwrap();
+    let single = fixture()["single-video"].clone();
+    let produced = k
+        .request(
+            "check-connectivity-produce",
+            json!({ "transportId": transport_id, "kind": "video", "rtpParameters": single }),
+        )
+        .await
+        .unwrap();
+    assert!(produced["id"].is_string(), "{produced}");
+    let again = k
+        .request(
+            "check-connectivity-produce",
+            json!({ "transportId": transport_id, "kind": "video", "rtpParameters": single }),
+        )
+        .await;
+    assert_eq!(refused(again), "forbidden", "one track per check");
+
+    // A new check replaces the old one; the end closes it.
+    k.request("check-connectivity", json!({})).await.unwrap();
+    assert_eq!(probe_rooms(&s).await, 1);
+    k.request("check-connectivity-end", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(probe_rooms(&s).await, 0);
+
+    // A connection that goes takes its check with it.
+    k.request("check-connectivity", json!({})).await.unwrap();
+    assert_eq!(probe_rooms(&s).await, 1);
+    drop(k);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while probe_rooms(&s).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the check outlived its connection"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -2,6 +2,7 @@
 // admins create rooms and edit their own.
 import type { Api, Room } from "../api";
 import { alertBox, button, field, h, replace } from "../dom";
+import { connectivityCard } from "../connectivity";
 import { describe } from "../errors";
 
 /** How often live head counts are refreshed. */
@@ -143,6 +144,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
     problem,
     canCreate ? roomForm() : null,
     h("section", { "aria-label": "Rooms you can join" }, h("h2", {}, "Rooms you can join"), list),
+    connectivityCard(api),
   );
   return { el, stop: () => clearInterval(timer) };
 }

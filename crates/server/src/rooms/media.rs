@@ -140,6 +140,23 @@ fn may_produce(
 }
 
 impl RoomHub {
+    /// A `create-transport` answer: the SFU's transport parameters, plus
+    /// `iceServers` with `peer_id`'s own TURN credential when the server
+    /// has TURN relays.
+    pub fn transport_answer(
+        &self,
+        info: impl serde::Serialize,
+        peer_id: &str,
+    ) -> Result<Value, SignalError> {
+        let mut answer =
+            serde_json::to_value(info).map_err(|e| SignalError::internal("transport answer", e))?;
+        if let (Some(turn), Some(fields)) = (&self.config.turn, answer.as_object_mut()) {
+            let server = turn.ice_server(peer_id, std::time::SystemTime::now());
+            fields.insert("iceServers".into(), serde_json::json!([server]));
+        }
+        Ok(answer)
+    }
+
     /// `create-transport`: a WebRTC transport on the room's router.
     pub async fn create_transport(
         &self,
@@ -169,13 +186,7 @@ impl RoomHub {
                 id: info.id.clone(),
                 direction,
             });
-            let mut answer = serde_json::to_value(info)
-                .map_err(|e| SignalError::internal("transport answer", e))?;
-            if let (Some(turn), Some(fields)) = (&hub.config.turn, answer.as_object_mut()) {
-                let server = turn.ice_server(&peer_id, std::time::SystemTime::now());
-                fields.insert("iceServers".into(), serde_json::json!([server]));
-            }
-            Ok(answer)
+            hub.transport_answer(info, &peer_id)
         })
         .await
     }

@@ -194,6 +194,36 @@ pub async fn dispatch(
             relay(sig, &id, "ice-candidate", req).await
         }),
 
+        "check-connectivity" => request!(ctx, Value, |sig, _conn, id, _req| async {
+            sig.probes.open(&sig.app.hub, &id).await
+        }),
+        "check-connectivity-connect" => request!(ctx, ProbeConnect, |sig, _conn, id, req| async {
+            sig.probes
+                .connect(
+                    sig.app.hub.media(),
+                    &id,
+                    &req.transport_id,
+                    req.dtls_parameters,
+                )
+                .await
+                .map(|()| Empty {})
+        }),
+        "check-connectivity-produce" => request!(ctx, ProbeProduce, |sig, _conn, id, req| async {
+            sig.probes
+                .produce(
+                    sig.app.hub.media(),
+                    &id,
+                    &req.transport_id,
+                    req.kind,
+                    req.rtp_parameters,
+                )
+                .await
+        }),
+        "check-connectivity-end" => request!(ctx, Value, |sig, _conn, id, _req| async {
+            sig.probes.close(sig.app.hub.media(), &id).await;
+            Ok::<_, SignalError>(Empty {})
+        }),
+
         _ => dispatch_media(ctx, event).await,
     }
 }

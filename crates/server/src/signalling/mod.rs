@@ -9,6 +9,7 @@
 //! [`sio::Handler`].
 
 mod handlers;
+pub mod probe;
 pub mod protocol;
 
 use std::collections::HashSet;
@@ -56,6 +57,8 @@ impl Default for SignalLimits {
 pub struct Signalling {
     pub app: AppState,
     pub limits: Arc<SignalLimits>,
+    /// Open connectivity checks (`check-connectivity`).
+    pub probes: Arc<probe::Probes>,
 }
 
 /// Per-connection state, kept in the socket's extensions.
@@ -130,6 +133,7 @@ impl sio::Handler for Signalling {
             .metrics
             .signalling_connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.probes.close(self.app.hub.media(), &socket.id).await;
         self.app
             .hub
             .connection_lost(&socket.id, socket.conn.rooms())
@@ -158,6 +162,7 @@ pub fn engine(app: AppState, limits: SignalLimits, max_sessions: usize) -> Signa
         Signalling {
             app,
             limits: Arc::new(limits),
+            probes: Arc::default(),
         },
         config,
     );

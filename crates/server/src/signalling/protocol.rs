@@ -86,6 +86,23 @@ pub struct CreateTransport {
     pub sctp_capabilities: Option<Value>,
 }
 
+/// `check-connectivity-connect`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeConnect {
+    pub transport_id: String,
+    pub dtls_parameters: Value,
+}
+
+/// `check-connectivity-produce`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeProduce {
+    pub transport_id: String,
+    pub kind: vtp_sfu::rtp::MediaKind,
+    pub rtp_parameters: Value,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectTransport {

@@ -51,6 +51,8 @@ pub struct TestServer {
     /// The server's own recordings' storage (its `local_copy` seam).
     pub recording_files: Arc<vtp_server::recording::storage::RecordingFiles>,
     pub http: reqwest::Client,
+    /// The SFU the server's rooms use (to see what exists there).
+    pub media: Arc<dyn vtp_sfu_driver::SfuControl>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -70,6 +72,7 @@ impl TestServer {
         let server = Server::build(&args).await.expect("server builds");
         let store = server.state().store.clone();
         let recording_files = server.state().recording_files.clone();
+        let media = server.state().hub.media().clone();
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await
             .expect("bind");
@@ -84,6 +87,7 @@ impl TestServer {
             store,
             recording_files,
             http: reqwest::Client::new(),
+            media,
             stop: Some(stop),
             task: Some(task),
         }
