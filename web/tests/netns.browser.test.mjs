@@ -13,6 +13,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { VTP_BIN, sleep } from "./harness.mjs";
+import { joinFromLobby as joinRoom, receivesFrom, selfId, signIn } from "./app-steps.mjs";
 import { ADDR, Network, canCreateNamespaces, testCertificate } from "./netns.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -87,18 +88,7 @@ function user(email, role, dataDir = dir) {
   execFileSync(VTP_BIN, ["user", "create", "--email", email, "--password", `password-${email}`, "--role", role, "--data-dir", dataDir], { stdio: "ignore" });
 }
 
-async function signIn(page, base, email) {
-  await page.goto(base + "/");
-  await page.getByLabel("E-mail").fill(email);
-  await page.getByLabel("Password").fill(`password-${email}`);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
-}
 
-async function joinRoom(page, title) {
-  await page.getByRole("link", { name: `Join ${title}` }).click();
-  await page.locator(".room[data-joined]").waitFor();
-}
 
 /** Runs the lobby's connection check; resolves with the path it found. */
 async function connectionCheck(page) {
@@ -122,21 +112,6 @@ async function receivesEveryone(page, others, ms = 30_000) {
   assert.fail(`${page.name}: video and audio from ${others} expected, got ${JSON.stringify(last)}`);
 }
 
-/** Until `page` decodes video and receives audio from peer `peerId`. */
-async function receivesFrom(page, peerId, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    last = (await page.evaluate(() => window.vtpRoom.stats())).filter((s) => s.peerId === peerId);
-    const video = last.some((s) => s.kind === "video" && s.framesDecoded > 0);
-    const audio = last.some((s) => s.kind === "audio" && s.bytesReceived > 0);
-    if (video && audio) return last;
-    await sleep(250);
-  }
-  assert.fail(`${page.name}: video and audio from ${peerId} expected, got ${JSON.stringify(last)}`);
-}
-
-const selfId = (page) => page.evaluate(() => window.vtpRoom.session.selfId);
 
 /** The path a page's transport (`send` or `recv`) uses now. */
 function selectedPath(page, which) {

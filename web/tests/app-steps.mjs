@@ -1,0 +1,65 @@
+// Steps a person takes in the web app, shared by the suites that drive it
+// (Playwright pages in Chromium, Puppeteer pages in Firefox). Only `goto`
+// and `evaluate` with one argument, which both have alike, are used. Steps
+// use the labels a person sees.
+
+/** Resolves once `fn(arg)` is truthy in the page (polled), or throws after `ms`. */
+export async function until(page, fn, arg, ms = 30_000, what = "condition") {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await page.evaluate(fn, arg).catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${page.name ?? "page"}: ${what} not reached within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Signs in at `base` and waits for the lobby. */
+export async function signIn(page, base, email, password = `password-${email}`) {
+  await page.goto(base + "/");
+  await fill(page, "E-mail", email);
+  await fill(page, "Password", password);
+  await clickButton(page, "Sign in");
+  await until(page, () => [...document.querySelectorAll("h1")].some((h) => h.textContent === "Rooms"), null, 30_000, "the lobby");
+}
+
+/** Clicks "Join <title>" in the lobby and waits until the room is joined. */
+export async function joinFromLobby(page, title) {
+  await until(page, (title) => document.querySelector(`a[aria-label="Join ${CSS.escape(title)}"]`) !== null, title, 30_000, `a Join ${title} link`);
+  await page.evaluate((title) => document.querySelector(`a[aria-label="Join ${CSS.escape(title)}"]`).click(), title);
+  await until(page, () => document.querySelector(".room[data-joined]") !== null, null, 30_000, "joining the room");
+}
+
+/** Types into the input labelled `label` (as a person would: focus, then keys). */
+export async function fill(page, label, value) {
+  await page.evaluate(([label, value]) => {
+    const l = [...document.querySelectorAll("label")].find((l) => l.textContent.trim().startsWith(label));
+    const input = l?.control ?? l?.querySelector("input") ?? document.querySelector(`[aria-label="${CSS.escape(label)}"]`);
+    if (!input) throw new Error(`no field labelled ${label}`);
+    input.focus();
+    input.value = value;
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  }, [label, value]);
+}
+
+/** Clicks the button named `name`. */
+export async function clickButton(page, name) {
+  await until(page, (name) => [...document.querySelectorAll("button")].some((b) => b.textContent.trim() === name && !b.disabled), name, 30_000, `a ${name} button`);
+  await page.evaluate((name) => [...document.querySelectorAll("button")].find((b) => b.textContent.trim() === name && !b.disabled).click(), name);
+}
+
+/** Until `page` decodes video and receives audio from peer `peerId`. */
+export async function receivesFrom(page, peerId, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = (await page.evaluate(() => window.vtpRoom.stats())).filter((s) => s.peerId === peerId);
+    const video = last.some((s) => s.kind === "video" && s.framesDecoded > 0);
+    const audio = last.some((s) => s.kind === "audio" && s.bytesReceived > 0);
+    if (video && audio) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${page.name ?? "page"}: video and audio from ${peerId} expected, got ${JSON.stringify(last)}`);
+}
+
+export const selfId = (page) => page.evaluate(() => window.vtpRoom.session.selfId);
