@@ -57,7 +57,7 @@ impl Server {
     /// and starts the SFU (`--role all`) or connects to it (`--role api`).
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Server> {
         // Certificates first: a bad one stops the start before anything opens.
-        let tls = Tls::from_args(&args.tls)?;
+        let tls = Tls::from_args(&args.tls, &args.store.data_dir)?;
         tls::warn_if_insecure(args.bind, tls.is_some());
         let redirect = match tls.as_ref().and_then(Tls::redirect_bind) {
             Some(addr) => Some(
@@ -67,7 +67,7 @@ impl Server {
             ),
             None => None,
         };
-        let tls_reloader = tls.as_ref().map(|t| Box::pin(t.reloader()) as Pin<Box<_>>);
+        let tls_reloader = tls.as_ref().map(Tls::background);
         let media = media_for(args)?;
         std::fs::create_dir_all(&args.store.data_dir).with_context(|| {
             format!(
@@ -292,7 +292,7 @@ impl Server {
         let redirect = match (self.redirect.take(), listener.local_addr()) {
             (Some(plain), Ok(https)) => Some(tokio::spawn(serve::serve(
                 plain,
-                tls::redirect::router(https.port()),
+                tls::redirect::router(https.port(), self.tls.as_ref().and_then(Tls::challenges)),
                 self.connection_limits.clone(),
                 async move {
                     let mut stopped = redirect_stopped;

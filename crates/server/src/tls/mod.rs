@@ -16,11 +16,13 @@
 //! - Private keys never reach a log or a `Debug` output: errors name the
 //!   file, never its contents.
 
+pub mod acme;
 pub mod redirect;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -143,29 +145,51 @@ fn leaf_fingerprint(key: &CertifiedKey) -> String {
     key.cert.first().map(fingerprint).unwrap_or_default()
 }
 
-/// The certificate every new handshake gets; replaced by reloads.
+/// `der` as a PEM block.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// The certificate every new handshake gets; replaced by reloads. Empty
+/// only while an ACME server has no certificate yet (handshakes fail then).
 pub struct CertResolver {
-    current: RwLock<Arc<CertifiedKey>>,
+    current: RwLock<Option<Arc<CertifiedKey>>>,
 }
 
 impl CertResolver {
-    pub fn new(key: CertifiedKey) -> Self {
+    pub fn new(key: Option<CertifiedKey>) -> Self {
         CertResolver {
-            current: RwLock::new(Arc::new(key)),
+            current: RwLock::new(key.map(Arc::new)),
         }
     }
 
     /// Puts `key` in service for the handshakes that follow.
     pub fn set(&self, key: CertifiedKey) {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
-        *current = Arc::new(key);
+        *current = Some(Arc::new(key));
     }
 
-    pub fn current(&self) -> Arc<CertifiedKey> {
+    pub fn current(&self) -> Option<Arc<CertifiedKey>> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The SHA-256 fingerprint of the leaf in service, for logs.
+    pub fn describe(&self) -> String {
+        match self.current() {
+            Some(k) => format!("leaf sha256 {}", leaf_fingerprint(&k)),
+            None => "no certificate yet".into(),
+        }
     }
 }
 
@@ -173,14 +197,14 @@ impl fmt::Debug for CertResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The fingerprint only: the key stays out of any output.
         f.debug_struct("CertResolver")
-            .field("leaf_sha256", &leaf_fingerprint(&self.current()))
+            .field("current", &self.describe())
             .finish()
     }
 }
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+        self.current()
     }
 }
 
@@ -204,12 +228,23 @@ pub struct TlsOptions {
     pub hsts: Option<HeaderValue>,
 }
 
+/// Where the certificate comes from.
+enum Source {
+    /// `--tls-cert`/`--tls-key`, reloaded on change and SIGHUP.
+    Files(CertFiles),
+    /// `--acme-domain`: issued and renewed by the ACME task.
+    Acme {
+        settings: Arc<acme::AcmeSettings>,
+        challenges: Arc<acme::Challenges>,
+    },
+}
+
 /// HTTPS as configured: the resolver, the server config over it, and what
-/// reloads it.
+/// keeps its certificate current.
 pub struct Tls {
     resolver: Arc<CertResolver>,
     options: TlsOptions,
-    files: CertFiles,
+    source: Source,
     reload_interval: Duration,
     counters: Arc<ReloadCounters>,
     redirect_bind: Option<SocketAddr>,
@@ -218,8 +253,41 @@ pub struct Tls {
 impl Tls {
     /// `None` when HTTPS is not configured; an error when the settings or
     /// the files are not usable (the server must not start then).
-    pub fn from_args(args: &TlsArgs) -> Result<Option<Tls>, TlsError> {
-        let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+    /// `data_dir` keeps ACME's account and certificates.
+    pub fn from_args(args: &TlsArgs, data_dir: &Path) -> Result<Option<Tls>, TlsError> {
+        let source = if !args.acme_domain.is_empty() {
+            if args.tls_cert.is_some() || args.tls_key.is_some() {
+                return Err(TlsError::Config(
+                    "--acme-domain gets its own certificate: leave out --tls-cert and --tls-key"
+                        .into(),
+                ));
+            }
+            if args.http_redirect_bind.is_none() {
+                return Err(TlsError::Config(
+                    "--acme-domain needs --http-redirect-bind (e.g. 0.0.0.0:80, reachable on \
+                     port 80 of every name): the CA checks the name there (HTTP-01)"
+                        .into(),
+                ));
+            }
+            let settings = acme::AcmeSettings::new(
+                &args.acme_domain,
+                args.acme_email.as_deref(),
+                &args.acme_directory,
+                args.acme_ca_cert.as_deref(),
+                data_dir,
+            )?;
+            Source::Acme {
+                settings: Arc::new(settings),
+                challenges: Arc::default(),
+            }
+        } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            Source::Files(CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                last_seen: None,
+                unreadable: false,
+            })
+        } else {
             if args.tls_cert.is_some() || args.tls_key.is_some() {
                 return Err(TlsError::Config(
                     "--tls-cert and --tls-key (VTP_TLS_CERT, VTP_TLS_KEY) go together".into(),
@@ -227,21 +295,35 @@ impl Tls {
             }
             if args.http_redirect_bind.is_some() {
                 return Err(TlsError::Config(
-                    "--http-redirect-bind needs HTTPS: set --tls-cert and --tls-key".into(),
+                    "--http-redirect-bind needs HTTPS: set --tls-cert and --tls-key, or --acme-domain"
+                        .into(),
                 ));
             }
             return Ok(None);
         };
-        let mut files = CertFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-            last_seen: None,
-            unreadable: false,
+        let (source, first) = match source {
+            Source::Files(mut files) => {
+                let (cert_pem, key_pem) = files.read()?;
+                let pair = parse_pair(&cert_pem, &key_pem, &files.cert, &files.key)?;
+                files.last_seen = Some(contents_digest(&cert_pem, &key_pem));
+                (Source::Files(files), Some(pair))
+            }
+            Source::Acme {
+                settings,
+                challenges,
+            } => {
+                // Served at once, reachable CA or not; renewed by the task.
+                let cached = settings.cached();
+                (
+                    Source::Acme {
+                        settings,
+                        challenges,
+                    },
+                    cached,
+                )
+            }
         };
-        let (cert_pem, key_pem) = files.read()?;
-        let pair = parse_pair(&cert_pem, &key_pem, cert, key)?;
-        files.last_seen = Some(contents_digest(&cert_pem, &key_pem));
-        let resolver = Arc::new(CertResolver::new(pair));
+        let resolver = Arc::new(CertResolver::new(first));
         let config = server_config(resolver.clone())?;
         let hsts = (!args.hsts_max_age.is_zero()).then(|| {
             HeaderValue::from_str(&format!("max-age={}", args.hsts_max_age.as_secs()))
@@ -254,7 +336,7 @@ impl Tls {
                 handshake_timeout: args.tls_handshake_timeout,
                 hsts,
             },
-            files,
+            source,
             reload_interval: args.tls_reload_interval.max(Duration::from_millis(10)),
             counters: Arc::default(),
             redirect_bind: args.http_redirect_bind,
@@ -278,14 +360,34 @@ impl Tls {
         self.redirect_bind
     }
 
+    /// The HTTP-01 challenges the redirect listener answers (ACME only).
+    pub fn challenges(&self) -> Option<Arc<acme::Challenges>> {
+        match &self.source {
+            Source::Acme { challenges, .. } => Some(challenges.clone()),
+            Source::Files(_) => None,
+        }
+    }
+
     /// One line for the start-up log.
     pub fn describe(&self) -> String {
+        let source = match &self.source {
+            Source::Files(files) => format!(
+                "certificate from {} ({}), reloaded on SIGHUP and when the files change \
+                 (checked every {:?})",
+                files.cert.display(),
+                self.resolver.describe(),
+                self.reload_interval,
+            ),
+            Source::Acme { settings, .. } => format!(
+                "ACME certificate for {} from {} ({}), kept in {}, renewed at 2/3 of its lifetime",
+                settings.domains.join(", "),
+                settings.directory,
+                self.resolver.describe(),
+                settings.dir.display(),
+            ),
+        };
         format!(
-            "tls: certificate from {} (leaf sha256 {}), reloaded on SIGHUP and when the files \
-             change (checked every {:?}); handshake within {:?}; {}",
-            self.files.cert.display(),
-            leaf_fingerprint(&self.resolver.current()),
-            self.reload_interval,
+            "tls: {source}; handshake within {:?}; {}",
             self.options.handshake_timeout,
             match &self.options.hsts {
                 Some(v) => format!("HSTS {}", v.to_str().unwrap_or("")),
@@ -294,9 +396,26 @@ impl Tls {
         )
     }
 
+    /// What keeps the certificate current, to spawn: the ACME task, or
+    /// the file reloader. Call within the runtime, before the server is
+    /// reachable, so that no SIGHUP is missed.
+    pub fn background(&self) -> Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        match &self.source {
+            Source::Files(files) => Box::pin(self.reloader(files)),
+            Source::Acme {
+                settings,
+                challenges,
+            } => Box::pin(acme::run(
+                settings.clone(),
+                self.resolver.clone(),
+                challenges.clone(),
+                self.counters.clone(),
+            )),
+        }
+    }
+
     /// Reloads the certificate on SIGHUP and when its files change, until
-    /// dropped. Call within the runtime, before the server is reachable,
-    /// so that a SIGHUP is never missed (SIGHUP then no longer ends `vtp`).
+    /// dropped (SIGHUP then no longer ends `vtp`).
     ///
     /// Why polling rather than the `notify` crate: certificate tools
     /// replace files by renaming or by swapping a symlinked directory
@@ -304,9 +423,12 @@ impl Tls {
     /// the old inode miss, and network file systems send no events at
     /// all. Reading two small files every few seconds costs nothing and
     /// sees every kind of change, with no new dependency.
-    pub fn reloader(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    fn reloader(
+        &self,
+        files: &CertFiles,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let hangup = hangup_signal();
-        let mut files = self.files.clone();
+        let mut files = files.clone();
         let resolver = self.resolver.clone();
         let counters = self.counters.clone();
         let interval = self.reload_interval;
@@ -466,7 +588,8 @@ pub fn warn_if_insecure(bind: SocketAddr, tls: bool) {
             %bind,
             "serving plain HTTP on a non-loopback address: browsers allow camera and microphone \
              only over HTTPS or on localhost, so people on other machines can watch and chat \
-             but not send; set --tls-cert/--tls-key, or put a TLS reverse proxy in front"
+             but not send; set --tls-cert/--tls-key or --acme-domain, or put a TLS reverse \
+             proxy in front"
         );
     }
 }
