@@ -387,7 +387,8 @@ pub struct TlsArgs {
     /// Encrypt), renewed automatically; repeatable (the variable takes a
     /// comma-separated list). Needs `--http-redirect-bind` reachable on
     /// port 80 of every name (HTTP-01). Account and certificates are kept
-    /// in `<data-dir>/acme/`.
+    /// in `<data-dir>/acme/`. Registering the account accepts the CA's
+    /// terms of service (Let's Encrypt's subscriber agreement).
     #[arg(
         long,
         env = "VTP_ACME_DOMAIN",

@@ -488,3 +488,82 @@ impl HttpClient for ReqwestClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(not_before: (i32, u8, u8), not_after: (i32, u8, u8)) -> CertifiedKey {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["class.example.org".into()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        let cert = params.self_signed(&key).unwrap();
+        CertifiedKey::from_der(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            &provider(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn renewal_is_due_at_two_thirds_of_the_lifetime() {
+        // 90 days from 1 January 2030: due 60 days in, on 2 March.
+        let cert = pair((2030, 1, 1), (2030, 4, 1));
+        let day = |m: u8, d: u8| {
+            SystemTime::UNIX_EPOCH
+                + Duration::from_secs(rcgen::date_time_ymd(2030, m, d).unix_timestamp() as u64)
+        };
+        assert_eq!(until_renewal(&cert, day(3, 2)), Duration::ZERO);
+        let early = until_renewal(&cert, day(1, 31));
+        assert_eq!(early.as_secs() / 86_400, 30, "{early:?}");
+        assert_eq!(until_renewal(&cert, day(1, 1)).as_secs() / 86_400, 60);
+    }
+
+    #[test]
+    fn names_are_normalised_and_checked() {
+        let dir = Path::new("/data");
+        let s = AcmeSettings::new(
+            &[
+                "Class.Example.org.".into(),
+                "class.example.org".into(),
+                "b.example.org".into(),
+            ],
+            None,
+            LETS_ENCRYPT,
+            None,
+            dir,
+        )
+        .unwrap();
+        assert_eq!(s.domains, ["class.example.org", "b.example.org"]);
+        assert!(
+            s.dir
+                .to_string_lossy()
+                .starts_with("/data/acme/acme-v02.api.letsencrypt.org-")
+        );
+        let (cert, key) = s.cert_paths();
+        assert_ne!(cert, key);
+        for bad in [
+            "",
+            "localhost",
+            "10.1.2.3",
+            "*.example.org",
+            "a_b.example.org",
+            "x.org:80",
+        ] {
+            let e = AcmeSettings::new(&[bad.into()], None, LETS_ENCRYPT, None, dir);
+            assert!(e.is_err(), "{bad:?}");
+        }
+        // Another directory, another folder (staging and production accounts differ).
+        let staging = AcmeSettings::new(
+            &["class.example.org".into()],
+            None,
+            "https://acme-staging-v02.api.letsencrypt.org/directory",
+            None,
+            dir,
+        )
+        .unwrap();
+        assert_ne!(staging.dir, s.dir);
+    }
+}
