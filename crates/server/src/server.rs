@@ -46,7 +46,8 @@ pub struct Server {
     sfu_api: Option<crate::config::Secret>,
     /// HTTPS, when configured.
     tls: Option<Tls>,
-    /// Reloads the certificate; set up in `build` so no SIGHUP is missed.
+    /// Keeps the certificate current (file reloads or ACME); made in
+    /// `build` so that no SIGHUP is missed, spawned by `run`.
     tls_reloader: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The plain-HTTP listener that redirects to HTTPS (`--http-redirect-bind`).
     redirect: Option<TcpListener>,

@@ -24,7 +24,8 @@ pub struct SfuNode {
     limits: ConnectionLimits,
     grace: Duration,
     tls: Option<Tls>,
-    /// Reloads the certificate; set up in `build` so no SIGHUP is missed.
+    /// Keeps the certificate current (file reloads or ACME); made in
+    /// `build` so that no SIGHUP is missed, spawned by `run`.
     tls_reloader: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
