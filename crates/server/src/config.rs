@@ -385,8 +385,9 @@ pub struct TlsArgs {
     pub http_redirect_bind: Option<SocketAddr>,
     /// Serve HTTPS with a certificate for this name from an ACME CA (Let's
     /// Encrypt), renewed automatically; repeatable (the variable takes a
-    /// comma-separated list). Needs `--http-redirect-bind` reachable on
-    /// port 80 of every name (HTTP-01). Account and certificates are kept
+    /// comma-separated list). The CA checks each name on port 80 through
+    /// `--http-redirect-bind` (HTTP-01) when it is set, else on port 443
+    /// of this server (TLS-ALPN-01). Account and certificates are kept
     /// in `<data-dir>/acme/`. Registering the account accepts the CA's
     /// terms of service (Let's Encrypt's subscriber agreement).
     #[arg(

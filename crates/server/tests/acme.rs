@@ -1,9 +1,10 @@
 //! Certificates from an ACME CA (`--acme-domain`), against Debian's
 //! `pebble` on 127.0.0.1 with `pebble-challtestsrv` as its DNS (every
 //! name is 127.0.0.1), so HTTP-01 is really checked on the redirect
-//! listener. Issuance, renewal of short-lived certificates, a cached
-//! certificate served while the CA is down, retries, and refusals of bad
-//! settings. Skipped (with a note) when pebble is not installed.
+//! listener (or TLS-ALPN-01 on the HTTPS one). Issuance, renewal of
+//! short-lived certificates, a cached certificate served while the CA is
+//! down, retries, and refusals of bad settings. Skipped (with a note) when
+//! pebble is not installed.
 
 mod common;
 
@@ -57,9 +58,9 @@ struct Pebble {
 }
 
 impl Pebble {
-    /// Validates HTTP-01 on `http_port` of 127.0.0.1; certificates live
-    /// `validity` seconds.
-    async fn start(http_port: u16, validity: u64) -> Pebble {
+    /// Validates HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port` of
+    /// 127.0.0.1; certificates live `validity` seconds.
+    async fn start(http_port: u16, tls_port: u16, validity: u64) -> Pebble {
         let pki = Pki::new();
         let leaf = pki.leaf(1);
         let dir = TempDir::new("vtp-pebble").unwrap();
@@ -76,7 +77,7 @@ impl Pebble {
             "certificate": cert,
             "privateKey": key,
             "httpPort": http_port,
-            "tlsPort": free_port(),
+            "tlsPort": tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
             "certificateValidityPeriod": validity,
@@ -161,7 +162,6 @@ async fn build(args: ServeArgs) -> Built {
         Ok(s) => s,
         Err(e) => panic!("server builds: {e:#}"),
     };
-    assert!(server.redirect_addr().is_some(), "redirect listener");
     Built { server, args }
 }
 
@@ -285,7 +285,7 @@ async fn a_certificate_is_issued_over_http01_then_renewed() {
     // pebble validates on the redirect listener's port.
     let http_port = free_port();
     // Certificates of 9 s: renewed after 6.
-    let pebble = Pebble::start(http_port, 9).await;
+    let pebble = Pebble::start(http_port, free_port(), 9).await;
     let mut args = acme_args(&home, &pebble.directory, Some(&pebble.ca_file));
     args.tls.http_redirect_bind = Some(format!("127.0.0.1:{http_port}").parse().unwrap());
     let s = build(args).await.run().await;
@@ -326,6 +326,30 @@ async fn a_certificate_is_issued_over_http01_then_renewed() {
 }
 
 #[tokio::test]
+async fn without_a_redirect_listener_names_are_proven_with_tls_alpn01() {
+    if !pebble_installed() {
+        return;
+    }
+    let home = Home::new().await;
+    // pebble validates on the HTTPS port itself; nothing listens for HTTP.
+    let https_port = free_port();
+    let pebble = Pebble::start(free_port(), https_port, 3600).await;
+    let mut args = acme_args(&home, &pebble.directory, Some(&pebble.ca_file));
+    args.tls.http_redirect_bind = None;
+    args.bind = format!("127.0.0.1:{https_port}").parse().unwrap();
+    let s = build(args).await.run().await;
+    let mut issued = None;
+    eventually("the certificate", async || {
+        issued = served(s.addr).await;
+        issued.is_some()
+    })
+    .await;
+    let (names, _) = names_and_lifetime(&issued.unwrap());
+    assert_eq!(names, vec![DOMAIN.to_string()]);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn a_cached_certificate_is_served_while_the_ca_is_down() {
     if !pebble_installed() {
         return;
@@ -333,7 +357,7 @@ async fn a_cached_certificate_is_served_while_the_ca_is_down() {
     let home = Home::new().await;
     let http_port = free_port();
     // 12 s certificates: due for renewal 8 s after issuance, while the CA is down.
-    let pebble = Pebble::start(http_port, 12).await;
+    let pebble = Pebble::start(http_port, free_port(), 12).await;
     let mut args = acme_args(&home, &pebble.directory, Some(&pebble.ca_file));
     args.tls.http_redirect_bind = Some(format!("127.0.0.1:{http_port}").parse().unwrap());
     let s = build(args.clone()).await.run().await;
@@ -396,11 +420,8 @@ async fn bad_acme_settings_stop_the_start_with_a_clear_message() {
         let err = refusal(|a| a.tls.acme_domain = vec![bad.into()]).await;
         assert!(err.contains(needle), "{bad}: {err}");
     }
-    let err = refusal(|a| a.tls.http_redirect_bind = None).await;
-    assert!(
-        err.contains("--acme-domain needs --http-redirect-bind"),
-        "{err}"
-    );
+    let err = refusal(|a| a.tls.tls_cert = Some("cert.pem".into())).await;
+    assert!(err.contains("leave out --tls-cert and --tls-key"), "{err}");
     let err = refusal(|a| a.tls.acme_directory = "http://127.0.0.1:1/dir".into()).await;
     assert!(err.contains("must be an https:// URL"), "{err}");
     let err = refusal(|a| a.tls.acme_email = Some("not an address".into())).await;

@@ -17,7 +17,11 @@
 //!   Encrypt's 90); a failure is retried with a doubling delay (up to an
 //!   hour) while the current certificate stays in service.
 //! - Challenges are HTTP-01, answered by the `--http-redirect-bind`
-//!   listener (which port 80 must reach) from [`Challenges`].
+//!   listener (which port 80 must reach) from [`Challenges`]; without that
+//!   listener, TLS-ALPN-01 on the HTTPS listener (port 443 must reach it):
+//!   a validator offering only `acme-tls/1` gets the challenge's
+//!   self-signed certificate from the resolver, and its connection is
+//!   closed after the handshake.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,13 +46,33 @@ use super::{CertResolver, ReloadCounters, TlsError, leaf_fingerprint, provider};
 /// Let's Encrypt's production directory, the default of `--acme-directory`.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
-/// Key authorizations of the HTTP-01 challenges in progress, by token.
-#[derive(Debug, Default)]
+/// ALPN protocol of TLS-ALPN-01 validation (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// The challenges in progress: HTTP-01 key authorizations by token, and
+/// TLS-ALPN-01 certificates by name.
+#[derive(Default)]
 pub struct Challenges {
     by_token: RwLock<HashMap<String, String>>,
+    alpn_certs: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+}
+
+impl std::fmt::Debug for Challenges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Challenges")
+    }
 }
 
 impl Challenges {
+    /// The TLS-ALPN-01 certificate for `name`, if one is being validated.
+    pub fn alpn_cert(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        self.alpn_certs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+    }
+
     /// The key authorization to answer for `token`, if it is ours.
     pub fn get(&self, token: &str) -> Option<String> {
         self.by_token
@@ -65,8 +89,19 @@ impl Challenges {
             .insert(token, key_authorization);
     }
 
+    fn insert_alpn(&self, name: String, cert: CertifiedKey) {
+        self.alpn_certs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, Arc::new(cert));
+    }
+
     fn clear(&self) {
         self.by_token
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.alpn_certs
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
@@ -82,6 +117,9 @@ pub struct AcmeSettings {
     pub ca_cert: Option<PathBuf>,
     /// `<data-dir>/acme/<directory>/`.
     pub dir: PathBuf,
+    /// Prove names with HTTP-01 on the redirect listener (when there is
+    /// one), else with TLS-ALPN-01 on the HTTPS listener.
+    pub challenge: ChallengeType,
 }
 
 impl AcmeSettings {
@@ -93,6 +131,7 @@ impl AcmeSettings {
         directory: &str,
         ca_cert: Option<&Path>,
         data_dir: &Path,
+        challenge: ChallengeType,
     ) -> Result<AcmeSettings, TlsError> {
         let mut names = Vec::new();
         for d in domains {
@@ -156,6 +195,7 @@ impl AcmeSettings {
             directory: directory.to_owned(),
             ca_cert: ca_cert.map(Path::to_path_buf),
             dir,
+            challenge,
         })
     }
 
@@ -310,13 +350,34 @@ async fn issue(
                 return Err(IssueError::Other(format!("authorization is {other:?}")));
             }
         }
+        let name = match &authorization.identifier().identifier {
+            Identifier::Dns(name) => name.to_ascii_lowercase(),
+            other => {
+                return Err(IssueError::Other(format!(
+                    "unexpected identifier {other:?}"
+                )));
+            }
+        };
         let mut challenge = authorization
-            .challenge(ChallengeType::Http01)
-            .ok_or_else(|| IssueError::Other("the CA offers no http-01 challenge".into()))?;
-        challenges.insert(
-            challenge.token.clone(),
-            challenge.key_authorization().as_str().to_owned(),
-        );
+            .challenge(settings.challenge.clone())
+            .ok_or_else(|| {
+                IssueError::Other(format!(
+                    "the CA offers no {:?} challenge",
+                    settings.challenge
+                ))
+            })?;
+        if settings.challenge == ChallengeType::TlsAlpn01 {
+            let digest = challenge.key_authorization().digest();
+            challenges.insert_alpn(
+                name,
+                alpn_certificate(&challenge.identifier().to_string(), digest.as_ref())?,
+            );
+        } else {
+            challenges.insert(
+                challenge.token.clone(),
+                challenge.key_authorization().as_str().to_owned(),
+            );
+        }
         challenge.set_ready().await?;
     }
     let retries = RetryPolicy::new().timeout(Duration::from_secs(120));
@@ -367,6 +428,34 @@ async fn issue(
         ))
     })?;
     Ok(pair)
+}
+
+/// The self-signed certificate of a TLS-ALPN-01 challenge (RFC 8737):
+/// the name, and the key authorization's digest in a critical
+/// acmeIdentifier extension.
+fn alpn_certificate(name: &str, digest: &[u8]) -> Result<CertifiedKey, IssueError> {
+    if digest.len() != 32 {
+        return Err(IssueError::Other(
+            "key authorization digest is not SHA-256".into(),
+        ));
+    }
+    let key = rcgen::KeyPair::generate().map_err(|e| IssueError::Other(format!("key: {e}")))?;
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .map_err(|e| IssueError::Other(format!("challenge certificate: {e}")))?;
+    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| IssueError::Other(format!("challenge certificate: {e}")))?;
+    // Not `from_der`: its key check parses the certificate with webpki,
+    // which refuses the critical acmeIdentifier extension. The key is the
+    // one just made for it.
+    let signing = provider()
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            key.serialize_der(),
+        )))
+        .map_err(|e| IssueError::Other(format!("challenge certificate: {e}")))?;
+    Ok(CertifiedKey::new(vec![cert.der().clone()], signing))
 }
 
 /// The ACME account: loaded from the data directory, or registered (and kept).
@@ -534,6 +623,7 @@ mod tests {
             LETS_ENCRYPT,
             None,
             dir,
+            ChallengeType::Http01,
         )
         .unwrap();
         assert_eq!(s.domains, ["class.example.org", "b.example.org"]);
@@ -552,7 +642,14 @@ mod tests {
             "a_b.example.org",
             "x.org:80",
         ] {
-            let e = AcmeSettings::new(&[bad.into()], None, LETS_ENCRYPT, None, dir);
+            let e = AcmeSettings::new(
+                &[bad.into()],
+                None,
+                LETS_ENCRYPT,
+                None,
+                dir,
+                ChallengeType::Http01,
+            );
             assert!(e.is_err(), "{bad:?}");
         }
         // Another directory, another folder (staging and production accounts differ).
@@ -562,6 +659,7 @@ mod tests {
             "https://acme-staging-v02.api.letsencrypt.org/directory",
             None,
             dir,
+            ChallengeType::Http01,
         )
         .unwrap();
         assert_ne!(staging.dir, s.dir);

@@ -162,12 +162,15 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 /// only while an ACME server has no certificate yet (handshakes fail then).
 pub struct CertResolver {
     current: RwLock<Option<Arc<CertifiedKey>>>,
+    /// ACME's TLS-ALPN-01 certificates, for validators asking `acme-tls/1`.
+    challenges: Option<Arc<acme::Challenges>>,
 }
 
 impl CertResolver {
-    pub fn new(key: Option<CertifiedKey>) -> Self {
+    pub fn new(key: Option<CertifiedKey>, challenges: Option<Arc<acme::Challenges>>) -> Self {
         CertResolver {
             current: RwLock::new(key.map(Arc::new)),
+            challenges,
         }
     }
 
@@ -203,7 +206,15 @@ impl fmt::Debug for CertResolver {
 }
 
 impl ResolvesServerCert for CertResolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let validating = hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == acme::ACME_TLS_ALPN));
+        if validating {
+            // Only a challenge certificate, never the real one (RFC 8737 §3).
+            let name = hello.server_name()?;
+            return self.challenges.as_ref()?.alpn_cert(name);
+        }
         self.current()
     }
 }
@@ -262,19 +273,17 @@ impl Tls {
                         .into(),
                 ));
             }
-            if args.http_redirect_bind.is_none() {
-                return Err(TlsError::Config(
-                    "--acme-domain needs --http-redirect-bind (e.g. 0.0.0.0:80, reachable on \
-                     port 80 of every name): the CA checks the name there (HTTP-01)"
-                        .into(),
-                ));
-            }
             let settings = acme::AcmeSettings::new(
                 &args.acme_domain,
                 args.acme_email.as_deref(),
                 &args.acme_directory,
                 args.acme_ca_cert.as_deref(),
                 data_dir,
+                if args.http_redirect_bind.is_some() {
+                    instant_acme::ChallengeType::Http01
+                } else {
+                    instant_acme::ChallengeType::TlsAlpn01
+                },
             )?;
             Source::Acme {
                 settings: Arc::new(settings),
@@ -323,8 +332,13 @@ impl Tls {
                 )
             }
         };
-        let resolver = Arc::new(CertResolver::new(first));
-        let config = server_config(resolver.clone())?;
+        let challenges = match &source {
+            Source::Acme { challenges, .. } => Some(challenges.clone()),
+            Source::Files(_) => None,
+        };
+        let acme = challenges.is_some();
+        let resolver = Arc::new(CertResolver::new(first, challenges));
+        let config = server_config(resolver.clone(), acme)?;
         let hsts = (!args.hsts_max_age.is_zero()).then(|| {
             HeaderValue::from_str(&format!("max-age={}", args.hsts_max_age.as_secs()))
                 .unwrap_or_else(|_| HeaderValue::from_static("max-age=31536000"))
@@ -452,14 +466,23 @@ impl Tls {
 }
 
 /// The TLS server config over `resolver`: TLS 1.2 and 1.3 with ring's
-/// safe defaults, HTTP/1.1 only (VTP serves HTTP/1.1 and websockets).
-pub fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, TlsError> {
+/// safe defaults, HTTP/1.1 only (VTP serves HTTP/1.1 and websockets), and
+/// ACME's `acme-tls/1` when `acme` (chosen only by validators that offer
+/// nothing else; the accept loop closes those connections after the
+/// handshake).
+pub fn server_config(
+    resolver: Arc<CertResolver>,
+    acme: bool,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if acme {
+        config.alpn_protocols.push(acme::ACME_TLS_ALPN.to_vec());
+    }
     Ok(Arc::new(config))
 }
 
