@@ -56,13 +56,21 @@ after(async () => {
 
 /**
  * A person in their own browser context (own storage, own fake devices).
- * `devices` replaces getUserMedia's answer: "no-camera" or "denied".
+ * `devices` replaces getUserMedia's answer: "no-camera" or "denied"; or
+ * "insecure": the page is not a secure context (plain HTTP from another
+ * host), so the browser offers no navigator.mediaDevices at all.
  */
 async function person(name, { viewport = { width: 1280, height: 720 }, devices = "fake", errors = pageErrors } = {}) {
   const context = await browser.newContext({ viewport, permissions: ["camera", "microphone"] });
   contexts.push(context);
   const page = await context.newPage();
-  if (devices !== "fake") {
+  if (devices === "insecure") {
+    // What Chromium does on http://<another host>: no mediaDevices, isSecureContext false.
+    await page.addInitScript(() => {
+      Object.defineProperty(Navigator.prototype, "mediaDevices", { get: () => undefined, configurable: true });
+      Object.defineProperty(window, "isSecureContext", { get: () => false, configurable: true });
+    });
+  } else if (devices !== "fake") {
     // The fake UI grants everything; these stand in for a laptop without a
     // camera and for a person who clicked "Block".
     await page.addInitScript((mode) => {
@@ -407,6 +415,33 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   // Only the refused requests of this test (sign-in, full, removed) show as errors; nothing else.
   assert.deepEqual(pageErrors, [], "no unexpected errors in the pages' consoles");
   console.log(`# web app errors and host controls: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+test("a page that is not a secure context: told HTTPS is needed, still watches and chats", { timeout: 90_000 }, async () => {
+  await vtp.user("host@example.org", "instructor");
+  await vtp.user("una@example.org");
+  const host = await person("host");
+  await signIn(host, "host@example.org", "password-host@example.org");
+  await host.getByLabel("Title").fill("Plain HTTP class");
+  await host.getByRole("button", { name: "Create room" }).click();
+  await joinFromLobby(host, "Plain HTTP class");
+
+  const una = await person("una", { devices: "insecure" });
+  await signIn(una, "una@example.org", "password-una@example.org");
+  await joinFromLobby(una, "Plain HTTP class");
+  const text = "This page must be opened over HTTPS to use your camera and microphone.";
+  await una.locator(".banner", { hasText: text }).waitFor();
+  await una.screenshot({ path: join(artifacts, "room-insecure-context-1280x720.png") });
+  // Pressing the microphone says the same in words, not a TypeError.
+  await una.getByRole("button", { name: "Turn microphone on" }).click();
+  await una.getByRole("alert").filter({ hasText: text }).waitFor();
+  assert.ok(await una.getByRole("button", { name: "Share screen" }).isDisabled(), "no screen sharing either");
+  // Receiving and chat work.
+  await waitForDecodedVideos(una, 1);
+  await una.getByRole("textbox", { name: "Message" }).fill("Hello over plain HTTP");
+  await una.getByRole("button", { name: "Send" }).click();
+  await host.locator(".chat-list", { hasText: "Hello over plain HTTP" }).waitFor();
+  assert.deepEqual(pageErrors, [], "no unexpected errors in the pages' consoles");
 });
 
 test("accounts: register, admin changes a role, change password, sign out everywhere", { timeout: 60_000 }, async () => {

@@ -399,7 +399,13 @@ pub struct TlsArgs {
     /// Serve HTTPS with this PEM certificate chain (leaf first), with
     /// `--tls-key`. Reloaded on SIGHUP and when the file changes, without
     /// a restart; a bad new file keeps the old certificate in service.
-    #[arg(long, env = "VTP_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "VTP_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "acme_domain"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of `--tls-cert` (PKCS#8, RSA or SEC1 EC).
     #[arg(long, env = "VTP_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
@@ -419,12 +425,41 @@ pub struct TlsArgs {
     /// `0.0.0.0:80`) and redirect every request to the HTTPS URL (308).
     #[arg(long, env = "VTP_HTTP_REDIRECT_BIND", value_name = "ADDR")]
     pub http_redirect_bind: Option<SocketAddr>,
+    /// Serve HTTPS with a certificate for this name from an ACME CA (Let's
+    /// Encrypt), renewed automatically; repeatable (the variable takes a
+    /// comma-separated list). The CA checks each name on port 80 through
+    /// `--http-redirect-bind` (HTTP-01) when it is set, else on port 443
+    /// of this server (TLS-ALPN-01). Account and certificates are kept
+    /// in `<data-dir>/acme/`. Registering the account accepts the CA's
+    /// terms of service (Let's Encrypt's subscriber agreement).
+    #[arg(
+        long,
+        env = "VTP_ACME_DOMAIN",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub acme_domain: Vec<String>,
+    /// Contact address given to the ACME CA (expiry warnings).
+    #[arg(long, env = "VTP_ACME_EMAIL")]
+    pub acme_email: Option<String>,
+    /// The ACME CA's directory URL.
+    #[arg(
+        long,
+        env = "VTP_ACME_DIRECTORY",
+        value_name = "URL",
+        default_value = "https://acme-v02.api.letsencrypt.org/directory"
+    )]
+    pub acme_directory: String,
+    /// A PEM root certificate to trust for the ACME directory besides the
+    /// system's (a private or test CA).
+    #[arg(long, env = "VTP_ACME_CA_CERT", value_name = "FILE")]
+    pub acme_ca_cert: Option<PathBuf>,
 }
 
 impl TlsArgs {
     /// Whether HTTPS is configured.
     pub fn enabled(&self) -> bool {
-        self.tls_cert.is_some()
+        self.tls_cert.is_some() || !self.acme_domain.is_empty()
     }
 }
 

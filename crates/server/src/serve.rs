@@ -165,6 +165,10 @@ pub async fn serve_with(
                         // Stopping: a connection without a request yet has nothing to finish.
                         _ = stop_signal.changed() => return,
                     };
+                    // An ACME TLS-ALPN-01 validator: the handshake was the answer.
+                    if stream.get_ref().1.alpn_protocol() == Some(crate::tls::acme::ACME_TLS_ALPN) {
+                        return;
+                    }
                     conn.run(stream).await;
                 });
             }

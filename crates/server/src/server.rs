@@ -47,7 +47,8 @@ pub struct Server {
     sfu_api: Option<crate::config::Secret>,
     /// HTTPS, when configured.
     tls: Option<Tls>,
-    /// Reloads the certificate; set up in `build` so no SIGHUP is missed.
+    /// Keeps the certificate current (file reloads or ACME); made in
+    /// `build` so that no SIGHUP is missed, spawned by `run`.
     tls_reloader: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The plain-HTTP listener that redirects to HTTPS (`--http-redirect-bind`).
     redirect: Option<TcpListener>,
@@ -58,7 +59,7 @@ impl Server {
     /// and starts the SFU (`--role all`) or connects to it (`--role api`).
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Server> {
         // Certificates first: a bad one stops the start before anything opens.
-        let tls = Tls::from_args(&args.tls)?;
+        let tls = Tls::from_args(&args.tls, &args.store.data_dir)?;
         tls::warn_if_insecure(args.bind, tls.is_some());
         let redirect = match tls.as_ref().and_then(Tls::redirect_bind) {
             Some(addr) => Some(
@@ -68,7 +69,7 @@ impl Server {
             ),
             None => None,
         };
-        let tls_reloader = tls.as_ref().map(|t| Box::pin(t.reloader()) as Pin<Box<_>>);
+        let tls_reloader = tls.as_ref().map(Tls::background);
         let media = media_for(args)?;
         std::fs::create_dir_all(&args.store.data_dir).with_context(|| {
             format!(
@@ -302,7 +303,7 @@ impl Server {
         let redirect = match (self.redirect.take(), listener.local_addr()) {
             (Some(plain), Ok(https)) => Some(tokio::spawn(serve::serve(
                 plain,
-                tls::redirect::router(https.port()),
+                tls::redirect::router(https.port(), self.tls.as_ref().and_then(Tls::challenges)),
                 self.connection_limits.clone(),
                 async move {
                     let mut stopped = redirect_stopped;

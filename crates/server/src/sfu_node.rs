@@ -24,7 +24,8 @@ pub struct SfuNode {
     limits: ConnectionLimits,
     grace: Duration,
     tls: Option<Tls>,
-    /// Reloads the certificate; set up in `build` so no SIGHUP is missed.
+    /// Keeps the certificate current (file reloads or ACME); made in
+    /// `build` so that no SIGHUP is missed, spawned by `run`.
     tls_reloader: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
@@ -37,13 +38,14 @@ impl SfuNode {
                 "--role sfu needs --sfu-secret (VTP_SFU_SECRET), shared with the API nodes"
             );
         };
-        let tls = Tls::from_args(&args.tls)?;
-        if tls.as_ref().and_then(Tls::redirect_bind).is_some() {
+        if args.tls.http_redirect_bind.is_some() || !args.tls.acme_domain.is_empty() {
             anyhow::bail!(
-                "--http-redirect-bind is for browser-facing nodes; --role sfu is called by API nodes only"
+                "--http-redirect-bind and --acme-domain are for browser-facing nodes; \
+                 --role sfu is called by API nodes only (give it --tls-cert/--tls-key)"
             );
         }
-        let tls_reloader = tls.as_ref().map(|t| Box::pin(t.reloader()) as Pin<Box<_>>);
+        let tls = Tls::from_args(&args.tls, &args.store.data_dir)?;
+        let tls_reloader = tls.as_ref().map(Tls::background);
         Ok(SfuNode {
             tls,
             tls_reloader,

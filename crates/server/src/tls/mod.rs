@@ -16,11 +16,13 @@
 //! - Private keys never reach a log or a `Debug` output: errors name the
 //!   file, never its contents.
 
+pub mod acme;
 pub mod redirect;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -143,29 +145,54 @@ fn leaf_fingerprint(key: &CertifiedKey) -> String {
     key.cert.first().map(fingerprint).unwrap_or_default()
 }
 
-/// The certificate every new handshake gets; replaced by reloads.
+/// `der` as a PEM block.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// The certificate every new handshake gets; replaced by reloads. Empty
+/// only while an ACME server has no certificate yet (handshakes fail then).
 pub struct CertResolver {
-    current: RwLock<Arc<CertifiedKey>>,
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+    /// ACME's TLS-ALPN-01 certificates, for validators asking `acme-tls/1`.
+    challenges: Option<Arc<acme::Challenges>>,
 }
 
 impl CertResolver {
-    pub fn new(key: CertifiedKey) -> Self {
+    pub fn new(key: Option<CertifiedKey>, challenges: Option<Arc<acme::Challenges>>) -> Self {
         CertResolver {
-            current: RwLock::new(Arc::new(key)),
+            current: RwLock::new(key.map(Arc::new)),
+            challenges,
         }
     }
 
     /// Puts `key` in service for the handshakes that follow.
     pub fn set(&self, key: CertifiedKey) {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
-        *current = Arc::new(key);
+        *current = Some(Arc::new(key));
     }
 
-    pub fn current(&self) -> Arc<CertifiedKey> {
+    pub fn current(&self) -> Option<Arc<CertifiedKey>> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The SHA-256 fingerprint of the leaf in service, for logs.
+    pub fn describe(&self) -> String {
+        match self.current() {
+            Some(k) => format!("leaf sha256 {}", leaf_fingerprint(&k)),
+            None => "no certificate yet".into(),
+        }
     }
 }
 
@@ -173,14 +200,22 @@ impl fmt::Debug for CertResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The fingerprint only: the key stays out of any output.
         f.debug_struct("CertResolver")
-            .field("leaf_sha256", &leaf_fingerprint(&self.current()))
+            .field("current", &self.describe())
             .finish()
     }
 }
 
 impl ResolvesServerCert for CertResolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let validating = hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == acme::ACME_TLS_ALPN));
+        if validating {
+            // Only a challenge certificate, never the real one (RFC 8737 §3).
+            let name = hello.server_name()?;
+            return self.challenges.as_ref()?.alpn_cert(name);
+        }
+        self.current()
     }
 }
 
@@ -204,12 +239,23 @@ pub struct TlsOptions {
     pub hsts: Option<HeaderValue>,
 }
 
+/// Where the certificate comes from.
+enum Source {
+    /// `--tls-cert`/`--tls-key`, reloaded on change and SIGHUP.
+    Files(CertFiles),
+    /// `--acme-domain`: issued and renewed by the ACME task.
+    Acme {
+        settings: Arc<acme::AcmeSettings>,
+        challenges: Arc<acme::Challenges>,
+    },
+}
+
 /// HTTPS as configured: the resolver, the server config over it, and what
-/// reloads it.
+/// keeps its certificate current.
 pub struct Tls {
     resolver: Arc<CertResolver>,
     options: TlsOptions,
-    files: CertFiles,
+    source: Source,
     reload_interval: Duration,
     counters: Arc<ReloadCounters>,
     redirect_bind: Option<SocketAddr>,
@@ -218,8 +264,39 @@ pub struct Tls {
 impl Tls {
     /// `None` when HTTPS is not configured; an error when the settings or
     /// the files are not usable (the server must not start then).
-    pub fn from_args(args: &TlsArgs) -> Result<Option<Tls>, TlsError> {
-        let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+    /// `data_dir` keeps ACME's account and certificates.
+    pub fn from_args(args: &TlsArgs, data_dir: &Path) -> Result<Option<Tls>, TlsError> {
+        let source = if !args.acme_domain.is_empty() {
+            if args.tls_cert.is_some() || args.tls_key.is_some() {
+                return Err(TlsError::Config(
+                    "--acme-domain gets its own certificate: leave out --tls-cert and --tls-key"
+                        .into(),
+                ));
+            }
+            let settings = acme::AcmeSettings::new(
+                &args.acme_domain,
+                args.acme_email.as_deref(),
+                &args.acme_directory,
+                args.acme_ca_cert.as_deref(),
+                data_dir,
+                if args.http_redirect_bind.is_some() {
+                    instant_acme::ChallengeType::Http01
+                } else {
+                    instant_acme::ChallengeType::TlsAlpn01
+                },
+            )?;
+            Source::Acme {
+                settings: Arc::new(settings),
+                challenges: Arc::default(),
+            }
+        } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            Source::Files(CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                last_seen: None,
+                unreadable: false,
+            })
+        } else {
             if args.tls_cert.is_some() || args.tls_key.is_some() {
                 return Err(TlsError::Config(
                     "--tls-cert and --tls-key (VTP_TLS_CERT, VTP_TLS_KEY) go together".into(),
@@ -227,22 +304,41 @@ impl Tls {
             }
             if args.http_redirect_bind.is_some() {
                 return Err(TlsError::Config(
-                    "--http-redirect-bind needs HTTPS: set --tls-cert and --tls-key".into(),
+                    "--http-redirect-bind needs HTTPS: set --tls-cert and --tls-key, or --acme-domain"
+                        .into(),
                 ));
             }
             return Ok(None);
         };
-        let mut files = CertFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-            last_seen: None,
-            unreadable: false,
+        let (source, first) = match source {
+            Source::Files(mut files) => {
+                let (cert_pem, key_pem) = files.read()?;
+                let pair = parse_pair(&cert_pem, &key_pem, &files.cert, &files.key)?;
+                files.last_seen = Some(contents_digest(&cert_pem, &key_pem));
+                (Source::Files(files), Some(pair))
+            }
+            Source::Acme {
+                settings,
+                challenges,
+            } => {
+                // Served at once, reachable CA or not; renewed by the task.
+                let cached = settings.cached();
+                (
+                    Source::Acme {
+                        settings,
+                        challenges,
+                    },
+                    cached,
+                )
+            }
         };
-        let (cert_pem, key_pem) = files.read()?;
-        let pair = parse_pair(&cert_pem, &key_pem, cert, key)?;
-        files.last_seen = Some(contents_digest(&cert_pem, &key_pem));
-        let resolver = Arc::new(CertResolver::new(pair));
-        let config = server_config(resolver.clone())?;
+        let challenges = match &source {
+            Source::Acme { challenges, .. } => Some(challenges.clone()),
+            Source::Files(_) => None,
+        };
+        let acme = challenges.is_some();
+        let resolver = Arc::new(CertResolver::new(first, challenges));
+        let config = server_config(resolver.clone(), acme)?;
         let hsts = (!args.hsts_max_age.is_zero()).then(|| {
             HeaderValue::from_str(&format!("max-age={}", args.hsts_max_age.as_secs()))
                 .unwrap_or_else(|_| HeaderValue::from_static("max-age=31536000"))
@@ -254,7 +350,7 @@ impl Tls {
                 handshake_timeout: args.tls_handshake_timeout,
                 hsts,
             },
-            files,
+            source,
             reload_interval: args.tls_reload_interval.max(Duration::from_millis(10)),
             counters: Arc::default(),
             redirect_bind: args.http_redirect_bind,
@@ -278,14 +374,34 @@ impl Tls {
         self.redirect_bind
     }
 
+    /// The HTTP-01 challenges the redirect listener answers (ACME only).
+    pub fn challenges(&self) -> Option<Arc<acme::Challenges>> {
+        match &self.source {
+            Source::Acme { challenges, .. } => Some(challenges.clone()),
+            Source::Files(_) => None,
+        }
+    }
+
     /// One line for the start-up log.
     pub fn describe(&self) -> String {
+        let source = match &self.source {
+            Source::Files(files) => format!(
+                "certificate from {} ({}), reloaded on SIGHUP and when the files change \
+                 (checked every {:?})",
+                files.cert.display(),
+                self.resolver.describe(),
+                self.reload_interval,
+            ),
+            Source::Acme { settings, .. } => format!(
+                "ACME certificate for {} from {} ({}), kept in {}, renewed at 2/3 of its lifetime",
+                settings.domains.join(", "),
+                settings.directory,
+                self.resolver.describe(),
+                settings.dir.display(),
+            ),
+        };
         format!(
-            "tls: certificate from {} (leaf sha256 {}), reloaded on SIGHUP and when the files \
-             change (checked every {:?}); handshake within {:?}; {}",
-            self.files.cert.display(),
-            leaf_fingerprint(&self.resolver.current()),
-            self.reload_interval,
+            "tls: {source}; handshake within {:?}; {}",
             self.options.handshake_timeout,
             match &self.options.hsts {
                 Some(v) => format!("HSTS {}", v.to_str().unwrap_or("")),
@@ -294,9 +410,26 @@ impl Tls {
         )
     }
 
+    /// What keeps the certificate current, to spawn: the ACME task, or
+    /// the file reloader. Call within the runtime, before the server is
+    /// reachable, so that no SIGHUP is missed.
+    pub fn background(&self) -> Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        match &self.source {
+            Source::Files(files) => Box::pin(self.reloader(files)),
+            Source::Acme {
+                settings,
+                challenges,
+            } => Box::pin(acme::run(
+                settings.clone(),
+                self.resolver.clone(),
+                challenges.clone(),
+                self.counters.clone(),
+            )),
+        }
+    }
+
     /// Reloads the certificate on SIGHUP and when its files change, until
-    /// dropped. Call within the runtime, before the server is reachable,
-    /// so that a SIGHUP is never missed (SIGHUP then no longer ends `vtp`).
+    /// dropped (SIGHUP then no longer ends `vtp`).
     ///
     /// Why polling rather than the `notify` crate: certificate tools
     /// replace files by renaming or by swapping a symlinked directory
@@ -304,9 +437,12 @@ impl Tls {
     /// the old inode miss, and network file systems send no events at
     /// all. Reading two small files every few seconds costs nothing and
     /// sees every kind of change, with no new dependency.
-    pub fn reloader(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    fn reloader(
+        &self,
+        files: &CertFiles,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let hangup = hangup_signal();
-        let mut files = self.files.clone();
+        let mut files = files.clone();
         let resolver = self.resolver.clone();
         let counters = self.counters.clone();
         let interval = self.reload_interval;
@@ -330,14 +466,23 @@ impl Tls {
 }
 
 /// The TLS server config over `resolver`: TLS 1.2 and 1.3 with ring's
-/// safe defaults, HTTP/1.1 only (VTP serves HTTP/1.1 and websockets).
-pub fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, TlsError> {
+/// safe defaults, HTTP/1.1 only (VTP serves HTTP/1.1 and websockets), and
+/// ACME's `acme-tls/1` when `acme` (chosen only by validators that offer
+/// nothing else; the accept loop closes those connections after the
+/// handshake).
+pub fn server_config(
+    resolver: Arc<CertResolver>,
+    acme: bool,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if acme {
+        config.alpn_protocols.push(acme::ACME_TLS_ALPN.to_vec());
+    }
     Ok(Arc::new(config))
 }
 
@@ -466,7 +611,8 @@ pub fn warn_if_insecure(bind: SocketAddr, tls: bool) {
             %bind,
             "serving plain HTTP on a non-loopback address: browsers allow camera and microphone \
              only over HTTPS or on localhost, so people on other machines can watch and chat \
-             but not send; set --tls-cert/--tls-key, or put a TLS reverse proxy in front"
+             but not send; set --tls-cert/--tls-key or --acme-domain, or put a TLS reverse \
+             proxy in front"
         );
     }
 }

@@ -6,14 +6,36 @@
 //! first, so the redirect can never point at a URL the client did not
 //! already ask for (no header injection, no user-info, no other path).
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-/// The redirect listener's app: everything redirects to HTTPS on `https_port`.
-pub fn router(https_port: u16) -> Router {
-    Router::new()
+use super::acme::Challenges;
+
+/// The redirect listener's app: everything redirects to HTTPS on
+/// `https_port`, except the ACME HTTP-01 challenges in `challenges`.
+pub fn router(https_port: u16, challenges: Option<Arc<Challenges>>) -> Router {
+    let mut router = Router::new();
+    if let Some(challenges) = challenges {
+        router = router.route(
+            "/.well-known/acme-challenge/{token}",
+            axum::routing::get(move |Path(token): Path<String>| async move {
+                match challenges.get(&token) {
+                    Some(key_authorization) => (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "application/octet-stream")],
+                        key_authorization,
+                    )
+                        .into_response(),
+                    None => StatusCode::NOT_FOUND.into_response(),
+                }
+            }),
+        );
+    }
+    router
         .fallback(redirect)
         .with_state(RedirectTo { https_port })
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this harness
 
 pub mod media;
+pub mod pki;
 pub mod recordings;
 
 use std::net::SocketAddr;
