@@ -183,3 +183,25 @@ export function testCertificate(dir, ip, name) {
   ]).toString().trim();
   return { key, cert, spki };
 }
+
+/** A certificate for 127.0.0.1 signed by a CA of its own, for a TLS
+ * server inside a namespace (pebble's directory): `{ ca, cert, key }`. */
+export function caSignedLoopbackCertificate(dir, name) {
+  const f = (n) => join(dir, `${name}-${n}`);
+  const run = (args) => execFileSync("openssl", args, { stdio: "ignore" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  run(["req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.crt"), "-days", "2", "-subj", `/CN=${name} test CA`,
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+  run(["req", ...ec, "-keyout", f("key.pem"), "-out", f("req.csr"), "-subj", `/CN=${name}`]);
+  writeFileSync(f("ext.cnf"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  run(["x509", "-req", "-in", f("req.csr"), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial",
+    "-out", f("cert.pem"), "-days", "2", "-extfile", f("ext.cnf")]);
+  return { ca: f("ca.crt"), cert: f("cert.pem"), key: f("key.pem") };
+}
+
+/** The SPKI hash (Chromium's --ignore-certificate-errors-spki-list) of a PEM certificate. */
+export function spkiOf(pemFile) {
+  return execFileSync("sh", ["-c",
+    `openssl x509 -in '${pemFile}' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`,
+  ]).toString().trim();
+}
