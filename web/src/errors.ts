@@ -37,7 +37,7 @@ export function mediaDevices(): MediaDevices {
   return navigator.mediaDevices;
 }
 
-export function describe(err: unknown, context: "login" | "register" | "join" | "media" | "other" = "other"): string {
+export function describe(err: unknown, context: "login" | "register" | "join" | "media" | "screen" | "other" = "other"): string {
   if (err instanceof ApiError || err instanceof SignalError) {
     switch (err.code) {
       case "unreachable":
@@ -81,9 +81,14 @@ export function describe(err: unknown, context: "login" | "register" | "join" | 
           ? "The browser blocked the camera or microphone. Allow them in the address bar's site settings, then try again."
           : "The browser did not allow this.";
       case "NotFoundError":
-        return "No camera or microphone was found on this device.";
+        // Firefox answers getDisplayMedia this way when it has nothing it may share.
+        return context === "screen"
+          ? "There is no screen or window this browser can share."
+          : "No camera or microphone was found on this device.";
       case "NotReadableError":
-        return "The camera or microphone is in use by another application.";
+        return context === "screen"
+          ? "The screen could not be captured. Close other apps that record the screen and try again."
+          : "The camera or microphone is in use by another application.";
       case "OverconstrainedError":
         return "The selected device cannot be used. Pick another one.";
     }

@@ -159,7 +159,7 @@ export class LocalMedia {
       try {
         stream = await mediaDevices().getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
       } catch (err) {
-        if ((err as Error).name !== "NotAllowedError") this.onProblem(describe(err, "media"));
+        if ((err as Error).name !== "NotAllowedError") this.onProblem(describe(err, "screen"));
         return; // Cancelled in the picker: nothing to say.
       }
       const track = stream.getVideoTracks()[0];
