@@ -284,7 +284,9 @@ impl Worker {
     pub fn flush(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                EngineOutput::Transmit { destination, bytes } => {
+                EngineOutput::Transmit {
+                    destination, bytes, ..
+                } => {
                     let counter = match self.socket.send_to(&bytes, destination) {
                         Ok(_) => &self.counters.datagrams_out,
                         Err(_) => &self.counters.send_errors,
