@@ -117,6 +117,9 @@ pub struct DriverConfig {
     pub announced_ips: Vec<IpAddr>,
     /// Where the ICE-TCP listener is.
     pub tcp: TcpBind,
+    /// How long a transport has from `connect` to be connected before it is
+    /// reported failed (`ice_timeout`/`dtls_timeout`, see the engine).
+    pub connect_deadline: std::time::Duration,
     pub tcp_limits: TcpLimits,
     /// Worker threads (at least one).
     pub workers: usize,
@@ -134,6 +137,7 @@ impl Default for DriverConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 40000)),
             announced_ips: Vec::new(),
             tcp: TcpBind::SameAsUdp,
+            connect_deadline: vtp_sfu::engine::CONNECT_DEADLINE,
             tcp_limits: TcpLimits::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
@@ -269,6 +273,7 @@ impl SfuDriver {
         let mut engine_config = EngineConfig::new(local_addr);
         engine_config.additional_ips = ips[1..].to_vec();
         engine_config.tcp_port = tcp_addr.map(|a| a.port());
+        engine_config.connect_deadline = config.connect_deadline;
         engine_config.initial_bandwidth_estimate_bps = config.initial_bandwidth_estimate_bps;
         let candidates = engine_config.candidates();
         let engines = (0..config.workers)
