@@ -449,3 +449,72 @@ fn the_tcp_listener_can_be_off() {
     assert_eq!(info.ice_candidates.len(), 1);
     let _ = Peer::new(publisher_config(), &info);
 }
+
+/// CPU time (ns) the SFU's own threads (`vtp-sfu-*`) have used, from
+/// `/proc/self/task/*/schedstat`.
+fn sfu_threads_cpu_ns() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("vtp-sfu") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+/// Figures, not a check: CPU of the SFU's threads per forwarded packet, one
+/// publisher to one subscriber, over UDP and over ICE-TCP. Run:
+/// `cargo test --release -p vtp-sfu-driver --test driver_tcp -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn figures_sfu_cpu_per_forwarded_packet_udp_and_tcp() {
+    const WARM: u64 = 200;
+    const COUNT: u64 = 20_000;
+    for protocol in ["udp", "tcp", "udp", "tcp"] {
+        let rt = runtime();
+        let sfu = SfuDriver::start(DriverConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            workers: 1,
+            // No pacing: the figure is the forwarding path's.
+            initial_bandwidth_estimate_bps: None,
+            ..DriverConfig::default()
+        })
+        .unwrap();
+        let mut room = Room::open_over(&rt, &sfu, "fig", protocol);
+        send_in_all(&mut [&mut room], WARM);
+        let (ssrc, pt) = room.consumer_stream();
+        let cpu_before = sfu_threads_cpu_ns();
+        let started = Instant::now();
+        for i in WARM..WARM + COUNT {
+            room.publisher.send_video(i);
+            // Paced so that the test's own peers keep up (they, not the
+            // SFU, are the bottleneck in a debug build).
+            if i % 4 == 0 {
+                room.publisher.turn();
+                room.subscriber.turn();
+            }
+        }
+        common::pump(
+            &mut [&mut room.publisher, &mut room.subscriber],
+            Duration::from_millis(500),
+        );
+        let cpu = sfu_threads_cpu_ns() - cpu_before;
+        let delivered = room.subscriber.received(ssrc, pt).range(WARM..).count() as u64;
+        let stats = sfu.stats();
+        eprintln!(
+            "{protocol}: {:.2} µs SFU CPU per forwarded packet ({delivered} of {COUNT} \
+             delivered in {:.1} s; queue drops {}, tcp send drops {})",
+            cpu as f64 / 1000.0 / delivered.max(1) as f64,
+            started.elapsed().as_secs_f64(),
+            stats.dropped_queue_full,
+            stats.tcp.send_dropped
+        );
+    }
+}
