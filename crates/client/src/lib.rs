@@ -14,8 +14,8 @@ pub mod media;
 pub mod socketio;
 
 pub use media::{
-    AudioOptions, ConsumerStats, Direction, KeyframeKind, Kind, LayerStats, LocalProducer,
-    MediaError, MediaEvent, MediaPeer, MediaTransport, PeerStats, ProducerStats, RemoteConsumer,
-    TransportStats, VideoOptions,
+    AudioOptions, ConsumerStats, Direction, IceTransport, KeyframeKind, Kind, LayerStats,
+    LocalProducer, MediaError, MediaEvent, MediaPeer, MediaTransport, PeerStats, ProducerStats,
+    RemoteConsumer, TransportStats, VideoOptions,
 };
 pub use socketio::{ClientError, SocketIoClient};

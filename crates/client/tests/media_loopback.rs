@@ -115,7 +115,9 @@ async fn drive(
             let mut out = Vec::new();
             while let Some(o) = e.poll_output() {
                 match o {
-                    EngineOutput::Transmit { destination, bytes } => out.push((destination, bytes)),
+                    EngineOutput::Transmit {
+                        destination, bytes, ..
+                    } => out.push((destination, bytes)),
                     EngineOutput::Event(ev) => events.lock().unwrap().push(ev),
                     EngineOutput::Tapped { .. } => {}
                 }

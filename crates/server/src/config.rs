@@ -249,10 +249,29 @@ pub struct ServeArgs {
     /// UDP address of the SFU: every WebRTC transport is multiplexed on it.
     #[arg(long, env = "VTP_RTC_BIND", default_value = "127.0.0.1:40000")]
     pub rtc_bind: SocketAddr,
-    /// The IP address announced to clients in ICE candidates: needed when
-    /// `--rtc-bind` is 0.0.0.0 or the host is behind NAT.
-    #[arg(long, env = "VTP_ANNOUNCED_IP")]
-    pub announced_ip: Option<std::net::IpAddr>,
+    /// TCP address of the SFU's ICE-TCP listener (for networks that block
+    /// UDP; candidates prefer UDP), or `off`. Default: `--rtc-bind`'s IP and
+    /// port number.
+    #[arg(long, env = "VTP_RTC_TCP_BIND", value_parser = parse_rtc_tcp_bind)]
+    pub rtc_tcp_bind: Option<RtcTcpBind>,
+    /// ICE-TCP connections open at once (more are closed at accept).
+    #[arg(long, env = "VTP_RTC_TCP_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub rtc_tcp_max_connections: usize,
+    /// ICE-TCP connections open at once from one client IP (a school
+    /// behind one NAT address is one IP: two per participant).
+    #[arg(
+        long,
+        env = "VTP_RTC_TCP_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 1024
+    )]
+    pub rtc_tcp_max_connections_per_ip: usize,
+    /// The IP addresses announced to clients in ICE candidates (each gets a
+    /// UDP and a TCP candidate, the first preferred); repeat the flag or
+    /// separate with commas, IPv4 or IPv6. Needed behind NAT. Default: the
+    /// `--rtc-bind` IP, or with 0.0.0.0 / [::] the host's interface
+    /// addresses.
+    #[arg(long, env = "VTP_ANNOUNCED_IP", value_delimiter = ',')]
+    pub announced_ip: Vec<std::net::IpAddr>,
     /// Where the SFU's estimate of each subscriber's downlink starts (kbit/s)
     /// before its congestion-control feedback refines it; 0 turns bandwidth
     /// estimation, pacing and bandwidth-driven layer choice off (consumers
@@ -512,6 +531,24 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// `--rtc-tcp-bind`: an address, or no ICE-TCP at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtcTcpBind {
+    Off,
+    Addr(SocketAddr),
+}
+
+/// `off` or a socket address.
+pub fn parse_rtc_tcp_bind(text: &str) -> Result<RtcTcpBind, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(RtcTcpBind::Off);
+    }
+    text.trim()
+        .parse()
+        .map(RtcTcpBind::Addr)
+        .map_err(|_| format!("{text:?} is neither `off` nor an address like 0.0.0.0:443"))
+}
+
 /// `90`, `90s`, `15m`, `2h`, `30d` → a duration.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -567,6 +604,36 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("15 minutes").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn rtc_addresses_parse() {
+        let cli = Cli::parse_from([
+            "vtp",
+            "--announced-ip",
+            "192.0.2.1,2001:db8::1",
+            "--announced-ip",
+            "198.51.100.7",
+            "--rtc-tcp-bind",
+            "off",
+        ]);
+        let ips: Vec<String> = cli
+            .serve
+            .announced_ip
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(ips, ["192.0.2.1", "2001:db8::1", "198.51.100.7"]);
+        assert_eq!(cli.serve.rtc_tcp_bind, Some(RtcTcpBind::Off));
+        let cli = Cli::parse_from(["vtp", "--rtc-tcp-bind", "0.0.0.0:443"]);
+        assert_eq!(
+            cli.serve.rtc_tcp_bind,
+            Some(RtcTcpBind::Addr("0.0.0.0:443".parse().unwrap()))
+        );
+        let defaults = Cli::parse_from(["vtp"]);
+        assert_eq!(defaults.serve.rtc_tcp_bind, None);
+        assert!(defaults.serve.announced_ip.is_empty());
+        assert!(Cli::try_parse_from(["vtp", "--rtc-tcp-bind", "sometimes"]).is_err());
     }
 
     #[test]

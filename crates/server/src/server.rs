@@ -462,9 +462,22 @@ fn media_for(args: &ServeArgs) -> anyhow::Result<Arc<dyn SfuControl>> {
 
 /// Starts the media driver of this node.
 pub fn start_driver(args: &ServeArgs) -> anyhow::Result<vtp_sfu_driver::SfuHandle> {
+    use crate::config::RtcTcpBind;
+    use vtp_sfu_driver::{TcpBind, TcpLimits};
+    let tcp = match args.rtc_tcp_bind {
+        None => TcpBind::SameAsUdp,
+        Some(RtcTcpBind::Off) => TcpBind::Off,
+        Some(RtcTcpBind::Addr(addr)) => TcpBind::Addr(addr),
+    };
     let mut driver = DriverConfig {
         bind: args.rtc_bind,
-        announced_ip: args.announced_ip,
+        announced_ips: args.announced_ip.clone(),
+        tcp,
+        tcp_limits: TcpLimits {
+            max_connections: args.rtc_tcp_max_connections,
+            max_connections_per_ip: args.rtc_tcp_max_connections_per_ip,
+            ..TcpLimits::default()
+        },
         initial_bandwidth_estimate_bps: (args.initial_bandwidth_kbps > 0)
             .then(|| args.initial_bandwidth_kbps.saturating_mul(1000)),
         ..DriverConfig::default()
@@ -472,8 +485,23 @@ pub fn start_driver(args: &ServeArgs) -> anyhow::Result<vtp_sfu_driver::SfuHandl
     if let Some(workers) = args.sfu_workers {
         driver.workers = workers.max(1);
     }
-    SfuDriver::start(driver)
-        .with_context(|| format!("cannot start the SFU on udp {}", args.rtc_bind))
+    let sfu = SfuDriver::start(driver)
+        .with_context(|| format!("cannot start the SFU on udp {}", args.rtc_bind))?;
+    tracing::info!(
+        candidates = %vtp_sfu_driver::describe_candidates(sfu.candidates()),
+        "the sfu announces"
+    );
+    // Clients elsewhere would reach the page but never the media.
+    if !args.bind.ip().is_loopback() && sfu.announces_only_loopback() {
+        tracing::warn!(
+            http = %args.bind,
+            candidates = %vtp_sfu_driver::describe_candidates(sfu.candidates()),
+            "HTTP is reachable from other hosts but the SFU announces only loopback \
+             addresses: media will not flow; set --announced-ip (VTP_ANNOUNCED_IP) or bind \
+             --rtc-bind to 0.0.0.0"
+        );
+    }
+    Ok(sfu)
 }
 
 /// Housekeeping that keeps tables from growing: expired refresh tokens.

@@ -141,6 +141,26 @@ async fn one_publisher_two_subscribers_pause_and_resume() {
     assert_eq!(metric("vtp_sfu_producers"), 2.0);
     assert_eq!(metric("vtp_sfu_consumers"), 4.0);
     assert!(metric("vtp_sfu_datagrams_received_total") > (sent_v + sent_a) as f64);
+    // Nothing failed; every reason has its series from the start.
+    for reason in [
+        "ice_timeout",
+        "dtls_timeout",
+        "ice_failed",
+        "dtls_failed",
+        "disconnected",
+    ] {
+        assert_eq!(
+            metric(&format!(
+                "vtp_transport_failures_total{{reason=\"{reason}\"}}"
+            )),
+            0.0
+        );
+    }
+    assert_eq!(
+        metric("vtp_sfu_tcp_connections"),
+        0.0,
+        "every client used UDP"
+    );
     assert!(metric("process_cpu_seconds_total") > 0.0);
     assert!(metric("process_resident_memory_bytes") > 1e6);
 }

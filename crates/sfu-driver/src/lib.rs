@@ -1,7 +1,8 @@
 //! Runs the VTP media engine ([`vtp_sfu::engine::Engine`]) for real: one UDP
 //! socket shared by every transport, a receiving thread that routes
-//! datagrams, worker threads that own engines, timers, and an async control
-//! handle for tokio callers.
+//! datagrams, an ICE-TCP listener (module `tcp`) for clients whose network
+//! blocks UDP, worker threads that own engines, timers, and an async
+//! control handle for tokio callers.
 //!
 //! Owns: sockets, threads, clocks, the routing of datagrams to engines and
 //! the control surface ([`SfuHandle`]). Must not touch: media logic (that is
@@ -29,6 +30,22 @@
 //!   address learnt from that STUN. Unknown datagrams are dropped and
 //!   counted; so are datagrams for a worker whose queue is full
 //!   ([`DriverConfig::queue_capacity`]), so a flood cannot grow memory.
+//! * **ICE-TCP** (one thread, `vtp-sfu-tcp`, a current-thread tokio
+//!   runtime): accepts connections on the TCP port (by default the UDP
+//!   port's number), reads RFC 4571 frames (module `framing`) and routes
+//!   each like a datagram — by the local ufrag of the connection's STUN
+//!   Binding requests, the connection standing for the learnt source
+//!   address — onto the same bounded worker queues. Workers write the
+//!   engine's TCP transmits back on the connection, framed, into a queue
+//!   bounded in bytes. Limits: [`TcpLimits`].
+//!
+//! # Addresses
+//!
+//! Candidates ([`SfuHandle::candidates`]): for each announced IP
+//! ([`DriverConfig::announced_ips`]; by default the bound IP, or with a
+//! wildcard bind every announceable address of the host's interfaces) a UDP
+//! host candidate on the UDP port and a passive TCP host candidate on the
+//! TCP port. The start-up log line lists them.
 //!
 //! # Control
 //!
@@ -47,9 +64,15 @@
 
 pub mod control;
 mod demux;
+mod framing;
+mod interfaces;
 mod local;
 mod stun;
+mod tcp;
 mod worker;
+
+pub use framing::MAX_FRAME;
+pub use tcp::{TcpLimits, TcpStats};
 
 pub use control::{
     Consume, CreateTransport, PreferredLayers, Produce, SfuControl, SfuError, SfuErrorCode,
@@ -57,6 +80,7 @@ pub use control::{
 };
 pub use local::process_cpu_seconds;
 
+use std::net::TcpListener;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender, SyncSender};
@@ -66,14 +90,15 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
-use tokio::sync::{mpsc as tokio_mpsc, oneshot};
+use tokio::sync::{Notify, mpsc as tokio_mpsc, oneshot};
 use vtp_sfu::engine::{
-    ConsumerInfo, Engine, EngineConfig, EngineError, EngineEvent, ProducerInfo, TransportInfo,
-    TransportOptions,
+    ConsumerInfo, Engine, EngineConfig, EngineError, EngineEvent, IceProtocol, LocalCandidate,
+    ProducerInfo, TransportFailures, TransportInfo, TransportOptions,
 };
 use vtp_sfu::rtp::{MediaKind, RtpCapabilities};
 
 use demux::{Demux, DemuxCounters, RouteUpdate};
+use tcp::{TcpCounters, TcpServer};
 use worker::{Command, IdKind, Msg, Shared, Worker, WorkerCounters};
 
 /// Default size of each worker's datagram queue.
@@ -84,9 +109,18 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
 pub struct DriverConfig {
     /// The UDP address of the one socket (port 0 picks a free port).
     pub bind: SocketAddr,
-    /// The address put in ICE candidates, needed when `bind` is unspecified
-    /// (`0.0.0.0`) or behind NAT; by default the bound IP.
-    pub announced_ip: Option<IpAddr>,
+    /// The addresses put in ICE candidates, first preferred (each gets a
+    /// UDP and a TCP candidate). Needed behind NAT. Empty: the bound IP,
+    /// or with an unspecified bind (`0.0.0.0`, `[::]`) the host's
+    /// interface addresses (not loopback or link-local; IPv6 ones only
+    /// with `[::]`).
+    pub announced_ips: Vec<IpAddr>,
+    /// Where the ICE-TCP listener is.
+    pub tcp: TcpBind,
+    /// How long a transport has from `connect` to be connected before it is
+    /// reported failed (`ice_timeout`/`dtls_timeout`, see the engine).
+    pub connect_deadline: std::time::Duration,
+    pub tcp_limits: TcpLimits,
     /// Worker threads (at least one).
     pub workers: usize,
     /// Datagrams queued per worker before more are dropped.
@@ -101,12 +135,26 @@ impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 40000)),
-            announced_ip: None,
+            announced_ips: Vec::new(),
+            tcp: TcpBind::SameAsUdp,
+            connect_deadline: vtp_sfu::engine::CONNECT_DEADLINE,
+            tcp_limits: TcpLimits::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             initial_bandwidth_estimate_bps: Some(vtp_sfu::engine::INITIAL_BANDWIDTH_ESTIMATE_BPS),
         }
     }
+}
+
+/// Where the ICE-TCP listener binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpBind {
+    /// No ICE-TCP: UDP candidates only.
+    Off,
+    /// The UDP bind's IP and port number (with UDP port 0, any free TCP
+    /// port: the two need not match, candidates carry each).
+    SameAsUdp,
+    Addr(SocketAddr),
 }
 
 /// Why the driver did not start.
@@ -168,6 +216,12 @@ pub struct DriverStats {
     pub send_errors: u64,
     pub recv_errors: u64,
     pub per_worker: Vec<WorkerStats>,
+    /// The ICE-TCP listener's counts.
+    #[serde(default)]
+    pub tcp: TcpStats,
+    /// Transports that failed to connect or stopped working, by reason.
+    #[serde(default)]
+    pub transport_failures: TransportFailures,
 }
 
 /// Liveness plus load.
@@ -196,21 +250,38 @@ impl SfuDriver {
         }
         let socket = UdpSocket::bind(config.bind)?;
         let bound_addr = socket.local_addr()?;
-        let ip = config.announced_ip.unwrap_or(bound_addr.ip());
-        if ip.is_unspecified() {
-            return Err(DriverError::Config(format!(
-                "bound to {bound_addr}: set announced_ip to the address peers reach"
-            )));
+        let ips = announced_ips(&config, bound_addr)?;
+        let local_addr = SocketAddr::new(ips[0], bound_addr.port());
+        let listener = match config.tcp {
+            TcpBind::Off => None,
+            TcpBind::SameAsUdp => {
+                let port = if config.bind.port() == 0 {
+                    0
+                } else {
+                    bound_addr.port()
+                };
+                Some(TcpListener::bind(SocketAddr::new(bound_addr.ip(), port))?)
+            }
+            TcpBind::Addr(addr) => Some(TcpListener::bind(addr)?),
+        };
+        let tcp_addr = listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        if let Some(l) = &listener {
+            l.set_nonblocking(true)?;
         }
-        let local_addr = SocketAddr::new(ip, bound_addr.port());
         socket.set_read_timeout(Some(demux::READ_TIMEOUT))?;
         let socket = Arc::new(socket);
+        let mut engine_config = EngineConfig::new(local_addr);
+        engine_config.additional_ips = ips[1..].to_vec();
+        engine_config.tcp_port = tcp_addr.map(|a| a.port());
+        engine_config.connect_deadline = config.connect_deadline;
+        engine_config.initial_bandwidth_estimate_bps = config.initial_bandwidth_estimate_bps;
+        let candidates = engine_config.candidates();
         let engines = (0..config.workers)
             .map(|_| {
-                let mut engine_config = EngineConfig::new(local_addr);
-                engine_config.initial_bandwidth_estimate_bps =
-                    config.initial_bandwidth_estimate_bps;
-                Engine::new(engine_config)
+                let mut c = engine_config.clone();
+                // Each engine its own random seed, as `new` draws.
+                c.seed = EngineConfig::new(local_addr).seed;
+                Engine::new(c)
             })
             .collect::<Result<Vec<_>, _>>()?;
 
@@ -226,6 +297,10 @@ impl SfuDriver {
             next_router_worker: AtomicUsize::new(0),
             local_addr,
             bound_addr,
+            tcp_addr,
+            candidates,
+            tcp_stop: Arc::new(Notify::new()),
+            tcp_counters: Arc::new(TcpCounters::default()),
             cpu_sample: Mutex::new(None),
         };
         let mut queues = Vec::new();
@@ -254,6 +329,21 @@ impl SfuDriver {
             });
         }
         drop(route_tx);
+        if let Some(listener) = listener {
+            let server = TcpServer {
+                listener,
+                limits: config.tcp_limits.clone(),
+                shared: shared.clone(),
+                workers: queues.clone(),
+                worker_counters: inner.links.iter().map(|l| l.counters.clone()).collect(),
+                counters: inner.tcp_counters.clone(),
+                stop: inner.tcp_stop.clone(),
+            };
+            let thread = std::thread::Builder::new()
+                .name("vtp-sfu-tcp".into())
+                .spawn(move || server.run())?;
+            inner.push_thread(thread);
+        }
         let demux = Demux {
             socket,
             stop: inner.stop.clone(),
@@ -266,11 +356,60 @@ impl SfuDriver {
             .name("vtp-sfu-recv".into())
             .spawn(move || demux.run())?;
         inner.push_thread(thread);
-        tracing::info!(%bound_addr, %local_addr, workers = config.workers, "sfu driver started");
+        tracing::info!(
+            udp = %bound_addr,
+            tcp = %tcp_addr.map_or("off".to_owned(), |a| a.to_string()),
+            announced = %describe_candidates(&inner.candidates),
+            workers = config.workers,
+            "sfu driver started"
+        );
         Ok(SfuHandle {
             inner: Arc::new(inner),
         })
     }
+}
+
+/// The announced IPs: configured, else the bound IP, else (wildcard bind)
+/// the host's interface addresses.
+fn announced_ips(config: &DriverConfig, bound: SocketAddr) -> Result<Vec<IpAddr>, DriverError> {
+    if let Some(bad) = config.announced_ips.iter().find(|ip| ip.is_unspecified()) {
+        return Err(DriverError::Config(format!(
+            "announced address {bad} is unspecified: announce the address peers reach"
+        )));
+    }
+    if !config.announced_ips.is_empty() {
+        let mut ips = Vec::new();
+        for ip in &config.announced_ips {
+            if !ips.contains(ip) {
+                ips.push(*ip);
+            }
+        }
+        return Ok(ips);
+    }
+    if !bound.ip().is_unspecified() {
+        return Ok(vec![bound.ip()]);
+    }
+    let ips = interfaces::host_addresses(bound.is_ipv6())?;
+    if ips.is_empty() {
+        return Err(DriverError::Config(format!(
+            "bound to {bound} and this host has no address others can reach: \
+             set announced_ips (--announced-ip) to the address peers reach"
+        )));
+    }
+    tracing::info!(
+        addresses = ?ips,
+        "sfu bound to a wildcard address with none announced: announcing the host's interface addresses"
+    );
+    Ok(ips)
+}
+
+/// `udp 192.0.2.1:40000, tcp 192.0.2.1:40000, …`: every candidate.
+pub fn describe_candidates(candidates: &[LocalCandidate]) -> String {
+    candidates
+        .iter()
+        .map(|c| format!("{} {}", c.protocol.as_str(), c.addr))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 struct WorkerLink {
@@ -291,6 +430,11 @@ struct Inner {
     next_router_worker: AtomicUsize,
     local_addr: SocketAddr,
     bound_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
+    candidates: Vec<LocalCandidate>,
+    /// Ends the ICE-TCP thread.
+    tcp_stop: Arc<Notify>,
+    tcp_counters: Arc<TcpCounters>,
     /// The last CPU reading of `SfuControl::health` (when, CPU seconds).
     cpu_sample: Mutex<Option<(std::time::Instant, f64)>>,
 }
@@ -310,6 +454,8 @@ impl Inner {
             return;
         }
         self.stop.store(true, Ordering::Release);
+        // Kept as a permit if the thread is not waiting right now.
+        self.tcp_stop.notify_one();
         for link in &self.links {
             let stop: Command = Box::new(Worker::request_stop);
             let _ = link.commands.send(stop);
@@ -384,6 +530,34 @@ impl SfuHandle {
         self.inner.bound_addr
     }
 
+    /// The address the ICE-TCP listener is bound to (`None`: off).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.inner.tcp_addr
+    }
+
+    /// Every ICE candidate each transport announces.
+    pub fn candidates(&self) -> &[LocalCandidate] {
+        &self.inner.candidates
+    }
+
+    /// Whether every announced address is a loopback one (only this host
+    /// can reach the media).
+    pub fn announces_only_loopback(&self) -> bool {
+        self.inner
+            .candidates
+            .iter()
+            .all(|c| c.addr.ip().is_loopback())
+    }
+
+    /// The announced TCP candidates' port, when ICE-TCP is on.
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.inner
+            .candidates
+            .iter()
+            .find(|c| c.protocol == IceProtocol::Tcp)
+            .map(|c| c.addr.port())
+    }
+
     /// How many worker threads run.
     pub fn workers(&self) -> usize {
         self.inner.links.len()
@@ -451,6 +625,14 @@ impl SfuHandle {
                 .sum(),
             recv_errors: load64(&d.recv_errors),
             per_worker,
+            tcp: self.inner.tcp_counters.stats(),
+            transport_failures: self.inner.links.iter().fold(
+                TransportFailures::default(),
+                |mut sum, l| {
+                    sum.add(&l.counters.transport_failures());
+                    sum
+                },
+            ),
         }
     }
 

@@ -76,9 +76,10 @@ impl SfuHandle {
 impl SfuControl for SfuHandle {
     fn describe(&self) -> String {
         format!(
-            "in process: udp {} announced as {}, {} worker(s)",
+            "in process: udp {}, tcp {}, announcing {}, {} worker(s)",
             self.bound_addr(),
-            self.local_addr(),
+            self.tcp_addr().map_or("off".to_owned(), |a| a.to_string()),
+            crate::describe_candidates(self.candidates()),
             self.workers()
         )
     }

@@ -44,6 +44,12 @@ pub(crate) fn classify(buf: &[u8]) -> Kind<'_> {
     Kind::Stun
 }
 
+/// A STUN Binding request (class request, method Binding: type 0x0001),
+/// what an ICE connectivity check is.
+pub(crate) fn is_binding_request(buf: &[u8]) -> bool {
+    buf.len() >= HEADER_LEN && buf[..2] == [0x00, 0x01] && buf[4..8] == MAGIC_COOKIE
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -85,6 +91,14 @@ pub(crate) mod tests {
         let mut no_cookie = stun("abcd:xyz", 1);
         no_cookie[4] = 0;
         assert_eq!(classify(&no_cookie), Kind::Other);
+    }
+
+    #[test]
+    fn binding_requests_are_told_from_other_stun() {
+        assert!(is_binding_request(&stun("a:b", 0x0001)));
+        assert!(!is_binding_request(&stun("a:b", 0x0101)), "a response");
+        assert!(!is_binding_request(&stun("a:b", 0x0011)), "an indication");
+        assert!(!is_binding_request(&stun("a:b", 0x0001)[..19]));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! One worker: an OS thread that owns one [`Engine`] (the routers pinned to
 //! it and everything in them) and runs it. No locks on the datagram path:
-//! datagrams arrive on a bounded channel, commands on an unbounded one, and
-//! the only shared state touched is the id directory, on control calls and
-//! close events.
+//! datagrams (and ICE-TCP frames, each with its connection) arrive on a
+//! bounded channel, commands on an unbounded one, and the only shared state
+//! touched is the id directory, on control calls and close events. The
+//! engine's transmits go out on the UDP socket, or framed on the TCP
+//! connection they are addressed to (kept by remote address from the
+//! frames that came in on it).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
@@ -13,13 +16,18 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 use vtp_sfu::engine::{
-    Engine, EngineError, EngineEvent, EngineOutput, IceParameters, RouterSnapshot, RouterSummary,
-    TapInfo, TapPacket, TransportInfo, TransportOptions,
+    Engine, EngineError, EngineEvent, EngineOutput, FailureReason, IceParameters, IceProtocol,
+    RouterSnapshot, RouterSummary, TapInfo, TapPacket, TransportFailures, TransportInfo,
+    TransportOptions,
 };
 use vtp_sfu::rtp::RtpCapabilities;
 
 use crate::DriverEvent;
 use crate::demux::RouteUpdate;
+use crate::tcp::TcpConn;
+
+/// How often closed TCP connections are forgotten.
+const TCP_SWEEP: Duration = Duration::from_secs(1);
 
 /// The longest a worker sleeps without looking at its engine, even when the
 /// engine asks for no timeout (cheap insurance; not a busy loop).
@@ -38,6 +46,11 @@ const UFRAG_ATTEMPTS: usize = 4;
 pub(crate) enum Msg {
     Datagram {
         source: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// One RFC 4571 frame's payload from an ICE-TCP connection.
+    TcpFrame {
+        conn: Arc<TcpConn>,
         bytes: Vec<u8>,
     },
     /// A command is waiting on the command channel.
@@ -61,6 +74,26 @@ pub(crate) struct WorkerCounters {
     pub dropped_queue_full: AtomicU64,
     /// Tapped packets dropped because the tap's reader was behind.
     pub tap_drops: AtomicU64,
+    /// The engine's transport failures, in `FailureReason::ALL` order.
+    pub failures: [AtomicU64; FailureReason::ALL.len()],
+}
+
+impl WorkerCounters {
+    pub fn transport_failures(&self) -> TransportFailures {
+        let n = |reason: FailureReason| {
+            FailureReason::ALL
+                .iter()
+                .position(|r| *r == reason)
+                .map_or(0, |i| self.failures[i].load(Ordering::Relaxed))
+        };
+        TransportFailures {
+            ice_timeout: n(FailureReason::IceTimeout),
+            dtls_timeout: n(FailureReason::DtlsTimeout),
+            ice_failed: n(FailureReason::IceFailed),
+            dtls_failed: n(FailureReason::DtlsFailed),
+            disconnected: n(FailureReason::Disconnected),
+        }
+    }
 }
 
 /// Which kind of id a directory entry is.
@@ -102,7 +135,9 @@ pub(crate) struct Directory {
     transports: HashMap<String, usize>,
     producers: HashMap<String, usize>,
     consumers: HashMap<String, usize>,
-    ufrags: HashSet<String>,
+    /// ICE ufrag → worker (unique across workers; the TCP listener routes
+    /// by it).
+    ufrags: HashMap<String, usize>,
 }
 
 impl Directory {
@@ -134,6 +169,20 @@ impl Directory {
 
     pub fn release(&mut self, kind: IdKind, id: &str) {
         self.map(kind).remove(id);
+    }
+
+    /// Claims a ufrag for `worker`; false when it is in use.
+    pub fn claim_ufrag(&mut self, ufrag: &str, worker: usize) -> bool {
+        if self.ufrags.contains_key(ufrag) {
+            return false;
+        }
+        self.ufrags.insert(ufrag.to_owned(), worker);
+        true
+    }
+
+    /// The worker whose transport answers to a local ufrag.
+    pub fn ufrag_worker(&self, ufrag: &str) -> Option<usize> {
+        self.ufrags.get(ufrag).copied()
     }
 
     /// Routers per worker plus transports per worker: the load used to pin
@@ -186,6 +235,11 @@ pub(crate) struct Worker {
     consumers: HashMap<String, String>,
     /// Tap → where its packets go.
     taps: HashMap<String, WorkerTap>,
+    /// ICE-TCP connections that brought frames here, by remote address.
+    tcp: HashMap<SocketAddr, Arc<TcpConn>>,
+    next_tcp_sweep: Instant,
+    /// The engine's failure counts last copied to `counters`.
+    failures_seen: TransportFailures,
 }
 
 /// The receiving end of a tap, on the worker.
@@ -216,6 +270,9 @@ impl Worker {
             producers: HashMap::new(),
             consumers: HashMap::new(),
             taps: HashMap::new(),
+            tcp: HashMap::new(),
+            next_tcp_sweep: Instant::now() + TCP_SWEEP,
+            failures_seen: TransportFailures::default(),
         }
     }
 
@@ -260,13 +317,34 @@ impl Worker {
                 self.engine.handle_timeout(now);
             }
             self.flush();
+            if now >= self.next_tcp_sweep {
+                self.tcp.retain(|_, c| !c.is_closed());
+                self.next_tcp_sweep = now + TCP_SWEEP;
+            }
         }
     }
 
     fn take(&mut self, msg: Msg) {
-        if let Msg::Datagram { source, bytes } = msg {
-            self.counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
-            self.engine.handle_datagram(Instant::now(), source, &bytes);
+        match msg {
+            Msg::Datagram { source, bytes } => {
+                self.counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
+                self.engine.handle_datagram(Instant::now(), source, &bytes);
+            }
+            Msg::TcpFrame { conn, bytes } => {
+                self.counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
+                let remote = conn.remote;
+                match self.tcp.get(&remote) {
+                    Some(known) if Arc::ptr_eq(known, &conn) => {}
+                    // New, or a new connection from an address a closed
+                    // one had.
+                    _ => {
+                        self.tcp.insert(remote, conn);
+                    }
+                }
+                self.engine
+                    .handle_receive(Instant::now(), IceProtocol::Tcp, remote, &bytes);
+            }
+            Msg::Wake => {}
         }
     }
 
@@ -284,12 +362,33 @@ impl Worker {
     pub fn flush(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                EngineOutput::Transmit { destination, bytes } => {
+                EngineOutput::Transmit {
+                    protocol: IceProtocol::Udp,
+                    destination,
+                    bytes,
+                } => {
                     let counter = match self.socket.send_to(&bytes, destination) {
                         Ok(_) => &self.counters.datagrams_out,
                         Err(_) => &self.counters.send_errors,
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
+                }
+                EngineOutput::Transmit {
+                    protocol: IceProtocol::Tcp,
+                    destination,
+                    bytes,
+                } => {
+                    // A full or closed connection counts its own drops.
+                    let sent = match self.tcp.get(&destination) {
+                        Some(conn) => conn.send(&bytes),
+                        None => {
+                            self.counters.send_errors.fetch_add(1, Ordering::Relaxed);
+                            false
+                        }
+                    };
+                    if sent {
+                        self.counters.datagrams_out.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 EngineOutput::Event(event) => self.on_event(event),
                 EngineOutput::Tapped { tap_id, packet } => {
@@ -308,6 +407,13 @@ impl Worker {
         c.transports.store(self.transports.len(), Ordering::Relaxed);
         c.producers.store(self.producers.len(), Ordering::Relaxed);
         c.consumers.store(self.consumers.len(), Ordering::Relaxed);
+        let failures = self.engine.transport_failures();
+        if failures != self.failures_seen {
+            for (reason, n) in FailureReason::ALL.iter().zip(&c.failures) {
+                n.store(failures.get(*reason), Ordering::Relaxed);
+            }
+            self.failures_seen = failures;
+        }
     }
 
     fn on_event(&mut self, event: EngineEvent) {
@@ -459,7 +565,7 @@ impl Worker {
                     }
                 };
             let ufrag = info.ice_parameters.username_fragment.clone();
-            if self.shared.directory().ufrags.insert(ufrag.clone()) {
+            if self.shared.directory().claim_ufrag(&ufrag, self.index) {
                 self.transports.insert(
                     transport_id.to_owned(),
                     (router_id.to_owned(), ufrag.clone()),
@@ -614,7 +720,7 @@ impl Worker {
             let params = self.engine.restart_ice(transport_id)?;
             let ufrag = params.username_fragment.clone();
             let mut dir = self.shared.directory();
-            if !dir.ufrags.insert(ufrag.clone()) {
+            if !dir.claim_ufrag(&ufrag, self.index) {
                 // Taken on another worker: draw again.
                 continue;
             }

@@ -15,7 +15,6 @@ const PACKETS: u64 = 200;
 fn start(workers: usize) -> SfuHandle {
     SfuDriver::start(DriverConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
-        announced_ip: None,
         workers,
         ..DriverConfig::default()
     })
@@ -260,22 +259,55 @@ fn dropping_the_last_handle_shuts_down() {
 }
 
 #[test]
-fn unspecified_bind_needs_an_announced_ip() {
-    let err = SfuDriver::start(DriverConfig {
+fn unspecified_bind_announces_the_host_addresses_or_what_it_is_told() {
+    // Nothing announced: the host's reachable interface addresses (a host
+    // with none refuses to start, saying what to set).
+    match SfuDriver::start(DriverConfig {
         bind: "0.0.0.0:0".parse().unwrap(),
-        announced_ip: None,
         workers: 1,
         ..DriverConfig::default()
-    })
-    .unwrap_err();
-    assert!(err.to_string().contains("announced_ip"), "{err}");
+    }) {
+        Ok(sfu) => {
+            assert!(!sfu.candidates().is_empty());
+            for c in sfu.candidates() {
+                let ip = c.addr.ip();
+                assert!(
+                    ip.is_ipv4() && !ip.is_loopback() && !ip.is_unspecified(),
+                    "{c:?}"
+                );
+            }
+            assert!(!sfu.announces_only_loopback());
+        }
+        Err(err) => assert!(err.to_string().contains("--announced-ip"), "{err}"),
+    }
     let sfu = SfuDriver::start(DriverConfig {
         bind: "0.0.0.0:0".parse().unwrap(),
-        announced_ip: Some("127.0.0.1".parse().unwrap()),
+        announced_ips: vec![
+            "127.0.0.1".parse().unwrap(),
+            "192.0.2.5".parse().unwrap(),
+            "127.0.0.1".parse().unwrap(),
+        ],
         workers: 1,
         ..DriverConfig::default()
     })
     .unwrap();
     assert_eq!(sfu.local_addr().ip().to_string(), "127.0.0.1");
     assert_eq!(sfu.local_addr().port(), sfu.bound_addr().port());
+    let tcp = sfu.tcp_addr().expect("ICE-TCP on by default").port();
+    let described = vtp_sfu_driver::describe_candidates(sfu.candidates());
+    let udp = sfu.bound_addr().port();
+    assert_eq!(
+        described,
+        format!(
+            "udp 127.0.0.1:{udp}, udp 192.0.2.5:{udp}, tcp 127.0.0.1:{tcp}, tcp 192.0.2.5:{tcp}"
+        )
+    );
+    let err = SfuDriver::start(DriverConfig {
+        bind: "0.0.0.0:0".parse().unwrap(),
+        announced_ips: vec!["0.0.0.0".parse().unwrap()],
+        workers: 1,
+        ..DriverConfig::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("unspecified"), "{err}");
 }

@@ -249,7 +249,10 @@ impl Sim {
             }
             while let Some(out) = self.engine.poll_output() {
                 moved = true;
-                if let EngineOutput::Transmit { destination, bytes } = out {
+                if let EngineOutput::Transmit {
+                    destination, bytes, ..
+                } = out
+                {
                     let peer = if destination == self.publisher.addr {
                         Some(&mut self.publisher)
                     } else {

@@ -82,7 +82,7 @@ pub use params::{Kind, receive_rtp_capabilities};
 pub use producer::LocalProducer;
 pub use sdp::{PendingPublish, SdpMedia, sdp_medias};
 pub use stats::{ConsumerStats, LayerStats, PeerStats, ProducerStats, TransportStats};
-pub use transport::{Direction, MediaTransport};
+pub use transport::{Direction, IceTransport, MediaTransport};
 
 use params::Numbering;
 
@@ -159,6 +159,7 @@ pub enum MediaEvent {
 /// Dropping it closes its transports.
 pub struct MediaPeer {
     ip: IpAddr,
+    ice: IceTransport,
     transports: Mutex<Vec<MediaTransport>>,
 }
 
@@ -179,8 +180,17 @@ impl MediaPeer {
     pub fn with_bind_ip(ip: IpAddr) -> Self {
         MediaPeer {
             ip,
+            ice: IceTransport::Udp,
             transports: Mutex::new(Vec::new()),
         }
+    }
+
+    /// How this peer's transports reach the server from now on (UDP by
+    /// default; `Tcp` uses only the server's passive ICE-TCP candidates, as
+    /// a browser behind a firewall that blocks UDP does).
+    pub fn with_ice_transport(mut self, ice: IceTransport) -> Self {
+        self.ice = ice;
+        self
     }
 
     /// A send transport for a `create-transport` answer (`{ id,
@@ -211,8 +221,14 @@ impl MediaPeer {
         direction: Direction,
         numbering: Numbering,
     ) -> Result<MediaTransport, MediaError> {
-        let t = MediaTransport::start(SocketAddr::new(self.ip, 0), answer, direction, numbering)
-            .await?;
+        let t = MediaTransport::start(
+            SocketAddr::new(self.ip, 0),
+            answer,
+            direction,
+            numbering,
+            self.ice,
+        )
+        .await?;
         self.adopt(t.clone());
         Ok(t)
     }

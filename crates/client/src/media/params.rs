@@ -324,6 +324,8 @@ pub(crate) struct CandidateParams {
     port: u16,
     #[serde(default)]
     protocol: String,
+    #[serde(default, rename = "tcpType")]
+    tcp_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -343,12 +345,23 @@ impl TransportAnswer {
             .map_err(|e| MediaError::invalid("create-transport answer", e.to_string()))
     }
 
-    /// The server's UDP candidate, preferring the family of `local`.
-    pub(crate) fn server_addr(&self, local: IpAddr) -> Result<SocketAddr, MediaError> {
+    /// The server's candidate of `protocol` (`"udp"`, or `"tcp"`: passive
+    /// ones only), preferring the family of `local`.
+    pub(crate) fn server_addr(
+        &self,
+        local: IpAddr,
+        protocol: &str,
+    ) -> Result<SocketAddr, MediaError> {
         let addrs: Vec<SocketAddr> = self
             .ice_candidates
             .iter()
-            .filter(|c| c.protocol.is_empty() || c.protocol.eq_ignore_ascii_case("udp"))
+            .filter(|c| match protocol {
+                "udp" => c.protocol.is_empty() || c.protocol.eq_ignore_ascii_case("udp"),
+                _ => {
+                    c.protocol.eq_ignore_ascii_case(protocol)
+                        && c.tcp_type.as_deref().is_none_or(|t| t == "passive")
+                }
+            })
             .filter_map(|c| {
                 let ip = c.ip.as_deref().or(c.address.as_deref())?;
                 Some(SocketAddr::new(ip.parse().ok()?, c.port))
@@ -359,7 +372,9 @@ impl TransportAnswer {
             .find(|a| a.is_ipv4() == local.is_ipv4())
             .or(addrs.first())
             .copied()
-            .ok_or_else(|| MediaError::invalid("iceCandidates", "no usable UDP candidate"))
+            .ok_or_else(|| {
+                MediaError::invalid("iceCandidates", format!("no usable {protocol} candidate"))
+            })
     }
 
     /// The server's sha-256 fingerprint (the one algorithm str0m checks).
@@ -598,7 +613,17 @@ mod tests {
             &fp,
         ))
         .unwrap();
-        assert_eq!(a.server_addr(local).unwrap().port(), 40000);
+        assert_eq!(a.server_addr(local, "udp").unwrap().port(), 40000);
+        assert!(a.server_addr(local, "tcp").is_err(), "no TCP candidate");
+        let both = TransportAnswer::parse(&answer(
+            json!([{"address": "127.0.0.1", "port": 40000, "protocol": "udp", "type": "host"},
+                   {"address": "127.0.0.1", "port": 40001, "protocol": "tcp", "type": "host",
+                    "tcpType": "passive"}]),
+            &fp,
+        ))
+        .unwrap();
+        assert_eq!(both.server_addr(local, "udp").unwrap().port(), 40000);
+        assert_eq!(both.server_addr(local, "tcp").unwrap().port(), 40001);
         assert!(a.fingerprint().is_ok());
         for bad in [
             answer(
@@ -611,7 +636,7 @@ mod tests {
             ),
         ] {
             let parsed = TransportAnswer::parse(&bad);
-            assert!(parsed.is_ok_and(|a| a.server_addr(local).is_err()));
+            assert!(parsed.is_ok_and(|a| a.server_addr(local, "udp").is_err()));
         }
         let bad_fp = TransportAnswer::parse(&answer(json!([]), "zz"));
         assert!(bad_fp.is_ok_and(|a| a.fingerprint().is_err()));

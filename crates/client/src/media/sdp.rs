@@ -119,7 +119,7 @@ impl MediaPeer {
             direction,
             numbering,
             rtc,
-            socket,
+            super::transport::Link::Udp(socket),
             SocketAddr::from(([0, 0, 0, 0], 0)),
             serde_json::Value::Null,
         );

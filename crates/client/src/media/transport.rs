@@ -1,5 +1,7 @@
-//! One client-side WebRTC transport: a UDP socket, a str0m `Rtc` and the
-//! tokio task that drives them. The producer and consumer handles live in
+//! One client-side WebRTC transport: a UDP socket (or, with
+//! [`IceTransport::Tcp`], one ICE-TCP connection to the server's passive
+//! candidate, packets framed as RFC 4571 says), a str0m `Rtc` and the tokio
+//! task that drives them. The producer and consumer handles live in
 //! `producer` and `consumer`.
 
 use std::net::SocketAddr;
@@ -8,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use str0m::media::KeyframeRequestKind;
+use str0m::net::TcpType;
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{Notify, broadcast, watch};
 
 use super::consumer::{self, Consumer, RemoteConsumer};
@@ -18,6 +22,23 @@ use super::params::{self, Kind, Numbering, TransportAnswer};
 use super::producer::{self, LocalProducer, Producer, SourceKind};
 use super::stats::{self, ConsumerStats, ProducerStats, TransportStats};
 use super::{AudioOptions, KeyframeKind, MediaError, MediaEvent, VideoOptions};
+
+/// How a transport reaches the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IceTransport {
+    /// The server's UDP candidate (as browsers prefer).
+    #[default]
+    Udp,
+    /// Only the server's passive TCP candidate, as a browser on a network
+    /// that blocks UDP ends up using: one connection, this side active.
+    Tcp,
+}
+
+/// The socket of a transport.
+pub(super) enum Link {
+    Udp(UdpSocket),
+    Tcp(TcpStream),
+}
 
 /// Whether a transport sends or receives (mediasoup-client uses each
 /// transport one way only, and so does the server).
@@ -78,6 +99,7 @@ impl MediaTransport {
         answer: &Value,
         direction: Direction,
         numbering: Numbering,
+        ice: IceTransport,
     ) -> Result<MediaTransport, MediaError> {
         let answer = TransportAnswer::parse(answer)?;
         if bind.ip().is_unspecified() {
@@ -86,16 +108,41 @@ impl MediaTransport {
                 "an unspecified address cannot be an ICE host candidate",
             ));
         }
-        let remote = answer.server_addr(bind.ip())?;
         let fingerprint = answer.fingerprint()?;
-        let socket = UdpSocket::bind(bind).await?;
-        let local_addr = socket.local_addr()?;
         let now = Instant::now();
         let mut rtc = numbering.rtc_config().build(now);
-        let local = Candidate::host(local_addr, "udp")
-            .map_err(|e| MediaError::Rtc(format!("local candidate: {e}")))?;
-        let server = Candidate::host(remote, "udp")
-            .map_err(|e| MediaError::invalid("iceCandidates", e.to_string()))?;
+        let (link, remote, local, server) = match ice {
+            IceTransport::Udp => {
+                let remote = answer.server_addr(bind.ip(), "udp")?;
+                let socket = UdpSocket::bind(bind).await?;
+                let local = Candidate::host(socket.local_addr()?, "udp");
+                (
+                    Link::Udp(socket),
+                    remote,
+                    local,
+                    Candidate::host(remote, "udp"),
+                )
+            }
+            IceTransport::Tcp => {
+                let remote = answer.server_addr(bind.ip(), "tcp")?;
+                let socket =
+                    tokio::net::TcpSocket::new_v4().or_else(|_| tokio::net::TcpSocket::new_v6())?;
+                let socket = if bind.is_ipv4() == remote.is_ipv4() {
+                    socket.bind(bind)?;
+                    socket
+                } else {
+                    socket
+                };
+                let stream = socket.connect(remote).await?;
+                stream.set_nodelay(true)?;
+                let tcp = |addr, kind| Candidate::builder().tcp().host(addr).tcptype(kind).build();
+                let local = tcp(stream.local_addr()?, TcpType::Active);
+                let server = tcp(remote, TcpType::Passive);
+                (Link::Tcp(stream), remote, local, server)
+            }
+        };
+        let local = local.map_err(|e| MediaError::Rtc(format!("local candidate: {e}")))?;
+        let server = server.map_err(|e| MediaError::invalid("iceCandidates", e.to_string()))?;
         rtc.add_local_candidate(local);
         rtc.add_remote_candidate(server);
         let local_fp = {
@@ -115,7 +162,7 @@ impl MediaTransport {
             direction,
             numbering,
             rtc,
-            socket,
+            link,
             remote,
             params::dtls_parameters(&local_fp),
         ))
@@ -128,15 +175,17 @@ impl MediaTransport {
         direction: Direction,
         numbering: Numbering,
         rtc: Rtc,
-        socket: UdpSocket,
+        link: Link,
         remote: SocketAddr,
         dtls_parameters: Value,
     ) -> MediaTransport {
         // A socket bound a moment ago has an address; 0.0.0.0:0 only if the
         // OS cannot say, which then shows in the stats.
-        let local_addr = socket
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let local_addr = match &link {
+            Link::Udp(socket) => socket.local_addr(),
+            Link::Tcp(stream) => stream.local_addr(),
+        }
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let stats = TransportStats {
             id: id.clone(),
             direction: direction.as_str(),
@@ -169,7 +218,7 @@ impl MediaTransport {
             events: broadcast::channel(256).0,
             connected: watch::channel(false).0,
         });
-        tokio::spawn(run(shared.clone(), socket));
+        tokio::spawn(run(shared.clone(), link, remote));
         MediaTransport { shared }
     }
 
@@ -186,7 +235,8 @@ impl MediaTransport {
         self.shared.direction
     }
 
-    /// The UDP address of this transport's socket (its ICE host candidate).
+    /// The address of this transport's socket or connection (its ICE host
+    /// candidate).
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
     }
@@ -334,16 +384,33 @@ impl MediaTransport {
 // ----------------------------------------------------------------------
 // The driving task.
 
-async fn run(shared: Arc<Shared>, socket: UdpSocket) {
+async fn run(shared: Arc<Shared>, link: Link, server: SocketAddr) {
+    match link {
+        Link::Udp(socket) => run_udp(&shared, socket).await,
+        Link::Tcp(stream) => run_tcp(&shared, stream, server).await,
+    }
+    shared.connected.send_replace(false);
+    let _ = shared.events.send(MediaEvent::Closed {
+        transport_id: shared.id.clone(),
+    });
+}
+
+/// Drives the `Rtc` now: when to come back and what to send, or `None`
+/// once the transport is closed.
+fn drive(shared: &Shared) -> Option<(Instant, Vec<(SocketAddr, Vec<u8>)>)> {
+    let mut inner = shared.lock();
+    if inner.closed {
+        return None;
+    }
+    let deadline = inner.drive(Instant::now(), shared);
+    Some((deadline, std::mem::take(&mut inner.out)))
+}
+
+async fn run_udp(shared: &Shared, socket: UdpSocket) {
     let mut buf = vec![0u8; 4096];
     loop {
-        let (deadline, out) = {
-            let mut inner = shared.lock();
-            if inner.closed {
-                break;
-            }
-            let deadline = inner.drive(Instant::now(), &shared);
-            (deadline, std::mem::take(&mut inner.out))
+        let Some((deadline, out)) = drive(shared) else {
+            break;
         };
         for (dest, bytes) in out {
             if let Err(e) = socket.send_to(&bytes, dest).await {
@@ -354,7 +421,7 @@ async fn run(shared: Arc<Shared>, socket: UdpSocket) {
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, source)) => {
                     let data = buf.get(..n).unwrap_or_default();
-                    shared.lock().receive(Instant::now(), source, shared.local_addr, data);
+                    shared.lock().receive(Instant::now(), Protocol::Udp, source, shared.local_addr, data);
                 }
                 Err(e) => {
                     tracing::debug!(transport = %shared.id, error = %e, "recv_from failed");
@@ -365,17 +432,81 @@ async fn run(shared: Arc<Shared>, socket: UdpSocket) {
             _ = shared.wake.notified() => {}
         }
     }
-    shared.connected.send_replace(false);
-    let _ = shared.events.send(MediaEvent::Closed {
-        transport_id: shared.id.clone(),
-    });
+}
+
+/// ICE-TCP: every packet goes out with its two-byte length; what arrives
+/// is cut back into packets the same way. The connection's end ends the
+/// transport.
+async fn run_tcp(shared: &Shared, stream: TcpStream, server: SocketAddr) {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut pending = Vec::new();
+    loop {
+        let Some((deadline, out)) = drive(shared) else {
+            break;
+        };
+        let mut framed = Vec::new();
+        for (_, bytes) in out {
+            let Ok(len) = u16::try_from(bytes.len()) else {
+                continue;
+            };
+            framed.extend_from_slice(&len.to_be_bytes());
+            framed.extend_from_slice(&bytes);
+        }
+        if !framed.is_empty() && writer.write_all(&framed).await.is_err() {
+            break;
+        }
+        tokio::select! {
+            r = reader.read(&mut buf) => match r {
+                Ok(n) if n > 0 => {
+                    pending.extend_from_slice(buf.get(..n).unwrap_or_default());
+                    let mut inner = shared.lock();
+                    for frame in take_frames(&mut pending) {
+                        inner.receive(Instant::now(), Protocol::Tcp, server, shared.local_addr, &frame);
+                    }
+                }
+                _ => {
+                    tracing::debug!(transport = %shared.id, "the server closed the ICE-TCP connection");
+                    break;
+                }
+            },
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+            _ = shared.wake.notified() => {}
+        }
+    }
+    shared.lock().closed = true;
+}
+
+/// The whole RFC 4571 frames at the start of `pending`, removed from it
+/// (a partial frame stays; a frame is at most 65535 bytes, so `pending`
+/// never holds more than one read and one frame).
+fn take_frames(pending: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while let Some(header) = pending.get(at..at + 2) {
+        let len = usize::from(u16::from_be_bytes([header[0], header[1]]));
+        let Some(frame) = pending.get(at + 2..at + 2 + len) else {
+            break;
+        };
+        frames.push(frame.to_vec());
+        at += 2 + len;
+    }
+    pending.drain(..at);
+    frames
 }
 
 impl Inner {
-    fn receive(&mut self, now: Instant, source: SocketAddr, local: SocketAddr, data: &[u8]) {
+    fn receive(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        local: SocketAddr,
+        data: &[u8],
+    ) {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += data.len() as u64;
-        let Ok(r) = Receive::new(Protocol::Udp, source, local, data) else {
+        let Ok(r) = Receive::new(proto, source, local, data) else {
             self.stats.datagrams_dropped += 1;
             return;
         };

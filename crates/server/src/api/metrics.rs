@@ -69,6 +69,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Consumers (received tracks).",
         sfu.consumers as u64,
     );
+    gauge(
+        "vtp_sfu_tcp_connections",
+        "Open ICE-TCP connections (clients whose network blocks UDP).",
+        sfu.tcp.connections,
+    );
     let mut counter = |name: &str, help: &str, value: u64| {
         let _ = writeln!(
             out,
@@ -95,6 +100,37 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Datagrams dropped because a worker was behind.",
         sfu.dropped_queue_full,
     );
+    counter(
+        "vtp_sfu_tcp_rejected_total",
+        "ICE-TCP connections closed at accept: over the total or per-IP limit.",
+        sfu.tcp.rejected_limit,
+    );
+    counter(
+        "vtp_sfu_tcp_closed_abuse_total",
+        "ICE-TCP connections closed for bad framing, no STUN in time or idleness.",
+        sfu.tcp.closed_bad_frame + sfu.tcp.closed_no_stun + sfu.tcp.closed_idle,
+    );
+    counter(
+        "vtp_sfu_tcp_send_dropped_total",
+        "Packets not sent on an ICE-TCP connection: its queue was full or it had closed.",
+        sfu.tcp.send_dropped,
+    );
+    // One family, a series per reason (zeros included, so that rates work
+    // from the start).
+    let _ = writeln!(
+        out,
+        "# HELP vtp_transport_failures_total WebRTC transports that did not connect \
+         (ICE or DTLS) within the deadline or whose connection died, by reason.\n\
+         # TYPE vtp_transport_failures_total counter"
+    );
+    for reason in vtp_sfu::engine::FailureReason::ALL {
+        let _ = writeln!(
+            out,
+            "vtp_transport_failures_total{{reason=\"{}\"}} {}",
+            reason.as_str(),
+            sfu.transport_failures.get(reason)
+        );
+    }
     // The process's own figures, under the names Prometheus's client
     // libraries use, so that load tools and dashboards read them as usual.
     if let Some(cpu) = vtp_sfu_driver::process_cpu_seconds() {

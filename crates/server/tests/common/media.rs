@@ -1,12 +1,12 @@
 //! Publishing and subscribing with the Rust client over Socket.IO and
-//! real UDP, for the media tests.
+//! real UDP (or ICE-TCP), for the media tests.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use vtp_client::{
-    AudioOptions, LocalProducer, MediaPeer, MediaTransport, RemoteConsumer, SocketIoClient,
-    VideoOptions,
+    AudioOptions, IceTransport, LocalProducer, MediaPeer, MediaTransport, RemoteConsumer,
+    SocketIoClient, VideoOptions,
 };
 
 use super::{TestServer, join};
@@ -39,11 +39,26 @@ pub async fn publish_video_at(
     room: &str,
     video_options: VideoOptions,
 ) -> Publisher {
+    publish_with(base, token, room, video_options, IceTransport::Udp).await
+}
+
+/// [`publish`] with the transport reaching the SFU over `ice`.
+pub async fn publish_over(s: &TestServer, token: &str, room: &str, ice: IceTransport) -> Publisher {
+    publish_with(&s.url(""), token, room, VideoOptions::default(), ice).await
+}
+
+async fn publish_with(
+    base: &str,
+    token: &str,
+    room: &str,
+    video_options: VideoOptions,
+    ice: IceTransport,
+) -> Publisher {
     let socket = SocketIoClient::connect(base, Some(token))
         .await
         .expect("socket connects");
     join(&socket, room).await;
-    let peer = MediaPeer::new();
+    let peer = MediaPeer::new().with_ice_transport(ice);
     let answer = socket
         .request(
             "create-transport",
@@ -97,10 +112,21 @@ pub async fn subscribe(
     room: &str,
     producers: &(Value, Value),
 ) -> Subscriber {
+    subscribe_over(s, token, room, producers, IceTransport::Udp).await
+}
+
+/// [`subscribe`] with the transport reaching the SFU over `ice`.
+pub async fn subscribe_over(
+    s: &TestServer,
+    token: &str,
+    room: &str,
+    producers: &(Value, Value),
+    ice: IceTransport,
+) -> Subscriber {
     let socket = s.socket(token).await;
     let joined = join(&socket, room).await;
     let router_caps = joined["routerRtpCapabilities"].clone();
-    let peer = MediaPeer::new();
+    let peer = MediaPeer::new().with_ice_transport(ice);
     let answer = socket
         .request(
             "create-transport",

@@ -1,18 +1,20 @@
 //! Test peers for the driver: str0m `Rtc`s (full ICE, controlling, DTLS
 //! client, RTP mode) on their own non-blocking UDP sockets on 127.0.0.1,
-//! run by a small polling loop on the test thread.
+//! or on one ICE-TCP connection each (RFC 4571 frames; the peer is the
+//! active side and uses only the SFU's TCP candidate), run by a small
+//! polling loop on the test thread.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaKind as StrKind, Mid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{Extension, ExtensionMap, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use vtp_sfu::engine::{ConsumerInfo, TransportInfo, TransportOptions};
@@ -26,9 +28,17 @@ pub const VIDEO_RTX_SSRC: u32 = 0x0A11_CE02;
 /// abs-send-time 2, transport-cc 4.
 pub const VP8_PT: u8 = 96;
 
+/// How a peer reaches the SFU.
+enum Link {
+    Udp(UdpSocket),
+    /// The connection, the SFU's address on it, and bytes read but not yet
+    /// a whole frame.
+    Tcp(TcpStream, SocketAddr, Vec<u8>),
+}
+
 pub struct Peer {
     pub rtc: Rtc,
-    socket: UdpSocket,
+    link: Link,
     pub addr: SocketAddr,
     pub events: Vec<Event>,
     buf: Vec<u8>,
@@ -38,14 +48,36 @@ impl Peer {
     /// A peer for transport `info`, told to connect (ICE controlling, DTLS
     /// client); the server side is told by `connect_transport`.
     pub fn new(cfg: RtcConfig, info: &TransportInfo) -> Peer {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let addr = socket.local_addr().unwrap();
-        let mut rtc = cfg.build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
-        let c = &info.ice_candidates[0];
+        Peer::over(cfg, info, "udp")
+    }
+
+    /// A peer that uses only the transport's candidate of `protocol`
+    /// (`"udp"` or `"tcp"`).
+    pub fn over(cfg: RtcConfig, info: &TransportInfo, protocol: &str) -> Peer {
+        let c = info
+            .ice_candidates
+            .iter()
+            .find(|c| c.protocol == protocol)
+            .unwrap();
         let server: SocketAddr = format!("{}:{}", c.ip, c.port).parse().unwrap();
-        rtc.add_remote_candidate(Candidate::host(server, "udp").unwrap());
+        let mut rtc = cfg.build(Instant::now());
+        let (link, addr) = if protocol == "tcp" {
+            assert_eq!(c.tcp_type.as_deref(), Some("passive"));
+            let stream = TcpStream::connect(server).unwrap();
+            stream.set_nodelay(true).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            let addr = stream.local_addr().unwrap();
+            rtc.add_local_candidate(tcp_candidate(addr, TcpType::Active));
+            rtc.add_remote_candidate(tcp_candidate(server, TcpType::Passive));
+            (Link::Tcp(stream, server, Vec::new()), addr)
+        } else {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.set_nonblocking(true).unwrap();
+            let addr = socket.local_addr().unwrap();
+            rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+            rtc.add_remote_candidate(Candidate::host(server, "udp").unwrap());
+            (Link::Udp(socket), addr)
+        };
         let fp = &info.dtls_parameters.fingerprints[0];
         {
             let mut api = rtc.direct_api();
@@ -59,7 +91,7 @@ impl Peer {
         }
         Peer {
             rtc,
-            socket,
+            link,
             addr,
             events: Vec::new(),
             buf: vec![0; 65_536],
@@ -76,17 +108,28 @@ impl Peer {
     /// One non-blocking turn: everything received, due timers, outputs.
     pub fn turn(&mut self) {
         loop {
-            match self.socket.recv_from(&mut self.buf) {
-                Ok((n, source)) => {
-                    if let Ok(r) = Receive::new(Protocol::Udp, source, self.addr, &self.buf[..n]) {
-                        self.rtc
-                            .handle_input(Input::Receive(Instant::now(), r))
-                            .unwrap();
-                        self.drain();
+            let got: Vec<(Protocol, SocketAddr, Vec<u8>)> = match &mut self.link {
+                Link::Udp(socket) => match socket.recv_from(&mut self.buf) {
+                    Ok((n, source)) => vec![(Protocol::Udp, source, self.buf[..n].to_vec())],
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("peer socket: {e}"),
+                },
+                Link::Tcp(stream, server, pending) => match stream.read(&mut self.buf) {
+                    Ok(0) => panic!("the sfu closed the connection"),
+                    Ok(n) => {
+                        pending.extend_from_slice(&self.buf[..n]);
+                        let server = *server;
+                        take_frames(pending)
+                            .into_iter()
+                            .map(|f| (Protocol::Tcp, server, f))
+                            .collect()
                     }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) => panic!("peer socket: {e}"),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("peer connection: {e}"),
+                },
+            };
+            for (proto, source, bytes) in got {
+                self.receive(proto, source, &bytes);
             }
         }
         self.rtc
@@ -95,13 +138,25 @@ impl Peer {
         self.drain();
     }
 
+    fn receive(&mut self, proto: Protocol, source: SocketAddr, bytes: &[u8]) {
+        if let Ok(r) = Receive::new(proto, source, self.addr, bytes) {
+            self.rtc
+                .handle_input(Input::Receive(Instant::now(), r))
+                .unwrap();
+            self.drain();
+        }
+    }
+
     fn drain(&mut self) {
         loop {
             match self.rtc.poll_output().unwrap() {
                 Output::Timeout(_) => return,
-                Output::Transmit(t) => {
-                    let _ = self.socket.send_to(&t.contents, t.destination);
-                }
+                Output::Transmit(t) => match &mut self.link {
+                    Link::Udp(socket) => {
+                        let _ = socket.send_to(&t.contents, t.destination);
+                    }
+                    Link::Tcp(stream, ..) => write_all(stream, &frame(&t.contents)),
+                },
                 Output::Event(e) => self.events.push(e),
             }
         }
@@ -142,6 +197,55 @@ impl Peer {
 }
 
 /// A fake VP8 payload (descriptor byte, then the index and a pattern).
+/// A TCP host candidate of `tcptype`.
+pub fn tcp_candidate(addr: SocketAddr, tcptype: TcpType) -> Candidate {
+    Candidate::builder()
+        .tcp()
+        .host(addr)
+        .tcptype(tcptype)
+        .build()
+        .unwrap()
+}
+
+/// `payload` with its RFC 4571 length.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u16).to_be_bytes().to_vec();
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The whole frames at the start of `pending`, removed from it.
+pub fn take_frames(pending: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while pending.len() >= at + 2 {
+        let len = usize::from(u16::from_be_bytes([pending[at], pending[at + 1]]));
+        if pending.len() < at + 2 + len {
+            break;
+        }
+        frames.push(pending[at + 2..at + 2 + len].to_vec());
+        at += 2 + len;
+    }
+    pending.drain(..at);
+    frames
+}
+
+/// Writes all of `bytes` on a non-blocking stream (a test sends little:
+/// the socket buffer is full only for an instant).
+pub fn write_all(stream: &mut TcpStream, mut bytes: &[u8]) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(Instant::now() < end, "the sfu does not read");
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("peer connection: {e}"),
+        }
+    }
+}
+
 pub fn payload(i: u64) -> Vec<u8> {
     let mut p = vec![0x10, 0x00];
     p.extend_from_slice(&i.to_be_bytes());
@@ -269,6 +373,16 @@ impl Room {
     /// Sets the room up on `sfu` (ids prefixed by `router_id`) and waits
     /// until both peers are connected; the consumer is resumed.
     pub fn open(rt: &tokio::runtime::Runtime, sfu: &SfuHandle, router_id: &str) -> Room {
+        Room::open_over(rt, sfu, router_id, "udp")
+    }
+
+    /// [`Room::open`] with both peers on `protocol` only.
+    pub fn open_over(
+        rt: &tokio::runtime::Runtime,
+        sfu: &SfuHandle,
+        router_id: &str,
+        protocol: &str,
+    ) -> Room {
         let id = |s: &str| format!("{router_id}-{s}");
         rt.block_on(sfu.create_router(router_id)).unwrap();
         let send = rt
@@ -287,7 +401,7 @@ impl Room {
             .unwrap();
         assert_eq!(send.ice_candidates[0].port, sfu.local_addr().port());
 
-        let mut publisher = Peer::new(publisher_config(), &send);
+        let mut publisher = Peer::over(publisher_config(), &send, protocol);
         {
             let mut api = publisher.rtc.direct_api();
             api.declare_media(Mid::from("0"), StrKind::Video);
@@ -314,7 +428,7 @@ impl Room {
         let consumer = rt
             .block_on(sfu.consume(&id("recv"), &id("consumer"), &id("video"), caps))
             .unwrap();
-        let mut subscriber = Peer::new(subscriber_config(&consumer), &recv);
+        let mut subscriber = Peer::over(subscriber_config(&consumer), &recv, protocol);
         {
             let mid = consumer.rtp_parameters.mid.clone().unwrap();
             let enc = &consumer.rtp_parameters.encodings[0];

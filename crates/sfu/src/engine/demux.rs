@@ -6,28 +6,46 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use str0m::bwe::BweKind;
-use str0m::{Event, IceCreds, Input, Output};
+use str0m::net::Protocol;
+use str0m::{Event, IceConnectionState, IceCreds, Input, Output};
 
 use super::transport::feed;
-use super::{CloseReason, Engine, EngineEvent, EngineOutput, MAX_EARLY_DATAGRAMS, wire};
+use super::{
+    CloseReason, Engine, EngineEvent, EngineOutput, FailureReason, IceProtocol,
+    MAX_EARLY_DATAGRAMS, wire,
+};
 
 impl Engine {
-    /// One UDP datagram that arrived from `source` on the engine's address.
+    /// One UDP datagram that arrived from `source` on the engine's port.
     /// Datagrams nobody claims are dropped.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        self.handle_receive(now, IceProtocol::Udp, source, bytes);
+    }
+
+    /// One packet from `source` over `protocol`: a UDP datagram, or one
+    /// RFC 4571 frame's payload read from the ICE-TCP connection whose
+    /// remote address is `source`. Packets nobody claims are dropped.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        protocol: IceProtocol,
+        source: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let key = (protocol, source);
         let transport_id = match wire::stun_username(bytes) {
             Some((local, remote, is_request)) => {
                 let Some(id) = self.ufrags.get(&local).cloned() else {
                     return;
                 };
-                if let Some(old) = self.addrs.insert(source, id.clone())
+                if let Some(old) = self.addrs.insert(key, id.clone())
                     && old != id
                     && let Some(t) = self.transports.get_mut(&old)
                 {
-                    t.sources.remove(&source);
+                    t.sources.remove(&key);
                 }
                 if let Some(t) = self.transports.get_mut(&id) {
-                    t.sources.insert(source);
+                    t.sources.insert(key);
                     if is_request && t.remote_ufrag.as_deref() != Some(remote.as_str()) {
                         if let Some(rtc) = t.rtc.as_mut() {
                             rtc.direct_api().set_remote_ice_credentials(IceCreds {
@@ -40,7 +58,7 @@ impl Engine {
                 }
                 id
             }
-            None => match self.addrs.get(&source) {
+            None => match self.addrs.get(&key) {
                 Some(id) => id.clone(),
                 None => return,
             },
@@ -52,10 +70,12 @@ impl Engine {
             if transport.early.len() >= MAX_EARLY_DATAGRAMS {
                 transport.early.pop_front();
             }
-            transport.early.push_back((source, bytes.to_vec()));
+            transport
+                .early
+                .push_back((protocol, source, bytes.to_vec()));
             return;
         }
-        feed(&self.config, transport, now, source, bytes);
+        feed(&self.config, transport, now, protocol, source, bytes);
         self.dirty.insert(transport_id);
         self.pump(now);
     }
@@ -69,6 +89,7 @@ impl Engine {
                 self.dirty.insert(id.clone());
             }
         }
+        self.check_connect_deadlines(now);
         self.check_layers(now);
         self.check_speakers(now);
         let producers: Vec<String> = self.producers.keys().cloned().collect();
@@ -80,11 +101,64 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] should be called next.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.transports
+        let rtc = self
+            .transports
             .values()
             .filter(|t| t.rtc.is_some())
-            .filter_map(|t| t.timeout)
-            .min()
+            .filter_map(|t| t.timeout);
+        let deadlines = self
+            .transports
+            .values()
+            .filter_map(|t| self.connect_deadline(t));
+        rtc.chain(deadlines).min()
+    }
+
+    /// When a transport not yet connected will be reported late.
+    fn connect_deadline(&self, t: &super::Transport) -> Option<Instant> {
+        if t.connected || t.failure.is_some() {
+            return None;
+        }
+        Some(t.connect_requested? + self.config.connect_deadline)
+    }
+
+    /// Reports the transports whose connect deadline passed (once each).
+    fn check_connect_deadlines(&mut self, now: Instant) {
+        let late: Vec<(String, FailureReason)> = self
+            .transports
+            .iter()
+            .filter(|(_, t)| self.connect_deadline(t).is_some_and(|at| at <= now))
+            .map(|(id, t)| {
+                let reason = if t.ice_connected {
+                    FailureReason::DtlsTimeout
+                } else {
+                    FailureReason::IceTimeout
+                };
+                (id.clone(), reason)
+            })
+            .collect();
+        for (id, reason) in late {
+            self.report_failure(&id, reason);
+        }
+    }
+
+    /// Logs and counts a transport's failure, once per transport.
+    fn report_failure(&mut self, transport_id: &str, reason: FailureReason) {
+        let Some(t) = self.transports.get_mut(transport_id) else {
+            return;
+        };
+        if t.failure.is_some() {
+            return;
+        }
+        t.failure = Some(reason);
+        self.failures.count(reason);
+        tracing::warn!(
+            router_id = %t.router_id,
+            transport_id,
+            reason = reason.as_str(),
+            ice_connected = t.ice_connected,
+            sources = t.sources.len(),
+            "transport failed"
+        );
     }
 
     /// The next datagram to send or event to report.
@@ -113,10 +187,20 @@ impl Engine {
                         transport.timeout = Some(at);
                         break;
                     }
-                    Ok(Output::Transmit(t)) => self.outputs.push_back(EngineOutput::Transmit {
-                        destination: t.destination,
-                        bytes: t.contents.to_vec(),
-                    }),
+                    Ok(Output::Transmit(t)) => {
+                        let protocol = match t.proto {
+                            Protocol::Udp => IceProtocol::Udp,
+                            Protocol::Tcp => IceProtocol::Tcp,
+                            // Never nominated: the engine has no such
+                            // candidates.
+                            Protocol::SslTcp | Protocol::Tls => continue,
+                        };
+                        self.outputs.push_back(EngineOutput::Transmit {
+                            protocol,
+                            destination: t.destination,
+                            bytes: t.contents.to_vec(),
+                        })
+                    }
                     Ok(Output::Event(e)) => events.push(e),
                     Err(_) => {
                         failed = true;
@@ -129,6 +213,16 @@ impl Engine {
                 self.handle_event(&id, event, now);
             }
             if failed || !alive {
+                if let Some(t) = self.transports.get(&id) {
+                    let reason = if t.connected {
+                        FailureReason::Disconnected
+                    } else if t.ice_connected {
+                        FailureReason::DtlsFailed
+                    } else {
+                        FailureReason::IceFailed
+                    };
+                    self.report_failure(&id, reason);
+                }
                 self.remove_transport(&id, Some(CloseReason::Failed));
             }
         }
@@ -154,6 +248,15 @@ impl Engine {
                     }));
                 for (producer_id, layer) in wanted {
                     self.want_keyframe(&producer_id, layer, now);
+                }
+            }
+            Event::IceConnectionStateChange(state) => {
+                if matches!(
+                    state,
+                    IceConnectionState::Connected | IceConnectionState::Completed
+                ) && let Some(t) = self.transports.get_mut(transport_id)
+                {
+                    t.ice_connected = true;
                 }
             }
             Event::RtpPacket(packet) => self.forward(transport_id, &packet, now),

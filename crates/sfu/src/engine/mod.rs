@@ -2,23 +2,43 @@
 //! consumers on str0m's Direct API, and RTP forwarding between them.
 //!
 //! Time and datagrams are inputs, datagrams to send and events are outputs
-//! (str0m's own style): the driver calls [`Engine::handle_datagram`] for
-//! every UDP datagram that arrived on [`EngineConfig::local_addr`],
-//! [`Engine::handle_timeout`] when [`Engine::next_timeout`] has passed, and
-//! drains [`Engine::poll_output`] after each call. There are no sockets,
+//! (str0m's own style): the driver calls [`Engine::handle_receive`] for
+//! every UDP datagram that arrived on the engine's port and every RFC 4571
+//! frame read from an ICE-TCP connection (or [`Engine::handle_datagram`],
+//! UDP only), [`Engine::handle_timeout`] when [`Engine::next_timeout`] has
+//! passed, and drains [`Engine::poll_output`] after each call. There are no sockets,
 //! clocks, threads or locks here. Rooms, peers and auth are not known: the
 //! engine knows routers, transports, producers and consumers by the opaque
 //! string ids the caller gives it (unique per kind across the engine).
 //!
 //! # Demultiplexing
 //!
-//! Every transport shares one UDP address and is an ICE-lite, controlled,
-//! RTP-mode `Rtc`. A STUN datagram is routed by the local ufrag in its
-//! USERNAME and teaches the engine its source address; anything else is
-//! routed by source address. The remote ufrag in USERNAME is given to str0m
+//! Every transport shares one UDP port (and one TCP port) and is an
+//! ICE-lite, controlled, RTP-mode `Rtc`. Its candidates
+//! ([`EngineConfig::candidates`]) are a UDP host candidate per announced
+//! address and, with [`EngineConfig::tcp_port`], a passive TCP host
+//! candidate per address (RFC 6544), with priorities that put every UDP
+//! candidate first. A STUN packet is routed by the local ufrag in its
+//! USERNAME and teaches the engine its source (protocol and address: a TCP
+//! connection's remote address is its own key); anything else is routed by
+//! source. Packets reach str0m with their protocol, and its transmits come
+//! back as [`EngineOutput::Transmit`] with the protocol of the pair ICE
+//! nominated, so the driver answers on the socket or connection a packet
+//! came from.
+//! The remote ufrag in USERNAME is given to str0m
 //! (mediasoup-client never signals it, and str0m's ICE agent needs it).
 //! After each datagram or timeout every touched `Rtc` is drained until it
 //! asks for a timeout, before the next input.
+//!
+//! # Failures
+//!
+//! A transport that is not connected (ICE and DTLS) within
+//! [`EngineConfig::connect_deadline`] of `connect_transport`, or whose
+//! `Rtc` dies, is reported once: a warning with its router and transport
+//! ids and a [`FailureReason`], counted in
+//! [`Engine::transport_failures`]. A late transport is not closed (the
+//! client may still get through, or restart ICE); a dead one is, with
+//! `TransportClosed { reason: failed }` as before.
 //!
 //! # Producer payload types and header-extension ids (build on first use)
 //!
@@ -212,7 +232,11 @@ pub struct Engine {
     consumers: HashMap<String, Consumer>,
     taps: HashMap<String, taps::Tap>,
     ufrags: HashMap<String, String>,
-    addrs: HashMap<SocketAddr, String>,
+    /// Where packets come from → their transport (a TCP connection's
+    /// remote address is a key of its own).
+    addrs: HashMap<(IceProtocol, SocketAddr), String>,
+    /// Transport failures so far (see [`FailureReason`]).
+    failures: TransportFailures,
     outputs: VecDeque<EngineOutput>,
     dirty: BTreeSet<String>,
     /// When layer activity is checked next (see `layers`), and active
@@ -245,6 +269,7 @@ impl Engine {
             taps: HashMap::new(),
             ufrags: HashMap::new(),
             addrs: HashMap::new(),
+            failures: TransportFailures::default(),
             outputs: VecDeque::new(),
             dirty: BTreeSet::new(),
             next_layer_check: None,
@@ -255,6 +280,12 @@ impl Engine {
     /// The configuration the engine runs with.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Transports that failed so far, by reason (each transport counted
+    /// once).
+    pub fn transport_failures(&self) -> TransportFailures {
+        self.failures
     }
 
     // ------------------------------------------------------------------

@@ -8,14 +8,15 @@ use std::time::Instant;
 
 use serde_json::Value;
 use str0m::config::DtlsCert;
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, IceCreds, Input, Rtc, RtcConfig};
 
 use super::bandwidth::BweState;
 use super::wire::{self, CodecEntry, RemoteDtls};
 use super::{
     CloseReason, DtlsFingerprint, DtlsParameters, Engine, EngineConfig, EngineError, EngineEvent,
-    IceCandidate, IceParameters, SctpParameters, TransportInfo, TransportOptions,
+    FailureReason, IceCandidate, IceParameters, IceProtocol, LocalCandidate, SctpParameters,
+    TransportInfo, TransportOptions,
 };
 use crate::rtp::{RtpCapabilities, uri};
 
@@ -45,10 +46,20 @@ pub(super) struct Transport {
     pub(super) remote_ufrag: Option<String>,
     pub(super) rtc: Option<Rtc>,
     pub(super) direction: Option<Direction>,
-    pub(super) early: VecDeque<(SocketAddr, Vec<u8>)>,
-    pub(super) sources: BTreeSet<SocketAddr>,
+    pub(super) early: VecDeque<(IceProtocol, SocketAddr, Vec<u8>)>,
+    /// Where its packets came from (a TCP connection's remote address is
+    /// its own key: the same address may also send UDP).
+    pub(super) sources: BTreeSet<(IceProtocol, SocketAddr)>,
     pub(super) timeout: Option<Instant>,
     pub(super) connected: bool,
+    /// When `connect_transport` was called: the connect deadline runs
+    /// from then (a transport nobody connects is idle, not failing).
+    pub(super) connect_requested: Option<Instant>,
+    /// str0m's ICE agent reported connectivity (tells an ICE timeout from
+    /// a DTLS one).
+    pub(super) ice_connected: bool,
+    /// A failure was reported already (reported once per transport).
+    pub(super) failure: Option<FailureReason>,
     pub(super) cname: Option<String>,
     pub(super) producers: BTreeSet<String>,
     pub(super) consumers: BTreeSet<String>,
@@ -66,8 +77,9 @@ pub(super) struct Transport {
 }
 
 impl Engine {
-    /// A WebRTC transport (ICE-lite, one host candidate at the engine's
-    /// address) answering mediasoup's `create-transport` shapes.
+    /// A WebRTC transport (ICE-lite; a UDP host candidate per announced
+    /// address, and a passive TCP one each when the engine has a TCP port)
+    /// answering mediasoup's `create-transport` shapes.
     pub fn create_webrtc_transport(
         &mut self,
         router_id: &str,
@@ -95,9 +107,7 @@ impl Engine {
                 max: self.config.max_transports_per_router,
             });
         }
-        let local = self.config.local_addr;
-        let candidate = Candidate::host(local, "udp")
-            .map_err(|e| EngineError::Internal(format!("host candidate {local}: {e}")))?;
+        let ice_candidates = ice_candidates(&self.config)?;
         let mut creds = IceCreds::new();
         while self.ufrags.contains_key(&creds.ufrag) {
             creds = IceCreds::new();
@@ -109,15 +119,7 @@ impl Engine {
                 password: creds.pass.clone(),
                 ice_lite: true,
             },
-            ice_candidates: vec![IceCandidate {
-                foundation: "udpcandidate".into(),
-                priority: candidate.prio(),
-                ip: local.ip().to_string(),
-                address: local.ip().to_string(),
-                port: local.port(),
-                protocol: "udp".into(),
-                candidate_type: "host".into(),
-            }],
+            ice_candidates,
             dtls_parameters: DtlsParameters {
                 role: "auto".into(),
                 fingerprints: vec![DtlsFingerprint {
@@ -159,6 +161,9 @@ impl Engine {
                 sources: BTreeSet::new(),
                 timeout: None,
                 connected: false,
+                connect_requested: None,
+                ice_connected: false,
+                failure: None,
                 cname: None,
                 producers: BTreeSet::new(),
                 consumers: BTreeSet::new(),
@@ -197,6 +202,7 @@ impl Engine {
             self.dirty.insert(transport_id.to_owned());
         }
         transport.remote_dtls = Some(remote);
+        transport.connect_requested = Some(now);
         self.pump(now);
         Ok(())
     }
@@ -276,9 +282,9 @@ impl Engine {
         };
         self.dirty.remove(transport_id);
         self.ufrags.remove(&transport.creds.ufrag);
-        for source in &transport.sources {
-            if self.addrs.get(source).map(String::as_str) == Some(transport_id) {
-                self.addrs.remove(source);
+        for key in &transport.sources {
+            if self.addrs.get(key).map(String::as_str) == Some(transport_id) {
+                self.addrs.remove(key);
             }
         }
         if let Some(router) = self.routers.get_mut(&transport.router_id) {
@@ -300,19 +306,97 @@ impl Engine {
     }
 }
 
-/// Gives one datagram to a built transport's `Rtc` (dropped if str0m does
+/// Type preferences (RFC 8445 §5.1.2.1) of host candidates: str0m's (and
+/// libwebrtc's) 126 for UDP and 90 for TCP, so that every UDP candidate
+/// outranks every TCP one and a client uses TCP only when UDP fails.
+const TYPE_PREFERENCE_UDP: u32 = 126;
+const TYPE_PREFERENCE_TCP: u32 = 90;
+/// RFC 6544 §4.2: a TCP candidate's local preference is
+/// `2^13 * direction-pref + other-pref`; passive host candidates have
+/// direction preference 4.
+const TCP_PASSIVE_DIRECTION_PREFERENCE: u32 = 4;
+
+/// The priority of the `index`-th announced address's candidate. str0m's
+/// `Candidate::prio` gives every host candidate of one family the same
+/// local preference, but RFC 8445 wants it unique per address (the first
+/// announced is preferred), so it is computed here with str0m's type
+/// preferences.
+pub(super) fn candidate_priority(protocol: IceProtocol, index: usize) -> u32 {
+    let index = u32::try_from(index).unwrap_or(u32::MAX);
+    let (type_preference, local_preference) = match protocol {
+        IceProtocol::Udp => (TYPE_PREFERENCE_UDP, 65_535u32.saturating_sub(index)),
+        IceProtocol::Tcp => (
+            TYPE_PREFERENCE_TCP,
+            (TCP_PASSIVE_DIRECTION_PREFERENCE << 13) | 8_191u32.saturating_sub(index),
+        ),
+    };
+    // Component 1 (RTP; BUNDLE and rtcp-mux leave no other).
+    (type_preference << 24) | (local_preference << 8) | (256 - 1)
+}
+
+/// mediasoup's `iceCandidates` for the engine's addresses.
+fn ice_candidates(config: &EngineConfig) -> Result<Vec<IceCandidate>, EngineError> {
+    let mut out = Vec::new();
+    let mut index = [0usize; 2];
+    for LocalCandidate { protocol, addr } in config.candidates() {
+        // Refuses addresses str0m would (unspecified, multicast, …).
+        str0m_candidate(protocol, addr)?;
+        let n = &mut index[usize::from(protocol == IceProtocol::Tcp)];
+        out.push(IceCandidate {
+            // Unique per protocol and base address (RFC 8445 §5.1.1.3).
+            foundation: format!("{}{}", protocol.as_str(), *n),
+            priority: candidate_priority(protocol, *n),
+            ip: addr.ip().to_string(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            protocol: protocol.as_str().into(),
+            candidate_type: "host".into(),
+            tcp_type: (protocol == IceProtocol::Tcp).then(|| "passive".into()),
+        });
+        *n += 1;
+    }
+    Ok(out)
+}
+
+/// One of the engine's candidates as str0m's local candidate.
+fn str0m_candidate(protocol: IceProtocol, addr: SocketAddr) -> Result<Candidate, EngineError> {
+    let built = match protocol {
+        IceProtocol::Udp => Candidate::builder().udp().host(addr).build(),
+        IceProtocol::Tcp => Candidate::builder()
+            .tcp()
+            .host(addr)
+            .tcptype(TcpType::Passive)
+            .build(),
+    };
+    built.map_err(|e| {
+        EngineError::Internal(format!("{} host candidate {addr}: {e}", protocol.as_str()))
+    })
+}
+
+pub(super) fn str0m_protocol(protocol: IceProtocol) -> Protocol {
+    match protocol {
+        IceProtocol::Udp => Protocol::Udp,
+        IceProtocol::Tcp => Protocol::Tcp,
+    }
+}
+
+/// Gives one packet to a built transport's `Rtc` (dropped if str0m does
 /// not take it).
 pub(super) fn feed(
     config: &EngineConfig,
     t: &mut Transport,
     now: Instant,
+    protocol: IceProtocol,
     source: SocketAddr,
     bytes: &[u8],
 ) {
     let Some(rtc) = t.rtc.as_mut() else {
         return;
     };
-    let Ok(receive) = Receive::new(Protocol::Udp, source, config.local_addr, bytes) else {
+    let Some(local) = config.local_for(protocol, source) else {
+        return;
+    };
+    let Ok(receive) = Receive::new(str0m_protocol(protocol), source, local, bytes) else {
         return;
     };
     let input = Input::Receive(now, receive);
@@ -483,9 +567,9 @@ pub(super) fn build_rtc(
         .enable_bwe(bwe.map(str0m::bwe::Bitrate::bps));
     wire::apply_codecs(rtc_config.codec_config(), codecs);
     let mut rtc = rtc_config.build(now);
-    let candidate = Candidate::host(config.local_addr, "udp")
-        .map_err(|e| EngineError::Internal(format!("host candidate: {e}")))?;
-    rtc.add_local_candidate(candidate);
+    for LocalCandidate { protocol, addr } in config.candidates() {
+        rtc.add_local_candidate(str0m_candidate(protocol, addr)?);
+    }
     {
         let mut api = rtc.direct_api();
         api.set_ice_controlling(false);
@@ -502,8 +586,8 @@ pub(super) fn build_rtc(
     let early = std::mem::take(&mut t.early);
     let mut holder = Some(rtc);
     std::mem::swap(&mut t.rtc, &mut holder);
-    for (source, bytes) in early {
-        feed(config, t, now, source, &bytes);
+    for (protocol, source, bytes) in early {
+        feed(config, t, now, protocol, source, &bytes);
     }
     std::mem::swap(&mut t.rtc, &mut holder);
     holder.ok_or_else(|| EngineError::Internal("rtc vanished".into()))

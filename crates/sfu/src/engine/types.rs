@@ -3,7 +3,8 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -22,13 +23,26 @@ pub const MAX_CONSUMERS_PER_TRANSPORT: usize = 256;
 /// built yet (see the module doc); older ones are dropped.
 pub const MAX_EARLY_DATAGRAMS: usize = 64;
 
+/// How long a transport has, from `connect_transport`, to get ICE and
+/// DTLS up before it is reported as failed (once; see
+/// [`TransportFailures`]).
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
+
 /// How the engine is set up.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// The one UDP address every transport shares: announced as the ICE host
-    /// candidate, and the destination of every datagram given to
-    /// [`super::Engine::handle_datagram`].
+    /// The first announced address with the UDP port every transport
+    /// shares: the UDP host candidate of highest priority.
     pub local_addr: SocketAddr,
+    /// Further announced addresses: each gets the same candidates as
+    /// `local_addr`'s IP (UDP on its port, TCP on `tcp_port`), with lower
+    /// priorities in this order.
+    pub additional_ips: Vec<IpAddr>,
+    /// The port of the passive ICE-TCP listener (RFC 6544): a TCP host
+    /// candidate per announced address. `None`: UDP only.
+    pub tcp_port: Option<u16>,
+    /// See [`CONNECT_DEADLINE`].
+    pub connect_deadline: Duration,
     pub max_transports_per_router: usize,
     pub max_producers_per_transport: usize,
     pub max_consumers_per_transport: usize,
@@ -54,6 +68,9 @@ impl EngineConfig {
         hasher.write_u64(0x5654_5053_4655);
         EngineConfig {
             local_addr,
+            additional_ips: Vec::new(),
+            tcp_port: None,
+            connect_deadline: CONNECT_DEADLINE,
             max_transports_per_router: MAX_TRANSPORTS_PER_ROUTER,
             max_producers_per_transport: MAX_PRODUCERS_PER_TRANSPORT,
             max_consumers_per_transport: MAX_CONSUMERS_PER_TRANSPORT,
@@ -61,6 +78,154 @@ impl EngineConfig {
             seed: hasher.finish(),
             initial_bandwidth_estimate_bps: Some(INITIAL_BANDWIDTH_ESTIMATE_BPS),
         }
+    }
+}
+
+impl EngineConfig {
+    /// The announced IPs, first one first.
+    pub fn announced_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        std::iter::once(self.local_addr.ip()).chain(self.additional_ips.iter().copied())
+    }
+
+    /// Every local ICE candidate of a transport, in the order announced:
+    /// UDP on each address, then TCP on each address.
+    pub fn candidates(&self) -> Vec<LocalCandidate> {
+        let udp = self.announced_ips().map(|ip| LocalCandidate {
+            protocol: IceProtocol::Udp,
+            addr: SocketAddr::new(ip, self.local_addr.port()),
+        });
+        let tcp = self.tcp_port.into_iter().flat_map(|port| {
+            self.announced_ips().map(move |ip| LocalCandidate {
+                protocol: IceProtocol::Tcp,
+                addr: SocketAddr::new(ip, port),
+            })
+        });
+        udp.chain(tcp).collect()
+    }
+
+    /// The local address str0m is told a packet arrived on: the candidate
+    /// of that protocol in the source's address family (the driver's
+    /// sockets may be bound to a wildcard and cannot tell which announced
+    /// address a client used; str0m only needs a local candidate to pair
+    /// with), else the first of that protocol.
+    pub fn local_for(&self, protocol: IceProtocol, source: SocketAddr) -> Option<SocketAddr> {
+        let port = match protocol {
+            IceProtocol::Udp => self.local_addr.port(),
+            IceProtocol::Tcp => self.tcp_port?,
+        };
+        let ip = self
+            .announced_ips()
+            .find(|ip| ip.is_ipv4() == source.is_ipv4())
+            .unwrap_or(self.local_addr.ip());
+        Some(SocketAddr::new(ip, port))
+    }
+}
+
+/// The transport protocol of an ICE candidate and of the packets on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IceProtocol {
+    Udp,
+    /// ICE-TCP (RFC 6544): the engine's candidates are passive, packets are
+    /// framed on the connection as RFC 4571 says (by the driver).
+    Tcp,
+}
+
+impl IceProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IceProtocol::Udp => "udp",
+            IceProtocol::Tcp => "tcp",
+        }
+    }
+}
+
+/// One local ICE candidate of every transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalCandidate {
+    pub protocol: IceProtocol,
+    pub addr: SocketAddr,
+}
+
+/// Why a transport failed to connect or stopped working, reported once per
+/// transport (logged with its router and transport ids, and counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    /// No ICE connectivity within the deadline after `connect_transport`.
+    IceTimeout,
+    /// ICE up, but no DTLS within the deadline.
+    DtlsTimeout,
+    /// str0m gave up before ICE connectivity.
+    IceFailed,
+    /// str0m gave up after ICE but before DTLS completed (handshake or
+    /// fingerprint failure).
+    DtlsFailed,
+    /// The transport was connected, then str0m gave up (ICE consent
+    /// expired: the client vanished or its network changed).
+    Disconnected,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 5] = [
+        FailureReason::IceTimeout,
+        FailureReason::DtlsTimeout,
+        FailureReason::IceFailed,
+        FailureReason::DtlsFailed,
+        FailureReason::Disconnected,
+    ];
+
+    /// The label value (`vtp_transport_failures_total{reason=…}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::IceTimeout => "ice_timeout",
+            FailureReason::DtlsTimeout => "dtls_timeout",
+            FailureReason::IceFailed => "ice_failed",
+            FailureReason::DtlsFailed => "dtls_failed",
+            FailureReason::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// Transport failures so far, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TransportFailures {
+    pub ice_timeout: u64,
+    pub dtls_timeout: u64,
+    pub ice_failed: u64,
+    pub dtls_failed: u64,
+    pub disconnected: u64,
+}
+
+impl TransportFailures {
+    pub fn get(&self, reason: FailureReason) -> u64 {
+        match reason {
+            FailureReason::IceTimeout => self.ice_timeout,
+            FailureReason::DtlsTimeout => self.dtls_timeout,
+            FailureReason::IceFailed => self.ice_failed,
+            FailureReason::DtlsFailed => self.dtls_failed,
+            FailureReason::Disconnected => self.disconnected,
+        }
+    }
+
+    pub fn count(&mut self, reason: FailureReason) {
+        let n = match reason {
+            FailureReason::IceTimeout => &mut self.ice_timeout,
+            FailureReason::DtlsTimeout => &mut self.dtls_timeout,
+            FailureReason::IceFailed => &mut self.ice_failed,
+            FailureReason::DtlsFailed => &mut self.dtls_failed,
+            FailureReason::Disconnected => &mut self.disconnected,
+        };
+        *n += 1;
+    }
+
+    /// Adds `other`'s counts, reason by reason.
+    pub fn add(&mut self, other: &TransportFailures) {
+        self.ice_timeout += other.ice_timeout;
+        self.dtls_timeout += other.dtls_timeout;
+        self.ice_failed += other.ice_failed;
+        self.dtls_failed += other.dtls_failed;
+        self.disconnected += other.disconnected;
     }
 }
 
@@ -107,6 +272,9 @@ pub struct IceCandidate {
     pub protocol: String,
     #[serde(rename = "type")]
     pub candidate_type: String,
+    /// `"passive"` on TCP candidates (the client connects to us).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_type: Option<String>,
 }
 
 /// One entry of `dtlsParameters.fingerprints`.
@@ -180,8 +348,11 @@ pub struct ProducerInfo {
 /// Something for the driver to do or to know.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EngineOutput {
-    /// Send `bytes` from the engine's local address to `destination`.
+    /// Send `bytes` to `destination` over `protocol`: a UDP datagram from
+    /// the engine's port, or a frame on the TCP connection from
+    /// `destination` (the driver keys its connections by remote address).
     Transmit {
+        protocol: IceProtocol,
         destination: SocketAddr,
         bytes: Vec<u8>,
     },

@@ -14,8 +14,8 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Extension, ExtensionMap, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Event, Input, Output, Rtc, RtcConfig};
 use vtp_sfu::engine::{
-    ConsumerInfo, Engine, EngineConfig, EngineEvent, EngineOutput, TapPacket, TransportInfo,
-    TransportOptions,
+    ConsumerInfo, Engine, EngineConfig, EngineEvent, EngineOutput, IceProtocol, TapPacket,
+    TransportInfo, TransportOptions,
 };
 use vtp_sfu::rtp;
 use vtp_sfu::rtp::MediaKind;
@@ -30,9 +30,16 @@ pub fn engine_addr() -> SocketAddr {
     "10.0.0.1:40000".parse().unwrap()
 }
 
+/// The engine's passive ICE-TCP candidate in [`Net::with_tcp`].
+pub fn engine_tcp_addr() -> SocketAddr {
+    "10.0.0.1:40001".parse().unwrap()
+}
+
 pub struct Client {
     pub rtc: Rtc,
     pub addr: SocketAddr,
+    /// How it reaches the engine (`add_client_over`).
+    pub protocol: IceProtocol,
     pub events: Vec<Event>,
     pub timeout: Option<Instant>,
 }
@@ -151,7 +158,18 @@ pub fn router_config() -> RtcConfig {
 
 impl Net {
     pub fn new() -> Net {
+        Net::with_config(EngineConfig::new(engine_addr()))
+    }
+
+    /// An engine that also has a passive TCP candidate
+    /// ([`engine_tcp_addr`]).
+    pub fn with_tcp() -> Net {
         let mut config = EngineConfig::new(engine_addr());
+        config.tcp_port = Some(engine_tcp_addr().port());
+        Net::with_config(config)
+    }
+
+    pub fn with_config(mut config: EngineConfig) -> Net {
         config.seed = 42;
         Net {
             engine: Engine::new(config).unwrap(),
@@ -187,12 +205,25 @@ impl Net {
     /// A client for `info`, already told to connect (the engine is told by
     /// `connect`).
     pub fn add_client(&mut self, cfg: RtcConfig, info: &TransportInfo) -> usize {
+        self.add_client_over(cfg, info, IceProtocol::Udp)
+    }
+
+    /// A client that uses only the transport's candidates of `protocol`
+    /// (over TCP: one connection from the client's address, each packet a
+    /// frame on it; framing is the driver's, so here a packet is a packet).
+    pub fn add_client_over(
+        &mut self,
+        cfg: RtcConfig,
+        info: &TransportInfo,
+        protocol: IceProtocol,
+    ) -> usize {
         let index = self.clients.len();
         let addr: SocketAddr = format!("10.0.1.{}:5000{index}", index + 1).parse().unwrap();
-        let rtc = peer::client_for(cfg, info, addr, self.now);
+        let rtc = peer::client_over(cfg, info, addr, self.now, protocol.as_str());
         self.clients.push(Client {
             rtc,
             addr,
+            protocol,
             events: Vec::new(),
             timeout: None,
         });
@@ -249,9 +280,9 @@ impl Net {
                 }
                 Output::Transmit(t) => {
                     moved = true;
-                    let (src, bytes) = (c.addr, t.contents.to_vec());
+                    let (src, protocol, bytes) = (c.addr, c.protocol, t.contents.to_vec());
                     if !self.shape_link(i, Dir::Up, &bytes) {
-                        self.engine.handle_datagram(self.now, src, &bytes);
+                        self.engine.handle_receive(self.now, protocol, src, &bytes);
                     }
                 }
                 Output::Event(e) => c.events.push(e),
@@ -271,8 +302,15 @@ impl Net {
                 match out {
                     EngineOutput::Event(e) => self.engine_events.push(e),
                     EngineOutput::Tapped { tap_id, packet } => self.tapped.push((tap_id, packet)),
-                    EngineOutput::Transmit { destination, bytes } => {
-                        let Some(i) = self.clients.iter().position(|c| c.addr == destination)
+                    EngineOutput::Transmit {
+                        protocol,
+                        destination,
+                        bytes,
+                    } => {
+                        let Some(i) = self
+                            .clients
+                            .iter()
+                            .position(|c| c.addr == destination && c.protocol == protocol)
                         else {
                             continue;
                         };
@@ -294,7 +332,11 @@ impl Net {
 
     fn deliver_to_client(&mut self, i: usize, bytes: &[u8]) {
         let c = &mut self.clients[i];
-        let r = Receive::new(Protocol::Udp, engine_addr(), c.addr, bytes).unwrap();
+        let (proto, from) = match c.protocol {
+            IceProtocol::Udp => (Protocol::Udp, engine_addr()),
+            IceProtocol::Tcp => (Protocol::Tcp, engine_tcp_addr()),
+        };
+        let r = Receive::new(proto, from, c.addr, bytes).unwrap();
         c.rtc.handle_input(Input::Receive(self.now, r)).unwrap();
         self.drain_client(i);
     }
@@ -334,8 +376,9 @@ impl Net {
             moved = true;
             match dir {
                 Dir::Up => {
-                    let src = self.clients[client].addr;
-                    self.engine.handle_datagram(self.now, src, &bytes);
+                    let c = &self.clients[client];
+                    let (src, protocol) = (c.addr, c.protocol);
+                    self.engine.handle_receive(self.now, protocol, src, &bytes);
                 }
                 Dir::Down => self.deliver_to_client(client, &bytes),
             }

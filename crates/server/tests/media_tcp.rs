@@ -1,0 +1,66 @@
+//! Media over ICE-TCP through the real server, as from a network that
+//! blocks UDP: the Rust client's peers use only the SFU's passive TCP
+//! candidate (one loopback connection per transport, RFC 4571 frames); a
+//! publisher's audio and video reach a subscriber whole.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::media::{publish_over, subscribe_over};
+use common::*;
+use serde_json::json;
+use vtp_client::IceTransport;
+use vtp_store::Role;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn a_publisher_and_a_subscriber_over_ice_tcp_only() {
+    let s = TestServer::start().await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let (_, ann) = s.user("ann@example.org", Role::Student).await;
+    let room = s.room(&teacher, json!({})).await;
+
+    let a = publish_over(&s, &teacher, &room, IceTransport::Tcp).await;
+    let b = subscribe_over(&s, &ann, &room, &a.ids, IceTransport::Tcp).await;
+    a.video.start();
+    a.audio.start();
+    let end = Instant::now() + WAIT;
+    while b.video.stats().frames < 30 || b.audio.stats().packets < 50 {
+        assert!(
+            Instant::now() < end,
+            "media over TCP: {:?} {:?}",
+            b.video.stats(),
+            b.audio.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.video.stop();
+    a.audio.stop();
+    let (v, au) = (b.video.stats(), b.audio.stats());
+    assert_eq!((v.integrity_failures, au.integrity_failures), (0, 0));
+    assert!(v.keyframes >= 1, "{v:?}");
+
+    // The operator sees two ICE-TCP connections and no UDP at all.
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metric = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    };
+    assert_eq!(metric("vtp_sfu_tcp_connections"), 2.0);
+    assert_eq!(metric("vtp_sfu_datagrams_received_total"), 0.0);
+    assert_eq!(
+        metric("vtp_transport_failures_total{reason=\"ice_timeout\"}"),
+        0.0
+    );
+}
