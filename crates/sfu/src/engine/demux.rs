@@ -75,12 +75,14 @@ impl Engine {
                 .push_back((protocol, source, bytes.to_vec()));
             return;
         }
-        if let Some(rtc) = transport.rtc.as_mut() {
-            // RID streams str0m cannot map itself (see `rtpmap`).
-            let taken = &transport.ssrcs;
-            transport
-                .send_tables
-                .discover(rtc, bytes, taken, &transport_id);
+        if let Some(rtc) = transport.rtc.as_mut()
+            && let Some(found) =
+                // RID streams str0m cannot map itself (see `rtpmap`).
+                transport
+                        .send_tables
+                        .discover(rtc, bytes, &transport.ssrcs, &transport_id)
+        {
+            transport.ssrcs.insert(found);
         }
         feed(&self.config, transport, now, protocol, source, bytes);
         self.dirty.insert(transport_id);

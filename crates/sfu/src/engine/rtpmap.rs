@@ -51,6 +51,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use str0m::Rtc;
 use str0m::RtcConfig;
@@ -167,6 +169,10 @@ pub(super) struct SendTables {
     native: BTreeMap<u8, String>,
     /// RID-simulcast producers whose streams the engine finds itself.
     watch: Vec<RidWatch>,
+    /// The raw-captured ids some producer's value is read from (bit `id`),
+    /// shared with the capturing extensions: the others are skipped at
+    /// parse time, so an extension nobody reads costs no allocation.
+    wanted: Arc<AtomicU16>,
 }
 
 impl SendTables {
@@ -199,7 +205,7 @@ impl SendTables {
         }
         for id in 1..=RAW_MAX_ID {
             if !tables.native.contains_key(&id)
-                && let Some(ext) = raw_extension(id)
+                && let Some(ext) = raw_extension(id, &tables.wanted)
             {
                 exts.set(id, ext);
             }
@@ -256,6 +262,11 @@ impl SendTables {
 
     /// Records a producer's numbering (after [`SendTables::check`]).
     pub(super) fn learn(&mut self, params: &RtpParameters) {
+        for id in ProducerRtpMap::new(params).read_ids() {
+            if (1..=RAW_MAX_ID).contains(&id) {
+                self.wanted.fetch_or(1 << id, Ordering::Relaxed);
+            }
+        }
         for c in &params.codecs {
             self.pts.insert(c.payload_type, PtMeaning::of(c));
         }
@@ -333,20 +344,19 @@ impl SendTables {
 
     /// Called with every packet of the transport before str0m gets it:
     /// declares the RID streams str0m cannot map itself (see the module
-    /// doc). `taken`: SSRCs signalled on the transport, never claimed here.
+    /// doc). `taken`: SSRCs in use on the transport, never claimed here.
+    /// Returns the SSRC of a stream it declared.
     pub(super) fn discover(
         &mut self,
         rtc: &mut Rtc,
         bytes: &[u8],
         taken: &BTreeSet<u32>,
         transport_id: &str,
-    ) {
+    ) -> Option<u32> {
         if self.watch.is_empty() {
-            return;
+            return None;
         }
-        let Some(head) = hdrext::parse(bytes) else {
-            return;
-        };
+        let head = hdrext::parse(bytes)?;
         let ssrc = head.ssrc;
         let claimed = |w: &RidWatch| {
             w.layers
@@ -354,26 +364,21 @@ impl SendTables {
                 .any(|l| l.main == Some(ssrc) || l.rtx == Some(ssrc))
         };
         if taken.contains(&ssrc) || self.watch.iter().any(claimed) {
-            return;
+            return None;
         }
         let mut api = rtc.direct_api();
         if api.stream_rx(&Ssrc::from(ssrc)).is_some() {
-            return;
+            return None;
         }
-        let Some(w) = self
+        let w = self
             .watch
             .iter_mut()
-            .find(|w| head.text_extension(w.mid_id) == Some(w.mid.as_str()))
-        else {
-            return;
-        };
+            .find(|w| head.text_extension(w.mid_id) == Some(w.mid.as_str()))?;
         let mid = Mid::from(w.mid.as_str());
         if let Some(rid) = head.text_extension(w.rid_id) {
-            let Some(layer) = w.layers.iter_mut().find(|l| l.rid == rid) else {
-                return;
-            };
+            let layer = w.layers.iter_mut().find(|l| l.rid == rid)?;
             if layer.main.is_some() {
-                return;
+                return None;
             }
             layer.main = Some(ssrc);
             api.expect_stream_rx(
@@ -383,14 +388,13 @@ impl SendTables {
                 Some(Rid::from(rid)),
             );
             tracing::debug!(transport_id, producer_id = %w.producer_id, rid, ssrc, "RID stream found");
+            Some(ssrc)
         } else if let Some(rid) = w.rrid_id.and_then(|id| head.text_extension(id)) {
-            let Some(layer) = w.layers.iter_mut().find(|l| l.rid == rid) else {
-                return;
-            };
+            let layer = w.layers.iter_mut().find(|l| l.rid == rid)?;
             // A repair before its stream cannot be paired yet; the next
             // one after it is.
             let (Some(main), None) = (layer.main, layer.rtx) else {
-                return;
+                return None;
             };
             layer.rtx = Some(ssrc);
             api.expect_stream_rx(
@@ -400,6 +404,9 @@ impl SendTables {
                 Some(Rid::from(rid)),
             );
             tracing::debug!(transport_id, producer_id = %w.producer_id, rid, ssrc, "RID repair stream found");
+            Some(ssrc)
+        } else {
+            None
         }
     }
 }
@@ -457,6 +464,11 @@ impl ProducerRtpMap {
         }
     }
 
+    /// The ids of the extensions the engine reads from this producer.
+    fn read_ids(&self) -> impl Iterator<Item = u8> {
+        self.audio_level.into_iter().chain(self.video_orientation)
+    }
+
     /// The producer's media payload type of a packet str0m delivered: a
     /// packet repaired from a placeholder RTX payload type carries that RTX
     /// payload type.
@@ -498,9 +510,12 @@ const RAW_MAX_ID: u8 = 14;
 const RAW_MAX_LEN: usize = 16;
 
 /// A str0m user extension that keeps the raw value of extension id `ID`
-/// (each id its own type: str0m keeps one user value per type).
+/// (each id its own type: str0m keeps one user value per type) when some
+/// producer's value is read from that id (bit `ID` of `wanted`).
 #[derive(Debug)]
-struct RawCapture<const ID: u8>;
+struct RawCapture<const ID: u8> {
+    wanted: Arc<AtomicU16>,
+}
 
 /// The raw value of extension id `ID` in a packet.
 #[derive(Debug, Clone, Copy)]
@@ -522,6 +537,9 @@ impl<const ID: u8> ExtensionSerializer for RawCapture<ID> {
     }
 
     fn parse_value(&self, buf: &[u8], ev: &mut ExtensionValues) -> bool {
+        if self.wanted.load(Ordering::Relaxed) & (1 << ID) == 0 {
+            return true;
+        }
         let Ok(len) = u8::try_from(buf.len()) else {
             return false;
         };
@@ -547,11 +565,11 @@ impl<const ID: u8> ExtensionSerializer for RawCapture<ID> {
 /// arm per id (the id is part of the type).
 macro_rules! raw_ids {
     ($($id:literal)*) => {
-        fn raw_extension(id: u8) -> Option<Extension> {
+        fn raw_extension(id: u8, wanted: &Arc<AtomicU16>) -> Option<Extension> {
             match id {
                 $($id => Some(Extension::with_serializer(
                     concat!("urn:x-vtp:raw-extension:", $id),
-                    RawCapture::<$id>,
+                    RawCapture::<$id> { wanted: wanted.clone() },
                 )),)*
                 _ => None,
             }
@@ -673,9 +691,19 @@ mod tests {
         assert_eq!(cam.main_pt(120), 120);
         assert_eq!(mic.main_pt(124), 124);
         let mut ev = ExtensionValues::default();
-        assert!(RawCapture::<1>.parse_value(&[0x80 | 37], &mut ev));
-        assert!(RawCapture::<13>.parse_value(&[0x02], &mut ev));
-        assert!(!RawCapture::<2>.parse_value(&[0; 17], &mut ev));
+        let wanted = Arc::new(AtomicU16::new((1 << 1) | (1 << 2) | (1 << 13)));
+        let capture = |_| wanted.clone();
+        assert!(RawCapture::<1> { wanted: capture(1) }.parse_value(&[0x80 | 37], &mut ev));
+        assert!(
+            RawCapture::<13> {
+                wanted: capture(13)
+            }
+            .parse_value(&[0x02], &mut ev)
+        );
+        assert!(!RawCapture::<2> { wanted: capture(2) }.parse_value(&[0; 17], &mut ev));
+        // Not wanted: skipped.
+        assert!(RawCapture::<4> { wanted: capture(4) }.parse_value(&[9], &mut ev));
+        assert_eq!(raw_value(&ev, 4), None);
         let read = mic.ext_vals(&ev);
         assert_eq!(read.audio_level, Some(-37));
         assert_eq!(read.voice_activity, Some(true));
