@@ -176,8 +176,8 @@
 //! the snapshots, [`vp8`]
 //! the payload parsing it needs, `wire` the translations to str0m's
 //! configuration, `rtpmap` a send transport's numbering learnt producer by
-//! producer, `hdrext` the RFC 8285 header reading it needs, `types` the
-//! public values.
+//! producer, `hdrext` and `rawext` the RFC 8285 header reading it needs
+//! (before str0m, and inside it), `types` the public values.
 
 mod allocation;
 mod bandwidth;
@@ -189,6 +189,7 @@ mod layers;
 mod needed;
 mod peers;
 mod producers;
+mod rawext;
 mod relay;
 mod rtpmap;
 mod speaker;

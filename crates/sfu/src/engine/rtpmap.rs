@@ -58,12 +58,11 @@ use str0m::Rtc;
 use str0m::RtcConfig;
 use str0m::format::{Codec, FormatParams};
 use str0m::media::{Frequency, Mid, Rid};
-use str0m::rtp::{
-    Extension, ExtensionMap, ExtensionSerializer, ExtensionValues, Ssrc, VideoOrientation,
-};
+use str0m::rtp::{ExtensionMap, ExtensionValues, Ssrc, VideoOrientation};
 
 use super::EngineError;
 use super::hdrext;
+use super::rawext::{RAW_MAX_ID, raw_extension, raw_value};
 use super::wire::{self, CodecEntry};
 use crate::rtp::{RtpCodecParameters, RtpParameters, is_rtx, uri};
 
@@ -503,92 +502,12 @@ impl ProducerRtpMap {
     }
 }
 
-/// Ids captured raw: the one-byte form's (RFC 8285 §4.2), all a browser
-/// with mediasoup-client numbers with.
-const RAW_MAX_ID: u8 = 14;
-/// The longest value the one-byte form carries.
-const RAW_MAX_LEN: usize = 16;
-
-/// A str0m user extension that keeps the raw value of extension id `ID`
-/// (each id its own type: str0m keeps one user value per type) when some
-/// producer's value is read from that id (bit `ID` of `wanted`).
-#[derive(Debug)]
-struct RawCapture<const ID: u8> {
-    wanted: Arc<AtomicU16>,
-}
-
-/// The raw value of extension id `ID` in a packet.
-#[derive(Debug, Clone, Copy)]
-struct RawValue<const ID: u8> {
-    len: u8,
-    bytes: [u8; RAW_MAX_LEN],
-}
-
-impl<const ID: u8> RawValue<ID> {
-    fn bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len).min(RAW_MAX_LEN)]
-    }
-}
-
-impl<const ID: u8> ExtensionSerializer for RawCapture<ID> {
-    /// Send transports never write RTP.
-    fn write_to(&self, _buf: &mut [u8], _ev: &ExtensionValues) -> usize {
-        0
-    }
-
-    fn parse_value(&self, buf: &[u8], ev: &mut ExtensionValues) -> bool {
-        if self.wanted.load(Ordering::Relaxed) & (1 << ID) == 0 {
-            return true;
-        }
-        let Ok(len) = u8::try_from(buf.len()) else {
-            return false;
-        };
-        if buf.len() > RAW_MAX_LEN {
-            return false;
-        }
-        let mut bytes = [0; RAW_MAX_LEN];
-        bytes[..buf.len()].copy_from_slice(buf);
-        ev.user_values.set(RawValue::<ID> { len, bytes });
-        true
-    }
-
-    fn is_video(&self) -> bool {
-        true
-    }
-
-    fn is_audio(&self) -> bool {
-        true
-    }
-}
-
-/// The capturing extension for id `id` and the value it captured, one
-/// arm per id (the id is part of the type).
-macro_rules! raw_ids {
-    ($($id:literal)*) => {
-        fn raw_extension(id: u8, wanted: &Arc<AtomicU16>) -> Option<Extension> {
-            match id {
-                $($id => Some(Extension::with_serializer(
-                    concat!("urn:x-vtp:raw-extension:", $id),
-                    RawCapture::<$id> { wanted: wanted.clone() },
-                )),)*
-                _ => None,
-            }
-        }
-
-        fn raw_value(ev: &ExtensionValues, id: u8) -> Option<&[u8]> {
-            match id {
-                $($id => ev.user_values.get::<RawValue<$id>>().map(RawValue::bytes),)*
-                _ => None,
-            }
-        }
-    };
-}
-raw_ids!(1 2 3 4 5 6 7 8 9 10 11 12 13 14);
-
 #[cfg(test)]
 mod tests {
+    use super::super::rawext::RawCapture;
     use super::*;
     use serde_json::json;
+    use str0m::rtp::{Extension, ExtensionSerializer};
 
     fn params(v: serde_json::Value) -> RtpParameters {
         serde_json::from_value(v).unwrap()
@@ -681,6 +600,99 @@ mod tests {
         p.codecs[1].payload_type = 127;
         p.codecs[1].parameters.insert("apt", 126);
         assert!(tables.check(&p).is_ok());
+    }
+
+    fn firefox_simulcast(mid: &str) -> RtpParameters {
+        params(json!({
+            "mid": mid,
+            "codecs": [
+                {"mimeType": "video/VP8", "payloadType": 120, "clockRate": 90000},
+                {"mimeType": "video/rtx", "payloadType": 124, "clockRate": 90000, "parameters": {"apt": 120}}
+            ],
+            "headerExtensions": [
+                {"uri": uri::MID, "id": 3},
+                {"uri": uri::RTP_STREAM_ID, "id": 9},
+                {"uri": uri::REPAIRED_RTP_STREAM_ID, "id": 10}
+            ],
+            "encodings": [{"rid": "r0"}, {"rid": "r1"}]
+        }))
+    }
+
+    /// An RTP packet of `ssrc` with MID `mid` (id 3) and a RID (id 9) or
+    /// repaired RID (id 10), one-byte form.
+    fn rid_packet(ssrc: u32, mid: &str, rid: Option<&str>, rrid: Option<&str>) -> Vec<u8> {
+        let mut block = vec![0x30 | (mid.len() as u8 - 1)];
+        block.extend(mid.as_bytes());
+        for (id, value) in [(9u8, rid), (10, rrid)] {
+            if let Some(v) = value {
+                block.push((id << 4) | (v.len() as u8 - 1));
+                block.extend(v.as_bytes());
+            }
+        }
+        while block.len() % 4 != 0 {
+            block.push(0);
+        }
+        let mut p = vec![0x90, 120, 0, 1, 0, 0, 0, 1];
+        p.extend(ssrc.to_be_bytes());
+        p.extend([0xBE, 0xDE]);
+        p.extend(((block.len() / 4) as u16).to_be_bytes());
+        p.extend(block);
+        p.extend([0; 8]);
+        p
+    }
+
+    #[test]
+    fn rid_streams_are_found_once_per_rid_and_repair_and_only_if_declared() {
+        // A simulcast camera first: str0m reads its RIDs itself.
+        let (mut first, _) = SendTables::first(&firefox_simulcast("0")).unwrap();
+        assert!(!first.watch_rids("cam", "0", &firefox_simulcast("0")));
+
+        // The microphone first: the camera's RID ids are unknown to str0m.
+        let (mut tables, rtc_tables) = SendTables::first(&firefox_microphone()).unwrap();
+        let mut rtc = rtc_tables
+            .apply(RtcConfig::new().set_rtp_mode(true))
+            .build(std::time::Instant::now());
+        let cam = firefox_simulcast("2");
+        tables.check(&cam).unwrap();
+        tables.learn(&cam);
+        rtc.direct_api()
+            .declare_media(Mid::from("2"), str0m::media::MediaKind::Video);
+        assert!(tables.watch_rids("cam", "2", &cam));
+        let taken = BTreeSet::from([3u32]);
+        let mut found = |bytes: Vec<u8>| tables.discover(&mut rtc, &bytes, &taken, "t");
+        // A repair before its stream is not paired.
+        assert_eq!(found(rid_packet(210, "2", None, Some("r1"))), None);
+        assert_eq!(found(rid_packet(100, "2", Some("r0"), None)), Some(100));
+        // Again, or another SSRC for the same RID: nothing.
+        assert_eq!(found(rid_packet(100, "2", Some("r0"), None)), None);
+        assert_eq!(found(rid_packet(101, "2", Some("r0"), None)), None);
+        // A RID the producer did not declare, another MID, a taken SSRC,
+        // something that is not RTP.
+        assert_eq!(found(rid_packet(102, "2", Some("r9"), None)), None);
+        assert_eq!(found(rid_packet(103, "7", Some("r1"), None)), None);
+        assert_eq!(found(rid_packet(3, "2", Some("r1"), None)), None);
+        assert_eq!(found(vec![0x80, 200, 0, 1]), None);
+        // The repair of r0, once.
+        assert_eq!(found(rid_packet(110, "2", None, Some("r0"))), Some(110));
+        assert_eq!(found(rid_packet(111, "2", None, Some("r0"))), None);
+        assert_eq!(found(rid_packet(200, "2", Some("r1"), None)), Some(200));
+        let mut api = rtc.direct_api();
+        let r0 = api.stream_rx(&Ssrc::from(100)).unwrap();
+        assert_eq!(r0.rid(), Some(Rid::from("r0")));
+        assert_eq!(r0.rtx(), Some(Ssrc::from(110)));
+        assert!(api.stream_rx(&Ssrc::from(101)).is_none());
+        // A closed producer's streams are no longer looked for.
+        tables.forget("cam");
+        first.forget("cam");
+        assert_eq!(
+            tables.discover(
+                &mut rtc,
+                &rid_packet(220, "2", None, Some("r1")),
+                &taken,
+                "t"
+            ),
+            None
+        );
     }
 
     #[test]
