@@ -404,6 +404,35 @@ fn microphone_then_simulcast_camera(browser: Browser) {
     room.assert_microphone_speaks();
 }
 
+/// A three-RID camera first (str0m maps its RIDs itself), then the
+/// microphone and a screen share whose packet lost on the way in is
+/// repaired.
+fn simulcast_camera_then_microphone_then_screen(browser: Browser) {
+    let mut room = Room::new(browser);
+    room.produce(Source::Simulcast);
+    room.frames(10);
+    room.produce(Source::Microphone);
+    room.frames(5);
+    room.produce(Source::Screen);
+    room.lose_one(Source::Screen, 6);
+    room.frames(40);
+    room.net.run(Duration::from_millis(500));
+    room.assert_forwarded();
+    room.assert_losses_nacked();
+    room.assert_simulcast_layers();
+    room.assert_microphone_speaks();
+}
+
+#[test]
+fn firefox_simulcast_camera_then_microphone_then_screen() {
+    simulcast_camera_then_microphone_then_screen(Browser::firefox153());
+}
+
+#[test]
+fn chromium_simulcast_camera_then_microphone_then_screen() {
+    simulcast_camera_then_microphone_then_screen(Browser::chromium156());
+}
+
 #[test]
 fn firefox_camera_then_microphone_then_screen() {
     camera_then_microphone_then_screen(Browser::firefox153());
