@@ -151,7 +151,7 @@ impl Engine {
         let Some(transport) = self.transports.get_mut(transport_id) else {
             return Err(EngineError::UnknownTransport(transport_id.into()));
         };
-        if let Some((codecs, exts)) = build {
+        if let Some(tables) = build {
             // Only a client that answers with TWCC feedback can inform an
             // estimate; for any other, str0m's pacer would hold everything
             // to the initial guess for ever.
@@ -159,15 +159,7 @@ impl Engine {
                 .config
                 .initial_bandwidth_estimate_bps
                 .filter(|_| sends_twcc_feedback(&params));
-            let rtc = build_rtc(
-                &self.config,
-                &self.cert,
-                transport,
-                &codecs,
-                &exts,
-                bwe,
-                now,
-            )?;
+            let rtc = build_rtc(&self.config, &self.cert, transport, &tables, bwe, now)?;
             transport.rtc = Some(rtc);
             transport.direction = Some(Direction::Recv);
         }

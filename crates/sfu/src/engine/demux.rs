@@ -75,6 +75,15 @@ impl Engine {
                 .push_back((protocol, source, bytes.to_vec()));
             return;
         }
+        if let Some(rtc) = transport.rtc.as_mut()
+            && let Some(found) =
+                // RID streams str0m cannot map itself (see `rtpmap`).
+                transport
+                        .send_tables
+                        .discover(rtc, bytes, &transport.ssrcs, &transport_id)
+        {
+            transport.ssrcs.insert(found);
+        }
         feed(&self.config, transport, now, protocol, source, bytes);
         self.dirty.insert(transport_id);
         self.pump(now);

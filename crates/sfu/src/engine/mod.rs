@@ -48,13 +48,20 @@
 //! `connect` (so after ICE may have started). The engine therefore builds a
 //! transport's `Rtc` lazily, at its first `produce` or `consume`:
 //!
-//! * first `produce`: the `Rtc` gets the codecs (with RTX) and header
-//!   extensions of those `rtpParameters`, plus, for what that producer does
-//!   not mention, guesses that match Chromium (opus 111, VP8 96 with RTX 97;
-//!   str0m's standard extension ids where free). Later `produce` calls on the
-//!   transport must agree with that table or are refused (`Unsupported`).
-//!   With BUNDLE a browser uses one id per URI and one payload type per codec
-//!   across its m-sections, so in practice they agree.
+//! * first `produce`: the `Rtc` is built to receive whatever the browser's
+//!   numbering may still bring (`rtpmap` has the argument): the first
+//!   producer's codecs exactly (with their RTX), an opaque placeholder on
+//!   every other dynamic payload type, str0m's own extensions (MID, RID,
+//!   repaired RID, transport-cc) at the first producer's ids and a raw
+//!   capture on every other id. Each later producer is read with its own
+//!   numbers: its payload types (RTX included) are mapped through its own
+//!   negotiation, its audio level and video orientation are read at its
+//!   own ids, and the RID streams str0m cannot map (their ids were not the
+//!   first producer's) are found by the engine in the clear-text header
+//!   (`hdrext`) and declared. Within one BUNDLE group a browser uses one id
+//!   per URI and one payload type per codec, so the producers of a send
+//!   transport agree; one that contradicts an earlier one is refused
+//!   (`Unsupported`). Nothing is guessed.
 //! * first `consume`: the `Rtc` gets the router's codecs and extension ids,
 //!   the numbering every consumer's `rtpParameters` use.
 //!
@@ -63,8 +70,7 @@
 //! of a transport are held (at most [`MAX_EARLY_DATAGRAMS`], oldest dropped)
 //! and fed in when it is built; the browser retransmits STUN anyway. The
 //! `connect` parameters are kept and applied at build time too. This needs
-//! no patched str0m and no SDP; the cost is that a send transport's table is
-//! settled by its first producer (documented above). The one DTLS
+//! no patched str0m and no SDP. The one DTLS
 //! certificate of the engine (as a mediasoup worker has) lets
 //! `create_webrtc_transport` announce the fingerprint before the `Rtc`
 //! exists.
@@ -169,18 +175,23 @@
 //! [`stats`] the producer and consumer statistics (with their scores) of
 //! the snapshots, [`vp8`]
 //! the payload parsing it needs, `wire` the translations to str0m's
-//! configuration, `types` the public values.
+//! configuration, `rtpmap` a send transport's numbering learnt producer by
+//! producer, `hdrext` and `rawext` the RFC 8285 header reading it needs
+//! (before str0m, and inside it), `types` the public values.
 
 mod allocation;
 mod bandwidth;
 mod consumers;
 mod demux;
 pub mod forward;
+mod hdrext;
 mod layers;
 mod needed;
 mod peers;
 mod producers;
+mod rawext;
 mod relay;
+mod rtpmap;
 mod speaker;
 pub mod stats;
 mod taps;

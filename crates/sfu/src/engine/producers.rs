@@ -11,8 +11,9 @@ use str0m::rtp::Ssrc;
 use super::allocation::TEMPORAL_LAYERS;
 use super::forward::{BitrateMeter, KeyframeLimiter};
 use super::needed::NeededLayers;
+use super::rtpmap::{ProducerRtpMap, SendTables};
 use super::stats::IngressStats;
-use super::transport::{Direction, build_rtc, check_send_tables, send_tables};
+use super::transport::{Direction, build_rtc};
 use super::vp8::FrameCodec;
 use super::{
     CloseReason, Engine, EngineError, EngineEvent, EngineOutput, ProducerInfo, str0m_kind, wire,
@@ -66,6 +67,8 @@ pub(super) struct Producer {
     pub(super) layers: Vec<Layer>,
     /// Router payload type → codec, for what the forwarding path parses.
     pub(super) codecs: Vec<(u8, FrameCodec)>,
+    /// How its packets' payload types and extensions are read.
+    pub(super) rtpmap: ProducerRtpMap,
     /// RTP clock rate of its media.
     pub(super) clock_rate: u32,
     pub(super) consumers: BTreeSet<String>,
@@ -185,15 +188,14 @@ impl Engine {
             }
         }
 
-        // The transport's codec table and extension ids: settled now (first
-        // producer) or checked against what was settled.
-        let codecs = wire::codec_entries(&accepted.codecs)?;
-        let exts = wire::extension_ids(accepted);
+        // The transport's numbering: str0m's tables are built now (first
+        // producer), or this producer's numbering must not contradict what
+        // the transport's earlier producers said (see `rtpmap`).
         let build = if transport.rtc.is_some() {
-            check_send_tables(transport, &codecs, &exts)?;
+            transport.send_tables.check(accepted)?;
             None
         } else {
-            Some(send_tables(codecs, exts))
+            Some(SendTables::first(accepted)?)
         };
 
         // Everything is checked: apply.
@@ -201,20 +203,14 @@ impl Engine {
         let Some(transport) = self.transports.get_mut(transport_id) else {
             return Err(EngineError::UnknownTransport(transport_id.into()));
         };
-        if let Some((codecs, exts)) = build {
-            let rtc = build_rtc(
-                &self.config,
-                &self.cert,
-                transport,
-                &codecs,
-                &exts,
-                None,
-                now,
-            )?;
-            transport.send_codecs = codecs;
-            transport.send_exts = exts;
-            transport.rtc = Some(rtc);
-            transport.direction = Some(Direction::Send);
+        match build {
+            Some((tables, rtc_tables)) => {
+                let rtc = build_rtc(&self.config, &self.cert, transport, &rtc_tables, None, now)?;
+                transport.send_tables = tables;
+                transport.rtc = Some(rtc);
+                transport.direction = Some(Direction::Send);
+            }
+            None => transport.send_tables.learn(accepted),
         }
         transport.cname = cname;
         transport.ssrcs.extend(new_ssrcs);
@@ -246,6 +242,16 @@ impl Engine {
                 api.enable_twcc_feedback();
             }
         }
+        if transport
+            .send_tables
+            .watch_rids(producer_id, &mid, accepted)
+        {
+            tracing::debug!(
+                transport_id,
+                producer_id,
+                "RID streams are found by the engine"
+            );
+        }
         let layers = accepted
             .encodings
             .iter()
@@ -267,6 +273,7 @@ impl Engine {
             .map(|c| (c.payload_type, FrameCodec::from_mime(&c.mime_type)))
             .collect();
         let clock_rate = consumable.codecs.first().map_or(90_000, |c| c.clock_rate);
+        let rtpmap = ProducerRtpMap::new(accepted);
         let router_id = transport.router_id.clone();
         self.producers.insert(
             producer_id.to_owned(),
@@ -278,6 +285,7 @@ impl Engine {
                 paused: false,
                 layers,
                 codecs,
+                rtpmap,
                 clock_rate,
                 consumers: BTreeSet::new(),
                 taps: BTreeSet::new(),
@@ -393,6 +401,7 @@ impl Engine {
         if let Some(t) = self.transports.get_mut(&producer.transport_id) {
             t.producers.remove(producer_id);
             t.ssrc_layers.retain(|_, (p, _)| p != producer_id);
+            t.send_tables.forget(producer_id);
             if let Some(rtc) = t.rtc.as_mut() {
                 rtc.direct_api()
                     .remove_media(Mid::from(producer.mid.as_str()));

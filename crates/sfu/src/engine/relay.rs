@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
+use str0m::rtp::{RtpPacket, RtpWrite, Ssrc};
 
 use super::allocation::TEMPORAL_LAYERS;
 use super::layers::{FrameInfo, LAYER_CHECK_INTERVAL, LAYER_INACTIVE_AFTER, Verdict};
@@ -65,17 +65,18 @@ impl Engine {
         if producer.paused {
             return;
         }
+        // The producer's own numbering (see `rtpmap`): a repaired packet
+        // may carry its RTX payload type, extensions are at its own ids.
         let Some(pt) = producer
             .negotiation
             .rtp_mapping
-            .mapped_payload_type(*packet.header.payload_type)
+            .mapped_payload_type(producer.rtpmap.main_pt(*packet.header.payload_type))
         else {
             return;
         };
-        if let (MediaKind::Audio, Some(level)) = (
-            producer.negotiation.kind,
-            packet.header.ext_vals.audio_level,
-        ) && let Some(router) = self.routers.get_mut(&producer.router_id)
+        let ext_vals = producer.rtpmap.ext_vals(&packet.header.ext_vals);
+        if let (MediaKind::Audio, Some(level)) = (producer.negotiation.kind, ext_vals.audio_level)
+            && let Some(router) = self.routers.get_mut(&producer.router_id)
         {
             router.speaker.record(&producer_id, level, now);
         }
@@ -110,12 +111,6 @@ impl Engine {
         }
         let Some(producer) = self.producers.get(&producer_id) else {
             return;
-        };
-        let ext_vals = ExtensionValues {
-            audio_level: packet.header.ext_vals.audio_level,
-            voice_activity: packet.header.ext_vals.voice_activity,
-            video_orientation: packet.header.ext_vals.video_orientation,
-            ..Default::default()
         };
         let mut changes = Vec::new();
         for consumer_id in &producer.consumers {

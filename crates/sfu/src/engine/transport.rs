@@ -12,13 +12,14 @@ use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, IceCreds, Input, Rtc, RtcConfig};
 
 use super::bandwidth::BweState;
-use super::wire::{self, CodecEntry, RemoteDtls};
+use super::rtpmap::{RtcTables, SendTables};
+use super::wire::{self, RemoteDtls};
 use super::{
     CloseReason, DtlsFingerprint, DtlsParameters, Engine, EngineConfig, EngineError, EngineEvent,
     FailureReason, IceCandidate, IceParameters, IceProtocol, LocalCandidate, SctpParameters,
     TransportInfo, TransportOptions,
 };
-use crate::rtp::{RtpCapabilities, uri};
+use crate::rtp::RtpCapabilities;
 
 /// SCTP port str0m uses at both ends.
 const SCTP_PORT: u16 = 5000;
@@ -67,9 +68,9 @@ pub(super) struct Transport {
     pub(super) mids: BTreeMap<String, String>,
     pub(super) ssrcs: BTreeSet<u32>,
     pub(super) next_mid: u32,
-    /// Send transports: the codec table and extension ids the `Rtc` has.
-    pub(super) send_codecs: Vec<CodecEntry>,
-    pub(super) send_exts: BTreeMap<u8, String>,
+    /// Send transports: the payload types and extension ids its producers
+    /// use, and what its `Rtc` was built with (see `rtpmap`).
+    pub(super) send_tables: SendTables,
     /// Incoming SSRC → (producer, encoding index), learnt from str0m.
     pub(super) ssrc_layers: HashMap<u32, (String, usize)>,
     /// Receive transports: the egress estimate (see `bandwidth`).
@@ -170,8 +171,7 @@ impl Engine {
                 mids: BTreeMap::new(),
                 ssrcs: BTreeSet::new(),
                 next_mid: 0,
-                send_codecs: Vec::new(),
-                send_exts: BTreeMap::new(),
+                send_tables: SendTables::default(),
                 ssrc_layers: HashMap::new(),
                 bwe: BweState::default(),
             },
@@ -418,102 +418,8 @@ fn start_dtls(rtc: &mut Rtc, remote: &RemoteDtls, sctp: bool) -> Result<(), Engi
     Ok(())
 }
 
-/// Guesses for what the first producer of a send transport does not name:
-/// Chromium's payload types and extension ids (as Chromium 156 numbers them
-/// with mediasoup-client: the camera is usually produced before the
-/// microphone, so the audio level's id must be guessed).
-/// Payload type, MIME type, clock rate, channels, RTX payload type.
-type GuessedCodec = (u8, &'static str, u32, Option<u8>, Option<u8>);
-const GUESSED_CODECS: &[GuessedCodec] = &[
-    (111, "audio/opus", 48000, Some(2), None),
-    (96, "video/vp8", 90000, None, Some(97)),
-];
-const GUESSED_EXTENSIONS: &[(u8, &str)] = &[
-    (14, uri::SSRC_AUDIO_LEVEL),
-    (2, uri::ABS_SEND_TIME),
-    (4, uri::TRANSPORT_WIDE_CC),
-    (9, uri::MID),
-    (10, uri::RTP_STREAM_ID),
-    (11, uri::REPAIRED_RTP_STREAM_ID),
-    (3, uri::VIDEO_ORIENTATION),
-];
-
-pub(super) fn send_tables(
-    mut codecs: Vec<CodecEntry>,
-    mut exts: BTreeMap<u8, String>,
-) -> (Vec<CodecEntry>, BTreeMap<u8, String>) {
-    for &(pt, mime, clock_rate, channels, rtx) in GUESSED_CODECS {
-        let pt_used = |p: u8| codecs.iter().any(|c| c.pt == p || c.rtx == Some(p));
-        if codecs.iter().any(|c| c.mime == mime) || pt_used(pt) || rtx.is_some_and(pt_used) {
-            continue;
-        }
-        codecs.push(CodecEntry {
-            pt,
-            mime: mime.into(),
-            clock_rate,
-            channels,
-            rtx,
-            packetization_mode: None,
-            profile_level_id: None,
-        });
-    }
-    for &(id, u) in GUESSED_EXTENSIONS {
-        if !exts.contains_key(&id) && !exts.values().any(|v| v == u) {
-            exts.insert(id, u.into());
-        }
-    }
-    (codecs, exts)
-}
-
-/// A later producer on a send transport must use the table the `Rtc` has.
-pub(super) fn check_send_tables(
-    t: &Transport,
-    codecs: &[CodecEntry],
-    exts: &BTreeMap<u8, String>,
-) -> Result<(), EngineError> {
-    for c in codecs {
-        let Some(have) = t.send_codecs.iter().find(|h| h.pt == c.pt) else {
-            return Err(EngineError::Unsupported(format!(
-                "payload type {} ({}) was not in use when this transport started; \
-                 produce on a new transport",
-                c.pt, c.mime
-            )));
-        };
-        let same = have.mime == c.mime
-            && have.clock_rate == c.clock_rate
-            && have.channels.unwrap_or(1) == c.channels.unwrap_or(1)
-            && (c.rtx.is_none() || have.rtx == c.rtx);
-        if !same {
-            return Err(EngineError::Unsupported(format!(
-                "payload type {} is {} on this transport, not {}",
-                c.pt, have.mime, c.mime
-            )));
-        }
-    }
-    for (id, u) in exts {
-        match t.send_exts.get(id) {
-            Some(have) if have == u => {}
-            // The id means something else on this transport: the packets'
-            // extensions would be misread (a wrong MID or RID misroutes them).
-            Some(have) => {
-                return Err(EngineError::Unsupported(format!(
-                    "header extension id {id} is {have} on this transport, not {u}: produce on a new transport"
-                )));
-            }
-            // Unknown here (the `Rtc` was built before this producer named
-            // it): its values will not be read, everything else works.
-            None => {
-                tracing::warn!(id, uri = %u, "header extension not in this transport's table; its values are ignored");
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A receive transport speaks the router's numbering.
-pub(super) fn recv_tables(
-    caps: &RtpCapabilities,
-) -> Result<(Vec<CodecEntry>, BTreeMap<u8, String>), EngineError> {
+pub(super) fn recv_tables(caps: &RtpCapabilities) -> Result<RtcTables, EngineError> {
     let codecs: Vec<crate::rtp::RtpCodecParameters> = caps
         .codecs
         .iter()
@@ -538,7 +444,7 @@ pub(super) fn recv_tables(
             exts.insert(e.preferred_id, e.uri.clone());
         }
     }
-    Ok((entries, exts))
+    Ok(RtcTables::receiving(entries, &exts))
 }
 
 /// Builds a transport's `Rtc` with the given tables, then applies what is
@@ -550,23 +456,19 @@ pub(super) fn build_rtc(
     config: &EngineConfig,
     cert: &DtlsCert,
     t: &mut Transport,
-    codecs: &[CodecEntry],
-    exts: &BTreeMap<u8, String>,
+    tables: &RtcTables,
     bwe: Option<u64>,
     now: Instant,
 ) -> Result<Rtc, EngineError> {
-    let mut rtc_config = RtcConfig::new()
+    let rtc_config = RtcConfig::new()
         .set_ice_lite(true)
         .set_rtp_mode(true)
         .set_stats_interval(Some(super::STATS_INTERVAL))
         .set_local_ice_credentials(t.creds.clone())
         .set_dtls_cert(cert.clone())
         .set_sctp_max_message_size(SCTP_MAX_MESSAGE_SIZE)
-        .clear_codecs()
-        .set_extension_map(wire::extension_map(exts))
         .enable_bwe(bwe.map(str0m::bwe::Bitrate::bps));
-    wire::apply_codecs(rtc_config.codec_config(), codecs);
-    let mut rtc = rtc_config.build(now);
+    let mut rtc = tables.apply(rtc_config).build(now);
     for LocalCandidate { protocol, addr } in config.candidates() {
         rtc.add_local_candidate(str0m_candidate(protocol, addr)?);
     }

@@ -12,7 +12,7 @@ use str0m::media::Frequency;
 use str0m::rtp::{Extension, ExtensionMap};
 
 use super::types::{DtlsParameters, EngineError};
-use crate::rtp::{RtpCodecParameters, RtpParameters, is_rtx, uri};
+use crate::rtp::{RtpCodecParameters, is_rtx, uri};
 
 const STUN_MAGIC: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const STUN_BINDING_REQUEST: u16 = 0x0001;
@@ -228,16 +228,6 @@ pub(crate) fn apply_codecs(config: &mut CodecConfig, entries: &[CodecEntry]) {
             format,
         );
     }
-}
-
-/// Header extensions of `params` that str0m understands, by id.
-pub(crate) fn extension_ids(params: &RtpParameters) -> BTreeMap<u8, String> {
-    params
-        .header_extensions
-        .iter()
-        .filter(|e| extension_for_uri(&e.uri).is_some())
-        .map(|e| (e.id, e.uri.clone()))
-        .collect()
 }
 
 /// A str0m extension map from `id → uri`.

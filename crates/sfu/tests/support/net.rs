@@ -11,7 +11,7 @@ use str0m::format::{Codec, FormatParams};
 use str0m::media::Frequency;
 use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{Extension, ExtensionMap, RtpPacket, RtpWrite, Ssrc};
+use str0m::rtp::{Extension, ExtensionMap, ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Event, Input, Output, Rtc, RtcConfig};
 use vtp_sfu::engine::{
     ConsumerInfo, Engine, EngineConfig, EngineEvent, EngineOutput, IceProtocol, TapPacket,
@@ -56,6 +56,9 @@ pub struct Net {
     pub tapped: Vec<(String, TapPacket)>,
     /// (client index, datagram) → deliver?
     pub drop_to_client: DropFilter,
+    /// (client index, datagram from the client) → drop it before the
+    /// engine gets it?
+    pub drop_to_engine: DropFilter,
     /// Shaped links by client and direction (`set_link`); the others
     /// deliver at once.
     pub links: std::collections::HashMap<(usize, Dir), Link>,
@@ -127,6 +130,7 @@ pub fn router_config() -> RtcConfig {
             rtp::uri::ABS_SEND_TIME => Extension::AbsoluteSendTime,
             rtp::uri::TRANSPORT_WIDE_CC => Extension::TransportSequenceNumber,
             rtp::uri::SSRC_AUDIO_LEVEL => Extension::AudioLevel,
+            rtp::uri::VIDEO_ORIENTATION => Extension::VideoOrientation,
             _ => continue,
         };
         exts.set(e.preferred_id, ext);
@@ -178,6 +182,7 @@ impl Net {
             engine_events: Vec::new(),
             tapped: Vec::new(),
             drop_to_client: Box::new(|_, _| false),
+            drop_to_engine: Box::new(|_, _| false),
             links: Default::default(),
             in_flight: Default::default(),
             flight_order: 0,
@@ -281,6 +286,9 @@ impl Net {
                 Output::Transmit(t) => {
                     moved = true;
                     let (src, protocol, bytes) = (c.addr, c.protocol, t.contents.to_vec());
+                    if (self.drop_to_engine)(i, &bytes) {
+                        continue;
+                    }
                     if !self.shape_link(i, Dir::Up, &bytes) {
                         self.engine.handle_receive(self.now, protocol, src, &bytes);
                     }
@@ -421,13 +429,38 @@ impl Net {
         timestamp: u32,
         payload: Vec<u8>,
     ) {
+        self.write_rtp_with(
+            client,
+            ssrc,
+            pt,
+            seq,
+            timestamp,
+            payload,
+            Default::default(),
+        );
+    }
+
+    /// [`Net::write_rtp`] with header extension values (audio level, video
+    /// orientation), written at the client's own ids.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_rtp_with(
+        &mut self,
+        client: usize,
+        ssrc: u32,
+        pt: u8,
+        seq: u64,
+        timestamp: u32,
+        payload: Vec<u8>,
+        ext_vals: ExtensionValues,
+    ) {
         let now = self.now;
         let mut api = self.clients[client].rtc.direct_api();
         let tx = api.stream_tx(&Ssrc::from(ssrc)).unwrap();
         tx.write_rtp(
             RtpWrite::new(pt.into(), seq.into(), timestamp, now, payload)
                 .marker(true)
-                .nackable(true),
+                .nackable(true)
+                .ext_vals(ext_vals),
         );
     }
 
