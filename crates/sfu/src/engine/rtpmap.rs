@@ -41,9 +41,11 @@
 //!   and declares the streams itself: only RIDs the producer declared, one
 //!   SSRC per RID and one per repair.
 //!
-//! What stays refused is a real conflict: a later producer giving a PT or an
-//! extension id another meaning than an earlier one on the same transport
-//! (impossible within one BUNDLE group), or a PT outside the ranges above.
+//! What stays refused is a real conflict: a later producer giving a PT
+//! another meaning than an earlier one on the same transport, or one of the
+//! ids str0m parses (MID, RID, repaired RID, transport-cc) another meaning,
+//! or a PT outside the ranges above. Other extension ids may differ between
+//! producers (RFC 8843 says they must not; Chromium 156 does anyway).
 //! What is not possible: str0m registers transport-wide sequence numbers
 //! for its TWCC feedback only at the id it was built with (the first
 //! producer's; browsers put transport-cc in every m-section), and reports
@@ -162,8 +164,6 @@ pub(super) struct SendTables {
     pts: BTreeMap<u8, PtMeaning>,
     /// The payload types str0m's table holds.
     receivable: BTreeSet<u8>,
-    /// Header-extension id → URI, as the transport's producers declared it.
-    ext_ids: BTreeMap<u8, String>,
     /// The ids str0m parses itself → URI.
     native: BTreeMap<u8, String>,
     /// RID-simulcast producers whose streams the engine finds itself.
@@ -221,8 +221,8 @@ impl SendTables {
     }
 
     /// Whether a later producer's numbering fits the transport: no payload
-    /// type or extension id with another meaning than before, no payload
-    /// type str0m's table lacks.
+    /// type with another meaning than before, no extension id str0m parses
+    /// with another meaning, no payload type str0m's table lacks.
     pub(super) fn check(&self, params: &RtpParameters) -> Result<(), EngineError> {
         for c in &params.codecs {
             let meaning = PtMeaning::of(c);
@@ -245,8 +245,15 @@ impl SendTables {
                 None => {}
             }
         }
+        // Only the ids str0m parses itself (the first producer's MID, RID,
+        // repaired RID, transport-cc) must keep their meaning: str0m reads
+        // them from every packet. Every other id is read per producer from
+        // its raw value, so producers may number those as they like — and
+        // do: Chromium 156 gives id 5 to abs-capture-time in its audio
+        // section and to playout-delay in its video section of one
+        // transport, whatever RFC 8843 asks.
         for e in &params.header_extensions {
-            if let Some(have) = self.ext_ids.get(&e.id)
+            if let Some(have) = self.native.get(&e.id)
                 && *have != e.uri
             {
                 return Err(EngineError::Unsupported(format!(
@@ -270,7 +277,6 @@ impl SendTables {
             self.pts.insert(c.payload_type, PtMeaning::of(c));
         }
         for e in &params.header_extensions {
-            self.ext_ids.insert(e.id, e.uri.clone());
             let own = self.native.get(&e.id).is_some_and(|u| *u == e.uri);
             if STR0M_READS.contains(&e.uri.as_str()) && !own {
                 // str0m reads this URI at the id it was built with only.
@@ -513,6 +519,10 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    fn params_ext(id: u8, uri: &str) -> crate::rtp::RtpHeaderExtensionParameters {
+        serde_json::from_value(json!({ "uri": uri, "id": id })).unwrap()
+    }
+
     fn firefox_camera() -> RtpParameters {
         params(json!({
             "mid": "0",
@@ -584,6 +594,16 @@ mod tests {
         p.header_extensions[2].id = 3;
         let e = tables.check(&p).unwrap_err().to_string();
         assert!(e.contains("header extension id 3"), "{e}");
+        // An id str0m does not parse may mean something else in another
+        // producer (Chromium's id 5: abs-capture-time for audio,
+        // playout-delay for video).
+        let mut p = firefox_camera();
+        p.header_extensions
+            .push(params_ext(1, uri::VIDEO_ORIENTATION));
+        assert!(
+            tables.check(&p).is_ok(),
+            "id 1 is the microphone's audio level"
+        );
         // A PT outside the ranges.
         let mut p = firefox_microphone();
         p.codecs[0].payload_type = 80;
