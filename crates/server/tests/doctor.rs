@@ -160,3 +160,72 @@ fn a_bad_certificate_and_a_taken_port_fail_and_say_why() {
         "{text}"
     );
 }
+
+/// A certificate for `names` (self-signed) valid from a day ago for
+/// `days` more days, written to `dir`: (cert, key) paths.
+fn certificate(dir: &std::path::Path, names: &[&str], days: i64) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(days);
+    let cert = params.self_signed(&key).unwrap();
+    let stem = format!("{}-{days}", names[0]);
+    let (c, k) = (
+        dir.join(format!("{stem}.crt")),
+        dir.join(format!("{stem}.key")),
+    );
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
+#[test]
+fn certificates_are_checked_for_their_names_and_lifetime() {
+    let data = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(data.path(), &["class.example.org"], 200);
+    let (ok, text) = doctor(data.path(), &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(ok, "{text}");
+    let line = text.lines().find(|l| l.contains("certificate")).unwrap();
+    assert!(
+        line.starts_with("ok")
+            && line.contains("names class.example.org")
+            && line.contains("(199 days)"),
+        "{line}"
+    );
+
+    let (cert, key) = certificate(data.path(), &["class.example.org"], 3);
+    let (ok, text) = doctor(data.path(), &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(ok, "a warning is not a failure: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("warn certificate") && l.contains("renew it soon")),
+        "{text}"
+    );
+
+    let (cert, key) = certificate(data.path(), &["class.example.org"], -1);
+    let (ok, text) = doctor(data.path(), &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL certificate") && l.contains("not valid now")),
+        "{text}"
+    );
+}
+
+#[test]
+fn acme_settings_are_checked_and_a_missing_certificate_is_said() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, text) = doctor(data.path(), &["--acme-domain", "class.example.org"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("warn certificate")
+                && l.contains("none yet for class.example.org")),
+        "{text}"
+    );
+    let (ok, text) = doctor(data.path(), &["--acme-domain", "192.0.2.7"]);
+    assert!(!ok, "an address cannot get an ACME certificate: {text}");
+}

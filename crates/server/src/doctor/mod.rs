@@ -95,7 +95,38 @@ async fn store(args: &ServeArgs) -> Check {
 }
 
 fn tls(args: &ServeArgs) -> Vec<Check> {
-    let (Some(cert), Some(key)) = (&args.tls.tls_cert, &args.tls.tls_key) else {
+    let tls = &args.tls;
+    if !tls.acme_domain.is_empty() {
+        let settings = crate::tls::acme::AcmeSettings::new(
+            &tls.acme_domain,
+            tls.acme_email.as_deref(),
+            &tls.acme_directory,
+            tls.acme_ca_cert.as_deref(),
+            &args.store.data_dir,
+            instant_acme::ChallengeType::Http01,
+        );
+        return vec![match settings {
+            Err(e) => Check::new(Verdict::Fail, "certificate", e.to_string()),
+            Ok(settings) => match settings.cached() {
+                Some(pair) => certificate_check(&pair, "ACME, cached", &settings.domains),
+                None => Check::new(
+                    Verdict::Warn,
+                    "certificate",
+                    format!(
+                        "none yet for {}: vtp asks {} at start (port {} must reach this host)",
+                        settings.domains.join(", "),
+                        tls.acme_directory,
+                        if tls.http_redirect_bind.is_some() {
+                            "80"
+                        } else {
+                            "443"
+                        }
+                    ),
+                ),
+            },
+        }];
+    }
+    let (Some(cert), Some(key)) = (&tls.tls_cert, &tls.tls_key) else {
         let loopback = args.bind.ip().is_loopback();
         return vec![Check::new(
             if loopback { Verdict::Ok } else { Verdict::Warn },
@@ -110,27 +141,99 @@ fn tls(args: &ServeArgs) -> Vec<Check> {
             },
         )];
     };
-    match crate::tls::load_pair(cert, key) {
-        Ok(pair) => {
-            let Some(leaf) = pair.cert.first() else {
-                return vec![Check::new(
-                    Verdict::Fail,
-                    "certificate",
-                    "the chain is empty",
-                )];
-            };
-            vec![Check::new(
-                Verdict::Ok,
-                "certificate",
-                format!(
-                    "{} loads and matches its key (sha-256 {})",
-                    cert.display(),
-                    crate::tls::fingerprint(leaf)
-                ),
-            )]
-        }
-        Err(e) => vec![Check::new(Verdict::Fail, "certificate", e.to_string())],
+    vec![match crate::tls::load_pair(cert, key) {
+        Ok(pair) => certificate_check(&pair, &cert.display().to_string(), &[]),
+        Err(e) => Check::new(Verdict::Fail, "certificate", e.to_string()),
+    }]
+}
+
+/// A certificate in service: its names (each of `expected` among them)
+/// and how long it has left (under 14 days is a warning).
+fn certificate_check(
+    pair: &rustls::sign::CertifiedKey,
+    source: &str,
+    expected: &[String],
+) -> Check {
+    let Some(leaf) = pair.cert.first() else {
+        return Check::new(Verdict::Fail, "certificate", "the chain is empty");
+    };
+    let names = certificate_names(leaf.as_ref());
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|n| !names.iter().any(|have| have.eq_ignore_ascii_case(n)))
+        .collect();
+    let Some((not_before, not_after)) = crate::tls::acme::validity(leaf) else {
+        return Check::new(Verdict::Fail, "certificate", "its validity cannot be read");
+    };
+    let now = SystemTime::now();
+    let days_left = not_after
+        .duration_since(now)
+        .map_or(-1, |d| (d.as_secs() / 86_400) as i64);
+    let what = format!(
+        "{source}: names {}; valid until {} ({} days)",
+        names.join(", "),
+        chrono::DateTime::<chrono::Utc>::from(not_after).format("%Y-%m-%d %H:%M UTC"),
+        days_left.max(0)
+    );
+    if now < not_before || days_left < 0 {
+        Check::new(
+            Verdict::Fail,
+            "certificate",
+            format!("{what}: not valid now"),
+        )
+    } else if !missing.is_empty() {
+        let missing: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        Check::new(
+            Verdict::Fail,
+            "certificate",
+            format!("{what}: does not name {}", missing.join(", ")),
+        )
+    } else if days_left < 14 {
+        Check::new(
+            Verdict::Warn,
+            "certificate",
+            format!("{what}: renew it soon"),
+        )
+    } else {
+        Check::new(Verdict::Ok, "certificate", what)
     }
+}
+
+/// The DNS names and addresses a certificate is for (its subject
+/// alternative names; the common name when it has none).
+fn certificate_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(n) => names.push((*n).to_owned()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => names.push(
+                        std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).unwrap_or_default())
+                            .to_string(),
+                    ),
+                    16 => names.push(
+                        std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).unwrap_or_default())
+                            .to_string(),
+                    ),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    if names.is_empty() {
+        for cn in cert.subject().iter_common_name() {
+            if let Ok(cn) = cn.as_str() {
+                names.push(cn.to_owned());
+            }
+        }
+    }
+    names
 }
 
 /// The HTTP and RTC ports: bound by a running `vtp`, or free for one to
