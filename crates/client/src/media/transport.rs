@@ -463,6 +463,10 @@ async fn run_tcp(shared: &Shared, stream: TcpStream, server: SocketAddr) {
                     let mut inner = shared.lock();
                     for frame in take_frames(&mut pending) {
                         inner.receive(Instant::now(), Protocol::Tcp, server, shared.local_addr, &frame);
+                        // str0m wants its outputs drained after each input
+                        // (events of one packet are lost otherwise); what
+                        // it sends waits in `out` for the next turn.
+                        inner.drive(Instant::now(), shared);
                     }
                 }
                 _ => {
