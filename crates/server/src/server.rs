@@ -485,12 +485,13 @@ pub fn start_driver(args: &ServeArgs) -> anyhow::Result<vtp_sfu_driver::SfuHandl
     if let Some(workers) = args.sfu_workers {
         driver.workers = workers.max(1);
     }
-    let sfu = SfuDriver::start(driver)
-        .with_context(|| format!("cannot start the SFU on udp {}", args.rtc_bind))?;
-    tracing::info!(
-        candidates = %vtp_sfu_driver::describe_candidates(sfu.candidates()),
-        "the sfu announces"
-    );
+    // The driver's start-up line lists every candidate it announces.
+    let sfu = SfuDriver::start(driver).with_context(|| {
+        format!(
+            "cannot start the SFU on udp {} (tcp: --rtc-tcp-bind)",
+            args.rtc_bind
+        )
+    })?;
     // Clients elsewhere would reach the page but never the media.
     if !args.bind.ip().is_loopback() && sfu.announces_only_loopback() {
         tracing::warn!(

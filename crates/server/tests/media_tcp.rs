@@ -40,6 +40,8 @@ async fn a_publisher_and_a_subscriber_over_ice_tcp_only() {
     a.audio.stop();
     let (v, au) = (b.video.stats(), b.audio.stats());
     assert_eq!((v.integrity_failures, au.integrity_failures), (0, 0));
+    // TCP loses nothing, and neither may the SFU or the client on top.
+    assert_eq!((v.lost, au.lost), (0, 0), "{v:?} {au:?}");
     assert!(v.keyframes >= 1, "{v:?}");
 
     // The operator sees two ICE-TCP connections and no UDP at all.

@@ -3,9 +3,14 @@
 //! host could reach (not loopback, link-local, multicast or unspecified).
 //!
 //! `getifaddrs(3)` through `libc` (already a dependency of the workspace)
-//! rather than a crate for one call.
+//! rather than a crate for one call. Also: which addresses the driver
+//! announces, and how they are written in the log.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use vtp_sfu::engine::LocalCandidate;
+
+use crate::{DriverConfig, DriverError};
 
 /// Whether peers elsewhere could use `ip` as a host candidate.
 pub(crate) fn is_announceable(ip: IpAddr) -> bool {
@@ -26,6 +31,52 @@ pub(crate) fn is_announceable(ip: IpAddr) -> bool {
 
 /// The host's announceable addresses: IPv4 ones, then (with `ipv6`) IPv6
 /// ones, each once, in the order the system lists them.
+/// The announced IPs: configured, else the bound IP, else (wildcard bind)
+/// the host's interface addresses.
+pub(crate) fn announced_ips(
+    config: &DriverConfig,
+    bound: SocketAddr,
+) -> Result<Vec<IpAddr>, DriverError> {
+    if let Some(bad) = config.announced_ips.iter().find(|ip| ip.is_unspecified()) {
+        return Err(DriverError::Config(format!(
+            "announced address {bad} is unspecified: announce the address peers reach"
+        )));
+    }
+    if !config.announced_ips.is_empty() {
+        let mut ips = Vec::new();
+        for ip in &config.announced_ips {
+            if !ips.contains(ip) {
+                ips.push(*ip);
+            }
+        }
+        return Ok(ips);
+    }
+    if !bound.ip().is_unspecified() {
+        return Ok(vec![bound.ip()]);
+    }
+    let ips = host_addresses(bound.is_ipv6())?;
+    if ips.is_empty() {
+        return Err(DriverError::Config(format!(
+            "bound to {bound} and this host has no address others can reach: \
+             set announced_ips (--announced-ip) to the address peers reach"
+        )));
+    }
+    tracing::info!(
+        addresses = ?ips,
+        "sfu bound to a wildcard address with none announced: announcing the host's interface addresses"
+    );
+    Ok(ips)
+}
+
+/// `udp 192.0.2.1:40000, tcp 192.0.2.1:40000, …`: every candidate.
+pub fn describe_candidates(candidates: &[LocalCandidate]) -> String {
+    candidates
+        .iter()
+        .map(|c| format!("{} {}", c.protocol.as_str(), c.addr))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(unix)]
 pub(crate) fn host_addresses(ipv6: bool) -> std::io::Result<Vec<IpAddr>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();

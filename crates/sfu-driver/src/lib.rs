@@ -64,14 +64,18 @@
 
 pub mod control;
 mod demux;
+mod directory;
 mod framing;
 mod interfaces;
 mod local;
+mod stats;
 mod stun;
 mod tcp;
 mod worker;
 
 pub use framing::MAX_FRAME;
+pub use interfaces::describe_candidates;
+pub use stats::{DriverHealth, DriverStats, WorkerStats};
 pub use tcp::{TcpLimits, TcpStats};
 
 pub use control::{
@@ -176,64 +180,6 @@ pub struct DriverEvent {
     pub event: EngineEvent,
 }
 
-/// Counts of one worker.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkerStats {
-    pub routers: usize,
-    pub transports: usize,
-    pub producers: usize,
-    pub consumers: usize,
-    /// Datagrams handed to this worker's engine.
-    pub datagrams_in: u64,
-    pub datagrams_out: u64,
-    /// Datagrams dropped because this worker's queue was full.
-    pub dropped_queue_full: u64,
-    /// Tapped packets dropped because a recorder was behind.
-    #[serde(default)]
-    pub tap_drops: u64,
-}
-
-/// Counts of the whole driver (`GET /sfu/v1/health` material).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DriverStats {
-    pub workers: usize,
-    pub routers: usize,
-    pub transports: usize,
-    pub producers: usize,
-    pub consumers: usize,
-    /// Datagrams read from the socket.
-    pub datagrams_in: u64,
-    /// Datagrams sent on the socket.
-    pub datagrams_out: u64,
-    /// Datagrams dropped: `dropped_unknown + dropped_queue_full`.
-    pub datagrams_dropped: u64,
-    /// Datagrams of no known transport.
-    pub dropped_unknown: u64,
-    /// Datagrams dropped because their worker's queue was full.
-    pub dropped_queue_full: u64,
-    pub send_errors: u64,
-    pub recv_errors: u64,
-    pub per_worker: Vec<WorkerStats>,
-    /// The ICE-TCP listener's counts.
-    #[serde(default)]
-    pub tcp: TcpStats,
-    /// Transports that failed to connect or stopped working, by reason.
-    #[serde(default)]
-    pub transport_failures: TransportFailures,
-}
-
-/// Liveness plus load.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DriverHealth {
-    /// Not shut down, and every thread is alive.
-    pub running: bool,
-    pub local_addr: SocketAddr,
-    pub stats: DriverStats,
-}
-
 /// Starts drivers.
 pub struct SfuDriver;
 
@@ -250,7 +196,7 @@ impl SfuDriver {
         }
         let socket = UdpSocket::bind(config.bind)?;
         let bound_addr = socket.local_addr()?;
-        let ips = announced_ips(&config, bound_addr)?;
+        let ips = interfaces::announced_ips(&config, bound_addr)?;
         let local_addr = SocketAddr::new(ips[0], bound_addr.port());
         let listener = match config.tcp {
             TcpBind::Off => None,
@@ -367,49 +313,6 @@ impl SfuDriver {
             inner: Arc::new(inner),
         })
     }
-}
-
-/// The announced IPs: configured, else the bound IP, else (wildcard bind)
-/// the host's interface addresses.
-fn announced_ips(config: &DriverConfig, bound: SocketAddr) -> Result<Vec<IpAddr>, DriverError> {
-    if let Some(bad) = config.announced_ips.iter().find(|ip| ip.is_unspecified()) {
-        return Err(DriverError::Config(format!(
-            "announced address {bad} is unspecified: announce the address peers reach"
-        )));
-    }
-    if !config.announced_ips.is_empty() {
-        let mut ips = Vec::new();
-        for ip in &config.announced_ips {
-            if !ips.contains(ip) {
-                ips.push(*ip);
-            }
-        }
-        return Ok(ips);
-    }
-    if !bound.ip().is_unspecified() {
-        return Ok(vec![bound.ip()]);
-    }
-    let ips = interfaces::host_addresses(bound.is_ipv6())?;
-    if ips.is_empty() {
-        return Err(DriverError::Config(format!(
-            "bound to {bound} and this host has no address others can reach: \
-             set announced_ips (--announced-ip) to the address peers reach"
-        )));
-    }
-    tracing::info!(
-        addresses = ?ips,
-        "sfu bound to a wildcard address with none announced: announcing the host's interface addresses"
-    );
-    Ok(ips)
-}
-
-/// `udp 192.0.2.1:40000, tcp 192.0.2.1:40000, …`: every candidate.
-pub fn describe_candidates(candidates: &[LocalCandidate]) -> String {
-    candidates
-        .iter()
-        .map(|c| format!("{} {}", c.protocol.as_str(), c.addr))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 struct WorkerLink {

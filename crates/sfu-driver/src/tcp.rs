@@ -22,7 +22,9 @@
 //! nothing else before it; a frame of length zero or above
 //! [`framing::MAX_FRAME`] closes it; so does `idle_timeout` without a
 //! frame; its outgoing queue holds at most `max_queued_bytes` (more is
-//! dropped and counted, like a full UDP socket buffer would).
+//! dropped and counted, like a full UDP socket buffer would). A frame for a
+//! worker whose queue is full waits up to about 20 ms (the connection is
+//! not read meanwhile: TCP flow control pushes back) before it is dropped.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +46,10 @@ use crate::worker::{Msg, Shared, WorkerCounters};
 
 /// What one read asks for: a few frames at a time.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// How often a frame for a full worker queue is tried again (about a
+/// millisecond apart) before it is dropped.
+const ROUTE_ATTEMPTS: usize = 20;
 
 /// Limits of the ICE-TCP listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -387,7 +393,7 @@ async fn serve_connection(
                         bump(&ctx.counters.frames_unknown);
                         continue;
                     };
-                    route(ctx, conn, w, frame);
+                    route(ctx, conn, w, frame).await;
                 }
             }
             Some(first) = rx.recv() => {
@@ -423,17 +429,28 @@ async fn serve_connection(
     }
 }
 
-/// Hands one frame to worker `w` (dropped and counted when its queue is
-/// full, as for UDP).
-fn route(ctx: &Ctx, conn: &Arc<TcpConn>, w: usize, frame: &[u8]) {
-    let msg = Msg::TcpFrame {
+/// Hands one frame to worker `w`. A full queue is waited on briefly
+/// (this connection stops reading, so TCP's flow control slows the client
+/// down instead of its packets being lost: a TCP reader takes a burst in
+/// one read where UDP's would spread over the socket buffer), then the
+/// frame is dropped and counted, as for UDP.
+async fn route(ctx: &Ctx, conn: &Arc<TcpConn>, w: usize, frame: &[u8]) {
+    let mut msg = Msg::TcpFrame {
         conn: conn.clone(),
         bytes: frame.to_vec(),
     };
-    match ctx.workers[w].try_send(msg) {
-        Ok(()) => bump(&ctx.counters.frames_in),
-        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-            bump(&ctx.worker_counters[w].dropped_queue_full);
+    for _ in 0..ROUTE_ATTEMPTS {
+        match ctx.workers[w].try_send(msg) {
+            Ok(()) => {
+                bump(&ctx.counters.frames_in);
+                return;
+            }
+            Err(TrySendError::Full(back)) => {
+                msg = back;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(TrySendError::Disconnected(_)) => return,
         }
     }
+    bump(&ctx.worker_counters[w].dropped_queue_full);
 }

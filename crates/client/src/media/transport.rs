@@ -397,7 +397,10 @@ async fn run(shared: Arc<Shared>, link: Link, server: SocketAddr) {
 
 /// Drives the `Rtc` now: when to come back and what to send, or `None`
 /// once the transport is closed.
-fn drive(shared: &Shared) -> Option<(Instant, Vec<(SocketAddr, Vec<u8>)>)> {
+/// Packets to send, with their destinations.
+type Outgoing = Vec<(SocketAddr, Vec<u8>)>;
+
+fn drive(shared: &Shared) -> Option<(Instant, Outgoing)> {
     let mut inner = shared.lock();
     if inner.closed {
         return None;
@@ -408,10 +411,7 @@ fn drive(shared: &Shared) -> Option<(Instant, Vec<(SocketAddr, Vec<u8>)>)> {
 
 async fn run_udp(shared: &Shared, socket: UdpSocket) {
     let mut buf = vec![0u8; 4096];
-    loop {
-        let Some((deadline, out)) = drive(shared) else {
-            break;
-        };
+    while let Some((deadline, out)) = drive(shared) {
         for (dest, bytes) in out {
             if let Err(e) = socket.send_to(&bytes, dest).await {
                 tracing::debug!(transport = %shared.id, error = %e, "send_to failed");
@@ -441,10 +441,7 @@ async fn run_tcp(shared: &Shared, stream: TcpStream, server: SocketAddr) {
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = vec![0u8; 16 * 1024];
     let mut pending = Vec::new();
-    loop {
-        let Some((deadline, out)) = drive(shared) else {
-            break;
-        };
+    while let Some((deadline, out)) = drive(shared) {
         let mut framed = Vec::new();
         for (_, bytes) in out {
             let Ok(len) = u16::try_from(bytes.len()) else {
@@ -463,6 +460,10 @@ async fn run_tcp(shared: &Shared, stream: TcpStream, server: SocketAddr) {
                     let mut inner = shared.lock();
                     for frame in take_frames(&mut pending) {
                         inner.receive(Instant::now(), Protocol::Tcp, server, shared.local_addr, &frame);
+                        // str0m wants its outputs drained after each input
+                        // (events of one packet are lost otherwise); what
+                        // it sends waits in `out` for the next turn.
+                        inner.drive(Instant::now(), shared);
                     }
                 }
                 _ => {

@@ -1,0 +1,66 @@
+//! The driver's counts and health, as `GET /sfu/v1/health` carries them.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use vtp_sfu::engine::TransportFailures;
+
+use crate::tcp::TcpStats;
+
+/// Counts of one worker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerStats {
+    pub routers: usize,
+    pub transports: usize,
+    pub producers: usize,
+    pub consumers: usize,
+    /// Datagrams handed to this worker's engine.
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    /// Datagrams dropped because this worker's queue was full.
+    pub dropped_queue_full: u64,
+    /// Tapped packets dropped because a recorder was behind.
+    #[serde(default)]
+    pub tap_drops: u64,
+}
+
+/// Counts of the whole driver (`GET /sfu/v1/health` material).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriverStats {
+    pub workers: usize,
+    pub routers: usize,
+    pub transports: usize,
+    pub producers: usize,
+    pub consumers: usize,
+    /// Datagrams read from the socket.
+    pub datagrams_in: u64,
+    /// Datagrams sent on the socket.
+    pub datagrams_out: u64,
+    /// Datagrams dropped: `dropped_unknown + dropped_queue_full`.
+    pub datagrams_dropped: u64,
+    /// Datagrams of no known transport.
+    pub dropped_unknown: u64,
+    /// Datagrams dropped because their worker's queue was full.
+    pub dropped_queue_full: u64,
+    pub send_errors: u64,
+    pub recv_errors: u64,
+    pub per_worker: Vec<WorkerStats>,
+    /// The ICE-TCP listener's counts.
+    #[serde(default)]
+    pub tcp: TcpStats,
+    /// Transports that failed to connect or stopped working, by reason.
+    #[serde(default)]
+    pub transport_failures: TransportFailures,
+}
+
+/// Liveness plus load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriverHealth {
+    /// Not shut down, and every thread is alive.
+    pub running: bool,
+    pub local_addr: SocketAddr,
+    pub stats: DriverStats,
+}
