@@ -83,7 +83,7 @@ try {
 
   const rows = [];
   let nextStudent = 0;
-  for (const [path, firewall] of [["UDP", "open"], ["ICE-TCP", "no-udp"], ["TURN/TLS 443", "https-only"]]) {
+  for (const [path, firewall] of [["UDP", "open"], ["ICE-TCP", "no-udp-no-relay"], ["TURN/TLS 443", "https-only"]]) {
     net.schoolFirewall(firewall);
     const connect = [], frame = [];
     const seen = new Set();

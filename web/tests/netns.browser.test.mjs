@@ -184,7 +184,8 @@ before(async () => {
   vtp = await startVtp([
     "--bind", `${ADDR.server}:443`, "--http-redirect-bind", `${ADDR.server}:80`,
     "--acme-domain", "vtp.test", "--acme-directory", "https://127.0.0.1:14000/dir", "--acme-ca-cert", pebbleTls.ca,
-    "--rtc-bind", `${ADDR.server}:40000`, "--login-rate-per-ip", "1000",
+    // No announced address: the SFU announces the host's own (192.0.2.10).
+    "--rtc-bind", "0.0.0.0:40000", "--login-rate-per-ip", "1000",
     "--turn-url", `turns:${ADDR.turn}:443?transport=tcp`, "--turn-secret", TURN_SECRET,
   ], origin);
   user("teacher@example.org", "instructor");
@@ -223,6 +224,31 @@ test("over HTTPS (a certificate VTP got from pebble over ACME) from another host
   assert.equal(path?.protocol, "udp", JSON.stringify(path));
   assert.equal(path?.remote, "host", JSON.stringify(path));
   assert.equal(path?.remoteAddress, ADDR.server, "the SFU announces its real address");
+});
+
+test("a school that blocks UDP: media flows over ICE-TCP", { skip, timeout: 90_000 }, async () => {
+  // With TURN over TLS also reachable the browser may take either path;
+  // here the relay is out of reach, so this is ICE-TCP or nothing.
+  net.schoolFirewall("no-udp-no-relay");
+  try {
+    await sam.context().close();
+    sam = await person("studentB", "sam (tcp)");
+    await signIn(sam, origin, "sam@example.org");
+    const check = await connectionCheck(sam);
+    assert.equal(check.path, "tcp", JSON.stringify(check));
+    assert.match(check.text, /over TCP/);
+    await joinRoom(sam, "Geography");
+    await receivesFrom(sam, await selfId(teacher));
+    for (const which of ["send", "recv"]) {
+      const path = await selectedPath(sam, which);
+      assert.equal(path?.protocol, "tcp", `${which}: ${JSON.stringify(path)}`);
+      assert.notEqual(path?.local, "relay", `${which}: not relayed: ${JSON.stringify(path)}`);
+      assert.equal(path?.remoteAddress, ADDR.server, `${which}: ${JSON.stringify(path)}`);
+    }
+    await receivesFrom(teacher, await selfId(sam));
+  } finally {
+    net.schoolFirewall("open");
+  }
 });
 
 test("a school that lets out only HTTPS: media relayed through TURN over TLS", { skip, timeout: 90_000 }, async () => {

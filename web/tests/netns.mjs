@@ -127,13 +127,16 @@ export class Network {
   }
 
   /** The school's firewall: `open` (NAT only), `no-udp` (outbound UDP
-   * dropped) or `https-only` (nothing out but TCP 443 to the server and
-   * the TURN host, as some school and company networks do). */
+   * dropped), `no-udp-no-relay` (and the TURN host unreachable) or
+   * `https-only` (nothing out but TCP 443 to the server and the TURN
+   * host, as some school and company networks do). */
   schoolFirewall(mode) {
     const lan = this.schoolLan;
     const rules = {
       open: [],
       "no-udp": [`iifname "${lan}" meta l4proto udp drop`],
+      // UDP dropped and the relay host out of reach: ICE-TCP or nothing.
+      "no-udp-no-relay": [`iifname "${lan}" meta l4proto udp drop`, `iifname "${lan}" ip daddr ${ADDR.turn} drop`],
       "https-only": [
         `iifname "${lan}" ct state established,related accept`,
         `iifname "${lan}" ip daddr { ${ADDR.server}, ${ADDR.turn} } tcp dport 443 accept`,

@@ -518,3 +518,77 @@ async fn connectivity_checks_open_send_one_track_and_close() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_fresh_page_takes_its_place_back_without_the_old_pages_media() {
+    let s = TestServer::start().await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let room = s.room(&teacher, json!({})).await;
+    let watcher = s.socket(&teacher).await;
+    join(&watcher, &room).await;
+    let (_, ann) = s.user("ann@example.org", Role::Student).await;
+    let dtls = fixture()["rid-simulcast"]["connect"]["dtlsParameters"].clone();
+
+    // Three pages in a row, each closed within the grace period: each one
+    // makes a send and a receive transport and publishes its camera. With
+    // the old pages' transports kept, the third would pass the limit of 4.
+    let mut last_video = None;
+    for page in 0..3 {
+        let a = s.socket(&ann).await;
+        let joined = a
+            .request("join-room", json!({ "roomId": room, "fresh": true }))
+            .await
+            .unwrap();
+        assert_eq!(joined["resumed"], page > 0, "page {page}: {joined}");
+        if let Some(old) = &last_video {
+            // The others hear that the old page's camera went.
+            let closed = watcher
+                .next_event("producer-closed", std::time::Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert_eq!(&closed["producerId"], old, "page {page}");
+        }
+        let send = transport(&a, &room, "send").await;
+        transport(&a, &room, "recv").await;
+        a.request(
+            "connect-transport",
+            json!({ "roomId": room, "transportId": send["id"], "dtlsParameters": dtls }),
+        )
+        .await
+        .unwrap();
+        let video = a
+            .request(
+                "produce",
+                json!({ "roomId": room, "transportId": send["id"], "kind": "video",
+                        "rtpParameters": produce_params("video") }),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("page {page}: {e}"));
+        last_video = Some(video["id"].clone());
+        // The page goes; the next one comes once the server has noticed
+        // (only the watcher's connection is left).
+        a.drop_connection().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (_, metrics) = s.get("/metrics", None).await;
+            let text = metrics.as_str().unwrap_or_default().to_owned();
+            if text.lines().any(|l| l == "vtp_signalling_connections 1") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    // The peer has only the last page's camera.
+    let info = watcher
+        .request("get-room-info", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    let cameras: Vec<&Value> = info["producers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "video")
+        .collect();
+    assert_eq!(cameras.len(), 1, "{info}");
+}

@@ -92,23 +92,14 @@ export class RoomSession {
   /** The first join. Throws a SignalError the page turns into words. */
   async join(): Promise<JoinData> {
     await this.sig.connected();
-    const data = await this.sig.request<JoinData>("join-room", { roomId: this.room.id });
+    // `fresh`: this page has none of an earlier page's media (after a
+    // reload we take our place back, but that page's transports are dead).
+    const data = await this.sig.request<JoinData>("join-room", { roomId: this.room.id, fresh: true });
     await this.media.load(data.routerRtpCapabilities);
     this.apply(data, true);
     this.joinedOnce = true;
-    if (data.resumed) await this.closeStaleProducers();
     await this.consumeAll();
     return data;
-  }
-
-  /** After a page reload we take our place back, but our old page's producers are dead. */
-  private async closeStaleProducers(): Promise<void> {
-    const info = await this.sig.request<{ producers: ProducerInfo[] }>("get-room-info", { roomId: this.room.id });
-    for (const p of info.producers) {
-      if (p.peerId === this.selfId) {
-        await this.sig.request("close-producer", { roomId: this.room.id, producerId: p.producerId }).catch(() => {});
-      }
-    }
   }
 
   /** The socket came back: join again; rebuild media when the server forgot us. */

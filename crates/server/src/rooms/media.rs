@@ -495,19 +495,52 @@ impl RoomHub {
     /// Closes everything a departing peer had on the SFU and tells the others
     /// its producers are gone.
     pub(crate) async fn release_media(&self, live: &mut LiveRoom, peer: &Peer) {
-        for producer in &peer.producers {
+        self.release_sfu_peer(live, &peer.peer_id, &peer.producers)
+            .await;
+    }
+
+    /// Closes what `peer_id` has on the SFU (its transports, and so its
+    /// producers and consumers), telling the others its `producers` are gone.
+    async fn release_sfu_peer(
+        &self,
+        live: &mut LiveRoom,
+        peer_id: &str,
+        producers: &[ProducerInfo],
+    ) {
+        for producer in producers {
             self.end_recorded_producer(live, &producer.producer_id)
                 .await;
             self.publish(
-                live.conns_except(Some(&peer.peer_id)),
+                live.conns_except(Some(peer_id)),
                 "producer-closed",
-                json!({ "producerId": producer.producer_id, "peerId": peer.peer_id }),
+                json!({ "producerId": producer.producer_id, "peerId": peer_id }),
             );
         }
-        // Closes its transports, and so its producers and consumers.
-        if let Err(e) = self.media.remove_peer(&live.router_id, &peer.peer_id).await {
-            tracing::debug!(error = %e, peer_id = %peer.peer_id, "sfu peer already gone");
+        if let Err(e) = self.media.remove_peer(&live.router_id, peer_id).await {
+            tracing::debug!(error = %e, %peer_id, "sfu peer already gone");
         }
+    }
+
+    /// A new page took back a place kept for its peer (`join-room` with
+    /// `fresh`): the old page's transports, producers and consumers are
+    /// dead with it. They are closed (the others are told its producers
+    /// went) and the peer starts again with nothing on the SFU, so the new
+    /// page's transports count from zero. Without this a teacher who
+    /// reloads twice within the grace period hits the transport limit.
+    pub(crate) async fn reset_peer_media(
+        &self,
+        live: &mut LiveRoom,
+        peer_id: &str,
+    ) -> Result<(), SignalError> {
+        let Some(peer) = live.peer_mut(peer_id) else {
+            return Ok(());
+        };
+        let producers = std::mem::take(&mut peer.producers);
+        peer.transports.clear();
+        peer.consumers.clear();
+        self.release_sfu_peer(live, peer_id, &producers).await;
+        self.media.add_peer(&live.router_id, peer_id).await?;
+        Ok(())
     }
 
     /// Turns the SFU's events into notifications for the peers concerned.

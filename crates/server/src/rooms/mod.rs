@@ -218,6 +218,7 @@ impl RoomHub {
         conn: &str,
         room_id: &str,
         display_name: Option<&str>,
+        fresh: bool,
     ) -> Result<JoinOutcome, SignalError> {
         loop {
             // A live room's stored row is kept current in memory (see
@@ -272,7 +273,9 @@ impl RoomHub {
                     tracing::warn!(room_id, error = %e.message, "automatic recording did not start");
                 }
             }
-            let result = self.join_live(&mut slot, user, conn, display_name).await;
+            let result = self
+                .join_live(&mut slot, user, conn, display_name, fresh)
+                .await;
             if result.is_err() && slot.live.as_ref().is_some_and(|l| l.peers.is_empty()) {
                 self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
                     .await;
@@ -320,6 +323,7 @@ impl RoomHub {
         user: &User,
         conn: &str,
         display_name: Option<&str>,
+        fresh: bool,
     ) -> Result<JoinOutcome, SignalError> {
         let Some(live) = slot.live.as_mut() else {
             return Err(SignalError::internal(
@@ -346,7 +350,10 @@ impl RoomHub {
         {
             peer.conn = Some(conn.to_string());
             let (peer_id, role) = (peer.peer_id.clone(), peer.role);
-            tracing::info!(room_id = %room.id, %peer_id, "peer resumed");
+            tracing::info!(room_id = %room.id, %peer_id, fresh, "peer resumed");
+            if fresh {
+                self.reset_peer_media(live, &peer_id).await?;
+            }
             let peers = live
                 .peers
                 .iter()

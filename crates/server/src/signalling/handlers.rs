@@ -90,7 +90,7 @@ pub async fn dispatch(
             let outcome = sig
                 .app
                 .hub
-                .join(&user, &id, &room_id, req.display_name.as_deref())
+                .join(&user, &id, &room_id, req.display_name.as_deref(), req.fresh)
                 .await?;
             conn.rooms
                 .lock()

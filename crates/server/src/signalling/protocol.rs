@@ -22,6 +22,11 @@ pub struct JoinRoom {
     pub room_id: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// The page has nothing of an earlier connection's media (a reload, a
+    /// new tab): a place taken back within the grace period starts with
+    /// nothing on the SFU.
+    #[serde(default)]
+    pub fresh: bool,
 }
 
 #[derive(Deserialize)]
