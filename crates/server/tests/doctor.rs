@@ -229,3 +229,33 @@ fn acme_settings_are_checked_and_a_missing_certificate_is_said() {
     let (ok, text) = doctor(data.path(), &["--acme-domain", "192.0.2.7"]);
     assert!(!ok, "an address cannot get an ACME certificate: {text}");
 }
+
+#[test]
+fn announced_addresses_say_what_students_will_get() {
+    let data = tempfile::tempdir().unwrap();
+    // Loopback media behind a public HTTP bind: nobody elsewhere gets media.
+    let (ok, text) = doctor(
+        data.path(),
+        &["--bind", "0.0.0.0:0", "--rtc-bind", "127.0.0.1:0"],
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL announced addresses") && l.contains("only 127.0.0.1")),
+        "{text}"
+    );
+    // An address that is not this host's (a NAT's): said, not fatal.
+    let (ok, text) = doctor(data.path(), &["--announced-ip", "203.0.113.9"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("warn announced addresses") && l.contains("must be forwarded")),
+        "{text}"
+    );
+    // ICE-TCP off is a warning.
+    let (_, text) = doctor(data.path(), &["--rtc-tcp-bind", "off"]);
+    assert!(
+        text.lines().any(|l| l.starts_with("warn rtc port (tcp)")),
+        "{text}"
+    );
+}

@@ -78,7 +78,7 @@ pub fn describe_candidates(candidates: &[LocalCandidate]) -> String {
 }
 
 #[cfg(unix)]
-pub(crate) fn host_addresses(ipv6: bool) -> std::io::Result<Vec<IpAddr>> {
+pub fn host_addresses(ipv6: bool) -> std::io::Result<Vec<IpAddr>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: `getifaddrs` fills `head` with a list it allocated, which is
     // only read below and freed once with `freeifaddrs`.
@@ -123,7 +123,7 @@ pub(crate) fn host_addresses(ipv6: bool) -> std::io::Result<Vec<IpAddr>> {
 }
 
 #[cfg(not(unix))]
-pub(crate) fn host_addresses(_ipv6: bool) -> std::io::Result<Vec<IpAddr>> {
+pub fn host_addresses(_ipv6: bool) -> std::io::Result<Vec<IpAddr>> {
     Ok(Vec::new())
 }
 

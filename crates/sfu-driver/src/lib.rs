@@ -74,7 +74,7 @@ mod tcp;
 mod worker;
 
 pub use framing::MAX_FRAME;
-pub use interfaces::describe_candidates;
+pub use interfaces::{describe_candidates, host_addresses};
 pub use stats::{DriverHealth, DriverStats, WorkerStats};
 pub use tcp::{TcpLimits, TcpStats};
 

@@ -239,14 +239,85 @@ fn certificate_names(der: &[u8]) -> Vec<String> {
 /// The HTTP and RTC ports: bound by a running `vtp`, or free for one to
 /// bind. Anything else (an address not on this host, no permission) fails.
 fn ports(args: &ServeArgs) -> Vec<Check> {
-    vec![
-        port_check("http port (tcp)", args.bind, |a| {
-            TcpListener::bind(a).map(drop)
-        }),
+    let tcp = |a| TcpListener::bind(a).map(drop);
+    let mut checks = vec![
+        port_check("http port (tcp)", args.bind, tcp),
         port_check("rtc port (udp)", args.rtc_bind, |a| {
             UdpSocket::bind(a).map(drop)
         }),
-    ]
+    ];
+    checks.push(match args.rtc_tcp_bind {
+        Some(crate::config::RtcTcpBind::Off) => Check::new(
+            Verdict::Warn,
+            "rtc port (tcp)",
+            "ICE-TCP is off: students whose network blocks UDP need TURN",
+        ),
+        Some(crate::config::RtcTcpBind::Addr(addr)) => port_check("rtc port (tcp)", addr, tcp),
+        None => port_check("rtc port (tcp)", args.rtc_bind, tcp),
+    });
+    checks.push(announced(args));
+    checks
+}
+
+/// What the SFU will announce, and whether students elsewhere can use it.
+fn announced(args: &ServeArgs) -> Check {
+    let what = "announced addresses";
+    let own = vtp_sfu_driver::host_addresses(true).unwrap_or_default();
+    if args.announced_ip.is_empty() {
+        let ip = args.rtc_bind.ip();
+        if ip.is_unspecified() {
+            return if own.is_empty() {
+                Check::new(
+                    Verdict::Fail,
+                    what,
+                    "none: this host has no address but loopback; set --announced-ip",
+                )
+            } else {
+                let list: Vec<String> = own.iter().map(ToString::to_string).collect();
+                Check::new(
+                    Verdict::Ok,
+                    what,
+                    format!("this host's own: {}", list.join(", ")),
+                )
+            };
+        }
+        if ip.is_loopback() && !args.bind.ip().is_loopback() {
+            return Check::new(
+                Verdict::Fail,
+                what,
+                format!(
+                    "only {ip}: students on other machines get no media; \
+                     set --announced-ip (or --rtc-bind 0.0.0.0:…)"
+                ),
+            );
+        }
+        return Check::new(Verdict::Ok, what, format!("{ip} (the --rtc-bind address)"));
+    }
+    let elsewhere: Vec<String> = args
+        .announced_ip
+        .iter()
+        .filter(|ip| !own.contains(ip))
+        .map(ToString::to_string)
+        .collect();
+    let list: Vec<String> = args.announced_ip.iter().map(ToString::to_string).collect();
+    if elsewhere.is_empty() {
+        Check::new(
+            Verdict::Ok,
+            what,
+            format!("{} (on this host)", list.join(", ")),
+        )
+    } else {
+        Check::new(
+            Verdict::Warn,
+            what,
+            format!(
+                "{}: {} not on this host (behind NAT?): UDP and TCP port {} must be forwarded here",
+                list.join(", "),
+                elsewhere.join(", "),
+                args.rtc_bind.port()
+            ),
+        )
+    }
 }
 
 fn port_check(
