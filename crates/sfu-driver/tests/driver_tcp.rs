@@ -473,7 +473,7 @@ fn sfu_threads_cpu_ns() -> u64 {
 /// publisher to one subscriber, over UDP and over ICE-TCP. Run:
 /// `cargo test --release -p vtp-sfu-driver --test driver_tcp -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a measurement, not a check (figures in docs/benchmarks.md): run it alone with --ignored --nocapture"]
 fn figures_sfu_cpu_per_forwarded_packet_udp_and_tcp() {
     const WARM: u64 = 200;
     const COUNT: u64 = 20_000;
