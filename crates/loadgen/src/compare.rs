@@ -199,6 +199,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 subscribers: n,
                 duration,
                 video_bitrate: args.video_bitrate,
+                ice: vtp_client::IceTransport::Udp,
                 server_cpu: Some(args.server_cpu),
                 janus_ip: args.janus_ip,
             };

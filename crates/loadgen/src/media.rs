@@ -32,6 +32,10 @@ pub struct Args {
     /// Print the reports as JSON.
     #[arg(long)]
     json: bool,
+    /// Publisher and subscribers reach the SFU over ICE-TCP only (its
+    /// passive TCP candidate) instead of UDP.
+    #[arg(long)]
+    ice_tcp: bool,
 }
 
 /// One fan-out run (one system, one subscriber count).
@@ -97,6 +101,8 @@ pub struct Fanout<'a> {
     pub video_bitrate: u32,
     /// Pin the server to this core.
     pub server_cpu: Option<usize>,
+    /// How the VTP peers reach the SFU (UDP, or ICE-TCP only).
+    pub ice: vtp_client::IceTransport,
     /// Janus only: the address for ICE (default: this machine's IPv4 on
     /// its default route; see `janus_server`).
     pub janus_ip: Option<std::net::IpAddr>,
@@ -115,6 +121,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             video_bitrate: args.video_bitrate,
             server_cpu: None,
             janus_ip: None,
+            ice: if args.ice_tcp {
+                vtp_client::IceTransport::Tcp
+            } else {
+                vtp_client::IceTransport::Udp
+            },
         };
         let row = vtp_run(&run)
             .await
@@ -156,6 +167,7 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
             ..VideoOptions::default()
         }),
         Some(AudioOptions::default()),
+        args.ice,
     )
     .await?;
 
@@ -163,6 +175,7 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
     let limit = Arc::new(Semaphore::new(16));
     let mut tasks = Vec::new();
     for _ in 0..n {
+        let ice = args.ice;
         let (limit, base, token, room, producers) = (
             limit.clone(),
             base.clone(),
@@ -172,7 +185,7 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
         );
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire().await;
-            vtp_peers::subscribe(&base, &token, &room, &producers).await
+            vtp_peers::subscribe(&base, &token, &room, &producers, ice).await
         }));
     }
     let mut subscribers = Vec::new();

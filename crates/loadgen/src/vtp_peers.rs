@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 use vtp_client::{
-    AudioOptions, LocalProducer, MediaPeer, RemoteConsumer, SocketIoClient, VideoOptions,
+    AudioOptions, IceTransport, LocalProducer, MediaPeer, RemoteConsumer, SocketIoClient,
+    VideoOptions,
 };
 
 use crate::spawn::post;
@@ -65,10 +66,11 @@ pub async fn publish(
     room: &str,
     video: Option<VideoOptions>,
     audio: Option<AudioOptions>,
+    ice: IceTransport,
 ) -> anyhow::Result<Publisher> {
     let joined = join(base, token, room).await?;
     let socket = &joined.socket;
-    let peer = MediaPeer::new();
+    let peer = MediaPeer::new().with_ice_transport(ice);
     let answer = create_transport(socket, room, "send").await?;
     let transport = peer.create_send_transport(&answer).await?;
     socket.request("connect-transport", json!({ "roomId": room, "transportId": answer["id"], "dtlsParameters": transport.dtls_parameters() })).await?;
@@ -108,10 +110,11 @@ pub async fn subscribe(
     token: &str,
     room: &str,
     producers: &[Value],
+    ice: IceTransport,
 ) -> anyhow::Result<Subscriber> {
     let joined = join(base, token, room).await?;
     let socket = &joined.socket;
-    let peer = MediaPeer::new();
+    let peer = MediaPeer::new().with_ice_transport(ice);
     let answer = create_transport(socket, room, "recv").await?;
     let transport = peer
         .create_recv_transport(&answer, &joined.router_caps)
