@@ -12,7 +12,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { Vtp, sleep } from "./harness.mjs";
+import { CHROMIUM_FLAGS, Vtp, sleep } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const webRoot = join(here, "..");
@@ -22,14 +22,7 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 // DESIGN §7's flags; the fake UI also answers getDisplayMedia with a fake
 // screen (checked here: no picker, no user gesture needed), and sound may
 // start without a click.
-const FLAGS = [
-  "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-  "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-  "--disable-features=WebRtcHideLocalIpsWithMdns",
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE [::1]',
-];
+const FLAGS = CHROMIUM_FLAGS;
 
 let vtp, browser;
 const pageErrors = [];

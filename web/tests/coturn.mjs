@@ -6,19 +6,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
+import { freePort } from "./harness.mjs";
 
 const TURNSERVER = process.env.TURNSERVER ?? "/usr/bin/turnserver";
 
-async function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-    srv.on("error", fail);
-  });
-}
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 async function listening(port, ms) {

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { Vtp } from "./harness.mjs";
+import { CHROMIUM_FLAGS, Vtp } from "./harness.mjs";
 import { FIREFOX, launchFirefox } from "./firefox.mjs";
 import { clickButton, fill, joinFromLobby, receivesFrom, selfId, signIn, until } from "./app-steps.mjs";
 
@@ -17,14 +17,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "..", "dist");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const skip = existsSync(FIREFOX) ? false : "Debian's firefox-esr is not installed";
-const FLAGS = [
-  "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-  "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-  "--disable-features=WebRtcHideLocalIpsWithMdns",
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE [::1]',
-];
 
 let vtp, firefox, chrome;
 const errors = [];
@@ -33,7 +25,7 @@ before(async () => {
   if (skip) return;
   vtp = await Vtp.start(["--web-dir", dist, "--login-rate-per-ip", "1000"]);
   firefox = await launchFirefox();
-  chrome = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  chrome = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
 });
 
 after(async () => {

@@ -11,7 +11,8 @@ import { io } from "socket.io-client";
 const here = dirname(fileURLToPath(import.meta.url));
 export const VTP_BIN = process.env.VTP_BIN ?? resolve(here, "../../target/debug/vtp");
 
-async function freePort() {
+/** A TCP port free on 127.0.0.1 now. */
+export async function freePort() {
   return new Promise((ok, fail) => {
     const srv = net.createServer();
     srv.listen(0, "127.0.0.1", () => {
@@ -21,6 +22,18 @@ async function freePort() {
     srv.on("error", fail);
   });
 }
+
+/** Headless Chromium as the browser suites run it: fake camera and
+ * microphone without prompts, loopback candidates, no name lookups that
+ * would leave the machine. */
+export const CHROMIUM_FLAGS = [
+  "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+  "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE [::1]",
+];
 
 export class Vtp {
   static async start(extraArgs = []) {

@@ -15,22 +15,12 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
-import { Vtp } from "./harness.mjs";
+import { Vtp, freePort } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NGINX = process.env.NGINX ?? "/usr/sbin/nginx";
 const skip = existsSync(NGINX) ? false : "Debian's nginx is not installed";
 
-async function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-    srv.on("error", fail);
-  });
-}
 
 let vtp, nginx, dir, httpsPort, httpPort;
 
