@@ -52,6 +52,9 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// VTP's publisher and subscribers use ICE-TCP only (Janus keeps UDP).
+    #[arg(long)]
+    ice_tcp: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -199,7 +202,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 subscribers: n,
                 duration,
                 video_bitrate: args.video_bitrate,
-                ice: vtp_client::IceTransport::Udp,
+                ice: if args.ice_tcp {
+                    vtp_client::IceTransport::Tcp
+                } else {
+                    vtp_client::IceTransport::Udp
+                },
                 server_cpu: Some(args.server_cpu),
                 janus_ip: args.janus_ip,
             };
