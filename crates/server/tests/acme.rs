@@ -412,7 +412,7 @@ async fn refusal(configure: impl FnOnce(&mut ServeArgs)) -> String {
 #[tokio::test]
 async fn bad_acme_settings_stop_the_start_with_a_clear_message() {
     for (bad, needle) in [
-        ("10.0.0.1", "\"10.0.0.1\" is not a DNS name"),
+        ("192.0.2.1", "\"192.0.2.1\" is not a DNS name"),
         ("*.vtp.test", "\"*.vtp.test\" is not a DNS name"),
         ("localhost", "\"localhost\" is not a DNS name"),
         ("class.vtp.test:443", "is not a DNS name"),

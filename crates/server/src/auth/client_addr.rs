@@ -93,7 +93,7 @@ mod tests {
     fn the_nearest_untrusted_hop_is_the_client() {
         let proxies: Vec<IpNet> = vec!["192.0.2.0/24".parse().unwrap(), "::1/128".parse().unwrap()];
         // The client forged the first entry; the proxy appended the real one.
-        let h = headers(&["10.9.9.9, 198.51.100.7"]);
+        let h = headers(&["203.0.113.66, 198.51.100.7"]);
         assert_eq!(client_ip(&proxies, ip("192.0.2.1"), &h), ip("198.51.100.7"));
         // Two proxies, in two header lines.
         let h = headers(&["198.51.100.7", "192.0.2.2"]);

@@ -637,7 +637,7 @@ mod tests {
         for bad in [
             "",
             "localhost",
-            "10.1.2.3",
+            "192.0.2.33",
             "*.example.org",
             "a_b.example.org",
             "x.org:80",

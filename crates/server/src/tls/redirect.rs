@@ -141,7 +141,7 @@ mod tests {
             host_of("class.example.org.").as_deref(),
             Some("class.example.org")
         );
-        assert_eq!(host_of("10.0.0.5:8080").as_deref(), Some("10.0.0.5"));
+        assert_eq!(host_of("192.0.2.5:8080").as_deref(), Some("192.0.2.5"));
         assert_eq!(host_of("[::1]:80").as_deref(), Some("[::1]"));
         assert_eq!(host_of("[FE80::1]").as_deref(), Some("[fe80::1]"));
         for bad in [
