@@ -1,4 +1,4 @@
-// The HTTP API client (DESIGN §5): keeps the tokens in localStorage so a
+// The HTTP API client (docs/protocol.md, "HTTP API"): keeps the tokens in localStorage so a
 // reload stays signed in, and refreshes the 15-minute access token before it
 // expires. Refresh tokens rotate and a re-used one ends the whole family, so
 // only one refresh may be in flight at a time.

@@ -1,5 +1,5 @@
 // Turns failures into sentences a student or instructor understands. The
-// server's codes are stable (DESIGN §3/§5); its messages are for developers.
+// server's codes are stable (docs/protocol.md); its messages are for developers.
 import { ApiError } from "./api";
 
 /** A signalling request that failed with `{ ok: false, error }`. */

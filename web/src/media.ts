@@ -15,7 +15,7 @@ import type { Signalling } from "./session";
 
 export type Source = "mic" | "camera" | "screen";
 
-/** `ProducerInfo` of DESIGN §3. */
+/** `ProducerInfo` of docs/protocol.md. */
 export interface ProducerInfo {
   producerId: string;
   peerId: string;
@@ -38,7 +38,7 @@ export interface RemoteMedia {
  * The camera's simulcast encodings for a capture `height` pixels tall, as
  * Chromium would allow them (it sends three layers from 540 lines up, two
  * from 270, one below): each rid a quarter, half or the full size, so the
- * SFU can give a small tile the small layer (DESIGN §3 `set-preferred-layers`).
+ * SFU can give a small tile the small layer (`set-preferred-layers` in docs/protocol.md).
  */
 export function cameraEncodings(height: number): types.RtpEncodingParameters[] {
   if (height >= 540) {

@@ -1,4 +1,4 @@
-// The signalling connection (DESIGN §3): one Socket.IO socket with an `auth`
+// The signalling connection (docs/protocol.md): one Socket.IO socket with an `auth`
 // callback, so every reconnection presents a fresh access token, and a typed
 // request helper that unwraps `{ ok, data | error }` acknowledgements.
 import { io, type Socket } from "socket.io-client";

@@ -19,7 +19,7 @@ const webRoot = join(here, "..");
 const dist = join(webRoot, "dist");
 const artifacts = join(webRoot, "test-artifacts");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-// DESIGN §7's flags; the fake UI also answers getDisplayMedia with a fake
+// Chromium's fake-device flags (harness.mjs); the fake UI also answers getDisplayMedia with a fake
 // screen (checked here: no picker, no user gesture needed), and sound may
 // start without a click.
 const FLAGS = CHROMIUM_FLAGS;

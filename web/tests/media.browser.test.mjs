@@ -1,4 +1,4 @@
-// DESIGN §3 end to end: two Chromium pages use the public mediasoup-client
+// The media requests of docs/protocol.md end to end: two Chromium pages use the public mediasoup-client
 // and socket.io-client directly against VTP. Page A publishes its fake
 // camera and microphone; page B consumes them and decodes video.
 import { test, before, after } from "node:test";

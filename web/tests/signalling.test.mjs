@@ -1,4 +1,4 @@
-// The core signalling scenarios of DESIGN §3, driven by the official
+// The core signalling scenarios of docs/protocol.md, driven by the official
 // socket.io-client against a real `vtp` process.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";

@@ -1,7 +1,7 @@
 //! Client of VTP.
 //!
 //! * [`SocketIoClient`]: a Socket.IO v4 client (websocket transport) for the
-//!   signalling protocol of DESIGN.md §3, used by the integration tests and the
+//!   signalling protocol of docs/protocol.md, used by the integration tests and the
 //!   load generator.
 //! * [`media::MediaPeer`]: a str0m WebRTC peer that talks to the SFU with
 //!   mediasoup's JSON shapes, sends synthetic VP8/Opus and counts what it

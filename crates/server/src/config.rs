@@ -491,7 +491,7 @@ pub struct LogArgs {
     pub log_format: LogFormat,
 }
 
-/// Which parts of VTP a node runs (DESIGN §1).
+/// Which parts of VTP a node runs (`--role`; docs/ARCHITECTURE.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum NodeRole {
     All,

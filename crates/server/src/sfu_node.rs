@@ -1,5 +1,5 @@
 //! `vtp serve --role sfu`: a media-only node. It runs the SFU driver and
-//! serves its control API (`/sfu/v1`, DESIGN §4) to API nodes, plus
+//! serves its control API (`/sfu/v1`, docs/protocol.md, "SFU control API") to API nodes, plus
 //! `/health` and `/ready`; no store, no accounts, no signalling.
 
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! The media requests of DESIGN §3 over Socket.IO, with the real SFU behind
+//! The media requests of docs/protocol.md over Socket.IO, with the real SFU behind
 //! them, using the parameters the public mediasoup-client sends from
 //! Chromium: ownership, permissions, notifications and close cascades.
 //! (Media flowing over UDP is covered by the driver's and engine's tests.)

@@ -1,4 +1,4 @@
-//! The SFU control API (DESIGN §4): a media-only node (`--role sfu`)
+//! The SFU control API (docs/protocol.md, "SFU control API"): a media-only node (`--role sfu`)
 //! driven over `/sfu/v1`, directly and by an API node (`--role api`).
 
 mod common;

@@ -1,4 +1,4 @@
-//! The SFU control surface (DESIGN §4) as one trait, [`SfuControl`].
+//! The SFU control surface (docs/protocol.md, "SFU control API") as one trait, [`SfuControl`].
 //!
 //! An API node drives media through this trait and nothing else. In the
 //! default single process the implementation is the local driver
@@ -29,7 +29,7 @@ use vtp_sfu::rtp::{MediaKind, RtpCapabilities};
 
 use crate::{DriverEvent, DriverStats};
 
-/// The protocol's error codes (DESIGN §3), as the SFU uses them.
+/// The protocol's error codes (docs/protocol.md), as the SFU uses them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SfuErrorCode {

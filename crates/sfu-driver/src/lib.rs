@@ -58,7 +58,7 @@
 //! driver answers `internal`.
 //!
 //! [`SfuControl`] (module `control`) is the room- and peer-shaped surface
-//! of DESIGN §4 that API nodes use; `SfuHandle` implements it (module
+//! of docs/protocol.md, "SFU control API" that API nodes use; `SfuHandle` implements it (module
 //! `local`) on top of the calls above, and the server crate serves it as
 //! `/sfu/v1` and implements it again as an HTTP client for remote SFUs.
 

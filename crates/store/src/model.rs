@@ -330,7 +330,7 @@ pub(crate) fn like_pattern(search: &str) -> String {
     out
 }
 
-/// A person's role inside one room (DESIGN §2), as opposed to their
+/// A person's role inside one room (docs/protocol.md, `Peer.role`), as opposed to their
 /// platform [`Role`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

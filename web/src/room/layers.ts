@@ -1,5 +1,5 @@
 // Each remote camera tile asks the SFU for the simulcast layer that fits the
-// size it is shown at (DESIGN §3 `set-preferred-layers`): a thumbnail on a
+// size it is shown at (`set-preferred-layers` in docs/protocol.md): a thumbnail on a
 // phone needs a quarter-size picture, not the full one, and receiving less
 // saves the viewer's bandwidth and CPU and the server's uplink. Screen shares
 // are one full-size encoding and are left alone.

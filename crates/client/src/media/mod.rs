@@ -1,5 +1,5 @@
 //! A WebRTC media peer for tests and the load generator: it speaks only the
-//! wire protocol (mediasoup's JSON shapes of DESIGN.md §3 and standard
+//! wire protocol (mediasoup's JSON shapes of docs/protocol.md and standard
 //! ICE/DTLS/SRTP), like any outside client.
 //!
 //! # Design

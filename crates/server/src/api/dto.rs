@@ -1,4 +1,4 @@
-//! The JSON shapes of the HTTP API (DESIGN §5) and the validation of what
+//! The JSON shapes of the HTTP API (docs/protocol.md, "HTTP API") and the validation of what
 //! clients send. Field names are camelCase on the wire.
 
 use chrono::{DateTime, Utc};

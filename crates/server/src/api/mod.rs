@@ -1,4 +1,4 @@
-//! The HTTP API of DESIGN §5 under `/api/v1`, its OpenAPI document, the
+//! The HTTP API of docs/protocol.md ("HTTP API") under `/api/v1`, its OpenAPI document, the
 //! human-readable API page, and the layers every request passes through.
 //!
 //! Handlers are thin: they check who is calling and what was sent, call the

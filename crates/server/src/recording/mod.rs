@@ -1,4 +1,4 @@
-//! Server-side recording (DESIGN §2 Recording): each recorded producer is
+//! Server-side recording (docs/protocol.md, "Recordings over HTTP"): each recorded producer is
 //! tapped on the SFU (a subscriber with no network hop) and written by its
 //! own thread into one WebM/Matroska file per track (`track`), next to a
 //! `manifest.json` that says whose each track is and where it starts.

@@ -1,4 +1,4 @@
-//! Errors of room operations, with the stable codes of DESIGN §3.
+//! Errors of room operations, with the stable codes of docs/protocol.md.
 
 use serde::Serialize;
 use vtp_store::StoreError;

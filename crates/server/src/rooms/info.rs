@@ -1,4 +1,4 @@
-//! `get-room-info`: the room's state (DESIGN §3), plus VTP's media
+//! `get-room-info`: the room's state (docs/protocol.md), plus VTP's media
 //! statistics: each producer's `stats` and the caller's own `consumers`.
 //!
 //! Statistics come only from the SFU the room's session is on (one

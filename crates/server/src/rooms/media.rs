@@ -1,6 +1,6 @@
 //! The media side of a room: each peer's transports, producers and
 //! consumers on the SFU, who may publish what, and the notifications that
-//! follow (DESIGN §3 `create-transport` … `set-preferred-layers`).
+//! follow (`create-transport` … `set-preferred-layers` in docs/protocol.md).
 //!
 //! The SFU knows transports, producers and consumers by opaque ids; this
 //! layer knows which peer owns each, and refuses to let a peer touch what is

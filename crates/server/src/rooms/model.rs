@@ -1,5 +1,5 @@
 //! The live state of a room: who is in it right now, and the JSON views of
-//! it that clients see (DESIGN §3 `Peer`, `ProducerInfo`).
+//! it that clients see (`Peer`, `ProducerInfo` in docs/protocol.md).
 
 use std::collections::{HashSet, VecDeque};
 
@@ -117,7 +117,7 @@ impl LiveRoom {
     }
 }
 
-/// `Peer` of DESIGN §3.
+/// `Peer` of docs/protocol.md.
 #[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerView {
@@ -131,7 +131,7 @@ pub struct PeerView {
     pub producers: Vec<ProducerInfo>,
 }
 
-/// `ProducerInfo` of DESIGN §3.
+/// `ProducerInfo` of docs/protocol.md.
 #[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProducerInfo {

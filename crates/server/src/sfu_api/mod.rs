@@ -1,4 +1,4 @@
-//! The SFU control API of DESIGN §4 over HTTP.
+//! The SFU control API (docs/protocol.md, "SFU control API") over HTTP.
 //!
 //! `routes` serves any [`vtp_sfu_driver::SfuControl`] at `/sfu/v1` (on
 //! nodes that run the SFU); `remote` implements the same trait as a client

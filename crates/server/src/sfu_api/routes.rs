@@ -1,4 +1,4 @@
-//! `/sfu/v1`: the routes of DESIGN §4, each a thin call of
+//! `/sfu/v1`: the routes of docs/protocol.md, "SFU control API", each a thin call of
 //! [`SfuControl`], behind the shared secret.
 //!
 //! Additions to the seed's table (all in the same pattern): `PUT` and

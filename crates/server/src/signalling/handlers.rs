@@ -1,4 +1,4 @@
-//! One handler per request event of DESIGN §3. Each checks size, budget and
+//! One handler per request event of docs/protocol.md. Each checks size, budget and
 //! shape, calls the room logic, and answers with the envelope.
 
 use serde_json::Value;
@@ -254,7 +254,7 @@ fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-/// The media requests of DESIGN §3: transports, producers, consumers.
+/// The media requests of docs/protocol.md: transports, producers, consumers.
 async fn dispatch_media(ctx: (&Signalling, &Conn, &str, Value, usize), event: &str) -> Value {
     match event {
         "create-transport" => request!(ctx, CreateTransport, |sig, _conn, id, req| async {

@@ -1,4 +1,4 @@
-//! Socket.IO signalling (DESIGN §3) on the HTTP port, at `/socket.io/`.
+//! Socket.IO signalling (docs/protocol.md) on the HTTP port, at `/socket.io/`.
 //!
 //! This layer turns socket events into calls on the room logic
 //! ([`RoomHub`]) and acknowledgements into the `{ ok, data | error }`

@@ -1,4 +1,4 @@
-//! Request payloads of the Socket.IO protocol (DESIGN §3) and the
+//! Request payloads of the Socket.IO protocol (docs/protocol.md) and the
 //! acknowledgement envelope. Unknown fields are ignored (clients may send
 //! more than we read); wrong types and missing fields are `bad_request`.
 

@@ -1,4 +1,4 @@
-//! Peers and snapshots, for the SFU control API (DESIGN §4).
+//! Peers and snapshots, for the SFU control API (docs/protocol.md, "SFU control API").
 //!
 //! A peer is only an owner tag: the engine does not know who it is, only
 //! which transports it owns, so that removing it closes them (and, through

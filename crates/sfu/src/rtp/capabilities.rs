@@ -5,7 +5,7 @@
 //!   engine is willing to put into a router, with their RTCP feedback and
 //!   header-extension ids and directions (these ids are the ones browsers
 //!   already know from mediasoup, so they stay stable across rooms);
-//! - [`default_media_codecs`]: the codecs VTP rooms use (DESIGN §3: opus,
+//! - [`default_media_codecs`]: the codecs VTP rooms use (docs/protocol.md, "Media requests": opus,
 //!   VP8, H.264 Constrained Baseline and Main);
 //! - [`generate_router_rtp_capabilities`]: turns a list of wanted media codecs
 //!   into router capabilities the way mediasoup does — each codec is looked
