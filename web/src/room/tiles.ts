@@ -1,7 +1,7 @@
 // The video grid: one tile per camera and per screen share, ours first,
 // then everyone else in order of arrival. Tiles are kept by key and updated
 // in place, so a video element is never recreated while it plays.
-import { h, replace } from "../dom";
+import { button, h, replace } from "../dom";
 import type { RemoteMedia } from "../media";
 import { TileLayers } from "./layers";
 import type { LocalMedia } from "./local";
@@ -14,6 +14,8 @@ interface Tile {
   video: HTMLVideoElement;
   name: HTMLElement;
   badges: HTMLElement;
+  /** Fit the whole picture (default) or fill the tile, cropping. */
+  fill: HTMLButtonElement;
 }
 
 /** What the layer hint on a tile says for a spatial layer the SFU sends (`consumer-layers-changed`). */
@@ -104,7 +106,12 @@ export class TileGrid {
       }
     }
     this.el.dataset.count = String(Math.min(this.tiles.size, 9));
-    this.el.classList.toggle("has-screen", [...this.tiles.keys()].some((k) => k.endsWith(":screen")));
+    // Screen shares take the top rows: one across, two or more side by side.
+    const screens = [...this.tiles.keys()].filter((k) => k.endsWith(":screen")).length;
+    this.el.classList.toggle("has-screen", screens > 0);
+    this.el.dataset.screens = String(Math.min(screens, 4));
+    this.el.style.setProperty("--screen-rows", String(Math.ceil(screens / 2)));
+    this.el.style.setProperty("--screens", String(screens));
   }
 
   stop(): void {
@@ -118,14 +125,26 @@ export class TileGrid {
     video.muted = true; // Sound plays from separate audio elements.
     const name = h("span", { class: "tile-name" });
     const badges = h("span", { class: "tile-badges" });
+    // Cameras show the whole picture by default (a 16:9 camera in a narrow
+    // tile keeps its sides); a person may fill the tile instead, cropping.
+    const fill = button("Fill", () => {
+      const on = !el.classList.contains("fill");
+      el.classList.toggle("fill", on);
+      fill.setAttribute("aria-pressed", String(on));
+    }, { class: "tile-fill small", "aria-pressed": "false" });
+    // A list item holding a figure: `figure` itself may not take the listitem role.
     const el = h(
-      "figure",
+      "div",
       { class: `tile tile-${source}`, role: "listitem", "data-peer-id": peerId, "data-source": source },
-      video,
-      h("div", { class: "avatar", "aria-hidden": "true" }),
-      h("figcaption", {}, name, badges),
+      h(
+        "figure",
+        { class: "tile-frame" },
+        video,
+        h("div", { class: "avatar", "aria-hidden": "true" }),
+        h("figcaption", {}, name, badges, source === "camera" ? fill : null),
+      ),
     );
-    t = { el, video, name, badges };
+    t = { el, video, name, badges, fill };
     this.tiles.set(key, t);
     if (!key.startsWith("self:")) this.layers.watch(video);
     this.el.append(el);
@@ -162,6 +181,7 @@ export class TileGrid {
 
   private label(t: Tile, name: string, micOn: boolean, hand: boolean, peerId: string): void {
     t.name.textContent = name;
+    t.fill.setAttribute("aria-label", `Fill the tile with ${name}'s video`);
     const avatar = t.el.querySelector(".avatar");
     if (avatar) avatar.textContent = initials(name);
     replace(

@@ -53,15 +53,23 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
       "main",
       { class: "room", id: "main" },
       h("header", { class: "room-bar" }, heading, count, status, controls.recordingBadge, h("div", { class: "spacer" }), ...controls.headerButtons),
+      // The controls come right after the header for keyboard and screen
+      // reader users (Tab reaches Mic and Camera before every tile and the
+      // chat); the stylesheet shows them at the bottom.
+      controls.nav,
+      devices.el,
       banner,
       insecure,
       notice,
       h("div", { class: "room-body" }, h("section", { class: "stage", "aria-label": "Videos" }, grid.el), side),
-      devices.el,
-      controls.nav,
       audios,
     ),
   );
+
+  /** Whether the chat can be read now: it is the open panel, and the panel shows (on phones it is an overlay). */
+  function chatVisible(): boolean {
+    return side.dataset.open === "chat" && getComputedStyle(side).display !== "none";
+  }
 
   function openSide(which: SidePanel) {
     const same = side.dataset.open === which && root.querySelector(".room")?.classList.contains("side-shown");
@@ -76,7 +84,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
 
   function sync() {
     local.syncMic();
-    controls.sync(chat.unread(), side.dataset.open === "chat");
+    controls.sync(chat.unread(), chatVisible());
     heading.textContent = session.title || room.title;
     grid.render();
     count.textContent = `${session.peers.size + 1} in the room`;
@@ -86,7 +94,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   session.onChange = (what) => {
     if (what === "chat") {
       chat.render();
-      if (side.dataset.open === "chat") chat.seen();
+      if (chatVisible()) chat.seen();
     }
     if (what === "peers" || what === "self") people.render();
     if (what === "self") root.querySelector(".room")?.setAttribute("data-joins", String(session.joins));
