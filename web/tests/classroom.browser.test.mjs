@@ -216,3 +216,30 @@ test("on a phone, the Chat button counts messages that arrived while it was clos
   await until(phone, () => [...document.querySelectorAll("button")].some((b) => b.textContent === "Chat"), null, 5_000, "the count to clear once read");
   assert.ok(await selfId(phone));
 });
+
+test("the same account in a second tab takes the place over; the first tab stops sending and says why", async () => {
+  const first = await teacherInRoom("two-tabs", "Two tabs");
+  const student = await studentInRoom("two-tabs-student", "Two tabs");
+  const teacherId = await selfId(first);
+  await until(student, (id) => document.querySelector(`.tile-camera[data-peer-id="${CSS.escape(id)}"]`) !== null, teacherId, 15_000, "the teacher's tile");
+  // A second tab of the same browser profile (same sign-in) opens the room link.
+  const second = await first.context().newPage();
+  second.name = "two-tabs (second tab)";
+  second.on("pageerror", (e) => errors.push(`[${second.name}] ${e.message}`));
+  await second.goto(first.url());
+  await until(second, () => document.querySelector(".room[data-joined]") !== null, null, 30_000, "the second tab in the room");
+  assert.equal(await selfId(second), teacherId, "the same place in the room");
+  // The first tab is told why, and is back in the lobby (leaving the room stops its devices).
+  await first.getByText("You joined this room from another tab or device").waitFor({ timeout: 15_000 });
+  assert.equal(await first.evaluate(() => document.querySelector(".room") === null), true);
+  // The student sees one teacher, whose video comes from the second tab.
+  await until(
+    student,
+    async (id) => document.querySelectorAll(`.tile-camera[data-peer-id="${CSS.escape(id)}"]`).length === 1 &&
+      (await window.vtpRoom.stats()).some((s) => s.peerId === id && s.kind === "video" && s.framesDecoded > 0),
+    teacherId,
+    30_000,
+    "one teacher tile, decoding the second tab's camera",
+  );
+  assert.equal(await student.locator(".count").textContent(), "2 in the room");
+});
