@@ -38,10 +38,34 @@ pub enum Command {
     /// Work on recordings from the command line.
     #[command(subcommand)]
     Recording(RecordingCommand),
+    /// Write a consistent copy of the embedded database to FILE while VTP
+    /// runs (PostgreSQL: use pg_dump). The data directory's key, certificates
+    /// and recordings are files to copy alongside (docs/deploy.md).
+    Backup(BackupArgs),
+    /// Replace the embedded database with a backup taken by `vtp backup`
+    /// (VTP must be stopped); the database it replaces is kept beside it,
+    /// and the backup is migrated forward to this release's schema.
+    Restore(RestoreArgs),
     /// Check a configuration before a class (same flags and variables as
     /// `serve`): the store, the certificate, the ports, each TURN server
     /// with VTP's credential. One line per check; exits 1 when one fails.
     Doctor(Box<ServeArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write (must not exist yet).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A file written by `vtp backup`.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,21 +8,10 @@ use std::process::{Command, Stdio};
 use common::*;
 use vtp_store::Role;
 
-fn vtp(home: &Home, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vtp"));
-    cmd.args(args)
-        .arg("--data-dir")
-        .arg(home.data_dir.path())
-        .env("VTP_DATABASE_URL", home.db.url())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
 #[tokio::test]
 async fn first_admin_is_made_on_the_command_line() {
     let home = Home::new().await;
-    let out = vtp(&home, &["migrate"]).output().unwrap();
+    let out = vtp_command(&home, &["migrate"]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -30,7 +19,7 @@ async fn first_admin_is_made_on_the_command_line() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema at version"));
 
-    let mut child = vtp(
+    let mut child = vtp_command(
         &home,
         &[
             "user",
@@ -67,7 +56,7 @@ async fn first_admin_is_made_on_the_command_line() {
         "the password is never echoed"
     );
 
-    let dup = vtp(
+    let dup = vtp_command(
         &home,
         &[
             "user",
@@ -82,7 +71,7 @@ async fn first_admin_is_made_on_the_command_line() {
     .unwrap();
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
-    let weak = vtp(
+    let weak = vtp_command(
         &home,
         &[
             "user",
@@ -97,7 +86,7 @@ async fn first_admin_is_made_on_the_command_line() {
     .unwrap();
     assert!(!weak.status.success());
 
-    let out = vtp(
+    let out = vtp_command(
         &home,
         &[
             "user",
@@ -111,7 +100,7 @@ async fn first_admin_is_made_on_the_command_line() {
     .output()
     .unwrap();
     assert!(out.status.success());
-    let out = vtp(
+    let out = vtp_command(
         &home,
         &[
             "user",

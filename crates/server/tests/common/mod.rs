@@ -18,6 +18,19 @@ use vtp_server::config::{Secret, ServeArgs};
 use vtp_store::testing::{TempDir, TestDatabase};
 use vtp_store::{NewUser, Role, Store};
 
+/// The `vtp` binary with `args`, on the home's database and data directory,
+/// its output captured.
+pub fn vtp_command(home: &Home, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vtp"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(home.data_dir.path())
+        .env("VTP_DATABASE_URL", home.db.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
 pub const PASSWORD: &str = "correct horse battery";
 
 /// Where a server keeps its state; outlives server restarts.
