@@ -8,10 +8,18 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The release and the git revision this binary was built from (`build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("VTP_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vtp",
-    version,
+    version = VERSION,
     args_conflicts_with_subcommands = true,
     about = "VTP: a live virtual classroom (HTTP API, Socket.IO signalling, SFU) in one program.",
     long_about = "VTP: a live virtual classroom in one program.\n\n\

@@ -157,3 +157,24 @@ fn help_lists_every_setting_with_its_variable() {
         assert!(help.contains(var), "{var} missing from --help");
     }
 }
+
+#[test]
+fn version_names_the_release_and_the_git_revision() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vtp"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let revision = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    assert_eq!(
+        version,
+        format!("vtp {} ({revision})", env!("CARGO_PKG_VERSION"))
+    );
+}
