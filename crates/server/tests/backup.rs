@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Home, vtp_command};
+use common::{Home, vtp_command, wait_until};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -50,20 +50,20 @@ impl Served {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
         let http = reqwest::Client::new();
-        loop {
-            let up = http
-                .get(format!("{}/health", served.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if up {
-                return served;
-            }
-            assert!(Instant::now() < deadline, "vtp did not answer /health");
-            tokio::task::yield_now().await;
-        }
+        let health = format!("{}/health", served.base);
+        wait_until(
+            Duration::from_secs(20),
+            "vtp answering /health",
+            async || {
+                http.get(&health)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            },
+        )
+        .await;
+        served
     }
 
     fn stop(mut self) {
@@ -151,11 +151,12 @@ async fn a_backup_taken_while_vtp_writes_restores_into_the_stopped_server() {
         })
     };
     // Some writes before, some during.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while written.load(Ordering::SeqCst) < 5 {
-        assert!(Instant::now() < deadline, "registrations go through");
-        tokio::task::yield_now().await;
-    }
+    wait_until(
+        Duration::from_secs(20),
+        "registrations going through",
+        async || written.load(Ordering::SeqCst) >= 5,
+    )
+    .await;
     let at_start = written.load(Ordering::SeqCst);
     let out = {
         let cmd = vtp_command(&home, &["backup", file.to_str().unwrap()]);
