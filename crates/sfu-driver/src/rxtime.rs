@@ -87,7 +87,7 @@ pub(crate) fn recv_from(
             // SAFETY: an SCM_TIMESTAMPNS message carries one `timespec`.
             let stamp: libc::timespec =
                 unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
-            arrived = arrival(i64::from(stamp.tv_sec), i64::from(stamp.tv_nsec), now);
+            arrived = arrival(stamp.tv_sec, stamp.tv_nsec, now);
         }
         // SAFETY: as above.
         cmsg = unsafe { libc::CMSG_NXTHDR(&raw const msg, cmsg) };
