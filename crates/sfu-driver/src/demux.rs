@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::time::Duration;
 
+use crate::rxtime;
 use crate::stun::{self, Kind};
 use crate::worker::{Msg, WorkerCounters};
 
@@ -90,12 +91,15 @@ impl Demux {
     pub fn run(self) {
         let mut table = Table::default();
         let mut buf = vec![0u8; RECV_BUFFER];
+        if !rxtime::enable(&self.socket) {
+            tracing::debug!("no kernel receive timestamps: arrival is when a datagram is read");
+        }
         loop {
-            let received = self.socket.recv_from(&mut buf);
+            let received = rxtime::recv_from(&self.socket, &mut buf);
             if self.stop.load(Ordering::Acquire) {
                 return;
             }
-            let (len, source) = match received {
+            let (len, source, arrived) = match received {
                 Ok(r) => r,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     continue;
@@ -129,6 +133,7 @@ impl Demux {
             let msg = Msg::Datagram {
                 source,
                 bytes: bytes.to_vec(),
+                arrived,
             };
             match self.workers[worker].try_send(msg) {
                 Ok(()) => {}

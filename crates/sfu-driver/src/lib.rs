@@ -68,6 +68,7 @@ mod directory;
 mod framing;
 mod interfaces;
 mod local;
+mod rxtime;
 mod stats;
 mod stun;
 mod tcp;

@@ -46,12 +46,13 @@ pub(crate) enum Msg {
     Datagram {
         source: SocketAddr,
         bytes: Vec<u8>,
+        /// When it reached the host (see `rxtime`): what the engine is told,
+        /// so a busy worker does not bunch up the arrival times publishers'
+        /// congestion control reads.
+        arrived: Instant,
     },
     /// One RFC 4571 frame's payload from an ICE-TCP connection.
-    TcpFrame {
-        conn: Arc<TcpConn>,
-        bytes: Vec<u8>,
-    },
+    TcpFrame { conn: Arc<TcpConn>, bytes: Vec<u8> },
     /// A command is waiting on the command channel.
     Wake,
 }
@@ -207,9 +208,19 @@ impl Worker {
 
     fn take(&mut self, msg: Msg) {
         match msg {
-            Msg::Datagram { source, bytes } => {
+            Msg::Datagram {
+                source,
+                bytes,
+                arrived,
+            } => {
                 self.counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
-                self.engine.handle_datagram(Instant::now(), source, &bytes);
+                self.engine.handle_receive_arrived(
+                    Instant::now(),
+                    arrived,
+                    IceProtocol::Udp,
+                    source,
+                    &bytes,
+                );
             }
             Msg::TcpFrame { conn, bytes } => {
                 self.counters.datagrams_in.fetch_add(1, Ordering::Relaxed);

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::rtp::{RtpPacket, Ssrc};
-use vtp_sfu::engine::{EngineEvent, LAYER_INACTIVE_AFTER, LayersSnapshot, vp8};
+use vtp_sfu::engine::{
+    EngineEvent, LAYER_INACTIVE_AFTER, LAYERS_NEEDED_HOLD, LayersSnapshot, TAP_TOP_LAYER_WAIT, vp8,
+};
 use vtp_sfu::rtp::{MediaKind, RtpStreamType};
 
 #[path = "support/net.rs"]
@@ -502,4 +504,106 @@ fn bad_layer_preferences_are_refused() {
     sim.net.engine.resume_consumer("cv", now).unwrap();
     sim.frames(20);
     assert_eq!(sim.got().last().unwrap().layer, 2);
+}
+
+/// What a recording tap got, read back like [`Sim::got`] (VP8).
+fn tapped(sim: &Sim) -> Vec<Got> {
+    sim.net
+        .tapped
+        .iter()
+        .filter(|(id, _)| id == "rec")
+        .map(|(_, p)| Got {
+            seq: p.sequence_number,
+            ts: p.timestamp,
+            desc: vp8::parse_vp8(&p.payload).expect("a VP8 descriptor"),
+            layer: p.payload[7],
+        })
+        .collect()
+}
+
+fn layers_needed(sim: &Sim) -> Vec<u8> {
+    sim.net
+        .engine_events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::ProducerLayersNeeded {
+                max_spatial_layer, ..
+            } => Some(*max_spatial_layer),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 15: a recording keeps the best layer. The only consumer wants
+/// layer 0 and r2 is not sent yet: the tap waits for the top layer, then
+/// starts on the best one arriving (r1) at a keyframe, rises to r2 at a
+/// keyframe when r2 comes, as one unbroken stream, and its publisher is
+/// told to keep every layer while it exists.
+#[test]
+fn a_recording_tap_gets_the_top_layer_and_switches_only_at_keyframes() {
+    let mut sim = simulcast();
+    sim.layers[2].sending = false;
+    sim.prefer(0, None);
+    sim.start();
+    let info = sim.net.engine.add_tap("pv", "rec").unwrap();
+    assert_eq!(info.codecs[0].mime_type, "video/VP8");
+
+    // Within the wait for the top layer: nothing recorded yet.
+    let wait = (TAP_TOP_LAYER_WAIT.as_millis() / FRAME.as_millis()) as usize;
+    sim.frames(wait - 10);
+    assert!(tapped(&sim).is_empty(), "the tap waits for r2");
+    // Then the best layer arriving, from a keyframe.
+    sim.frames(20);
+    let got = tapped(&sim);
+    assert!(!got.is_empty(), "the tap started");
+    assert!(got[0].desc.keyframe, "starts at a keyframe: {:?}", got[0]);
+    assert!(got.iter().all(|g| g.layer == 1), "on r1, the best arriving");
+
+    // r2 comes: a keyframe is asked of it and the tap switches there.
+    sim.layers[2].sending = true;
+    sim.layers[2].keyframe_due = false;
+    sim.frames(30);
+    let got = tapped(&sim);
+    let first_top = got.iter().position(|g| g.layer == 2).expect("rose to r2");
+    assert!(got[first_top].desc.keyframe, "switched at a keyframe");
+    assert!(got[first_top..].iter().all(|g| g.layer == 2), "stays on r2");
+    assert!(sim.requests.iter().any(|r| r == "r2"), "asked r2 for one");
+    assert_one_stream(&got);
+    // Keyframes a recorder asks for are asked of the layer it gets.
+    let asked = sim.requests.iter().filter(|r| *r == "r2").count();
+    sim.frames(20);
+    let now = sim.net.now;
+    sim.net.engine.request_tap_keyframe("rec", now).unwrap();
+    sim.frames(2);
+    assert!(sim.requests.iter().filter(|r| *r == "r2").count() > asked);
+
+    // The consumer got layer 0 throughout; the publisher was never told to
+    // drop a layer while the tap exists.
+    assert!(sim.got().iter().all(|g| g.layer == 0));
+    assert_eq!(layers_needed(&sim), Vec::<u8>::new());
+    // Without the tap, the need falls to the consumer's after the hold.
+    sim.net.engine.remove_tap("rec").unwrap();
+    let hold = (LAYERS_NEEDED_HOLD.as_millis() / FRAME.as_millis()) as usize;
+    sim.frames(hold + 10);
+    assert_eq!(layers_needed(&sim), vec![0]);
+}
+
+/// A tap added while every layer arrives starts on the top one at once,
+/// and a publisher told to send only layer 0 is told the top again.
+#[test]
+fn a_tap_starts_on_the_top_layer_and_raises_what_the_publisher_sends() {
+    let mut sim = simulcast();
+    sim.prefer(0, None);
+    sim.start();
+    let hold = (LAYERS_NEEDED_HOLD.as_millis() / FRAME.as_millis()) as usize;
+    sim.frames(hold + 10);
+    assert_eq!(layers_needed(&sim), vec![0], "only layer 0 is needed");
+    sim.net.engine.add_tap("pv", "rec").unwrap();
+    sim.net.run(Duration::from_millis(1));
+    assert_eq!(layers_needed(&sim), vec![0, 2], "told at once");
+    sim.frames(10);
+    let got = tapped(&sim);
+    assert!(got.len() >= 10, "{} packets", got.len());
+    assert!(got[0].desc.keyframe && got.iter().all(|g| g.layer == 2));
+    assert_one_stream(&got);
 }

@@ -42,8 +42,10 @@ window.vtp = {
   },
 
   /** `simulcast`: the camera captured at 1280×720 and sent as three VP8
-   * encodings r0/r1/r2 (¼, ½ and full size), as a classroom camera would. */
-  async publish({ simulcast = false } = {}) {
+   * encodings r0/r1/r2 (¼, ½ and full size), as a classroom camera would.
+   * `encodings` and `capture` (`{ width, height }`) replace those encodings
+   * and that size, for tests that set their own bitrates. */
+  async publish({ simulcast = false, encodings, capture } = {}) {
     const { req, device, roomId } = this.ctx;
     const params = await req("create-transport", { roomId, direction: "send" });
     const transport = device.createSendTransport(transportOptions(this.ctx, params));
@@ -51,11 +53,12 @@ window.vtp = {
     transport.on("produce", ({ kind, rtpParameters, appData }, done, fail) => {
       req("produce", { roomId, transportId: params.id, kind, rtpParameters, appData }).then(({ id }) => done({ id }), fail);
     });
-    const video = simulcast ? { width: 1280, height: 720 } : { width: 640, height: 360 };
+    simulcast ||= encodings !== undefined;
+    const video = capture ?? (simulcast ? { width: 1280, height: 720 } : { width: 640, height: 360 });
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
     const options = { track: stream.getVideoTracks()[0], appData: { source: "camera" } };
     if (simulcast) {
-      options.encodings = [
+      options.encodings = encodings ?? [
         { rid: "r0", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
         { rid: "r1", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
         { rid: "r2", scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
@@ -161,6 +164,15 @@ window.vtp = {
       }
     });
     return out;
+  },
+
+  /** The send transport's bandwidth estimate: the selected pair's
+   * `availableOutgoingBitrate` (bit/s; 0 before there is one). */
+  async availableOutgoingBitrate() {
+    const report = await this.ctx.send.getStats();
+    let pairId = null;
+    report.forEach((s) => { if (s.type === "transport") pairId = s.selectedCandidatePairId; });
+    return (pairId && report.get(pairId)?.availableOutgoingBitrate) || 0;
   },
 
   /** The candidate types of the pair a transport (`send` or `recv`) uses now. */

@@ -32,6 +32,24 @@ impl Engine {
         source: SocketAddr,
         bytes: &[u8],
     ) {
+        self.handle_receive_arrived(now, now, protocol, source, bytes);
+    }
+
+    /// [`Engine::handle_receive`] of a packet that reached the host at
+    /// `arrived` (a kernel receive timestamp), handled at `now`. str0m is
+    /// given the arrival time, which its TWCC feedback reports to the
+    /// publisher: a publisher's congestion control reads those times, and
+    /// packets that waited while this thread was busy would look bunched up
+    /// (a false queue, a bandwidth probe taken for invalid). Everything the
+    /// packet causes (forwarding, pacing, timers) runs at `now`.
+    pub fn handle_receive_arrived(
+        &mut self,
+        now: Instant,
+        arrived: Instant,
+        protocol: IceProtocol,
+        source: SocketAddr,
+        bytes: &[u8],
+    ) {
         let key = (protocol, source);
         let transport_id = match wire::stun_username(bytes) {
             Some((local, remote, is_request)) => {
@@ -84,7 +102,14 @@ impl Engine {
         {
             transport.ssrcs.insert(found);
         }
-        feed(&self.config, transport, now, protocol, source, bytes);
+        feed(
+            &self.config,
+            transport,
+            arrived.min(now),
+            protocol,
+            source,
+            bytes,
+        );
         self.dirty.insert(transport_id);
         self.pump(now);
     }

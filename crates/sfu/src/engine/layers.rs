@@ -33,6 +33,8 @@
 
 use std::time::{Duration, Instant};
 
+use str0m::rtp::RtpPacket;
+
 use super::LayersSnapshot;
 use super::allocation::Layers;
 use super::forward::SeqRewriter;
@@ -85,7 +87,17 @@ pub(super) enum Verdict {
     Forward,
 }
 
-/// One consumer's layer state. See the module doc.
+/// A packet as one subscriber of the producer gets it (see
+/// [`LayerSelector::rewrite`]).
+#[derive(Debug)]
+pub(super) struct Rewritten {
+    pub(super) seq: u64,
+    pub(super) timestamp: u32,
+    pub(super) payload: Vec<u8>,
+}
+
+/// One subscriber's layer state (a consumer's, or a recording tap's). See
+/// the module doc.
 #[derive(Debug)]
 pub(super) struct LayerSelector {
     layer_count: usize,
@@ -249,35 +261,54 @@ impl LayerSelector {
     /// timestamps and picture ids a new base). Taken once, when something
     /// is actually sent, so a switching packet that is dropped or cannot
     /// be sent leaves the rebase to the next one.
-    pub(super) fn take_rebase(&mut self) -> bool {
+    fn take_rebase(&mut self) -> bool {
         std::mem::take(&mut self.rebase)
     }
 
-    /// A packet the verdict dropped: its picture id takes no slot either.
-    pub(super) fn skip_frame(&mut self, frame: &FrameInfo) {
+    /// A packet the verdict dropped: neither its sequence number (in the
+    /// subscriber's `seq`) nor its picture id takes a slot.
+    pub(super) fn skip(&mut self, seq: &mut SeqRewriter, packet: &RtpPacket, frame: &FrameInfo) {
+        seq.skip(*packet.seq_no);
         if let Some((id, bits, _)) = frame.vp8.and_then(|d| d.picture_id) {
             self.picture_id.skip(id, bits);
         }
     }
 
-    /// The consumer's timestamp for a forwarded packet.
-    pub(super) fn timestamp(
+    /// A packet the verdict forwards, rewritten for the subscriber whose
+    /// sequence numbers `seq` keeps: a new run of sequence numbers, a new
+    /// timestamp base and new picture-id bases when it is the first of a
+    /// new layer. Call it only for a packet that is then sent (the rebase
+    /// is taken); `None` when its sequence slot is gone (drop it).
+    pub(super) fn rewrite(
         &mut self,
-        ts: u32,
-        new_layer: bool,
+        seq: &mut SeqRewriter,
+        packet: &RtpPacket,
+        frame: &FrameInfo,
         clock_rate: u32,
         now: Instant,
-    ) -> u32 {
+    ) -> Option<Rewritten> {
+        let new_layer = self.take_rebase();
+        if new_layer {
+            seq.stop();
+        }
+        let out_seq = seq.rewrite(*packet.seq_no)?;
+        let timestamp = self.timestamp(packet.header.timestamp, new_layer, clock_rate, now);
+        let mut payload = packet.payload.to_vec();
+        self.rewrite_payload(&mut payload, frame, new_layer);
+        Some(Rewritten {
+            seq: out_seq,
+            timestamp,
+            payload,
+        })
+    }
+
+    /// The consumer's timestamp for a forwarded packet.
+    fn timestamp(&mut self, ts: u32, new_layer: bool, clock_rate: u32, now: Instant) -> u32 {
         self.timestamps.align(ts, new_layer, clock_rate, now)
     }
 
     /// Rewrites a forwarded VP8 packet's picture id and TL0PICIDX in place.
-    pub(super) fn rewrite_payload(
-        &mut self,
-        payload: &mut [u8],
-        frame: &FrameInfo,
-        new_layer: bool,
-    ) {
+    fn rewrite_payload(&mut self, payload: &mut [u8], frame: &FrameInfo, new_layer: bool) {
         let Some(d) = frame.vp8 else {
             return;
         };

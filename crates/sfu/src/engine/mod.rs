@@ -98,8 +98,8 @@
 //!
 //! A simulcast producer's publisher hears which of its layers some
 //! consumer may use ([`EngineEvent::ProducerLayersNeeded`]: the highest
-//! preferred spatial layer over its unpaused consumers, layer 0 at least;
-//! rises at once, falls after [`LAYERS_NEEDED_HOLD`]), so it can stop
+//! preferred spatial layer over its unpaused consumers, layer 0 at least,
+//! the top layer while a recording taps it; rises at once, falls after [`LAYERS_NEEDED_HOLD`]), so it can stop
 //! encoding the others (`needed`).
 //!
 //! # Bandwidth: estimate, pacing, layer choice
@@ -219,7 +219,7 @@ pub use peers::{
 use producers::Producer;
 pub use speaker::{QUIET_FLOOR_DBOV, SPEAKER_DEBOUNCE, SPEAKER_WINDOW, SPEAKING_THRESHOLD_DBOV};
 pub use stats::{STATS_INTERVAL, StreamStats};
-pub use taps::{MAX_TAPS_PER_PRODUCER, TapInfo, TapPacket};
+pub use taps::{MAX_TAPS_PER_PRODUCER, TAP_TOP_LAYER_WAIT, TapInfo, TapPacket};
 use transport::Transport;
 pub use types::*;
 

@@ -5,9 +5,10 @@
 //!
 //! For a simulcast producer whose consumers can switch layers (see
 //! `layers`), the need is the highest `min(preferred spatial, layer count −
-//! 1)` over its consumers that are not paused by their owner; with no such
-//! consumer it is 0. Layer 0 is always needed: recording taps read it, and a
-//! new consumer starts on it at once while the upper layers come back.
+//! 1)` over its consumers that are not paused by their owner, and the top
+//! layer while a recording taps it (a tap records the best layer, see
+//! `taps`); with neither it is 0. Layer 0 is always needed: a new consumer
+//! starts on it at once while the upper layers come back.
 //! Only the *preferred* ceiling counts, never what a consumer's link allows
 //! now: a consumer held down by bandwidth must be able to rise again when
 //! its link recovers, and it can only rise to a layer that is being sent.
@@ -55,17 +56,27 @@ pub(super) struct NeededLayers {
 }
 
 impl NeededLayers {
+    /// The need is `needed` now and did not fall: the value to announce, if
+    /// any (a fall is left for [`NeededLayers::update`]).
+    fn rise(&mut self, needed: u8, top: u8) -> Option<u8> {
+        let announced = self.announced.unwrap_or(top);
+        if needed < announced {
+            return None;
+        }
+        self.falling_since = None;
+        if needed == announced {
+            return None;
+        }
+        self.announced = Some(needed);
+        Some(needed)
+    }
+
     /// The need is `needed` now, of a producer whose highest layer is
     /// `top`: the value to announce, if any.
     fn update(&mut self, needed: u8, top: u8, now: Instant) -> Option<u8> {
         let announced = self.announced.unwrap_or(top);
         if needed >= announced {
-            self.falling_since = None;
-            if needed == announced {
-                return None;
-            }
-            self.announced = Some(needed);
-            return Some(needed);
+            return self.rise(needed, top);
         }
         let since = *self.falling_since.get_or_insert(now);
         if now.saturating_duration_since(since) < LAYERS_NEEDED_HOLD {
@@ -87,6 +98,9 @@ impl Engine {
             return None;
         }
         let top = u8::try_from(producer.layers.len().saturating_sub(1)).unwrap_or(u8::MAX);
+        if !producer.taps.is_empty() {
+            return Some((top, top));
+        }
         let needed = producer
             .consumers
             .iter()
@@ -108,6 +122,23 @@ impl Engine {
             return;
         };
         if let Some(max_spatial_layer) = producer.needed.update(needed, top, now) {
+            self.emit(EngineEvent::ProducerLayersNeeded {
+                producer_id: producer_id.to_owned(),
+                max_spatial_layer,
+            });
+        }
+    }
+
+    /// Announces at once a rise of what a producer's publisher needs to
+    /// send (a tap was added); falls wait for the layer tick.
+    pub(super) fn raise_layers_needed(&mut self, producer_id: &str) {
+        let Some((needed, top)) = self.layers_needed_now(producer_id) else {
+            return;
+        };
+        let Some(producer) = self.producers.get_mut(producer_id) else {
+            return;
+        };
+        if let Some(max_spatial_layer) = producer.needed.rise(needed, top) {
             self.emit(EngineEvent::ProducerLayersNeeded {
                 producer_id: producer_id.to_owned(),
                 max_spatial_layer,

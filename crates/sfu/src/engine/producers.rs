@@ -72,7 +72,7 @@ pub(super) struct Producer {
     /// RTP clock rate of its media.
     pub(super) clock_rate: u32,
     pub(super) consumers: BTreeSet<String>,
-    /// Taps (recorders) of the first encoding.
+    /// Taps (recorders; see `taps`).
     pub(super) taps: BTreeSet<String>,
     /// What its publisher was told to encode (see `needed`).
     pub(super) needed: NeededLayers,
@@ -348,6 +348,12 @@ impl Engine {
             return Ok(());
         }
         producer.paused = paused;
+        // As for its consumers: no gap in a tap's numbering across a pause.
+        for tap_id in &producer.taps {
+            if let Some(tap) = self.taps.get_mut(tap_id) {
+                tap.seq.stop();
+            }
+        }
         let consumers: Vec<String> = producer.consumers.iter().cloned().collect();
         let mut keyframe_layers = BTreeSet::new();
         for consumer_id in consumers {

@@ -96,22 +96,35 @@ impl Engine {
         let Some(producer) = self.producers.get(&producer_id) else {
             return;
         };
-        if layer == 0 && !producer.taps.is_empty() {
-            let taps: Vec<String> = producer.taps.iter().cloned().collect();
-            self.tap(
-                &taps,
-                TapPacket {
-                    sequence_number: *packet.seq_no,
-                    timestamp: packet.header.timestamp,
+        for tap_id in &producer.taps {
+            let Some(tap) = self.taps.get_mut(tap_id) else {
+                continue;
+            };
+            match tap.layers.decide(layer, &frame) {
+                Verdict::NotMine => continue,
+                Verdict::Drop => {
+                    tap.layers.skip(&mut tap.seq, packet, &frame);
+                    continue;
+                }
+                Verdict::Forward => {}
+            }
+            let Some(out) = tap
+                .layers
+                .rewrite(&mut tap.seq, packet, &frame, clock_rate, now)
+            else {
+                continue;
+            };
+            self.outputs.push_back(EngineOutput::Tapped {
+                tap_id: tap_id.clone(),
+                packet: TapPacket {
+                    sequence_number: out.seq,
+                    timestamp: out.timestamp,
                     marker: packet.header.marker,
                     payload_type: pt,
-                    payload: packet.payload.to_vec(),
+                    payload: out.payload,
                 },
-            );
+            });
         }
-        let Some(producer) = self.producers.get(&producer_id) else {
-            return;
-        };
         let mut changes = Vec::new();
         for consumer_id in &producer.consumers {
             let Some(consumer) = self.consumers.get_mut(consumer_id) else {
@@ -123,8 +136,7 @@ impl Engine {
             match consumer.layers.decide(layer, &frame) {
                 Verdict::NotMine => continue,
                 Verdict::Drop => {
-                    consumer.seq.skip(*packet.seq_no);
-                    consumer.layers.skip_frame(&frame);
+                    consumer.layers.skip(&mut consumer.seq, packet, &frame);
                     continue;
                 }
                 Verdict::Forward => {}
@@ -138,27 +150,19 @@ impl Engine {
             let Some(rtc) = transport.rtc.as_mut() else {
                 continue;
             };
-            let new_layer = consumer.layers.take_rebase();
-            if new_layer {
-                consumer.seq.stop();
-            }
-            let Some(seq) = consumer.seq.rewrite(*packet.seq_no) else {
-                continue;
-            };
-            let timestamp =
+            let Some(out) =
                 consumer
                     .layers
-                    .timestamp(packet.header.timestamp, new_layer, clock_rate, now);
-            let mut payload = packet.payload.to_vec();
-            consumer
-                .layers
-                .rewrite_payload(&mut payload, &frame, new_layer);
+                    .rewrite(&mut consumer.seq, packet, &frame, clock_rate, now)
+            else {
+                continue;
+            };
             let mut api = rtc.direct_api();
             let Some(tx) = api.stream_tx(&Ssrc::from(consumer.ssrc)) else {
                 continue;
             };
             tx.write_rtp(
-                RtpWrite::new(pt.into(), seq.into(), timestamp, now, payload)
+                RtpWrite::new(pt.into(), out.seq.into(), out.timestamp, now, out.payload)
                     .marker(packet.header.marker)
                     .ext_vals(ext_vals.clone())
                     .nackable(consumer.has_rtx),
@@ -190,6 +194,13 @@ impl Engine {
             if let Some(consumer) = self.consumers.get_mut(consumer_id)
                 && let Some(layer) = consumer.layers.choose_target(&active)
                 && consumer.active()
+            {
+                wanted.push(layer);
+            }
+        }
+        for tap_id in &producer.taps {
+            if let Some(tap) = self.taps.get_mut(tap_id)
+                && let Some(layer) = tap.choose_target(&active, now)
             {
                 wanted.push(layer);
             }
@@ -228,6 +239,16 @@ impl Engine {
                 if let Some(c) = self.consumers.get(consumer_id)
                     && c.active()
                     && let Some(layer) = c.layers.waiting_for()
+                {
+                    waiting.push((producer_id.clone(), layer));
+                }
+            }
+            // A tap also ends its wait for the top layer here (see `taps`).
+            let active: Vec<bool> = producer.layers.iter().map(|l| l.active).collect();
+            for tap_id in &producer.taps {
+                if let Some(tap) = self.taps.get_mut(tap_id)
+                    && let Some(layer) =
+                        tap.choose_target(&active, now).or(tap.layers.waiting_for())
                 {
                     waiting.push((producer_id.clone(), layer));
                 }
