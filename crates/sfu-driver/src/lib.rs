@@ -69,7 +69,6 @@ mod framing;
 mod interfaces;
 mod local;
 mod stats;
-mod stun;
 mod tcp;
 mod worker;
 
