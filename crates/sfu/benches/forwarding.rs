@@ -288,14 +288,25 @@ impl Sim {
     fn publisher_packets(&mut self, count: usize) -> Vec<(Instant, Vec<u8>)> {
         let count = count * self.ssrcs.len();
         let mut out = Vec::with_capacity(count);
-        // A VP8 descriptor with S set and a keyframe's P bit: every packet
-        // may start a layer.
-        let payload = vec![0x10u8; PAYLOAD_BYTES];
         let mut stalled = 0;
         while out.len() < count {
             self.seq += 1;
             self.now += PACKET_INTERVAL;
             let seq = self.seq;
+            // A VP8 descriptor as Chromium sends it (15-bit picture id,
+            // TL0PICIDX, TID; a new frame every 8 packets), S set and a
+            // keyframe's P bit: every packet may start a layer, and every
+            // consumer rewrites the picture id and TL0PICIDX.
+            let frame = seq / 8;
+            let mut payload = vec![0x10u8; PAYLOAD_BYTES];
+            payload[..6].copy_from_slice(&[
+                0x90,
+                0xE0,
+                0x80 | ((frame >> 8) & 0x7f) as u8,
+                frame as u8,
+                frame as u8,
+                0x00,
+            ]);
             let mut api = self.publisher.rtc.direct_api();
             for ssrc in &self.ssrcs {
                 let tx = api.stream_tx(&Ssrc::from(*ssrc)).expect("stream");

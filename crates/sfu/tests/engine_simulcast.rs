@@ -293,12 +293,12 @@ fn assert_one_stream(got: &[Got]) {
         );
         // VP8: picture ids and TL0PICIDX (H.264 has neither).
         assert_eq!(x.desc.picture_id.is_some(), y.desc.picture_id.is_some());
-        if let (Some((xp, _, _)), Some((yp, _, _))) = (x.desc.picture_id, y.desc.picture_id) {
+        if let (Some((xp, _)), Some((yp, _))) = (x.desc.picture_id, y.desc.picture_id) {
             let pid_step = yp.wrapping_sub(xp) & 0x7fff;
             let want = u16::from(y.desc.frame_start);
             assert_eq!(pid_step, want, "picture id between {x:?} and {y:?}");
         }
-        if let (Some((xt, _)), Some((yt, _))) = (x.desc.tl0_pic_idx, y.desc.tl0_pic_idx) {
+        if let (Some(xt), Some(yt)) = (x.desc.tl0_pic_idx, y.desc.tl0_pic_idx) {
             assert!(
                 yt.wrapping_sub(xt) <= 1,
                 "TL0PICIDX between {x:?} and {y:?}"

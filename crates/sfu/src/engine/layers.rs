@@ -36,7 +36,9 @@ use std::time::{Duration, Instant};
 use super::LayersSnapshot;
 use super::allocation::Layers;
 use super::forward::SeqRewriter;
-use super::vp8::{FrameCodec, Vp8Descriptor, h264_keyframe, parse_vp8, write_vp8};
+use str0m::rtp::Vp8Patch;
+
+use super::vp8::{FrameCodec, Vp8Descriptor, h264_keyframe, parse_vp8};
 
 /// A producer layer that has sent nothing for this long is inactive: its
 /// consumers fall to the best active one.
@@ -53,6 +55,9 @@ pub(super) struct FrameInfo {
     /// The first packet of a keyframe: a switching point.
     pub(super) keyframe: bool,
     pub(super) vp8: Option<Vp8Descriptor>,
+    /// str0m's reading of the same descriptor, from which each consumer's
+    /// picture-id patch is built; only when there is something to rewrite.
+    rewritable: Option<str0m::rtp::Vp8Descriptor>,
 }
 
 impl FrameInfo {
@@ -60,14 +65,18 @@ impl FrameInfo {
         match codec {
             FrameCodec::Vp8 => {
                 let vp8 = parse_vp8(payload);
+                let rewritable = vp8
+                    .filter(|d| d.picture_id.is_some() || d.tl0_pic_idx.is_some())
+                    .and_then(|_| str0m::rtp::Vp8Descriptor::parse(payload).ok());
                 FrameInfo {
                     keyframe: vp8.is_some_and(|d| d.keyframe),
                     vp8,
+                    rewritable,
                 }
             }
             FrameCodec::H264 => FrameInfo {
                 keyframe: h264_keyframe(payload),
-                vp8: None,
+                ..FrameInfo::default()
             },
             FrameCodec::Other => FrameInfo::default(),
         }
@@ -255,7 +264,7 @@ impl LayerSelector {
 
     /// A packet the verdict dropped: its picture id takes no slot either.
     pub(super) fn skip_frame(&mut self, frame: &FrameInfo) {
-        if let Some((id, bits, _)) = frame.vp8.and_then(|d| d.picture_id) {
+        if let Some((id, bits)) = frame.vp8.and_then(|d| d.picture_id) {
             self.picture_id.skip(id, bits);
         }
     }
@@ -271,29 +280,31 @@ impl LayerSelector {
         self.timestamps.align(ts, new_layer, clock_rate, now)
     }
 
-    /// Rewrites a forwarded VP8 packet's picture id and TL0PICIDX in place.
-    pub(super) fn rewrite_payload(
-        &mut self,
-        payload: &mut [u8],
-        frame: &FrameInfo,
-        new_layer: bool,
-    ) {
-        let Some(d) = frame.vp8 else {
-            return;
-        };
+    /// The picture id and TL0PICIDX of a forwarded VP8 packet for this
+    /// consumer, as a patch str0m applies while it serializes the packet
+    /// (the payload itself is shared by every consumer). `None`: sent as
+    /// it came.
+    pub(super) fn vp8_patch(&mut self, frame: &FrameInfo, new_layer: bool) -> Option<Vp8Patch> {
+        let d = frame.vp8?;
         if new_layer {
             self.picture_id.restart();
             self.tl0_pic_idx.restart();
         }
         let picture_id = d
             .picture_id
-            .and_then(|(id, bits, _)| self.picture_id.rewrite(id, bits));
+            .and_then(|(id, bits)| self.picture_id.rewrite(id, bits));
         let tl0 = d
             .tl0_pic_idx
-            .and_then(|(idx, _)| self.tl0_pic_idx.rewrite(u16::from(idx), 8));
-        let picture_id = picture_id.or(d.picture_id.map(|p| p.0)).unwrap_or(0);
-        let tl0 = tl0.map_or(d.tl0_pic_idx.map_or(0, |t| t.0), |t| t as u8);
-        write_vp8(payload, &d, picture_id, tl0);
+            .and_then(|idx| self.tl0_pic_idx.rewrite(u16::from(idx), 8));
+        let mut patch = frame.rewritable?.patch();
+        if let Some(id) = picture_id {
+            patch = patch.picture_id(id);
+        }
+        if let Some(idx) = tl0 {
+            patch = patch.tl0_pic_idx(idx as u8);
+        }
+        // Cannot fail: each value is in the width the descriptor has.
+        patch.build().ok()
     }
 
     /// The layers now sent, when they differ from the last reported. The
@@ -419,6 +430,7 @@ mod tests {
                 tid: Some(tid),
                 layer_sync: sync,
             }),
+            rewritable: None,
         }
     }
 

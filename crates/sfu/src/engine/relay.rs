@@ -149,20 +149,22 @@ impl Engine {
                 consumer
                     .layers
                     .timestamp(packet.header.timestamp, new_layer, clock_rate, now);
-            let mut payload = packet.payload.to_vec();
-            consumer
-                .layers
-                .rewrite_payload(&mut payload, &frame, new_layer);
+            let patch = consumer.layers.vp8_patch(&frame, new_layer);
             let mut api = rtc.direct_api();
             let Some(tx) = api.stream_tx(&Ssrc::from(consumer.ssrc)) else {
                 continue;
             };
-            tx.write_rtp(
-                RtpWrite::new(pt.into(), seq.into(), timestamp, now, payload)
+            // Every consumer shares the payload; its own picture ids go in
+            // as a patch applied when str0m serializes the packet.
+            let mut write =
+                RtpWrite::new(pt.into(), seq.into(), timestamp, now, packet.payload.clone())
                     .marker(packet.header.marker)
                     .ext_vals(ext_vals.clone())
-                    .nackable(consumer.has_rtx),
-            );
+                    .nackable(consumer.has_rtx);
+            if let Some(patch) = patch {
+                write = write.vp8_patch(patch);
+            }
+            tx.write_rtp(write);
             self.dirty.insert(consumer.transport_id.clone());
             if let Some((spatial_layer, temporal_layer)) = consumer.layers.take_change() {
                 changes.push(EngineEvent::ConsumerLayersChanged {

@@ -10,7 +10,9 @@
 //! the `Rtc`'s job once the packet reaches it. Routing needs less and must
 //! be cheap on every datagram: whether it is STUN at all, whether it is a
 //! Binding request, and the USERNAME, without copying. Measured with
-//! `cargo bench -p vtp-sfu --bench wire` (see `docs/benchmarks.md`).
+//! `cargo bench -p vtp-sfu --bench wire` (a browser's Binding request: 64
+//! ns here, 208 ns for str0m's parse; an RTP packet told apart from STUN:
+//! 10 ns here, 68 ns for str0m's, which builds an error message).
 
 use std::collections::BTreeMap;
 
