@@ -445,8 +445,10 @@ mod tests {
         assert_eq!(d.stats().oversized_frames, 1);
         assert_eq!(d.buffered_bytes(), 0, "the dropped frame's bytes are freed");
         // The next frames come out whole.
-        d.push(&rtp(20_000, 3900, true, &[0x10, 0x51, 0x00])).unwrap();
-        d.push(&rtp(20_001, 6900, true, &[0x10, 0x51, 0x01])).unwrap();
+        d.push(&rtp(20_000, 3900, true, &[0x10, 0x51, 0x00]))
+            .unwrap();
+        d.push(&rtp(20_001, 6900, true, &[0x10, 0x51, 0x01]))
+            .unwrap();
         assert_eq!(d.pop_frame().unwrap().rtp_timestamp, 3900);
         assert_eq!(d.pop_frame().unwrap().rtp_timestamp, 6900);
         assert_eq!(d.stats().frames, 2);

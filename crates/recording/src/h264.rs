@@ -299,10 +299,12 @@ fn read_sps_size(sps: &[u8]) -> Option<Result<(u32, u32)>> {
         2 => (2, field_factor),
         _ => (1, field_factor),
     };
-    Some(cropped(width_mbs, 16, crop_x, left, right).and_then(|width| {
-        let height = cropped(height_units, 16 * field_factor, crop_y, top, bottom)?;
-        Ok((width, height))
-    }))
+    Some(
+        cropped(width_mbs, 16, crop_x, left, right).and_then(|width| {
+            let height = cropped(height_units, 16 * field_factor, crop_y, top, bottom)?;
+            Ok((width, height))
+        }),
+    )
 }
 
 /// `units * unit - crop * (before + after)`: one dimension of the picture,
@@ -465,7 +467,8 @@ mod tests {
                 w.bits.push(false);
             }
             let rbsp = w.bits.chunks(8).map(|byte| {
-                byte.iter().fold(0u8, |acc, &bit| (acc << 1) | u8::from(bit))
+                byte.iter()
+                    .fold(0u8, |acc, &bit| (acc << 1) | u8::from(bit))
             });
             let mut nal = vec![0x67];
             let mut zeros = 0;

@@ -22,8 +22,14 @@ use vtp_sfu::engine::vp8::parse_vp8;
 /// (routing never checks it).
 fn binding_request() -> Vec<u8> {
     let username = "Vq3xk9TbHlWm2pZe:b7Qf";
-    let message =
-        StunMessage::binding_request(username, TransId::new(), true, 0x1234_5678, 0x6e7f_1eff, true);
+    let message = StunMessage::binding_request(
+        username,
+        TransId::new(),
+        true,
+        0x1234_5678,
+        0x6e7f_1eff,
+        true,
+    );
     let mut buf = vec![0u8; 1500];
     let len = message
         .to_bytes(Some(b"password"), &mut buf, |_, _| [0u8; 20])
@@ -54,7 +60,9 @@ fn stun(c: &mut Criterion) {
                 .and_then(|m| m.split_username().map(|(local, _)| local.len()))
         })
     });
-    group.bench_function("rtp/vtp", |b| b.iter(|| parse_stun(black_box(&rtp)).is_some()));
+    group.bench_function("rtp/vtp", |b| {
+        b.iter(|| parse_stun(black_box(&rtp)).is_some())
+    });
     group.bench_function("rtp/str0m", |b| {
         b.iter(|| StunMessage::parse(black_box(&rtp)).is_ok())
     });

@@ -156,11 +156,16 @@ impl Engine {
             };
             // Every consumer shares the payload; its own picture ids go in
             // as a patch applied when str0m serializes the packet.
-            let mut write =
-                RtpWrite::new(pt.into(), seq.into(), timestamp, now, packet.payload.clone())
-                    .marker(packet.header.marker)
-                    .ext_vals(ext_vals.clone())
-                    .nackable(consumer.has_rtx);
+            let mut write = RtpWrite::new(
+                pt.into(),
+                seq.into(),
+                timestamp,
+                now,
+                packet.payload.clone(),
+            )
+            .marker(packet.header.marker)
+            .ext_vals(ext_vals.clone())
+            .nackable(consumer.has_rtx);
             if let Some(patch) = patch {
                 write = write.vp8_patch(patch);
             }

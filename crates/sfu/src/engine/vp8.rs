@@ -201,7 +201,11 @@ mod tests {
                     let theirs = Str0mDescriptor::parse(&p);
                     if let Some(d) = ours {
                         let theirs = theirs.unwrap_or_else(|e| panic!("{p:02x?}: {e}"));
-                        assert_eq!(d.picture_id.map(|(id, _)| id), theirs.picture_id(), "{p:02x?}");
+                        assert_eq!(
+                            d.picture_id.map(|(id, _)| id),
+                            theirs.picture_id(),
+                            "{p:02x?}"
+                        );
                         assert_eq!(d.tl0_pic_idx, theirs.tl0_pic_idx(), "{p:02x?}");
                         assert_eq!(d.keyframe, theirs.starts_keyframe(&p), "{p:02x?}");
                         checked += 1;

@@ -44,7 +44,11 @@ impl<'a> StunInfo<'a> {
     /// The local (our) ufrag: USERNAME up to its `:`, or all of it.
     pub fn local_ufrag(&self) -> Option<&'a str> {
         let username = self.username?;
-        Some(username.split_once(':').map_or(username, |(local, _)| local))
+        Some(
+            username
+                .split_once(':')
+                .map_or(username, |(local, _)| local),
+        )
     }
 
     /// USERNAME as ICE writes it, `local:remote`; `None` without the `:`.
