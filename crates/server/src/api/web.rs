@@ -72,9 +72,7 @@ pub async fn serve(web_dir: &Path, request: Request) -> Response {
         return ApiError::not_found("no such file").into_response();
     };
     if !relative.as_os_str().is_empty() {
-        if stays_inside(web_dir, &relative).await
-            && let Some(response) = file(web_dir, &parts, &relative).await
-        {
+        if let Some(response) = file(web_dir, &parts, &relative).await {
             return response;
         }
         // A missing file is a 404; anything else is a route of the app.
@@ -132,8 +130,11 @@ async fn stays_inside(root: &Path, relative: &Path) -> bool {
 /// `relative` (plain segments, see [`safe_relative`]) answered by
 /// `ServeDir` with the request's method and headers (conditional and range
 /// requests), plus the headers of the module doc. `None` when it is not a
-/// file (a directory) or cannot be read.
+/// file inside `root` (a directory, a link out of it) or cannot be read.
 async fn file(root: &Path, parts: &Parts, relative: &Path) -> Option<Response> {
+    if !stays_inside(root, relative).await {
+        return None;
+    }
     let mut target = String::new();
     for segment in relative.iter() {
         target.push('/');

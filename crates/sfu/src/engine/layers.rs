@@ -33,11 +33,11 @@
 
 use std::time::{Duration, Instant};
 
+use str0m::rtp::Vp8Patch;
+
 use super::LayersSnapshot;
 use super::allocation::Layers;
 use super::forward::SeqRewriter;
-use str0m::rtp::Vp8Patch;
-
 use super::vp8::{FrameCodec, Vp8Descriptor, h264_keyframe, parse_vp8};
 
 /// A producer layer that has sent nothing for this long is inactive: its
