@@ -2,12 +2,20 @@
 //! track, fed by the [`crate::JitterBuffer`]. A frame ends at the marker bit
 //! (video) or at every packet (Opus), and also when the RTP timestamp
 //! changes, in case the marked packet was the one lost.
+//!
+//! A frame being built is capped at [`MAX_PARTIAL_BYTES`] and
+//! [`MAX_PARTIAL_PACKETS`]: a publisher that sends packets of one timestamp
+//! without ever setting the marker would otherwise grow it without bound.
+//! Past either cap the frame is dropped (its bytes freed, counted in
+//! [`DepacketizerStats::oversized_frames`]) and the rest of its packets are
+//! ignored until the timestamp changes; [`Depacketizer::push`] reports the
+//! drop as an error, so the recorder waits for a keyframe.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::h264::{self, H264Depacketizer};
 use crate::jitter::RtpPacket;
 use crate::vp8;
@@ -42,6 +50,15 @@ impl Codec {
         match self {
             Codec::Opus => 48_000,
             Codec::Vp8 | Codec::H264 => 90_000,
+        }
+    }
+
+    /// The codec's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Opus => "Opus",
+            Codec::Vp8 => "VP8",
+            Codec::H264 => "H264",
         }
     }
 
@@ -83,11 +100,23 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
+/// Most bytes a frame being built may hold (its data plus an H.264 NAL
+/// being reassembled). Far above any real frame: a 4K keyframe of a
+/// WebRTC encoder is a few hundred kilobytes.
+pub const MAX_PARTIAL_BYTES: usize = 4 << 20;
+/// Most packets one frame may take: 4 MiB in full-size packets is about
+/// 3,500.
+pub const MAX_PARTIAL_PACKETS: u32 = 8192;
+
 struct Partial {
     timestamp: u32,
     data: Vec<u8>,
+    packets: u32,
     /// A packet was malformed or the frame's start was missing: drop it.
     broken: bool,
+    /// Over a cap: already dropped and counted; the rest of its packets
+    /// are ignored.
+    oversized: bool,
 }
 
 /// Counters of a [`Depacketizer`].
@@ -99,6 +128,9 @@ pub struct DepacketizerStats {
     pub malformed_packets: u64,
     /// Frames dropped because a packet was malformed or missing.
     pub broken_frames: u64,
+    /// Frames dropped because they grew past [`MAX_PARTIAL_BYTES`] or
+    /// [`MAX_PARTIAL_PACKETS`].
+    pub oversized_frames: u64,
 }
 
 /// Builds frames of one codec from its RTP packets in sequence order; see
@@ -154,8 +186,17 @@ impl Depacketizer {
         let partial = self.partial.get_or_insert_with(|| Partial {
             timestamp: packet.timestamp,
             data: Vec::new(),
+            packets: 0,
             broken: false,
+            oversized: false,
         });
+        if partial.oversized {
+            if packet.marker {
+                self.partial = None;
+            }
+            return Ok(());
+        }
+        partial.packets += 1;
         let pushed = match self.codec {
             Codec::Opus => {
                 partial.data.extend_from_slice(&packet.payload);
@@ -183,15 +224,37 @@ impl Depacketizer {
             self.stats.malformed_packets += 1;
             partial.broken = true;
         }
+        let buffered = partial.data.len() + self.h264.buffered_bytes();
+        if buffered > MAX_PARTIAL_BYTES || partial.packets > MAX_PARTIAL_PACKETS {
+            self.stats.oversized_frames += 1;
+            self.h264.reset();
+            // Frees the bytes; what is left only absorbs the frame's other
+            // packets.
+            partial.data = Vec::new();
+            partial.oversized = true;
+            if packet.marker {
+                self.partial = None;
+            }
+            return Err(Error::Depacketize {
+                codec: self.codec.name(),
+                reason: "frame over the size cap, dropped",
+            });
+        }
         if packet.marker || self.codec == Codec::Opus {
             self.complete();
         }
         pushed
     }
 
+    /// Bytes held for the frame being built: at most
+    /// [`MAX_PARTIAL_BYTES`] plus one packet.
+    pub fn buffered_bytes(&self) -> usize {
+        self.partial.as_ref().map_or(0, |p| p.data.len()) + self.h264.buffered_bytes()
+    }
+
     /// Drops the frame being built: its missing packets were given up.
     pub fn discard(&mut self) {
-        if self.partial.take().is_some() {
+        if self.partial.take().is_some_and(|p| !p.oversized) {
             self.stats.broken_frames += 1;
         }
         self.h264.reset();
@@ -225,6 +288,10 @@ impl Depacketizer {
         let Some(partial) = self.partial.take() else {
             return;
         };
+        if partial.oversized {
+            // Counted when it went over.
+            return;
+        }
         let open_fragment = self.codec == Codec::H264 && self.h264.in_fragment();
         if partial.broken || partial.data.is_empty() || open_fragment {
             self.stats.broken_frames += 1;
@@ -344,6 +411,77 @@ mod tests {
                 ..Default::default()
             }
         );
+    }
+
+    /// Markerless packets of one timestamp, `count` of `size` bytes: the
+    /// frame they build is dropped at the cap and memory stays bounded.
+    fn flood(d: &mut Depacketizer, first: &[u8], next: &[u8], count: u16) -> u64 {
+        let mut errors = 0;
+        for seq in 0..count {
+            let payload = if seq == 0 { first } else { next };
+            if d.push(&rtp(seq, 900, false, payload)).is_err() {
+                errors += 1;
+            }
+            assert!(
+                d.buffered_bytes() <= MAX_PARTIAL_BYTES + payload.len(),
+                "{} bytes held after {seq} packets",
+                d.buffered_bytes()
+            );
+            assert!(d.pop_frame().is_none());
+        }
+        errors
+    }
+
+    #[test]
+    fn a_frame_without_end_is_capped_and_later_frames_come_out() {
+        // 16 MiB of VP8 in 1200-byte packets of one timestamp, no marker.
+        let mut d = Depacketizer::new(Codec::Vp8);
+        let mut start = vec![0x10];
+        start.extend_from_slice(&[0xAB; 1199]);
+        let mut middle = vec![0x00];
+        middle.extend_from_slice(&[0xCD; 1199]);
+        let errors = flood(&mut d, &start, &middle, 14_000);
+        assert_eq!(errors, 1, "the drop is reported once");
+        assert_eq!(d.stats().oversized_frames, 1);
+        assert_eq!(d.buffered_bytes(), 0, "the dropped frame's bytes are freed");
+        // The next frames come out whole.
+        d.push(&rtp(20_000, 3900, true, &[0x10, 0x51, 0x00]))
+            .unwrap();
+        d.push(&rtp(20_001, 6900, true, &[0x10, 0x51, 0x01]))
+            .unwrap();
+        assert_eq!(d.pop_frame().unwrap().rtp_timestamp, 3900);
+        assert_eq!(d.pop_frame().unwrap().rtp_timestamp, 6900);
+        assert_eq!(d.stats().frames, 2);
+        assert_eq!(d.stats().broken_frames, 0, "counted once, as oversized");
+    }
+
+    #[test]
+    fn an_endless_h264_fragment_is_capped() {
+        // A FU-A that starts and never ends grows the NAL being rebuilt.
+        let mut d = Depacketizer::new(Codec::H264);
+        let mut start = vec![0x7C, 0x85, 0x88];
+        start.extend_from_slice(&[0xAA; 1000]);
+        let mut middle = vec![0x7C, 0x05];
+        middle.extend_from_slice(&[0xBB; 1000]);
+        assert_eq!(flood(&mut d, &start, &middle, 6000), 1);
+        assert_eq!(d.stats().oversized_frames, 1);
+        d.push(&rtp(7000, 3000, true, &[0x65, 0x88, 0x84])).unwrap();
+        let f = d.pop_frame().unwrap();
+        assert_eq!((f.rtp_timestamp, f.keyframe), (3000, true));
+    }
+
+    #[test]
+    fn a_frame_of_too_many_packets_is_dropped() {
+        let mut d = Depacketizer::new(Codec::Vp8);
+        let count = u16::try_from(MAX_PARTIAL_PACKETS + 100).unwrap();
+        assert_eq!(flood(&mut d, &[0x10, 0x51], &[0x00, 0x00], count), 1);
+        assert_eq!(d.stats().oversized_frames, 1);
+        // Its marker ends it (the packet goes with it); the next frame
+        // comes out.
+        d.push(&rtp(9000, 900, true, &[0x00, 0x00])).unwrap();
+        assert!(d.pop_frame().is_none());
+        d.push(&rtp(9001, 1800, true, &[0x10, 0x51, 0x02])).unwrap();
+        assert_eq!(d.pop_frame().unwrap().data, [0x51, 0x02]);
     }
 
     #[test]

@@ -155,9 +155,15 @@ impl H264Depacketizer {
         Some(out)
     }
 
-    /// Picture size from the latest SPS.
+    /// Picture size from the latest SPS (`None` before one came, or when
+    /// [`sps_size`] refuses it).
     pub fn size(&self) -> Option<(u32, u32)> {
-        sps_size(self.sps.as_ref()?)
+        sps_size(self.sps.as_ref()?).ok()
+    }
+
+    /// Bytes held for the NAL unit being reassembled from FU-A fragments.
+    pub fn buffered_bytes(&self) -> usize {
+        self.fragment.as_ref().map_or(0, Vec::len)
     }
 }
 
@@ -198,8 +204,15 @@ impl Bits<'_> {
 }
 
 /// Picture width and height coded in an SPS NAL (H.264 7.3.2.1.1), after
-/// frame cropping.
-pub fn sps_size(sps: &[u8]) -> Option<(u32, u32)> {
+/// frame cropping. The SPS comes from the publisher, so every value is
+/// checked: a cut SPS, a size that overflows `u32` or cropping that leaves
+/// no picture is an [`Error::Depacketize`] saying which, never a panic.
+pub fn sps_size(sps: &[u8]) -> Result<(u32, u32)> {
+    read_sps_size(sps).ok_or(bad("SPS cut short"))?
+}
+
+/// [`sps_size`] with `None` for a cut SPS, so the reader can use `?`.
+fn read_sps_size(sps: &[u8]) -> Option<Result<(u32, u32)>> {
     // Remove emulation prevention: 00 00 03 → 00 00.
     let mut rbsp = Vec::with_capacity(sps.len());
     let mut zeros = 0;
@@ -286,10 +299,28 @@ pub fn sps_size(sps: &[u8]) -> Option<(u32, u32)> {
         2 => (2, field_factor),
         _ => (1, field_factor),
     };
-    let width = (width_mbs.checked_mul(16)?).checked_sub(crop_x * (left.checked_add(right)?))?;
-    let height = (height_units.checked_mul(16 * field_factor)?)
-        .checked_sub(crop_y * (top.checked_add(bottom)?))?;
-    Some((width, height))
+    Some(
+        cropped(width_mbs, 16, crop_x, left, right).and_then(|width| {
+            let height = cropped(height_units, 16 * field_factor, crop_y, top, bottom)?;
+            Ok((width, height))
+        }),
+    )
+}
+
+/// `units * unit - crop * (before + after)`: one dimension of the picture,
+/// all in checked arithmetic (each value may be up to 2^32 - 2).
+fn cropped(units: u32, unit: u32, crop: u32, before: u32, after: u32) -> Result<u32> {
+    let full = units
+        .checked_mul(unit)
+        .ok_or(bad("SPS picture size overflows"))?;
+    let cut = before
+        .checked_add(after)
+        .and_then(|offsets| offsets.checked_mul(crop))
+        .ok_or(bad("SPS frame cropping overflows"))?;
+    match full.checked_sub(cut) {
+        Some(size) if size > 0 => Ok(size),
+        _ => Err(bad("SPS frame cropping leaves no picture")),
+    }
 }
 
 #[cfg(test)]
@@ -390,8 +421,100 @@ mod tests {
         ] {
             assert!(d.push(bad, &mut out).is_err(), "{bad:?}");
         }
-        assert_eq!(sps_size(&[0x67]), None);
-        assert_eq!(sps_size(&[0x67, 0x64, 0, 0, 0, 0]), None);
+        assert!(sps_size(&[0x67]).is_err());
+        assert!(sps_size(&[0x67, 0x64, 0, 0, 0, 0]).is_err());
+    }
+
+    /// Writes an SPS bit by bit, with emulation prevention, so that tests
+    /// can put any value in any field.
+    #[derive(Default)]
+    struct SpsWriter {
+        bits: Vec<bool>,
+    }
+
+    impl SpsWriter {
+        fn bits(&mut self, value: u32, n: u32) -> &mut Self {
+            for i in (0..n).rev() {
+                self.bits.push((value >> i) & 1 == 1);
+            }
+            self
+        }
+
+        /// Unsigned Exp-Golomb: `zeros` zeros, then `value + 1` in `zeros + 1` bits.
+        fn ue(&mut self, value: u32) -> &mut Self {
+            let coded = u64::from(value) + 1;
+            let zeros = 63 - coded.leading_zeros();
+            self.bits(0, zeros);
+            for i in (0..=zeros).rev() {
+                self.bits.push((coded >> i) & 1 == 1);
+            }
+            self
+        }
+
+        /// A baseline SPS of `width_mbs` x `height_mbs` macroblocks with
+        /// these cropping offsets (left, right, top, bottom).
+        fn baseline(width_mbs: u32, height_mbs: u32, crop: [u32; 4]) -> Vec<u8> {
+            let mut w = SpsWriter::default();
+            w.bits(66, 8).bits(0xC0, 8).bits(30, 8); // profile, flags, level
+            w.ue(0).ue(0).ue(2).ue(1).bits(0, 1); // id, frame_num, poc type 2, refs, gaps
+            w.ue(width_mbs - 1).ue(height_mbs - 1);
+            w.bits(1, 1).bits(1, 1).bits(1, 1); // frame_mbs_only, direct_8x8, cropping
+            for offset in crop {
+                w.ue(offset);
+            }
+            w.bits(0, 1).bits(1, 1); // no VUI, stop bit
+            while w.bits.len() % 8 != 0 {
+                w.bits.push(false);
+            }
+            let rbsp = w.bits.chunks(8).map(|byte| {
+                byte.iter()
+                    .fold(0u8, |acc, &bit| (acc << 1) | u8::from(bit))
+            });
+            let mut nal = vec![0x67];
+            let mut zeros = 0;
+            for b in rbsp {
+                if zeros >= 2 && b <= 3 {
+                    nal.push(3);
+                    zeros = 0;
+                }
+                zeros = if b == 0 { zeros + 1 } else { 0 };
+                nal.push(b);
+            }
+            nal
+        }
+    }
+
+    #[test]
+    fn cropping_is_checked_arithmetic() {
+        // 20 x 15 macroblocks with 8 pixels cropped at the bottom.
+        let sps = SpsWriter::baseline(20, 15, [0, 0, 0, 4]);
+        assert_eq!(sps_size(&sps).unwrap(), (320, 232));
+
+        // Offsets whose sum fits u32 but whose product with the chroma
+        // unit (2) does not: the multiplication that used to overflow.
+        let hostile = SpsWriter::baseline(20, 15, [1 << 31, 0, 0, 0]);
+        let err = sps_size(&hostile).unwrap_err();
+        assert!(err.to_string().contains("cropping overflows"), "{err}");
+        let hostile = SpsWriter::baseline(20, 15, [u32::MAX - 1, u32::MAX - 1, 0, 0]);
+        assert!(sps_size(&hostile).is_err());
+        let hostile = SpsWriter::baseline(20, 15, [0, 0, 1 << 30, 1 << 30]);
+        assert!(sps_size(&hostile).is_err());
+
+        // Cropping more than the picture, or all of it.
+        let err = sps_size(&SpsWriter::baseline(20, 15, [100, 100, 0, 0])).unwrap_err();
+        assert!(err.to_string().contains("leaves no picture"), "{err}");
+        assert!(sps_size(&SpsWriter::baseline(20, 15, [80, 80, 0, 0])).is_err());
+
+        // A width that overflows before any cropping.
+        let err = sps_size(&SpsWriter::baseline(u32::MAX - 1, 15, [0; 4])).unwrap_err();
+        assert!(err.to_string().contains("overflows"), "{err}");
+
+        // Through the depacketizer: the size is absent, nothing panics.
+        let mut d = H264Depacketizer::default();
+        let mut out = Vec::new();
+        d.push(&SpsWriter::baseline(20, 15, [1 << 31, 0, 0, 0]), &mut out)
+            .unwrap();
+        assert_eq!(d.size(), None);
     }
 
     #[test]

@@ -124,6 +124,72 @@ async fn the_built_app_is_served_with_types_caching_and_fallback() {
 }
 
 #[tokio::test]
+async fn files_answer_conditional_range_and_head_requests_but_never_leave_the_folder() {
+    let (outer, dist) = fake_build();
+    std::fs::write(dist.join(".env"), "hidden").unwrap();
+    std::os::unix::fs::symlink(outer.path().join("secret.txt"), dist.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(outer.path(), dist.join("up")).unwrap();
+    let s = TestServer::start_with(|args| args.web_dir = dist.clone()).await;
+
+    // The index is no-cache: revalidating it costs a 304, not the file;
+    // a client route is the index too.
+    for path in ["/", "/rooms/x"] {
+        let first = s.http.get(s.url(path)).send().await.unwrap();
+        let again = s
+            .http
+            .get(s.url(path))
+            .header("if-modified-since", &first.headers()["last-modified"])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(again.headers()["cache-control"], "no-cache", "{path}");
+        assert!(again.text().await.unwrap().is_empty(), "{path}");
+    }
+
+    let part = s
+        .http
+        .get(s.url("/assets/app-AB12CD.js"))
+        .header("range", "bytes=0-6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(part.text().await.unwrap(), "console");
+
+    let head = s
+        .http
+        .head(s.url("/assets/app-AB12CD.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-length"], "14");
+    assert!(head.text().await.unwrap().is_empty());
+
+    // Hidden files and links out of the folder are missing files.
+    for path in ["/.env", "/link.txt", "/up/secret.txt"] {
+        let (status, text) = raw_get(&s, path).await;
+        assert_eq!(status, 404, "{path}: {text}");
+        assert!(
+            !text.contains("outside") && !text.contains("hidden"),
+            "{path}"
+        );
+    }
+    // A directory is a route of the app.
+    let (status, text) = raw_get(&s, "/assets").await;
+    assert_eq!(status, 200);
+    assert!(text.contains("VTP app"), "{text}");
+    let (status, body) = s
+        .post("/assets/app-AB12CD.js", None, serde_json::json!({}))
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn without_a_build_the_landing_page_says_how_to_build_it() {
     let empty = TempDir::new("vtp-web-none").expect("temp dir");
     let s = TestServer::start_with(|args| args.web_dir = empty.path().join("dist")).await;

@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::time::Duration;
 
+use vtp_sfu::engine::parse_stun;
+
 use crate::rxtime;
-use crate::stun::{self, Kind};
 use crate::worker::{Msg, WorkerCounters};
 
 /// The receive buffer: the largest UDP payload, so nothing is truncated.
@@ -71,8 +72,8 @@ impl Table {
     }
 
     fn route(&mut self, source: SocketAddr, bytes: &[u8]) -> Option<usize> {
-        match stun::classify(bytes) {
-            Kind::StunWithUfrag(ufrag) => {
+        match parse_stun(bytes).and_then(|s| s.local_ufrag()) {
+            Some(ufrag) => {
                 let worker = *self.ufrags.get(ufrag)?;
                 match self.addrs.get_mut(&source) {
                     Some(entry) if entry.1 == ufrag => entry.0 = worker,
@@ -82,7 +83,7 @@ impl Table {
                 }
                 Some(worker)
             }
-            Kind::Stun | Kind::Other => self.addrs.get(&source).map(|(w, _)| *w),
+            None => self.addrs.get(&source).map(|(w, _)| *w),
         }
     }
 }
@@ -150,9 +151,23 @@ impl Demux {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stun::tests::stun;
     use std::sync::mpsc;
     use std::time::Instant;
+
+    /// A STUN Binding request with a USERNAME (and no more: routing reads
+    /// nothing else).
+    fn stun(username: &str) -> Vec<u8> {
+        let mut attrs = vec![0x00, 0x06];
+        attrs.extend_from_slice(&(username.len() as u16).to_be_bytes());
+        attrs.extend_from_slice(username.as_bytes());
+        attrs.resize(attrs.len().div_ceil(4) * 4, 0);
+        let mut m = vec![0x00, 0x01];
+        m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+        m.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+        m.extend_from_slice(&[7; 12]);
+        m.extend_from_slice(&attrs);
+        m
+    }
 
     #[test]
     fn a_full_worker_queue_drops_and_counts() {
@@ -182,7 +197,7 @@ mod tests {
         let thread = std::thread::spawn(move || demux.run());
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         for _ in 0..10 {
-            peer.send_to(&stun("u1:r", 1), addr).unwrap();
+            peer.send_to(&stun("u1:r"), addr).unwrap();
         }
         let end = Instant::now() + Duration::from_secs(5);
         while counters.received.load(Ordering::Relaxed) < 10 {
@@ -204,7 +219,7 @@ mod tests {
         let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
         let b: SocketAddr = "10.0.0.2:1000".parse().unwrap();
         let rtp = [0x80u8, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
-        assert_eq!(table.route(a, &stun("u1:r", 1)), None, "unknown ufrag");
+        assert_eq!(table.route(a, &stun("u1:r")), None, "unknown ufrag");
         assert_eq!(table.route(a, &rtp), None, "unknown address");
         table.apply(RouteUpdate::Add {
             ufrag: "u1".into(),
@@ -215,16 +230,16 @@ mod tests {
             worker: 0,
         });
         assert_eq!(table.route(a, &rtp), None, "not learnt yet");
-        assert_eq!(table.route(a, &stun("u1:r", 1)), Some(1));
+        assert_eq!(table.route(a, &stun("u1:r")), Some(1));
         assert_eq!(table.route(a, &rtp), Some(1));
-        assert_eq!(table.route(b, &stun("u2:r", 1)), Some(0));
+        assert_eq!(table.route(b, &stun("u2:r")), Some(0));
         assert_eq!(table.route(b, &rtp), Some(0));
         // An address that moves to another transport follows it.
-        assert_eq!(table.route(a, &stun("u2:r", 1)), Some(0));
+        assert_eq!(table.route(a, &stun("u2:r")), Some(0));
         assert_eq!(table.route(a, &rtp), Some(0));
         table.apply(RouteUpdate::Remove { ufrag: "u2".into() });
         assert_eq!(table.route(a, &rtp), None);
         assert_eq!(table.route(b, &rtp), None);
-        assert_eq!(table.route(b, &stun("u2:r", 1)), None);
+        assert_eq!(table.route(b, &stun("u2:r")), None);
     }
 }

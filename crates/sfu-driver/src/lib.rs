@@ -70,7 +70,6 @@ mod interfaces;
 mod local;
 mod rxtime;
 mod stats;
-mod stun;
 mod tcp;
 mod worker;
 

@@ -39,9 +39,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
+use vtp_sfu::engine::parse_stun;
 
 use crate::framing::{self, FrameDecoder};
-use crate::stun::{self, Kind};
 use crate::worker::{Msg, Shared, WorkerCounters};
 
 /// What one read asks for: a few frames at a time.
@@ -376,8 +376,10 @@ async fn serve_connection(
                         Err(_) => return End::BadFrame,
                     };
                     last_frame = Instant::now();
-                    if let Kind::StunWithUfrag(ufrag) = stun::classify(frame)
-                        && stun::is_binding_request(frame)
+                    let stun = parse_stun(frame);
+                    if let Some(s) = stun
+                        && s.binding_request
+                        && let Some(ufrag) = s.local_ufrag()
                         && let Some(w) = ctx.worker_of(ufrag)
                     {
                         // Follows the transport after an ICE restart or a
@@ -387,7 +389,7 @@ async fn serve_connection(
                     let Some(w) = worker else {
                         // Before its first valid Binding request a
                         // connection may only send STUN.
-                        if matches!(stun::classify(frame), Kind::Other) {
+                        if stun.is_none() {
                             return End::BadFrame;
                         }
                         bump(&ctx.counters.frames_unknown);

@@ -124,7 +124,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .route("/metrics", get(metrics::metrics))
         .fallback({
             let web_dir = Arc::new(options.web_dir.clone());
-            move |method: Method, uri: Uri| async move { web::serve(&web_dir, method, uri).await }
+            move |request: axum::extract::Request| async move { web::serve(&web_dir, request).await }
         })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))

@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -254,7 +255,7 @@ async fn get_recording(
         files.push(RecordingFileDto {
             url: format!(
                 "/api/v1/recordings/{id}/files/{}",
-                percent_encode(&entry.name)
+                utf8_percent_encode(&entry.name, PATH_SEGMENT)
             ),
             kind: entry.kind.map(|k| kind_str(k).to_string()),
             content_type: content_type(&entry.name, entry.kind).to_string(),
@@ -470,18 +471,13 @@ fn content_type(name: &str, kind: Option<Kind>) -> &'static str {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// What a URL path segment escapes: everything but RFC 3986's unreserved
+/// characters.
+pub(crate) const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 #[cfg(test)]
 mod tests {
@@ -507,6 +503,9 @@ mod tests {
         assert_eq!(content_type("a.MKV", Some(Kind::Video)), "video/x-matroska");
         assert_eq!(content_type(MANIFEST_FILE, None), "application/json");
         assert_eq!(content_type("a", None), "application/octet-stream");
-        assert_eq!(percent_encode("a b/é.webm"), "a%20b%2F%C3%A9.webm");
+        assert_eq!(
+            utf8_percent_encode("a b/é~_-.webm", PATH_SEGMENT).to_string(),
+            "a%20b%2F%C3%A9~_-.webm"
+        );
     }
 }

@@ -5,12 +5,25 @@
 //! server runs is enough. Without it, `/` keeps the small landing page plus a
 //! line on how to build the app. Paths of the API and the other machine
 //! endpoints never fall back to the app: they keep their JSON 404.
+//!
+//! Files go out through tower-http's `ServeDir`: streamed, with
+//! `Last-Modified` and `304 Not Modified` (what makes `no-cache` cheap),
+//! byte ranges and `HEAD`. Around it, what `ServeDir` does not do: the
+//! fallback to `index.html` for client routes (and a JSON 404 for a
+//! missing file), caching by name (`assets/` hashed names immutable, the
+//! rest `no-cache`), `nosniff`, `charset=utf-8` on text, JSON errors, and
+//! stricter paths: only plain segments (no hidden files, no percent
+//! escapes, which `ServeDir` would decode) and no symbolic link out of the
+//! folder (which `ServeDir` would follow).
 
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
+use axum::extract::Request;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
+use tower_http::services::ServeDir;
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -27,25 +40,31 @@ const RESERVED: &[&str] = &[
 /// Esbuild names these with a content hash: they never change under one name.
 const HASHED_DIR: &str = "assets";
 
+const INDEX: &str = "index.html";
+
 /// Answers every request no route took: a file of the app, the app's
 /// `index.html` for client routes, or the JSON 404 of the API.
-pub async fn serve(web_dir: &Path, method: Method, uri: Uri) -> Response {
-    let path = uri.path();
+pub async fn serve(web_dir: &Path, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let path = parts.uri.path();
     if is_reserved(path) {
         return ApiError::not_found(format!("no route for {path}")).into_response();
     }
-    let index = web_dir.join("index.html");
-    if !tokio::fs::try_exists(&index).await.unwrap_or(false) {
-        return if path == "/" && (method == Method::GET || method == Method::HEAD) {
+    let get = parts.method == Method::GET || parts.method == Method::HEAD;
+    if !tokio::fs::try_exists(web_dir.join(INDEX))
+        .await
+        .unwrap_or(false)
+    {
+        return if path == "/" && get {
             landing_page(web_dir).into_response()
         } else {
             ApiError::not_found(format!("no route for {path}")).into_response()
         };
     }
-    if method != Method::GET && method != Method::HEAD {
+    if !get {
         return ApiError::new(
             ErrorCode::MethodNotAllowed,
-            format!("{method} is not allowed on {path}"),
+            format!("{} is not allowed on {path}", parts.method),
         )
         .into_response();
     }
@@ -53,8 +72,7 @@ pub async fn serve(web_dir: &Path, method: Method, uri: Uri) -> Response {
         return ApiError::not_found("no such file").into_response();
     };
     if !relative.as_os_str().is_empty() {
-        let file = web_dir.join(&relative);
-        if let Some(response) = file_response(web_dir, &file, &method).await {
+        if let Some(response) = file(web_dir, &parts, &relative).await {
             return response;
         }
         // A missing file is a 404; anything else is a route of the app.
@@ -62,7 +80,7 @@ pub async fn serve(web_dir: &Path, method: Method, uri: Uri) -> Response {
             return ApiError::not_found(format!("no file {path}")).into_response();
         }
     }
-    file_response(web_dir, &index, &method)
+    file(web_dir, &parts, Path::new(INDEX))
         .await
         .unwrap_or_else(|| ApiError::not_found("the web app has no index.html").into_response())
 }
@@ -98,59 +116,79 @@ fn looks_like_file(path: &str) -> bool {
         .is_some_and(|last| last.contains('.'))
 }
 
-/// The file with its content type and caching headers, or `None` when it is
-/// not a regular file inside `root` (symbolic links out of it included).
-async fn file_response(root: &Path, file: &Path, method: &Method) -> Option<Response> {
-    let canonical = tokio::fs::canonicalize(file).await.ok()?;
-    let root = tokio::fs::canonicalize(root).await.ok()?;
-    if !canonical.starts_with(&root) || !tokio::fs::metadata(&canonical).await.ok()?.is_file() {
+/// Whether `relative` exists inside `root` once symbolic links are resolved.
+async fn stays_inside(root: &Path, relative: &Path) -> bool {
+    match (
+        tokio::fs::canonicalize(root).await,
+        tokio::fs::canonicalize(root.join(relative)).await,
+    ) {
+        (Ok(root), Ok(file)) => file.starts_with(root),
+        _ => false,
+    }
+}
+
+/// `relative` (plain segments, see [`safe_relative`]) answered by
+/// `ServeDir` with the request's method and headers (conditional and range
+/// requests), plus the headers of the module doc. `None` when it is not a
+/// file inside `root` (a directory, a link out of it) or cannot be read.
+async fn file(root: &Path, parts: &Parts, relative: &Path) -> Option<Response> {
+    if !stays_inside(root, relative).await {
         return None;
     }
-    let bytes = tokio::fs::read(&canonical).await.ok()?;
-    let hashed = canonical
-        .strip_prefix(&root)
-        .ok()
-        .is_some_and(|r| r.starts_with(HASHED_DIR));
-    let cache = if hashed {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
+    let mut target = String::new();
+    for segment in relative.iter() {
+        target.push('/');
+        target.push_str(segment.to_str()?);
+    }
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = target.parse::<Uri>().ok()?;
+    *request.headers_mut() = parts.headers.clone();
+    let served = ServeDir::new(root)
+        .append_index_html_on_directories(false)
+        .try_call(request)
+        .await;
+    let mut response = match served {
+        Ok(response) if response.status() != StatusCode::NOT_FOUND => response.map(Body::new),
+        Ok(_) => return None,
+        Err(e) => {
+            tracing::warn!(path = %relative.display(), error = %e, "web app file unreadable");
+            return None;
+        }
     };
-    let length = bytes.len();
-    let body = if *method == Method::HEAD {
-        Body::empty()
-    } else {
-        Body::from(bytes)
-    };
-    let mut response = Response::new(body);
+    let hashed = relative.starts_with(HASHED_DIR);
     let headers = response.headers_mut();
     headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(&canonical)),
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        }),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if let Some(with_charset) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|t| t.to_str().ok())
+        .filter(|t| is_text(t) && !t.contains("charset"))
+        .and_then(|t| HeaderValue::from_str(&format!("{t}; charset=utf-8")).ok())
+    {
+        headers.insert(header::CONTENT_TYPE, with_charset);
+    }
     Some(response)
 }
 
-fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" | "map" => "application/json",
-        "webmanifest" => "application/manifest+json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "woff2" => "font/woff2",
-        "txt" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
+/// Types whose files esbuild writes in UTF-8 and that a browser would
+/// otherwise decode by guess.
+fn is_text(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || matches!(
+            content_type,
+            "application/javascript" | "application/json" | "application/manifest+json"
+        )
 }
 
 /// The server's own page, with a note that the app is not built.
@@ -159,7 +197,7 @@ fn landing_page(web_dir: &Path) -> (StatusCode, Html<String>) {
         "<p><strong>The web app is not built</strong> (no <code>{}</code>). Build it with \
          <code>npm ci &amp;&amp; npm run build</code> in <code>web/</code>, or start VTP with \
          <code>scripts/run</code>, which does both.</p>",
-        escape(&web_dir.join("index.html").display().to_string())
+        escape(&web_dir.join(INDEX).display().to_string())
     );
     let page = include_str!("index.html").replace("</body>", &format!("{note}\n</body>"));
     (StatusCode::OK, Html(page))

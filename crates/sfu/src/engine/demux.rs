@@ -51,9 +51,10 @@ impl Engine {
         bytes: &[u8],
     ) {
         let key = (protocol, source);
-        let transport_id = match wire::stun_username(bytes) {
-            Some((local, remote, is_request)) => {
-                let Some(id) = self.ufrags.get(&local).cloned() else {
+        let stun = wire::parse_stun(bytes).and_then(|s| Some((s.ufrags()?, s.binding_request)));
+        let transport_id = match stun {
+            Some(((local, remote), is_request)) => {
+                let Some(id) = self.ufrags.get(local).cloned() else {
                     return;
                 };
                 if let Some(old) = self.addrs.insert(key, id.clone())
@@ -64,14 +65,14 @@ impl Engine {
                 }
                 if let Some(t) = self.transports.get_mut(&id) {
                     t.sources.insert(key);
-                    if is_request && t.remote_ufrag.as_deref() != Some(remote.as_str()) {
+                    if is_request && t.remote_ufrag.as_deref() != Some(remote) {
                         if let Some(rtc) = t.rtc.as_mut() {
                             rtc.direct_api().set_remote_ice_credentials(IceCreds {
-                                ufrag: remote.clone(),
+                                ufrag: remote.to_owned(),
                                 pass: String::new(),
                             });
                         }
-                        t.remote_ufrag = Some(remote);
+                        t.remote_ufrag = Some(remote.to_owned());
                     }
                 }
                 id

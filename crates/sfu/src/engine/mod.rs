@@ -174,8 +174,9 @@
 //! publisher needs to send, `speaker` the active speaker detector,
 //! [`stats`] the producer and consumer statistics (with their scores) of
 //! the snapshots, [`vp8`]
-//! the payload parsing it needs, `wire` the translations to str0m's
-//! configuration, `rtpmap` a send transport's numbering learnt producer by
+//! the payload parsing it needs, `wire` the STUN reading that routes
+//! packets (also the driver's: [`parse_stun`]) and the translations to
+//! str0m's configuration, `rtpmap` a send transport's numbering learnt producer by
 //! producer, `hdrext` and `rawext` the RFC 8285 header reading it needs
 //! (before str0m, and inside it), `types` the public values.
 
@@ -222,6 +223,7 @@ pub use stats::{STATS_INTERVAL, StreamStats};
 pub use taps::{MAX_TAPS_PER_PRODUCER, TAP_TOP_LAYER_WAIT, TapInfo, TapPacket};
 use transport::Transport;
 pub use types::*;
+pub use wire::{StunInfo, parse_stun};
 
 struct Router {
     caps: RtpCapabilities,
