@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::future::Future;
 use std::time::Duration;
 
 use common::media::{layers_changed, prefer_spatial, publish, simulcast_call, subscribe};
@@ -23,19 +22,6 @@ const SECRET: &str = "sfu-secret-for-tests";
 
 /// How long media may take to show what a test waits for.
 const MEDIA_WAIT: Duration = Duration::from_secs(10);
-
-/// Polls `done` until it holds, or panics after [`MEDIA_WAIT`] saying
-/// `what`.
-async fn eventually<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + MEDIA_WAIT;
-    while !done().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {MEDIA_WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// An API node whose media runs on `node`.
 async fn api_node_of(node: &TestSfuNode) -> TestServer {
@@ -370,7 +356,7 @@ async fn an_api_node_drives_media_on_a_separate_sfu_node() {
     let b = subscribe(&s, &ann, &room, &a.ids).await;
     a.video.start();
     a.audio.start();
-    eventually("video and audio reach B", || async {
+    wait_until(MEDIA_WAIT, "video and audio reach B", async || {
         b.video.stats().packets > 30 && b.audio.stats().packets > 30
     })
     .await;
@@ -378,7 +364,7 @@ async fn an_api_node_drives_media_on_a_separate_sfu_node() {
     a.audio.stop();
     // What was sent before the stop arrives (or is lost for good).
     let sent = a.video.stats().packets;
-    eventually("B has what A sent", || async {
+    wait_until(MEDIA_WAIT, "B has what A sent", async || {
         b.video.stats().packets * 100 >= sent * 95
     })
     .await;
@@ -429,7 +415,7 @@ async fn an_api_node_drives_media_on_a_separate_sfu_node() {
         .unwrap();
     let before = b.video.stats().packets;
     a.video.start();
-    eventually("media after the ICE restart", || async {
+    wait_until(MEDIA_WAIT, "media after the ICE restart", async || {
         b.video.stats().packets > before + 30
     })
     .await;
@@ -512,7 +498,7 @@ async fn media_statistics_reach_get_room_info_through_an_sfu_node() {
         // Three simulcast layers and the audio's one; B's two consumers.
         all.len() == 6 && all.iter().all(|s| s["stats"]["bitrate"].as_u64() > Some(0))
     };
-    eventually("statistics of every stream", || async {
+    wait_until(MEDIA_WAIT, "statistics of every stream", async || {
         counted(&snapshot().await.1)
     })
     .await;
