@@ -12,7 +12,7 @@
 //!
 //! * **Workers** (`workers`, default = cores): plain OS threads, each owning
 //!   one [`Engine`](vtp_sfu::engine::Engine) with no locks around it. Each
-//!   router (room) is pinned to one worker at [`SfuHandle::create_router`]
+//!   router (room) is pinned to one worker when it opens
 //!   (the least loaded: routers + transports, ties to the lowest index), and
 //!   all its transports, producers and consumers live on that engine, so
 //!   forwarding never crosses threads. A worker waits on its bounded
@@ -49,18 +49,18 @@
 //!
 //! # Control
 //!
-//! [`SfuHandle`] mirrors the engine's calls; each becomes a command run on
+//! The control surface is [`SfuControl`] (module `control`): the room- and
+//! peer-shaped API of docs/protocol.md, "SFU control API", one
+//! [`SfuRequest`] per operation answered by one `call`. `SfuHandle`
+//! implements it (module `local`): each operation becomes a command run on
 //! the owning worker's thread, answered on a oneshot. A directory (behind a
 //! mutex, touched only by control calls and close events) maps router,
 //! transport, producer and consumer ids to workers and keeps ids unique
-//! across workers. Refusals are the engine's [`EngineError`]s (with their
-//! protocol `code()`); ids nobody knows answer `not_found`, and a stopped
-//! driver answers `internal`.
-//!
-//! [`SfuControl`] (module `control`) is the room- and peer-shaped surface
-//! of docs/protocol.md, "SFU control API" that API nodes use; `SfuHandle` implements it (module
-//! `local`) on top of the calls above, and the server crate serves it as
-//! `/sfu/v1` and implements it again as an HTTP client for remote SFUs.
+//! across workers. Refusals are the engine's [`EngineError`]s turned into
+//! [`SfuError`]s (with their protocol codes); ids nobody knows answer
+//! `not_found`, and a stopped driver answers `internal`. The server crate
+//! serves the same requests as `/sfu/v1` and sends them as an HTTP client
+//! to remote SFUs.
 
 pub mod control;
 mod demux;
@@ -80,7 +80,7 @@ pub use tcp::{TcpLimits, TcpStats};
 
 pub use control::{
     Consume, CreateTransport, PreferredLayers, Produce, SfuControl, SfuError, SfuErrorCode,
-    SfuHealth, SfuResult, TAP_CAPACITY, Tap,
+    SfuHealth, SfuRequest, SfuResponse, SfuResult, TAP_CAPACITY, Tap,
 };
 pub use local::process_cpu_seconds;
 
@@ -92,14 +92,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::{Notify, mpsc as tokio_mpsc, oneshot};
 use vtp_sfu::engine::{
-    ConsumerInfo, Engine, EngineConfig, EngineError, EngineEvent, IceProtocol, LocalCandidate,
-    ProducerInfo, TransportFailures, TransportInfo, TransportOptions,
+    Engine, EngineConfig, EngineError, EngineEvent, IceProtocol, LocalCandidate, TransportFailures,
 };
-use vtp_sfu::rtp::{MediaKind, RtpCapabilities};
+use vtp_sfu::rtp::RtpCapabilities;
 
 use demux::{Demux, DemuxCounters, RouteUpdate};
 use tcp::{TcpCounters, TcpServer};
@@ -338,7 +336,7 @@ struct Inner {
     /// Ends the ICE-TCP thread.
     tcp_stop: Arc<Notify>,
     tcp_counters: Arc<TcpCounters>,
-    /// The last CPU reading of `SfuControl::health` (when, CPU seconds).
+    /// The last CPU reading of the control API's health (when, CPU seconds).
     cpu_sample: Mutex<Option<(std::time::Instant, f64)>>,
 }
 
@@ -568,10 +566,13 @@ impl SfuHandle {
     }
 
     // ------------------------------------------------------------------
-    // Routers
+    // Plumbing of the control API (module `local`)
 
     /// A router pinned to the least loaded worker.
-    pub async fn create_router(&self, router_id: &str) -> Result<RtpCapabilities, EngineError> {
+    pub(crate) async fn create_router(
+        &self,
+        router_id: &str,
+    ) -> Result<RtpCapabilities, EngineError> {
         let worker = {
             let mut dir = self.inner.shared.directory();
             let load = dir.load(self.inner.links.len());
@@ -589,7 +590,9 @@ impl SfuHandle {
             worker
         };
         let id = router_id.to_owned();
-        let result = self.call(worker, move |w| w.create_router(&id)).await;
+        let result = self
+            .run_on_worker(worker, move |w| w.create_router(&id))
+            .await;
         if result.is_err() {
             // The worker released it already unless it never ran.
             let mut dir = self.inner.shared.directory();
@@ -602,132 +605,7 @@ impl SfuHandle {
         result
     }
 
-    /// `routerRtpCapabilities` of a router.
-    pub async fn router_rtp_capabilities(
-        &self,
-        router_id: &str,
-    ) -> Result<RtpCapabilities, EngineError> {
-        let worker = self.worker_of(IdKind::Router, router_id)?;
-        let id = router_id.to_owned();
-        self.call(worker, move |w| w.router_rtp_capabilities(&id))
-            .await
-    }
-
-    /// Closes a router and everything in it (events for what it held).
-    pub async fn close_router(&self, router_id: &str) -> Result<(), EngineError> {
-        let worker = self.worker_of(IdKind::Router, router_id)?;
-        let id = router_id.to_owned();
-        self.call(worker, move |w| w.close_router(&id)).await
-    }
-
-    // ------------------------------------------------------------------
-    // Transports
-
-    pub async fn create_webrtc_transport(
-        &self,
-        router_id: &str,
-        transport_id: &str,
-        options: TransportOptions,
-    ) -> Result<TransportInfo, EngineError> {
-        let worker = self.worker_of(IdKind::Router, router_id)?;
-        let (router, id) = (router_id.to_owned(), transport_id.to_owned());
-        self.call(worker, move |w| w.create_transport(&router, &id, options))
-            .await
-    }
-
-    pub async fn connect_transport(
-        &self,
-        transport_id: &str,
-        dtls_parameters: Value,
-    ) -> Result<(), EngineError> {
-        let worker = self.worker_of(IdKind::Transport, transport_id)?;
-        let id = transport_id.to_owned();
-        self.call(worker, move |w| w.connect(&id, &dtls_parameters))
-            .await
-    }
-
-    pub async fn close_transport(&self, transport_id: &str) -> Result<(), EngineError> {
-        let worker = self.worker_of(IdKind::Transport, transport_id)?;
-        let id = transport_id.to_owned();
-        self.call(worker, move |w| w.close_transport(&id)).await
-    }
-
-    // ------------------------------------------------------------------
-    // Producers
-
-    pub async fn produce(
-        &self,
-        transport_id: &str,
-        producer_id: &str,
-        kind: MediaKind,
-        rtp_parameters: Value,
-    ) -> Result<ProducerInfo, EngineError> {
-        let worker = self.worker_of(IdKind::Transport, transport_id)?;
-        let (transport, id) = (transport_id.to_owned(), producer_id.to_owned());
-        self.call(worker, move |w| {
-            w.produce(&transport, &id, kind, &rtp_parameters)
-        })
-        .await
-    }
-
-    pub async fn pause_producer(&self, producer_id: &str) -> Result<(), EngineError> {
-        self.on_producer(producer_id, Worker::pause_producer).await
-    }
-
-    pub async fn resume_producer(&self, producer_id: &str) -> Result<(), EngineError> {
-        self.on_producer(producer_id, Worker::resume_producer).await
-    }
-
-    pub async fn close_producer(&self, producer_id: &str) -> Result<(), EngineError> {
-        self.on_producer(producer_id, Worker::close_producer).await
-    }
-
-    // ------------------------------------------------------------------
-    // Consumers
-
-    /// A consumer (starts paused). The producer must be in the transport's
-    /// router.
-    pub async fn consume(
-        &self,
-        transport_id: &str,
-        consumer_id: &str,
-        producer_id: &str,
-        rtp_capabilities: Value,
-    ) -> Result<ConsumerInfo, EngineError> {
-        let worker = self.worker_of(IdKind::Transport, transport_id)?;
-        if self.worker_of(IdKind::Producer, producer_id)? != worker {
-            return Err(EngineError::OtherRouter {
-                producer_id: producer_id.into(),
-                transport_id: transport_id.into(),
-            });
-        }
-        let (transport, id, producer) = (
-            transport_id.to_owned(),
-            consumer_id.to_owned(),
-            producer_id.to_owned(),
-        );
-        self.call(worker, move |w| {
-            w.consume(&transport, &id, &producer, &rtp_capabilities)
-        })
-        .await
-    }
-
-    pub async fn pause_consumer(&self, consumer_id: &str) -> Result<(), EngineError> {
-        self.on_consumer(consumer_id, Worker::pause_consumer).await
-    }
-
-    pub async fn resume_consumer(&self, consumer_id: &str) -> Result<(), EngineError> {
-        self.on_consumer(consumer_id, Worker::resume_consumer).await
-    }
-
-    pub async fn close_consumer(&self, consumer_id: &str) -> Result<(), EngineError> {
-        self.on_consumer(consumer_id, Worker::close_consumer).await
-    }
-
-    // ------------------------------------------------------------------
-    // Plumbing
-
-    fn worker_of(&self, kind: IdKind, id: &str) -> Result<usize, EngineError> {
+    pub(crate) fn worker_of(&self, kind: IdKind, id: &str) -> Result<usize, EngineError> {
         if self.inner.stopped.load(Ordering::Acquire) {
             return Err(stopped_error());
         }
@@ -738,29 +616,9 @@ impl SfuHandle {
             .ok_or_else(|| kind.not_found(id))
     }
 
-    async fn on_producer(
-        &self,
-        producer_id: &str,
-        f: fn(&mut Worker, &str) -> Result<(), EngineError>,
-    ) -> Result<(), EngineError> {
-        let worker = self.worker_of(IdKind::Producer, producer_id)?;
-        let id = producer_id.to_owned();
-        self.call(worker, move |w| f(w, &id)).await
-    }
-
-    async fn on_consumer(
-        &self,
-        consumer_id: &str,
-        f: fn(&mut Worker, &str) -> Result<(), EngineError>,
-    ) -> Result<(), EngineError> {
-        let worker = self.worker_of(IdKind::Consumer, consumer_id)?;
-        let id = consumer_id.to_owned();
-        self.call(worker, move |w| f(w, &id)).await
-    }
-
     /// Runs `f` on worker `worker`'s thread, with the engine's outputs
     /// handled before the answer comes back.
-    async fn call<T, F>(&self, worker: usize, f: F) -> Result<T, EngineError>
+    pub(crate) async fn run_on_worker<T, F>(&self, worker: usize, f: F) -> Result<T, EngineError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Worker) -> Result<T, EngineError> + Send + 'static,

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use vtp_sfu::engine::{
     Engine, EngineError, EngineEvent, EngineOutput, FailureReason, IceParameters, IceProtocol,
-    RouterSnapshot, RouterSummary, TapInfo, TapPacket, TransportFailures, TransportInfo,
-    TransportOptions,
+    TapInfo, TapPacket, TransportFailures, TransportInfo, TransportOptions,
 };
 use vtp_sfu::rtp::RtpCapabilities;
 
@@ -383,6 +382,13 @@ impl Worker {
     // ------------------------------------------------------------------
     // Control calls (run on this thread by the handle's commands)
 
+    /// The engine, for calls that create and close nothing. Calls that do
+    /// go through this worker's methods below, which keep the directory
+    /// and the routing thread in step.
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
     /// The router id is already reserved for this worker by the handle.
     pub fn create_router(&mut self, router_id: &str) -> Result<RtpCapabilities, EngineError> {
         match self.engine.create_router(router_id) {
@@ -396,10 +402,6 @@ impl Worker {
                 Err(e)
             }
         }
-    }
-
-    pub fn router_rtp_capabilities(&self, router_id: &str) -> Result<RtpCapabilities, EngineError> {
-        self.engine.router_rtp_capabilities(router_id).cloned()
     }
 
     pub fn close_router(&mut self, router_id: &str) -> Result<(), EngineError> {
@@ -476,15 +478,6 @@ impl Worker {
             .directory()
             .release(IdKind::Transport, transport_id);
         Err(EngineError::Internal("no unique ICE ufrag".into()))
-    }
-
-    pub fn connect(
-        &mut self,
-        transport_id: &str,
-        dtls_parameters: &serde_json::Value,
-    ) -> Result<(), EngineError> {
-        self.engine
-            .connect_transport(transport_id, dtls_parameters, Instant::now())
     }
 
     pub fn close_transport(&mut self, transport_id: &str) -> Result<(), EngineError> {
@@ -586,10 +579,6 @@ impl Worker {
         }
     }
 
-    pub fn add_peer(&mut self, router_id: &str, peer_id: &str) -> Result<(), EngineError> {
-        self.engine.add_peer(router_id, peer_id)
-    }
-
     /// Removes a peer; its transports close, and what they carried with
     /// them (events for those).
     pub fn remove_peer(&mut self, router_id: &str, peer_id: &str) -> Result<(), EngineError> {
@@ -674,50 +663,10 @@ impl Worker {
         self.engine.request_tap_keyframe(tap_id, Instant::now())
     }
 
-    pub fn router_snapshot(&self, router_id: &str) -> Result<RouterSnapshot, EngineError> {
-        self.engine.router_snapshot(router_id)
-    }
-
-    pub fn router_summaries(&self) -> Vec<RouterSummary> {
-        self.engine.router_summaries()
-    }
-
-    /// Marks a producer as a screen share (see the engine's
-    /// `set_producer_screen`).
-    pub fn set_producer_screen(&mut self, id: &str, screen: bool) -> Result<(), EngineError> {
-        self.engine.set_producer_screen(id, screen, Instant::now())
-    }
-
-    pub fn pause_producer(&mut self, id: &str) -> Result<(), EngineError> {
-        self.engine.pause_producer(id)
-    }
-
-    pub fn resume_producer(&mut self, id: &str) -> Result<(), EngineError> {
-        self.engine.resume_producer(id, Instant::now())
-    }
-
     pub fn close_producer(&mut self, id: &str) -> Result<(), EngineError> {
         self.engine.close_producer(id)?;
         self.forget(IdKind::Producer, id);
         Ok(())
-    }
-
-    pub fn pause_consumer(&mut self, id: &str) -> Result<(), EngineError> {
-        self.engine.pause_consumer(id)
-    }
-
-    pub fn resume_consumer(&mut self, id: &str) -> Result<(), EngineError> {
-        self.engine.resume_consumer(id, Instant::now())
-    }
-
-    pub fn set_consumer_preferred_layers(
-        &mut self,
-        id: &str,
-        spatial: u8,
-        temporal: Option<u8>,
-    ) -> Result<(), EngineError> {
-        self.engine
-            .set_consumer_preferred_layers(id, spatial, temporal, Instant::now())
     }
 
     pub fn close_consumer(&mut self, id: &str) -> Result<(), EngineError> {

@@ -7,8 +7,12 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use common::{Room, runtime, send_in_all, wait_until_blocking};
-use vtp_sfu::engine::{CloseReason, EngineEvent, TransportOptions};
-use vtp_sfu_driver::{DriverConfig, DriverEvent, SfuDriver, SfuHandle};
+use serde_json::json;
+use vtp_sfu::engine::{CloseReason, EngineEvent, TransportDirection};
+use vtp_sfu_driver::{
+    Consume, CreateTransport, DriverConfig, DriverEvent, SfuControl, SfuDriver, SfuErrorCode,
+    SfuHandle, SfuResult,
+};
 
 const PACKETS: u64 = 200;
 
@@ -47,12 +51,12 @@ fn vp8_is_forwarded_from_publisher_to_subscriber() {
     assert_ne!(ssrc, common::VIDEO_SSRC, "the consumer has its own SSRC");
 
     let events = drain(&mut events);
-    for t in ["room1-send", "room1-recv"] {
+    for t in [&room.send.id, &room.recv.id] {
         assert!(
             events.contains(&DriverEvent {
                 router_id: "room1".into(),
                 event: EngineEvent::TransportConnected {
-                    transport_id: t.into()
+                    transport_id: t.clone()
                 },
             }),
             "{t} connected: {events:?}"
@@ -102,12 +106,15 @@ fn two_routers_on_two_workers_both_forward() {
         assert!(w.datagrams_in >= PACKETS, "{stats:?}");
     }
     // A consumer cannot take a producer of another router (worker).
-    let caps =
-        serde_json::to_value(rt.block_on(sfu.router_rtp_capabilities("alpha")).unwrap()).unwrap();
-    let err = rt
-        .block_on(sfu.consume("alpha-recv", "x", "beta-video", caps))
-        .unwrap_err();
-    assert_eq!(err.code(), "bad_request");
+    let caps = serde_json::to_value(rt.block_on(sfu.open_room("alpha")).unwrap()).unwrap();
+    let consume = Consume {
+        peer_id: "subscriber".into(),
+        transport_id: a.recv.id.clone(),
+        producer_id: b.producer_id.clone(),
+        rtp_capabilities: caps,
+    };
+    let err = rt.block_on(sfu.consume("alpha", consume)).unwrap_err();
+    assert_eq!(err.code, SfuErrorCode::NotFound, "{err}");
     rt.block_on(sfu.shutdown());
 }
 
@@ -115,9 +122,7 @@ fn two_routers_on_two_workers_both_forward() {
 fn unknown_datagrams_are_dropped_and_counted() {
     let rt = runtime();
     let sfu = start(1);
-    rt.block_on(sfu.create_router("room")).unwrap();
-    rt.block_on(sfu.create_webrtc_transport("room", "t", TransportOptions::default()))
-        .unwrap();
+    common::transport(&rt, &sfu, "room", "peer", TransportDirection::Send);
     let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
     // RTP from an address no STUN introduced.
     let rtp = [0x80u8, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7, 1, 2, 3];
@@ -146,39 +151,49 @@ fn unknown_datagrams_are_dropped_and_counted() {
 }
 
 #[test]
-fn errors_keep_engine_codes() {
+fn refusals_keep_their_codes() {
     let rt = runtime();
     let sfu = start(2);
-    let code = |r: Result<(), vtp_sfu::engine::EngineError>| r.unwrap_err().code();
+    let code = |r: SfuResult<()>| r.unwrap_err().code;
     assert_eq!(
-        code(rt.block_on(sfu.connect_transport("nope", serde_json::json!({})))),
-        "not_found"
+        code(rt.block_on(sfu.connect_transport("r1", "nope", json!({})))),
+        SfuErrorCode::NotFound
     );
-    assert_eq!(code(rt.block_on(sfu.close_producer("nope"))), "not_found");
-    assert_eq!(code(rt.block_on(sfu.resume_consumer("nope"))), "not_found");
-    assert_eq!(code(rt.block_on(sfu.close_router("nope"))), "not_found");
+    assert_eq!(
+        code(rt.block_on(sfu.close_producer("r1", "nope"))),
+        SfuErrorCode::NotFound
+    );
+    assert_eq!(
+        code(rt.block_on(sfu.set_consumer_paused("r1", "nope", false))),
+        SfuErrorCode::NotFound
+    );
+    assert_eq!(
+        code(rt.block_on(sfu.close_room("nope"))),
+        SfuErrorCode::NotFound
+    );
+    let request = CreateTransport {
+        peer_id: "a".into(),
+        direction: TransportDirection::Send,
+        enable_sctp: false,
+    };
     let err = rt
-        .block_on(sfu.create_webrtc_transport("nope", "t", TransportOptions::default()))
+        .block_on(sfu.create_transport("nope", request))
         .unwrap_err();
-    assert_eq!(err.code(), "not_found");
+    assert_eq!(err.code, SfuErrorCode::NotFound, "a room must be open");
 
-    rt.block_on(sfu.create_router("r1")).unwrap();
-    rt.block_on(sfu.create_router("r2")).unwrap();
-    assert_eq!(
-        rt.block_on(sfu.create_router("r1")).unwrap_err().code(),
-        "conflict"
-    );
-    rt.block_on(sfu.create_webrtc_transport("r1", "t", TransportOptions::default()))
-        .unwrap();
-    // Transport ids are unique across workers too.
+    rt.block_on(sfu.add_peer("r1", "a")).unwrap();
+    rt.block_on(sfu.open_room("r2")).unwrap();
+    assert_ne!(sfu.router_worker("r1"), sfu.router_worker("r2"));
+    let err = rt.block_on(sfu.add_peer("r1", "a")).unwrap_err();
+    assert_eq!(err.code, SfuErrorCode::Conflict);
+    let t = common::transport(&rt, &sfu, "r1", "a", TransportDirection::Send);
+    // Named with another room (on another worker), the transport is unknown.
+    let other_room = rt.block_on(sfu.connect_transport("r2", &t.id, json!({})));
+    assert_eq!(code(other_room), SfuErrorCode::NotFound);
     let err = rt
-        .block_on(sfu.create_webrtc_transport("r2", "t", TransportOptions::default()))
+        .block_on(sfu.connect_transport("r1", &t.id, json!({"fingerprints": []})))
         .unwrap_err();
-    assert_eq!(err.code(), "conflict");
-    let err = rt
-        .block_on(sfu.connect_transport("t", serde_json::json!({"fingerprints": []})))
-        .unwrap_err();
-    assert_eq!(err.code(), "bad_request");
+    assert_eq!(err.code, SfuErrorCode::BadRequest);
     rt.block_on(sfu.shutdown());
 }
 
@@ -187,34 +202,31 @@ fn closing_a_router_closes_its_transports_with_events() {
     let rt = runtime();
     let sfu = start(1);
     let mut events = sfu.subscribe_events();
-    rt.block_on(sfu.create_router("room")).unwrap();
-    for t in ["t1", "t2"] {
-        rt.block_on(sfu.create_webrtc_transport("room", t, TransportOptions::default()))
-            .unwrap();
-    }
+    let [t1, t2] = ["a", "b"]
+        .map(|peer| common::transport(&rt, &sfu, "room", peer, TransportDirection::Send).id);
     assert_eq!(sfu.stats().transports, 2);
-    rt.block_on(sfu.close_router("room")).unwrap();
+    rt.block_on(sfu.close_room("room")).unwrap();
     let events = drain(&mut events);
-    for t in ["t1", "t2"] {
+    for t in [&t1, &t2] {
         assert!(events.contains(&DriverEvent {
             router_id: "room".into(),
             event: EngineEvent::TransportClosed {
-                transport_id: t.into(),
+                transport_id: t.clone(),
                 reason: CloseReason::RouterClosed,
             },
         }));
     }
     let stats = sfu.stats();
     assert_eq!((stats.routers, stats.transports), (0, 0));
-    // The ids are free again.
-    rt.block_on(sfu.create_router("room")).unwrap();
-    rt.block_on(sfu.create_webrtc_transport("room", "t1", TransportOptions::default()))
-        .unwrap();
+    // The room opens again, empty.
+    let t3 = common::transport(&rt, &sfu, "room", "a", TransportDirection::Send).id;
     assert_eq!(
-        rt.block_on(sfu.close_transport("t2")).unwrap_err().code(),
-        "not_found"
+        rt.block_on(sfu.close_transport("room", &t2))
+            .unwrap_err()
+            .code,
+        SfuErrorCode::NotFound
     );
-    rt.block_on(sfu.close_transport("t1")).unwrap();
+    rt.block_on(sfu.close_transport("room", &t3)).unwrap();
     assert_eq!(sfu.stats().transports, 0);
     rt.block_on(sfu.shutdown());
 }
@@ -225,17 +237,15 @@ fn shutdown_joins_threads_and_closes_the_socket() {
     let sfu = start(2);
     let addr: SocketAddr = sfu.bound_addr();
     let mut events = sfu.subscribe_events();
-    rt.block_on(sfu.create_router("room")).unwrap();
+    rt.block_on(sfu.open_room("room")).unwrap();
     let other = sfu.clone();
     rt.block_on(sfu.shutdown());
     rt.block_on(other.shutdown()); // idempotent
     assert!(!sfu.health().running);
     assert_eq!(rt.block_on(events.recv()), None, "event stream ended");
     assert_eq!(
-        rt.block_on(other.create_router("again"))
-            .unwrap_err()
-            .code(),
-        "internal"
+        rt.block_on(other.open_room("again")).unwrap_err().code,
+        SfuErrorCode::Internal
     );
     // The port is free: the socket is closed.
     UdpSocket::bind(addr).expect("port released after shutdown");

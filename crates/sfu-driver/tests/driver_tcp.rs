@@ -17,9 +17,11 @@ use common::{
 use serde_json::Value;
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Input, Output, Rtc, RtcConfig};
-use vtp_sfu::engine::{TransportInfo, TransportOptions};
+use vtp_sfu::engine::{TransportDirection, TransportInfo};
 use vtp_sfu::rtp::MediaKind;
-use vtp_sfu_driver::{DriverConfig, SfuDriver, SfuHandle, TcpBind, TcpLimits, TcpStats};
+use vtp_sfu_driver::{
+    DriverConfig, Produce, SfuControl, SfuDriver, SfuHandle, TcpBind, TcpLimits, TcpStats,
+};
 
 const PACKETS: u64 = 200;
 const WAIT: Duration = Duration::from_secs(10);
@@ -61,9 +63,7 @@ fn media_flows_over_ice_tcp_only() {
     assert_eq!(stats.tcp.send_dropped, 0);
     assert_eq!(stats.transport_failures.ice_timeout, 0);
     // Candidates: UDP first (higher priority), then passive TCP.
-    let info = rt
-        .block_on(sfu.create_webrtc_transport("room1", "extra", TransportOptions::default()))
-        .unwrap();
+    let info = common::transport(&rt, &sfu, "room1", "extra", TransportDirection::Recv);
     let c: Vec<(&str, u16)> = info
         .ice_candidates
         .iter()
@@ -81,11 +81,8 @@ fn transport_and_client(
     router: &str,
     local: SocketAddr,
 ) -> (TransportInfo, Rtc) {
-    let _ = rt.block_on(sfu.create_router(router));
-    let id = format!("{router}-{local}");
-    let info = rt
-        .block_on(sfu.create_webrtc_transport(router, &id, TransportOptions::default()))
-        .unwrap();
+    let peer = format!("peer-{local}");
+    let info = common::transport(rt, sfu, router, &peer, TransportDirection::Send);
     let tcp = info
         .ice_candidates
         .iter()
@@ -110,14 +107,16 @@ fn transport_and_client(
     let (algorithm, value) = fp.split_once(' ').unwrap();
     let dtls: Value = serde_json::json!({"role": "client",
         "fingerprints": [{"algorithm": algorithm, "value": value}]});
-    rt.block_on(sfu.connect_transport(&id, dtls)).unwrap();
-    rt.block_on(sfu.produce(
-        &id,
-        &format!("{id}-video"),
-        MediaKind::Video,
-        common::video_rtp_parameters(),
-    ))
-    .unwrap();
+    rt.block_on(sfu.connect_transport(router, &info.id, dtls))
+        .unwrap();
+    let produce = Produce {
+        peer_id: peer,
+        transport_id: info.id.clone(),
+        kind: MediaKind::Video,
+        rtp_parameters: common::video_rtp_parameters(),
+        app_data: Value::Null,
+    };
+    rt.block_on(sfu.produce(router, produce)).unwrap();
     (info, rtc)
 }
 
@@ -430,10 +429,7 @@ fn the_tcp_listener_can_be_off() {
             .all(|c| c.protocol.as_str() == "udp")
     );
     let rt = runtime();
-    rt.block_on(sfu.create_router("r")).unwrap();
-    let info = rt
-        .block_on(sfu.create_webrtc_transport("r", "t", TransportOptions::default()))
-        .unwrap();
+    let info = common::transport(&rt, &sfu, "r", "p", TransportDirection::Send);
     assert_eq!(info.ice_candidates.len(), 1);
     let _ = Peer::new(publisher_config(), &info);
 }

@@ -1,33 +1,27 @@
-//! `/sfu/v1`: the routes of docs/protocol.md, "SFU control API", each a thin call of
-//! [`SfuControl`], behind the shared secret.
-//!
-//! Additions to the seed's table (all in the same pattern): `PUT` and
-//! `DELETE /rooms/{roomId}` open and close a room explicitly, `…/pause`,
-//! `…/resume` for producers and consumers, `…/layers` (preferred layers)
-//! for consumers, `…/restart-ice` for transports,
-//! and `GET /events`, a server-sent-event stream of the SFU's events (what
-//! closed or paused as a consequence of something else) for API nodes.
+//! `/sfu/v1`: the routes of docs/protocol.md, "SFU control API", behind the
+//! shared secret. They are made from the control API's table
+//! ([`SfuRequest::ROUTES`]): each turns its path and body into an
+//! [`SfuRequest`], hands it to [`SfuControl::call`] and answers with the
+//! response's JSON. `GET /events` is the one route of its own: a
+//! server-sent-event stream of the SFU's events (what closed or paused as a
+//! consequence of something else) for API nodes.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use axum::routing::{MethodFilter, get, on};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use vtp_sfu::engine::{ConsumerInfo, IceParameters, ProducerInfo, RouterSnapshot, RouterSummary};
-use vtp_sfu::rtp::RtpCapabilities;
-use vtp_sfu_driver::{
-    Consume, CreateTransport, PreferredLayers, Produce, SfuControl, SfuError, SfuErrorCode,
-    SfuHealth,
-};
+use vtp_sfu_driver::control::{REST_PREFIX, RestMethod, Route};
+use vtp_sfu_driver::{SfuControl, SfuError, SfuErrorCode, SfuRequest, SfuResponse};
 
 use crate::api::extract::{Json, Path};
 use crate::config::Secret;
@@ -54,110 +48,54 @@ impl From<SfuError> for ApiError {
     }
 }
 
-type Answer<T> = Result<Json<T>, ApiError>;
-
-/// `{}`: the answer of calls that only act.
-#[derive(Serialize)]
-struct Done {}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AddPeer {
-    peer_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RoomOpened {
-    room_id: String,
-    rtp_capabilities: RtpCapabilities,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PeerAdded {
-    peer_id: String,
-    rtp_capabilities: RtpCapabilities,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Connect {
-    dtls_parameters: Value,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct IceRestarted {
-    ice_parameters: IceParameters,
-}
-
 /// The `/sfu/v1` routes for `sfu`, behind `secret`, ready to merge into
-/// any router.
+/// any router: one route per operation of the control API's table
+/// ([`SfuRequest::ROUTES`]), plus the event stream.
 pub fn router<S>(sfu: Arc<dyn SfuControl>, secret: Secret) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     let secret = Arc::new(secret);
-    let room = "/sfu/v1/rooms/{room_id}";
-    Router::new()
-        .route("/sfu/v1/health", get(health))
-        .route("/sfu/v1/events", get(events))
-        .route("/sfu/v1/rooms", get(rooms))
-        .route(room, get(room_details).put(open_room).delete(close_room))
-        .route(&format!("{room}/peers"), post(add_peer))
-        .route(
-            &format!("{room}/peers/{{peer_id}}/leave"),
-            post(remove_peer),
-        )
-        .route(&format!("{room}/transports"), post(create_transport))
-        .route(
-            &format!("{room}/transports/{{id}}/connect"),
-            post(connect_transport),
-        )
-        .route(
-            &format!("{room}/transports/{{id}}/restart-ice"),
-            post(restart_ice),
-        )
-        .route(
-            &format!("{room}/transports/{{id}}/close"),
-            post(close_transport),
-        )
-        .route(&format!("{room}/producers"), post(produce))
-        .route(
-            &format!("{room}/producers/{{id}}/pause"),
-            post(pause_producer),
-        )
-        .route(
-            &format!("{room}/producers/{{id}}/resume"),
-            post(resume_producer),
-        )
-        .route(
-            &format!("{room}/producers/{{id}}/close"),
-            post(close_producer),
-        )
-        .route(&format!("{room}/consumers"), post(consume))
-        .route(
-            &format!("{room}/consumers/{{id}}/pause"),
-            post(pause_consumer),
-        )
-        .route(
-            &format!("{room}/consumers/{{id}}/resume"),
-            post(resume_consumer),
-        )
-        .route(
-            &format!("{room}/consumers/{{id}}/layers"),
-            post(set_consumer_layers),
-        )
-        .route(
-            &format!("{room}/consumers/{{id}}/close"),
-            post(close_consumer),
-        )
+    let mut routes = Router::new().route(&format!("{REST_PREFIX}/events"), get(events));
+    for &route in SfuRequest::ROUTES {
+        let handler = move |State(api): State<SfuApi>,
+                            Path(params): Path<HashMap<String, String>>,
+                            request: Request| async move {
+            answer(&api, route, params, request).await
+        };
+        let method = match route.method {
+            RestMethod::Get => MethodFilter::GET,
+            RestMethod::Put => MethodFilter::PUT,
+            RestMethod::Post => MethodFilter::POST,
+            RestMethod::Delete => MethodFilter::DELETE,
+        };
+        // Rows with the same path (a room's GET, PUT, DELETE) merge.
+        routes = routes.route(&format!("{REST_PREFIX}{}", route.path), on(method, handler));
+    }
+    routes
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             let secret = secret.clone();
             async move { require_secret(&secret, request, next).await }
         }))
         .with_state(SfuApi { sfu })
+}
+
+/// One REST call: the request from the path (and the JSON body, for the
+/// operations that take one), answered by the SFU.
+async fn answer(
+    api: &SfuApi,
+    route: Route,
+    params: HashMap<String, String>,
+    request: Request,
+) -> Result<Json<SfuResponse>, ApiError> {
+    let body = if route.has_body {
+        let Json(body) = Json::<Value>::from_request(request, &()).await?;
+        Some(body)
+    } else {
+        None
+    };
+    let request = SfuRequest::from_rest(&route, params, body)?;
+    Ok(Json(api.sfu.call(request).await?))
 }
 
 /// The whole HTTP surface of an `sfu` node: `/health`, `/ready` and the
@@ -214,164 +152,6 @@ fn same_secret(given: &str, expected: &str) -> bool {
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))
         == 0
-}
-
-async fn health(State(api): State<SfuApi>) -> Answer<SfuHealth> {
-    Ok(Json(api.sfu.health().await?))
-}
-
-async fn rooms(State(api): State<SfuApi>) -> Answer<Vec<RouterSummary>> {
-    Ok(Json(api.sfu.rooms().await?))
-}
-
-async fn room_details(
-    State(api): State<SfuApi>,
-    Path(room_id): Path<String>,
-) -> Answer<RouterSnapshot> {
-    Ok(Json(api.sfu.room(&room_id).await?))
-}
-
-async fn open_room(State(api): State<SfuApi>, Path(room_id): Path<String>) -> Answer<RoomOpened> {
-    let rtp_capabilities = api.sfu.open_room(&room_id).await?;
-    Ok(Json(RoomOpened {
-        room_id,
-        rtp_capabilities,
-    }))
-}
-
-async fn close_room(State(api): State<SfuApi>, Path(room_id): Path<String>) -> Answer<Done> {
-    api.sfu.close_room(&room_id).await?;
-    Ok(Json(Done {}))
-}
-
-async fn add_peer(
-    State(api): State<SfuApi>,
-    Path(room_id): Path<String>,
-    Json(body): Json<AddPeer>,
-) -> Answer<PeerAdded> {
-    let rtp_capabilities = api.sfu.add_peer(&room_id, &body.peer_id).await?;
-    Ok(Json(PeerAdded {
-        peer_id: body.peer_id,
-        rtp_capabilities,
-    }))
-}
-
-async fn remove_peer(
-    State(api): State<SfuApi>,
-    Path((room_id, peer_id)): Path<(String, String)>,
-) -> Answer<Done> {
-    api.sfu.remove_peer(&room_id, &peer_id).await?;
-    Ok(Json(Done {}))
-}
-
-async fn create_transport(
-    State(api): State<SfuApi>,
-    Path(room_id): Path<String>,
-    Json(body): Json<CreateTransport>,
-) -> Answer<vtp_sfu::engine::TransportInfo> {
-    Ok(Json(api.sfu.create_transport(&room_id, body).await?))
-}
-
-async fn connect_transport(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-    Json(body): Json<Connect>,
-) -> Answer<Done> {
-    api.sfu
-        .connect_transport(&room_id, &id, body.dtls_parameters)
-        .await?;
-    Ok(Json(Done {}))
-}
-
-async fn restart_ice(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-) -> Answer<IceRestarted> {
-    let ice_parameters = api.sfu.restart_ice(&room_id, &id).await?;
-    Ok(Json(IceRestarted { ice_parameters }))
-}
-
-async fn close_transport(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-) -> Answer<Done> {
-    api.sfu.close_transport(&room_id, &id).await?;
-    Ok(Json(Done {}))
-}
-
-async fn produce(
-    State(api): State<SfuApi>,
-    Path(room_id): Path<String>,
-    Json(body): Json<Produce>,
-) -> Answer<ProducerInfo> {
-    Ok(Json(api.sfu.produce(&room_id, body).await?))
-}
-
-async fn pause_producer(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-) -> Answer<Done> {
-    api.sfu.set_producer_paused(&room_id, &id, true).await?;
-    Ok(Json(Done {}))
-}
-
-async fn resume_producer(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-) -> Answer<Done> {
-    api.sfu.set_producer_paused(&room_id, &id, false).await?;
-    Ok(Json(Done {}))
-}
-
-async fn close_producer(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-) -> Answer<Done> {
-    api.sfu.close_producer(&room_id, &id).await?;
-    Ok(Json(Done {}))
-}
-
-async fn consume(
-    State(api): State<SfuApi>,
-    Path(room_id): Path<String>,
-    Json(body): Json<Consume>,
-) -> Answer<ConsumerInfo> {
-    Ok(Json(api.sfu.consume(&room_id, body).await?))
-}
-
-async fn pause_consumer(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-) -> Answer<Done> {
-    api.sfu.set_consumer_paused(&room_id, &id, true).await?;
-    Ok(Json(Done {}))
-}
-
-async fn resume_consumer(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-) -> Answer<Done> {
-    api.sfu.set_consumer_paused(&room_id, &id, false).await?;
-    Ok(Json(Done {}))
-}
-
-async fn set_consumer_layers(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-    Json(body): Json<PreferredLayers>,
-) -> Answer<Done> {
-    api.sfu
-        .set_consumer_preferred_layers(&room_id, &id, body)
-        .await?;
-    Ok(Json(Done {}))
-}
-
-async fn close_consumer(
-    State(api): State<SfuApi>,
-    Path((room_id, id)): Path<(String, String)>,
-) -> Answer<Done> {
-    api.sfu.close_consumer(&room_id, &id).await?;
-    Ok(Json(Done {}))
 }
 
 /// The SFU's events as server-sent events, one JSON `DriverEvent` per

@@ -20,9 +20,9 @@ use str0m::media::{Frequency, MediaKind as StrKind, Mid};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{Extension, ExtensionMap, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
-use vtp_sfu::engine::{ConsumerInfo, TransportInfo, TransportOptions};
+use vtp_sfu::engine::{ConsumerInfo, TransportDirection, TransportInfo};
 use vtp_sfu::rtp::{MediaKind, uri};
-use vtp_sfu_driver::SfuHandle;
+use vtp_sfu_driver::{Consume, CreateTransport, Produce, SfuControl, SfuErrorCode, SfuHandle};
 pub use wait::wait_until_blocking;
 
 /// The SSRC (and RTX SSRC) the publishing peer sends VP8 with.
@@ -387,18 +387,43 @@ pub fn subscriber_config(consumer: &ConsumerInfo) -> RtcConfig {
     cfg
 }
 
+/// A transport of `peer` in `room` on `sfu` through the control API (the
+/// room and the peer are added when they are not there yet).
+pub fn transport(
+    rt: &tokio::runtime::Runtime,
+    sfu: &SfuHandle,
+    room: &str,
+    peer: &str,
+    direction: TransportDirection,
+) -> TransportInfo {
+    match rt.block_on(sfu.add_peer(room, peer)) {
+        Ok(_) => {}
+        Err(e) if e.code == SfuErrorCode::Conflict => {}
+        Err(e) => panic!("add_peer {room}/{peer}: {e}"),
+    }
+    let request = CreateTransport {
+        peer_id: peer.to_owned(),
+        direction,
+        enable_sctp: false,
+    };
+    rt.block_on(sfu.create_transport(room, request)).unwrap()
+}
+
 /// One room: a publisher sending VP8 through a send transport and a
 /// subscriber consuming it through a receive transport.
 pub struct Room {
     pub router_id: String,
+    pub send: TransportInfo,
+    pub recv: TransportInfo,
+    pub producer_id: String,
     pub publisher: Peer,
     pub subscriber: Peer,
     pub consumer: ConsumerInfo,
 }
 
 impl Room {
-    /// Sets the room up on `sfu` (ids prefixed by `router_id`) and waits
-    /// until both peers are connected; the consumer is resumed.
+    /// Sets the room up on `sfu` through the control API and waits until
+    /// both peers are connected; the consumer is resumed.
     pub fn open(rt: &tokio::runtime::Runtime, sfu: &SfuHandle, router_id: &str) -> Room {
         Room::open_over(rt, sfu, router_id, "udp")
     }
@@ -410,22 +435,8 @@ impl Room {
         router_id: &str,
         protocol: &str,
     ) -> Room {
-        let id = |s: &str| format!("{router_id}-{s}");
-        rt.block_on(sfu.create_router(router_id)).unwrap();
-        let send = rt
-            .block_on(sfu.create_webrtc_transport(
-                router_id,
-                &id("send"),
-                TransportOptions::default(),
-            ))
-            .unwrap();
-        let recv = rt
-            .block_on(sfu.create_webrtc_transport(
-                router_id,
-                &id("recv"),
-                TransportOptions::default(),
-            ))
-            .unwrap();
+        let send = transport(rt, sfu, router_id, "publisher", TransportDirection::Send);
+        let recv = transport(rt, sfu, router_id, "subscriber", TransportDirection::Recv);
         assert_eq!(send.ice_candidates[0].port, sfu.local_addr().port());
 
         let mut publisher = Peer::over(publisher_config(), &send, protocol);
@@ -440,21 +451,25 @@ impl Room {
             );
         }
         let dtls = publisher.dtls_parameters();
-        rt.block_on(sfu.connect_transport(&id("send"), dtls))
+        rt.block_on(sfu.connect_transport(router_id, &send.id, dtls))
             .unwrap();
-        rt.block_on(sfu.produce(
-            &id("send"),
-            &id("video"),
-            MediaKind::Video,
-            video_rtp_parameters(),
-        ))
-        .unwrap();
+        let produce = Produce {
+            peer_id: "publisher".into(),
+            transport_id: send.id.clone(),
+            kind: MediaKind::Video,
+            rtp_parameters: video_rtp_parameters(),
+            app_data: Value::Null,
+        };
+        let producer_id = rt.block_on(sfu.produce(router_id, produce)).unwrap().id;
 
-        let caps = rt.block_on(sfu.router_rtp_capabilities(router_id)).unwrap();
-        let caps = serde_json::to_value(caps).unwrap();
-        let consumer = rt
-            .block_on(sfu.consume(&id("recv"), &id("consumer"), &id("video"), caps))
-            .unwrap();
+        let caps = rt.block_on(sfu.open_room(router_id)).unwrap();
+        let consume = Consume {
+            peer_id: "subscriber".into(),
+            transport_id: recv.id.clone(),
+            producer_id: producer_id.clone(),
+            rtp_capabilities: serde_json::to_value(caps).unwrap(),
+        };
+        let consumer = rt.block_on(sfu.consume(router_id, consume)).unwrap();
         let mut subscriber = Peer::over(subscriber_config(&consumer), &recv, protocol);
         {
             let mid = consumer.rtp_parameters.mid.clone().unwrap();
@@ -469,7 +484,7 @@ impl Room {
             );
         }
         let dtls = subscriber.dtls_parameters();
-        rt.block_on(sfu.connect_transport(&id("recv"), dtls))
+        rt.block_on(sfu.connect_transport(router_id, &recv.id, dtls))
             .unwrap();
 
         pump_until(
@@ -478,9 +493,13 @@ impl Room {
             "both peers to connect",
             |peers| peers.iter().all(|p| p.rtc.is_connected()),
         );
-        rt.block_on(sfu.resume_consumer(&id("consumer"))).unwrap();
+        rt.block_on(sfu.set_consumer_paused(router_id, &consumer.id, false))
+            .unwrap();
         Room {
             router_id: router_id.to_owned(),
+            send,
+            recv,
+            producer_id,
             publisher,
             subscriber,
             consumer,
