@@ -237,6 +237,9 @@ impl Engine {
                 }
             }
             // A tap also ends its wait for the top layer here (see `taps`).
+            if producer.taps.is_empty() {
+                continue;
+            }
             let active: Vec<bool> = producer.layers.iter().map(|l| l.active).collect();
             for tap_id in &producer.taps {
                 if let Some(tap) = self.taps.get_mut(tap_id)
