@@ -265,9 +265,29 @@ impl LayerSelector {
         std::mem::take(&mut self.rebase)
     }
 
+    /// [`LayerSelector::decide`] for a subscriber whose sequence numbers
+    /// `seq` keeps: whether to send the packet. One it drops takes no slot
+    /// (see [`LayerSelector::skip`]).
+    pub(super) fn admit(
+        &mut self,
+        seq: &mut SeqRewriter,
+        layer: usize,
+        packet: &RtpPacket,
+        frame: &FrameInfo,
+    ) -> bool {
+        match self.decide(layer, frame) {
+            Verdict::NotMine => false,
+            Verdict::Drop => {
+                self.skip(seq, packet, frame);
+                false
+            }
+            Verdict::Forward => true,
+        }
+    }
+
     /// A packet the verdict dropped: neither its sequence number (in the
     /// subscriber's `seq`) nor its picture id takes a slot.
-    pub(super) fn skip(&mut self, seq: &mut SeqRewriter, packet: &RtpPacket, frame: &FrameInfo) {
+    fn skip(&mut self, seq: &mut SeqRewriter, packet: &RtpPacket, frame: &FrameInfo) {
         seq.skip(*packet.seq_no);
         if let Some((id, bits, _)) = frame.vp8.and_then(|d| d.picture_id) {
             self.picture_id.skip(id, bits);

@@ -10,7 +10,7 @@ use str0m::media::{KeyframeRequestKind, Mid, Rid};
 use str0m::rtp::{RtpPacket, RtpWrite, Ssrc};
 
 use super::allocation::TEMPORAL_LAYERS;
-use super::layers::{FrameInfo, LAYER_CHECK_INTERVAL, LAYER_INACTIVE_AFTER, Verdict};
+use super::layers::{FrameInfo, LAYER_CHECK_INTERVAL, LAYER_INACTIVE_AFTER};
 use super::{Engine, EngineEvent, EngineOutput, TapPacket};
 use crate::rtp::MediaKind;
 
@@ -100,13 +100,8 @@ impl Engine {
             let Some(tap) = self.taps.get_mut(tap_id) else {
                 continue;
             };
-            match tap.layers.decide(layer, &frame) {
-                Verdict::NotMine => continue,
-                Verdict::Drop => {
-                    tap.layers.skip(&mut tap.seq, packet, &frame);
-                    continue;
-                }
-                Verdict::Forward => {}
+            if !tap.layers.admit(&mut tap.seq, layer, packet, &frame) {
+                continue;
             }
             let Some(out) = tap
                 .layers
@@ -133,13 +128,11 @@ impl Engine {
             if !consumer.active() || !consumer.payload_types.contains(&pt) {
                 continue;
             }
-            match consumer.layers.decide(layer, &frame) {
-                Verdict::NotMine => continue,
-                Verdict::Drop => {
-                    consumer.layers.skip(&mut consumer.seq, packet, &frame);
-                    continue;
-                }
-                Verdict::Forward => {}
+            if !consumer
+                .layers
+                .admit(&mut consumer.seq, layer, packet, &frame)
+            {
+                continue;
             }
             let Some(transport) = self.transports.get_mut(&consumer.transport_id) else {
                 continue;
@@ -244,6 +237,9 @@ impl Engine {
                 }
             }
             // A tap also ends its wait for the top layer here (see `taps`).
+            if producer.taps.is_empty() {
+                continue;
+            }
             let active: Vec<bool> = producer.layers.iter().map(|l| l.active).collect();
             for tap_id in &producer.taps {
                 if let Some(tap) = self.taps.get_mut(tap_id)
