@@ -1,6 +1,7 @@
 //! One person, one presence: the same account joining a room from a second
-//! tab or device takes the place over (as Meet does) instead of becoming a
-//! second person with a second camera and microphone.
+//! tab or device (a page that joins `fresh`, as the web app does) takes
+//! the place over, as Meet does, instead of becoming a second person with
+//! a second camera and microphone.
 
 mod common;
 
@@ -27,8 +28,12 @@ async fn a_second_tab_of_the_same_account_takes_the_place_over() {
     }
 
     // A second tab of the same account joins the same room.
+    // A page that starts afresh (the web app always does) takes the place over.
     let second = s.socket(&teacher).await;
-    let again = join(&second, &room).await;
+    let again = second
+        .request("join-room", json!({ "roomId": room, "fresh": true }))
+        .await
+        .expect("the second tab joins");
     assert_eq!(again["peerId"], peer_id, "the same place");
     assert_eq!(again["resumed"], true);
     assert_eq!(

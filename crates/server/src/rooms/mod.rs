@@ -343,11 +343,18 @@ impl RoomHub {
             ));
         }
         // The same person's place: taken back within the grace period
-        // (silently), or taken over from another tab or device that is still
-        // connected — as one person is one presence, the newer page wins: the
+        // (silently), or, by a page that says it starts afresh (`fresh`: a
+        // new tab or device), taken over from another page that is still
+        // connected — one person is one presence, the newer page wins: the
         // older one is told (`joined-elsewhere`) and leaves the room, and
-        // what it sent stops (its media is not the new page's).
-        if let Some(peer) = live.peers.iter_mut().find(|p| p.user_id == user.id) {
+        // what it sent stops (its media is not the new page's). Clients
+        // that do not say `fresh` (test and load clients sharing an account)
+        // still get a peer per connection.
+        if let Some(peer) = live
+            .peers
+            .iter_mut()
+            .find(|p| p.user_id == user.id && (p.conn.is_none() || fresh))
+        {
             let previous = peer.conn.replace(conn.to_string());
             let (peer_id, role) = (peer.peer_id.clone(), peer.role);
             let taken_over = previous.is_some();
