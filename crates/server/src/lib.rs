@@ -1,8 +1,12 @@
-//! The `vtp` program: configuration, the HTTP API, authentication, and the
-//! wiring that starts and stops it all.
+//! The `vtp` program: configuration, HTTP API, authentication, Socket.IO
+//! signalling, live rooms, recording, and the wiring that starts and stops
+//! it all (one process, or an API node and SFU nodes by `--role`).
 //!
-//! Layering (one way only): `api` handlers → `auth` + `vtp_store`. Handlers
-//! never reach around the store, and the store knows nothing of HTTP.
+//! Requests flow one way: the edges (`api` over HTTP, `signalling` over
+//! Socket.IO, `sfu_api` for other nodes) call the room logic (`rooms`,
+//! `recording`), which uses the store and the SFU through
+//! `vtp_sfu_driver::SfuControl`; what rooms tell people goes out through
+//! the `bus`. docs/ARCHITECTURE.md has the map of every module.
 
 pub mod api;
 pub mod auth;

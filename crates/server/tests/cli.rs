@@ -165,16 +165,25 @@ fn version_names_the_release_and_the_git_revision() {
         .output()
         .unwrap();
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let revision = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
+    let revision = version
+        .strip_prefix(&format!("vtp {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("`vtp <release> (<revision>)`: {version}"));
+    let in_git = Command::new("git")
+        .args(["rev-parse", "--git-dir"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    assert_eq!(
-        version,
-        format!("vtp {} ({revision})", env!("CARGO_PKG_VERSION"))
-    );
+        .is_ok_and(|o| o.status.success());
+    if !in_git {
+        assert_eq!(revision, "unknown", "built outside a git checkout");
+        return;
+    }
+    // A commit of this repository (HEAD when built; HEAD may have moved since).
+    assert_eq!(revision.len(), 12, "{version}");
+    let known = Command::new("git")
+        .args(["cat-file", "-e", &format!("{revision}^{{commit}}")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(known, "{revision} is a commit of this repository");
 }
