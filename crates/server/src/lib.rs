@@ -18,7 +18,6 @@ pub mod server;
 pub mod sfu_api;
 pub mod sfu_node;
 pub mod signalling;
-pub mod sio;
 pub mod state;
 pub mod telemetry;
 pub mod tls;

@@ -284,7 +284,7 @@ impl Server {
             // Polling sessions are not TCP connections: the same cap for them.
             self.connection_limits.max_connections,
         );
-        let mut router = crate::sio::router(signal_engine.clone())
+        let mut router = vtp_sio::router(signal_engine.clone())
             .merge(api::router(self.state.clone(), &self.http));
         if let Some(secret) = self.sfu_api.clone() {
             router = sfu_api::router(self.media.clone(), secret).merge(router);
