@@ -1,8 +1,11 @@
 //! The `vtp` program: configuration, the HTTP API, authentication, and the
 //! wiring that starts and stops it all.
 //!
-//! Layering (one way only): `api` handlers → `auth` + `vtp_store`. Handlers
-//! never reach around the store, and the store knows nothing of HTTP.
+//! Layering (one way only): the edges (`api`, `signalling`, `sfu_api`) →
+//! `state` → `auth` → `rooms` → `recording` → leaves → `config`, with the
+//! wiring (`server`, `sfu_node`) and the subcommands above it all; the full
+//! list is in docs/ARCHITECTURE.md and `tests/layering.rs` enforces it.
+//! The store and the SFU below know nothing of HTTP.
 
 pub mod api;
 pub mod auth;
@@ -11,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod rate_limit;
 pub mod recording;
 pub mod rooms;
 pub mod serve;

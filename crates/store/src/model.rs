@@ -49,6 +49,14 @@ impl FromStr for Role {
     }
 }
 
+/// Longest e-mail address, in characters (the SMTP path limit of RFC 5321).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest display name, in characters: an account's, and the name a peer
+/// may take for one room.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+/// Longest room title, in characters.
+pub const MAX_TITLE_CHARS: usize = 120;
+
 /// A person who can sign in. The password hash is not part of it: it is read
 /// only through [`Credentials`], so it cannot end up in a response by accident.
 #[derive(Clone, Debug, PartialEq, Eq)]

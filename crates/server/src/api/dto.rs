@@ -5,13 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use vtp_store::{Page, PageRequest, RecordingAccess, Role, Room, RoomSettings, RoomStatus, User};
+use vtp_store::{
+    MAX_EMAIL_CHARS, Page, PageRequest, RecordingAccess, Role, Room, RoomSettings, RoomStatus, User,
+};
 
 use crate::error::ApiError;
 
-pub const MAX_EMAIL_CHARS: usize = 254;
-pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
-pub const MAX_TITLE_CHARS: usize = 120;
 pub const MAX_PER_PAGE: u32 = 100;
 
 #[derive(Serialize, ToSchema)]

@@ -20,10 +20,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 use vtp_store::{ExportLayout, RecordingExport, RecordingState, StoreError};
 
+use super::caller::AuthUser;
 use super::extract::{Json, Path};
 use super::files::serve_file;
 use super::recordings::load_visible;
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::recording::export::INSTALL_FFMPEG;
 use crate::state::AppState;

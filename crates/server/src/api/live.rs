@@ -12,10 +12,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 use vtp_store::{ChatQuery, Participant, Role, Room};
 
+use super::caller::AuthUser;
 use super::dto::{PageDto, page_request};
 use super::extract::{Json, Path, Query};
 use super::rooms::load_room;
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::rooms::{ChatView, PeerView};
 use crate::state::AppState;

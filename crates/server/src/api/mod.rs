@@ -5,6 +5,8 @@
 //! store, and shape the answer. They know nothing of sockets or media.
 
 pub mod auth;
+pub mod caller;
+pub mod client_addr;
 pub mod dto;
 pub mod exports;
 pub mod extract;

@@ -27,9 +27,9 @@ use vtp_store::{
     Recording, RecordingFilter, RecordingState, RecordingViewer, StorageLocation, StoreError,
 };
 
+use super::caller::AuthUser;
 use super::extract::{Json, Path, Query};
 use super::files::{serve_file, serve_object};
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::recording::storage::StorageError;
 use crate::state::AppState;

@@ -7,11 +7,13 @@ use chrono::Utc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vtp_store::{NewRoom, Role, Room, RoomPatch, RoomQuery, RoomSettings, RoomStatus};
+use vtp_store::{
+    MAX_TITLE_CHARS, NewRoom, Role, Room, RoomPatch, RoomQuery, RoomSettings, RoomStatus,
+};
 
+use super::caller::AuthUser;
 use super::dto::*;
 use super::extract::{Json, Path, Query};
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 

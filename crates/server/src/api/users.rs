@@ -7,11 +7,11 @@ use chrono::Utc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vtp_store::{Role, User, UserPatch, UserQuery};
+use vtp_store::{MAX_DISPLAY_NAME_CHARS, Role, User, UserPatch, UserQuery};
 
+use super::caller::AuthUser;
 use super::dto::*;
 use super::extract::{Json, Path, Query};
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 

@@ -22,8 +22,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use vtp_sio::{self as sio, Engine, Socket};
 
-use crate::auth::rate_limit::RateLimiter;
 use crate::bus::Delivery;
+use crate::rate_limit::RateLimiter;
 use crate::rooms::SignalError;
 use crate::state::AppState;
 
