@@ -26,7 +26,7 @@ mod users;
 pub mod testing;
 
 pub use error::StoreError;
-pub use exports::{ExportLayout, ExportState, MAX_EXPORTS_LISTED, RecordingExport};
+pub use exports::{ExportLayout, ExportState, RecordingExport};
 pub use model::*;
 pub use pool::{Backend, Store, StoreOptions};
 pub use recording_storage::{RecordingStorage, StorageLocation};

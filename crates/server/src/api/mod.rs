@@ -14,6 +14,7 @@ pub mod files;
 pub mod health;
 pub mod live;
 pub mod metrics;
+pub mod paging;
 pub mod recordings;
 pub mod room_recording;
 pub mod rooms;
