@@ -58,6 +58,7 @@ export function describe(err: unknown, context: "login" | "register" | "join" | 
         return context === "join" ? "This room does not exist (check the link)." : "That was not found.";
       case "forbidden":
         if (context === "join" && /removed/i.test(err.message)) return "A host removed you from this session.";
+        if (/disabled/i.test(err.message)) return "This account is disabled. Ask an administrator to enable it.";
         if (context === "register") return "This server does not take new accounts. Ask an administrator for one.";
         return "You are not allowed to do that.";
       case "conflict":

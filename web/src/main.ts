@@ -21,8 +21,13 @@ function go(path: string, message = ""): void {
   void route();
 }
 
+/** The sign-in page, coming back to `path` (a room link, say) once signed in. */
+function signInPath(path: string): string {
+  return path === "/" || path === "/signin" || path === "/register" ? "/signin" : `/signin?next=${encodeURIComponent(path)}`;
+}
+
 api.onSignedOut = () => {
-  if (location.pathname !== "/signin" && location.pathname !== "/register") go("/signin", "Please sign in again.");
+  if (location.pathname !== "/signin" && location.pathname !== "/register") go(signInPath(location.pathname + location.search), "Please sign in again.");
 };
 
 function header(): HTMLElement {
@@ -49,7 +54,7 @@ async function route(): Promise<void> {
   if (!api.user) {
     if (path === "/register") return show(registerView(api, go), "Create an account");
     if (path !== "/signin") {
-      history.replaceState(null, "", `/signin${path !== "/" ? `?next=${encodeURIComponent(path)}` : ""}`);
+      history.replaceState(null, "", signInPath(path));
     }
     return show(signInView(api, go, message), "Sign in");
   }
@@ -83,20 +88,24 @@ function show(content: Node, title: string): void {
 }
 
 async function enterRoom(id: string): Promise<void> {
+  const here = location.pathname;
   document.body.dataset.page = "room";
   replace(app, h("main", { id: "main", class: "center" }, h("p", { class: "loading", role: "status" }, "Joining the room…")));
   let room;
   try {
     room = await api.room(id);
   } catch (err) {
-    return go("/", describe(err, "join"));
+    // A session that ended meanwhile comes back here after signing in.
+    return go(api.user ? "/" : signInPath(here), describe(err, "join"));
   }
   if (room.status === "closed") return go("/", describe(new SignalError("room_closed", "closed"), "join"));
   document.title = `${room.title} · VTP`;
   let left = false;
   const teardown = await roomView(app, api, room, (message) => {
     left = true;
-    if (location.pathname === `/rooms/${encodeURIComponent(id)}` || location.pathname === `/rooms/${id}`) go("/", message);
+    if (location.pathname !== here) return;
+    // Signed out while in the room (the session ended): back to this room after signing in.
+    go(api.user ? "/" : signInPath(here), message);
   });
   if (!left) cleanup = teardown;
 }

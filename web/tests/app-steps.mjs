@@ -2,16 +2,11 @@
 // (Playwright pages in Chromium, Puppeteer pages in Firefox). Only `goto`
 // and `evaluate` with one argument, which both have alike, are used. Steps
 // use the labels a person sees.
+import { waitFor } from "./harness.mjs";
 
 /** Resolves once `fn(arg)` is truthy in the page (polled), or throws after `ms`. */
-export async function until(page, fn, arg, ms = 30_000, what = "condition") {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await page.evaluate(fn, arg).catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${page.name ?? "page"}: ${what} not reached within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+export function until(page, fn, arg, ms = 30_000, what = "condition") {
+  return waitFor(() => page.evaluate(fn, arg).catch(() => undefined), { ms, what: `${page.name ?? "page"}: ${what}` });
 }
 
 /** Signs in at `base` and waits for the lobby. */
@@ -50,16 +45,15 @@ export async function clickButton(page, name) {
 
 /** Until `page` decodes video and receives audio from peer `peerId`. */
 export async function receivesFrom(page, peerId, ms = 30_000) {
-  const deadline = Date.now() + ms;
   let last;
-  while (Date.now() < deadline) {
+  const receives = async () => {
     last = (await page.evaluate(() => window.vtpRoom.stats())).filter((s) => s.peerId === peerId);
     const video = last.some((s) => s.kind === "video" && s.framesDecoded > 0);
     const audio = last.some((s) => s.kind === "audio" && s.bytesReceived > 0);
-    if (video && audio) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${page.name ?? "page"}: video and audio from ${peerId} expected, got ${JSON.stringify(last)}`);
+    return video && audio && last;
+  };
+  const what = () => `${page.name ?? "page"}: video and audio from ${peerId} (got ${JSON.stringify(last)})`;
+  return waitFor(receives, { ms, every: 250, what });
 }
 
 export const selfId = (page) => page.evaluate(() => window.vtpRoom.session.selfId);

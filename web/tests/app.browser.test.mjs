@@ -12,7 +12,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM_FLAGS, Vtp, sleep } from "./harness.mjs";
+import { CHROMIUM_FLAGS, Vtp, waitFor } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const webRoot = join(here, "..");
@@ -108,16 +108,15 @@ const stats = (page) => page.evaluate(() => window.vtpRoom.stats());
  * `source` tiles) has decoded frames according to its consumer's getStats().
  */
 async function waitForDecodedVideos(page, expected, source = "camera", ms = 30_000) {
-  const deadline = Date.now() + ms;
   let last;
-  while (Date.now() < deadline) {
+  const decoding = async () => {
     const ids = await page.$$eval(`.tile-${source}:not(.self) video`, (vs) => vs.map((v) => v.dataset.producerId).filter(Boolean));
     const all = await stats(page);
     last = { ids, decoded: ids.map((id) => all.find((s) => s.producerId === id)?.framesDecoded ?? 0) };
-    if (ids.length === expected && last.decoded.every((n) => n > 0)) return last;
-    await sleep(250);
-  }
-  assert.fail(`${page.name}: ${expected} decoding ${source} videos expected, got ${JSON.stringify(last)}`);
+    return ids.length === expected && last.decoded.every((n) => n > 0) && last;
+  };
+  const what = () => `${page.name}: ${expected} decoding ${source} videos (got ${JSON.stringify(last)})`;
+  return waitFor(decoding, { ms, every: 250, what });
 }
 
 /** Audio bytes received from `peerId` (summed over its audio consumers). */
@@ -137,23 +136,20 @@ const peerIdOf = (page) => page.evaluate(() => window.vtpRoom.session.selfId);
 /** Resolves once `read()` grows past its first value. */
 async function grows(read, what, ms = 10_000) {
   const first = await read();
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    await sleep(250);
-    if ((await read()) > first) return;
-  }
-  assert.fail(`${what}: stayed at ${first} for ${ms} ms`);
+  await waitFor(async () => (await read()) > first, { ms, every: 250, what: `${what} (stayed at ${first})` });
 }
 
-/** Resolves once `read()` stays the same for a whole second (packets in flight may still land first). */
-async function stops(read, what, ms = 10_000) {
+/** Resolves once `read()` stays the same while `clock()`, a flow that goes
+ * on meanwhile, counts 15 more (packets in flight may still land first). */
+async function stops(read, clock, what, ms = 10_000) {
   const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const a = await read();
-    await sleep(1000);
-    if ((await read()) === a) return;
+  for (;;) {
+    const [before, from] = [await read(), await clock()];
+    await waitFor(async () => (await clock()) >= from + 15, { ms, what: `${what}: the clock to run on` });
+    const after = await read();
+    if (after === before) return;
+    if (Date.now() > deadline) assert.fail(`${what}: still growing (${before} to ${after})`);
   }
-  assert.fail(`${what}: still growing after ${ms} ms`);
 }
 
 test("a class in the browser: join, see everyone, chat, hands, mute, screen share, reload", { timeout: 180_000 }, async () => {
@@ -234,7 +230,9 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   await grows(adaToBo, "Ada's audio reaches Bo before the mute");
   await teacher.getByRole("button", { name: "Mute ada" }).click();
   await ada.getByRole("button", { name: "Turn microphone on" }).waitFor(); // her own UI says so
-  await stops(adaToBo, "Ada's audio at Bo after the mute");
+  // Ada's video at Bo goes on, and is the clock.
+  const adaVideoAtBo = async () => (await stats(bo)).find((s) => s.kind === "video" && s.peerId === adaId)?.framesDecoded ?? 0;
+  await stops(adaToBo, adaVideoAtBo, "Ada's audio at Bo after the mute");
   const adaAudio = (await stats(bo)).find((s) => s.kind === "audio" && s.peerId === adaId);
   assert.ok(adaAudio?.paused, "Bo's consumer of Ada's audio is paused");
   // She turns it back on herself, and is heard again.
@@ -274,7 +272,9 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   assert.equal(await ada.getByRole("button", { name: "Record" }).count(), 0, "students cannot record");
   await teacher.getByRole("button", { name: "Record" }).click();
   for (const page of [teacher, ada, bo]) await page.locator(".recording-badge:not([hidden])").waitFor();
-  await sleep(500);
+  // Painted: two animation frames after the badge appeared.
+  const painted = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  for (const page of [teacher, bo]) await page.evaluate(painted);
   await teacher.screenshot({ path: join(artifacts, "room-desktop-1280x720.png") });
   await bo.screenshot({ path: join(artifacts, "room-phone-390x844.png") });
 
@@ -515,7 +515,11 @@ test("away longer than the reconnect grace and the token's life: back as a new p
     await hal.evaluate(() => window.vtpRoom.session.sig.socket.disconnect());
     await hal.getByText("Connection lost. Reconnecting").waitFor();
     await gil.locator(`.tile[data-peer-id="${halBefore}"]`).waitFor({ state: "detached" });
-    await sleep(4500);
+    // The newest access token Hal's page holds (the one he connected with,
+    // or a later one) runs out: the server refuses it.
+    const held = await hal.evaluate(() => JSON.parse(localStorage.getItem("vtp.session")).accessToken);
+    await waitFor(async () => (await short.http("GET", "/api/v1/auth/me", undefined, held)).status === 401,
+      { ms: 15_000, every: 250, what: "Hal's access token to expire" });
     await hal.evaluate(() => window.vtpRoom.session.sig.socket.connect());
 
     // He is back as a new peer, told so, and media flows both ways on new transports.

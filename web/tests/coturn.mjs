@@ -6,23 +6,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
-import { freePort } from "./harness.mjs";
+import { freePort, waitFor } from "./harness.mjs";
 
 const TURNSERVER = process.env.TURNSERVER ?? "/usr/bin/turnserver";
 
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 async function listening(port, ms) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const up = await new Promise((ok) => {
-      const s = net.connect(port, "127.0.0.1", () => { s.destroy(); ok(true); });
-      s.on("error", () => ok(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`turnserver did not listen on ${port} within ${ms} ms`);
+  const up = () => new Promise((ok) => {
+    const s = net.connect(port, "127.0.0.1", () => { s.destroy(); ok(true); });
+    s.on("error", () => ok(false));
+  });
+  await waitFor(up, { ms, what: `turnserver to listen on ${port}` });
 }
 
 /** `{ port, urls, stop }`; `secret` is coturn's static-auth-secret. */

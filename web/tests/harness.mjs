@@ -44,14 +44,14 @@ export class Vtp {
       stdio: ["ignore", "inherit", "inherit"],
     });
     const vtp = new Vtp(dir, base, child);
-    for (let i = 0; i < 100; i++) {
-      try {
-        if ((await fetch(`${base}/health`)).ok) return vtp;
-      } catch {}
-      await new Promise((r) => setTimeout(r, 100));
+    const healthy = () => fetch(`${base}/health`).then((r) => r.ok, () => false);
+    try {
+      await waitFor(healthy, { what: "vtp to answer /health" });
+    } catch (e) {
+      vtp.stop();
+      throw e;
     }
-    vtp.stop();
-    throw new Error("vtp did not start");
+    return vtp;
   }
 
   constructor(dir, base, child) {
@@ -75,6 +75,14 @@ export class Vtp {
     });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  /** The value of the series `name` (with its labels) on `/metrics`. */
+  async metric(name) {
+    const text = await (await fetch(`${this.base}/metrics`)).text();
+    const line = text.split("\n").find((l) => l.startsWith(name + " "));
+    if (!line) throw new Error(`${name} missing from /metrics`);
+    return Number(line.slice(name.length + 1));
   }
 
   /** A signed-in user; instructors and admins are made with `vtp user create`. */
@@ -116,7 +124,7 @@ function nextEvent(socket, event, ms) {
   const i = socket.events.findIndex((e) => e.event === event);
   if (i >= 0) return Promise.resolve(socket.events.splice(i, 1)[0].payload);
   return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no ${event} within ${ms} ms`)), ms);
+    const timer = setTimeout(() => fail(new Error(`no ${event} within ${ms} ms`)), ms); // sleep-ok: a deadline
     const listener = (name, payload) => {
       if (name !== event) return;
       clearTimeout(timer);
@@ -129,4 +137,25 @@ function nextEvent(socket, event, ms) {
   });
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Tests wait for what they expect: they poll for it under a deadline, and
+// never sleep a fixed time hoping that it has happened by then.
+
+/** Polls `probe()` until `done(value)` holds or `ms` pass, and returns the
+ * last value either way (for an assertion that shows it). */
+export async function pollUntil(probe, done, { ms = 10_000, every = 100 } = {}) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, every)); // sleep-ok: the poll interval
+  }
+}
+
+/** Resolves with the first truthy value of `probe()`; throws naming `what`
+ * (a string, or a function of the last value) after `ms`. */
+export async function waitFor(probe, { ms = 10_000, every = 100, what = "a condition" } = {}) {
+  const value = await pollUntil(probe, Boolean, { ms, every });
+  if (value) return value;
+  const said = typeof what === "function" ? what(value) : `${what} (last: ${JSON.stringify(value)})`;
+  throw new Error(`waited ${ms} ms in vain for ${said}`);
+}

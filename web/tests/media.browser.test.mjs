@@ -3,7 +3,7 @@
 // camera and microphone; page B consumes them and decodes video.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { sleep } from "./harness.mjs";
+import { pollUntil } from "./harness.mjs";
 import { startMediaPages } from "./media-pages.mjs";
 
 let env, vtp;
@@ -28,13 +28,13 @@ test("a published camera and microphone reach another browser", { timeout: 60_00
   const consumed = await b.evaluate(() => window.vtp.consumeAll());
   assert.equal(consumed, 2, "video and audio producers");
 
-  let first = null, last = null;
-  for (let i = 0; i < 60; i++) {
-    last = await b.evaluate(() => window.vtp.inbound());
-    if (!first && last.audioBytes > 0) first = last;
-    if (last.framesDecoded > 0 && first && last.audioBytes > first.audioBytes) break;
-    await sleep(250);
-  }
+  let first = null;
+  const inbound = async () => {
+    const now = await b.evaluate(() => window.vtp.inbound());
+    if (!first && now.audioBytes > 0) first = now;
+    return now;
+  };
+  const last = await pollUntil(inbound, (s) => s.framesDecoded > 0 && first && s.audioBytes > first.audioBytes, { ms: 15_000, every: 250 });
   assert.ok(last.framesDecoded > 0, `video decoded: ${JSON.stringify(last)}`);
   assert.ok(first && last.audioBytes > first.audioBytes, `audio bytes growing: ${JSON.stringify({ first, last })}`);
 });

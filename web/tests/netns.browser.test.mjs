@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { VTP_BIN, sleep } from "./harness.mjs";
+import { VTP_BIN, pollUntil, waitFor } from "./harness.mjs";
 import { joinFromLobby as joinRoom, receivesFrom, selfId, signIn } from "./app-steps.mjs";
 import { ADDR, Network, caSignedLoopbackCertificate, canCreateNamespaces, spkiOf, testCertificate } from "./netns.mjs";
 
@@ -45,15 +45,16 @@ async function startVtp(args, url, dataDir = dir) {
   child.stdout.on("data", (d) => (log.text += d));
   child.stderr.on("data", (d) => (log.text += d));
   logs.push(log);
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
+  const answers = () => {
     try {
       net.exec(net.ns.studentA, "curl", ["-skf", "--resolve", `vtp.test:443:${ADDR.server}`, "-o", "/dev/null", `${url}/health`]);
-      return { child, log };
-    } catch {}
-    if (child.exitCode !== null) break;
-    await sleep(200);
-  }
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // It answers, or it stopped (its log says why).
+  if (await pollUntil(answers, (up) => up || child.exitCode !== null, { ms: 30_000, every: 200 })) return { child, log };
   child.kill("SIGKILL");
   throw new Error(`vtp did not answer at ${url}: ${log.text}`);
 }
@@ -100,27 +101,21 @@ async function connectionCheck(page) {
 
 /** Until `page` decodes video and receives audio from everyone else: its stats. */
 async function receivesEveryone(page, others, ms = 30_000) {
-  const deadline = Date.now() + ms;
   let last;
-  while (Date.now() < deadline) {
+  const receives = async () => {
     last = await page.evaluate(() => window.vtpRoom.stats());
     const video = last.filter((s) => s.kind === "video" && s.framesDecoded > 0);
     const audio = last.filter((s) => s.kind === "audio" && s.bytesReceived > 0);
-    if (video.length >= others && audio.length >= others) return last;
-    await sleep(250);
-  }
-  assert.fail(`${page.name}: video and audio from ${others} expected, got ${JSON.stringify(last)}`);
+    return video.length >= others && audio.length >= others && last;
+  };
+  const what = () => `${page.name}: video and audio from ${others} (got ${JSON.stringify(last)})`;
+  return waitFor(receives, { ms, every: 250, what });
 }
 
 
 /** The path a page's transport (`send` or `recv`) uses, once it has one. */
-async function selectedPath(page, which, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const path = await currentPath(page, which);
-    if (path || Date.now() > deadline) return path;
-    await sleep(100);
-  }
+function selectedPath(page, which, ms = 15_000) {
+  return pollUntil(() => currentPath(page, which), Boolean, { ms });
 }
 
 function currentPath(page, which) {
@@ -160,15 +155,17 @@ before(async () => {
     env: { ...process.env, PEBBLE_VA_ALWAYS_VALID: "1", PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
   });
   const intermediate = join(net.dir, "pebble-intermediate.pem");
-  for (let i = 0; ; i++) {
+  let fetchError;
+  const fetched = () => {
     try {
       net.exec(net.ns.server, "curl", ["-skf", "-o", intermediate, "https://127.0.0.1:15000/intermediates/0"]);
-      break;
+      return true;
     } catch (e) {
-      if (i > 100) throw new Error(`pebble did not start: ${e.message}`);
-      await sleep(100);
+      fetchError = e.message;
+      return false;
     }
-  }
+  };
+  await waitFor(fetched, { what: () => `pebble to hand out its intermediate (${fetchError})` });
   cert = { spki: spkiOf(intermediate) };
   origin = "https://vtp.test";
   // coturn on its own host, TURN over TLS on 443 (what gets through a
@@ -291,7 +288,7 @@ test("plain HTTP off loopback: the server warns, the page says HTTPS is needed",
   try {
     // The log arrives through a pipe: wait for the line rather than race it.
     const warning = /plain HTTP on a non-loopback address: browsers allow camera and microphone/;
-    for (let i = 0; i < 50 && !warning.test(plain.log.text); i++) await sleep(100);
+    await pollUntil(() => plain.log.text, (text) => warning.test(text), { ms: 5_000 });
     assert.match(plain.log.text, warning, `start-up warning: ${plain.log.text}`);
     const page = await person("studentA", "ida");
     await signIn(page, `http://${ADDR.server}:8080`, "ida@example.org");

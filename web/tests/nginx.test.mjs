@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
-import { Vtp, freePort } from "./harness.mjs";
+import { Vtp, freePort, pollUntil } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NGINX = process.env.NGINX ?? "/usr/sbin/nginx";
@@ -56,16 +56,12 @@ http {
 }
 `);
   nginx = spawn(NGINX, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdio: ["ignore", "ignore", "inherit"] });
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const up = await new Promise((ok) => {
-      const s = net.connect(httpsPort, "127.0.0.1", () => { s.destroy(); ok(true); });
-      s.on("error", () => ok(false));
-    });
-    if (up) return;
-    if (nginx.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const up = () => new Promise((ok) => {
+    const s = net.connect(httpsPort, "127.0.0.1", () => { s.destroy(); ok(true); });
+    s.on("error", () => ok(false));
+  });
+  // Up, or nginx gave up (its error log says why).
+  if (await pollUntil(up, (ready) => ready || nginx.exitCode !== null)) return;
   throw new Error(`nginx did not start: ${existsSync(join(dir, "error.log")) ? readFileSync(join(dir, "error.log"), "utf8") : ""}`);
 });
 
@@ -101,7 +97,7 @@ test("socket.io through nginx over HTTPS: polling, then a websocket, then a room
     // The upgrade from long-polling to a websocket went through the proxy.
     await new Promise((ok, fail) => {
       if (socket.io.engine.transport.name === "websocket") return ok();
-      const t = setTimeout(() => fail(new Error("no websocket upgrade through nginx")), 10_000);
+      const t = setTimeout(() => fail(new Error("no websocket upgrade through nginx")), 10_000); // sleep-ok: a deadline
       socket.io.engine.once("upgrade", () => { clearTimeout(t); ok(); });
     });
     const joined = await socket.emitWithAck("join-room", { roomId });

@@ -2,7 +2,7 @@
 // socket.io-client against a real `vtp` process.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { Vtp, sleep } from "./harness.mjs";
+import { Vtp, pollUntil, waitFor } from "./harness.mjs";
 
 let vtp;
 before(async () => {
@@ -66,7 +66,8 @@ test("relay reaches only the addressee; roles are enforced", async () => {
   const relayed = await b.next("webrtc-offer");
   assert.equal(relayed.from, ids[1]);
   assert.deepEqual(relayed.sdp, { type: "offer", sdp: "v=0" });
-  await sleep(200);
+  // A request of c's own is answered after whatever the server sent c before.
+  await c.emitWithAck("get-room-info", { roomId });
   assert.ok(!c.events.some((e) => e.event === "webrtc-offer"), "a third peer must not see the offer");
   const nobody = await a.emitWithAck("ice-candidate", { roomId, to: "no-such-peer", candidate: {} });
   assert.equal(nobody.error.code, "not_found");
@@ -117,13 +118,15 @@ test("a dropped connection keeps its place during the grace period", async () =>
   await t.next("peer-joined");
 
   a.disconnect();
-  await sleep(200);
+  await waitFor(async () => (await vtp.metric("vtp_signalling_connections")) === 1, { what: "the server to see ann's connection go" });
   a = await vtp.socket(ann.token);
   const again = await a.emitWithAck("join-room", { roomId });
   assert.equal(again.data.peerId, first.data.peerId);
   assert.equal(again.data.resumed, true);
-  await sleep(1300);
-  assert.ok(!t.events.some((e) => e.event === "peer-left" || e.event === "peer-joined"), "no churn for the others");
+  // Past the end of the grace period the drop started (1 s), nobody left.
+  const churn = () => t.events.filter((e) => e.event === "peer-left" || e.event === "peer-joined");
+  const seen = await pollUntil(churn, (e) => e.length > 0, { ms: 1300 });
+  assert.deepEqual(seen, [], "no churn for the others");
 
   a.disconnect();
   assert.deepEqual(await t.next("peer-left", 4000), { peerId: first.data.peerId }, "gone after the grace period");

@@ -11,7 +11,7 @@
 // bandwidth estimate may make it send fewer or smaller layers.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { sleep } from "./harness.mjs";
+import { pollUntil } from "./harness.mjs";
 import { startMediaPages } from "./media-pages.mjs";
 
 let env;
@@ -19,15 +19,7 @@ before(async () => { env = await startMediaPages(); });
 after(async () => { await env?.stop(); });
 
 /** Polls `probe` until `done(value)` holds or `ms` pass; returns the last value. */
-async function until(probe, done, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  let value = await probe();
-  while (!done(value) && Date.now() < deadline) {
-    await sleep(300);
-    value = await probe();
-  }
-  return value;
-}
+const until = (probe, done, ms = 60_000) => pollUntil(probe, done, { ms, every: 300 });
 
 /** The encodings the publisher sends now (active ones), smallest first. */
 function sending(outbound) {
@@ -161,13 +153,18 @@ test("a publisher stops the encodings nobody needs and starts them again when ne
   assert.equal(last(zero), 0, `producer-layers-needed 0: ${JSON.stringify(zero)}`);
   const off = await until(outbound, upperOff);
   assert.ok(upperOff(off), `r1 and r2 inactive: ${JSON.stringify(off)}`);
-  await sleep(1000); // what was in flight when they went inactive
+  // r0 goes on and is the clock: while it encodes 30 frames, what was in
+  // flight when r1 and r2 went inactive lands; while it encodes 60 more
+  // (about two seconds), they would have sent too.
+  const r0Past = (from, frames) => (o) => o.r0.framesEncoded >= from.r0.framesEncoded + frames;
+  const settled = await until(outbound, r0Past(off, 30));
+  assert.ok(r0Past(off, 30)(settled), `r0 keeps encoding: ${JSON.stringify({ off, settled })}`);
   const stopped = await outbound();
   const low = await video();
-  await sleep(2000);
-  const still = await outbound();
+  const still = await until(outbound, r0Past(stopped, 60));
   const lowLater = await video();
   const report = JSON.stringify({ stopped, still, low, lowLater });
+  assert.ok(r0Past(stopped, 60)(still), `r0 keeps encoding: ${report}`);
   assert.equal(still.r1.bytesSent, stopped.r1.bytesSent, `r1 sends nothing: ${report}`);
   assert.equal(still.r2.bytesSent, stopped.r2.bytesSent, `r2 sends nothing: ${report}`);
   assert.ok(still.r0.bytesSent > stopped.r0.bytesSent, `r0 keeps sending: ${report}`);

@@ -5,7 +5,7 @@
 // so a relayed call proves the credentials are the ones coturn derives.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { sleep } from "./harness.mjs";
+import { pollUntil } from "./harness.mjs";
 import { startMediaPages } from "./media-pages.mjs";
 import { startCoturn } from "./coturn.mjs";
 
@@ -35,12 +35,8 @@ test("camera and microphone flow through the TURN relay only", { timeout: 60_000
   await b.evaluate(([base, token, room]) => window.vtp.start(base, token, room, { relay: true }), [vtp.base, student.token, roomId]);
   assert.equal(await b.evaluate(() => window.vtp.consumeAll()), 2);
 
-  let last = null;
-  for (let i = 0; i < 80; i++) {
-    last = await b.evaluate(() => window.vtp.inbound());
-    if (last.framesDecoded > 0 && last.audioBytes > 0) break;
-    await sleep(250);
-  }
+  const flowing = (s) => s.framesDecoded > 0 && s.audioBytes > 0;
+  const last = await pollUntil(() => b.evaluate(() => window.vtp.inbound()), flowing, { ms: 20_000, every: 250 });
   assert.ok(last.framesDecoded > 0 && last.audioBytes > 0, `media through the relay: ${JSON.stringify(last)}`);
   const sendPair = await a.evaluate(() => window.vtp.selectedPair("send"));
   const recvPair = await b.evaluate(() => window.vtp.selectedPair("recv"));
@@ -68,7 +64,7 @@ test("a credential VTP did not sign is refused by coturn", { timeout: 40_000 }, 
       await new Promise((ok) => {
         if (pc.iceGatheringState === "complete") return ok();
         pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && ok();
-        setTimeout(ok, 15_000); // a deadline: gathering normally completes at once
+        setTimeout(ok, 15_000); // sleep-ok: a deadline (gathering normally completes at once)
       });
       pc.close();
       return types;

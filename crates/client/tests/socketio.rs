@@ -1,6 +1,10 @@
 //! Tests of `SocketIoClient` against a tiny socketioxide server built here, and
 //! against a hand-written fake Engine.IO server for heartbeat and garbage cases.
 
+#[path = "../../server/tests/common/wait.rs"]
+mod wait;
+
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -14,8 +18,17 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use vtp_client::{ClientError, SocketIoClient};
+use wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(5);
+
+/// Polls `waiting` once, so that it is waiting for a notification before
+/// the test makes one arrive; true while it has nothing yet.
+fn started_waiting<F: Future>(waiting: std::pin::Pin<&mut F>) -> bool {
+    waiting
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending()
+}
 
 // ---------------------------------------------------------------- test server
 
@@ -63,7 +76,7 @@ fn register(s: SocketRef, disconnects: mpsc::UnboundedSender<(String, Disconnect
     // Answers after `delay` ms, so that concurrent requests finish out of order.
     s.on("delayed", async |ack: AckSender, Data(v): Data<Value>| {
         let delay = v["delay"].as_u64().unwrap_or(0);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+        tokio::time::sleep(Duration::from_millis(delay)).await; // sleep-ok: answers late on purpose
         ack.send(&ok(v)).ok();
     });
     s.on("fail", async |ack: AckSender| {
@@ -114,9 +127,9 @@ fn register(s: SocketRef, disconnects: mpsc::UnboundedSender<(String, Disconnect
         ack.send(&ok(json!({}))).ok();
         s.disconnect().ok();
     });
-    // Never acks; disconnects the socket a little later.
-    s.on("kick-later", async |s: SocketRef| {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    // Never acks: the request that asks for it is still pending when the
+    // socket is disconnected.
+    s.on("kick-unanswered", async |s: SocketRef| {
         s.disconnect().ok();
     });
     s.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
@@ -393,13 +406,10 @@ async fn notifications_are_buffered_by_name() {
     ));
 
     // A waiter started before the notification is woken by it.
-    let waiter = {
-        let client = client.clone();
-        tokio::spawn(async move { client.next_event("noted", WAIT).await })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut waiter = std::pin::pin!(client.next_event("noted", WAIT));
+    assert!(started_waiting(waiter.as_mut()), "nothing to take yet");
     client.emit("note", json!({"n": 42})).await.unwrap();
-    assert_eq!(waiter.await.unwrap().unwrap(), json!({"n": 42}));
+    assert_eq!(waiter.await.unwrap(), json!({"n": 42}));
 
     // send_raw sends the frame as is.
     client
@@ -449,24 +459,18 @@ async fn expect_no_event_only_addressee_receives() {
     a.request("broadcast", json!({"from": "a", "n": 2}))
         .await
         .unwrap();
+    // The server sent it before answering this, on the same connection.
     b.request("echo", json!({})).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
     match b.expect_no_event("hello", Duration::from_millis(10)).await {
         Err(ClientError::Unexpected(payload)) => assert_eq!(payload, json!({"from": "a", "n": 2})),
         other => panic!("expected Unexpected, got {other:?}"),
     }
 
     // Arriving while waiting.
-    let watcher = {
-        let b = b.clone();
-        tokio::spawn(async move { b.expect_no_event("hello", WAIT).await })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut watcher = std::pin::pin!(b.expect_no_event("hello", WAIT));
+    assert!(started_waiting(watcher.as_mut()), "nothing buffered");
     a.request("broadcast", json!({"n": 3})).await.unwrap();
-    assert!(matches!(
-        watcher.await.unwrap(),
-        Err(ClientError::Unexpected(_))
-    ));
+    assert!(matches!(watcher.await, Err(ClientError::Unexpected(_))));
 }
 
 // ---------------------------------------------------------------- disconnection
@@ -505,10 +509,12 @@ async fn pending_requests_fail_when_the_connection_ends() {
             tokio::spawn(async move { client.request("never", json!({})).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(client.pending_requests(), 5);
+    wait_until(WAIT, "five requests pending", async || {
+        client.pending_requests() == 5
+    })
+    .await;
     let started = std::time::Instant::now();
-    let kick = client.request("kick-later", json!({})).await;
+    let kick = client.request("kick-unanswered", json!({})).await;
     assert!(matches!(kick, Err(ClientError::Disconnected)), "{kick:?}");
     for task in waiting {
         assert!(matches!(
@@ -576,9 +582,11 @@ async fn heartbeat_keeps_the_connection_alive() {
     )))
     .await;
     let client = connect(&server).await;
-    // About six pings, each answered.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert!(client.is_connected());
+    // About six pings, each answered: a missed one would end the connection.
+    assert!(
+        !client.wait_disconnected(Duration::from_millis(1000)).await,
+        "the connection outlives six heartbeats"
+    );
     assert_eq!(
         client.request("echo", json!("alive")).await.unwrap(),
         json!("alive")
@@ -630,7 +638,7 @@ async fn pong_then_heartbeat_lost() {
         ws.send(Message::text("2")).await.unwrap();
         pong_tx.send(next_text(&mut ws).await).unwrap();
         // Then silence: no more pings.
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        std::future::pending::<()>().await;
     })
     .await;
     let client = SocketIoClient::connect(&url, Some("t")).await.unwrap();
@@ -686,7 +694,8 @@ async fn garbage_is_ignored_and_engine_io_close_disconnects() {
         ws.send(Message::text("431[]")).await.unwrap();
         let _ = next_text(&mut ws).await;
         ws.send(Message::text("1")).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        // Keeps the socket open: the client must close on the Engine.IO close.
+        std::future::pending::<()>().await;
     })
     .await;
     let client = SocketIoClient::connect(&url, Some("t")).await.unwrap();

@@ -8,10 +8,18 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The release and the git revision this binary was built from (`build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("VTP_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vtp",
-    version,
+    version = VERSION,
     args_conflicts_with_subcommands = true,
     about = "VTP: a live virtual classroom (HTTP API, Socket.IO signalling, SFU) in one program.",
     long_about = "VTP: a live virtual classroom in one program.\n\n\
@@ -38,10 +46,34 @@ pub enum Command {
     /// Work on recordings from the command line.
     #[command(subcommand)]
     Recording(RecordingCommand),
+    /// Write a consistent copy of the embedded database to FILE while VTP
+    /// runs (PostgreSQL: use pg_dump). The data directory's key, certificates
+    /// and recordings are files to copy alongside (docs/deploy.md).
+    Backup(BackupArgs),
+    /// Replace the embedded database with a backup taken by `vtp backup`
+    /// (VTP must be stopped); the database it replaces is kept beside it,
+    /// and the backup is migrated forward to this release's schema.
+    Restore(RestoreArgs),
     /// Check a configuration before a class (same flags and variables as
     /// `serve`): the store, the certificate, the ports, each TURN server
     /// with VTP's credential. One line per check; exits 1 when one fails.
     Doctor(Box<ServeArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write (must not exist yet).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A file written by `vtp backup`.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod bus;
 pub mod commands;
 pub mod config;

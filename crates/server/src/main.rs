@@ -48,6 +48,8 @@ fn main() -> ExitCode {
             }
             Command::Serve(args) => {
                 telemetry::init(&args.log);
+                // One server per data directory; `vtp restore` waits for it to stop.
+                let _lock = vtp_server::backup::DataDirLock::acquire(&args.store.data_dir)?;
                 let server = Server::build(&args).await?;
                 let listener = tokio::net::TcpListener::bind(args.bind)
                     .await
@@ -59,6 +61,8 @@ fn main() -> ExitCode {
                 server.run(listener, server::shutdown_signal()).await
             }
             Command::Migrate(args) => commands::migrate(&args).await,
+            Command::Backup(args) => vtp_server::backup::backup(&args).await,
+            Command::Restore(args) => vtp_server::backup::restore(&args).await,
             Command::Doctor(args) => {
                 if vtp_server::doctor::run(&args).await {
                     Ok(())

@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Home;
 use common::pki::{Pki, pem};
+use common::{Home, wait_until};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -108,7 +108,7 @@ impl Pebble {
             .expect("pebble starts");
         let directory = format!("https://127.0.0.1:{listen}/dir");
         let http = pki.http();
-        eventually("pebble to answer", async || {
+        wait_until(WAIT, "pebble to answer", async || {
             http.get(&directory)
                 .send()
                 .await
@@ -129,14 +129,6 @@ impl Pebble {
     /// Stops the CA (its processes are killed); its files stay.
     fn kill(self) -> TempDir {
         self.dir
-    }
-}
-
-async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -291,7 +283,7 @@ async fn a_certificate_is_issued_over_http01_then_renewed() {
     let s = build(args).await.run().await;
 
     let mut first = None;
-    eventually("the first certificate", async || {
+    wait_until(WAIT, "the first certificate", async || {
         first = served(s.addr).await;
         first.is_some()
     })
@@ -317,7 +309,7 @@ async fn a_certificate_is_issued_over_http01_then_renewed() {
         assert_eq!(mode & 0o077, 0, "key file mode {mode:o}");
     }
 
-    eventually("the renewed certificate", async || {
+    wait_until(WAIT, "the renewed certificate", async || {
         served(s.addr).await.is_some_and(|c| c != first)
     })
     .await;
@@ -339,7 +331,7 @@ async fn without_a_redirect_listener_names_are_proven_with_tls_alpn01() {
     args.bind = format!("127.0.0.1:{https_port}").parse().unwrap();
     let s = build(args).await.run().await;
     let mut issued = None;
-    eventually("the certificate", async || {
+    wait_until(WAIT, "the certificate", async || {
         issued = served(s.addr).await;
         issued.is_some()
     })
@@ -362,7 +354,7 @@ async fn a_cached_certificate_is_served_while_the_ca_is_down() {
     args.tls.http_redirect_bind = Some(format!("127.0.0.1:{http_port}").parse().unwrap());
     let s = build(args.clone()).await.run().await;
     let mut issued = None;
-    eventually("the certificate", async || {
+    wait_until(WAIT, "the certificate", async || {
         issued = served(s.addr).await;
         issued.is_some()
     })
@@ -375,7 +367,7 @@ async fn a_cached_certificate_is_served_while_the_ca_is_down() {
     args.tls.http_redirect_bind = Some("127.0.0.1:0".parse().unwrap());
     let s = build(args).await.run().await;
     assert_eq!(served(s.addr).await, issued);
-    eventually("a renewal attempt to fail", async || {
+    wait_until(WAIT, "a renewal attempt to fail", async || {
         s.counters.failed.load(Ordering::Relaxed) >= 1
     })
     .await;
@@ -390,7 +382,7 @@ async fn an_unreachable_ca_without_a_cached_certificate_is_retried() {
     let closed = free_port();
     let args = acme_args(&home, &format!("https://127.0.0.1:{closed}/dir"), None);
     let s = build(args).await.run().await;
-    eventually("a failed attempt", async || {
+    wait_until(WAIT, "a failed attempt", async || {
         s.counters.failed.load(Ordering::Relaxed) >= 1
     })
     .await;

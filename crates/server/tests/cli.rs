@@ -8,21 +8,10 @@ use std::process::{Command, Stdio};
 use common::*;
 use vtp_store::Role;
 
-fn vtp(home: &Home, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vtp"));
-    cmd.args(args)
-        .arg("--data-dir")
-        .arg(home.data_dir.path())
-        .env("VTP_DATABASE_URL", home.db.url())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
 #[tokio::test]
 async fn first_admin_is_made_on_the_command_line() {
     let home = Home::new().await;
-    let out = vtp(&home, &["migrate"]).output().unwrap();
+    let out = vtp_command(&home, &["migrate"]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -30,7 +19,7 @@ async fn first_admin_is_made_on_the_command_line() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema at version"));
 
-    let mut child = vtp(
+    let mut child = vtp_command(
         &home,
         &[
             "user",
@@ -67,7 +56,7 @@ async fn first_admin_is_made_on_the_command_line() {
         "the password is never echoed"
     );
 
-    let dup = vtp(
+    let dup = vtp_command(
         &home,
         &[
             "user",
@@ -82,7 +71,7 @@ async fn first_admin_is_made_on_the_command_line() {
     .unwrap();
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
-    let weak = vtp(
+    let weak = vtp_command(
         &home,
         &[
             "user",
@@ -97,7 +86,7 @@ async fn first_admin_is_made_on_the_command_line() {
     .unwrap();
     assert!(!weak.status.success());
 
-    let out = vtp(
+    let out = vtp_command(
         &home,
         &[
             "user",
@@ -111,7 +100,7 @@ async fn first_admin_is_made_on_the_command_line() {
     .output()
     .unwrap();
     assert!(out.status.success());
-    let out = vtp(
+    let out = vtp_command(
         &home,
         &[
             "user",
@@ -167,4 +156,25 @@ fn help_lists_every_setting_with_its_variable() {
     ] {
         assert!(help.contains(var), "{var} missing from --help");
     }
+}
+
+#[test]
+fn version_names_the_release_and_the_git_revision() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vtp"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let revision = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    assert_eq!(
+        version,
+        format!("vtp {} ({revision})", env!("CARGO_PKG_VERSION"))
+    );
 }

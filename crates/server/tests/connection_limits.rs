@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use vtp_client::SocketIoClient;
 use vtp_store::Role;
@@ -15,7 +13,10 @@ async fn connections_beyond_the_cap_are_closed() {
     let (_, token) = s.user("ann@example.org", Role::Student).await;
     // reqwest's pooled keep-alive connection from `user` counts too: let it go.
     s.http = reqwest::Client::new();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until(WAIT, "the pooled connection to close", async || {
+        s.open_connections() == 0
+    })
+    .await;
 
     let mut open = Vec::new();
     for _ in 0..3 {
@@ -34,16 +35,11 @@ async fn connections_beyond_the_cap_are_closed() {
 
     // Closing one frees its place.
     open.pop().unwrap().disconnect().await;
-    let mut admitted = None;
-    for _ in 0..50 {
-        if let Ok(c) = SocketIoClient::connect(&s.url(""), Some(&token)).await {
-            admitted = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        admitted.is_some(),
-        "a place freed by a closed websocket is reused"
-    );
+    wait_until(WAIT, "the server to see the websocket close", async || {
+        s.open_connections() == 2
+    })
+    .await;
+    SocketIoClient::connect(&s.url(""), Some(&token))
+        .await
+        .expect("a place freed by a closed websocket is reused");
 }

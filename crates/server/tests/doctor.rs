@@ -2,9 +2,14 @@
 //! VTP's credential over UDP and TCP, and the refusal of a wrong secret),
 //! the store, the certificate and the ports.
 
+#[path = "common/wait.rs"]
+mod wait;
+
 use std::net::{TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use wait::wait_until_blocking;
 
 const SECRET: &str = "doctor-shares-this";
 
@@ -54,11 +59,9 @@ fn coturn() -> Coturn {
         .stderr(Stdio::null())
         .spawn()
         .expect("turnserver (Debian package coturn; scripts/test installs it)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "turnserver did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_blocking(Duration::from_secs(10), "turnserver to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     Coturn {
         child,
         port,

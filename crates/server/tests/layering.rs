@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 /// Top to bottom. A module may use the modules of the layers below its own,
 /// never those above, and within its layer only what [`SIDEWAYS`] lists.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("entry points: subcommands", &["commands", "doctor"]),
+    (
+        "entry points: subcommands, the data directory's backup and lock",
+        &["commands", "doctor", "backup"],
+    ),
     (
         "wiring: builds and runs everything",
         &["server", "sfu_node"],

@@ -509,14 +509,12 @@ async fn connectivity_checks_open_send_one_track_and_close() {
     k.request("check-connectivity", json!({})).await.unwrap();
     assert_eq!(probe_rooms(&s).await, 1);
     drop(k);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while probe_rooms(&s).await > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the check outlived its connection"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "the check to end with its connection",
+        async || probe_rooms(&s).await == 0,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -568,16 +566,12 @@ async fn a_fresh_page_takes_its_place_back_without_the_old_pages_media() {
         // The page goes; the next one comes once the server has noticed
         // (only the watcher's connection is left).
         a.drop_connection().await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let (_, metrics) = s.get("/metrics", None).await;
-            let text = metrics.as_str().unwrap_or_default().to_owned();
-            if text.lines().any(|l| l == "vtp_signalling_connections 1") {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "{text}");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        wait_until(
+            std::time::Duration::from_secs(10),
+            "the server to see the page's connection go",
+            async || s.metric("vtp_signalling_connections").await == 1.0,
+        )
+        .await;
     }
     // The peer has only the last page's camera.
     let info = watcher

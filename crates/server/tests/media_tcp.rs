@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::media::{publish_over, subscribe_over};
 use common::*;
@@ -26,16 +26,19 @@ async fn a_publisher_and_a_subscriber_over_ice_tcp_only() {
     let b = subscribe_over(&s, &ann, &room, &a.ids, IceTransport::Tcp).await;
     a.video.start();
     a.audio.start();
-    let end = Instant::now() + WAIT;
-    while b.video.stats().frames < 30 || b.audio.stats().packets < 50 {
-        assert!(
-            Instant::now() < end,
-            "media over TCP: {:?} {:?}",
-            b.video.stats(),
-            b.audio.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(
+        WAIT,
+        "30 frames and 50 audio packets over TCP",
+        async || {
+            let (v, au) = (b.video.stats(), b.audio.stats());
+            if v.frames >= 30 && au.packets >= 50 {
+                Ok(())
+            } else {
+                Err((v, au))
+            }
+        },
+    )
+    .await;
     a.video.stop();
     a.audio.stop();
     let (v, au) = (b.video.stats(), b.audio.stats());
@@ -45,19 +48,9 @@ async fn a_publisher_and_a_subscriber_over_ice_tcp_only() {
     assert!(v.keyframes >= 1, "{v:?}");
 
     // The operator sees two ICE-TCP connections and no UDP at all.
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     let metric = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+        metric_in(&text, name).unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
     };
     assert_eq!(metric("vtp_sfu_tcp_connections"), 2.0);
     assert_eq!(metric("vtp_sfu_datagrams_received_total"), 0.0);

@@ -6,55 +6,42 @@ mod common;
 use std::time::Duration;
 
 use common::media::{
-    LAYERS_WAIT, layers_changed, prefer_spatial, publish, simulcast_call, subscribe,
+    LAYERS_WAIT, Publisher, Subscriber, layers_changed, prefer_spatial, publish, simulcast_call,
+    subscribe,
 };
 use common::*;
 use serde_json::json;
 use vtp_sfu::engine::LAYERS_NEEDED_HOLD;
 use vtp_store::Role;
 
-#[tokio::test]
-async fn one_publisher_two_subscribers_pause_and_resume() {
-    let s = TestServer::start().await;
+/// How long media may take to arrive on a busy machine.
+const MEDIA_WAIT: Duration = Duration::from_secs(15);
+
+/// A teacher (A) publishing to two students (B and C); no media sent yet.
+async fn class_of_three(s: &TestServer) -> (String, Publisher, Subscriber, Subscriber) {
     let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
     let (_, ann) = s.user("ann@example.org", Role::Student).await;
     let (_, bob) = s.user("bob@example.org", Role::Student).await;
     let room = s.room(&teacher, json!({})).await;
+    let a = publish(s, &teacher, &room).await;
+    let b = subscribe(s, &ann, &room, &a.ids).await;
+    let c = subscribe(s, &bob, &room, &a.ids).await;
+    (room, a, b, c)
+}
 
-    let a = publish(&s, &teacher, &room).await;
-    let b = subscribe(&s, &ann, &room, &a.ids).await;
-    let c = subscribe(&s, &bob, &room, &a.ids).await;
+#[tokio::test]
+async fn two_subscribers_receive_what_one_publishes() {
+    let s = TestServer::start().await;
+    let (room, a, b, c) = class_of_three(&s).await;
     a.video.start();
     a.audio.start();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    a.video.stop();
-    a.audio.stop();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let (sent_v, sent_a) = (a.video.stats().packets, a.audio.stats().packets);
-    assert!(
-        sent_v > 50 && sent_a > 50,
-        "A sent {sent_v} video and {sent_a} audio packets"
-    );
-    for (name, sub) in [("B", &b), ("C", &c)] {
-        let (v, au) = (sub.video.stats(), sub.audio.stats());
-        assert!(
-            v.packets * 100 >= sent_v * 95,
-            "{name} got {}/{sent_v} video packets",
-            v.packets
-        );
-        assert!(
-            au.packets * 100 >= sent_a * 95,
-            "{name} got {}/{sent_a} audio packets",
-            au.packets
-        );
-        assert_eq!(
-            (v.integrity_failures, au.integrity_failures),
-            (0, 0),
-            "{name}: payloads intact"
-        );
-        assert!(v.keyframes >= 1 && v.frames > 10, "{name}: {v:?}");
-    }
+    // About two seconds (50 audio packets a second).
+    wait_until(
+        MEDIA_WAIT,
+        "A to send 60 video and 100 audio packets",
+        async || a.video.stats().packets > 60 && a.audio.stats().packets > 100,
+    )
+    .await;
 
     // `get-room-info` carries the SFU's statistics (in process here): each
     // producer's, and the caller's own consumers'.
@@ -74,69 +61,33 @@ async fn one_publisher_two_subscribers_pause_and_resume() {
         assert_eq!(c["stats"]["score"], 10, "{c}");
     }
 
-    // Pausing B's video consumer stops its flow; C still receives.
-    b.socket
-        .request(
-            "pause-consumer",
-            json!({ "roomId": room, "consumerId": b.video_id }),
-        )
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (b_before, c_before, kf_before) = (
-        b.video.stats().packets,
-        c.video.stats().packets,
-        b.video.stats().keyframes,
-    );
-    a.video.start();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        b.video.stats().packets,
-        b_before,
-        "nothing arrives while paused"
-    );
-    assert!(
-        c.video.stats().packets > c_before + 10,
-        "the other subscriber still receives"
-    );
-
-    // Resuming restarts the flow with a keyframe.
-    let requests_before = a.video.keyframe_requests();
-    b.socket
-        .request(
-            "resume-consumer",
-            json!({ "roomId": room, "consumerId": b.video_id }),
-        )
-        .await
-        .unwrap();
-    a.video
-        .wait_keyframe_requests(requests_before + 1, Duration::from_secs(3))
-        .await
-        .expect("the publisher is asked for a keyframe");
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let after = b.video.stats();
-    assert!(after.packets > b_before + 10, "flow restarted: {after:?}");
-    assert!(
-        after.keyframes > kf_before,
-        "restarted with a keyframe: {after:?}"
-    );
-    assert_eq!(after.integrity_failures, 0);
+    a.video.stop();
+    a.audio.stop();
+    let (sent_v, sent_a) = (a.video.stats().packets, a.audio.stats().packets);
+    for (name, sub) in [("B", &b), ("C", &c)] {
+        let what = format!("{name} to get 95 % of {sent_v} video and {sent_a} audio packets");
+        let (v, au) = wait_for(MEDIA_WAIT, &what, async || {
+            let (v, au) = (sub.video.stats(), sub.audio.stats());
+            if v.packets * 100 >= sent_v * 95 && au.packets * 100 >= sent_a * 95 {
+                Ok((v, au))
+            } else {
+                Err((v, au))
+            }
+        })
+        .await;
+        assert_eq!(
+            (v.integrity_failures, au.integrity_failures),
+            (0, 0),
+            "{name}: payloads intact"
+        );
+        assert!(v.keyframes >= 1 && v.frames > 10, "{name}: {v:?}");
+    }
 
     // The operator's view of the same call: `/metrics` counts the SFU's
     // objects and traffic, and the process's own CPU and memory.
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     let metric = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+        metric_in(&text, name).unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
     };
     assert_eq!(metric("vtp_sfu_producers"), 2.0);
     assert_eq!(metric("vtp_sfu_consumers"), 4.0);
@@ -165,6 +116,73 @@ async fn one_publisher_two_subscribers_pause_and_resume() {
     assert!(metric("process_resident_memory_bytes") > 1e6);
 }
 
+/// Pausing B's video consumer stops its flow while C, on the same
+/// producer, still receives (C is the clock: what it gets, B would have
+/// got); resuming restarts B's flow with a keyframe.
+#[tokio::test]
+async fn a_paused_consumer_gets_nothing_and_resumes_at_a_keyframe() {
+    let s = TestServer::start().await;
+    let (room, a, b, c) = class_of_three(&s).await;
+    a.video.start();
+    wait_until(MEDIA_WAIT, "B and C to decode video", async || {
+        b.video.stats().frames > 10 && c.video.stats().frames > 10
+    })
+    .await;
+
+    b.socket
+        .request(
+            "pause-consumer",
+            json!({ "roomId": room, "consumerId": b.video_id }),
+        )
+        .await
+        .unwrap();
+    // What the SFU sent B before the pause arrives meanwhile.
+    let c_now = c.video.stats().packets;
+    wait_until(MEDIA_WAIT, "C to get 20 more packets", async || {
+        c.video.stats().packets > c_now + 20
+    })
+    .await;
+    let (b_before, kf_before) = (b.video.stats().packets, b.video.stats().keyframes);
+    let c_before = c.video.stats().packets;
+    wait_until(MEDIA_WAIT, "C to get 20 more packets", async || {
+        c.video.stats().packets > c_before + 20
+    })
+    .await;
+    assert_eq!(
+        b.video.stats().packets,
+        b_before,
+        "nothing arrives while paused"
+    );
+
+    // Resuming restarts the flow with a keyframe.
+    let requests_before = a.video.keyframe_requests();
+    b.socket
+        .request(
+            "resume-consumer",
+            json!({ "roomId": room, "consumerId": b.video_id }),
+        )
+        .await
+        .unwrap();
+    a.video
+        .wait_keyframe_requests(requests_before + 1, Duration::from_secs(3))
+        .await
+        .expect("the publisher is asked for a keyframe");
+    let after = wait_for(
+        MEDIA_WAIT,
+        "B's flow to restart at a keyframe",
+        async || {
+            let after = b.video.stats();
+            if after.packets > b_before + 10 && after.keyframes > kf_before {
+                Ok(after)
+            } else {
+                Err(after)
+            }
+        },
+    )
+    .await;
+    assert_eq!(after.integrity_failures, 0, "{after:?}");
+}
+
 /// A simulcast publisher: the subscriber is told which layer it gets
 /// (`consumer-layers-changed`), first the best, then the one it prefers;
 /// the stream stays whole across the switch. Then the publisher speaks and
@@ -184,17 +202,16 @@ async fn a_subscriber_switches_simulcast_layers_and_is_told() {
         (&b.video_id, &json!(0))
     );
     let before = b.video.stats();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let after = b.video.stats();
-    assert!(
-        after.packets > before.packets + 10,
-        "layer 0 flows: {after:?}"
-    );
+    let after = wait_for(MEDIA_WAIT, "layer 0 to flow from a keyframe", async || {
+        let after = b.video.stats();
+        if after.packets > before.packets + 10 && after.keyframes >= 2 {
+            Ok(after)
+        } else {
+            Err(after)
+        }
+    })
+    .await;
     assert_eq!(after.integrity_failures, 0, "payloads intact");
-    assert!(
-        after.keyframes >= 2,
-        "each layer started at a keyframe: {after:?}"
-    );
 
     // The same preference again: nothing changes, nothing is told.
     b.socket

@@ -121,22 +121,20 @@ impl World {
     async fn wait_final(&self, token: &str, id: &str) -> (Value, Vec<f64>) {
         let path = format!("{}/{id}", self.exports());
         let mut seen = Vec::new();
-        let deadline = tokio::time::Instant::now() + EXPORT_WAIT;
-        loop {
+        let last = wait_for(EXPORT_WAIT, "the export to end", async || {
             let (status, body) = self.s.get(&path, Some(token)).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             let p = body["progress"].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&p), "{body}");
             seen.push(p);
             if ["ready", "failed"].contains(&body["state"].as_str().unwrap()) {
-                return (body, seen);
+                Ok(body)
+            } else {
+                Err(body)
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "export stuck: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await;
+        (last, seen)
     }
 
     /// Downloads a ready export into the data directory; returns its path.
@@ -473,19 +471,16 @@ async fn a_restart_fails_running_exports_and_resumes_queued_ones() {
     let cut = s.store.get_export(cut.id).await.unwrap();
     assert_eq!(cut.state, ExportState::Failed);
     assert!(cut.error.unwrap().contains("server stopped"));
-    let deadline = tokio::time::Instant::now() + EXPORT_WAIT;
-    loop {
-        let e = s.store.get_export(waiting.id).await.unwrap();
-        if e.state.is_final() {
-            assert_eq!(e.state, ExportState::Ready, "{e:?}");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "queued export not resumed: {e:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let resumed = wait_for(
+        EXPORT_WAIT,
+        "the queued export to resume and end",
+        async || {
+            let e = s.store.get_export(waiting.id).await.unwrap();
+            if e.state.is_final() { Ok(e) } else { Err(e) }
+        },
+    )
+    .await;
+    assert_eq!(resumed.state, ExportState::Ready, "{resumed:?}");
     let (status, body) = s
         .get(
             &format!("/api/v1/recordings/{recording}/exports/{}", waiting.id),

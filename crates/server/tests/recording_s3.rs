@@ -12,7 +12,7 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::recordings::{TrackFile, probe, recording_dir, register_ready};
 use common::*;
@@ -25,7 +25,7 @@ use serde_json::json;
 use uuid::Uuid;
 use vtp_recording::{Codec, Kind, Manifest};
 use vtp_server::config::{RecordingStorageArgs, Secret, ServeArgs};
-use vtp_server::recording::storage::LocalCopy;
+use vtp_server::recording::storage::{LocalCopy, StorageError};
 use vtp_store::{NewParticipant, RecordingState, Role, RoomRole, RoomStatus, StorageLocation};
 
 /// More than one upload part (8 MiB).
@@ -73,19 +73,14 @@ impl Moto {
             });
         let moto = Moto { child, port };
         let http = reqwest::Client::new();
-        let started = Instant::now();
         // Ready when it creates the bucket (moto accepts unsigned requests).
-        loop {
-            let created = http.put(moto.url(&format!("/{BUCKET}"))).send().await;
-            if created.is_ok_and(|r| r.status().is_success()) {
-                return moto;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "moto_server did not come up on port {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let bucket = moto.url(&format!("/{BUCKET}"));
+        wait_until(DEADLINE, "moto_server to create the bucket", async || {
+            let created = http.put(&bucket).send().await;
+            created.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        moto
     }
 
     fn url(&self, path: &str) -> String {
@@ -123,6 +118,18 @@ fn configure(args: &mut ServeArgs, port: u16, presign: Option<Duration>) {
         recording_s3_presign: presign,
         recording_upload_retry: Duration::from_millis(200),
     };
+}
+
+/// Waits until the recording is in the bucket; its prefix there.
+async fn uploaded(s: &TestServer, id: Uuid) -> String {
+    wait_for(DEADLINE, "the recording to be uploaded", async || {
+        let storage = s.store.recording_storage(id).await.unwrap();
+        match &storage.location {
+            StorageLocation::Remote { prefix } => Ok(prefix.clone()),
+            StorageLocation::Local => Err(storage),
+        }
+    })
+    .await
 }
 
 /// Object names (keys) in the bucket under `prefix`, read with a client of
@@ -254,18 +261,7 @@ impl World {
     }
 
     async fn wait_until_uploaded(&self, id: Uuid) -> String {
-        let started = Instant::now();
-        loop {
-            let storage = self.s.store.recording_storage(id).await.unwrap();
-            if let StorageLocation::Remote { prefix } = storage.location {
-                return prefix;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "not uploaded in time: {storage:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        uploaded(&self.s, id).await
     }
 
     /// GET a file with an optional Range; (status, Content-Range, body).
@@ -408,17 +404,17 @@ async fn with_the_bucket_down_a_recording_stays_local_until_it_is_back() {
     let id = w.record().await;
 
     // The uploader tries and fails: still ready, still local, served from disk.
-    let started = Instant::now();
-    loop {
+    let storage = wait_for(DEADLINE, "an upload attempt recorded", async || {
         let storage = w.s.store.recording_storage(id).await.unwrap();
         if storage.upload_attempts > 0 {
-            assert_eq!(storage.location, StorageLocation::Local);
-            assert!(storage.upload_error.is_some());
-            break;
+            Ok(storage)
+        } else {
+            Err(storage)
         }
-        assert!(started.elapsed() < DEADLINE, "no upload attempt recorded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert_eq!(storage.location, StorageLocation::Local);
+    assert!(storage.upload_error.is_some());
     let recording = w.s.store.get_recording(id).await.unwrap();
     assert_eq!(recording.state, RecordingState::Ready);
     assert!(w.dir(id).join("manifest.json").is_file());
@@ -433,13 +429,15 @@ async fn with_the_bucket_down_a_recording_stays_local_until_it_is_back() {
     w.check_downloads(id).await;
 
     // A tool reading the local files holds them: the bucket comes back,
-    // but the files stay (and cannot be deleted) while the copy is in use.
+    // but the files stay (and cannot be deleted or uploaded) while the copy
+    // is in use.
     let copy = w.local_copy(id).await;
     assert_eq!(copy.dir(), w.dir(id), "a local recording is used in place");
     let moto = Moto::start_on(port).await;
     let (status, body) = w.delete(id).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let upload = w.s.recording_files.upload(&w.s.store, id).await;
+    assert!(matches!(upload, Err(StorageError::Busy)), "{upload:?}");
     assert_eq!(
         w.s.store.recording_storage(id).await.unwrap().location,
         StorageLocation::Local
@@ -519,7 +517,12 @@ async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
         .await
         .unwrap();
     let id: Uuid = started["recordingId"].as_str().unwrap().parse().unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Two seconds of media (30 frames a second).
+    let after_start = a.video.stats().frames;
+    wait_until(DEADLINE, "two seconds of video sent", async || {
+        a.video.stats().frames >= after_start + 60
+    })
+    .await;
     a.socket
         .request("stop-recording", json!({ "roomId": room }))
         .await
@@ -531,16 +534,7 @@ async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
         RecordingState::Ready
     );
 
-    let started = Instant::now();
-    let prefix = loop {
-        if let StorageLocation::Remote { prefix } =
-            s.store.recording_storage(id).await.unwrap().location
-        {
-            break prefix;
-        }
-        assert!(started.elapsed() < DEADLINE, "not uploaded after finalize");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let prefix = uploaded(&s, id).await;
     // Two tracks and the manifest, and nothing left on disk.
     assert_eq!(objects(port, &prefix).await.len(), 3);
     let local = s
@@ -571,17 +565,15 @@ async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let export = format!("{exports}/{}", body["id"].as_str().unwrap());
-    let started = Instant::now();
-    let ready = loop {
+    let ready = wait_for(DEADLINE, "the export to be ready", async || {
         let (_, body) = s.get(&export, Some(&teacher)).await;
         match body["state"].as_str().unwrap() {
-            "ready" => break body,
+            "ready" => Ok(body),
             "failed" => panic!("export from the bucket failed: {body}"),
-            _ => {}
+            _ => Err(body),
         }
-        assert!(started.elapsed() < DEADLINE, "export stuck: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     let resp = s
         .http
         .get(s.url(ready["url"].as_str().unwrap()))

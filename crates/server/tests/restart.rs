@@ -51,9 +51,18 @@ async fn shutdown_waits_for_in_flight_requests() {
         body.len()
     );
     conn.write_all(request.as_bytes()).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    wait_until(WAIT, "the server to accept the connection", async || {
+        s.open_connections() == 1
+    })
+    .await;
+    let addr = s.addr;
     let stopping = tokio::spawn(s.stop());
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Once the listener is closed the server is stopping, and it still
+    // waits for the request in flight.
+    wait_until(WAIT, "the listener to close", async || {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
     assert!(
         !stopping.is_finished(),
         "the server waits for the request in flight"

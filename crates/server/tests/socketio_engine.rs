@@ -5,6 +5,9 @@
 //! bad auth, other namespaces).
 //! The handler is a small real one (echo), so that only the layer is tested.
 
+#[path = "common/wait.rs"]
+mod wait;
+
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use vtp_server::serve::{ConnectionLimits, serve};
 use vtp_sio::{self as sio, Engine, Handler, Socket};
+use wait::wait_until;
 
 /// Generous: the machine may be busy.
 const WAIT: Duration = Duration::from_secs(20);
@@ -164,14 +168,6 @@ async fn closed(ws: &mut Ws) {
     .expect("the server did not close the connection");
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn polling_handshake_then_websocket_upgrade() {
     let s = start(25_000, 20_000, 100_000).await;
@@ -244,11 +240,14 @@ async fn polling_handshake_then_websocket_upgrade() {
     );
 
     drop(ws);
-    eventually("disconnect after the websocket closes", || {
+    wait_until(WAIT, "disconnect after the websocket closes", async || {
         s.disconnects().iter().any(|(id, _)| *id == socket_id)
     })
     .await;
-    eventually("session forgotten", || s.engine.session_count() == 0).await;
+    wait_until(WAIT, "session forgotten", async || {
+        s.engine.session_count() == 0
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -307,7 +306,10 @@ async fn acks_carry_their_ids_and_refusals_are_clear() {
 
     // A namespace disconnect keeps the engine connection.
     ws.send(Message::text("41")).await.unwrap();
-    eventually("namespace disconnect", || s.disconnects().len() == 1).await;
+    wait_until(WAIT, "namespace disconnect", async || {
+        s.disconnects().len() == 1
+    })
+    .await;
     ws.send(Message::text(r#"40{"token":"good"}"#))
         .await
         .unwrap();
@@ -327,7 +329,7 @@ async fn the_heartbeat_closes_a_silent_client_and_keeps_an_answering_one() {
 
     assert_eq!(text(&mut ws).await, "2");
     closed(&mut ws).await;
-    eventually("ping timeout", || {
+    wait_until(WAIT, "ping timeout", async || {
         s.disconnects() == vec![(id.clone(), "ping timeout")]
     })
     .await;
@@ -347,9 +349,15 @@ async fn the_heartbeat_closes_a_silent_client_and_keeps_an_answering_one() {
     }
     assert_eq!(s.disconnects().len(), 1);
     // Silence: the session is closed and forgotten.
-    eventually("polling ping timeout", || s.disconnects().len() == 2).await;
+    wait_until(WAIT, "polling ping timeout", async || {
+        s.disconnects().len() == 2
+    })
+    .await;
     assert_eq!(s.disconnects()[1].1, "ping timeout");
-    eventually("session forgotten", || s.engine.session_count() == 0).await;
+    wait_until(WAIT, "session forgotten", async || {
+        s.engine.session_count() == 0
+    })
+    .await;
     assert_eq!(s.get(&q).await.0, 400);
 }
 
@@ -366,7 +374,7 @@ async fn oversized_payloads_close_the_connection() {
         .await
         .unwrap();
     let _ = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
-    eventually("oversized websocket message", || {
+    wait_until(WAIT, "oversized websocket message", async || {
         s.disconnects().iter().any(|(d, _)| *d == id)
     })
     .await;
@@ -376,7 +384,10 @@ async fn oversized_payloads_close_the_connection() {
     let q = format!("transport=polling&sid={}", open["sid"].as_str().unwrap());
     let (status, _) = s.post(&q, "4".repeat(5000)).await;
     assert_eq!(status, 413);
-    eventually("session closed", || s.engine.session_count() == 0).await;
+    wait_until(WAIT, "session closed", async || {
+        s.engine.session_count() == 0
+    })
+    .await;
     assert_eq!(s.get(&q).await.0, 400);
 }
 
@@ -401,7 +412,7 @@ async fn malformed_packets_and_frames_close_without_harm() {
         ws.send(Message::text(bad)).await.unwrap();
         closed(&mut ws).await;
     }
-    eventually("every malformed connection ended", || {
+    wait_until(WAIT, "every malformed connection ended", async || {
         s.disconnects().len() == 12
     })
     .await;
@@ -416,7 +427,7 @@ async fn malformed_packets_and_frames_close_without_harm() {
     let open: Value = serde_json::from_str(&open[1..]).unwrap();
     let q = format!("transport=polling&sid={}", open["sid"].as_str().unwrap());
     assert_eq!(s.post(&q, "40{\"token\":\"good\"}\u{1e}42[1]").await.0, 400);
-    eventually("malformed polling session closed", || {
+    wait_until(WAIT, "malformed polling session closed", async || {
         s.disconnects().len() == 13
     })
     .await;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::Home;
 use common::pki::{CertFiles, Leaf, Pki, replace};
+use common::{Home, wait_until};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -78,15 +78,6 @@ impl TlsServer {
             .await
             .unwrap()
             .expect("server ran cleanly");
-    }
-}
-
-/// Waits for `condition` (checked every 20 ms) until the deadline.
-async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -228,7 +219,7 @@ async fn changed_files_replace_the_certificate_without_a_restart() {
     );
 
     s.files.install(&second);
-    eventually("the new certificate to be served", async || {
+    wait_until(WAIT, "the new certificate to be served", async || {
         pki.served(s.addr).await == second.der
     })
     .await;
@@ -243,7 +234,7 @@ async fn changed_files_replace_the_certificate_without_a_restart() {
     // Not PEM: refused, the second certificate stays.
     let failed = s.counters.failed.load(Ordering::Relaxed);
     replace(&s.files.cert, "not a certificate\n");
-    eventually("the bad file to be refused", async || {
+    wait_until(WAIT, "the bad file to be refused", async || {
         s.counters.failed.load(Ordering::Relaxed) > failed
     })
     .await;
@@ -252,7 +243,7 @@ async fn changed_files_replace_the_certificate_without_a_restart() {
     let third = pki.leaf(3);
     let failed = s.counters.failed.load(Ordering::Relaxed);
     replace(&s.files.cert, &third.cert_pem);
-    eventually("the mismatched pair to be refused", async || {
+    wait_until(WAIT, "the mismatched pair to be refused", async || {
         s.counters.failed.load(Ordering::Relaxed) > failed
     })
     .await;
@@ -263,7 +254,7 @@ async fn changed_files_replace_the_certificate_without_a_restart() {
 
     // Fixed: the third goes into service.
     replace(&s.files.key, &third.key_pem);
-    eventually("the third certificate to be served", async || {
+    wait_until(WAIT, "the third certificate to be served", async || {
         pki.served(s.addr).await == third.der
     })
     .await;
@@ -288,7 +279,7 @@ async fn sighup_reloads_the_certificate() {
     // SAFETY: kill(2) on our own pid with a signal we handle.
     let sent = unsafe { libc::kill(libc::getpid(), libc::SIGHUP) };
     assert_eq!(sent, 0);
-    eventually("SIGHUP to reload the certificate", async || {
+    wait_until(WAIT, "SIGHUP to reload the certificate", async || {
         pki.served(s.addr).await == second.der
     })
     .await;

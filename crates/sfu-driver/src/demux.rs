@@ -182,7 +182,7 @@ mod tests {
         let end = Instant::now() + Duration::from_secs(5);
         while counters.received.load(Ordering::Relaxed) < 10 {
             assert!(Instant::now() < end, "datagrams not received");
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(2)); // sleep-ok: the poll interval
         }
         stop.store(true, Ordering::Release);
         peer.send_to(b"wake", addr).unwrap();

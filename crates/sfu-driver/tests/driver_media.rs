@@ -4,9 +4,9 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Room, runtime, send_in_all};
+use common::{Room, runtime, send_in_all, wait_until_blocking};
 use vtp_sfu::engine::{CloseReason, EngineEvent, TransportOptions};
 use vtp_sfu_driver::{DriverConfig, DriverEvent, SfuDriver, SfuHandle};
 
@@ -19,14 +19,6 @@ fn start(workers: usize) -> SfuHandle {
         ..DriverConfig::default()
     })
     .unwrap()
-}
-
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < end, "condition not met within {limit:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn drain(events: &mut tokio::sync::mpsc::UnboundedReceiver<DriverEvent>) -> Vec<DriverEvent> {
@@ -139,7 +131,9 @@ fn unknown_datagrams_are_dropped_and_counted() {
         stranger.send_to(&stun, sfu.local_addr()).unwrap();
         stranger.send_to(b"garbage", sfu.local_addr()).unwrap();
     }
-    wait_for(Duration::from_secs(5), || sfu.stats().dropped_unknown >= 15);
+    wait_until_blocking(Duration::from_secs(5), "15 datagrams dropped", || {
+        sfu.stats().dropped_unknown >= 15
+    });
     let stats = sfu.stats();
     assert_eq!(stats.dropped_unknown, 15);
     assert_eq!(stats.datagrams_dropped, 15);

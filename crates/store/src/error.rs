@@ -17,6 +17,9 @@ pub enum StoreError {
     /// The database URL is not one this build understands.
     #[error("unsupported database URL (expected sqlite:… or postgres://…): {0}")]
     UnsupportedUrl(String),
+    /// A backup cannot be taken, or a file cannot be restored; says why.
+    #[error("{0}")]
+    Backup(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -11,6 +11,7 @@
 //! and referential integrity, and reports violations as [`StoreError`]s that
 //! the caller maps to its own error codes.
 
+mod backup;
 mod error;
 mod exports;
 mod model;
@@ -25,6 +26,7 @@ mod users;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use backup::{BackupSummary, inspect_backup, sqlite_file};
 pub use error::StoreError;
 pub use exports::{ExportLayout, ExportState, RecordingExport};
 pub use model::*;

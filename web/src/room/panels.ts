@@ -6,22 +6,57 @@ import type { RoomSession, PeerState } from "./session";
 
 const ROLE_LABEL = { host: "Host", presenter: "Presenter", participant: "Participant" } as const;
 
+/** How long a refused message's explanation stays (the next message sent clears it too). */
+const CHAT_PROBLEM_MS = 6000;
+
+/** A web address in a message: http(s), up to white space; trailing punctuation is the sentence's. */
+const LINK = /https?:\/\/[^\s<>"]+/g;
+
+/**
+ * A message's text with its web addresses as links (opened in a new tab,
+ * without telling the page who opened it). Only http(s) addresses become
+ * links, and the text is never parsed as HTML.
+ */
+export function linkify(text: string): (string | HTMLAnchorElement)[] {
+  const out: (string | HTMLAnchorElement)[] = [];
+  let last = 0;
+  for (const m of text.matchAll(LINK)) {
+    const url = m[0].replace(/[.,;:!?)\]]+$/, "");
+    const start = m.index ?? 0;
+    if (start > last) out.push(text.slice(last, start));
+    out.push(h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, url));
+    last = start + url.length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
 export function chatPanel(session: RoomSession): { el: HTMLElement; render(): void; unread: () => number; seen(): void } {
   const list = h("ol", { class: "chat-list", "aria-label": "Messages", tabindex: 0 });
   const input = h("input", { name: "chat", type: "text", maxlength: 2000, autocomplete: "off", placeholder: "Write a message", "aria-label": "Message" });
   const problem = alertBox();
   const form = h("form", { class: "chat-form" }, input, h("button", { type: "submit" }, "Send"));
   let seenCount = 0;
+  let problemTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Says why a message was refused without hiding the newest messages, and for a while only. */
+  const showProblem = (text: string) => {
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    problem.show(text);
+    if (atBottom) list.scrollTop = list.scrollHeight; // the alert took room from the list
+    clearTimeout(problemTimer);
+    problemTimer = setTimeout(() => problem.clear(), CHAT_PROBLEM_MS);
+  };
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const text = input.value.trim();
     if (!text) return;
-    problem.clear();
     try {
       await session.sendChat(text);
       input.value = "";
+      clearTimeout(problemTimer);
+      problem.clear();
     } catch (err) {
-      problem.show(describe(err));
+      showProblem(describe(err));
     }
   });
   const render = () => {
@@ -34,7 +69,7 @@ export function chatPanel(session: RoomSession): { el: HTMLElement; render(): vo
           { class: m.peerId === session.selfId ? "chat-msg mine" : "chat-msg" },
           h("span", { class: "chat-who" }, m.peerId === session.selfId ? "You" : m.displayName),
           h("time", { class: "chat-time", datetime: m.sentAt }, formatTime(m.sentAt)),
-          h("p", { class: "chat-text" }, m.text),
+          h("p", { class: "chat-text" }, ...linkify(m.text)),
         ),
       ),
     );

@@ -42,7 +42,7 @@ interface JoinData {
 }
 
 /** Why the session ended for good. */
-export type EndReason = { kind: "left" } | { kind: "removed" } | { kind: "closed" } | { kind: "error"; error: unknown };
+export type EndReason = { kind: "left" } | { kind: "removed" } | { kind: "closed" } | { kind: "elsewhere" } | { kind: "error"; error: unknown };
 
 export class RoomSession {
   readonly sig: Signalling;
@@ -248,6 +248,8 @@ export class RoomSession {
       void this.media.layersNeeded(producerId, maxSpatialLayer);
     });
     s.on("removed", () => this.end({ kind: "removed" }));
+    // The same person joined from another tab or device: that page has the place now.
+    s.on("joined-elsewhere", () => this.end({ kind: "elsewhere" }));
     s.on("room-closed", () => this.end({ kind: "closed" }));
   }
 

@@ -17,7 +17,8 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
   const counts = new Map<string, number>();
   let rooms: Room[] = [];
   let editing: string | null = null;
-  let shown = "";
+  /** What the list shows (ids, states, titles); null until the first answer, so an empty first answer is drawn too. */
+  let shown: string | null = null;
 
   const load = async () => {
     try {

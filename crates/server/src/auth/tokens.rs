@@ -2,6 +2,8 @@
 //! stored only as SHA-256 hashes).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -41,12 +43,39 @@ pub enum KeySource {
     LoadedFromDataDir,
 }
 
+/// The time access tokens are checked against: the system's, unless a
+/// test has moved it forward with [`TokenClock::advance`] to see tokens
+/// expire without waiting for them. Clones share the one clock, so the
+/// clock of a running server's issuer moves with the test's copy.
+#[derive(Clone, Debug, Default)]
+pub struct TokenClock {
+    ahead_secs: Arc<AtomicI64>,
+}
+
+impl TokenClock {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(self.ahead_secs.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock (and every clone) forward by `by`, rounded up to
+    /// whole seconds (the granularity of a token's expiry).
+    pub fn advance(&self, by: Duration) {
+        let secs = by.as_secs() + u64::from(by.subsec_nanos() > 0);
+        self.ahead_secs.fetch_add(
+            i64::try_from(secs).unwrap_or(i64::MAX / 2),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// Issues and checks tokens.
 #[derive(Clone)]
 pub struct TokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// What expiry is checked against (jsonwebtoken would read the system's).
+    clock: TokenClock,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub key_source: KeySource,
@@ -85,11 +114,14 @@ impl TokenIssuer {
     ) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        // Expiry is checked in `verify_access`, against `clock`.
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
         TokenIssuer {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            clock: TokenClock::default(),
             access_ttl,
             refresh_ttl,
             key_source,
@@ -152,11 +184,19 @@ impl TokenIssuer {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
-    /// The claims of a token whose signature, algorithm and expiry are valid.
+    /// The claims of a token whose signature, algorithm and expiry are
+    /// valid. Like jsonwebtoken without leeway, a token is good up to and
+    /// including its `exp` second.
     pub fn verify_access(&self, token: &str) -> Option<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()
             .map(|d| d.claims)
+            .filter(|claims| claims.exp >= self.clock.now().timestamp())
+    }
+
+    /// The clock expiry is checked against (shared with every clone).
+    pub fn clock(&self) -> &TokenClock {
+        &self.clock
     }
 
     pub fn refresh_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -227,6 +267,17 @@ mod tests {
             .issue_access(&u, Utc::now() - chrono::Duration::seconds(61))
             .unwrap();
         assert!(issuer.verify_access(&old).is_none(), "expired");
+        // The same through the clock, which clones share: still good a
+        // second before its end (a second boundary may pass meanwhile),
+        // expired a second after.
+        let clone = issuer.clone();
+        clone.clock().advance(Duration::from_secs(59));
+        assert!(issuer.verify_access(&token).is_some(), "still good");
+        clone.clock().advance(Duration::from_millis(1500));
+        assert!(
+            issuer.verify_access(&token).is_none(),
+            "expired by the clock"
+        );
         let other = TokenIssuer::new(
             &[8; 32],
             Duration::from_secs(60),

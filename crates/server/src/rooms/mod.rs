@@ -344,16 +344,26 @@ impl RoomHub {
                 "this connection is already in the room",
             ));
         }
-        // Within the grace period: take the place back, silently.
-        if let Some(peer) = live
-            .peers
-            .iter_mut()
-            .find(|p| p.user_id == user.id && p.conn.is_none())
-        {
-            peer.conn = Some(conn.to_string());
+        // The same person's place: taken back within the grace period
+        // (silently), or taken over from another tab or device that is still
+        // connected — as one person is one presence, the newer page wins: the
+        // older one is told (`joined-elsewhere`) and leaves the room, and
+        // what it sent stops (its media is not the new page's).
+        if let Some(peer) = live.peers.iter_mut().find(|p| p.user_id == user.id) {
+            let previous = peer.conn.replace(conn.to_string());
             let (peer_id, role) = (peer.peer_id.clone(), peer.role);
-            tracing::info!(room_id = %room.id, %peer_id, fresh, "peer resumed");
-            if fresh {
+            let taken_over = previous.is_some();
+            if let Some(previous) = previous {
+                self.publish(
+                    vec![previous],
+                    "joined-elsewhere",
+                    json!({ "roomId": room.id, "reason": "you joined this room from another tab or device" }),
+                );
+                tracing::info!(room_id = %room.id, %peer_id, "peer taken over by a new connection");
+            } else {
+                tracing::info!(room_id = %room.id, %peer_id, fresh, "peer resumed");
+            }
+            if fresh || taken_over {
                 self.reset_peer_media(live, &peer_id).await?;
             }
             let peers = live

@@ -5,9 +5,14 @@
 pub mod media;
 pub mod pki;
 pub mod recordings;
+pub mod wait;
+
+#[allow(unused_imports)] // each test binary uses a different part
+pub use wait::{wait_for, wait_for_blocking, wait_until, wait_until_blocking};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -17,6 +22,19 @@ use vtp_server::Server;
 use vtp_server::config::{Secret, ServeArgs};
 use vtp_store::testing::{TempDir, TestDatabase};
 use vtp_store::{NewUser, Role, Store};
+
+/// The `vtp` binary with `args`, on the home's database and data directory,
+/// its output captured.
+pub fn vtp_command(home: &Home, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vtp"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(home.data_dir.path())
+        .env("VTP_DATABASE_URL", home.db.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -54,6 +72,11 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// The SFU the server's rooms use (to see what exists there).
     pub media: Arc<dyn vtp_sfu_driver::SfuControl>,
+    /// The clock access tokens are checked against: a test moves it
+    /// forward to see them expire.
+    pub token_clock: vtp_server::auth::tokens::TokenClock,
+    /// Connections the server has accepted and not yet closed.
+    open_connections: Arc<AtomicUsize>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -74,6 +97,8 @@ impl TestServer {
         let store = server.state().store.clone();
         let recording_files = server.state().recording_files.clone();
         let media = server.state().hub.media().clone();
+        let token_clock = server.state().tokens.clock().clone();
+        let open_connections = server.state().metrics.open_connections.clone();
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await
             .expect("bind");
@@ -89,9 +114,32 @@ impl TestServer {
             recording_files,
             http: reqwest::Client::new(),
             media,
+            token_clock,
+            open_connections,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Connections the server has accepted and not yet closed.
+    pub fn open_connections(&self) -> usize {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+
+    /// The server's `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let resp = self.http.get(self.url("/metrics")).send().await;
+        resp.expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics body")
+    }
+
+    /// The value of one series of `/metrics` (`name` with its labels, as
+    /// written there).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.metrics().await;
+        metric_in(&text, name).unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
     }
 
     /// Graceful shutdown; returns the home so that a new server can reuse it.
@@ -231,6 +279,12 @@ pub fn refused(result: Result<Value, vtp_client::ClientError>) -> String {
         Err(vtp_client::ClientError::Server { code, .. }) => code,
         other => panic!("expected an error ack, got {other:?}"),
     }
+}
+
+/// The value of the series `name` (with its labels) in a `/metrics` page.
+pub fn metric_in(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(3);

@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../server/tests/common/wait.rs"]
+mod wait;
+
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -20,6 +23,7 @@ use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use vtp_sfu::engine::{ConsumerInfo, TransportInfo, TransportOptions};
 use vtp_sfu::rtp::{MediaKind, uri};
 use vtp_sfu_driver::SfuHandle;
+pub use wait::wait_until_blocking;
 
 /// The SSRC (and RTX SSRC) the publishing peer sends VP8 with.
 pub const VIDEO_SSRC: u32 = 0x0A11_CE01;
@@ -258,27 +262,50 @@ fn payload_index(p: &[u8]) -> Option<u64> {
     (p == payload(i).as_slice()).then_some(i)
 }
 
-/// Runs `peers` for `dur` (1 ms sleeps between turns).
+/// Runs `peers` for `dur`, a turn every millisecond: the pace at which
+/// the test's publishers send.
 pub fn pump(peers: &mut [&mut Peer], dur: Duration) {
     let end = Instant::now() + dur;
     while Instant::now() < end {
         for p in peers.iter_mut() {
             p.turn();
         }
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(1)); // sleep-ok: pacing the senders
     }
 }
 
-/// Runs `peers` until `done` holds (panics after `limit`).
-pub fn pump_until(peers: &mut [&mut Peer], limit: Duration, done: impl Fn(&[&mut Peer]) -> bool) {
+/// Runs `peers` until `done` holds or `limit` is over; whether it holds.
+pub fn turn_until(
+    peers: &mut [&mut Peer],
+    limit: Duration,
+    done: impl Fn(&[&mut Peer]) -> bool,
+) -> bool {
     let end = Instant::now() + limit;
-    while !done(peers) {
-        assert!(Instant::now() < end, "condition not met within {limit:?}");
+    loop {
+        if done(peers) {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
         for p in peers.iter_mut() {
             p.turn();
         }
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(1)); // sleep-ok: the poll interval (the peers turn between looks)
     }
+}
+
+/// Runs `peers` until `done` holds (panics naming `what` after `limit`).
+pub fn pump_until(
+    peers: &mut [&mut Peer],
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&[&mut Peer]) -> bool,
+) {
+    assert!(
+        turn_until(peers, limit, done),
+        "waited {limit:?} in vain for {what}"
+    );
 }
 
 /// The publisher's configuration (Chromium's numbering).
@@ -448,6 +475,7 @@ impl Room {
         pump_until(
             &mut [&mut publisher, &mut subscriber],
             Duration::from_secs(10),
+            "both peers to connect",
             |peers| peers.iter().all(|p| p.rtc.is_connected()),
         );
         rt.block_on(sfu.resume_consumer(&id("consumer"))).unwrap();
@@ -477,8 +505,9 @@ impl Room {
     }
 }
 
-/// Sends `count` packets, 5 ms apart, in every room at once, then lets them
-/// settle.
+/// Sends `count` packets, 5 ms apart, in every room at once, then runs
+/// the peers until every subscriber has them all or `SETTLE` is over (the
+/// caller judges what arrived).
 pub fn send_in_all(rooms: &mut [&mut Room], count: u64) {
     for i in 0..count {
         for room in rooms.iter_mut() {
@@ -490,12 +519,21 @@ pub fn send_in_all(rooms: &mut [&mut Room], count: u64) {
             .collect();
         pump(&mut peers, Duration::from_millis(5));
     }
+    let streams: Vec<(u32, u8)> = rooms.iter().map(|r| r.consumer_stream()).collect();
     let mut peers: Vec<&mut Peer> = rooms
         .iter_mut()
         .flat_map(|r| [&mut r.publisher, &mut r.subscriber])
         .collect();
-    pump(&mut peers, Duration::from_millis(500));
+    turn_until(&mut peers, SETTLE, |peers| {
+        // (publisher, subscriber) pairs, in the rooms' order.
+        peers.chunks(2).zip(&streams).all(|(pair, &(ssrc, pt))| {
+            pair[1].received(ssrc, pt).range(0..count).count() as u64 == count
+        })
+    });
 }
+
+/// How long packets sent may take to arrive on a busy machine.
+pub const SETTLE: Duration = Duration::from_secs(5);
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
