@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use chrono::Utc;
 use vtp_store::{
-    ExportLayout, NewUser, RecordingState, Store, StoreError, StoreOptions, UserPatch,
+    ExportLayout, MAX_DISPLAY_NAME_CHARS, NewUser, RecordingState, Store, StoreError, StoreOptions,
+    UserPatch,
 };
 
-use crate::api::dto::{MAX_DISPLAY_NAME_CHARS, clean_text, normalize_email};
+use crate::api::dto::{clean_text, normalize_email};
 use crate::auth::password::{hash_password, validate_new_password};
 use crate::config::{RecordingExportArgs, StoreArgs, UserCreateArgs, UserSetRoleArgs};
 use crate::recording::export::{ExportSettings, INSTALL_FFMPEG, export_to_file, run};
@@ -52,7 +53,7 @@ pub async fn user_create(args: &UserCreateArgs) -> anyhow::Result<()> {
         }
         (None, false) => bail!("give --password or --password-stdin"),
     };
-    validate_new_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+    validate_new_password(&password)?;
     let default_name = email.split('@').next().unwrap_or("user").to_string();
     let display_name = clean_text(
         "display name",
@@ -60,9 +61,7 @@ pub async fn user_create(args: &UserCreateArgs) -> anyhow::Result<()> {
         MAX_DISPLAY_NAME_CHARS,
     )
     .map_err(|e| anyhow::anyhow!(e.message))?;
-    let password_hash = hash_password(password)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let password_hash = hash_password(password).await?;
     let store = open_store(&args.store).await?;
     let created = store
         .create_user(

@@ -2,11 +2,11 @@
 //! signalling, live rooms, recording, and the wiring that starts and stops
 //! it all (one process, or an API node and SFU nodes by `--role`).
 //!
-//! Requests flow one way: the edges (`api` over HTTP, `signalling` over
-//! Socket.IO, `sfu_api` for other nodes) call the room logic (`rooms`,
-//! `recording`), which uses the store and the SFU through
-//! `vtp_sfu_driver::SfuControl`; what rooms tell people goes out through
-//! the `bus`. docs/ARCHITECTURE.md has the map of every module.
+//! Layering (one way only): the edges (`api`, `signalling`, `sfu_api`) →
+//! `state` → `auth` → `rooms` → `recording` → leaves → `config`, with the
+//! wiring (`server`, `sfu_node`) and the subcommands above it all; the full
+//! list is in docs/ARCHITECTURE.md and `tests/layering.rs` enforces it.
+//! The store and the SFU below know nothing of HTTP.
 
 pub mod api;
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod rate_limit;
 pub mod recording;
 pub mod rooms;
 pub mod serve;
@@ -23,7 +24,6 @@ pub mod server;
 pub mod sfu_api;
 pub mod sfu_node;
 pub mod signalling;
-pub mod sio;
 pub mod state;
 pub mod telemetry;
 pub mod tls;

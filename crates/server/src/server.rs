@@ -92,9 +92,7 @@ impl Server {
         }
         let (key, source) = TokenIssuer::load_key(args.jwt_secret.as_ref(), &args.store.data_dir)?;
         let tokens = TokenIssuer::new(&key, args.access_token_ttl, args.refresh_token_ttl, source);
-        let passwords = Passwords::new()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let passwords = Passwords::new().await?;
         let policy = Policy {
             allow_registration: args.allow_registration,
             trust_forwarded_for: args.trust_forwarded_for.clone(),
@@ -284,7 +282,7 @@ impl Server {
             // Polling sessions are not TCP connections: the same cap for them.
             self.connection_limits.max_connections,
         );
-        let mut router = crate::sio::router(signal_engine.clone())
+        let mut router = vtp_sio::router(signal_engine.clone())
             .merge(api::router(self.state.clone(), &self.http));
         if let Some(secret) = self.sfu_api.clone() {
             router = sfu_api::router(self.media.clone(), secret).merge(router);

@@ -1,16 +1,19 @@
-//! What every request handler shares.
+//! What the edges (the HTTP API and signalling) share: the handles
+//! `server` wires together. It sits under the edges and above everything
+//! it holds, so nothing below the edges may use it.
 
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vtp_store::Store;
+use vtp_store::{Store, User};
 
 use crate::auth::password::Passwords;
-use crate::auth::rate_limit::RateLimiter;
 use crate::auth::tokens::TokenIssuer;
+use crate::auth::{self, AuthError};
 use crate::bus::Bus;
+use crate::rate_limit::RateLimiter;
 use crate::recording::export::ExportQueue;
 use crate::recording::storage::RecordingFiles;
 use crate::rooms::RoomHub;
@@ -56,7 +59,7 @@ pub struct Metrics {
 pub struct Policy {
     pub allow_registration: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see
-    /// `auth::client_addr`).
+    /// `api::client_addr`).
     pub trust_forwarded_for: Vec<ipnet::IpNet>,
     /// Upper bound an owner may set for `maxParticipants`.
     pub max_room_participants: u32,
@@ -96,6 +99,14 @@ impl AppState {
             exports: parts.exports,
             recording_files: parts.recording_files,
         }))
+    }
+}
+
+impl AppState {
+    /// The user an access token stands for, if it is still good
+    /// ([`auth::authenticate`]).
+    pub async fn authenticate(&self, token: &str) -> Result<User, AuthError> {
+        auth::authenticate(&self.store, &self.tokens, token).await
     }
 }
 

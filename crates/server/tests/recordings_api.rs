@@ -221,7 +221,7 @@ async fn deletion_is_for_the_owner_and_admins() {
     // fetched as they are, and it cannot be deleted until it stops.
     let session =
         w.s.store
-            .list_sessions(&w.room, Default::default())
+            .list_sessions(&w.room, &Default::default())
             .await
             .unwrap()
             .items[0]

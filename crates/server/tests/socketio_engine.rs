@@ -1,7 +1,8 @@
-//! The Socket.IO layer (`vtp_server::sio`) on its own, over real sockets:
-//! the polling handshake and the websocket upgrade, plain websockets, ack
-//! ids, heartbeats, and what it refuses (oversized payloads, malformed
-//! packets and frames, binary attachments, bad auth, other namespaces).
+//! The Socket.IO layer (`vtp_sio`) on its own behind `vtp serve`'s accept
+//! loop, over real sockets: the polling handshake and the websocket
+//! upgrade, plain websockets, ack ids, heartbeats, and what it refuses
+//! (oversized payloads, malformed packets and frames, binary attachments,
+//! bad auth, other namespaces).
 //! The handler is a small real one (echo), so that only the layer is tested.
 
 #[path = "common/wait.rs"]
@@ -18,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use vtp_server::serve::{ConnectionLimits, serve};
-use vtp_server::sio::{self, Engine, Handler, Socket};
+use vtp_sio::{self as sio, Engine, Handler, Socket};
 use wait::wait_until;
 
 /// Generous: the machine may be busy.

@@ -14,7 +14,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::pool::on_pool;
-use crate::{Store, StoreError};
+use crate::{Page, Paging, Store, StoreError, TimeKey};
 
 const EXPORT_COLUMNS: &str =
     "id, recording_id, layout, state, progress, requested_by, bytes, error, created_at, updated_at";
@@ -161,9 +161,6 @@ impl TryFrom<ExportRow> for RecordingExport {
     }
 }
 
-/// Most exports listed for one recording (newest first).
-pub const MAX_EXPORTS_LISTED: i64 = 100;
-
 impl Store {
     /// Queues an export. The recording must exist (else `NotFound`); one
     /// already queued or running with the same layout is a `Conflict`.
@@ -205,21 +202,34 @@ impl Store {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
-    /// A recording's exports, newest first (at most [`MAX_EXPORTS_LISTED`]).
+    /// A recording's exports, newest first (by `created_at`, then id, both
+    /// descending), a page at a time.
     pub async fn list_exports(
         &self,
         recording_id: Uuid,
-    ) -> Result<Vec<RecordingExport>, StoreError> {
+        paging: &Paging<TimeKey>,
+    ) -> Result<Page<RecordingExport, TimeKey>, StoreError> {
+        let (after_at, after_id) = paging.after().copied().unzip();
         let sql = format!(
             "SELECT {EXPORT_COLUMNS} FROM recording_exports WHERE recording_id = $1 \
-             ORDER BY created_at DESC, id DESC LIMIT $2"
+             AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
         );
         let rows: Vec<ExportRow> = on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(recording_id)
-            .bind(MAX_EXPORTS_LISTED)
+            .bind(after_at)
+            .bind(after_id)
+            .bind(paging.fetch())
+            .bind(paging.offset())
             .fetch_all(pool)
             .await)?;
-        rows.into_iter().map(RecordingExport::try_from).collect()
+        let exports = rows
+            .into_iter()
+            .map(RecordingExport::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::cut(exports, paging, |e: &RecordingExport| {
+            (e.created_at, e.id)
+        }))
     }
 
     /// Every export in `state`, oldest first: at start-up, the queue to

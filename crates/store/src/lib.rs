@@ -28,7 +28,7 @@ pub mod testing;
 
 pub use backup::{BackupSummary, inspect_backup, sqlite_file};
 pub use error::StoreError;
-pub use exports::{ExportLayout, ExportState, MAX_EXPORTS_LISTED, RecordingExport};
+pub use exports::{ExportLayout, ExportState, RecordingExport};
 pub use model::*;
 pub use pool::{Backend, Store, StoreOptions};
 pub use recording_storage::{RecordingStorage, StorageLocation};

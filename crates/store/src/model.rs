@@ -49,6 +49,14 @@ impl FromStr for Role {
     }
 }
 
+/// Longest e-mail address, in characters (the SMTP path limit of RFC 5321).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest display name, in characters: an account's, and the name a peer
+/// may take for one room.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+/// Longest room title, in characters.
+pub const MAX_TITLE_CHARS: usize = 120;
+
 /// A person who can sign in. The password hash is not part of it: it is read
 /// only through [`Credentials`], so it cannot end up in a response by accident.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,42 +124,105 @@ pub struct UserQuery {
     /// Case-insensitive substring of the e-mail or display name.
     pub search: Option<String>,
     pub role: Option<Role>,
-    pub page: PageRequest,
+    /// Oldest first: by `created_at`, then id.
+    pub paging: Paging<TimeKey>,
 }
 
-/// Offset pagination: simple for people paging through an admin table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageRequest {
-    /// 1-based.
-    pub page: u32,
-    pub per_page: u32,
+/// How much of a list to read. Each list has one order (said on its
+/// `list_*`) that ends in the row's id, so no two rows tie; `K` holds that
+/// order's columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Paging<K> {
+    /// Keyset paging: the first `limit` rows after `after` (the `next` of
+    /// the previous page), or from the start. Stable while rows are added
+    /// or removed: no row is skipped or shown twice.
+    After { after: Option<K>, limit: u32 },
+    /// Page `page` (1-based) of `per_page` rows: offset paging, kept for the
+    /// HTTP API's older `page` parameter.
+    Offset { page: u32, per_page: u32 },
 }
 
-impl Default for PageRequest {
+impl<K> Default for Paging<K> {
     fn default() -> Self {
-        PageRequest {
-            page: 1,
-            per_page: 20,
+        Paging::first(20)
+    }
+}
+
+impl<K> Paging<K> {
+    /// The first `limit` rows.
+    pub fn first(limit: u32) -> Self {
+        Paging::After { after: None, limit }
+    }
+
+    /// Rows on a page.
+    pub fn limit(&self) -> u32 {
+        match self {
+            Paging::After { limit, .. } => *limit,
+            Paging::Offset { per_page, .. } => *per_page,
+        }
+    }
+
+    pub(crate) fn after(&self) -> Option<&K> {
+        match self {
+            Paging::After { after, .. } => after.as_ref(),
+            Paging::Offset { .. } => None,
+        }
+    }
+
+    /// Rows to ask the database for: one more than a page, to learn whether
+    /// another page follows.
+    pub(crate) fn fetch(&self) -> i64 {
+        i64::from(self.limit()) + 1
+    }
+
+    pub(crate) fn offset(&self) -> i64 {
+        match self {
+            Paging::After { .. } => 0,
+            Paging::Offset { page, per_page } => {
+                i64::from(page.saturating_sub(1)) * i64::from(*per_page)
+            }
         }
     }
 }
 
-impl PageRequest {
-    pub(crate) fn offset(self) -> i64 {
-        i64::from(self.page.saturating_sub(1)) * i64::from(self.per_page)
-    }
-    pub(crate) fn limit(self) -> i64 {
-        i64::from(self.per_page)
-    }
+/// The key of a list ordered by a time, then by a UUID id.
+pub type TimeKey = (DateTime<Utc>, Uuid);
+/// The key of the rooms list: room ids are text (a slug or a UUID).
+pub type RoomKey = (DateTime<Utc>, String);
+
+/// One page of a list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T, K> {
+    pub items: Vec<T>,
+    /// The key of the last item when more rows follow it: the `after` of
+    /// the next page. `None` on the last page.
+    pub next: Option<K>,
+    /// Rows matching over all pages, for the lists that count them (rooms,
+    /// users, sessions).
+    pub total: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub page: u32,
-    pub per_page: u32,
-    /// Number of matching records over all pages.
-    pub total: u64,
+impl<T, K> Page<T, K> {
+    /// A page from `rows` read with [`Paging::fetch`] as their limit.
+    pub(crate) fn cut(mut rows: Vec<T>, paging: &Paging<K>, key: impl Fn(&T) -> K) -> Self {
+        let limit = usize::try_from(paging.limit()).unwrap_or(usize::MAX);
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(key)
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next,
+            total: None,
+        }
+    }
+
+    pub(crate) fn with_total(mut self, total: i64) -> Self {
+        self.total = Some(u64::try_from(total).unwrap_or(0));
+        self
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -283,7 +354,8 @@ pub struct RoomQuery {
     pub owner_id: Option<Uuid>,
     /// Case-insensitive substring of the title.
     pub search: Option<String>,
-    pub page: PageRequest,
+    /// Newest first: by `created_at`, then id, both descending.
+    pub paging: Paging<RoomKey>,
 }
 
 /// A stored refresh token (the token itself is never stored, only its hash).
@@ -427,16 +499,14 @@ pub struct NewChatMessage {
     pub body: String,
 }
 
-/// Which chat messages to read: newest first, before a cursor.
+/// Which chat messages to read.
 #[derive(Clone, Debug)]
 pub struct ChatQuery {
     pub room_id: String,
     /// Only this session's messages.
     pub session_id: Option<Uuid>,
-    /// Only messages strictly older than this one (keyset pagination: stable
-    /// while new messages arrive).
-    pub before: Option<(DateTime<Utc>, Uuid)>,
-    pub limit: u32,
+    /// Newest first: by `sent_at`, then id, both descending.
+    pub paging: Paging<TimeKey>,
 }
 
 /// Where a recording is in its life. `recording` → `finalizing` → `ready`,
@@ -562,14 +632,12 @@ pub struct RecordingViewer {
     pub role: Role,
 }
 
-/// Which recordings to list: newest first, before a cursor.
+/// Which recordings to list.
 #[derive(Clone, Debug)]
 pub struct RecordingFilter {
     pub room_id: Option<String>,
     /// Only those this person may see; `None`: all (for the server itself).
     pub visible_to: Option<RecordingViewer>,
-    /// Only recordings strictly older than this `(started_at, id)` (keyset
-    /// pagination: stable while new recordings start).
-    pub before: Option<(DateTime<Utc>, Uuid)>,
-    pub limit: u32,
+    /// Newest first: by `started_at`, then id, both descending.
+    pub paging: Paging<TimeKey>,
 }

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::pool::on_pool;
 use crate::{
-    FinishedRecording, NewRecording, Recording, RecordingFilter, RecordingState, RecordingViewer,
-    Role, Store, StoreError,
+    FinishedRecording, NewRecording, Page, Recording, RecordingFilter, RecordingState,
+    RecordingViewer, Role, Store, StoreError, TimeKey,
 };
 
 // Unqualified so that RETURNING can use them too; in a SELECT over
@@ -260,32 +260,37 @@ impl Store {
         rows.into_iter().map(Recording::try_from).collect()
     }
 
-    /// Recordings newest first, at most `limit`, only those the viewer may see.
+    /// Recordings, newest first (by `started_at`, then id, both
+    /// descending), only those the viewer may see, a page at a time.
     pub async fn list_recordings(
         &self,
         filter: &RecordingFilter,
-    ) -> Result<Vec<Recording>, StoreError> {
-        let (before_at, before_id) = match filter.before {
-            Some((at, id)) => (Some(at), Some(id)),
-            None => (None, None),
-        };
+    ) -> Result<Page<Recording, TimeKey>, StoreError> {
+        let (after_at, after_id) = filter.paging.after().copied().unzip();
         let (user, admin) = viewer_binds(filter.visible_to.as_ref());
         let sql = format!(
             "SELECT {RECORDING_COLUMNS} FROM recordings rec WHERE ($1 IS NULL OR rec.room_id = $1) \
              AND ($2 IS NULL OR rec.started_at < $2 OR (rec.started_at = $2 AND rec.id < $3)) \
-             AND {} ORDER BY rec.started_at DESC, rec.id DESC LIMIT $6",
+             AND {} ORDER BY rec.started_at DESC, rec.id DESC LIMIT $6 OFFSET $7",
             visible(4, 5)
         );
         let rows: Vec<RecordingRow> = on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(filter.room_id.as_deref())
-            .bind(before_at)
-            .bind(before_id)
+            .bind(after_at)
+            .bind(after_id)
             .bind(user)
             .bind(admin)
-            .bind(i64::from(filter.limit))
+            .bind(filter.paging.fetch())
+            .bind(filter.paging.offset())
             .fetch_all(pool)
             .await)?;
-        rows.into_iter().map(Recording::try_from).collect()
+        let recordings = rows
+            .into_iter()
+            .map(Recording::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::cut(recordings, &filter.paging, |r: &Recording| {
+            (r.started_at, r.id)
+        }))
     }
 
     /// Deletes the row (the caller removes the files).

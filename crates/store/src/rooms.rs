@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::model::like_pattern;
 use crate::pool::on_pool;
 use crate::{
-    NewRoom, Page, Room, RoomPatch, RoomQuery, RoomSettings, RoomStatus, Store, StoreError,
+    NewRoom, Page, Room, RoomKey, RoomPatch, RoomQuery, RoomSettings, RoomStatus, Store, StoreError,
 };
 
 const ROOM_COLUMNS: &str = "id, title, owner_id, status, settings, created_at, updated_at";
@@ -73,13 +73,16 @@ impl Store {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
-    /// Rooms, newest first, filtered and paginated.
-    pub async fn list_rooms(&self, query: &RoomQuery) -> Result<Page<Room>, StoreError> {
+    /// Rooms, newest first (by `created_at`, then id, both descending),
+    /// filtered, a page at a time, with the number of matches.
+    pub async fn list_rooms(&self, query: &RoomQuery) -> Result<Page<Room, RoomKey>, StoreError> {
         let status = query.status.map(RoomStatus::as_str);
         let search = query.search.as_deref().map(like_pattern);
+        let (after_at, after_id) = query.paging.after().cloned().unzip();
         let list_sql = format!(
             "SELECT {ROOM_COLUMNS} FROM rooms WHERE {ROOM_FILTER} \
-             ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
+             AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) \
+             ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7"
         );
         let count_sql = format!("SELECT COUNT(*) FROM rooms WHERE {ROOM_FILTER}");
         let (rows, total): (Vec<RoomRow>, i64) = on_pool!(self, pool => {
@@ -87,8 +90,10 @@ impl Store {
                 .bind(status)
                 .bind(query.owner_id)
                 .bind(search.as_deref())
-                .bind(query.page.limit())
-                .bind(query.page.offset())
+                .bind(after_at)
+                .bind(after_id.as_deref())
+                .bind(query.paging.fetch())
+                .bind(query.paging.offset())
                 .fetch_all(pool)
                 .await?;
             let total = sqlx::query_scalar(&count_sql)
@@ -99,15 +104,11 @@ impl Store {
                 .await?;
             (rows, total)
         });
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(Room::try_from)
-                .collect::<Result<_, _>>()?,
-            page: query.page.page,
-            per_page: query.page.per_page,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        let rooms = rows
+            .into_iter()
+            .map(Room::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::cut(rooms, &query.paging, |r| (r.created_at, r.id.clone())).with_total(total))
     }
 
     pub async fn update_room(

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::pool::on_pool;
 use crate::{
-    ChatMessage, ChatQuery, LiveSession, NewChatMessage, NewParticipant, Page, PageRequest,
-    Participant, RoomRole, RoomStatus, SessionSummary, Store, StoreError,
+    ChatMessage, ChatQuery, LiveSession, NewChatMessage, NewParticipant, Page, Paging, Participant,
+    RoomRole, RoomStatus, SessionSummary, Store, StoreError, TimeKey,
 };
 
 #[derive(sqlx::FromRow)]
@@ -192,20 +192,26 @@ impl Store {
         Ok(row.ok_or(StoreError::NotFound)?.into())
     }
 
-    /// A room's sessions, newest first, with head counts.
+    /// A room's sessions, newest first (by `started_at`, then id, both
+    /// descending), with head counts, a page at a time, with their number.
     pub async fn list_sessions(
         &self,
         room_id: &str,
-        page: PageRequest,
-    ) -> Result<Page<SessionSummary>, StoreError> {
+        paging: &Paging<TimeKey>,
+    ) -> Result<Page<SessionSummary, TimeKey>, StoreError> {
+        let (after_at, after_id) = paging.after().copied().unzip();
         let (rows, total): (Vec<SummaryRow>, i64) = on_pool!(self, pool => {
             let rows = sqlx::query_as(
                 "SELECT s.id, s.room_id, s.started_at, s.ended_at, \
                  (SELECT COUNT(*) FROM participants p WHERE p.session_id = s.id) AS participant_count \
-                 FROM live_sessions s WHERE s.room_id = $1 ORDER BY s.started_at DESC, s.id LIMIT $2 OFFSET $3")
+                 FROM live_sessions s WHERE s.room_id = $1 \
+                 AND ($2 IS NULL OR s.started_at < $2 OR (s.started_at = $2 AND s.id < $3)) \
+                 ORDER BY s.started_at DESC, s.id DESC LIMIT $4 OFFSET $5")
                 .bind(room_id)
-                .bind(page.limit())
-                .bind(page.offset())
+                .bind(after_at)
+                .bind(after_id)
+                .bind(paging.fetch())
+                .bind(paging.offset())
                 .fetch_all(pool)
                 .await?;
             let total = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions WHERE room_id = $1")
@@ -214,18 +220,17 @@ impl Store {
                 .await?;
             (rows, total)
         });
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(|r| SessionSummary {
-                    session: r.session.into(),
-                    participant_count: u64::try_from(r.participant_count).unwrap_or(0),
-                })
-                .collect(),
-            page: page.page,
-            per_page: page.per_page,
-            total: u64::try_from(total).unwrap_or(0),
+        let sessions = rows
+            .into_iter()
+            .map(|r| SessionSummary {
+                session: r.session.into(),
+                participant_count: u64::try_from(r.participant_count).unwrap_or(0),
+            })
+            .collect();
+        Ok(Page::cut(sessions, paging, |s: &SessionSummary| {
+            (s.session.started_at, s.session.id)
         })
+        .with_total(total))
     }
 
     pub async fn add_participant(
@@ -319,26 +324,31 @@ impl Store {
         Ok(row.into())
     }
 
-    /// Chat messages newest first, at most `limit` of them.
-    pub async fn chat_messages(&self, query: &ChatQuery) -> Result<Vec<ChatMessage>, StoreError> {
-        let (before_at, before_id) = match query.before {
-            Some((at, id)) => (Some(at), Some(id)),
-            None => (None, None),
-        };
+    /// Chat messages, newest first (by `sent_at`, then id, both
+    /// descending), a page at a time.
+    pub async fn chat_messages(
+        &self,
+        query: &ChatQuery,
+    ) -> Result<Page<ChatMessage, TimeKey>, StoreError> {
+        let (after_at, after_id) = query.paging.after().copied().unzip();
         let sql = format!(
             "SELECT {CHAT_COLUMNS} FROM chat_messages WHERE room_id = $1 AND ($2 IS NULL OR session_id = $2) \
              AND ($3 IS NULL OR sent_at < $3 OR (sent_at = $3 AND id < $4)) \
-             ORDER BY sent_at DESC, id DESC LIMIT $5"
+             ORDER BY sent_at DESC, id DESC LIMIT $5 OFFSET $6"
         );
         let rows: Vec<ChatRow> = on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(&query.room_id)
             .bind(query.session_id)
-            .bind(before_at)
-            .bind(before_id)
-            .bind(i64::from(query.limit))
+            .bind(after_at)
+            .bind(after_id)
+            .bind(query.paging.fetch())
+            .bind(query.paging.offset())
             .fetch_all(pool)
             .await)?;
-        Ok(rows.into_iter().map(ChatMessage::from).collect())
+        let messages = rows.into_iter().map(ChatMessage::from).collect();
+        Ok(Page::cut(messages, &query.paging, |m: &ChatMessage| {
+            (m.sent_at, m.id)
+        }))
     }
 }
 

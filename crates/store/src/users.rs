@@ -5,7 +5,9 @@ use uuid::Uuid;
 
 use crate::model::like_pattern;
 use crate::pool::on_pool;
-use crate::{Credentials, NewUser, Page, Role, Store, StoreError, User, UserPatch, UserQuery};
+use crate::{
+    Credentials, NewUser, Page, Role, Store, StoreError, TimeKey, User, UserPatch, UserQuery,
+};
 
 const USER_COLUMNS: &str =
     "id, email, display_name, role, disabled, token_epoch, created_at, updated_at";
@@ -102,20 +104,26 @@ impl Store {
         })
     }
 
-    /// Users ordered by creation, filtered and paginated.
-    pub async fn list_users(&self, query: &UserQuery) -> Result<Page<User>, StoreError> {
+    /// Users, oldest first (by `created_at`, then id), filtered, a page at
+    /// a time, with the number of matches.
+    pub async fn list_users(&self, query: &UserQuery) -> Result<Page<User, TimeKey>, StoreError> {
         let role = query.role.map(Role::as_str);
         let search = query.search.as_deref().map(like_pattern);
+        let (after_at, after_id) = query.paging.after().copied().unzip();
         let list_sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE {USER_FILTER} ORDER BY created_at, id LIMIT $3 OFFSET $4"
+            "SELECT {USER_COLUMNS} FROM users WHERE {USER_FILTER} \
+             AND ($3 IS NULL OR created_at > $3 OR (created_at = $3 AND id > $4)) \
+             ORDER BY created_at, id LIMIT $5 OFFSET $6"
         );
         let count_sql = format!("SELECT COUNT(*) FROM users WHERE {USER_FILTER}");
         let (rows, total): (Vec<UserRow>, i64) = on_pool!(self, pool => {
             let rows = sqlx::query_as(&list_sql)
                 .bind(role)
                 .bind(search.as_deref())
-                .bind(query.page.limit())
-                .bind(query.page.offset())
+                .bind(after_at)
+                .bind(after_id)
+                .bind(query.paging.fetch())
+                .bind(query.paging.offset())
                 .fetch_all(pool)
                 .await?;
             let total = sqlx::query_scalar(&count_sql)
@@ -125,15 +133,11 @@ impl Store {
                 .await?;
             (rows, total)
         });
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(User::try_from)
-                .collect::<Result<_, _>>()?,
-            page: query.page.page,
-            per_page: query.page.per_page,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        let users = rows
+            .into_iter()
+            .map(User::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::cut(users, &query.paging, |u| (u.created_at, u.id)).with_total(total))
     }
 
     pub async fn update_user(

@@ -326,13 +326,13 @@ async fn visibility_follows_the_rule_in_sql() {
         let filter = RecordingFilter {
             room_id: None,
             visible_to: u.map(viewer),
-            before: None,
-            limit: 50,
+            paging: Paging::first(50),
         };
         async move {
             s.list_recordings(&filter)
                 .await
                 .unwrap()
+                .items
                 .into_iter()
                 .map(|r| r.id)
                 .collect::<Vec<_>>()
@@ -433,7 +433,7 @@ async fn listing_paginates_by_room_newest_first() {
     .unwrap();
 
     let mut seen = Vec::new();
-    let mut before = None;
+    let mut after = None;
     loop {
         let page = s
             .list_recordings(&RecordingFilter {
@@ -442,17 +442,16 @@ async fn listing_paginates_by_room_newest_first() {
                     user_id: f.owner.id,
                     role: f.owner.role,
                 }),
-                before,
-                limit: 2,
+                paging: Paging::After { after, limit: 2 },
             })
             .await
             .unwrap();
-        assert!(page.len() <= 2);
-        seen.extend(page.iter().map(|r| (r.started_at, r.id)));
-        if page.len() < 2 {
-            break;
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|r| (r.started_at, r.id)));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
-        before = page.last().map(|r| (r.started_at, r.id));
     }
     assert_eq!(seen.len(), 6, "every recording of the room, once");
     let mut sorted = seen.clone();
@@ -611,7 +610,8 @@ async fn exports_queue_run_and_finish_once_and_go_with_their_recording() {
     );
     let queued = f.store.exports_in_state(ExportState::Queued).await.unwrap();
     assert_eq!(queued.iter().map(|e| e.id).collect::<Vec<_>>(), [regrid.id]);
-    assert_eq!(f.store.list_exports(rec.id).await.unwrap().len(), 3);
+    let listed = f.store.list_exports(rec.id, &Paging::default()).await;
+    assert_eq!(listed.unwrap().items.len(), 3);
 
     // A new ready export replaces the finished ones of its layout only.
     assert!(f.store.start_export(regrid.id, now).await.unwrap());
@@ -622,9 +622,10 @@ async fn exports_queue_run_and_finish_once_and_go_with_their_recording() {
     // (All were made at the same instant here: compare as sets.)
     let mut left: Vec<Uuid> = f
         .store
-        .list_exports(rec.id)
+        .list_exports(rec.id, &Paging::default())
         .await
         .unwrap()
+        .items
         .iter()
         .map(|e| e.id)
         .collect();
@@ -653,7 +654,8 @@ async fn exports_queue_run_and_finish_once_and_go_with_their_recording() {
         f.store.get_export(grid.id).await,
         Err(StoreError::NotFound)
     ));
-    assert!(f.store.list_exports(rec.id).await.unwrap().is_empty());
+    let listed = f.store.list_exports(rec.id, &Paging::default()).await;
+    assert!(listed.unwrap().items.is_empty());
 }
 
 fn finished(state: RecordingState) -> FinishedRecording {

@@ -96,10 +96,13 @@ async fn sessions_track_attendance_and_room_status() {
     let ended = store.session_by_id(session.id).await.unwrap();
     assert_eq!(ended.ended_at, Some(t0 + Duration::minutes(30)));
     let list = store
-        .list_sessions(&room.id, PageRequest::default())
+        .list_sessions(&room.id, &Paging::default())
         .await
         .unwrap();
-    assert_eq!((list.total, list.items[0].participant_count), (1, 2));
+    assert_eq!(
+        (list.total, list.items[0].participant_count, list.next),
+        (Some(1), 2, None)
+    );
 
     store.delete_room(&room.id).await.unwrap();
     assert!(
@@ -235,22 +238,22 @@ async fn chat_is_paginated_newest_first() {
         .unwrap();
 
     let mut seen = Vec::new();
-    let mut before = None;
+    let mut after = None;
     loop {
         let page = store
             .chat_messages(&ChatQuery {
                 room_id: room.id.clone(),
                 session_id: Some(s1.id),
-                before,
-                limit: 3,
+                paging: Paging::After { after, limit: 3 },
             })
             .await
             .unwrap();
-        if page.is_empty() {
-            break;
+        assert!(!page.items.is_empty(), "a next page is never empty");
+        seen.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
-        before = page.last().map(|m| (m.sent_at, m.id));
-        seen.extend(page);
     }
     assert_eq!(seen.len(), 7, "every message once");
     let mut expected = sent.clone();
@@ -261,10 +264,10 @@ async fn chat_is_paginated_newest_first() {
         .chat_messages(&ChatQuery {
             room_id: room.id.clone(),
             session_id: None,
-            before: None,
-            limit: 100,
+            paging: Paging::first(100),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!((all.len(), all[0].body.as_str()), (8, "later"));
 }

@@ -81,7 +81,7 @@ async fn list_users_filters_searches_and_paginates() {
 
     let page2 = store
         .list_users(&UserQuery {
-            page: PageRequest {
+            paging: Paging::Offset {
                 page: 2,
                 per_page: 10,
             },
@@ -89,12 +89,36 @@ async fn list_users_filters_searches_and_paginates() {
         })
         .await
         .unwrap();
-    assert_eq!(page2.total, 26);
+    assert_eq!(page2.total, Some(26));
     assert_eq!(page2.items.len(), 10);
     assert_eq!(
         page2.items[0].email, "u10@example.org",
         "ordered by creation"
     );
+
+    // Keyset pages: each starts after the last row of the one before; the
+    // last has no next.
+    let mut emails = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list_users(&UserQuery {
+                paging: Paging::After { after, limit: 10 },
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        pages += 1;
+        emails.extend(page.items.into_iter().map(|u| u.email));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!((pages, emails.len()), (3, 26));
+    assert_eq!(emails[10], "u10@example.org");
+    assert_eq!(emails[25], "odd_100%@example.org");
 
     let instructors = store
         .list_users(&UserQuery {
@@ -103,7 +127,7 @@ async fn list_users_filters_searches_and_paginates() {
         })
         .await
         .unwrap();
-    assert_eq!(instructors.total, 5);
+    assert_eq!(instructors.total, Some(5));
     assert!(instructors.items.iter().all(|u| u.role == Role::Instructor));
 
     let search = |s: &str| UserQuery {
@@ -112,12 +136,15 @@ async fn list_users_filters_searches_and_paginates() {
     };
     assert_eq!(
         store.list_users(&search("U2")).await.unwrap().total,
-        5,
+        Some(5),
         "case-insensitive"
     );
     // `%` and `_` are literal characters, not wildcards.
-    assert_eq!(store.list_users(&search("100%")).await.unwrap().total, 1);
-    assert_eq!(store.list_users(&search("_")).await.unwrap().total, 1);
+    assert_eq!(
+        store.list_users(&search("100%")).await.unwrap().total,
+        Some(1)
+    );
+    assert_eq!(store.list_users(&search("_")).await.unwrap().total, Some(1));
 }
 
 #[tokio::test]
@@ -391,6 +418,32 @@ async fn rooms_round_trip_filter_and_protect_owners() {
         ["chem", "physics-101"],
         "newest first"
     );
+    let first = store
+        .list_rooms(&RoomQuery {
+            paging: Paging::first(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let next = first.next.clone().expect("a second page");
+    assert_eq!(
+        (first.items[0].id.as_str(), next.1.as_str()),
+        ("chem", "chem")
+    );
+    let second = store
+        .list_rooms(&RoomQuery {
+            paging: Paging::After {
+                after: Some(next),
+                limit: 1,
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.items[0].id.as_str(), second.next),
+        ("physics-101", None)
+    );
     let mine = store
         .list_rooms(&RoomQuery {
             owner_id: Some(owner.id),
@@ -398,7 +451,7 @@ async fn rooms_round_trip_filter_and_protect_owners() {
         })
         .await
         .unwrap();
-    assert_eq!(mine.total, 1);
+    assert_eq!(mine.total, Some(1));
     let found = store
         .list_rooms(&RoomQuery {
             search: Some("CHEM".into()),
@@ -430,7 +483,7 @@ async fn rooms_round_trip_filter_and_protect_owners() {
         })
         .await
         .unwrap();
-    assert_eq!(by_status.total, 1);
+    assert_eq!(by_status.total, Some(1));
 
     // An owner of rooms cannot be deleted: their rooms would lose their owner.
     let refused = store.delete_user(owner.id).await;

@@ -10,12 +10,14 @@ use chrono::Utc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vtp_store::{NewRefreshToken, NewUser, RefreshClaim, Role, StoreError, User};
+use vtp_store::{
+    MAX_DISPLAY_NAME_CHARS, NewRefreshToken, NewUser, RefreshClaim, Role, StoreError, User,
+};
 
+use super::caller::AuthUser;
+use super::client_addr::client_ip;
 use super::dto::*;
 use super::extract::Json;
-use crate::auth::AuthUser;
-use crate::auth::client_addr::client_ip;
 use crate::auth::password::validate_new_password;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};

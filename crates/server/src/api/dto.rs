@@ -5,14 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use vtp_store::{Page, PageRequest, RecordingAccess, Role, Room, RoomSettings, RoomStatus, User};
+use vtp_store::{MAX_EMAIL_CHARS, RecordingAccess, Role, Room, RoomSettings, RoomStatus, User};
 
 use crate::error::ApiError;
-
-pub const MAX_EMAIL_CHARS: usize = 254;
-pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
-pub const MAX_TITLE_CHARS: usize = 120;
-pub const MAX_PER_PAGE: u32 = 100;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -109,13 +104,19 @@ pub struct UserPatchRequest {
     pub disabled: Option<bool>,
 }
 
+/// Users, oldest first.
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UserListParams {
-    /// 1-based page number (default 1).
-    pub page: Option<u32>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
     /// Items per page, 1–100 (default 20).
+    pub limit: Option<u32>,
+    /// Deprecated: offset paging (1-based page number), for older clients;
+    /// the answer then adds `page` and `perPage`.
+    pub page: Option<u32>,
+    /// Deprecated: the older name of `limit`.
     pub per_page: Option<u32>,
     /// Case-insensitive search in e-mail and display name.
     pub q: Option<String>,
@@ -124,53 +125,25 @@ pub struct UserListParams {
     pub role: Option<Role>,
 }
 
+/// Rooms, newest first.
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RoomListParams {
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1–100 (default 20).
+    pub limit: Option<u32>,
+    /// Deprecated: offset paging (1-based page number), for older clients;
+    /// the answer then adds `page` and `perPage`.
     pub page: Option<u32>,
+    /// Deprecated: the older name of `limit`.
     pub per_page: Option<u32>,
     /// Case-insensitive search in titles.
     pub q: Option<String>,
     #[param(value_type = Option<String>)]
     pub status: Option<RoomStatus>,
     pub owner_id: Option<Uuid>,
-}
-
-pub fn page_request(page: Option<u32>, per_page: Option<u32>) -> Result<PageRequest, ApiError> {
-    let page = page.unwrap_or(1);
-    let per_page = per_page.unwrap_or(20);
-    if page == 0 || page > 1_000_000 {
-        return Err(ApiError::validation("page: must be between 1 and 1000000"));
-    }
-    if per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(ApiError::validation(format!(
-            "perPage: must be between 1 and {MAX_PER_PAGE}"
-        )));
-    }
-    Ok(PageRequest { page, per_page })
-}
-
-/// A page of results.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PageDto<T> {
-    pub items: Vec<T>,
-    pub page: u32,
-    pub per_page: u32,
-    /// Matching items over all pages.
-    pub total: u64,
-}
-
-impl<T> PageDto<T> {
-    pub fn from_page<S>(page: Page<S>, f: impl FnMut(S) -> T) -> Self {
-        PageDto {
-            items: page.items.into_iter().map(f).collect(),
-            page: page.page,
-            per_page: page.per_page,
-            total: page.total,
-        }
-    }
 }
 
 #[derive(Clone, Serialize, ToSchema)]
@@ -395,18 +368,5 @@ mod tests {
         for bad in ["ab", "Physics", "-x-", "a_b", "x".repeat(49).as_str()] {
             assert!(validate_slug(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn pages_are_bounded() {
-        assert_eq!(
-            page_request(None, None).unwrap(),
-            PageRequest {
-                page: 1,
-                per_page: 20
-            }
-        );
-        assert!(page_request(Some(0), None).is_err());
-        assert!(page_request(None, Some(101)).is_err());
     }
 }

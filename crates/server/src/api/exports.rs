@@ -14,16 +14,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use vtp_store::{ExportLayout, RecordingExport, RecordingState, StoreError};
 
-use super::extract::{Json, Path};
+use super::caller::AuthUser;
+use super::extract::{Json, Path, Query};
 use super::files::serve_file;
+use super::paging::{Limits, PageDto, PageQuery};
 use super::recordings::load_visible;
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::recording::export::INSTALL_FFMPEG;
 use crate::state::AppState;
@@ -90,10 +91,22 @@ impl From<&RecordingExport> for ExportDto {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ExportList {
-    /// Newest first (at most 100).
-    pub items: Vec<ExportDto>,
+/// Exports, newest first. A page holds all of them by default: there are
+/// few per recording (a new ready one replaces the finished ones of its
+/// layout).
+const EXPORT_LIMITS: Limits = Limits {
+    default: 100,
+    max: 100,
+};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportListParams {
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1–100 (default 100).
+    pub limit: Option<u32>,
 }
 
 /// Export a recording to one MP4. Answers at once (202) with the export
@@ -153,20 +166,25 @@ async fn create_export(
 
 /// A recording's exports, newest first.
 #[utoipa::path(get, path = "/recordings/{id}/exports", tag = "recordings",
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = ExportList), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)),
+    params(("id" = Uuid, Path), ExportListParams),
+    responses((status = 200, body = PageDto<ExportDto>), (status = 400, description = "a cursor this API did not make", body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_exports(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<ExportList>> {
+    Query(params): Query<ExportListParams>,
+) -> ApiResult<Json<PageDto<ExportDto>>> {
     load_visible(&state, &caller, id).await?;
-    let items = state.store.list_exports(id).await?;
-    Ok(Json(ExportList {
-        items: items.iter().map(ExportDto::from).collect(),
-    }))
+    let paging = PageQuery {
+        cursor: params.cursor.as_deref(),
+        limit: params.limit,
+        ..Default::default()
+    }
+    .paging(EXPORT_LIMITS)?;
+    let page = state.store.list_exports(id, &paging).await?;
+    Ok(Json(PageDto::new(page, &paging, |e| ExportDto::from(&e))))
 }
 
 /// The export of this recording, if the caller may see the recording.

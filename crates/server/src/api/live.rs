@@ -12,10 +12,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 use vtp_store::{ChatQuery, Participant, Role, Room};
 
-use super::dto::{PageDto, page_request};
+use super::caller::AuthUser;
 use super::extract::{Json, Path, Query};
+use super::paging::{LIMITS, Limits, PageDto, PageQuery};
 use super::rooms::load_room;
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::rooms::{ChatView, PeerView};
 use crate::state::AppState;
@@ -71,31 +71,45 @@ pub struct SessionDto {
     pub participant_count: u64,
 }
 
+/// Sessions, newest first.
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct PageParams {
+pub struct SessionListParams {
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1–100 (default 20).
+    pub limit: Option<u32>,
+    /// Deprecated: offset paging (1-based page number), for older clients;
+    /// the answer then adds `page` and `perPage`.
     pub page: Option<u32>,
+    /// Deprecated: the older name of `limit`.
     pub per_page: Option<u32>,
 }
 
 /// The room's sessions, newest first (hosts).
-#[utoipa::path(get, path = "/rooms/{id}/sessions", tag = "rooms", params(("id" = String, Path), PageParams),
-    responses((status = 200, body = PageDto<SessionDto>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/rooms/{id}/sessions", tag = "rooms", params(("id" = String, Path), SessionListParams),
+    responses((status = 200, body = PageDto<SessionDto>), (status = 400, description = "a cursor this API did not make", body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn sessions(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
-    Query(params): Query<PageParams>,
+    Query(params): Query<SessionListParams>,
 ) -> ApiResult<Json<PageDto<SessionDto>>> {
     let room = load_room(&state, &id).await?;
     require_host(&caller, &room)?;
-    let page = state
-        .store
-        .list_sessions(&room.id, page_request(params.page, params.per_page)?)
-        .await?;
-    Ok(Json(PageDto::from_page(page, |s| SessionDto {
+    let paging = PageQuery {
+        cursor: params.cursor.as_deref(),
+        limit: params.limit,
+        page: params.page,
+        per_page: params.per_page,
+        before: None,
+    }
+    .paging(LIMITS)?;
+    let page = state.store.list_sessions(&room.id, &paging).await?;
+    Ok(Json(PageDto::new(page, &paging, |s| SessionDto {
         id: s.session.id,
         room_id: s.session.room_id,
         started_at: s.session.started_at,
@@ -262,6 +276,13 @@ fn to_csv(attendees: &[Attendee]) -> String {
     out
 }
 
+/// Chat pages: 1–200 messages, 50 by default.
+const CHAT_LIMITS: Limits = Limits {
+    default: 50,
+    max: 200,
+};
+
+/// Chat messages, newest first.
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -269,30 +290,24 @@ pub struct ChatParams {
     /// Only this session's messages.
     pub session_id: Option<Uuid>,
     /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Deprecated: the older name of `cursor`.
     pub before: Option<String>,
-    /// 1–200, default 50.
+    /// Messages per page, 1–200 (default 50).
     pub limit: Option<u32>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatPage {
-    /// Newest first.
-    pub items: Vec<ChatView>,
-    /// Pass as `before` for older messages; absent on the last page.
-    pub next_cursor: Option<String>,
 }
 
 /// Chat history, newest first (hosts, and people who attended the room).
 #[utoipa::path(get, path = "/rooms/{id}/chat", tag = "rooms", params(("id" = String, Path), ChatParams),
-    responses((status = 200, body = ChatPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = PageDto<ChatView>), (status = 400, description = "a cursor this API did not make", body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn chat_history(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
     Query(params): Query<ChatParams>,
-) -> ApiResult<Json<ChatPage>> {
+) -> ApiResult<Json<PageDto<ChatView>>> {
     let room = load_room(&state, &id).await?;
     if require_host(&caller, &room).is_err()
         && !state
@@ -304,36 +319,18 @@ async fn chat_history(
             "only the room's hosts and participants may read its chat",
         ));
     }
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit: must be between 1 and 200"));
+    let paging = PageQuery {
+        cursor: params.cursor.as_deref(),
+        before: params.before.as_deref(),
+        limit: params.limit,
+        ..Default::default()
     }
-    let before = params.before.as_deref().map(parse_cursor).transpose()?;
-    let items = state
-        .store
-        .chat_messages(&ChatQuery {
-            room_id: room.id.clone(),
-            session_id: params.session_id,
-            before,
-            limit,
-        })
-        .await?;
-    let next_cursor = (items.len() == limit as usize)
-        .then(|| {
-            items
-                .last()
-                .map(|m| format!("{}_{}", m.sent_at.timestamp_micros(), m.id))
-        })
-        .flatten();
-    Ok(Json(ChatPage {
-        items: items.into_iter().map(ChatView::from).collect(),
-        next_cursor,
-    }))
-}
-
-fn parse_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
-    let bad = || ApiError::bad_request("before: not a cursor returned by this API");
-    let (micros, id) = cursor.split_once('_').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((at, id.parse().map_err(|_| bad())?))
+    .paging(CHAT_LIMITS)?;
+    let query = ChatQuery {
+        room_id: room.id.clone(),
+        session_id: params.session_id,
+        paging,
+    };
+    let page = state.store.chat_messages(&query).await?;
+    Ok(Json(PageDto::new(page, &query.paging, ChatView::from)))
 }

@@ -5,6 +5,8 @@
 //! store, and shape the answer. They know nothing of sockets or media.
 
 pub mod auth;
+pub mod caller;
+pub mod client_addr;
 pub mod dto;
 pub mod exports;
 pub mod extract;
@@ -12,6 +14,7 @@ pub mod files;
 pub mod health;
 pub mod live;
 pub mod metrics;
+pub mod paging;
 pub mod recordings;
 pub mod room_recording;
 pub mod rooms;

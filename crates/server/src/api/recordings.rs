@@ -28,16 +28,16 @@ use vtp_store::{
     Recording, RecordingFilter, RecordingState, RecordingViewer, StorageLocation, StoreError,
 };
 
+use super::caller::AuthUser;
 use super::extract::{Json, Path, Query};
 use super::files::{serve_file, serve_object};
-use crate::auth::AuthUser;
+use super::paging::{LIMITS, PageDto, PageQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::recording::storage::StorageError;
 use crate::state::AppState;
 
 /// The recorder's manifest, next to the track files.
 pub const MANIFEST_FILE: &str = "manifest.json";
-const MAX_LIMIT: u32 = 100;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -117,6 +117,7 @@ pub struct RecordingDetails {
     pub files: Vec<RecordingFileDto>,
 }
 
+/// Recordings, newest first.
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -125,17 +126,8 @@ pub struct RecordingListParams {
     pub room_id: Option<String>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
-    /// 1–100, default 20.
+    /// Items per page, 1–100 (default 20).
     pub limit: Option<u32>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordingPage {
-    /// Newest first.
-    pub items: Vec<RecordingDto>,
-    /// Pass as `cursor` for older recordings; absent on the last page.
-    pub next_cursor: Option<String>,
 }
 
 fn viewer(caller: &AuthUser) -> RecordingViewer {
@@ -170,51 +162,29 @@ pub(super) async fn load_visible(
 
 /// Recordings the caller may see, newest first.
 #[utoipa::path(get, path = "/recordings", tag = "recordings", params(RecordingListParams),
-    responses((status = 200, body = RecordingPage), (status = 400, body = ErrorBody),
+    responses((status = 200, body = PageDto<RecordingDto>), (status = 400, description = "a cursor this API did not make", body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_recordings(
     State(state): State<AppState>,
     caller: AuthUser,
     Query(params): Query<RecordingListParams>,
-) -> ApiResult<Json<RecordingPage>> {
-    let limit = params.limit.unwrap_or(20);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(format!(
-            "limit: must be between 1 and {MAX_LIMIT}"
-        )));
+) -> ApiResult<Json<PageDto<RecordingDto>>> {
+    let paging = PageQuery {
+        cursor: params.cursor.as_deref(),
+        limit: params.limit,
+        ..Default::default()
     }
-    let before = params.cursor.as_deref().map(parse_cursor).transpose()?;
-    let items = state
-        .store
-        .list_recordings(&RecordingFilter {
-            room_id: params.room_id,
-            visible_to: Some(viewer(&caller)),
-            before,
-            limit,
-        })
-        .await?;
-    let next_cursor = (items.len() == limit as usize)
-        .then(|| {
-            items
-                .last()
-                .map(|r| format!("{}_{}", r.started_at.timestamp_micros(), r.id))
-        })
-        .flatten();
-    Ok(Json(RecordingPage {
-        items: items
-            .iter()
-            .map(|r| RecordingDto::new(r, &caller))
-            .collect(),
-        next_cursor,
-    }))
-}
-
-fn parse_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
-    let bad = || ApiError::bad_request("cursor: not a cursor returned by this API");
-    let (micros, id) = cursor.split_once('_').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((at, id.parse().map_err(|_| bad())?))
+    .paging(LIMITS)?;
+    let filter = RecordingFilter {
+        room_id: params.room_id,
+        visible_to: Some(viewer(&caller)),
+        paging,
+    };
+    let page = state.store.list_recordings(&filter).await?;
+    Ok(Json(PageDto::new(page, &filter.paging, |r| {
+        RecordingDto::new(&r, &caller)
+    })))
 }
 
 /// A recording with its manifest and the list of its files.

@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 use vtp_store::Role;
 
+use super::caller::AuthUser;
 use super::extract::{Json, Path};
 use super::rooms::load_room;
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::rooms::{SignalCode, SignalError};
 use crate::state::AppState;

@@ -7,11 +7,14 @@ use chrono::Utc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vtp_store::{NewRoom, Role, Room, RoomPatch, RoomQuery, RoomSettings, RoomStatus};
+use vtp_store::{
+    MAX_TITLE_CHARS, NewRoom, Role, Room, RoomPatch, RoomQuery, RoomSettings, RoomStatus,
+};
 
+use super::caller::AuthUser;
 use super::dto::*;
 use super::extract::{Json, Path, Query};
-use crate::auth::AuthUser;
+use super::paging::{LIMITS, PageDto, PageQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -85,14 +88,24 @@ async fn create_room(
     Ok((StatusCode::CREATED, Json(room.into())))
 }
 
-/// List rooms, newest first.
+/// List rooms, newest first (by creation).
 #[utoipa::path(get, path = "/rooms", tag = "rooms", params(RoomListParams),
-    responses((status = 200, body = PageDto<RoomDto>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = PageDto<RoomDto>), (status = 400, description = "a cursor this API did not make", body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn list_rooms(
     State(state): State<AppState>,
     _caller: AuthUser,
     Query(params): Query<RoomListParams>,
 ) -> ApiResult<Json<PageDto<RoomDto>>> {
+    let paging = PageQuery {
+        cursor: params.cursor.as_deref(),
+        limit: params.limit,
+        page: params.page,
+        per_page: params.per_page,
+        before: None,
+    }
+    .paging(LIMITS)?;
     let query = RoomQuery {
         status: params.status,
         owner_id: params.owner_id,
@@ -100,10 +113,10 @@ async fn list_rooms(
             .q
             .map(|q| q.trim().to_string())
             .filter(|q| !q.is_empty()),
-        page: page_request(params.page, params.per_page)?,
+        paging,
     };
     let page = state.store.list_rooms(&query).await?;
-    Ok(Json(PageDto::from_page(page, RoomDto::from)))
+    Ok(Json(PageDto::new(page, &query.paging, RoomDto::from)))
 }
 
 /// One room.

@@ -7,11 +7,12 @@ use chrono::Utc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vtp_store::{Role, User, UserPatch, UserQuery};
+use vtp_store::{MAX_DISPLAY_NAME_CHARS, Role, User, UserPatch, UserQuery};
 
+use super::caller::AuthUser;
 use super::dto::*;
 use super::extract::{Json, Path, Query};
-use crate::auth::AuthUser;
+use super::paging::{LIMITS, PageDto, PageQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -42,9 +43,10 @@ async fn keep_an_admin(state: &AppState, target: &User) -> ApiResult<()> {
     Ok(())
 }
 
-/// List users (admins).
+/// List users, oldest first (admins).
 #[utoipa::path(get, path = "/users", tag = "users", params(UserListParams),
-    responses((status = 200, body = PageDto<UserDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = PageDto<UserDto>), (status = 400, description = "a cursor this API did not make", body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_users(
     State(state): State<AppState>,
@@ -52,16 +54,24 @@ async fn list_users(
     Query(params): Query<UserListParams>,
 ) -> ApiResult<Json<PageDto<UserDto>>> {
     caller.require_admin()?;
+    let paging = PageQuery {
+        cursor: params.cursor.as_deref(),
+        limit: params.limit,
+        page: params.page,
+        per_page: params.per_page,
+        before: None,
+    }
+    .paging(LIMITS)?;
     let query = UserQuery {
         search: params
             .q
             .map(|q| q.trim().to_string())
             .filter(|q| !q.is_empty()),
         role: params.role,
-        page: page_request(params.page, params.per_page)?,
+        paging,
     };
     let page = state.store.list_users(&query).await?;
-    Ok(Json(PageDto::from_page(page, UserDto::from)))
+    Ok(Json(PageDto::new(page, &query.paging, UserDto::from)))
 }
 
 /// One user (admins, or the user themselves).

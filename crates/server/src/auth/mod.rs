@@ -1,69 +1,54 @@
-//! Who is calling: password hashing, tokens, sign-in rate limits and the
-//! [`AuthUser`] extractor that every protected route takes.
+//! Who is calling: password hashing, access and refresh tokens, and
+//! [`authenticate`], which turns an access token into a current user.
+//!
+//! Knows nothing of HTTP or sockets: failures are [`AuthError`]s, which the
+//! edges turn into their own answers (the HTTP API maps them in
+//! `api::caller`, where the `AuthUser` extractor lives; signalling refuses
+//! the `CONNECT`).
 
-pub mod client_addr;
 pub mod password;
-pub mod rate_limit;
 pub mod tokens;
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
-use vtp_store::{Role, StoreError, User};
+use vtp_store::{Store, StoreError, User};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use tokens::TokenIssuer;
 
-/// The signed-in user of a request: a valid access token whose user exists,
-/// is not disabled, and whose token epoch still matches. Checked against the
-/// store on every request, so disabling or deleting a user takes effect at once.
-#[derive(Clone, Debug)]
-pub struct AuthUser(pub User);
-
-impl AuthUser {
-    pub fn is_admin(&self) -> bool {
-        self.0.role == Role::Admin
-    }
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("admins only"))
-        }
-    }
+/// What can go wrong in authentication.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("password: must be at least {MIN_PASSWORD_CHARS} characters")]
+    PasswordTooShort,
+    #[error("password: must be at most {MAX_PASSWORD_CHARS} characters")]
+    PasswordTooLong,
+    /// The access token is malformed, expired or forged, or its user is
+    /// gone, disabled, or signed out everywhere since it was issued.
+    #[error("invalid or expired access token")]
+    InvalidToken,
+    /// Hashing failed or its blocking task died (an internal failure).
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// The bearer token of a request, if it has one.
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-impl AppState {
-    /// The user an access token stands for, if it is still good.
-    pub async fn authenticate(&self, token: &str) -> Result<User, ApiError> {
-        let refused = || ApiError::unauthorized("invalid or expired access token");
-        let claims = self.tokens.verify_access(token).ok_or_else(refused)?;
-        let user = match self.store.user_by_id(claims.sub).await {
-            Ok(user) => user,
-            Err(StoreError::NotFound) => return Err(refused()),
-            Err(e) => return Err(e.into()),
-        };
-        if user.disabled || user.token_epoch != claims.ep {
-            return Err(refused());
-        }
-        Ok(user)
+/// The user an access token stands for, if it is still good: the token
+/// verifies, and its user exists, is not disabled, and has the token's
+/// epoch. Read from the store every time, so that disabling or deleting a
+/// user, or moving their epoch, takes effect at once.
+pub async fn authenticate(
+    store: &Store,
+    tokens: &TokenIssuer,
+    token: &str,
+) -> Result<User, AuthError> {
+    let claims = tokens.verify_access(token).ok_or(AuthError::InvalidToken)?;
+    let user = match store.user_by_id(claims.sub).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound) => return Err(AuthError::InvalidToken),
+        Err(e) => return Err(e.into()),
+    };
+    if user.disabled || user.token_epoch != claims.ep {
+        return Err(AuthError::InvalidToken);
     }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or_else(|| {
-            ApiError::unauthorized("missing bearer token (Authorization: Bearer …)")
-        })?;
-        state.authenticate(token).await.map(AuthUser)
-    }
+    Ok(user)
 }

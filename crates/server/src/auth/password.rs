@@ -5,24 +5,20 @@ use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 
-use crate::error::ApiError;
+use super::AuthError;
 
 /// Shortest and longest accepted passwords (in characters; the upper bound
 /// keeps hashing cost bounded).
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 
-pub fn validate_new_password(password: &str) -> Result<(), ApiError> {
+pub fn validate_new_password(password: &str) -> Result<(), AuthError> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_CHARS {
-        return Err(ApiError::validation(format!(
-            "password: must be at least {MIN_PASSWORD_CHARS} characters"
-        )));
+        return Err(AuthError::PasswordTooShort);
     }
     if n > MAX_PASSWORD_CHARS {
-        return Err(ApiError::validation(format!(
-            "password: must be at most {MAX_PASSWORD_CHARS} characters"
-        )));
+        return Err(AuthError::PasswordTooLong);
     }
     Ok(())
 }
@@ -36,7 +32,7 @@ pub struct Passwords {
 }
 
 impl Passwords {
-    pub async fn new() -> Result<Passwords, ApiError> {
+    pub async fn new() -> Result<Passwords, AuthError> {
         let random: String = (0..24)
             .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
             .collect();
@@ -45,7 +41,7 @@ impl Passwords {
         })
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
         hash_password(password.to_string()).await
     }
 
@@ -76,16 +72,16 @@ impl Passwords {
 }
 
 /// An argon2id PHC string for `password`, computed on the blocking pool.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
+pub async fn hash_password(password: String) -> Result<String, AuthError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| ApiError::internal("password hashing failed", e))
+            .map_err(|e| AuthError::Hashing(e.to_string()))
     })
     .await
-    .map_err(|e| ApiError::internal("password hashing task failed", e))?
+    .map_err(|e| AuthError::Hashing(format!("the hashing task failed: {e}")))?
 }
 
 #[cfg(test)]
@@ -107,8 +103,14 @@ mod tests {
 
     #[test]
     fn password_rules() {
-        assert!(validate_new_password("short").is_err());
+        assert!(matches!(
+            validate_new_password("short"),
+            Err(AuthError::PasswordTooShort)
+        ));
         assert!(validate_new_password("long enough").is_ok());
-        assert!(validate_new_password(&"x".repeat(257)).is_err());
+        assert!(matches!(
+            validate_new_password(&"x".repeat(257)),
+            Err(AuthError::PasswordTooLong)
+        ));
     }
 }

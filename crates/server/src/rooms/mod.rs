@@ -20,7 +20,9 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-use vtp_store::{NewParticipant, Role, Room, RoomRole, RoomStatus, Store, User};
+use vtp_store::{
+    MAX_DISPLAY_NAME_CHARS, NewParticipant, Role, Room, RoomRole, RoomStatus, Store, User,
+};
 
 pub use actions::HostAction;
 pub use error::{SignalCode, SignalError};
@@ -29,8 +31,8 @@ pub use media::{Direction, PeerConsumer, PeerTransport, Produced};
 pub use model::*;
 pub use recording::RecordingAck;
 
-use crate::auth::rate_limit::RateLimiter;
 use crate::bus::{Bus, ConnId, Delivery};
+use crate::rate_limit::RateLimiter;
 use vtp_sfu_driver::SfuControl;
 
 /// Tunables of the room logic.
@@ -398,12 +400,12 @@ impl RoomHub {
         }
         let display_name = match display_name.map(str::trim).filter(|n| !n.is_empty()) {
             Some(name)
-                if name.chars().count() > crate::api::dto::MAX_DISPLAY_NAME_CHARS
+                if name.chars().count() > MAX_DISPLAY_NAME_CHARS
                     || name.chars().any(char::is_control) =>
             {
-                return Err(SignalError::bad_request(
-                    "displayName: at most 64 characters, no control characters",
-                ));
+                return Err(SignalError::bad_request(format!(
+                    "displayName: at most {MAX_DISPLAY_NAME_CHARS} characters, no control characters"
+                )));
             }
             Some(name) => name.to_string(),
             None => user.display_name.clone(),

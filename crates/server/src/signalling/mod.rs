@@ -5,8 +5,8 @@
 //! envelope, and writes the bus's deliveries to sockets. It checks who is
 //! connected (the access token of the handshake), what they send (shape and
 //! size), and how often (a per-connection event budget). It holds no room
-//! state of its own. The transport is [`crate::sio`]; this module is its
-//! [`sio::Handler`].
+//! state of its own. The transport is the `vtp-sio` crate; this module is
+//! its [`sio::Handler`].
 
 mod handlers;
 pub mod probe;
@@ -20,11 +20,11 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use vtp_sio::{self as sio, Engine, Socket};
 
-use crate::auth::rate_limit::RateLimiter;
 use crate::bus::Delivery;
+use crate::rate_limit::RateLimiter;
 use crate::rooms::SignalError;
-use crate::sio::{self, Engine, Socket};
 use crate::state::AppState;
 
 /// Limits on what one connection may send.

@@ -169,7 +169,7 @@ impl World {
         let session = self
             .s
             .store
-            .list_sessions(&self.room, Default::default())
+            .list_sessions(&self.room, &Default::default())
             .await
             .unwrap()
             .items[0]

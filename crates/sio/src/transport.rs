@@ -13,9 +13,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use super::packet::{self, EioIn};
-use super::ws::{self, Message};
-use super::{Engine, Flow, Handler, Session, Transport};
+use crate::packet::{self, EioIn};
+use crate::ws::{self, Message};
+use crate::{Engine, Flow, Handler, Session, SioError, Transport};
 
 /// The route of the engine, to merge into the server's router.
 pub fn router<H: Handler>(engine: Arc<Engine<H>>) -> axum::Router {
@@ -283,7 +283,7 @@ impl<H: Handler> Engine<H> {
                     if state.transport == Transport::Upgrading {
                         state.transport = Transport::Polling;
                     }
-                    tracing::debug!(sid = %session.eio_sid, error = e, "websocket upgrade abandoned");
+                    tracing::debug!(sid = %session.eio_sid, error = %e, "websocket upgrade abandoned");
                     return;
                 }
             },
@@ -311,7 +311,7 @@ impl<H: Handler> Engine<H> {
         io: &mut S,
         reader: &mut ws::Reader,
         session: &Session<H::Conn>,
-    ) -> Result<(), &'static str>
+    ) -> Result<(), SioError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -320,19 +320,17 @@ impl<H: Handler> Engine<H> {
                 let text = match reader.next(io).await {
                     Ok(Message::Text(text)) => text,
                     Ok(Message::Ping(data)) => {
-                        ws::write(io, 0xA, &data)
-                            .await
-                            .map_err(|_| "write failed")?;
+                        ws::write(io, 0xA, &data).await?;
                         continue;
                     }
-                    _ => return Err("websocket closed during the upgrade"),
+                    _ => return Err(SioError::Upgrade("websocket closed during the upgrade")),
                 };
                 match packet::parse_eio(&text) {
                     Ok(EioIn::Ping("probe")) => {
-                        self.write(io, "3probe").await.map_err(|_| "write failed")?;
+                        self.write(io, "3probe").await?;
                         let mut state = session.lock();
                         if state.closed.is_some() || state.transport != Transport::Polling {
-                            return Err("session closed or already upgrading");
+                            return Err(SioError::Upgrade("session closed or already upgrading"));
                         }
                         state.transport = Transport::Upgrading;
                         drop(state);
@@ -341,7 +339,7 @@ impl<H: Handler> Engine<H> {
                     Ok(EioIn::Upgrade) => {
                         let mut state = session.lock();
                         if state.closed.is_some() || state.transport != Transport::Upgrading {
-                            return Err("upgrade without probe");
+                            return Err(SioError::Upgrade("upgrade without probe"));
                         }
                         state.transport = Transport::Websocket;
                         drop(state);
@@ -349,13 +347,13 @@ impl<H: Handler> Engine<H> {
                         return Ok(());
                     }
                     Ok(EioIn::Noop) => {}
-                    _ => return Err("unexpected packet during the upgrade"),
+                    _ => return Err(SioError::Upgrade("unexpected packet during the upgrade")),
                 }
             }
         };
         timeout(self.config.ping_timeout, steps)
             .await
-            .unwrap_or(Err("upgrade timed out"))
+            .unwrap_or(Err(SioError::Upgrade("upgrade timed out")))
     }
 
     /// The websocket loop: writes what is queued, reads packets, pings.
@@ -431,7 +429,7 @@ impl<H: Handler> Engine<H> {
     }
 
     /// Writes a text frame, giving up on a client that does not read.
-    async fn write<S: AsyncWrite + Unpin>(&self, io: &mut S, text: &str) -> Result<(), ()> {
+    async fn write<S: AsyncWrite + Unpin>(&self, io: &mut S, text: &str) -> Result<(), SioError> {
         self.write_frame(io, 0x1, text.as_bytes()).await
     }
 
@@ -440,11 +438,11 @@ impl<H: Handler> Engine<H> {
         io: &mut S,
         opcode: u8,
         payload: &[u8],
-    ) -> Result<(), ()> {
+    ) -> Result<(), SioError> {
         let deadline: Duration = self.config.ping_timeout;
         match timeout(deadline, ws::write(io, opcode, payload)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(()),
+            Ok(written) => Ok(written?),
+            Err(_) => Err(SioError::WriteTimeout),
         }
     }
 }

@@ -8,6 +8,8 @@
 
 use serde_json::Value;
 
+use crate::error::{SioError, malformed};
+
 /// Separates packets in a long-polling payload.
 pub const SEPARATOR: char = '\x1e';
 
@@ -23,8 +25,8 @@ pub enum EioIn<'a> {
     Noop,
 }
 
-pub fn parse_eio(text: &str) -> Result<EioIn<'_>, String> {
-    let (kind, rest) = split_first(text).ok_or("empty engine.io packet")?;
+pub fn parse_eio(text: &str) -> Result<EioIn<'_>, SioError> {
+    let (kind, rest) = split_first(text).ok_or_else(|| malformed("empty engine.io packet"))?;
     Ok(match kind {
         '1' => EioIn::Close,
         '2' => EioIn::Ping(rest),
@@ -32,8 +34,12 @@ pub fn parse_eio(text: &str) -> Result<EioIn<'_>, String> {
         '4' => EioIn::Message(rest),
         '5' => EioIn::Upgrade,
         '6' => EioIn::Noop,
-        'b' => return Err("binary engine.io packets are not supported".into()),
-        other => return Err(format!("unknown engine.io packet type {other:?}")),
+        'b' => return Err(malformed("binary engine.io packets are not supported")),
+        other => {
+            return Err(malformed(format!(
+                "unknown engine.io packet type {other:?}"
+            )));
+        }
     })
 }
 
@@ -72,15 +78,15 @@ pub enum SioIn<'a> {
     },
 }
 
-pub fn parse_sio(text: &str) -> Result<SioIn<'_>, String> {
-    let (kind, mut rest) = split_first(text).ok_or("empty socket.io packet")?;
+pub fn parse_sio(text: &str) -> Result<SioIn<'_>, SioError> {
+    let (kind, mut rest) = split_first(text).ok_or_else(|| malformed("empty socket.io packet"))?;
     if !matches!(kind, '0'..='6') {
-        return Err(format!("unknown socket.io packet type {kind:?}"));
+        return Err(malformed(format!("unknown socket.io packet type {kind:?}")));
     }
     if matches!(kind, '5' | '6') {
         let dash = rest
             .find('-')
-            .ok_or("binary packet without attachment count")?;
+            .ok_or_else(|| malformed("binary packet without attachment count"))?;
         rest = &rest[dash + 1..];
     }
     let mut nsp = "/";
@@ -96,7 +102,7 @@ pub fn parse_sio(text: &str) -> Result<SioIn<'_>, String> {
         Some(
             rest[..digits]
                 .parse::<u64>()
-                .map_err(|_| "ack id out of range")?,
+                .map_err(|_| malformed("ack id out of range"))?,
         )
     };
     let json = &rest[digits..];
@@ -105,17 +111,22 @@ pub fn parse_sio(text: &str) -> Result<SioIn<'_>, String> {
             let auth = if json.is_empty() {
                 None
             } else {
-                Some(serde_json::from_str(json).map_err(|e| format!("connect payload: {e}"))?)
+                Some(
+                    serde_json::from_str(json)
+                        .map_err(|e| malformed(format!("connect payload: {e}")))?,
+                )
             };
             Ok(SioIn::Connect { nsp, auth })
         }
         '1' => Ok(SioIn::Disconnect { nsp }),
         '2' => {
             let args: Vec<Value> =
-                serde_json::from_str(json).map_err(|e| format!("event payload: {e}"))?;
+                serde_json::from_str(json).map_err(|e| malformed(format!("event payload: {e}")))?;
             let mut args = args.into_iter();
             let Some(Value::String(name)) = args.next() else {
-                return Err("event payload: the first element must be the event name".into());
+                return Err(malformed(
+                    "event payload: the first element must be the event name",
+                ));
             };
             Ok(SioIn::Event {
                 nsp,
@@ -126,7 +137,7 @@ pub fn parse_sio(text: &str) -> Result<SioIn<'_>, String> {
             })
         }
         '3' => Ok(SioIn::Ack),
-        '4' => Err("connect_error is sent by servers only".into()),
+        '4' => Err(malformed("connect_error is sent by servers only")),
         _ => Ok(SioIn::Binary { nsp, ack }),
     }
 }
@@ -164,10 +175,10 @@ mod tests {
 
     #[test]
     fn engine_packets() {
-        assert_eq!(parse_eio("2probe"), Ok(EioIn::Ping("probe")));
-        assert_eq!(parse_eio("3"), Ok(EioIn::Pong("")));
-        assert_eq!(parse_eio("40"), Ok(EioIn::Message("0")));
-        assert_eq!(parse_eio("5"), Ok(EioIn::Upgrade));
+        assert_eq!(parse_eio("2probe").ok(), Some(EioIn::Ping("probe")));
+        assert_eq!(parse_eio("3").ok(), Some(EioIn::Pong("")));
+        assert_eq!(parse_eio("40").ok(), Some(EioIn::Message("0")));
+        assert_eq!(parse_eio("5").ok(), Some(EioIn::Upgrade));
         assert!(parse_eio("").is_err());
         assert!(parse_eio("bAAA").is_err());
         assert!(parse_eio("é").is_err());
@@ -176,22 +187,22 @@ mod tests {
     #[test]
     fn socket_packets() {
         assert_eq!(
-            parse_sio(r#"0{"token":"t"}"#),
-            Ok(SioIn::Connect {
+            parse_sio(r#"0{"token":"t"}"#).ok(),
+            Some(SioIn::Connect {
                 nsp: "/",
                 auth: Some(json!({ "token": "t" }))
             })
         );
         assert_eq!(
-            parse_sio("0/admin,"),
-            Ok(SioIn::Connect {
+            parse_sio("0/admin,").ok(),
+            Some(SioIn::Connect {
                 nsp: "/admin",
                 auth: None
             })
         );
         assert_eq!(
-            parse_sio(r#"212["join-room",{"roomId":"r"}]"#),
-            Ok(SioIn::Event {
+            parse_sio(r#"212["join-room",{"roomId":"r"}]"#).ok(),
+            Some(SioIn::Event {
                 nsp: "/",
                 ack: Some(12),
                 name: "join-room".into(),
@@ -200,8 +211,8 @@ mod tests {
             })
         );
         assert_eq!(
-            parse_sio(r#"51-3[{"_placeholder":true,"num":0}]"#),
-            Ok(SioIn::Binary {
+            parse_sio(r#"51-3[{"_placeholder":true,"num":0}]"#).ok(),
+            Some(SioIn::Binary {
                 nsp: "/",
                 ack: Some(3)
             })

@@ -10,6 +10,8 @@ use base64::Engine as _;
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::error::SioError;
+
 /// The key suffix of RFC 6455 §1.3.
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// Bytes asked of the socket at least per read: enough for a header and a
@@ -33,18 +35,6 @@ pub enum Message {
     Binary(usize),
     Ping(Vec<u8>),
     Close,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WsError {
-    #[error("websocket i/o: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("connection closed")]
-    Eof,
-    #[error("websocket protocol: {0}")]
-    Protocol(&'static str),
-    #[error("message of {0} bytes exceeds the limit")]
-    TooLarge(u64),
 }
 
 /// Reads client frames. Cancel-safe: every await is one `read_buf`, and what
@@ -71,7 +61,7 @@ impl Reader {
         }
     }
 
-    pub async fn next<S: AsyncRead + Unpin>(&mut self, io: &mut S) -> Result<Message, WsError> {
+    pub async fn next<S: AsyncRead + Unpin>(&mut self, io: &mut S) -> Result<Message, SioError> {
         loop {
             let frame = self.frame(io).await?;
             match frame.opcode {
@@ -82,9 +72,11 @@ impl Reader {
                     let (opcode, mut data) = self
                         .partial
                         .take()
-                        .ok_or(WsError::Protocol("stray continuation"))?;
+                        .ok_or(SioError::Protocol("stray continuation"))?;
                     if data.len() + frame.payload.len() > self.max_message {
-                        return Err(WsError::TooLarge((data.len() + frame.payload.len()) as u64));
+                        return Err(SioError::TooLarge(
+                            (data.len() + frame.payload.len()) as u64,
+                        ));
                     }
                     data.extend_from_slice(&frame.payload);
                     if frame.fin {
@@ -93,16 +85,16 @@ impl Reader {
                     self.partial = Some((opcode, data));
                 }
                 0x1 | 0x2 if self.partial.is_some() => {
-                    return Err(WsError::Protocol("new message inside a fragmented one"));
+                    return Err(SioError::Protocol("new message inside a fragmented one"));
                 }
                 0x1 | 0x2 if !frame.fin => self.partial = Some((frame.opcode, frame.payload)),
                 0x1 | 0x2 => return message(frame.opcode, frame.payload),
-                _ => return Err(WsError::Protocol("unknown opcode")),
+                _ => return Err(SioError::Protocol("unknown opcode")),
             }
         }
     }
 
-    async fn frame<S: AsyncRead + Unpin>(&mut self, io: &mut S) -> Result<Frame, WsError> {
+    async fn frame<S: AsyncRead + Unpin>(&mut self, io: &mut S) -> Result<Frame, SioError> {
         loop {
             if let Some(frame) = self.parse()? {
                 if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
@@ -113,7 +105,7 @@ impl Reader {
             let want = self.needed().saturating_sub(self.buf.len()).max(MIN_READ);
             self.buf.reserve(want);
             if io.read_buf(&mut self.buf).await? == 0 {
-                return Err(WsError::Eof);
+                return Err(SioError::Eof);
             }
         }
     }
@@ -127,17 +119,17 @@ impl Reader {
         }
     }
 
-    fn parse(&mut self) -> Result<Option<Frame>, WsError> {
+    fn parse(&mut self) -> Result<Option<Frame>, SioError> {
         let Some((head, len)) = header(&self.buf)? else {
             return Ok(None);
         };
         let b0 = self.buf[0];
         let opcode = b0 & 0x0F;
         if opcode >= 0x8 && (len > 125 || b0 & 0x80 == 0) {
-            return Err(WsError::Protocol("bad control frame"));
+            return Err(SioError::Protocol("bad control frame"));
         }
         if len > self.max_message as u64 {
-            return Err(WsError::TooLarge(len));
+            return Err(SioError::TooLarge(len));
         }
         let len = len as usize;
         if self.buf.len() < head + len {
@@ -159,15 +151,15 @@ impl Reader {
 
 /// The header length (mask included) and payload length of the frame at
 /// the front of `buf`, once its header is complete.
-fn header(buf: &[u8]) -> Result<Option<(usize, u64)>, WsError> {
+fn header(buf: &[u8]) -> Result<Option<(usize, u64)>, SioError> {
     if buf.len() < 2 {
         return Ok(None);
     }
     if buf[0] & 0x70 != 0 {
-        return Err(WsError::Protocol("reserved bits set"));
+        return Err(SioError::Protocol("reserved bits set"));
     }
     if buf[1] & 0x80 == 0 {
-        return Err(WsError::Protocol("client frames must be masked"));
+        return Err(SioError::Protocol("client frames must be masked"));
     }
     let (ext, len) = match buf[1] & 0x7F {
         126 => (2, None),
@@ -186,13 +178,13 @@ fn header(buf: &[u8]) -> Result<Option<(usize, u64)>, WsError> {
     Ok(Some((head, len)))
 }
 
-fn message(opcode: u8, data: Vec<u8>) -> Result<Message, WsError> {
+fn message(opcode: u8, data: Vec<u8>) -> Result<Message, SioError> {
     if opcode == 0x2 {
         return Ok(Message::Binary(data.len()));
     }
     String::from_utf8(data)
         .map(Message::Text)
-        .map_err(|_| WsError::Protocol("text message is not UTF-8"))
+        .map_err(|_| SioError::Protocol("text message is not UTF-8"))
 }
 
 /// Writes one unmasked frame, header and payload in one buffer of their size.
@@ -266,13 +258,13 @@ mod tests {
         assert_eq!(reader.next(&mut io).await.unwrap(), Message::Text(long));
         assert_eq!(reader.next(&mut io).await.unwrap(), Message::Binary(3));
         assert_eq!(reader.next(&mut io).await.unwrap(), Message::Close);
-        assert!(matches!(reader.next(&mut io).await, Err(WsError::Eof)));
+        assert!(matches!(reader.next(&mut io).await, Err(SioError::Eof)));
 
         let big = masked(0x1, true, &[b'a'; 200]);
         let mut reader = Reader::new(100);
         assert!(matches!(
             reader.next(&mut &big[..]).await,
-            Err(WsError::TooLarge(200))
+            Err(SioError::TooLarge(200))
         ));
 
         let mut unmasked = masked(0x1, true, b"hi");
@@ -280,13 +272,13 @@ mod tests {
         let mut reader = Reader::new(100);
         assert!(matches!(
             reader.next(&mut &unmasked[..]).await,
-            Err(WsError::Protocol(_))
+            Err(SioError::Protocol(_))
         ));
 
         let bad_utf8 = masked(0x1, true, &[0xFF, 0xFE]);
         assert!(matches!(
             Reader::new(100).next(&mut &bad_utf8[..]).await,
-            Err(WsError::Protocol(_))
+            Err(SioError::Protocol(_))
         ));
     }
 }

@@ -1,6 +1,8 @@
 //! Keyed token buckets: a burst of `capacity` attempts, refilled evenly over
-//! `period`. Used to slow down password guessing per client address and per
-//! account.
+//! `period`. A leaf: keys are plain strings and time is passed in, so it
+//! knows nothing of HTTP, rooms or who is asking. Used for sign-in attempts
+//! (per client address and per account), chat messages per peer and
+//! signalling events per connection.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

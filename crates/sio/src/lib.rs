@@ -1,5 +1,26 @@
 //! A lean Socket.IO server: Engine.IO v4 (long-polling handshake, websocket
-//! upgrade, plain websocket) and Socket.IO v5 on the default namespace.
+//! upgrade, plain websocket) and Socket.IO v5 on the default namespace, as
+//! an axum route ([`router`]) that serves any [`Handler`].
+//!
+//! What it does: the Engine.IO handshake and session ids, heartbeats
+//! (`pingInterval`/`pingTimeout`), `maxPayload`, the polling and websocket
+//! transports and the upgrade between them, RFC 6455 frames ([`ws`]), the
+//! Socket.IO packets ([`packet`]): namespace `CONNECT` with `auth` and
+//! `connect_error`, events with acknowledgements, namespace disconnect.
+//! Limits: [`Config::max_sessions`] sessions, a namespace connection within
+//! [`Config::connect_timeout`], at most 1024 messages or 1 MiB waiting for a
+//! client that does not read (it is disconnected rather than buffered for),
+//! and a write that the client does not take within the ping timeout ends
+//! the connection.
+//!
+//! What it does not know: who the clients are, what events mean, rooms,
+//! accounts, tokens or storage. All of that is the [`Handler`]'s: it
+//! authenticates the `CONNECT` (its `auth` payload arrives as JSON), answers
+//! events (the answer is the acknowledgement), and learns of disconnections;
+//! [`Engine::emit`] sends an event to a socket by id. Not supported: other
+//! namespaces (refused with `connect_error`), binary attachments (answered
+//! with [`Handler::refuse`]), server-side acknowledgement requests, rooms
+//! and broadcasts (the caller keeps its own lists of socket ids).
 //!
 //! Why not socketioxide: VTP holds thousands of idle signalling connections,
 //! and socketioxide spends about 28 KiB on each (several tasks and channels
@@ -8,15 +29,12 @@
 //! behind the session's lock, woken by a `Notify`) and buffers that exist
 //! only while a message is read or written. A long-polling session has one
 //! small task for its heartbeat until it upgrades.
-//!
-//! What a connection does is up to a [`Handler`]: it authenticates the
-//! namespace `CONNECT`, answers events (the answer is the acknowledgement),
-//! and learns of disconnections. Binary attachments are not supported: such
-//! events are answered with [`Handler::refuse`].
 
+mod error;
 pub mod packet;
 mod transport;
 
+pub use error::SioError;
 pub use transport::router;
 pub mod ws;
 
