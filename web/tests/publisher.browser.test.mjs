@@ -15,6 +15,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startMediaPages } from "./media-pages.mjs";
+import { pollUntil } from "./harness.mjs";
 
 let env;
 before(async () => { env = await startMediaPages(); });
@@ -29,15 +30,7 @@ const ENCODINGS = [
 const SUM = ENCODINGS.reduce((s, e) => s + e.maxBitrate, 0);
 
 /** Polls `probe` until `done(value)` holds or `ms` pass; the last value. */
-async function until(probe, done, ms) {
-  const deadline = Date.now() + ms;
-  let value = await probe();
-  while (!done(value) && Date.now() < deadline) {
-    await new Promise((ok) => setTimeout(ok, 200));
-    value = await probe();
-  }
-  return value;
-}
+const until = (probe, done, ms) => pollUntil(probe, done, { ms, every: 200 });
 
 test("a publisher whose encodings need 1.3 Mbit/s sends all three within 10 s, and a viewer decodes the top one", { timeout: 120_000 }, async () => {
   const { vtp } = env;

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::media::publish_video_at;
 use common::recordings::recording_dir;
@@ -75,20 +75,22 @@ async fn a_recording_of_a_simulcast_camera_has_the_top_layers_width() {
     let dir = recording_dir(&s, id);
     // Record until the camera's file holds a few seconds (it is flushed
     // every second).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let file = loop {
-        if let Some(file) = video_track(&dir)
-            && std::fs::metadata(dir.join(&file)).is_ok_and(|m| m.len() >= ENOUGH_BYTES)
-        {
-            break file;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the camera's track did not reach {ENOUGH_BYTES} bytes in {}",
+    let file = wait_for(
+        Duration::from_secs(30),
+        &format!(
+            "the camera's track in {} to reach {ENOUGH_BYTES} bytes",
             dir.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        ),
+        async || match video_track(&dir) {
+            Some(file)
+                if std::fs::metadata(dir.join(&file)).is_ok_and(|m| m.len() >= ENOUGH_BYTES) =>
+            {
+                Ok(file)
+            }
+            other => Err(other),
+        },
+    )
+    .await;
     a.socket
         .request("stop-recording", json!({ "roomId": room }))
         .await

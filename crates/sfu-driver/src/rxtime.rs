@@ -164,9 +164,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             a.send_to(b"one", b.local_addr().unwrap()).unwrap();
-            // Not a synchronisation: the wait between arrival and reading
-            // that the stamp must show.
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(50)); // sleep-ok: the wait between arrival and reading that the stamp must show
             let mut buf = [0u8; 16];
             let (len, source, at) = recv_from(&b, &mut buf).unwrap();
             let waited = Instant::now().duration_since(at);
