@@ -17,6 +17,7 @@
 //! field (its own type, with its unknown fields refused); `Answer` is the
 //! [`SfuResponse`] variant it answers with.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -120,15 +121,16 @@ impl SfuRequest {
     }
 }
 
+/// Escaped in a path segment: everything but RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// A path segment with everything but unreserved characters escaped.
 fn push_segment(out: &mut String, id: &str) {
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    out.extend(utf8_percent_encode(id, SEGMENT));
 }
 
 /// A route's body, refused as the API refuses malformed JSON.
