@@ -100,13 +100,12 @@ async fn sessions(
 ) -> ApiResult<Json<PageDto<SessionDto>>> {
     let room = load_room(&state, &id).await?;
     require_host(&caller, &room)?;
-    let paging = PageQuery {
-        cursor: params.cursor.as_deref(),
-        limit: params.limit,
-        page: params.page,
-        per_page: params.per_page,
-        before: None,
-    }
+    let paging = PageQuery::paged(
+        params.cursor.as_deref(),
+        params.limit,
+        params.page,
+        params.per_page,
+    )
     .paging(LIMITS)?;
     let page = state.store.list_sessions(&room.id, &paging).await?;
     Ok(Json(PageDto::new(page, &paging, |s| SessionDto {

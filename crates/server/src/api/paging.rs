@@ -53,7 +53,24 @@ pub struct PageQuery<'a> {
     pub page: Option<u32>,
 }
 
-impl PageQuery<'_> {
+impl<'a> PageQuery<'a> {
+    /// The paging of a list that takes `cursor`/`limit` and, for older
+    /// clients, `page`/`perPage` (rooms, users, sessions).
+    pub fn paged(
+        cursor: Option<&'a str>,
+        limit: Option<u32>,
+        page: Option<u32>,
+        per_page: Option<u32>,
+    ) -> Self {
+        PageQuery {
+            cursor,
+            limit,
+            page,
+            per_page,
+            before: None,
+        }
+    }
+
     /// The store's paging for a list whose rows are keyed by a time and an
     /// id of type `I`. A cursor this API did not make is a 400; a limit or
     /// page out of range a 422.

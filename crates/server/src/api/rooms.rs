@@ -98,13 +98,12 @@ async fn list_rooms(
     _caller: AuthUser,
     Query(params): Query<RoomListParams>,
 ) -> ApiResult<Json<PageDto<RoomDto>>> {
-    let paging = PageQuery {
-        cursor: params.cursor.as_deref(),
-        limit: params.limit,
-        page: params.page,
-        per_page: params.per_page,
-        before: None,
-    }
+    let paging = PageQuery::paged(
+        params.cursor.as_deref(),
+        params.limit,
+        params.page,
+        params.per_page,
+    )
     .paging(LIMITS)?;
     let query = RoomQuery {
         status: params.status,

@@ -54,13 +54,12 @@ async fn list_users(
     Query(params): Query<UserListParams>,
 ) -> ApiResult<Json<PageDto<UserDto>>> {
     caller.require_admin()?;
-    let paging = PageQuery {
-        cursor: params.cursor.as_deref(),
-        limit: params.limit,
-        page: params.page,
-        per_page: params.per_page,
-        before: None,
-    }
+    let paging = PageQuery::paged(
+        params.cursor.as_deref(),
+        params.limit,
+        params.page,
+        params.per_page,
+    )
     .paging(LIMITS)?;
     let query = UserQuery {
         search: params
