@@ -103,9 +103,6 @@ pub struct Fanout<'a> {
     pub server_cpu: Option<usize>,
     /// How the VTP peers reach the SFU (UDP, or ICE-TCP only).
     pub ice: vtp_client::IceTransport,
-    /// Janus only: the address for ICE (default: this machine's IPv4 on
-    /// its default route; see `janus_server`).
-    pub janus_ip: Option<std::net::IpAddr>,
 }
 
 const EMAIL: &str = "media-load@example.org";
@@ -120,7 +117,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             duration: Duration::from_secs(args.duration),
             video_bitrate: args.video_bitrate,
             server_cpu: None,
-            janus_ip: None,
             ice: if args.ice_tcp {
                 vtp_client::IceTransport::Tcp
             } else {
