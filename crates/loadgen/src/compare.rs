@@ -53,6 +53,11 @@ pub struct Args {
     /// VTP's publisher and subscribers use ICE-TCP only (Janus keeps UDP).
     #[arg(long)]
     ice_tcp: bool,
+    /// Both systems' subscribers count packets from the clear-text RTP
+    /// header without decrypting: loss is before repair, and the load
+    /// generator can drive far more subscribers per core.
+    #[arg(long)]
+    count_only: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -174,7 +179,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let pinned = pin_self(&args.loadgen_cpus);
     let setup = format!(
         "each server pinned to CPU {} (taskset -c; VTP with one SFU worker, all of Janus's threads); \
-         load generator {}{}",
+         load generator {}{}{}",
         args.server_cpu,
         match &pinned {
             Ok(()) if !args.loadgen_cpus.is_empty() => format!("on CPU {}", args.loadgen_cpus),
@@ -188,6 +193,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             )
         } else {
             String::new()
+        },
+        if args.count_only {
+            "; subscribers count RTP headers without decrypting (loss before repair)"
+        } else {
+            ""
         }
     );
     eprintln!("{setup}");
@@ -224,6 +234,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     vtp_client::IceTransport::Udp
                 },
                 server_cpu: Some(args.server_cpu),
+                count_only: args.count_only,
             };
             let row = match system {
                 Systems::Janus => janus_run(&run).await,

@@ -32,6 +32,7 @@ pub async fn janus_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
     let room = janus::create_room(&admin, 1234).await?;
 
     let publisher_peer = MediaPeer::with_bind_ip(netns::JANUS_IP);
+    let count_only = args.count_only;
     let publisher = janus::publish(
         &session,
         &publisher_peer,
@@ -60,7 +61,7 @@ pub async fn janus_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
         let (limit, session, feed) = (limit.clone(), session.clone(), publisher.feed);
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire().await;
-            let peer = MediaPeer::with_bind_ip(netns::JANUS_IP);
+            let peer = MediaPeer::with_bind_ip(netns::JANUS_IP).with_count_only(count_only);
             let sub = janus::subscribe(&session, &peer, room, feed).await?;
             sub.transport.wait_connected(CONNECT_TIMEOUT).await?;
             anyhow::Ok((peer, sub))
