@@ -40,7 +40,7 @@ pub struct Args {
     /// An instructor (or admin) of the server (created when spawning).
     #[arg(long, default_value = "loadtest-host@example.org")]
     email: String,
-    #[arg(long, default_value = "loadtest-host-password")]
+    #[arg(long, default_value = "host-Tq7-vB2k-9wZr")]
     password: String,
     #[arg(long, default_value_t = 1)]
     rooms: usize,

@@ -113,7 +113,7 @@ pub struct Fanout<'a> {
 }
 
 const EMAIL: &str = "media-load@example.org";
-const PASSWORD: &str = "media-load-password";
+const PASSWORD: &str = "media-Tq7-vB2k-9wZr";
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();

@@ -173,7 +173,7 @@ pub async fn register(http: &reqwest::Client, base: &str, email: &str) -> anyhow
         http,
         format!("{base}/api/v1/auth/register"),
         None,
-        json!({ "email": email, "password": "load-student-password", "displayName": "Load" }),
+        json!({ "email": email, "password": "student-Tq7-vB2k-9wZr", "displayName": "Load" }),
     )
     .await?;
     Ok(reg["accessToken"].as_str().context("token")?.to_string())

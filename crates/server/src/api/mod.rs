@@ -18,6 +18,7 @@ pub mod paging;
 pub mod recordings;
 pub mod room_recording;
 pub mod rooms;
+pub mod two_factor;
 pub mod users;
 pub mod web;
 
@@ -73,6 +74,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             "/api/v1",
             OpenApiRouter::new()
                 .merge(auth::router())
+                .merge(two_factor::router())
                 .merge(users::router())
                 .merge(rooms::router())
                 .merge(live::router())
