@@ -13,7 +13,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM_FLAGS, Vtp, waitFor } from "./harness.mjs";
+import { CHROMIUM_FLAGS, Vtp, waitFor, watchCsp } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const webRoot = join(here, "..");
@@ -27,6 +27,8 @@ const FLAGS = CHROMIUM_FLAGS;
 
 let vtp, browser;
 const pageErrors = [];
+/** Content-Security-Policy violations of any page: none is allowed. */
+const cspViolations = [];
 /** Every test's people leave at its end, so the next test runs on an idle machine. */
 const contexts = [];
 
@@ -41,6 +43,7 @@ before(async () => {
 
 afterEach(async () => {
   await Promise.all(contexts.splice(0).map((c) => c.close()));
+  assert.deepEqual(cspViolations.splice(0), [], "no Content-Security-Policy violation");
 });
 
 after(async () => {
@@ -58,6 +61,7 @@ async function person(name, { viewport = { width: 1280, height: 720 }, devices =
   const context = await browser.newContext({ viewport, permissions: ["camera", "microphone"] });
   contexts.push(context);
   const page = await context.newPage();
+  await watchCsp(page, name, cspViolations);
   if (devices === "insecure") {
     // What Chromium does on http://<another host>: no mediaDevices, isSecureContext false.
     await page.addInitScript(() => {

@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM_FLAGS, Vtp } from "./harness.mjs";
+import { CHROMIUM_FLAGS, Vtp, watchCsp } from "./harness.mjs";
 import { clickButton, fill, joinFromLobby, selfId, signIn, until } from "./app-steps.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -20,6 +20,8 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.mi
 let vtp, browser;
 let contexts = [];
 const errors = [];
+/** Content-Security-Policy violations of any page: none is allowed. */
+const cspViolations = [];
 
 before(async () => {
   // A small chat budget, so "going too fast" is quick to reach.
@@ -31,6 +33,7 @@ afterEach(async () => {
   await Promise.all(contexts.map((c) => c.close().catch(() => {})));
   contexts = [];
   assert.deepEqual(errors.splice(0), [], "no uncaught errors in the pages");
+  assert.deepEqual(cspViolations.splice(0), [], "no Content-Security-Policy violation");
 });
 
 after(async () => {
@@ -44,6 +47,7 @@ async function person(name, viewport = { width: 1280, height: 800 }) {
   const page = await context.newPage();
   page.name = name;
   page.on("pageerror", (e) => errors.push(`[${name}] ${e.message}`));
+  await watchCsp(page, name, cspViolations);
   return page;
 }
 
@@ -157,7 +161,9 @@ test("tiles show the whole camera picture unless filled, and the room passes axe
   await fillButton.click();
   assert.equal(await fit(), "contain");
 
-  await teacher.addScriptTag({ content: AXE });
+  // Evaluated by the test driver, not added as an inline <script>: the
+  // server's Content-Security-Policy (rightly) refuses inline scripts.
+  await teacher.evaluate(AXE);
   const violations = await teacher.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id}: ${v.nodes.length}`));
   assert.deepEqual(violations, [], "axe finds nothing in the room");
 });
@@ -226,6 +232,7 @@ test("the same account in a second tab takes the place over; the first tab stops
   const second = await first.context().newPage();
   second.name = "two-tabs (second tab)";
   second.on("pageerror", (e) => errors.push(`[${second.name}] ${e.message}`));
+  await watchCsp(second, second.name, cspViolations);
   await second.goto(first.url());
   await until(second, () => document.querySelector(".room[data-joined]") !== null, null, 30_000, "the second tab in the room");
   assert.equal(await selfId(second), teacherId, "the same place in the room");

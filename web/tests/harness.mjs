@@ -35,6 +35,24 @@ export const CHROMIUM_FLAGS = [
   "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE [::1]",
 ];
 
+/**
+ * Records in `sink` every Content-Security-Policy violation of `page`
+ * (Chromium logs each on the console; the `securitypolicyviolation` event
+ * is logged too, for what the console would word differently): the
+ * browser suites fail on any, so the server's CSP is proven not to break
+ * the app.
+ */
+export async function watchCsp(page, name, sink) {
+  page.on("console", (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) sink.push(`[${name}] ${m.text()}`);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) =>
+      console.error(`Content-Security-Policy violation: ${e.violatedDirective} ${e.blockedURI}`),
+    );
+  });
+}
+
 export class Vtp {
   static async start(extraArgs = []) {
     const dir = mkdtempSync(join(tmpdir(), "vtp-js-"));

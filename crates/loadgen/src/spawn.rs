@@ -84,11 +84,16 @@ pub fn spawn_pinned(
             "--log-level",
             "warn",
         ])
+        // Every simulated client comes from 127.0.0.1: lift the per-address limits.
         .args([
             "--login-rate-per-ip",
             "1000000",
             "--socket-events-per-second",
             "1000",
+            "--max-connections-per-ip",
+            "1000000",
+            "--max-unauthenticated-per-ip",
+            "1000000",
         ])
         .args(extra)
         .arg("--data-dir")

@@ -274,12 +274,31 @@ pub struct ServeArgs {
     #[arg(long, env = "VTP_CORS_ORIGINS", value_delimiter = ',', num_args = 0..)]
     pub cors_origins: Vec<String>,
     /// Open HTTP and signalling connections at most (new ones beyond are closed).
+    /// Also the cap on signed-in signalling sessions; a quarter of it (at
+    /// least one) is the separate cap on signalling sessions not signed in yet.
     #[arg(long, env = "VTP_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Open connections at most from one client address (TCP peer; peers in
+    /// `--trust-forwarded-for` are proxies and are not counted). A school
+    /// behind one NAT address is one IP: about two per participant.
+    #[arg(long, env = "VTP_MAX_CONNECTIONS_PER_IP", default_value_t = 2_500)]
+    pub max_connections_per_ip: usize,
+    /// Signalling sessions not signed in yet, at most, from one client
+    /// address (after `--trust-forwarded-for`).
+    #[arg(long, env = "VTP_MAX_UNAUTHENTICATED_PER_IP", default_value_t = 64)]
+    pub max_unauthenticated_per_ip: usize,
+    /// Time a signalling session has to sign in (connect the Socket.IO
+    /// namespace with a token) before it is closed.
+    #[arg(long, env = "VTP_SOCKET_AUTH_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub socket_auth_timeout: Duration,
     /// Time a client has to send a request's head (protects against slow clients
-    /// holding connections open).
+    /// holding connections open); also how long an idle keep-alive connection stays.
     #[arg(long, env = "VTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// Time a client has to send a request's whole body, from the request's
+    /// head (bodies are small: `--max-body-bytes`).
+    #[arg(long, env = "VTP_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "VTP_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -336,7 +355,8 @@ pub struct ServeArgs {
     /// `sfu` (media only, driven by API nodes through `/sfu/v1`).
     #[arg(long, env = "VTP_ROLE", value_enum, default_value_t = NodeRole::All)]
     pub role: NodeRole,
-    /// Shared secret of the SFU control API (`Authorization: Bearer …`).
+    /// Shared secret of the SFU control API (`Authorization: Bearer …`), at
+    /// least 32 bytes (e.g. `openssl rand -hex 32`).
     /// Needed by `sfu` and `api` nodes; an `all` node serves `/sfu/v1` only
     /// when it is set.
     #[arg(long, env = "VTP_SFU_SECRET", hide_env_values = true)]
@@ -446,6 +466,23 @@ pub struct TurnArgs {
     /// allocation is refreshed by the client within it).
     #[arg(long, env = "VTP_TURN_CREDENTIAL_TTL", default_value = "12h", value_parser = parse_duration)]
     pub turn_credential_ttl: Duration,
+}
+
+/// Bytes a `VTP_SFU_SECRET` has at least: it guards every media operation
+/// of every room, and nothing slows down guessing it but its length.
+pub const MIN_SFU_SECRET_BYTES: usize = 32;
+
+/// The length rule of `VTP_SFU_SECRET`, checked when a server or SFU node
+/// is built (not by clap, whose refusals echo the value given).
+pub fn check_sfu_secret(secret: &Secret) -> Result<(), String> {
+    let len = secret.expose().len();
+    if len < MIN_SFU_SECRET_BYTES {
+        return Err(format!(
+            "VTP_SFU_SECRET is {len} bytes; it must be at least {MIN_SFU_SECRET_BYTES} \
+             (generate one with `openssl rand -hex 32`)"
+        ));
+    }
+    Ok(())
 }
 
 /// `10.0.0.0/8`, or a bare address meaning just that host.

@@ -2,13 +2,17 @@
 //! expose, graceful shutdown, and the same over TLS (`crate::tls`).
 //!
 //! Why not `axum::serve`: VTP holds thousands of idle signalling
-//! connections, so it needs a cap on open connections, a deadline for
-//! request heads (slow-loris), and hyper's smallest read buffer.
+//! connections, so it needs a cap on open connections (in all and per
+//! client address), a deadline for request heads (slow-loris; hyper's
+//! `header_read_timeout`, which also ends idle keep-alive connections), a
+//! deadline for request bodies (a body trickled a byte at a time), and
+//! hyper's smallest read buffer.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,10 +36,81 @@ use hyper::header::HeaderValue;
 pub struct ConnectionLimits {
     /// Open connections at most; more are closed as soon as accepted.
     pub max_connections: usize,
+    /// Open connections at most from one TCP peer address, except the
+    /// `proxies` (whose connections carry many clients).
+    pub max_connections_per_ip: usize,
+    pub proxies: Vec<ipnet::IpNet>,
     /// Time a client has to send a complete request head.
     pub header_read_timeout: Duration,
+    /// Time a client has to send a request's whole body, from its head.
+    pub body_read_timeout: Duration,
     /// Kept equal to the number of open connections (for metrics).
     pub open: Arc<AtomicUsize>,
+}
+
+impl ConnectionLimits {
+    /// The limits `vtp serve` is configured with.
+    pub fn from_args(args: &crate::config::ServeArgs, open: Arc<AtomicUsize>) -> Self {
+        ConnectionLimits {
+            max_connections: args.max_connections,
+            max_connections_per_ip: args.max_connections_per_ip,
+            proxies: args.trust_forwarded_for.clone(),
+            header_read_timeout: args.header_read_timeout,
+            body_read_timeout: args.body_read_timeout,
+            open,
+        }
+    }
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 10_000,
+            max_connections_per_ip: 2_500,
+            proxies: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            open: Arc::default(),
+        }
+    }
+}
+
+/// Open connections per TCP peer address.
+#[derive(Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+impl PerAddress {
+    /// Counts a connection from `ip`; `None` when it already has `max`.
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in [`PerAddress`], given back when dropped.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// [`serve_with`], with the wait for open connections bounded: once
@@ -99,6 +174,7 @@ pub async fn serve_with(
     // One permit per open connection: the cap, and (by taking them all back)
     // the way to know every connection has finished.
     let slots = Arc::new(Semaphore::new(max));
+    let per_address = Arc::new(PerAddress::default());
     let (stopping, stop_signal) = watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -126,19 +202,32 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
+        let ip = peer.ip().to_canonical();
+        let address_slot = if limits.proxies.iter().any(|net| net.contains(&ip)) {
+            None
+        } else {
+            match per_address.take(ip, limits.max_connections_per_ip) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(%peer, "connection limit per address reached: closing new connection");
+                    continue;
+                }
+            }
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection limit reached: closing new connection");
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // The permit travels with the socket, so an upgraded (websocket)
+        // The permits travel with the socket, so an upgraded (websocket)
         // connection keeps counting until it is closed.
-        let stream = Counted::new(stream, slot, limits.open.clone());
+        let stream = Counted::new(stream, slot, address_slot, limits.open.clone());
         let conn = Conn {
             http: http.clone(),
             app: app.clone(),
             peer,
             hsts: hsts.clone(),
+            body_read_timeout: limits.body_read_timeout,
             stop_signal: stop_signal.clone(),
         };
         match acceptor.clone() {
@@ -187,6 +276,7 @@ struct Conn {
     peer: SocketAddr,
     /// `Strict-Transport-Security` for every response (TLS only).
     hsts: Option<HeaderValue>,
+    body_read_timeout: Duration,
     stop_signal: watch::Receiver<bool>,
 }
 
@@ -200,9 +290,11 @@ impl Conn {
             app,
             peer,
             hsts,
+            body_read_timeout,
             mut stop_signal,
         } = self;
         let service = tower::service_fn(move |req: hyper::Request<Incoming>| {
+            let req = req.map(|body| DeadlineBody::new(body, body_read_timeout));
             let mut req = own_upgrade_request_head(req);
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             let response = app.clone().oneshot(req);
@@ -235,20 +327,82 @@ impl Conn {
     }
 }
 
-/// A TCP stream that holds a connection permit (and counts itself open)
-/// until it is dropped.
+/// A request body that must arrive whole within a deadline from the
+/// request's head: past it, reading fails and hyper closes the connection
+/// (a client trickling a byte every few seconds cannot hold it).
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, limit: Duration) -> Self {
+        DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+/// The error of a body that missed its deadline.
+#[derive(Debug)]
+struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request body not received in time")
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = hyper::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A TCP stream that holds a connection permit and its place among its
+/// address's connections (and counts itself open) until it is dropped.
 struct Counted {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
+    _address_slot: Option<AddressSlot>,
     open: Arc<AtomicUsize>,
 }
 
 impl Counted {
-    fn new(stream: TcpStream, slot: OwnedSemaphorePermit, open: Arc<AtomicUsize>) -> Self {
+    fn new(
+        stream: TcpStream,
+        slot: OwnedSemaphorePermit,
+        address_slot: Option<AddressSlot>,
+        open: Arc<AtomicUsize>,
+    ) -> Self {
         open.fetch_add(1, Ordering::Relaxed);
         Counted {
             stream,
             _slot: slot,
+            _address_slot: address_slot,
             open,
         }
     }

@@ -40,6 +40,9 @@ pub struct Server {
     state: AppState,
     http: HttpOptions,
     signal_limits: SignalLimits,
+    /// The Socket.IO sessions' caps and deadline (its protocol settings
+    /// come from `signal_limits`).
+    sessions: vtp_sio::Config,
     connection_limits: ConnectionLimits,
     grace: Duration,
     media: Arc<dyn SfuControl>,
@@ -70,6 +73,9 @@ impl Server {
             None => None,
         };
         let tls_reloader = tls.as_ref().map(Tls::background);
+        if let Some(secret) = &args.sfu_secret {
+            crate::config::check_sfu_secret(secret).map_err(anyhow::Error::msg)?;
+        }
         let media = media_for(args)?;
         std::fs::create_dir_all(&args.store.data_dir).with_context(|| {
             format!(
@@ -153,15 +159,22 @@ impl Server {
             events_per_second: args.socket_events_per_second,
             ..SignalLimits::default()
         };
-        let connection_limits = ConnectionLimits {
-            max_connections: args.max_connections,
-            header_read_timeout: args.header_read_timeout,
-            open: state.metrics.open_connections.clone(),
+        let connection_limits =
+            ConnectionLimits::from_args(args, state.metrics.open_connections.clone());
+        let sessions = vtp_sio::Config {
+            connect_timeout: args.socket_auth_timeout,
+            // Polling sessions are not TCP connections: the same cap for them.
+            max_sessions: args.max_connections,
+            // Apart from signed-in ones, so that they cannot crowd them out.
+            max_unauthenticated: (args.max_connections / 4).max(1),
+            max_unauthenticated_per_addr: args.max_unauthenticated_per_ip,
+            ..vtp_sio::Config::default()
         };
         Ok(Server {
             state,
             http,
             signal_limits,
+            sessions,
             connection_limits,
             grace: args.shutdown_grace,
             media,
@@ -222,9 +235,12 @@ impl Server {
                 }
             ),
             format!(
-                "http limits: {} connections, body {} bytes, request head within {}s; cors {cors}",
+                "http limits: {} connections ({} per address), body {} bytes within {}s, \
+                 request head within {}s; cors {cors}",
                 self.connection_limits.max_connections,
+                self.connection_limits.max_connections_per_ip,
                 self.http.max_body_bytes,
+                self.connection_limits.body_read_timeout.as_secs(),
                 self.connection_limits.header_read_timeout.as_secs()
             ),
             format!(
@@ -250,11 +266,15 @@ impl Server {
             format!("recordings: {}", self.state.recording_files.describe()),
             format!(
                 "signalling: Socket.IO at /socket.io/, bus {}; reconnect grace {}s; \
-                 {} events/s per connection, events up to {} bytes",
+                 {} events/s per connection, events up to {} bytes; sign-in within {}s, \
+                 {} sessions not signed in ({} per address)",
                 self.state.bus.describe(),
                 self.state.hub.config().reconnect_grace.as_secs_f32(),
                 self.signal_limits.events_per_second,
-                self.signal_limits.max_event_bytes
+                self.signal_limits.max_event_bytes,
+                self.sessions.connect_timeout.as_secs_f32(),
+                self.sessions.max_unauthenticated,
+                self.sessions.max_unauthenticated_per_addr
             ),
             self.state.exports.describe(),
         ];
@@ -280,14 +300,33 @@ impl Server {
         let signal_engine = signalling::engine(
             self.state.clone(),
             self.signal_limits.clone(),
-            // Polling sessions are not TCP connections: the same cap for them.
-            self.connection_limits.max_connections,
+            self.sessions.clone(),
         );
-        let mut router = vtp_sio::router(signal_engine.clone())
-            .merge(api::router(self.state.clone(), &self.http));
+        // The engine counts sessions per client address: the one the
+        // per-address limits of the API use (trusted proxies included).
+        let trusted = self.state.policy.trust_forwarded_for.clone();
+        let signalling_routes = vtp_sio::router(signal_engine.clone()).layer(
+            axum::middleware::map_request(move |mut req: axum::extract::Request| {
+                let trusted = trusted.clone();
+                async move {
+                    if let Some(peer) = req
+                        .extensions()
+                        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                        .map(|c| c.0.ip())
+                    {
+                        let ip = api::client_addr::client_ip(&trusted, peer, req.headers());
+                        req.extensions_mut().insert(vtp_sio::ClientAddr(ip));
+                    }
+                    req
+                }
+            }),
+        );
+        let mut router = signalling_routes.merge(api::router(self.state.clone(), &self.http));
         if let Some(secret) = self.sfu_api.clone() {
             router = sfu_api::router(self.media.clone(), secret).merge(router);
         }
+        // Every answer (app, API, docs, signalling, errors) carries them.
+        let router = router.layer(axum::middleware::map_response(api::web::security_headers));
         let maintenance = tokio::spawn(maintenance(self.state.clone()));
         // Uploads what is ready (also what an earlier run left), then waits for more.
         let uploads = tokio::spawn(

@@ -38,6 +38,7 @@ impl SfuNode {
                 "--role sfu needs --sfu-secret (VTP_SFU_SECRET), shared with the API nodes"
             );
         };
+        crate::config::check_sfu_secret(&secret).map_err(anyhow::Error::msg)?;
         if args.tls.http_redirect_bind.is_some() || !args.tls.acme_domain.is_empty() {
             anyhow::bail!(
                 "--http-redirect-bind and --acme-domain are for browser-facing nodes; \
@@ -51,11 +52,7 @@ impl SfuNode {
             tls_reloader,
             media: start_driver(args)?,
             secret,
-            limits: ConnectionLimits {
-                max_connections: args.max_connections,
-                header_read_timeout: args.header_read_timeout,
-                open: Default::default(),
-            },
+            limits: ConnectionLimits::from_args(args, Default::default()),
             grace: args.shutdown_grace,
         })
     }

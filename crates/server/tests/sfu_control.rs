@@ -24,7 +24,7 @@ use vtp_sfu_driver::{
     SfuErrorCode, SfuHealth, SfuRequest, SfuResponse,
 };
 
-const SECRET: &str = "sfu-secret-for-tests";
+const SECRET: &str = "sfu-secret-for-tests-32-bytes-long";
 
 /// What the cases learn as they go (the SFU makes the ids).
 #[derive(Debug, Default)]

@@ -18,7 +18,7 @@ use vtp_client::{MediaPeer, VideoOptions};
 use vtp_server::config::{NodeRole, Secret};
 use vtp_store::Role;
 
-const SECRET: &str = "sfu-secret-for-tests";
+const SECRET: &str = "sfu-secret-for-tests-32-bytes-long";
 
 /// How long media may take to show what a test waits for.
 const MEDIA_WAIT: Duration = Duration::from_secs(10);
@@ -592,4 +592,26 @@ async fn media_statistics_reach_get_room_info_through_an_sfu_node() {
         cv.get("stats").is_none() && cv["producerId"].is_string(),
         "{info}"
     );
+}
+
+#[tokio::test]
+async fn a_short_sfu_secret_is_refused_at_start() {
+    // Refused before anything opens, for every role, without echoing it.
+    let dir = vtp_store::testing::TempDir::new("vtp-test-sfu").unwrap();
+    let mut args = vtp_server::config::ServeArgs::defaults_for(dir.path().to_path_buf());
+    args.role = NodeRole::Sfu;
+    args.sfu_secret = Some(Secret::new("short"));
+    let err = vtp_server::sfu_node::SfuNode::build(&args)
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("at least 32"), "{err}");
+    let home = Home::new().await;
+    let mut args = home.args();
+    args.sfu_secret = Some(Secret::new("short"));
+    let err = vtp_server::Server::build(&args)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("at least 32"), "{err}");
+    assert!(!err.to_string().contains("short"), "{err}");
 }

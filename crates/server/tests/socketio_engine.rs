@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use vtp_server::serve::{ConnectionLimits, serve};
 use vtp_sio::{self as sio, Engine, Handler, Socket};
-use wait::wait_until;
+use wait::{wait_for, wait_until};
 
 /// Generous: the machine may be busy.
 const WAIT: Duration = Duration::from_secs(20);
@@ -64,23 +64,27 @@ struct Server {
 }
 
 async fn start(ping_interval_ms: u64, ping_timeout_ms: u64, max_payload: usize) -> Server {
+    start_with(sio::Config {
+        ping_interval: Duration::from_millis(ping_interval_ms),
+        ping_timeout: Duration::from_millis(ping_timeout_ms),
+        max_payload,
+        connect_timeout: Duration::from_secs(60),
+        max_sessions: 50,
+        max_unauthenticated: 50,
+        max_unauthenticated_per_addr: 50,
+    })
+    .await
+}
+
+async fn start_with(config: sio::Config) -> Server {
     let echo = Arc::new(Echo::default());
-    let engine = Engine::new(
-        EchoHandler(echo.clone()),
-        sio::Config {
-            ping_interval: Duration::from_millis(ping_interval_ms),
-            ping_timeout: Duration::from_millis(ping_timeout_ms),
-            max_payload,
-            connect_timeout: Duration::from_secs(60),
-            max_sessions: 50,
-        },
-    );
+    let engine = Engine::new(EchoHandler(echo.clone()), config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let limits = ConnectionLimits {
         max_connections: 100,
-        header_read_timeout: Duration::from_secs(10),
         open: Arc::new(AtomicUsize::new(0)),
+        ..ConnectionLimits::default()
     };
     tokio::spawn(serve(
         listener,
@@ -489,6 +493,196 @@ async fn handshakes_beyond_the_session_limit_are_refused() {
     assert_eq!(s.engine.session_count(), 50);
     assert_eq!(s.get("transport=polling").await.0, 503);
     let mut ws = s.ws("transport=websocket").await;
-    closed(&mut ws).await;
+    assert_eq!(close_code(&mut ws).await, 1013);
     assert_eq!(s.engine.session_count(), 50);
+}
+
+/// The code of the close frame that ends a websocket.
+async fn close_code(ws: &mut Ws) -> u16 {
+    tokio::time::timeout(WAIT, async {
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Close(frame) = message {
+                return frame.map(|f| u16::from(f.code)).unwrap_or(0);
+            }
+        }
+        0
+    })
+    .await
+    .expect("the server did not close the connection")
+}
+
+#[tokio::test]
+async fn sessions_not_signed_in_have_their_own_cap_and_deadline() {
+    let s = start_with(sio::Config {
+        connect_timeout: Duration::from_millis(800),
+        max_sessions: 2,
+        max_unauthenticated: 3,
+        max_unauthenticated_per_addr: 3,
+        ..sio::Config::default()
+    })
+    .await;
+    // Signed-in sessions up to their own cap, then "server full".
+    let (_a, _) = s.connected_ws().await;
+    let (_b, _) = s.connected_ws().await;
+    let mut third = s.ws("transport=websocket").await;
+    text(&mut third).await;
+    third
+        .send(Message::text(r#"40{"token":"good"}"#))
+        .await
+        .unwrap();
+    assert_eq!(text(&mut third).await, r#"44{"message":"server full"}"#);
+    drop(third);
+    wait_until(WAIT, "the refused session to end", async || {
+        s.engine.unauthenticated_count() == 0
+    })
+    .await;
+
+    // Sessions not signed in do not take signed-in places, and have a cap.
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let mut ws = s.ws("transport=websocket").await;
+        text(&mut ws).await;
+        waiting.push(ws);
+    }
+    assert_eq!(s.get("transport=polling").await.0, 503);
+    let mut fourth = s.ws("transport=websocket").await;
+    assert_eq!(close_code(&mut fourth).await, 1013);
+
+    // None signs in: each is closed at its deadline, with 1008, not at a ping.
+    let started = std::time::Instant::now();
+    for ws in &mut waiting {
+        assert_eq!(close_code(ws).await, 1008);
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    wait_until(WAIT, "the expired sessions to be forgotten", async || {
+        s.engine.unauthenticated_count() == 0
+    })
+    .await;
+
+    // A polling session that never signs in ends at its deadline too.
+    let (status, open) = s.get("transport=polling").await;
+    assert_eq!(status, 200);
+    let open: Value = serde_json::from_str(&open[1..]).unwrap();
+    let q = format!("transport=polling&sid={}", open["sid"].as_str().unwrap());
+    assert_eq!(s.get(&q).await, (200, "1".to_string()));
+    gone(&s, &q).await;
+}
+
+/// A polling session's query string.
+async fn polling_session(s: &Server) -> String {
+    let (_, open) = s.get("transport=polling").await;
+    let open: Value = serde_json::from_str(&open[1..]).unwrap();
+    format!("transport=polling&sid={}", open["sid"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn polling_follows_the_reference_server() {
+    let s = start(25_000, 20_000, 100_000).await;
+
+    // A client's close ends the waiting poll with `noop`, as the reference
+    // does; a close of the server's own (here: a second poll) with `close`.
+    for (close, answer) in [(None, "1"), (Some("1"), "6")] {
+        let q = polling_session(&s).await;
+        let (http, url) = (s.http.clone(), s.url("http", &q));
+        let poll =
+            tokio::spawn(async move { http.get(url).send().await.unwrap().text().await.unwrap() });
+        wait_until(WAIT, "the poll to wait", async || {
+            s.engine.waiting_polls() == 1
+        })
+        .await;
+        match close {
+            Some(packet) => assert_eq!(s.post(&q, packet).await, (200, "ok".to_string())),
+            None => assert_eq!(s.get(&q).await.0, 400),
+        }
+        assert_eq!(poll.await.unwrap(), answer);
+        gone(&s, &q).await;
+    }
+
+    // Binary packets are read and dropped, as binary frames are over websocket.
+    let q = polling_session(&s).await;
+    assert_eq!(
+        s.post(
+            &q,
+            "40{\"token\":\"good\"}\u{1e}bAQIDBA==\u{1e}421[\"after\"]"
+        )
+        .await,
+        (200, "ok".to_string())
+    );
+    let answers = s.get(&q).await.1;
+    assert!(answers.contains("431["), "{answers}");
+
+    // Two POSTs at once: the second is refused and the session closes.
+    let q = polling_session(&s).await;
+    let mut slow = TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /socket.io/?EIO=4&{q} HTTP/1.1\r\nHost: {}\r\nContent-Length: 4\r\n\r\n42",
+            s.addr
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let second = wait_for(WAIT, "the first POST to be read", async || {
+        match s.post(&q, "3").await {
+            (400, body) => Ok(body),
+            seen => Err(seen),
+        }
+    })
+    .await;
+    assert!(second.contains("Bad request"), "{second}");
+    gone(&s, &q).await;
+}
+
+/// Waits until the polling session of `q` is unknown.
+async fn gone(s: &Server, q: &str) {
+    wait_until(WAIT, "the session to be closed", async || {
+        s.get(q).await.0 == 400
+    })
+    .await;
+}
+
+/// The close frame (code) a raw websocket gets after `bytes`.
+async fn close_after(s: &Server, bytes: &[u8]) -> u16 {
+    let mut tcp = raw_websocket(s).await;
+    tcp.write_all(bytes).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut rest))
+        .await
+        .expect("the server kept the connection")
+        .unwrap();
+    // A close frame: FIN + opcode 8, a short length, then the code.
+    assert!(rest.len() >= 4 && rest[0] == 0x88, "{rest:?}");
+    u16::from_be_bytes([rest[2], rest[3]])
+}
+
+#[tokio::test]
+async fn protocol_errors_send_a_close_frame_with_their_code() {
+    let s = start(25_000, 20_000, 1000).await;
+    // Unmasked; reserved bits; a fragmented control frame: 1002.
+    assert_eq!(close_after(&s, &[0x81, 0x02, b'4', b'0']).await, 1002);
+    assert_eq!(close_after(&s, &[0xF1, 0x80, 0, 0, 0, 0]).await, 1002);
+    assert_eq!(close_after(&s, &[0x09, 0x80, 0, 0, 0, 0]).await, 1002);
+    // A length of 2^63 (the most significant bit set): 1002, nothing allocated.
+    let mut huge = vec![0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0];
+    huge.extend([0, 0, 0, 0]);
+    assert_eq!(close_after(&s, &huge).await, 1002);
+    // 2^63 - 1 and 2^32: valid lengths, far beyond the limit: 1009.
+    let mut big = vec![0x81, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+    big.extend([0, 0, 0, 0]);
+    assert_eq!(close_after(&s, &big).await, 1009);
+    let mut big = vec![0x81, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0];
+    big.extend([0, 0, 0, 0]);
+    assert_eq!(close_after(&s, &big).await, 1009);
+    // Text that is not UTF-8: 1007.
+    assert_eq!(
+        close_after(&s, &[0x81, 0x82, 0, 0, 0, 0, 0xFF, 0xFE]).await,
+        1007
+    );
+    // A frame that is fine but not an Engine.IO packet: 1008.
+    assert_eq!(close_after(&s, &[0x81, 0x81, 0, 0, 0, 0, b'9']).await, 1008);
+    // The server still works.
+    let (mut ws, _) = s.connected_ws().await;
+    ws.send(Message::text("421[\"fine\"]")).await.unwrap();
+    assert!(text(&mut ws).await.starts_with("431["));
 }

@@ -351,6 +351,51 @@ async fn a_silent_client_is_dropped_after_the_handshake_timeout() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn slow_heads_and_bodies_are_cut_off_inside_tls_too() {
+    let pki = Pki::new();
+    let limit = Duration::from_secs(1);
+    let s = TlsServer::start(&pki.leaf(1), |a| {
+        a.header_read_timeout = limit;
+        a.body_read_timeout = limit;
+    })
+    .await;
+    // How long the server keeps a connection after `sent`, inside TLS.
+    async fn kept_for(s: &TlsServer, pki: &Pki, sent: &[u8]) -> Duration {
+        let mut tls = pki.connect(s.addr).await.unwrap();
+        let started = Instant::now();
+        tls.write_all(sent).await.unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(WAIT, async {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = tls.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                rest.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await
+        .expect("the server ends the connection");
+        started.elapsed()
+    }
+    let head = kept_for(&s, &pki, b"GET /health HTTP/1.1\r\nhost: localhost\r\n").await;
+    let body = kept_for(
+        &s,
+        &pki,
+        b"POST /api/v1/auth/login HTTP/1.1\r\nhost: localhost\r\n\
+          content-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+    )
+    .await;
+    eprintln!(
+        "over TLS: half a head kept {head:?}, half a body kept {body:?} (deadlines {limit:?})"
+    );
+    for kept in [head, body] {
+        assert!(kept >= limit && kept < WAIT, "{kept:?}");
+    }
+    s.stop().await;
+}
+
 /// `vtp serve` with `args`; its exit status and standard error. It must
 /// stop by itself (a refusal), well before the deadline.
 async fn vtp_serve(home: &Home, args: &[&std::ffi::OsStr]) -> (bool, String) {

@@ -199,8 +199,94 @@ async fn without_a_build_the_landing_page_says_how_to_build_it() {
     assert!(text.contains("VTP is running"), "{text}");
     assert!(text.contains("web app is not built"), "{text}");
     assert!(text.contains("npm run build"), "{text}");
+    // It runs under the CSP like every page: no inline style or script
+    // (nor has the app's own page template).
+    assert_inline_free(&text);
+    assert_inline_free(include_str!("../../../web/src/index.html"));
     let (status, body) = s.get("/rooms/x", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
     s.stop().await;
+}
+
+/// Every kind of answer: the app, a client route, an asset, the API (a
+/// success and an error), its docs, the probes, Socket.IO, a 404.
+const EVERY_KIND: &[&str] = &[
+    "/",
+    "/rooms/some-room",
+    "/assets/app-AB12CD.js",
+    "/api/v1/openapi.json",
+    "/api/v1/users/me",
+    "/api/docs",
+    "/api/docs.js",
+    "/api/docs.css",
+    "/health",
+    "/socket.io/?EIO=3&transport=polling",
+    "/no-such-file.txt",
+];
+
+#[tokio::test]
+async fn every_answer_carries_the_browser_hardening_headers() {
+    let (_outer, dist) = fake_build();
+    let s = TestServer::start_with(|args| args.web_dir = dist.clone()).await;
+    for path in EVERY_KIND {
+        let answer = s.http.get(s.url(path)).send().await.unwrap();
+        let h = answer.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{path}: {directive} missing in {csp}"
+            );
+        }
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        let permissions = h["permissions-policy"].to_str().unwrap();
+        for allowed in [
+            "camera=(self)",
+            "microphone=(self)",
+            "display-capture=(self)",
+        ] {
+            assert!(permissions.contains(allowed), "{path}: {permissions}");
+        }
+        // HSTS only over HTTPS (tests/tls.rs).
+        assert!(!h.contains_key("strict-transport-security"), "{path}");
+    }
+
+    // The server's own pages run under that policy: no inline script or style.
+    let docs = s.http.get(s.url("/api/docs")).send().await.unwrap();
+    assert_inline_free(&docs.text().await.unwrap());
+    let js = s.http.get(s.url("/api/docs.js")).send().await.unwrap();
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(js.text().await.unwrap().contains("openapi.json"));
+}
+
+/// No `<script>` without `src`, no `<style>`, no `style=` or `on…=` attributes.
+fn assert_inline_free(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    for (i, _) in lower.match_indices("<script") {
+        let tag = &lower[i..i + lower[i..].find('>').unwrap()];
+        assert!(tag.contains(" src="), "inline script: {tag}");
+    }
+    assert!(!lower.contains("<style"), "inline style");
+    assert!(!lower.contains(" style="), "style attribute");
+    assert!(
+        !lower.contains(" onload=") && !lower.contains(" onclick="),
+        "handler attribute"
+    );
 }

@@ -11,5 +11,6 @@
 //! driver. Nothing here may depend on either. docs/ARCHITECTURE.md has the
 //! map of its modules.
 
+#[cfg(feature = "engine")]
 pub mod engine;
 pub mod rtp;

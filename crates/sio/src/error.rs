@@ -11,6 +11,9 @@ pub enum SioError {
     Eof,
     #[error("websocket protocol: {0}")]
     Protocol(&'static str),
+    /// A text message that is not UTF-8.
+    #[error("text message is not UTF-8")]
+    InvalidText,
     #[error("message of {0} bytes exceeds the limit")]
     TooLarge(u64),
     /// Not an Engine.IO v4 / Socket.IO v5 packet, or one this server does
@@ -23,6 +26,20 @@ pub enum SioError {
     /// The client did not take a frame within the ping timeout.
     #[error("write timed out")]
     WriteTimeout,
+}
+
+impl SioError {
+    /// The websocket close code that tells a client why its connection
+    /// ends (RFC 6455 §7.4.1), or `None` when it is gone or was only slow.
+    pub fn close_code(&self) -> Option<u16> {
+        match self {
+            SioError::Protocol(_) | SioError::Upgrade(_) => Some(1002),
+            SioError::InvalidText => Some(1007),
+            SioError::Malformed(_) => Some(1008),
+            SioError::TooLarge(_) => Some(1009),
+            SioError::Io(_) | SioError::Eof | SioError::WriteTimeout => None,
+        }
+    }
 }
 
 pub(crate) fn malformed(message: impl Into<String>) -> SioError {

@@ -7,11 +7,17 @@
 //! transports and the upgrade between them, RFC 6455 frames ([`ws`]), the
 //! Socket.IO packets ([`packet`]): namespace `CONNECT` with `auth` and
 //! `connect_error`, events with acknowledgements, namespace disconnect.
-//! Limits: [`Config::max_sessions`] sessions, a namespace connection within
-//! [`Config::connect_timeout`], at most 1024 messages or 1 MiB waiting for a
-//! client that does not read (it is disconnected rather than buffered for),
-//! and a write that the client does not take within the ping timeout ends
-//! the connection.
+//! Limits: [`Config::max_sessions`] sessions with a connected socket, and
+//! apart from them [`Config::max_unauthenticated`] sessions that have not
+//! connected the namespace yet, at most
+//! [`Config::max_unauthenticated_per_addr`] of them per client address
+//! ([`ClientAddr`], given by the server that mounts the route); a namespace
+//! connection within [`Config::connect_timeout`] (the session is closed at
+//! that deadline); at most 1024 messages or 1 MiB waiting for a client that
+//! does not read (it is disconnected rather than buffered for); and a write
+//! that the client does not take within the ping timeout ends the
+//! connection. A websocket closed for a protocol error gets a close frame
+//! with its code first (1002, 1007, 1008, 1009; see [`close_code`]).
 //!
 //! What it does not know: who the clients are, what events mean, rooms,
 //! accounts, tokens or storage. All of that is the [`Handler`]'s: it
@@ -30,15 +36,22 @@
 //! only while a message is read or written. A long-polling session has one
 //! small task for its heartbeat until it upgrades.
 
+// Without the transports, the engine's session handling is unused (the
+// fuzz targets build the parsers alone).
+#![cfg_attr(not(feature = "server"), allow(dead_code, unused_imports))]
+
 mod error;
 pub mod packet;
+#[cfg(feature = "server")]
 mod transport;
 
 pub use error::SioError;
+#[cfg(feature = "server")]
 pub use transport::router;
 pub mod ws;
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -56,11 +69,48 @@ pub struct Config {
     /// Largest Engine.IO message or polling payload, in bytes; bigger ones
     /// close the connection.
     pub max_payload: usize,
-    /// Time a client has to connect the namespace after the handshake.
+    /// Time a client has to connect the namespace (authenticate) after the
+    /// handshake or after a namespace disconnect; the session closes then.
     pub connect_timeout: Duration,
-    /// Engine.IO sessions at most (websocket and polling); handshakes
-    /// beyond are refused.
+    /// Sessions with a connected (authenticated) socket at most; a
+    /// `CONNECT` beyond is refused with `connect_error` "server full".
     pub max_sessions: usize,
+    /// Sessions not connected yet at most (websocket and polling), counted
+    /// apart from `max_sessions` so that they cannot take the places of
+    /// signed-in users; handshakes beyond are refused.
+    pub max_unauthenticated: usize,
+    /// Sessions not connected yet per client address ([`ClientAddr`]).
+    pub max_unauthenticated_per_addr: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            max_payload: 1_000_000,
+            connect_timeout: Duration::from_secs(10),
+            max_sessions: 10_000,
+            max_unauthenticated: 2_500,
+            max_unauthenticated_per_addr: 16,
+        }
+    }
+}
+
+/// The client's address, as a request extension the server that mounts
+/// [`router`] inserts (it knows which proxies to believe); requests without
+/// one share a single per-address allowance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub IpAddr);
+
+/// Why a session closed, as given to [`Handler::disconnect`]; the engine
+/// picks its websocket close code and its last polling answer from it.
+pub mod reason {
+    pub const CLIENT_CLOSE: &str = "client close";
+    pub const MALFORMED: &str = "malformed packet";
+    pub const SHUTDOWN: &str = "server shutting down";
+    pub const NO_CONNECT: &str = "no namespace connection";
+    pub const TOO_SLOW: &str = "client too slow";
 }
 
 /// Messages waiting for a slow client at most, and their bytes: beyond
@@ -110,7 +160,8 @@ enum Transport {
 /// One Engine.IO session.
 pub struct Session<C> {
     eio_sid: String,
-    created: Instant,
+    /// Whose allowance of unauthenticated sessions it takes.
+    addr: Option<ClientAddr>,
     state: Mutex<State<C>>,
     /// Something to write (outbox, close, upgrade): wakes the writer (the
     /// websocket task or the waiting polling request).
@@ -129,13 +180,20 @@ struct State<C> {
     closed: Option<&'static str>,
     /// A polling `GET` is waiting (only one may).
     polling: bool,
+    /// A polling `POST` is being read (only one may).
+    posting: bool,
+    /// The namespace must be connected by then (none while it is).
+    connect_by: Option<Instant>,
+    /// It counts against `max_sessions` (it connected once), not against
+    /// the unauthenticated allowances.
+    authenticated: bool,
 }
 
 impl<C> Session<C> {
-    fn new(transport: Transport) -> Arc<Self> {
+    fn new(transport: Transport, addr: Option<ClientAddr>, connect_timeout: Duration) -> Arc<Self> {
         Arc::new(Session {
             eio_sid: random_id(),
-            created: Instant::now(),
+            addr,
             state: Mutex::new(State {
                 outbox: VecDeque::new(),
                 queued_bytes: 0,
@@ -143,6 +201,9 @@ impl<C> Session<C> {
                 transport,
                 closed: None,
                 polling: false,
+                posting: false,
+                connect_by: Some(Instant::now() + connect_timeout),
+                authenticated: false,
             }),
             wake: Notify::new(),
             ended: Notify::new(),
@@ -162,7 +223,7 @@ impl<C> Session<C> {
         }
         if state.outbox.len() >= MAX_QUEUED || state.queued_bytes + text.len() > MAX_QUEUED_BYTES {
             tracing::debug!(sid = %self.eio_sid, "client too slow: closing");
-            state.closed = Some("client too slow");
+            state.closed = Some(reason::TOO_SLOW);
             state.outbox = VecDeque::new();
             drop(state);
             self.ended.notify_one();
@@ -190,8 +251,27 @@ impl<C> Session<C> {
         self.ended.notify_one();
     }
 
-    fn is_connected(&self) -> bool {
-        self.lock().socket.is_some()
+    /// When the session must have connected its namespace, if it has not.
+    fn connect_by(&self) -> Option<Instant> {
+        self.lock().connect_by
+    }
+
+    /// Closes the session if its time to connect the namespace is over.
+    fn enforce_connect_deadline(&self) {
+        if self.connect_by().is_some_and(|at| Instant::now() >= at) {
+            self.close(reason::NO_CONNECT);
+        }
+    }
+}
+
+/// The websocket close code for a session's closing reason (RFC 6455
+/// §7.4.1): 1008 for packets outside the protocol, 1001 when the server
+/// stops, 1000 otherwise.
+pub fn close_code(why: &str) -> u16 {
+    match why {
+        reason::MALFORMED | reason::NO_CONNECT | reason::TOO_SLOW => 1008,
+        reason::SHUTDOWN => 1001,
+        _ => 1000,
     }
 }
 
@@ -206,12 +286,32 @@ enum Flow {
     Malformed,
 }
 
+/// The open sessions and what they count against.
+struct Registry<C> {
+    /// By Engine.IO session id.
+    sessions: HashMap<String, Arc<Session<C>>>,
+    authenticated: usize,
+    unauthenticated: usize,
+    unauthenticated_by_addr: HashMap<Option<ClientAddr>, usize>,
+}
+
+impl<C> Registry<C> {
+    fn release_unauthenticated(&mut self, addr: Option<ClientAddr>) {
+        self.unauthenticated = self.unauthenticated.saturating_sub(1);
+        if let Some(n) = self.unauthenticated_by_addr.get_mut(&addr) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.unauthenticated_by_addr.remove(&addr);
+            }
+        }
+    }
+}
+
 /// The sessions of one server and their handler.
 pub struct Engine<H: Handler> {
     handler: H,
     config: Config,
-    /// By Engine.IO session id.
-    sessions: Mutex<HashMap<String, Arc<Session<H::Conn>>>>,
+    registry: Mutex<Registry<H::Conn>>,
     /// Connected sockets, by Socket.IO id.
     sockets: Mutex<HashMap<String, Arc<Session<H::Conn>>>>,
 }
@@ -221,7 +321,12 @@ impl<H: Handler> Engine<H> {
         Arc::new(Engine {
             handler,
             config,
-            sessions: Mutex::new(HashMap::new()),
+            registry: Mutex::new(Registry {
+                sessions: HashMap::new(),
+                authenticated: 0,
+                unauthenticated: 0,
+                unauthenticated_by_addr: HashMap::new(),
+            }),
             sockets: Mutex::new(HashMap::new()),
         })
     }
@@ -261,14 +366,25 @@ impl<H: Handler> Engine<H> {
 
     /// Open Engine.IO sessions.
     pub fn session_count(&self) -> usize {
-        lock(&self.sessions).len()
+        lock(&self.registry).sessions.len()
+    }
+
+    /// Open sessions that have not connected their namespace yet.
+    pub fn unauthenticated_count(&self) -> usize {
+        lock(&self.registry).unauthenticated
+    }
+
+    /// Polling `GET`s waiting for packets now (for tests and metrics).
+    pub fn waiting_polls(&self) -> usize {
+        let sessions: Vec<_> = lock(&self.registry).sessions.values().cloned().collect();
+        sessions.iter().filter(|s| s.lock().polling).count()
     }
 
     /// Closes every session and waits (at most `wait`) for them to finish.
     pub async fn close_all(&self, wait: Duration) {
-        let sessions: Vec<_> = lock(&self.sessions).values().cloned().collect();
+        let sessions: Vec<_> = lock(&self.registry).sessions.values().cloned().collect();
         for session in sessions {
-            session.close("server shutting down");
+            session.close(reason::SHUTDOWN);
         }
         let deadline = Instant::now() + wait;
         while self.session_count() > 0 && Instant::now() < deadline {
@@ -276,20 +392,51 @@ impl<H: Handler> Engine<H> {
         }
     }
 
-    /// Records a new session; `false` (and not recorded) when there are
-    /// already as many as allowed.
-    fn register(&self, session: &Arc<Session<H::Conn>>) -> bool {
-        let mut sessions = lock(&self.sessions);
-        if sessions.len() >= self.config.max_sessions {
-            tracing::warn!("socket.io session limit reached: handshake refused");
+    /// A new session from `addr`, recorded; `None` when there are already
+    /// as many unauthenticated sessions as allowed, in all or from `addr`.
+    fn register(
+        &self,
+        transport: Transport,
+        addr: Option<ClientAddr>,
+    ) -> Option<Arc<Session<H::Conn>>> {
+        let mut registry = lock(&self.registry);
+        if registry.unauthenticated >= self.config.max_unauthenticated {
+            tracing::warn!("unauthenticated socket.io session limit reached: handshake refused");
+            return None;
+        }
+        let from_addr = registry.unauthenticated_by_addr.entry(addr).or_insert(0);
+        if *from_addr >= self.config.max_unauthenticated_per_addr {
+            tracing::debug!(addr = ?addr.map(|a| a.0), "unauthenticated sessions per address reached: handshake refused");
+            return None;
+        }
+        *from_addr += 1;
+        registry.unauthenticated += 1;
+        let session = Session::new(transport, addr, self.config.connect_timeout);
+        registry
+            .sessions
+            .insert(session.eio_sid.clone(), session.clone());
+        Some(session)
+    }
+
+    /// Moves a session that connected its namespace from the
+    /// unauthenticated allowances to `max_sessions`; `false` when that is
+    /// full. Called under the session's lock (`state`).
+    fn authenticate(&self, session: &Session<H::Conn>, state: &mut State<H::Conn>) -> bool {
+        if state.authenticated {
+            return true;
+        }
+        let mut registry = lock(&self.registry);
+        if registry.authenticated >= self.config.max_sessions {
             return false;
         }
-        sessions.insert(session.eio_sid.clone(), session.clone());
+        registry.authenticated += 1;
+        registry.release_unauthenticated(session.addr);
+        state.authenticated = true;
         true
     }
 
     fn session(&self, eio_sid: &str) -> Option<Arc<Session<H::Conn>>> {
-        lock(&self.sessions).get(eio_sid).cloned()
+        lock(&self.registry).sessions.get(eio_sid).cloned()
     }
 
     /// `0{…}`: the Engine.IO open packet.
@@ -356,23 +503,42 @@ impl<H: Handler> Engine<H> {
                         let attached = {
                             let mut state = session.lock();
                             let free = state.closed.is_none() && state.socket.is_none();
-                            if free {
+                            if !free {
+                                Err("session closed")
+                            } else if !self.authenticate(session, &mut state) {
+                                Err("server full")
+                            } else {
                                 state.socket = Some(socket.clone());
+                                state.connect_by = None;
                                 lock(&self.sockets).insert(socket.id.clone(), session.clone());
+                                Ok(())
                             }
-                            free
                         };
-                        if attached {
-                            session.push(packet::connected(&socket.id));
-                        } else {
-                            self.handler.disconnect(&socket, "session closed").await;
+                        match attached {
+                            Ok(()) => session.push(packet::connected(&socket.id)),
+                            Err(why) => {
+                                if why == "server full" {
+                                    tracing::warn!(
+                                        "socket.io session limit reached: connection refused"
+                                    );
+                                    session.push(packet::connect_error("/", why));
+                                }
+                                self.handler.disconnect(&socket, why).await;
+                            }
                         }
                     }
                     Err(message) => session.push(packet::connect_error("/", &message)),
                 }
             }
             SioIn::Disconnect { nsp: "/" } => {
-                let socket = session.lock().socket.take();
+                let socket = {
+                    let mut state = session.lock();
+                    if state.socket.is_some() {
+                        // A new namespace connection must come as soon as a first one.
+                        state.connect_by = Some(Instant::now() + self.config.connect_timeout);
+                    }
+                    state.socket.take()
+                };
                 if let Some(socket) = socket {
                     self.socket_gone(&socket, "client namespace disconnect")
                         .await;
@@ -418,11 +584,19 @@ impl<H: Handler> Engine<H> {
 
     /// The end of a session: forgets it and disconnects its socket.
     async fn finish(&self, session: &Arc<Session<H::Conn>>) {
-        lock(&self.sessions).remove(&session.eio_sid);
         let (socket, reason) = {
             let mut state = session.lock();
             let reason = *state.closed.get_or_insert("transport close");
             state.outbox = VecDeque::new();
+            let mut registry = lock(&self.registry);
+            // Once only: the websocket task and a heartbeat may both finish it.
+            if registry.sessions.remove(&session.eio_sid).is_some() {
+                if state.authenticated {
+                    registry.authenticated = registry.authenticated.saturating_sub(1);
+                } else {
+                    registry.release_unauthenticated(session.addr);
+                }
+            }
             (state.socket.take(), reason)
         };
         tracing::debug!(sid = %session.eio_sid, reason, "engine.io session closed");

@@ -15,7 +15,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use crate::packet::{self, EioIn};
 use crate::ws::{self, Message};
-use crate::{Engine, Flow, Handler, Session, SioError, Transport};
+use crate::{ClientAddr, Engine, Flow, Handler, Session, SioError, Transport, close_code, reason};
 
 /// The route of the engine, to merge into the server's router.
 pub fn router<H: Handler>(engine: Arc<Engine<H>>) -> axum::Router {
@@ -75,6 +75,24 @@ impl<C> Drop for PollGuard<'_, C> {
     }
 }
 
+/// Resets a session's "a POST is being read" flag, however the POST ends.
+struct PostGuard<'a, C>(&'a Session<C>);
+
+impl<C> Drop for PostGuard<'_, C> {
+    fn drop(&mut self) {
+        self.0.lock().posting = false;
+    }
+}
+
+/// Sleeps until `at`, or forever without one (a `select!` branch that
+/// never fires).
+async fn sleep_until_some(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => sleep_until(Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl<H: Handler> Engine<H> {
     async fn http(self: Arc<Self>, req: Request) -> Response {
         let uri = req.uri().clone();
@@ -83,9 +101,10 @@ impl<H: Handler> Engine<H> {
             return refused(5, "Unsupported protocol version");
         }
         let method = req.method().clone();
+        let addr = req.extensions().get::<ClientAddr>().copied();
         match (query.transport, query.sid) {
-            (Some("websocket"), sid) if method == Method::GET => self.upgrade(req, sid),
-            (Some("polling"), None) if method == Method::GET => self.open_polling(),
+            (Some("websocket"), sid) if method == Method::GET => self.upgrade(req, sid, addr),
+            (Some("polling"), None) if method == Method::GET => self.open_polling(addr),
             (Some("polling"), Some(sid)) if method == Method::GET => self.poll(sid).await,
             (Some("polling"), Some(sid)) if method == Method::POST => {
                 self.post(sid, req.into_body()).await
@@ -95,11 +114,10 @@ impl<H: Handler> Engine<H> {
         }
     }
 
-    fn open_polling(self: Arc<Self>) -> Response {
-        let session = Session::new(Transport::Polling);
-        if !self.register(&session) {
+    fn open_polling(self: Arc<Self>, addr: Option<ClientAddr>) -> Response {
+        let Some(session) = self.register(Transport::Polling, addr) else {
             return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
-        }
+        };
         let open = self.open_packet(&session, true);
         tokio::spawn(self.heartbeat(session));
         text(open)
@@ -126,8 +144,17 @@ impl<H: Handler> Engine<H> {
         loop {
             {
                 let mut state = session.lock();
-                if state.closed.is_some() {
-                    return text("1".into());
+                if let Some(why) = state.closed {
+                    // The reference server ends a poll pending at the client's
+                    // own close with a `noop`, and at its own with `close`.
+                    return text(
+                        if why == reason::CLIENT_CLOSE {
+                            "6"
+                        } else {
+                            "1"
+                        }
+                        .into(),
+                    );
                 }
                 if !state.outbox.is_empty() {
                     state.queued_bytes = 0;
@@ -156,9 +183,20 @@ impl<H: Handler> Engine<H> {
         let Some(session) = self.session(sid) else {
             return refused(1, "Session ID unknown");
         };
-        if session.lock().transport == Transport::Websocket {
-            return refused(3, "Bad request");
+        {
+            let mut state = session.lock();
+            if state.transport == Transport::Websocket {
+                return refused(3, "Bad request");
+            }
+            // The spec: a second POST while one is read closes the session.
+            if state.posting {
+                drop(state);
+                session.close("two posts at once");
+                return refused(3, "Bad request");
+            }
+            state.posting = true;
         }
+        let _guard = PostGuard(&session);
         let Ok(bytes) = axum::body::to_bytes(body, self.config.max_payload).await else {
             session.close("payload too large");
             return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large").into_response();
@@ -168,13 +206,19 @@ impl<H: Handler> Engine<H> {
             return refused(3, "Bad request");
         };
         for packet in payload.split(packet::SEPARATOR) {
+            // Binary data (`b` and base64) is read and dropped, as binary
+            // frames are over websocket: the protocol has no use for it.
+            if packet.starts_with('b') {
+                tracing::debug!(sid = %session.eio_sid, len = packet.len(), "binary packet ignored");
+                continue;
+            }
             match self.on_packet(&session, packet).await {
                 Flow::Close => {
-                    session.close("client close");
+                    session.close(reason::CLIENT_CLOSE);
                     break;
                 }
                 Flow::Malformed => {
-                    session.close("malformed packet");
+                    session.close(reason::MALFORMED);
                     return refused(3, "Bad request");
                 }
                 Flow::Pong => session.pong.notify_one(),
@@ -184,19 +228,21 @@ impl<H: Handler> Engine<H> {
         text("ok".into())
     }
 
-    /// Pings a polling session until it closes or upgrades.
+    /// Pings a polling session until it closes or upgrades, and closes it
+    /// at its deadline to connect the namespace.
     async fn heartbeat(self: Arc<Self>, session: Arc<Session<H::Conn>>) {
         let config = self.config.clone();
+        let mut next_ping = Instant::now() + config.ping_interval;
         loop {
             tokio::select! {
-                () = sleep(config.ping_interval) => {}
+                () = sleep_until(next_ping) => {}
                 () = session.ended.notified() => {}
+                () = sleep_until_some(session.connect_by()) => session.enforce_connect_deadline(),
             }
             if self.heartbeat_over(&session).await {
                 return;
             }
-            if !session.is_connected() && session.created.elapsed() > config.connect_timeout {
-                session.close("no namespace connection");
+            if Instant::now() < next_ping {
                 continue;
             }
             session.push("2".into());
@@ -208,6 +254,7 @@ impl<H: Handler> Engine<H> {
             if self.heartbeat_over(&session).await {
                 return;
             }
+            next_ping = Instant::now() + config.ping_interval;
         }
     }
 
@@ -227,7 +274,12 @@ impl<H: Handler> Engine<H> {
         closed
     }
 
-    fn upgrade(self: Arc<Self>, mut req: Request, sid: Option<&str>) -> Response {
+    fn upgrade(
+        self: Arc<Self>,
+        mut req: Request,
+        sid: Option<&str>,
+        addr: Option<ClientAddr>,
+    ) -> Response {
         let headers = req.headers();
         let is_websocket = headers
             .get(header::UPGRADE)
@@ -255,7 +307,10 @@ impl<H: Handler> Engine<H> {
         drop(req);
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => self.run_websocket(TokioIo::new(upgraded), probing).await,
+                Ok(upgraded) => {
+                    self.run_websocket(TokioIo::new(upgraded), probing, addr)
+                        .await
+                }
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }
         });
@@ -270,8 +325,12 @@ impl<H: Handler> Engine<H> {
         response
     }
 
-    async fn run_websocket<S>(self: Arc<Self>, mut io: S, probing: Option<Arc<Session<H::Conn>>>)
-    where
+    async fn run_websocket<S>(
+        self: Arc<Self>,
+        mut io: S,
+        probing: Option<Arc<Session<H::Conn>>>,
+        addr: Option<ClientAddr>,
+    ) where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let mut reader = ws::Reader::new(self.config.max_payload);
@@ -288,11 +347,17 @@ impl<H: Handler> Engine<H> {
                 }
             },
             None => {
-                let session = Session::new(Transport::Websocket);
-                if !self.register(&session) {
-                    let _ = self.write_frame(&mut io, 0x8, &[]).await;
+                let Some(session) = self.register(Transport::Websocket, addr) else {
+                    // 1013: try again later.
+                    let _ = self
+                        .write_frame(
+                            &mut io,
+                            0x8,
+                            &ws::close_payload(1013, "too many connections"),
+                        )
+                        .await;
                     return;
-                }
+                };
                 let open = self.open_packet(&session, false);
                 if self.write(&mut io, &open).await.is_err() {
                     self.finish(&session).await;
@@ -376,15 +441,17 @@ impl<H: Handler> Engine<H> {
                     return;
                 }
             }
-            if closed.is_some() {
-                let _ = timeout(self.config.ping_timeout, ws::write(io, 0x8, &[])).await;
+            if let Some(why) = closed {
+                let payload = ws::close_payload(close_code(why), why);
+                let _ = timeout(self.config.ping_timeout, ws::write(io, 0x8, &payload)).await;
                 return;
             }
+            let connect_by = session.connect_by();
             tokio::select! {
                 message = reader.next(io) => match message {
                     Ok(Message::Text(text)) => match self.on_packet(session, &text).await {
-                        Flow::Close => session.close("client close"),
-                        Flow::Malformed => session.close("malformed packet"),
+                        Flow::Close => session.close(reason::CLIENT_CLOSE),
+                        Flow::Malformed => session.close(reason::MALFORMED),
                         Flow::Pong => {
                             if let Some(at) = pinged_at.take() {
                                 next_ping = at + interval;
@@ -406,17 +473,19 @@ impl<H: Handler> Engine<H> {
                     Err(e) => {
                         tracing::debug!(sid = %session.eio_sid, error = %e, "websocket ended");
                         session.close("transport error");
+                        // The peer learns why, unless it is gone.
+                        if let Some(code) = e.close_code() {
+                            let payload = ws::close_payload(code, &e.to_string());
+                            let _ = timeout(self.config.ping_timeout, ws::write(io, 0x8, &payload)).await;
+                        }
                         return;
                     }
                 },
                 () = session.wake.notified() => {}
+                () = sleep_until_some(connect_by) => session.enforce_connect_deadline(),
                 () = sleep_until(next_ping) => {
                     if pinged_at.is_some() {
                         session.close("ping timeout");
-                    } else if !session.is_connected()
-                        && session.created.elapsed() > self.config.connect_timeout
-                    {
-                        session.close("no namespace connection");
                     } else {
                         session.push("2".into());
                         let now = Instant::now();

@@ -175,7 +175,23 @@ fn header(buf: &[u8]) -> Result<Option<(usize, u64)>, SioError> {
         None if ext == 2 => u64::from(u16::from_be_bytes([buf[2], buf[3]])),
         None => u64::from_be_bytes(buf[2..10].try_into().unwrap_or([0xFF; 8])),
     };
+    // RFC 6455 §5.2: the most significant bit of a 64-bit length must be 0.
+    if len > i64::MAX as u64 {
+        return Err(SioError::Protocol("frame length out of range"));
+    }
     Ok(Some((head, len)))
+}
+
+/// The payload of a close frame: the status code and a reason cut to fit
+/// the 125 bytes of a control frame (at a character boundary).
+pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    payload
 }
 
 fn message(opcode: u8, data: Vec<u8>) -> Result<Message, SioError> {
@@ -184,7 +200,7 @@ fn message(opcode: u8, data: Vec<u8>) -> Result<Message, SioError> {
     }
     String::from_utf8(data)
         .map(Message::Text)
-        .map_err(|_| SioError::Protocol("text message is not UTF-8"))
+        .map_err(|_| SioError::InvalidText)
 }
 
 /// Writes one unmasked frame, header and payload in one buffer of their size.
@@ -278,7 +294,34 @@ mod tests {
         let bad_utf8 = masked(0x1, true, &[0xFF, 0xFE]);
         assert!(matches!(
             Reader::new(100).next(&mut &bad_utf8[..]).await,
-            Err(SioError::Protocol(_))
+            Err(SioError::InvalidText)
         ));
+    }
+
+    #[tokio::test]
+    async fn huge_lengths_are_refused_from_the_header_alone() {
+        // 2^63: the top bit of a 64-bit length must be 0 (RFC 6455 §5.2).
+        let mut huge = vec![0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
+        let err = Reader::new(100).next(&mut &huge[..]).await.unwrap_err();
+        assert!(matches!(err, SioError::Protocol(_)), "{err}");
+        assert_eq!(err.close_code(), Some(1002));
+        // 2^63 - 1: a valid length, refused as too large before any payload.
+        huge[2] = 0x7F;
+        huge[3..10].fill(0xFF);
+        let err = Reader::new(100).next(&mut &huge[..]).await.unwrap_err();
+        assert!(
+            matches!(err, SioError::TooLarge(n) if n == i64::MAX as u64),
+            "{err}"
+        );
+        assert_eq!(err.close_code(), Some(1009));
+    }
+
+    #[test]
+    fn close_payloads_carry_the_code_and_fit_a_control_frame() {
+        assert_eq!(close_payload(1008, "bad"), [0x03, 0xF0, b'b', b'a', b'd']);
+        let long = "é".repeat(100);
+        let payload = close_payload(1002, &long);
+        assert!(payload.len() <= 125);
+        assert!(std::str::from_utf8(&payload[2..]).is_ok());
     }
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -120,10 +120,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
                 }
             }),
         )
-        .route(
-            "/api/docs",
-            get(|| async { Html(include_str!("docs.html")) }),
-        )
+        .merge(web::docs_routes())
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))

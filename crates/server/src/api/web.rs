@@ -15,6 +15,14 @@
 //! stricter paths: only plain segments (no hidden files, no percent
 //! escapes, which `ServeDir` would decode) and no symbolic link out of the
 //! folder (which `ServeDir` would follow).
+//!
+//! Every answer of the server (the app, the API, its docs, signalling,
+//! errors) also carries the browser hardening of [`security_headers`]: a
+//! Content-Security-Policy that runs only the server's own script files
+//! (the app, the docs page and the landing page have no inline script or
+//! style), no framing, no referrer, and camera, microphone and screen
+//! capture for the app's own origin only. HSTS is added over HTTPS by the
+//! accept loop (`crate::serve`).
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +49,69 @@ const RESERVED: &[&str] = &[
 const HASHED_DIR: &str = "assets";
 
 const INDEX: &str = "index.html";
+
+/// The Content-Security-Policy of every answer. Scripts, styles, fonts and
+/// images come from the server itself (esbuild's files, the favicon);
+/// `data:`/`blob:` images and `blob:` media are what the app makes itself
+/// (video tiles use `srcObject`, which CSP does not govern); `connect-src
+/// 'self'` covers the API and the Socket.IO websocket of the same host;
+/// nothing may frame the app, and forms and `<base>` stay on the origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+    connect-src 'self'; worker-src 'self' blob:; font-src 'self'; object-src 'none'; \
+    base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// What the app may ask of the browser's devices: camera, microphone and
+/// screen sharing for its own origin, nothing for anyone else.
+pub const PERMISSIONS_POLICY: &str = "camera=(self), microphone=(self), display-capture=(self), \
+    geolocation=(), payment=(), usb=()";
+
+/// Adds the browser hardening headers to an answer (see the module doc).
+pub async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.insert(
+        header::HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static(PERMISSIONS_POLICY),
+    );
+    response
+}
+
+/// The API page (`/api/docs`) and the files it and the landing page use,
+/// kept out of the pages so that the CSP needs no inline script or style.
+pub fn docs_routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    use axum::routing::get;
+    fn asset(content_type: &'static str, body: &'static str) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response()
+    }
+    axum::Router::new()
+        .route(
+            "/api/docs",
+            get(|| async { Html(include_str!("docs.html")) }),
+        )
+        .route(
+            "/api/docs.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("docs.js")) }),
+        )
+        .route(
+            "/api/docs.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("docs.css")) }),
+        )
+}
 
 /// Answers every request no route took: a file of the app, the app's
 /// `index.html` for client routes, or the JSON 404 of the API.

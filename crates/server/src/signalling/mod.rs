@@ -203,15 +203,16 @@ pub type SignalEngine = Arc<Engine<Signalling>>;
 
 /// Builds the Socket.IO engine (route it with [`sio::router`]) and starts
 /// the task that writes bus deliveries to sockets.
-pub fn engine(app: AppState, limits: SignalLimits, max_sessions: usize) -> SignalEngine {
+/// `sessions` gives the caps on sessions and the time to sign in; the
+/// protocol settings come from `limits`.
+pub fn engine(app: AppState, limits: SignalLimits, sessions: sio::Config) -> SignalEngine {
     let config = sio::Config {
         ping_interval: limits.ping_interval,
         ping_timeout: limits.ping_timeout,
         // Messages beyond this close the connection; events between
         // `max_event_bytes` and this get a `bad_request` and stay connected.
         max_payload: limits.max_event_bytes.saturating_mul(4),
-        connect_timeout: Duration::from_secs(45),
-        max_sessions,
+        ..sessions
     };
     let deliveries = app.bus.subscribe();
     let engine = Engine::new(
