@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use vtp_sfu::engine::{
     Engine, EngineError, EngineEvent, EngineOutput, FailureReason, IceParameters, IceProtocol,
-    TapInfo, TapPacket, TransportFailures, TransportInfo, TransportOptions,
+    MediaTotals, TapInfo, TapPacket, TransportFailures, TransportInfo, TransportOptions,
 };
 use vtp_sfu::rtp::RtpCapabilities;
 
@@ -75,6 +75,11 @@ pub(crate) struct WorkerCounters {
     pub tap_drops: AtomicU64,
     /// The engine's transport failures, in `FailureReason::ALL` order.
     pub failures: [AtomicU64; FailureReason::ALL.len()],
+    /// The engine's media counters, in `MediaTotals::to_array` order.
+    pub media: [AtomicU64; MediaTotals::LEN],
+    /// Nanoseconds the worker spent working (not waiting for a datagram or
+    /// a timer): its load is the rate of this.
+    pub busy_nanos: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -92,6 +97,12 @@ impl WorkerCounters {
             dtls_failed: n(FailureReason::DtlsFailed),
             disconnected: n(FailureReason::Disconnected),
         }
+    }
+
+    pub fn media_totals(&self) -> MediaTotals {
+        MediaTotals::from_array(std::array::from_fn(|i| {
+            self.media[i].load(Ordering::Relaxed)
+        }))
     }
 }
 
@@ -121,6 +132,8 @@ pub(crate) struct Worker {
     next_tcp_sweep: Instant,
     /// The engine's failure counts last copied to `counters`.
     failures_seen: TransportFailures,
+    /// The engine's media counters last copied to `counters`.
+    media_seen: MediaTotals,
 }
 
 /// The receiving end of a tap, on the worker.
@@ -154,6 +167,7 @@ impl Worker {
             tcp: HashMap::new(),
             next_tcp_sweep: Instant::now() + TCP_SWEEP,
             failures_seen: TransportFailures::default(),
+            media_seen: MediaTotals::default(),
         }
     }
 
@@ -162,6 +176,8 @@ impl Worker {
     /// every sender is gone.
     pub fn run(mut self, queue: Receiver<Msg>, commands: Receiver<Command>) {
         loop {
+            // Two clock reads a turn (not per datagram) measure the load.
+            let turn = Instant::now();
             loop {
                 match commands.try_recv() {
                     Ok(command) => self.run_command(command),
@@ -176,10 +192,13 @@ impl Worker {
             // once per turn; a turn takes up to `BATCH` datagrams.
             let deadline = self.engine.next_timeout();
             let now = Instant::now();
+            let mut busy = now.saturating_duration_since(turn);
             let wait = deadline
                 .map_or(MAX_IDLE, |at| at.saturating_duration_since(now))
                 .min(MAX_IDLE);
-            match queue.recv_timeout(wait) {
+            let received = queue.recv_timeout(wait);
+            let woke = Instant::now();
+            match received {
                 Ok(msg) => {
                     self.take(msg);
                     for msg in queue.try_iter().take(BATCH - 1) {
@@ -202,6 +221,9 @@ impl Worker {
                 self.tcp.retain(|_, c| !c.is_closed());
                 self.next_tcp_sweep = now + TCP_SWEEP;
             }
+            busy += woke.elapsed();
+            let nanos = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
+            self.counters.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
         }
     }
 
@@ -304,6 +326,13 @@ impl Worker {
                 n.store(failures.get(*reason), Ordering::Relaxed);
             }
             self.failures_seen = failures;
+        }
+        let media = self.engine.media_totals();
+        if media != self.media_seen {
+            for (value, n) in media.to_array().iter().zip(&c.media) {
+                n.store(*value, Ordering::Relaxed);
+            }
+            self.media_seen = media;
         }
     }
 
