@@ -20,6 +20,7 @@ mod recording_storage;
 mod recordings;
 mod rooms;
 mod sessions;
+mod timings;
 mod tokens;
 mod users;
 
@@ -32,4 +33,5 @@ pub use exports::{ExportLayout, ExportState, RecordingExport};
 pub use model::*;
 pub use pool::{Backend, Store, StoreOptions};
 pub use recording_storage::{RecordingStorage, StorageLocation};
+pub use timings::{QUERY_BUCKETS, QueryTimingsSnapshot};
 pub use tokens::RefreshClaim;
