@@ -120,7 +120,12 @@ impl sio::Handler for Signalling {
     }
 
     async fn event(&self, socket: &Socket<Conn>, name: String, data: Value, len: usize) -> Value {
-        handlers::dispatch(self, &socket.conn, &socket.id, &name, data, len).await
+        let started = Instant::now();
+        let answer = handlers::dispatch(self, &socket.conn, &socket.id, &name, data, len).await;
+        self.app
+            .metrics
+            .signalling_event(&name, &answer, started.elapsed());
+        answer
     }
 
     fn refuse(&self, message: &str) -> Value {

@@ -1,159 +1,164 @@
-//! `GET /metrics`: counts in the Prometheus text format, for operators.
-//! Only counts: nothing that names a user or a room.
+//! `GET /metrics` for Prometheus, in the OpenMetrics text format made by
+//! the `prometheus-client` crate (docs/operations.md lists every family),
+//! and who may read it: see [`MetricsAccess`] and docs/deploy.md
+//! ("Metrics"). Only counts: nothing that names a user or a room.
+//!
+//! Two kinds of figures: counted as things happen (`crate::metrics`: HTTP
+//! requests through the layer in [`http`], Socket.IO events), and read at
+//! scrape time from where they already live ([`snapshot`]: rooms and peers,
+//! the SFU's counters with media totals and each worker's load, the
+//! store's timings and row counts, the process, the disk, the
+//! certificate). The media path itself only bumps plain integers in the
+//! engine, copied to atomics once per worker turn
+//! (`vtp_sfu::engine::MediaTotals`).
 
-use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+pub mod http;
+pub mod snapshot;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use std::net::SocketAddr;
 
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use prometheus_client::registry::Registry;
+
+use crate::config::Secret;
+use crate::error::ApiError;
 use crate::state::AppState;
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let (rooms, peers) = state.hub.counts();
-    // A remote SFU that does not answer shows as zeros, not as an error:
-    // the rest of the page is still worth scraping.
-    let sfu = match state.hub.media().health().await {
-        Ok(health) => health.stats,
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics: sfu health failed");
-            vtp_sfu_driver::DriverStats::default()
-        }
-    };
-    let mut out = String::with_capacity(2048);
-    let mut gauge = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
-    };
-    gauge(
-        "vtp_http_connections",
-        "Open TCP connections (HTTP and websockets).",
-        state.metrics.open_connections.load(Ordering::Relaxed) as u64,
-    );
-    gauge(
-        "vtp_signalling_connections",
-        "Authenticated Socket.IO connections.",
-        state.metrics.signalling_connections.load(Ordering::Relaxed) as u64,
-    );
-    gauge(
-        "vtp_live_rooms",
-        "Rooms with a live session on this node.",
-        rooms as u64,
-    );
-    gauge(
-        "vtp_live_peers",
-        "Peers in live rooms (within their reconnect grace included).",
-        peers as u64,
-    );
-    gauge("vtp_sfu_workers", "SFU worker threads.", sfu.workers as u64);
-    gauge(
-        "vtp_sfu_routers",
-        "SFU routers (one per live session).",
-        sfu.routers as u64,
-    );
-    gauge(
-        "vtp_sfu_transports",
-        "WebRTC transports.",
-        sfu.transports as u64,
-    );
-    gauge(
-        "vtp_sfu_producers",
-        "Producers (published tracks).",
-        sfu.producers as u64,
-    );
-    gauge(
-        "vtp_sfu_consumers",
-        "Consumers (received tracks).",
-        sfu.consumers as u64,
-    );
-    gauge(
-        "vtp_sfu_tcp_connections",
-        "Open ICE-TCP connections (clients whose network blocks UDP).",
-        sfu.tcp.connections,
-    );
-    let mut counter = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
-    };
-    counter(
-        "vtp_sfu_datagrams_received_total",
-        "UDP datagrams read by the SFU.",
-        sfu.datagrams_in,
-    );
-    counter(
-        "vtp_sfu_datagrams_sent_total",
-        "UDP datagrams sent by the SFU.",
-        sfu.datagrams_out,
-    );
-    counter(
-        "vtp_sfu_datagrams_dropped_unknown_total",
-        "Datagrams of no known transport.",
-        sfu.dropped_unknown,
-    );
-    counter(
-        "vtp_sfu_datagrams_dropped_overload_total",
-        "Datagrams dropped because a worker was behind.",
-        sfu.dropped_queue_full,
-    );
-    counter(
-        "vtp_sfu_tcp_rejected_total",
-        "ICE-TCP connections closed at accept: over the total or per-IP limit.",
-        sfu.tcp.rejected_limit,
-    );
-    counter(
-        "vtp_sfu_tcp_closed_abuse_total",
-        "ICE-TCP connections closed for bad framing, no STUN in time or idleness.",
-        sfu.tcp.closed_bad_frame + sfu.tcp.closed_no_stun + sfu.tcp.closed_idle,
-    );
-    counter(
-        "vtp_sfu_tcp_send_dropped_total",
-        "Packets not sent on an ICE-TCP connection: its queue was full or it had closed.",
-        sfu.tcp.send_dropped,
-    );
-    // One family, a series per reason (zeros included, so that rates work
-    // from the start).
-    let _ = writeln!(
-        out,
-        "# HELP vtp_transport_failures_total WebRTC transports that did not connect \
-         (ICE or DTLS) within the deadline or whose connection died, by reason.\n\
-         # TYPE vtp_transport_failures_total counter"
-    );
-    for reason in vtp_sfu::engine::FailureReason::ALL {
-        let _ = writeln!(
-            out,
-            "vtp_transport_failures_total{{reason=\"{}\"}} {}",
-            reason.as_str(),
-            sfu.transport_failures.get(reason)
-        );
-    }
-    // The process's own figures, under the names Prometheus's client
-    // libraries use, so that load tools and dashboards read them as usual.
-    if let Some(cpu) = vtp_sfu_driver::process_cpu_seconds() {
-        let _ = writeln!(
-            out,
-            "# HELP process_cpu_seconds_total User and system CPU time of this process.\n\
-             # TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}"
-        );
-    }
-    if let Some(rss) = resident_memory_bytes() {
-        let _ = writeln!(
-            out,
-            "# HELP process_resident_memory_bytes Resident memory of this process.\n\
-             # TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}"
-        );
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+/// Where `/metrics` is served and what it asks for.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsAccess {
+    /// On the public port (no `--metrics-bind`, and a token or a loopback
+    /// bind; see [`MetricsAccess::from_flags`]).
+    pub public: bool,
+    /// `--metrics-token`: `Authorization: Bearer <token>` required.
+    pub token: Option<Secret>,
 }
 
-/// `VmRSS` of `/proc/self/status`, in bytes.
-fn resident_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+impl MetricsAccess {
+    /// The rule of docs/deploy.md: with `--metrics-bind`, only there; else
+    /// on the public port when a token guards it or the port is loopback
+    /// only; else nowhere (and [`MetricsAccess::warning`] says why).
+    pub fn from_flags(
+        bind: SocketAddr,
+        metrics_bind: Option<SocketAddr>,
+        token: Option<Secret>,
+    ) -> Self {
+        let public = metrics_bind.is_none() && (token.is_some() || bind.ip().is_loopback());
+        MetricsAccess { public, token }
+    }
+
+    /// A start-up warning when `/metrics` is off for lack of a setting.
+    pub fn warning(&self, metrics_bind: Option<SocketAddr>) -> Option<&'static str> {
+        (!self.public && metrics_bind.is_none()).then_some(
+            "/metrics is off: the HTTP port is reachable from other hosts and neither \
+             --metrics-bind (VTP_METRICS_BIND) nor --metrics-token (VTP_METRICS_TOKEN) is set",
+        )
+    }
+}
+
+/// The content type of the page (OpenMetrics text; Prometheus asks for it).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&state).await)
+}
+
+/// The whole page: the counters kept as things happen, the export
+/// durations, then the scrape-time snapshot.
+pub async fn render(state: &AppState) -> String {
+    let snapshot = snapshot::Snapshot::take(state).await;
+    let mut registry = Registry::default();
+    state.metrics.register(&mut registry);
+    registry.register(
+        "vtp_export_duration_seconds",
+        "Time an export of a recording to MP4 ran, by outcome.",
+        state.exports.durations().clone(),
+    );
+    registry.register_collector(Box::new(snapshot));
+    let mut out = String::with_capacity(32 * 1024);
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+/// `/metrics` behind the token, if one is set, as a router to merge.
+pub fn routes(token: Option<Secret>) -> Router<AppState> {
+    let router = Router::new().route("/metrics", get(metrics));
+    match token {
+        Some(token) => router.layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| {
+                let token = token.clone();
+                async move { require_token(&token, request, next).await }
+            },
+        )),
+        None => router,
+    }
+}
+
+/// The router of `--metrics-bind`: `/metrics` and nothing else.
+pub fn private_router(state: AppState, token: Option<Secret>) -> Router {
+    routes(token)
+        .fallback(|| async { ApiError::not_found("only /metrics is served here").into_response() })
+        .with_state(state)
+}
+
+async fn require_token(token: &Secret, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(given) if token.matches(given) => next.run(request).await,
+        _ => {
+            let mut response = ApiError::unauthorized(
+                "/metrics needs `Authorization: Bearer <VTP_METRICS_TOKEN>`",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"metrics\""),
+            );
+            debug_assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn metrics_are_public_only_on_loopback_or_behind_a_token() {
+        let token = Some(Secret::new("t"));
+        let open = addr("0.0.0.0:8080");
+        let local = addr("127.0.0.1:8080");
+        let private = Some(addr("127.0.0.1:9100"));
+        assert!(MetricsAccess::from_flags(local, None, None).public);
+        assert!(!MetricsAccess::from_flags(open, None, None).public);
+        assert!(
+            MetricsAccess::from_flags(open, None, None)
+                .warning(None)
+                .is_some()
+        );
+        assert!(MetricsAccess::from_flags(open, None, token.clone()).public);
+        assert!(!MetricsAccess::from_flags(open, private, token).public);
+        assert!(!MetricsAccess::from_flags(local, private, None).public);
+        assert!(
+            MetricsAccess::from_flags(local, private, None)
+                .warning(private)
+                .is_none()
+        );
+    }
 }
