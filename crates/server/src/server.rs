@@ -34,6 +34,8 @@ use vtp_sfu_driver::{DriverConfig, SfuControl, SfuDriver};
 
 /// Shortest `--metrics-token` accepted: guessing must be hopeless.
 const MIN_METRICS_TOKEN: usize = 16;
+/// Connections open at once on `--metrics-bind` (a few Prometheus servers).
+const METRICS_CONNECTIONS: usize = 16;
 
 /// Upper bound on `maxParticipants` of one room.
 pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
@@ -332,14 +334,16 @@ impl Server {
         let private_metrics = self.metrics.0.take().map(|listener| {
             let app = api::metrics::private_router(self.state.clone(), self.metrics.1.clone());
             let mut stopped = stop_redirect.subscribe();
-            tokio::spawn(serve::serve(
-                listener,
-                app,
-                self.connection_limits.clone(),
-                async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                },
-            ))
+            // Its own small cap: a flood of the public port does not keep
+            // Prometheus out, nor scrapers the classes.
+            let limits = ConnectionLimits {
+                max_connections: METRICS_CONNECTIONS,
+                open: Arc::default(),
+                ..self.connection_limits.clone()
+            };
+            tokio::spawn(serve::serve(listener, app, limits, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
         });
         let redirect = match (self.redirect.take(), listener.local_addr()) {
             (Some(plain), Ok(https)) => Some(tokio::spawn(serve::serve(

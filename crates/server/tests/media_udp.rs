@@ -135,6 +135,19 @@ async fn two_subscribers_receive_what_one_publishes() {
         0.0
     );
     assert!(metric(r#"vtp_sfu_worker_busy_seconds_total{worker="0"}"#) > 0.0);
+    // By kind and state: one audio and one video track, each to B and C,
+    // over three transports that all connected.
+    assert_eq!(metric(r#"vtp_sfu_producers_by_kind{kind="video"}"#), 1.0);
+    assert_eq!(metric(r#"vtp_sfu_producers_by_kind{kind="audio"}"#), 1.0);
+    assert_eq!(metric(r#"vtp_sfu_consumers_by_kind{kind="video"}"#), 2.0);
+    assert_eq!(
+        metric(r#"vtp_sfu_transports_by_state{state="connected"}"#),
+        3.0
+    );
+    assert_eq!(
+        metric(r#"vtp_sfu_transports_by_state{state="connecting"}"#),
+        0.0
+    );
 }
 
 /// Pausing B's video consumer stops its flow while C, on the same

@@ -503,6 +503,9 @@ impl SfuHandle {
                     dropped_queue_full: load64(&c.dropped_queue_full),
                     tap_drops: load64(&c.tap_drops),
                     busy_nanos: load64(&c.busy_nanos),
+                    connected_transports: load(&c.connected_transports),
+                    video_producers: load(&c.video_producers),
+                    video_consumers: load(&c.video_consumers),
                 }
             })
             .collect();

@@ -27,6 +27,14 @@ pub struct WorkerStats {
     /// worker's load, 1.0 = a whole core).
     #[serde(default)]
     pub busy_nanos: u64,
+    /// Transports whose ICE and DTLS are up.
+    #[serde(default)]
+    pub connected_transports: usize,
+    /// Video producers and consumers (the rest are audio).
+    #[serde(default)]
+    pub video_producers: usize,
+    #[serde(default)]
+    pub video_consumers: usize,
 }
 
 /// Counts of the whole driver (`GET /sfu/v1/health` material).

@@ -80,6 +80,11 @@ pub(crate) struct WorkerCounters {
     /// Nanoseconds the worker spent working (not waiting for a datagram or
     /// a timer): its load is the rate of this.
     pub busy_nanos: AtomicU64,
+    /// Transports whose ICE and DTLS are up.
+    pub connected_transports: AtomicUsize,
+    /// Video producers and consumers (the rest are audio).
+    pub video_producers: AtomicUsize,
+    pub video_consumers: AtomicUsize,
 }
 
 impl WorkerCounters {
@@ -134,6 +139,11 @@ pub(crate) struct Worker {
     failures_seen: TransportFailures,
     /// The engine's media counters last copied to `counters`.
     media_seen: MediaTotals,
+    /// Transports connected, and video producers and consumers (for the
+    /// operators' counts by state and kind).
+    connected: HashSet<String>,
+    video_producers: HashSet<String>,
+    video_consumers: HashSet<String>,
 }
 
 /// The receiving end of a tap, on the worker.
@@ -168,6 +178,9 @@ impl Worker {
             next_tcp_sweep: Instant::now() + TCP_SWEEP,
             failures_seen: TransportFailures::default(),
             media_seen: MediaTotals::default(),
+            connected: HashSet::new(),
+            video_producers: HashSet::new(),
+            video_consumers: HashSet::new(),
         }
     }
 
@@ -320,6 +333,12 @@ impl Worker {
         c.transports.store(self.transports.len(), Ordering::Relaxed);
         c.producers.store(self.producers.len(), Ordering::Relaxed);
         c.consumers.store(self.consumers.len(), Ordering::Relaxed);
+        c.connected_transports
+            .store(self.connected.len(), Ordering::Relaxed);
+        c.video_producers
+            .store(self.video_producers.len(), Ordering::Relaxed);
+        c.video_consumers
+            .store(self.video_consumers.len(), Ordering::Relaxed);
         let failures = self.engine.transport_failures();
         if failures != self.failures_seen {
             for (reason, n) in FailureReason::ALL.iter().zip(&c.failures) {
@@ -358,6 +377,11 @@ impl Worker {
             EngineEvent::TapClosed { tap_id, .. } => self.taps.remove(tap_id).map(|t| t.router),
         };
         match &event {
+            EngineEvent::TransportConnected { transport_id }
+                if self.transports.contains_key(transport_id) =>
+            {
+                self.connected.insert(transport_id.clone());
+            }
             EngineEvent::TransportClosed { transport_id, .. } => {
                 self.forget_transport(transport_id)
             }
@@ -379,6 +403,7 @@ impl Worker {
     }
 
     fn forget_transport(&mut self, transport_id: &str) {
+        self.connected.remove(transport_id);
         if let Some((_, ufrag)) = self.transports.remove(transport_id) {
             let mut dir = self.shared.directory();
             dir.release(IdKind::Transport, transport_id);
@@ -390,8 +415,14 @@ impl Worker {
 
     fn forget(&mut self, kind: IdKind, id: &str) {
         let removed = match kind {
-            IdKind::Producer => self.producers.remove(id).is_some(),
-            IdKind::Consumer => self.consumers.remove(id).is_some(),
+            IdKind::Producer => {
+                self.video_producers.remove(id);
+                self.producers.remove(id).is_some()
+            }
+            IdKind::Consumer => {
+                self.video_consumers.remove(id);
+                self.consumers.remove(id).is_some()
+            }
             IdKind::Router => self.routers.remove(id),
             IdKind::Transport => {
                 self.forget_transport(id);
@@ -536,7 +567,10 @@ impl Worker {
             Instant::now(),
         );
         match &result {
-            Ok(_) => {
+            Ok(info) => {
+                if info.kind == vtp_sfu::rtp::MediaKind::Video {
+                    self.video_producers.insert(producer_id.to_owned());
+                }
                 self.producers.insert(producer_id.to_owned(), router);
             }
             Err(_) => self
@@ -568,7 +602,10 @@ impl Worker {
             Instant::now(),
         );
         match &result {
-            Ok(_) => {
+            Ok(info) => {
+                if info.kind == vtp_sfu::rtp::MediaKind::Video {
+                    self.video_consumers.insert(consumer_id.to_owned());
+                }
                 self.consumers.insert(consumer_id.to_owned(), router);
             }
             Err(_) => self

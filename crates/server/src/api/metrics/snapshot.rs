@@ -245,6 +245,37 @@ impl Snapshot {
             "Open ICE-TCP connections (clients whose network blocks UDP).",
             sfu.tcp.connections as f64,
         )?;
+        let sum = |f: fn(&vtp_sfu_driver::WorkerStats) -> usize| -> usize {
+            sfu.per_worker.iter().map(f).sum()
+        };
+        let connected = sum(|w| w.connected_transports);
+        out.gauges(
+            "vtp_sfu_transports_by_state",
+            "WebRTC transports: connected (ICE and DTLS up) or connecting (not yet, or never).",
+            [
+                (label("state", "connected"), connected as f64),
+                (
+                    label("state", "connecting"),
+                    sfu.transports.saturating_sub(connected) as f64,
+                ),
+            ],
+        )?;
+        let by_kind = |total: usize, video: usize| {
+            [
+                (label("kind", "audio"), total.saturating_sub(video) as f64),
+                (label("kind", "video"), video as f64),
+            ]
+        };
+        out.gauges(
+            "vtp_sfu_producers_by_kind",
+            "Producers (published tracks) by kind.",
+            by_kind(sfu.producers, sum(|w| w.video_producers)),
+        )?;
+        out.gauges(
+            "vtp_sfu_consumers_by_kind",
+            "Consumers (received tracks) by kind.",
+            by_kind(sfu.consumers, sum(|w| w.video_consumers)),
+        )?;
         out.counter(
             "vtp_sfu_datagrams_received",
             "UDP datagrams read by the SFU.",
