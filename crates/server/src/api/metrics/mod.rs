@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -125,7 +125,6 @@ async fn require_token(token: &Secret, request: Request, next: Next) -> Response
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer realm=\"metrics\""),
             );
-            debug_assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
             response
         }
     }
