@@ -409,6 +409,22 @@ pub struct ServeArgs {
     pub log: LogArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Who may read `/metrics` (docs/deploy.md, "Metrics"). With neither flag
+/// it is served on the HTTP port only when that port is loopback.
+#[derive(Clone, Debug, Args)]
+pub struct MetricsArgs {
+    /// Serve `/metrics` on this address only (e.g. `127.0.0.1:9100` or a
+    /// management network's address), and not on the HTTP port.
+    #[arg(long, env = "VTP_METRICS_BIND", value_name = "ADDR")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Require `Authorization: Bearer <token>` on `/metrics` (Prometheus's
+    /// `authorization.credentials_file`), wherever it is served.
+    #[arg(long, env = "VTP_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
 }
 
 /// Where finished recordings are kept: the data directory, or an
@@ -603,6 +619,20 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `given` is this secret. Digests are compared, so the time
+    /// taken says nothing about the secret (not even its length).
+    pub fn matches(&self, given: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let (a, b) = (
+            Sha256::digest(given.as_bytes()),
+            Sha256::digest(self.0.as_bytes()),
+        );
+        a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -674,6 +704,14 @@ impl ServeArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn secrets_match_only_themselves() {
+        let s = Secret::new("metrics-token-0123456789");
+        assert!(s.matches("metrics-token-0123456789"));
+        assert!(!s.matches("metrics-token-012345678"));
+        assert!(!s.matches(""));
+    }
 
     #[test]
     fn cli_is_consistent() {

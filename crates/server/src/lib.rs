@@ -16,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod metrics;
 pub mod rate_limit;
 pub mod recording;
 pub mod rooms;

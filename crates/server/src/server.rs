@@ -32,6 +32,11 @@ use crate::tls::{self, Tls};
 use crate::turn::TurnConfig;
 use vtp_sfu_driver::{DriverConfig, SfuControl, SfuDriver};
 
+/// Shortest `--metrics-token` accepted: guessing must be hopeless.
+const MIN_METRICS_TOKEN: usize = 16;
+/// Connections open at once on `--metrics-bind` (a few Prometheus servers).
+const METRICS_CONNECTIONS: usize = 16;
+
 /// Upper bound on `maxParticipants` of one room.
 pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
 
@@ -55,6 +60,8 @@ pub struct Server {
     tls_reloader: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The plain-HTTP listener that redirects to HTTPS (`--http-redirect-bind`).
     redirect: Option<TcpListener>,
+    /// `/metrics` on its own address (`--metrics-bind`), and its token.
+    metrics: (Option<TcpListener>, Option<crate::config::Secret>),
 }
 
 impl Server {
@@ -76,6 +83,7 @@ impl Server {
         if let Some(secret) = &args.sfu_secret {
             crate::config::check_sfu_secret(secret).map_err(anyhow::Error::msg)?;
         }
+        let metrics = metrics_access(args).await?;
         let media = media_for(args)?;
         std::fs::create_dir_all(&args.store.data_dir).with_context(|| {
             format!(
@@ -148,10 +156,14 @@ impl Server {
             exports,
             recording_files,
         });
+        if let Some(tls) = &tls {
+            state.metrics.watch_certificate(tls.resolver().clone());
+        }
         let http = HttpOptions {
             max_body_bytes: args.max_body_bytes,
             cors_origins: args.cors_origins.clone(),
             web_dir: args.web_dir.clone(),
+            metrics: metrics.0,
         };
         let signal_limits = SignalLimits {
             max_event_bytes: args.max_event_bytes,
@@ -185,7 +197,13 @@ impl Server {
             tls,
             tls_reloader,
             redirect,
+            metrics: (metrics.1, args.metrics.metrics_token.clone()),
         })
+    }
+
+    /// Where `/metrics` listens when it has its own address.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.0.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -281,6 +299,16 @@ impl Server {
         if let Some(tls) = &self.tls {
             lines.push(tls.describe());
         }
+        let guard = if self.metrics.1.is_some() {
+            ", bearer token required"
+        } else {
+            ""
+        };
+        lines.push(match (self.metrics_addr(), self.http.metrics.public) {
+            (Some(at), _) => format!("metrics: http://{at}/metrics only{guard}"),
+            (None, true) => format!("metrics: /metrics on the HTTP port{guard}"),
+            (None, false) => "metrics: off (--metrics-bind, --metrics-token)".to_owned(),
+        });
         if let Some(redirect) = self.redirect_addr() {
             lines.push(format!(
                 "http: redirecting http://{redirect} to https on port {}",
@@ -327,6 +355,11 @@ impl Server {
         }
         // Every answer (app, API, docs, signalling, errors) carries them.
         let router = router.layer(axum::middleware::map_response(api::web::security_headers));
+        // Around every route: requests by route template, status and time.
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            self.state.clone(),
+            api::metrics::http::track,
+        ));
         let maintenance = tokio::spawn(maintenance(self.state.clone()));
         // Uploads what is ready (also what an earlier run left), then waits for more.
         let uploads = tokio::spawn(
@@ -338,6 +371,20 @@ impl Server {
         let reloader = self.tls_reloader.take().map(tokio::spawn);
         // The redirect listener stops with the main one.
         let (stop_redirect, redirect_stopped) = tokio::sync::watch::channel(false);
+        let private_metrics = self.metrics.0.take().map(|listener| {
+            let app = api::metrics::private_router(self.state.clone(), self.metrics.1.clone());
+            let mut stopped = stop_redirect.subscribe();
+            // Its own small cap: a flood of the public port does not keep
+            // Prometheus out, nor scrapers the classes.
+            let limits = ConnectionLimits {
+                max_connections: METRICS_CONNECTIONS,
+                open: Arc::default(),
+                ..self.connection_limits.clone()
+            };
+            tokio::spawn(serve::serve(listener, app, limits, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
+        });
         let redirect = match (self.redirect.take(), listener.local_addr()) {
             (Some(plain), Ok(https)) => Some(tokio::spawn(serve::serve(
                 plain,
@@ -373,6 +420,10 @@ impl Server {
             {
                 tracing::debug!("redirect listener still draining at shutdown");
             }
+        }
+        if let Some(metrics) = private_metrics {
+            // A scrape ends at once: nothing to wait for long.
+            let _ = tokio::time::timeout(Duration::from_secs(1), metrics).await;
         }
         if let Some(reloader) = reloader {
             reloader.abort();
@@ -541,6 +592,38 @@ pub fn start_driver(args: &ServeArgs) -> anyhow::Result<vtp_sfu_driver::SfuHandl
         );
     }
     Ok(sfu)
+}
+
+/// Who may read `/metrics` (docs/deploy.md), and its own listener when
+/// `--metrics-bind` is set.
+async fn metrics_access(
+    args: &ServeArgs,
+) -> anyhow::Result<(api::metrics::MetricsAccess, Option<TcpListener>)> {
+    let flags = &args.metrics;
+    if let Some(token) = &flags.metrics_token
+        && token.expose().len() < MIN_METRICS_TOKEN
+    {
+        anyhow::bail!(
+            "--metrics-token (VTP_METRICS_TOKEN) must be at least {MIN_METRICS_TOKEN} characters"
+        );
+    }
+    let access = api::metrics::MetricsAccess::from_flags(
+        args.bind,
+        flags.metrics_bind,
+        flags.metrics_token.clone(),
+    );
+    if let Some(warning) = access.warning(flags.metrics_bind) {
+        tracing::warn!("{warning}");
+    }
+    let listener = match flags.metrics_bind {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--metrics-bind)"))?,
+        ),
+        None => None,
+    };
+    Ok((access, listener))
 }
 
 /// Housekeeping that keeps tables from growing: expired refresh tokens.

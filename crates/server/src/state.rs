@@ -14,6 +14,7 @@ use crate::auth::tokens::{Scope, TokenIssuer};
 use crate::auth::watch::AccountWatch;
 use crate::auth::{self, AuthError};
 use crate::bus::Bus;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::recording::export::ExportQueue;
 use crate::recording::storage::RecordingFiles;
@@ -53,15 +54,6 @@ pub struct AppInner {
     pub exports: Arc<ExportQueue>,
     /// Recordings' files on disk or in the bucket (downloads, deletion).
     pub recording_files: Arc<RecordingFiles>,
-}
-
-/// Counters that are not kept anywhere else.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// TCP connections open (HTTP and websockets).
-    pub open_connections: Arc<std::sync::atomic::AtomicUsize>,
-    /// Authenticated Socket.IO connections.
-    pub signalling_connections: std::sync::atomic::AtomicUsize,
 }
 
 /// Settings that change what the API allows.

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("room logic", &["rooms"]),
     ("recorder", &["recording"]),
     ("accept loop", &["serve"]),
+    ("counters kept for /metrics", &["metrics"]),
     ("leaves", &["tls", "bus", "turn", "rate_limit", "telemetry"]),
     ("configuration", &["config"]),
 ];

@@ -114,6 +114,40 @@ async fn two_subscribers_receive_what_one_publishes() {
     );
     assert!(metric("process_cpu_seconds_total") > 0.0);
     assert!(metric("process_resident_memory_bytes") > 1e6);
+    // Media totals: what A sent arrived (in) and went to two subscribers
+    // (out, counted from the engine's periodic egress counters, so at
+    // least one interval's worth); the one worker did some work.
+    let media_in = metric(r#"vtp_media_packets_total{direction="in"}"#);
+    assert!(media_in >= (sent_v + sent_a) as f64 * 0.95, "{media_in}");
+    assert!(metric(r#"vtp_media_bytes_total{direction="in"}"#) > media_in);
+    wait_until(
+        MEDIA_WAIT,
+        "egress counters to reach /metrics",
+        async || {
+            let text = s.metrics().await;
+            metric_in(&text, r#"vtp_media_packets_total{direction="out"}"#)
+                .is_some_and(|out| out >= media_in)
+        },
+    )
+    .await;
+    assert_eq!(
+        metric(r#"vtp_media_packets_lost_total{direction="in"}"#),
+        0.0
+    );
+    assert!(metric(r#"vtp_sfu_worker_busy_seconds_total{worker="0"}"#) > 0.0);
+    // By kind and state: one audio and one video track, each to B and C,
+    // over three transports that all connected.
+    assert_eq!(metric(r#"vtp_sfu_producers_by_kind{kind="video"}"#), 1.0);
+    assert_eq!(metric(r#"vtp_sfu_producers_by_kind{kind="audio"}"#), 1.0);
+    assert_eq!(metric(r#"vtp_sfu_consumers_by_kind{kind="video"}"#), 2.0);
+    assert_eq!(
+        metric(r#"vtp_sfu_transports_by_state{state="connected"}"#),
+        3.0
+    );
+    assert_eq!(
+        metric(r#"vtp_sfu_transports_by_state{state="connecting"}"#),
+        0.0
+    );
 }
 
 /// Pausing B's video consumer stops its flow while C, on the same

@@ -95,7 +95,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::{Notify, mpsc as tokio_mpsc, oneshot};
 use vtp_sfu::engine::{
-    Engine, EngineConfig, EngineError, EngineEvent, IceProtocol, LocalCandidate, TransportFailures,
+    Engine, EngineConfig, EngineError, EngineEvent, IceProtocol, LocalCandidate, MediaTotals,
+    TransportFailures,
 };
 use vtp_sfu::rtp::RtpCapabilities;
 
@@ -501,6 +502,10 @@ impl SfuHandle {
                     datagrams_out: load64(&c.datagrams_out),
                     dropped_queue_full: load64(&c.dropped_queue_full),
                     tap_drops: load64(&c.tap_drops),
+                    busy_nanos: load64(&c.busy_nanos),
+                    connected_transports: load(&c.connected_transports),
+                    video_producers: load(&c.video_producers),
+                    video_consumers: load(&c.video_consumers),
                 }
             })
             .collect();
@@ -533,6 +538,15 @@ impl SfuHandle {
                     sum.add(&l.counters.transport_failures());
                     sum
                 },
+            ),
+            media: Box::new(
+                self.inner
+                    .links
+                    .iter()
+                    .fold(MediaTotals::default(), |mut sum, l| {
+                        sum.add(&l.counters.media_totals());
+                        sum
+                    }),
             ),
         }
     }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
-use vtp_sfu::engine::TransportFailures;
+use vtp_sfu::engine::{MediaTotals, TransportFailures};
 
 use crate::tcp::TcpStats;
 
@@ -23,6 +23,18 @@ pub struct WorkerStats {
     /// Tapped packets dropped because a recorder was behind.
     #[serde(default)]
     pub tap_drops: u64,
+    /// Nanoseconds spent working rather than waiting (its rate is the
+    /// worker's load, 1.0 = a whole core).
+    #[serde(default)]
+    pub busy_nanos: u64,
+    /// Transports whose ICE and DTLS are up.
+    #[serde(default)]
+    pub connected_transports: usize,
+    /// Video producers and consumers (the rest are audio).
+    #[serde(default)]
+    pub video_producers: usize,
+    #[serde(default)]
+    pub video_consumers: usize,
 }
 
 /// Counts of the whole driver (`GET /sfu/v1/health` material).
@@ -53,6 +65,10 @@ pub struct DriverStats {
     /// Transports that failed to connect or stopped working, by reason.
     #[serde(default)]
     pub transport_failures: TransportFailures,
+    /// Media counters of every worker's engine, summed (boxed: the
+    /// health answer stays small beside the control API's others).
+    #[serde(default)]
+    pub media: Box<MediaTotals>,
 }
 
 /// Liveness plus load.

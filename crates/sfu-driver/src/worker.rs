@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use vtp_sfu::engine::{
     Engine, EngineError, EngineEvent, EngineOutput, FailureReason, IceParameters, IceProtocol,
-    TapInfo, TapPacket, TransportFailures, TransportInfo, TransportOptions,
+    MediaTotals, TapInfo, TapPacket, TransportFailures, TransportInfo, TransportOptions,
 };
 use vtp_sfu::rtp::RtpCapabilities;
 
@@ -75,6 +75,16 @@ pub(crate) struct WorkerCounters {
     pub tap_drops: AtomicU64,
     /// The engine's transport failures, in `FailureReason::ALL` order.
     pub failures: [AtomicU64; FailureReason::ALL.len()],
+    /// The engine's media counters, in `MediaTotals::to_array` order.
+    pub media: [AtomicU64; MediaTotals::LEN],
+    /// Nanoseconds the worker spent working (not waiting for a datagram or
+    /// a timer): its load is the rate of this.
+    pub busy_nanos: AtomicU64,
+    /// Transports whose ICE and DTLS are up.
+    pub connected_transports: AtomicUsize,
+    /// Video producers and consumers (the rest are audio).
+    pub video_producers: AtomicUsize,
+    pub video_consumers: AtomicUsize,
 }
 
 impl WorkerCounters {
@@ -92,6 +102,12 @@ impl WorkerCounters {
             dtls_failed: n(FailureReason::DtlsFailed),
             disconnected: n(FailureReason::Disconnected),
         }
+    }
+
+    pub fn media_totals(&self) -> MediaTotals {
+        MediaTotals::from_array(std::array::from_fn(|i| {
+            self.media[i].load(Ordering::Relaxed)
+        }))
     }
 }
 
@@ -121,6 +137,13 @@ pub(crate) struct Worker {
     next_tcp_sweep: Instant,
     /// The engine's failure counts last copied to `counters`.
     failures_seen: TransportFailures,
+    /// The engine's media counters last copied to `counters`.
+    media_seen: MediaTotals,
+    /// Transports connected, and video producers and consumers (for the
+    /// operators' counts by state and kind).
+    connected: HashSet<String>,
+    video_producers: HashSet<String>,
+    video_consumers: HashSet<String>,
 }
 
 /// The receiving end of a tap, on the worker.
@@ -154,6 +177,10 @@ impl Worker {
             tcp: HashMap::new(),
             next_tcp_sweep: Instant::now() + TCP_SWEEP,
             failures_seen: TransportFailures::default(),
+            media_seen: MediaTotals::default(),
+            connected: HashSet::new(),
+            video_producers: HashSet::new(),
+            video_consumers: HashSet::new(),
         }
     }
 
@@ -162,6 +189,8 @@ impl Worker {
     /// every sender is gone.
     pub fn run(mut self, queue: Receiver<Msg>, commands: Receiver<Command>) {
         loop {
+            // Two clock reads a turn (not per datagram) measure the load.
+            let turn = Instant::now();
             loop {
                 match commands.try_recv() {
                     Ok(command) => self.run_command(command),
@@ -176,10 +205,13 @@ impl Worker {
             // once per turn; a turn takes up to `BATCH` datagrams.
             let deadline = self.engine.next_timeout();
             let now = Instant::now();
+            let mut busy = now.saturating_duration_since(turn);
             let wait = deadline
                 .map_or(MAX_IDLE, |at| at.saturating_duration_since(now))
                 .min(MAX_IDLE);
-            match queue.recv_timeout(wait) {
+            let received = queue.recv_timeout(wait);
+            let woke = Instant::now();
+            match received {
                 Ok(msg) => {
                     self.take(msg);
                     for msg in queue.try_iter().take(BATCH - 1) {
@@ -202,6 +234,9 @@ impl Worker {
                 self.tcp.retain(|_, c| !c.is_closed());
                 self.next_tcp_sweep = now + TCP_SWEEP;
             }
+            busy += woke.elapsed();
+            let nanos = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
+            self.counters.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
         }
     }
 
@@ -298,12 +333,25 @@ impl Worker {
         c.transports.store(self.transports.len(), Ordering::Relaxed);
         c.producers.store(self.producers.len(), Ordering::Relaxed);
         c.consumers.store(self.consumers.len(), Ordering::Relaxed);
+        c.connected_transports
+            .store(self.connected.len(), Ordering::Relaxed);
+        c.video_producers
+            .store(self.video_producers.len(), Ordering::Relaxed);
+        c.video_consumers
+            .store(self.video_consumers.len(), Ordering::Relaxed);
         let failures = self.engine.transport_failures();
         if failures != self.failures_seen {
             for (reason, n) in FailureReason::ALL.iter().zip(&c.failures) {
                 n.store(failures.get(*reason), Ordering::Relaxed);
             }
             self.failures_seen = failures;
+        }
+        let media = self.engine.media_totals();
+        if media != self.media_seen {
+            for (value, n) in media.to_array().iter().zip(&c.media) {
+                n.store(*value, Ordering::Relaxed);
+            }
+            self.media_seen = media;
         }
     }
 
@@ -329,6 +377,11 @@ impl Worker {
             EngineEvent::TapClosed { tap_id, .. } => self.taps.remove(tap_id).map(|t| t.router),
         };
         match &event {
+            EngineEvent::TransportConnected { transport_id }
+                if self.transports.contains_key(transport_id) =>
+            {
+                self.connected.insert(transport_id.clone());
+            }
             EngineEvent::TransportClosed { transport_id, .. } => {
                 self.forget_transport(transport_id)
             }
@@ -350,6 +403,7 @@ impl Worker {
     }
 
     fn forget_transport(&mut self, transport_id: &str) {
+        self.connected.remove(transport_id);
         if let Some((_, ufrag)) = self.transports.remove(transport_id) {
             let mut dir = self.shared.directory();
             dir.release(IdKind::Transport, transport_id);
@@ -361,8 +415,14 @@ impl Worker {
 
     fn forget(&mut self, kind: IdKind, id: &str) {
         let removed = match kind {
-            IdKind::Producer => self.producers.remove(id).is_some(),
-            IdKind::Consumer => self.consumers.remove(id).is_some(),
+            IdKind::Producer => {
+                self.video_producers.remove(id);
+                self.producers.remove(id).is_some()
+            }
+            IdKind::Consumer => {
+                self.video_consumers.remove(id);
+                self.consumers.remove(id).is_some()
+            }
             IdKind::Router => self.routers.remove(id),
             IdKind::Transport => {
                 self.forget_transport(id);
@@ -507,7 +567,10 @@ impl Worker {
             Instant::now(),
         );
         match &result {
-            Ok(_) => {
+            Ok(info) => {
+                if info.kind == vtp_sfu::rtp::MediaKind::Video {
+                    self.video_producers.insert(producer_id.to_owned());
+                }
                 self.producers.insert(producer_id.to_owned(), router);
             }
             Err(_) => self
@@ -539,7 +602,10 @@ impl Worker {
             Instant::now(),
         );
         match &result {
-            Ok(_) => {
+            Ok(info) => {
+                if info.kind == vtp_sfu::rtp::MediaKind::Video {
+                    self.video_consumers.insert(consumer_id.to_owned());
+                }
                 self.consumers.insert(consumer_id.to_owned(), router);
             }
             Err(_) => self

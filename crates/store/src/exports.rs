@@ -77,6 +77,13 @@ pub enum ExportState {
 }
 
 impl ExportState {
+    pub const ALL: [ExportState; 4] = [
+        ExportState::Queued,
+        ExportState::Running,
+        ExportState::Ready,
+        ExportState::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ExportState::Queued => "queued",
@@ -247,6 +254,22 @@ impl Store {
             .fetch_all(pool)
             .await)?;
         rows.into_iter().map(RecordingExport::try_from).collect()
+    }
+
+    /// How many exports are in each state, for operators' metrics (states
+    /// with none are absent).
+    pub async fn count_exports_by_state(&self) -> Result<Vec<(ExportState, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT state, COUNT(*) FROM recording_exports GROUP BY state")
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(state, n)| {
+                let state = ExportState::ALL.into_iter().find(|s| s.as_str() == state)?;
+                Some((state, u64::try_from(n).ok()?))
+            })
+            .collect())
     }
 
     /// How many exports wait or run, server-wide (the queue's length).

@@ -65,12 +65,15 @@ pub(crate) enum Pool {
 /// both databases; the SQL text itself must be valid in both dialects (`$1`
 /// placeholders work in SQLite too).
 macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.pool {
+    ($store:expr, $pool:ident => $body:expr) => {{
+        let started = std::time::Instant::now();
+        let result = match &$store.pool {
             $crate::pool::Pool::Sqlite($pool) => $body,
             $crate::pool::Pool::Postgres($pool) => $body,
-        }
-    };
+        };
+        $store.timings.observe(started.elapsed());
+        result
+    }};
 }
 pub(crate) use on_pool;
 
@@ -79,9 +82,16 @@ pub(crate) use on_pool;
 pub struct Store {
     pub(crate) pool: Pool,
     description: String,
+    /// Every query's duration (see `timings`).
+    pub(crate) timings: std::sync::Arc<crate::timings::QueryTimings>,
 }
 
 impl Store {
+    /// How long queries took so far (a histogram).
+    pub fn query_timings(&self) -> crate::timings::QueryTimingsSnapshot {
+        self.timings.snapshot()
+    }
+
     /// Opens (and by default migrates) the database named by `options.url`.
     /// A SQLite file is created when missing; its directory must exist.
     pub async fn open(options: StoreOptions) -> Result<Store, StoreError> {
@@ -105,6 +115,7 @@ impl Store {
             Store {
                 pool: Pool::Sqlite(pool),
                 description,
+                timings: Default::default(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url)
@@ -124,6 +135,7 @@ impl Store {
             Store {
                 pool: Pool::Postgres(pool),
                 description,
+                timings: Default::default(),
             }
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));

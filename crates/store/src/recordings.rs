@@ -260,6 +260,29 @@ impl Store {
         rows.into_iter().map(Recording::try_from).collect()
     }
 
+    /// How many recordings are in each state and their bytes, for
+    /// operators' metrics (states with none are absent).
+    pub async fn count_recordings_by_state(
+        &self,
+    ) -> Result<Vec<(RecordingState, u64, u64)>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT state, COUNT(*), CAST(COALESCE(SUM(bytes), 0) AS BIGINT) \
+             FROM recordings GROUP BY state")
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(state, n, bytes)| {
+                let state = RecordingState::parse(&state).ok()?;
+                Some((
+                    state,
+                    u64::try_from(n).ok()?,
+                    u64::try_from(bytes).unwrap_or(0),
+                ))
+            })
+            .collect())
+    }
+
     /// Recordings, newest first (by `started_at`, then id, both
     /// descending), only those the viewer may see, a page at a time.
     pub async fn list_recordings(

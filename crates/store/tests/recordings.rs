@@ -778,3 +778,47 @@ async fn storage_moves_to_the_bucket_once_and_only_when_ready() {
         Err(StoreError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn recordings_are_counted_by_state_and_queries_timed() {
+    let f = setup().await;
+    assert_eq!(f.store.count_recordings_by_state().await.unwrap(), []);
+    let before = f.store.query_timings().count;
+    let t0 = Utc::now();
+    let rec = f
+        .store
+        .create_recording(&new_recording(&f), t0)
+        .await
+        .unwrap();
+    let manifest = json!({ "version": 1 });
+    f.store
+        .update_recording_progress(rec.id, 1234, 10, &manifest, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.count_recordings_by_state().await.unwrap(),
+        [(RecordingState::Recording, 1, 1234)]
+    );
+    assert!(
+        f.store
+            .set_recording_state(
+                rec.id,
+                RecordingState::Recording,
+                RecordingState::Failed,
+                t0,
+                Some("x")
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        f.store.count_recordings_by_state().await.unwrap(),
+        [(RecordingState::Failed, 1, 1234)]
+    );
+    assert_eq!(f.store.count_exports_by_state().await.unwrap(), []);
+    // Every query above went through the store's one seam and was timed.
+    let timings = f.store.query_timings();
+    assert!(timings.count >= before + 5, "{timings:?}");
+    let in_buckets: u64 = timings.buckets.iter().map(|b| b.1).sum();
+    assert_eq!(in_buckets, timings.count);
+}

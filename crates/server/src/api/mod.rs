@@ -99,10 +99,15 @@ pub struct HttpOptions {
     pub cors_origins: Vec<String>,
     /// The built web app, served at `/` (see [`web`]).
     pub web_dir: PathBuf,
+    /// Whether `/metrics` is on this port, and its token.
+    pub metrics: metrics::MetricsAccess,
 }
 
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
-    let (api, openapi) = api_routes();
+    let (mut api, openapi) = api_routes();
+    if options.metrics.public {
+        api = api.merge(metrics::routes(options.metrics.token.clone()));
+    }
     let openapi_json: Arc<str> = openapi
         .to_pretty_json()
         .unwrap_or_else(|_| "{}".into())
@@ -123,7 +128,6 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(web::docs_routes())
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        .route("/metrics", get(metrics::metrics))
         .fallback({
             let web_dir = Arc::new(options.web_dir.clone());
             move |request: axum::extract::Request| async move { web::serve(&web_dir, request).await }

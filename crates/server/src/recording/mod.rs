@@ -346,6 +346,12 @@ fn sanitize(name: &str) -> String {
 
 /// Free bytes on the file system of `path` (None when it cannot be read).
 fn free_bytes(path: &Path) -> Option<u64> {
+    disk_space(path).map(|(free, _)| free)
+}
+
+/// Bytes free (to unprivileged users) and in all on the file system of
+/// `path` (None when it cannot be read).
+pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
@@ -354,7 +360,12 @@ fn free_bytes(path: &Path) -> Option<u64> {
     // SAFETY: `c_path` is a valid NUL-terminated string and `stats` a
     // properly sized, writable statvfs for the call to fill.
     let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) };
-    (rc == 0).then(|| stats.f_bavail.saturating_mul(stats.f_frsize))
+    (rc == 0).then(|| {
+        (
+            stats.f_bavail.saturating_mul(stats.f_frsize),
+            stats.f_blocks.saturating_mul(stats.f_frsize),
+        )
+    })
 }
 
 #[cfg(test)]

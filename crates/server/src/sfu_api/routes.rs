@@ -19,7 +19,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use vtp_sfu_driver::control::{REST_PREFIX, RestMethod, Route};
 use vtp_sfu_driver::{SfuControl, SfuError, SfuErrorCode, SfuRequest, SfuResponse};
 
@@ -134,24 +133,12 @@ async fn require_secret(secret: &Secret, request: Request, next: Next) -> Respon
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(token) if same_secret(token, secret.expose()) => next.run(request).await,
+        Some(token) if secret.matches(token) => next.run(request).await,
         _ => ApiError::unauthorized(
             "the SFU control API needs `Authorization: Bearer <VTP_SFU_SECRET>`",
         )
         .into_response(),
     }
-}
-
-/// Compares digests, so the time taken says nothing about the secret.
-fn same_secret(given: &str, expected: &str) -> bool {
-    let (a, b) = (
-        Sha256::digest(given.as_bytes()),
-        Sha256::digest(expected.as_bytes()),
-    );
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }
 
 /// The SFU's events as server-sent events, one JSON `DriverEvent` per

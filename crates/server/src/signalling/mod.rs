@@ -139,16 +139,23 @@ impl sio::Handler for Signalling {
     }
 
     async fn event(&self, socket: &Socket<Conn>, name: String, data: Value, len: usize) -> Value {
-        if let Err(e) = self.standing(&socket.conn).await {
-            // The session is over: say why and disconnect (`deliver`).
-            self.app.bus.publish(Delivery {
-                conns: vec![socket.id.clone()],
-                event: SESSION_REVOKED,
-                payload: serde_json::json!({ "reason": e.message }),
-            });
-            return protocol::envelope::<protocol::Empty>(Err(e));
-        }
-        handlers::dispatch(self, &socket.conn, &socket.id, &name, data, len).await
+        let started = Instant::now();
+        let answer = match self.standing(&socket.conn).await {
+            Err(e) => {
+                // The session is over: say why and disconnect (`deliver`).
+                self.app.bus.publish(Delivery {
+                    conns: vec![socket.id.clone()],
+                    event: SESSION_REVOKED,
+                    payload: serde_json::json!({ "reason": e.message }),
+                });
+                protocol::envelope::<protocol::Empty>(Err(e))
+            }
+            Ok(()) => handlers::dispatch(self, &socket.conn, &socket.id, &name, data, len).await,
+        };
+        self.app
+            .metrics
+            .signalling_event(&name, &answer, started.elapsed());
+        answer
     }
 
     fn refuse(&self, message: &str) -> Value {

@@ -65,6 +65,8 @@ impl Home {
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` listens when `--metrics-bind` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub home: Arc<Home>,
     pub store: Store,
     /// The server's own recordings' storage (its `local_copy` seam).
@@ -99,6 +101,7 @@ impl TestServer {
         let media = server.state().hub.media().clone();
         let token_clock = server.state().tokens.clock().clone();
         let open_connections = server.state().metrics.open_connections.clone();
+        let metrics_addr = server.metrics_addr();
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await
             .expect("bind");
@@ -109,6 +112,7 @@ impl TestServer {
         }));
         TestServer {
             addr,
+            metrics_addr,
             home,
             store,
             recording_files,

@@ -219,7 +219,7 @@ pub use peers::{
 };
 use producers::Producer;
 pub use speaker::{QUIET_FLOOR_DBOV, SPEAKER_DEBOUNCE, SPEAKER_WINDOW, SPEAKING_THRESHOLD_DBOV};
-pub use stats::{STATS_INTERVAL, StreamStats};
+pub use stats::{MediaTotals, STATS_INTERVAL, StreamStats};
 pub use taps::{MAX_TAPS_PER_PRODUCER, TAP_TOP_LAYER_WAIT, TapInfo, TapPacket};
 use transport::Transport;
 pub use types::*;
@@ -250,6 +250,8 @@ pub struct Engine {
     addrs: HashMap<(IceProtocol, SocketAddr), String>,
     /// Transport failures so far (see [`FailureReason`]).
     failures: TransportFailures,
+    /// Media counters for operators (see [`stats::MediaTotals`]).
+    media: stats::MediaTotals,
     outputs: VecDeque<EngineOutput>,
     dirty: BTreeSet<String>,
     /// When layer activity is checked next (see `layers`), and active
@@ -283,6 +285,7 @@ impl Engine {
             ufrags: HashMap::new(),
             addrs: HashMap::new(),
             failures: TransportFailures::default(),
+            media: stats::MediaTotals::default(),
             outputs: VecDeque::new(),
             dirty: BTreeSet::new(),
             next_layer_check: None,

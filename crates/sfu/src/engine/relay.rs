@@ -54,13 +54,16 @@ impl Engine {
         // Counted before the pause check: statistics describe what arrives.
         let clock_rate = producer.clock_rate;
         if let Some(l) = producer.layers.get_mut(layer) {
-            l.stats.record(
+            let lost = l.stats.record(
                 *packet.seq_no,
                 packet.header.timestamp,
                 packet.payload.len(),
                 clock_rate,
                 now,
             );
+            self.media.packets_in += 1;
+            self.media.bytes_in += packet.payload.len() as u64;
+            self.media.packets_lost_in += lost;
         }
         if producer.paused {
             return;
@@ -169,6 +172,7 @@ impl Engine {
                 });
             }
         }
+        self.media.layer_switches += changes.len() as u64;
         for change in changes {
             self.emit(change);
         }

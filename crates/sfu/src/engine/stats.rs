@@ -120,6 +120,82 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Engine-wide media counters since the engine started, for operators'
+/// metrics: they only grow (closed streams keep their share), so they can
+/// be exported as Prometheus counters. Plain integers bumped on the
+/// engine's own thread (no atomics, no allocation per packet); the driver
+/// copies them out once per turn.
+///
+/// * `*_in`: RTP arriving from publishers (`packets_in`/`bytes_in` per
+///   packet, payload bytes); `packets_lost_in` the sequence gaps left after
+///   repair, counted when each producer layer's 1 s loss window closes;
+///   `nacks_sent`/`plis_sent` the requests the engine sent to publishers.
+/// * `*_out`: RTP sent to subscribers, from str0m's egress counters (once
+///   per [`STATS_INTERVAL`] and stream, retransmissions included);
+///   `packets_lost_out` what subscribers' receiver reports say they lost;
+///   `nacks_received`/`plis_received` their requests.
+/// * `layer_switches`: simulcast layer changes of consumers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MediaTotals {
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_lost_in: u64,
+    pub nacks_sent: u64,
+    pub plis_sent: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub packets_lost_out: u64,
+    pub nacks_received: u64,
+    pub plis_received: u64,
+    pub layer_switches: u64,
+}
+
+impl MediaTotals {
+    /// How many counters [`MediaTotals::to_array`] has.
+    pub const LEN: usize = 11;
+
+    /// The counters in field order (for copying into atomics).
+    pub fn to_array(&self) -> [u64; Self::LEN] {
+        [
+            self.packets_in,
+            self.bytes_in,
+            self.packets_lost_in,
+            self.nacks_sent,
+            self.plis_sent,
+            self.packets_out,
+            self.bytes_out,
+            self.packets_lost_out,
+            self.nacks_received,
+            self.plis_received,
+            self.layer_switches,
+        ]
+    }
+
+    /// The inverse of [`MediaTotals::to_array`].
+    pub fn from_array(a: [u64; Self::LEN]) -> MediaTotals {
+        MediaTotals {
+            packets_in: a[0],
+            bytes_in: a[1],
+            packets_lost_in: a[2],
+            nacks_sent: a[3],
+            plis_sent: a[4],
+            packets_out: a[5],
+            bytes_out: a[6],
+            packets_lost_out: a[7],
+            nacks_received: a[8],
+            plis_received: a[9],
+            layer_switches: a[10],
+        }
+    }
+
+    /// Adds `other`'s counts, field by field.
+    pub fn add(&mut self, other: &MediaTotals) {
+        let (a, b) = (self.to_array(), other.to_array());
+        *self = MediaTotals::from_array(std::array::from_fn(|i| a[i].saturating_add(b[i])));
+    }
+}
+
 /// Requests and round-trip time str0m counts for a stream.
 #[derive(Clone, Copy, Debug, Default)]
 struct Requests {
@@ -152,11 +228,14 @@ pub(super) struct IngressStats {
     jitter: f64,
     clock_rate: u32,
     requests: Requests,
+    /// Loss already added to the engine's [`MediaTotals`].
+    lost_counted: u64,
 }
 
 impl IngressStats {
     /// One packet arrived: extended sequence number `seq`, RTP timestamp
-    /// `rtp_ts` at `clock_rate`, `bytes` of payload.
+    /// `rtp_ts` at `clock_rate`, `bytes` of payload. Returns the packets
+    /// newly known lost (non-zero only when a loss window closes).
     pub(super) fn record(
         &mut self,
         seq: u64,
@@ -164,8 +243,8 @@ impl IngressStats {
         bytes: usize,
         clock_rate: u32,
         now: Instant,
-    ) {
-        self.roll_window(now);
+    ) -> u64 {
+        let newly_lost = self.roll_window(now);
         self.packets += 1;
         self.bytes = self.bytes.saturating_add(bytes as u64);
         let newest = match self.seq {
@@ -203,6 +282,7 @@ impl IngressStats {
             }
             self.last_transit = Some(transit);
         }
+        newly_lost
     }
 
     fn expected(&self) -> u64 {
@@ -213,9 +293,11 @@ impl IngressStats {
         self.earlier_received + self.received
     }
 
-    /// Closes the loss window if it is over.
-    fn roll_window(&mut self, now: Instant) {
+    /// Closes the loss window if it is over; returns the loss not counted
+    /// before (what repairs did not fill by then).
+    fn roll_window(&mut self, now: Instant) -> u64 {
         let (expected, received) = (self.expected(), self.total_received());
+        let mut newly_lost = 0;
         match self.window {
             None => self.window = Some((now, expected, received)),
             Some((start, e0, r0)) if now.saturating_duration_since(start) >= LOSS_WINDOW => {
@@ -227,9 +309,13 @@ impl IngressStats {
                     expected_in.saturating_sub(received_in) as f64 / expected_in as f64
                 };
                 self.window = Some((now, expected, received));
+                let lost = expected.saturating_sub(received);
+                newly_lost = lost.saturating_sub(self.lost_counted);
+                self.lost_counted = self.lost_counted.max(lost);
             }
             Some(_) => {}
         }
+        newly_lost
     }
 
     fn apply(&mut self, s: &MediaIngressStats) {
@@ -352,7 +438,11 @@ impl Engine {
         };
         let rid = s.rid.as_deref();
         if let Some(layer) = producer.layers.iter_mut().find(|l| l.rid.as_deref() == rid) {
+            let before = layer.stats.requests;
             layer.stats.apply(s);
+            let after = layer.stats.requests;
+            self.media.nacks_sent += after.nacks.saturating_sub(before.nacks);
+            self.media.plis_sent += after.plis.saturating_sub(before.plis);
         }
     }
 
@@ -366,8 +456,21 @@ impl Engine {
             return;
         };
         if let Some(consumer) = self.consumers.get_mut(consumer_id) {
+            let before = consumer.stats.clone();
             consumer.stats.apply(s);
+            let after = &consumer.stats;
+            let m = &mut self.media;
+            m.packets_out += after.packets.saturating_sub(before.packets);
+            m.bytes_out += after.bytes.saturating_sub(before.bytes);
+            m.packets_lost_out += after.packets_lost.saturating_sub(before.packets_lost);
+            m.nacks_received += after.requests.nacks.saturating_sub(before.requests.nacks);
+            m.plis_received += after.requests.plis.saturating_sub(before.requests.plis);
         }
+    }
+
+    /// Media counters since the engine started (see [`MediaTotals`]).
+    pub fn media_totals(&self) -> MediaTotals {
+        self.media
     }
 }
 
@@ -452,6 +555,45 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(old.stats, StreamStats::default());
+    }
+
+    #[test]
+    fn loss_reaches_the_totals_once_per_window_and_only_grows() {
+        let t0 = Instant::now();
+        let mut s = IngressStats::default();
+        let mut counted = 0;
+        // 1 of every 10 sequence numbers missing, 20 ms apart, for 3 s.
+        for i in 0..150u64 {
+            if i % 10 == 5 {
+                continue;
+            }
+            let now = t0 + Duration::from_millis(20 * i);
+            counted += s.record(i, 0, 10, 90_000, now);
+        }
+        // Two whole windows closed (at 1 s and 2 s): the gaps up to then.
+        assert_eq!(counted, 10, "counted at window ends");
+        // The third window closes when a late copy of an old gap arrives:
+        // its 5 gaps are counted, and the repair does not take one back
+        // (a counter never falls), though the snapshot's figure does.
+        counted += s.record(5, 0, 10, 90_000, t0 + Duration::from_millis(3100));
+        assert_eq!(counted, 15);
+        assert_eq!(s.snapshot(true, 0).packets_lost, 14);
+    }
+
+    #[test]
+    fn media_totals_round_trip_and_add() {
+        let mut a = MediaTotals {
+            packets_in: 1,
+            layer_switches: 7,
+            ..MediaTotals::default()
+        };
+        assert_eq!(MediaTotals::from_array(a.to_array()), a);
+        a.add(&MediaTotals {
+            packets_in: 2,
+            bytes_out: 5,
+            ..MediaTotals::default()
+        });
+        assert_eq!((a.packets_in, a.bytes_out, a.layer_switches), (3, 5, 7));
     }
 
     #[test]

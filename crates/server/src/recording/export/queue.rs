@@ -11,9 +11,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -21,6 +23,19 @@ use vtp_store::{ExportState, RecordingExport, Store, StoreError};
 
 use super::super::storage::RecordingFiles;
 use super::{ExportError, ExportSettings, export_path, export_to_file, exports_of, run};
+
+/// Buckets (seconds) of `vtp_export_duration_seconds`: a class's export
+/// takes from seconds to about its own length.
+const DURATION_BUCKETS: [f64; 10] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// How long exports ran, by outcome (`ready`, `failed`).
+pub type ExportDurations = Family<[(&'static str, &'static str); 1], Histogram, fn() -> Histogram>;
 
 /// How often a running export's progress is written to the store.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -48,6 +63,7 @@ pub struct ExportQueue {
     ffmpeg: Option<String>,
     /// Export ids, in the order they run.
     sender: mpsc::UnboundedSender<Uuid>,
+    durations: ExportDurations,
 }
 
 impl ExportQueue {
@@ -70,6 +86,7 @@ impl ExportQueue {
             config,
             ffmpeg,
             sender,
+            durations: Family::new_with_constructor(duration_histogram),
         });
         // Weak: the dispatcher ends when the server drops the queue (its
         // sender goes with it), instead of keeping it alive forever.
@@ -98,6 +115,11 @@ impl ExportQueue {
             ),
             None => format!("exports: off ({})", super::INSTALL_FFMPEG),
         }
+    }
+
+    /// How long exports ran (for `/metrics`).
+    pub fn durations(&self) -> &ExportDurations {
+        &self.durations
     }
 
     pub fn max_queued(&self) -> u64 {
@@ -133,7 +155,12 @@ impl ExportQueue {
                 return;
             }
         }
+        let started = Instant::now();
         let outcome = self.compose(id).await;
+        let label = if outcome.is_ok() { "ready" } else { "failed" };
+        self.durations
+            .get_or_create(&[("outcome", label)])
+            .observe(started.elapsed().as_secs_f64());
         let (result, path) = match &outcome {
             Ok((bytes, path)) => (Ok(*bytes), Some(path.as_path())),
             Err(e) => (Err(e.to_string()), None),
