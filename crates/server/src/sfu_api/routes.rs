@@ -41,6 +41,7 @@ impl From<SfuError> for ApiError {
             SfuErrorCode::NotFound => ErrorCode::NotFound,
             SfuErrorCode::Conflict => ErrorCode::Conflict,
             SfuErrorCode::RateLimited => ErrorCode::RateLimited,
+            SfuErrorCode::LimitReached => ErrorCode::LimitReached,
             SfuErrorCode::Unavailable => ErrorCode::Unavailable,
             SfuErrorCode::Internal => ErrorCode::Internal,
         };
