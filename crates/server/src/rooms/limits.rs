@@ -73,8 +73,8 @@ fn forbidden_char(c: char) -> bool {
     (c.is_control() && c != '\n') || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// What a producer is, by its `appData.source` checked against its kind
-/// (or by its kind alone when it has no `source`).
+/// What a producer counts as for the room's permissions: its kind first,
+/// and for video whether it is labelled a screen share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     Mic,
@@ -83,8 +83,9 @@ pub enum Source {
 }
 
 /// Checks a producer's `appData`: at most [`APP_DATA_MAX_BYTES`] as JSON,
-/// nested at most [`APP_DATA_MAX_DEPTH`] deep, and `source`, when present,
-/// `mic` on an audio producer or `camera` / `screen` on a video one.
+/// nested at most [`APP_DATA_MAX_DEPTH`] deep, `source` a string when
+/// present. An audio producer is a microphone whatever its label; a video
+/// producer is a screen share when labelled `screen`, else a camera.
 pub fn app_data(app_data: &Value, kind: MediaKind) -> Result<Source, SignalError> {
     let size = serde_json::to_vec(app_data)
         .map(|v| v.len())
@@ -99,22 +100,21 @@ pub fn app_data(app_data: &Value, kind: MediaKind) -> Result<Source, SignalError
             "appData: nested at most {APP_DATA_MAX_DEPTH} deep"
         )));
     }
-    let label = app_data.get("source");
-    match (kind, label.and_then(Value::as_str)) {
-        (MediaKind::Audio, None | Some("mic")) if label.is_none_or(Value::is_string) => {
-            Ok(Source::Mic)
+    let screen = match app_data.get("source") {
+        None => false,
+        Some(Value::String(label)) => label == "screen",
+        Some(_) => {
+            return Err(SignalError::bad_request("appData.source: a string"));
         }
-        (MediaKind::Video, None | Some("camera")) if label.is_none_or(Value::is_string) => {
-            Ok(Source::Camera)
-        }
-        (MediaKind::Video, Some("screen")) => Ok(Source::Screen),
-        (MediaKind::Audio, _) => Err(SignalError::bad_request(
-            "appData.source: an audio producer is a `mic`",
-        )),
-        (MediaKind::Video, _) => Err(SignalError::bad_request(
-            "appData.source: a video producer is a `camera` or a `screen`",
-        )),
-    }
+    };
+    // Other labels (`mic`, `camera`, a client's own words) change nothing
+    // the server decides: what counts is the kind, and for video whether
+    // it claims the screen permission.
+    Ok(match kind {
+        MediaKind::Audio => Source::Mic,
+        MediaKind::Video if screen => Source::Screen,
+        MediaKind::Video => Source::Camera,
+    })
 }
 
 fn depth(value: &Value) -> usize {
@@ -178,15 +178,17 @@ mod tests {
             Source::Screen
         );
         for bad in [
-            json!({ "source": "webcam" }),
-            json!({ "source": "mic" }),
             json!({ "source": 1 }),
             json!({ "x": "a".repeat(APP_DATA_MAX_BYTES) }),
             json!({ "a": { "b": { "c": { "d": 1 } } } }),
         ] {
             assert!(app_data(&bad, video).is_err(), "{bad}");
         }
-        assert!(app_data(&json!({ "source": "screen" }), MediaKind::Audio).is_err());
+        // Another label gains nothing: audio is a microphone, video a camera.
+        let screen = json!({ "source": "screen" });
+        assert_eq!(app_data(&screen, MediaKind::Audio).unwrap(), Source::Mic);
+        let other = json!({ "source": "microphone" });
+        assert_eq!(app_data(&other, video).unwrap(), Source::Camera);
     }
 
     #[test]
