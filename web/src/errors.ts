@@ -58,6 +58,10 @@ export function describe(err: unknown, context: "login" | "code" | "register" | 
           : "You are going too fast. Wait a moment and try again.";
       case "room_full":
         return "This room is full. Ask the instructor to raise its limit.";
+      case "not_started":
+        return "The class has not started yet: it opens when the instructor joins.";
+      case "limit_reached":
+        return "This room has reached a limit on what it can carry. Close something you share, or ask the instructor.";
       case "room_closed":
         return "This room is closed. The instructor has to reopen it before anyone can join.";
       case "not_found":

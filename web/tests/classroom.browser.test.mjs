@@ -171,7 +171,8 @@ test("tiles show the whole camera picture unless filled, and the room passes axe
 test("two screen shares sit side by side, neither squeezed into a strip", async () => {
   const a = await teacherInRoom("screen-a", "Two screens");
   const bEmail = "screen-b@example.org";
-  await vtp.user(bEmail, "instructor");
+  // Another host: an admin (an instructor is a host of their own rooms only).
+  await vtp.user(bEmail, "admin");
   const b = await person("screen-b");
   await signIn(b, vtp.base, bEmail);
   await joinFromLobby(b, "Two screens");

@@ -141,7 +141,8 @@ async function decodesScreenFrom(page, peerId, ms = 30_000) {
 
 test("screen shares cross between Firefox and Chromium both ways", { skip, timeout: 150_000 }, async () => {
   await vtp.user("fox-presenter@example.org", "instructor");
-  await vtp.user("chro-viewer@example.org", "instructor");
+  // A host here too, to share back: an admin (instructors host only their own rooms).
+  await vtp.user("chro-viewer@example.org", "admin");
   const fox = await foxPerson("fox-presenter");
   await openRoom(fox, "fox-presenter@example.org", "Shared screens");
   const chro = await chromePerson("chro-viewer");

@@ -89,22 +89,22 @@ test("relay reaches only the addressee; roles are enforced", async () => {
   for (const s of [t, a, b, c]) s.disconnect();
 });
 
-test("room full, room closed", async () => {
+test("a class starts with a host; room full, room closed", async () => {
   const teacher = await vtp.user("t3@example.org", "instructor");
+  const admin = await vtp.user("admin3@example.org", "admin");
   const [ann, bob] = await Promise.all(["ann3", "bob3"].map((n) => vtp.user(`${n}@example.org`)));
   const roomId = await vtp.room(teacher.token, { maxParticipants: 2 });
-  const [t, a, b] = await Promise.all([teacher, ann, bob].map((u) => vtp.socket(u.token)));
+  const [t, a, b, ad] = await Promise.all([teacher, ann, bob, admin].map((u) => vtp.socket(u.token)));
+  assert.equal((await a.emitWithAck("join-room", { roomId })).error.code, "not_started", "a student alone cannot open the class");
+  assert.equal((await t.emitWithAck("join-room", { roomId })).ok, true);
   assert.equal((await a.emitWithAck("join-room", { roomId })).ok, true);
-  assert.equal((await b.emitWithAck("join-room", { roomId })).ok, true);
-  const late = await vtp.user("late3@example.org");
-  const l = await vtp.socket(late.token);
-  assert.equal((await l.emitWithAck("join-room", { roomId })).error.code, "room_full");
-  assert.equal((await t.emitWithAck("join-room", { roomId })).ok, true, "hosts are let in when full");
+  assert.equal((await b.emitWithAck("join-room", { roomId })).error.code, "room_full");
+  assert.equal((await ad.emitWithAck("join-room", { roomId })).ok, true, "hosts are let in when full");
 
   assert.equal((await t.emitWithAck("close-room", { roomId })).ok, true);
   assert.ok((await a.next("room-closed")).reason);
   assert.equal((await b.emitWithAck("join-room", { roomId })).error.code, "room_closed");
-  for (const s of [t, a, b, l]) s.disconnect();
+  for (const s of [t, a, b, ad]) s.disconnect();
 });
 
 test("a dropped connection keeps its place during the grace period", async () => {

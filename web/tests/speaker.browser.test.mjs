@@ -103,8 +103,9 @@ test("a microphone produced after the camera on the same transport still carries
   const student = await vtp.user("speak-cam-student@example.org");
   const roomId = await vtp.room(teacher.token);
 
-  const listener = await joined(student, roomId);
+  // The teacher opens the class (students cannot start a session alone).
   const speaker = await joined(teacher, roomId, { audioFile: speech });
+  const listener = await joined(student, roomId);
   // Camera first, then the microphone, on one send transport.
   await speaker.page.evaluate(() => window.vtp.publish());
   const heard = await until(listener.speakers, (e) => e.length > 0);

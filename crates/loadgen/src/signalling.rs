@@ -126,6 +126,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let reg = post(&http, format!("{base}/api/v1/auth/register"), None, json!({ "email": email, "password": "load-Tq7-vB2k-9wZr", "displayName": format!("Student {r}") })).await?;
         tokens.push(reg["accessToken"].as_str().context("token")?.to_string());
     }
+    // A class starts when a host opens it (students alone get
+    // `not_started`): one teacher connection per room holds its session
+    // (the `+ 1` of `maxParticipants`), before anything is measured.
+    let mut hosts = Vec::with_capacity(rooms);
+    for room in &room_ids {
+        let host = SocketIoClient::connect(&base, Some(&teacher))
+            .await
+            .context("the teacher connects")?;
+        host.request("join-room", json!({ "roomId": room }))
+            .await
+            .context("the teacher opens the room")?;
+        hosts.push(host);
+    }
     eprintln!("set up {rooms} rooms; connecting {} clients", args.clients);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = pid.and_then(rss_bytes);
@@ -232,6 +245,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             client.disconnect().await;
         }
     }
+    drop(hosts);
     drop(spawned);
     Ok(())
 }

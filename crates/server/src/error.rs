@@ -23,6 +23,8 @@ pub enum ErrorCode {
     /// A `Range` outside the file (416, with `Content-Range: bytes */len`).
     RangeNotSatisfiable,
     RateLimited,
+    /// A cap on how many of something there may be is reached (409).
+    LimitReached,
     Unavailable,
     Internal,
 }
@@ -41,6 +43,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::LimitReached => StatusCode::CONFLICT,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -10,18 +10,7 @@ use serde_json::{Value, json};
 use vtp_client::SocketIoClient;
 use vtp_store::Role;
 
-fn fixture() -> Value {
-    serde_json::from_str(include_str!(
-        "../../sfu/tests/fixtures/mediasoup-client-chromium156.json"
-    ))
-    .unwrap()
-}
-
-fn produce_params(kind: &str) -> Value {
-    let fixture = fixture();
-    let list = fixture["rid-simulcast"]["produce"].as_array().unwrap();
-    list.iter().find(|p| p["kind"] == kind).unwrap()["rtpParameters"].clone()
-}
+use common::chromium_fixture as fixture;
 
 async fn transport(s: &SocketIoClient, room: &str, direction: &str) -> Value {
     s.request(

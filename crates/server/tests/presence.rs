@@ -14,9 +14,10 @@ use vtp_store::Role;
 async fn a_second_tab_of_the_same_account_takes_the_place_over() {
     let s = TestServer::start().await;
     let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
-    let (_, student) = s.user("s@example.org", Role::Student).await;
+    // The observer opens the class (a session starts when a host joins).
+    let (_, observing) = s.user("admin@example.org", Role::Admin).await;
     let room = s.room(&teacher, json!({})).await;
-    let observer = s.socket(&student).await;
+    let observer = s.socket(&observing).await;
     join(&observer, &room).await;
 
     // The teacher's first tab publishes camera and microphone.
@@ -39,7 +40,7 @@ async fn a_second_tab_of_the_same_account_takes_the_place_over() {
     assert_eq!(
         again["peers"].as_array().map(Vec::len),
         Some(1),
-        "the others: the student only, not the first tab"
+        "the others: the observer only, not the first tab"
     );
 
     // The first tab is told, and is out of the room.

@@ -507,6 +507,9 @@ pub struct ChatQuery {
     pub room_id: String,
     /// Only this session's messages.
     pub session_id: Option<Uuid>,
+    /// Only messages of sessions this user attended (was a participant
+    /// of): what someone who is not a host of the room may read.
+    pub attended_by: Option<Uuid>,
     /// Newest first: by `sent_at`, then id, both descending.
     pub paging: Paging<TimeKey>,
 }

@@ -334,6 +334,7 @@ impl Store {
         let sql = format!(
             "SELECT {CHAT_COLUMNS} FROM chat_messages WHERE room_id = $1 AND ($2 IS NULL OR session_id = $2) \
              AND ($3 IS NULL OR sent_at < $3 OR (sent_at = $3 AND id < $4)) \
+             AND ($7 IS NULL OR session_id IN (SELECT session_id FROM participants WHERE user_id = $7)) \
              ORDER BY sent_at DESC, id DESC LIMIT $5 OFFSET $6"
         );
         let rows: Vec<ChatRow> = on_pool!(self, pool => sqlx::query_as(&sql)
@@ -343,6 +344,7 @@ impl Store {
             .bind(after_id)
             .bind(query.paging.fetch())
             .bind(query.paging.offset())
+            .bind(query.attended_by)
             .fetch_all(pool)
             .await)?;
         let messages = rows.into_iter().map(ChatMessage::from).collect();
@@ -353,6 +355,31 @@ impl Store {
 }
 
 impl Store {
+    /// One chat message, by id.
+    pub async fn chat_message(&self, id: Uuid) -> Result<ChatMessage, StoreError> {
+        let sql = format!("SELECT {CHAT_COLUMNS} FROM chat_messages WHERE id = $1");
+        let row: Option<ChatRow> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        row.map(ChatMessage::from).ok_or(StoreError::NotFound)
+    }
+
+    /// Whether the user was a participant of this session.
+    pub async fn user_attended_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM participants WHERE user_id = $1 AND session_id = $2")
+            .bind(user_id)
+            .bind(session_id)
+            .fetch_one(pool)
+            .await)?;
+        Ok(n > 0)
+    }
+
     /// Whether the user was ever a participant of the room (any session).
     pub async fn user_attended_room(
         &self,

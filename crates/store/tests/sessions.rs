@@ -244,6 +244,7 @@ async fn chat_is_paginated_newest_first() {
             .chat_messages(&ChatQuery {
                 room_id: room.id.clone(),
                 session_id: Some(s1.id),
+                attended_by: None,
                 paging: Paging::After { after, limit: 3 },
             })
             .await
@@ -264,6 +265,7 @@ async fn chat_is_paginated_newest_first() {
         .chat_messages(&ChatQuery {
             room_id: room.id.clone(),
             session_id: None,
+            attended_by: None,
             paging: Paging::first(100),
         })
         .await

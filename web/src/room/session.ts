@@ -5,7 +5,11 @@
 import type { types } from "mediasoup-client";
 import type { Api, Room } from "../api";
 import { Media, type ProducerInfo } from "../media";
+import { SignalError } from "../errors";
 import { Signalling, type ConnectionState } from "../session";
+
+/** How often a student waiting for the class to start asks again. */
+const WAIT_FOR_HOST_MS = 3000;
 
 export type RoomRole = "host" | "presenter" | "participant";
 
@@ -94,12 +98,31 @@ export class RoomSession {
     await this.sig.connected();
     // `fresh`: this page has none of an earlier page's media (after a
     // reload we take our place back, but that page's transports are dead).
-    const data = await this.sig.request<JoinData>("join-room", { roomId: this.room.id, fresh: true });
+    const data = await this.joinWhenOpen();
     await this.media.load(data.routerRtpCapabilities);
     this.apply(data, true);
     this.joinedOnce = true;
     await this.consumeAll();
     return data;
+  }
+
+  /**
+   * `join-room`, waiting while the class has not started (a session starts
+   * when a host joins; until then students get `not_started`): the page
+   * says so once and asks again every few seconds.
+   */
+  private async joinWhenOpen(): Promise<JoinData> {
+    let told = false;
+    for (;;) {
+      try {
+        return await this.sig.request<JoinData>("join-room", { roomId: this.room.id, fresh: true });
+      } catch (err) {
+        if (!(err instanceof SignalError) || err.code !== "not_started" || this.ended) throw err;
+        if (!told) this.onNotice("The class has not started yet. You will join as soon as the instructor opens it.");
+        told = true;
+        await new Promise((resolve) => setTimeout(resolve, WAIT_FOR_HOST_MS));
+      }
+    }
   }
 
   /** The socket came back: join again; rebuild media when the server forgot us. */

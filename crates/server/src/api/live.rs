@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vtp_store::{ChatQuery, Participant, Role, Room};
+use vtp_store::{ChatQuery, Participant, Room};
 
 use super::caller::AuthUser;
 use super::extract::{Json, Path, Query};
@@ -28,11 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(chat_history))
 }
 
-/// Hosts of a room (its owner, instructors, admins) see its history.
+/// Hosts of a room (`rooms::is_host`: its owner, admins) see its history.
 fn require_host(caller: &AuthUser, room: &Room) -> ApiResult<()> {
-    let host =
-        room.owner_id == caller.0.id || matches!(caller.0.role, Role::Admin | Role::Instructor);
-    if host {
+    if crate::rooms::is_host(&caller.0, room) {
         Ok(())
     } else {
         Err(ApiError::forbidden("only the room's hosts may see this"))
@@ -296,7 +294,8 @@ pub struct ChatParams {
     pub limit: Option<u32>,
 }
 
-/// Chat history, newest first (hosts, and people who attended the room).
+/// Chat history, newest first. Hosts read every session's; anyone else
+/// only the sessions they attended (asking for another is 403).
 #[utoipa::path(get, path = "/rooms/{id}/chat", tag = "rooms", params(("id" = String, Path), ChatParams),
     responses((status = 200, body = PageDto<ChatView>), (status = 400, description = "a cursor this API did not make", body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -308,14 +307,25 @@ async fn chat_history(
     Query(params): Query<ChatParams>,
 ) -> ApiResult<Json<PageDto<ChatView>>> {
     let room = load_room(&state, &id).await?;
-    if require_host(&caller, &room).is_err()
-        && !state
-            .store
-            .user_attended_room(caller.0.id, &room.id)
-            .await?
-    {
+    let host = require_host(&caller, &room).is_ok();
+    let attended = match params.session_id {
+        _ if host => true,
+        Some(session) => {
+            state
+                .store
+                .user_attended_session(caller.0.id, session)
+                .await?
+        }
+        None => {
+            state
+                .store
+                .user_attended_room(caller.0.id, &room.id)
+                .await?
+        }
+    };
+    if !attended {
         return Err(ApiError::forbidden(
-            "only the room's hosts and participants may read its chat",
+            "only the room's hosts and those who attended a session may read its chat",
         ));
     }
     let paging = PageQuery {
@@ -328,6 +338,7 @@ async fn chat_history(
     let query = ChatQuery {
         room_id: room.id.clone(),
         session_id: params.session_id,
+        attended_by: (!host).then_some(caller.0.id),
         paging,
     };
     let page = state.store.chat_messages(&query).await?;

@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vtp_store::Role;
 
 use super::caller::AuthUser;
 use super::extract::{Json, Path};
@@ -34,8 +33,12 @@ fn api_error(err: SignalError) -> ApiError {
         SignalCode::Unauthorized => ErrorCode::Unauthorized,
         SignalCode::Forbidden => ErrorCode::Forbidden,
         SignalCode::NotFound => ErrorCode::NotFound,
-        SignalCode::Conflict | SignalCode::RoomFull | SignalCode::RoomClosed => ErrorCode::Conflict,
+        SignalCode::Conflict
+        | SignalCode::RoomFull
+        | SignalCode::RoomClosed
+        | SignalCode::NotStarted => ErrorCode::Conflict,
         SignalCode::RateLimited => ErrorCode::RateLimited,
+        SignalCode::LimitReached => ErrorCode::LimitReached,
         SignalCode::Internal => ErrorCode::Internal,
     };
     ApiError::new(code, err.message)
@@ -43,9 +46,7 @@ fn api_error(err: SignalError) -> ApiError {
 
 async fn host_of(state: &AppState, caller: &AuthUser, id: &str) -> ApiResult<String> {
     let room = load_room(state, id).await?;
-    let host =
-        room.owner_id == caller.0.id || matches!(caller.0.role, Role::Admin | Role::Instructor);
-    if !host {
+    if !crate::rooms::is_host(&caller.0, &room) {
         return Err(ApiError::forbidden("only the room's hosts may record it"));
     }
     Ok(room.id)

@@ -35,8 +35,10 @@ pub async fn load_room(state: &AppState, id: &str) -> ApiResult<Room> {
     })
 }
 
+/// Changing or deleting a room is for its hosts (`rooms::is_host`: its
+/// owner and admins), the same rule as running it.
 fn require_owner_or_admin(caller: &AuthUser, room: &Room) -> ApiResult<()> {
-    if caller.is_admin() || room.owner_id == caller.0.id {
+    if crate::rooms::is_host(&caller.0, room) {
         Ok(())
     } else {
         Err(ApiError::forbidden(

@@ -4,11 +4,21 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use vtp_store::{NewChatMessage, RoomRole};
+use uuid::Uuid;
+use vtp_store::{ChatQuery, NewChatMessage, Paging, RoomRole};
 
-use super::{ChatView, RoomHub, SignalCode, SignalError};
+use super::{ChatView, RoomHub, SignalCode, SignalError, limits};
+
+/// The answer to `get-chat-history`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChatHistory {
+    /// Oldest first.
+    pub messages: Vec<ChatView>,
+    /// Older messages are left: ask again with `before` the first of these.
+    pub more: bool,
+}
 
 /// `host-action`'s `action`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -32,16 +42,7 @@ impl RoomHub {
         room_id: &str,
         text: &str,
     ) -> Result<ChatView, SignalError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(SignalError::bad_request("text: must not be empty"));
-        }
-        let max = self.config.chat_max_chars;
-        if text.chars().count() > max {
-            return Err(SignalError::bad_request(format!(
-                "text: at most {max} characters"
-            )));
-        }
+        let text = limits::chat_text(text)?;
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
             let live = slot.live_mut(room_id)?;
             if let Err(wait) = hub.chat_limiter.check(&peer_id, Instant::now()) {
@@ -62,7 +63,7 @@ impl RoomHub {
                         user_id: peer.user_id,
                         peer_id: peer_id.clone(),
                         display_name: peer.display_name.clone(),
-                        body: text.to_string(),
+                        body: text,
                     },
                     Utc::now(),
                 )
@@ -74,13 +75,61 @@ impl RoomHub {
                 serde_json::to_value(&view).unwrap_or(Value::Null),
             );
             live.recent_chat.push_back(view.clone());
-            let keep = usize::try_from(hub.config.chat_history_on_join).unwrap_or(usize::MAX);
-            while live.recent_chat.len() > keep {
+            live.chat_total += 1;
+            while live.recent_chat.len() > hub.config.chat_history_on_join {
                 live.recent_chat.pop_front();
             }
             Ok(view)
         })
         .await
+    }
+
+    /// `get-chat-history`: the session's messages before `before` (a
+    /// message of this session), oldest first, one page
+    /// (`limits::chat_page`); `more` when older ones are left.
+    pub async fn chat_history(
+        &self,
+        conn: &str,
+        room_id: &str,
+        before: Uuid,
+        limit: u32,
+    ) -> Result<ChatHistory, SignalError> {
+        if !(1..=limits::CHAT_PAGE_MESSAGES).contains(&limit) {
+            return Err(SignalError::bad_request(format!(
+                "limit: 1 to {}",
+                limits::CHAT_PAGE_MESSAGES
+            )));
+        }
+        let session_id = self
+            .with_member(conn, room_id, async |_, _, slot, _| {
+                Ok(slot.live(room_id)?.session_id)
+            })
+            .await?;
+        let no_such = || SignalError::not_found(format!("no message {before} in this session"));
+        let from = match self.store.chat_message(before).await {
+            Ok(m) if m.session_id == session_id => m,
+            Ok(_) | Err(vtp_store::StoreError::NotFound) => return Err(no_such()),
+            Err(e) => return Err(e.into()),
+        };
+        let page = self
+            .store
+            .chat_messages(&ChatQuery {
+                room_id: room_id.to_string(),
+                session_id: Some(session_id),
+                attended_by: None,
+                paging: Paging::After {
+                    after: Some((from.sent_at, from.id)),
+                    limit,
+                },
+            })
+            .await?;
+        let mut older: Vec<ChatView> = page.items.into_iter().map(ChatView::from).collect();
+        older.reverse();
+        let messages = limits::chat_page(&older, older.len(), limits::CHAT_PAGE_BYTES);
+        Ok(ChatHistory {
+            more: page.next.is_some() || messages.len() < older.len(),
+            messages,
+        })
     }
 
     /// Raises or lowers the caller's hand; others are told when it changes.

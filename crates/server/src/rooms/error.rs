@@ -13,7 +13,13 @@ pub enum SignalCode {
     Conflict,
     RoomFull,
     RoomClosed,
+    /// Nobody has opened the room yet: a session starts when a host
+    /// joins. Try again later.
+    NotStarted,
     RateLimited,
+    /// A cap on how many of something there may be is reached (consumers,
+    /// producers in the room): close some first; waiting does not help.
+    LimitReached,
     Internal,
 }
 

@@ -165,11 +165,17 @@ impl LiveView {
 }
 
 impl RoomHub {
-    /// What `get-participants` answers: the peers of an existing room
-    /// (empty when nobody is in it).
-    pub async fn room_peers(&self, room_id: &str) -> Result<Vec<PeerView>, SignalError> {
-        self.stored_room(room_id).await?;
-        Ok(self.participants(room_id).await)
+    /// What `get-participants` answers: the peers of the room `conn` is
+    /// in (`not_found` for a connection that has not joined it).
+    pub async fn room_peers(
+        &self,
+        conn: &str,
+        room_id: &str,
+    ) -> Result<Vec<PeerView>, SignalError> {
+        self.with_member(conn, room_id, async |_, _, slot, _| {
+            Ok(slot.live(room_id)?.views())
+        })
+        .await
     }
 
     async fn stored_room(&self, room_id: &str) -> Result<vtp_store::Room, SignalError> {
@@ -182,16 +188,15 @@ impl RoomHub {
         }
     }
 
-    /// What `get-room-info` answers to connection `conn`.
+    /// What `get-room-info` answers to connection `conn`, which must be in
+    /// the room (`not_found` otherwise, as for every room request).
     pub async fn room_info(&self, conn: &str, room_id: &str) -> Result<RoomInfo, SignalError> {
+        let live = self
+            .with_member(conn, room_id, async |_, _, slot, _| {
+                Ok(Some(LiveView::of(slot.live(room_id)?, conn)))
+            })
+            .await?;
         let room = self.stored_room(room_id).await?;
-        let live = match self.existing_slot(room_id) {
-            Some(arc) => {
-                let slot = arc.lock().await;
-                slot.live.as_ref().map(|l| LiveView::of(l, conn))
-            }
-            None => None,
-        };
         let snapshot = match &live {
             Some(live) => self.media_snapshot(&live.router_id).await,
             None => None,

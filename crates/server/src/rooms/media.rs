@@ -15,6 +15,7 @@ use vtp_sfu_driver::{
 };
 use vtp_store::RoomRole;
 
+use super::limits::{self, Source};
 use super::{ActiveSpeakerView, LiveRoom, Peer, ProducerInfo, RoomHub, SignalCode, SignalError};
 
 /// Transports one peer may hold (a send and a receive one, plus spares
@@ -47,6 +48,7 @@ impl From<SfuError> for SignalError {
             SfuErrorCode::Conflict => SignalCode::Conflict,
             SfuErrorCode::BadRequest => SignalCode::BadRequest,
             SfuErrorCode::RateLimited => SignalCode::RateLimited,
+            SfuErrorCode::LimitReached => SignalCode::LimitReached,
             SfuErrorCode::Forbidden => SignalCode::Forbidden,
             SfuErrorCode::Unauthorized | SfuErrorCode::Unavailable | SfuErrorCode::Internal => {
                 return SignalError::internal("sfu", err);
@@ -114,27 +116,35 @@ fn own_transport<'a>(
     Ok(transport)
 }
 
-/// Whether a peer of `role` may publish this, given the room's settings.
-fn may_produce(
-    live: &LiveRoom,
-    role: RoomRole,
-    kind: MediaKind,
-    app_data: &Value,
-) -> Result<(), SignalError> {
-    if role != RoomRole::Participant {
+/// Whether a peer of `role` may publish a `source` now, given the room's
+/// settings. The label is checked against the kind (`limits::app_data`),
+/// and a student's video is counted, not just labelled: one camera while
+/// `allowStudentVideo`, one screen while `allowStudentScreen`, so with
+/// cameras off a student has at most the one video stream the screen
+/// permission grants, whatever it is labelled.
+fn may_produce(live: &LiveRoom, peer: &Peer, source: Source) -> Result<(), SignalError> {
+    if peer.role != RoomRole::Participant || source == Source::Mic {
         return Ok(());
     }
-    let screen = app_data.get("source").and_then(Value::as_str) == Some("screen");
     let settings = &live.room.settings;
-    if screen && !settings.allow_student_screen {
-        return Err(SignalError::forbidden(
-            "students may not share their screen in this room",
-        ));
+    let (allowed, what) = match source {
+        Source::Screen => (settings.allow_student_screen, "share their screen"),
+        _ => (settings.allow_student_video, "publish video"),
+    };
+    if !allowed {
+        return Err(SignalError::forbidden(format!(
+            "students may not {what} in this room"
+        )));
     }
-    if !screen && kind == MediaKind::Video && !settings.allow_student_video {
-        return Err(SignalError::forbidden(
-            "students may not publish video in this room",
-        ));
+    if peer.producers.iter().any(|p| p.source == source) {
+        return Err(SignalError::forbidden(format!(
+            "students may {what} once: close the other {} first",
+            if source == Source::Screen {
+                "screen share"
+            } else {
+                "camera"
+            }
+        )));
     }
     Ok(())
 }
@@ -240,20 +250,27 @@ impl RoomHub {
         app_data: Value,
     ) -> Result<Produced, SignalError> {
         self.with_member(conn, room_id, async |hub, _, slot, peer_id| {
+            let source = limits::app_data(&app_data, kind)?;
             let live = slot.live_mut(room_id)?;
-            let role = live
-                .peer(&peer_id)
-                .map(|p| p.role)
-                .ok_or_else(|| SignalError::not_in_room(room_id))?;
-            may_produce(live, role, kind, &app_data)?;
             let peer = live
                 .peer(&peer_id)
                 .ok_or_else(|| SignalError::not_in_room(room_id))?;
+            may_produce(live, peer, source)?;
             own_transport(peer, transport_id, Direction::Send)?;
             if peer.producers.len() >= MAX_PRODUCERS_PER_PEER {
                 return Err(SignalError::forbidden(format!(
                     "at most {MAX_PRODUCERS_PER_PEER} producers per peer"
                 )));
+            }
+            let in_room: usize = live.peers.iter().map(|p| p.producers.len()).sum();
+            if in_room >= limits::MAX_PRODUCERS_PER_ROOM {
+                return Err(SignalError::new(
+                    SignalCode::LimitReached,
+                    format!(
+                        "at most {} producers in a room",
+                        limits::MAX_PRODUCERS_PER_ROOM
+                    ),
+                ));
             }
             let request = Produce {
                 peer_id: peer_id.clone(),
@@ -269,6 +286,7 @@ impl RoomHub {
                 kind: kind_name(kind).to_string(),
                 paused: false,
                 app_data,
+                source,
             };
             hub.publish(
                 live.conns_except(Some(&peer_id)),
@@ -308,6 +326,15 @@ impl RoomHub {
                 .peer(&peer_id)
                 .ok_or_else(|| SignalError::not_in_room(room_id))?;
             own_transport(peer, transport_id, Direction::Recv)?;
+            if peer.consumers.len() >= limits::MAX_CONSUMERS_PER_PEER {
+                return Err(SignalError::new(
+                    SignalCode::LimitReached,
+                    format!(
+                        "at most {} consumers per peer: close some first",
+                        limits::MAX_CONSUMERS_PER_PEER
+                    ),
+                ));
+            }
             let request = Consume {
                 peer_id: peer_id.clone(),
                 transport_id: transport_id.to_owned(),

@@ -9,10 +9,13 @@
 mod actions;
 mod error;
 mod info;
+pub mod limits;
 mod media;
 mod model;
 mod recording;
 mod revoke;
+#[cfg(test)]
+mod worst_case;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -25,7 +28,7 @@ use vtp_store::{
     MAX_DISPLAY_NAME_CHARS, NewParticipant, Role, Room, RoomRole, RoomStatus, Store, User,
 };
 
-pub use actions::HostAction;
+pub use actions::{ChatHistory, HostAction};
 pub use error::{SignalCode, SignalError};
 pub use info::{ConsumerView, LayerStatsView, ProducerStatsView, RoomInfo, RoomProducer};
 pub use media::{Direction, PeerConsumer, PeerTransport, Produced};
@@ -42,12 +45,11 @@ use vtp_sfu_driver::SfuControl;
 pub struct HubConfig {
     /// How long a disconnected peer keeps its place before it leaves.
     pub reconnect_grace: Duration,
-    /// Longest chat message, in characters.
-    pub chat_max_chars: usize,
     /// Chat messages a peer may send in a burst, refilled at one per second.
     pub chat_burst: u32,
-    /// Chat messages returned with `join-room`.
-    pub chat_history_on_join: u32,
+    /// Chat messages `join-room` returns at most (within
+    /// `limits::CHAT_ON_JOIN_BYTES` whatever this is).
+    pub chat_history_on_join: usize,
     /// Where recordings go, and their limits.
     pub recording: crate::recording::RecordingConfig,
     /// TURN relays named in every `create-transport` answer.
@@ -58,9 +60,8 @@ impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             reconnect_grace: Duration::from_secs(15),
-            chat_max_chars: 2000,
             chat_burst: 5,
-            chat_history_on_join: 100,
+            chat_history_on_join: limits::CHAT_ON_JOIN_MESSAGES,
             recording: crate::recording::RecordingConfig {
                 dir: "./data/recordings".into(),
                 max_duration: Duration::from_secs(4 * 3600),
@@ -112,9 +113,13 @@ pub struct RoomHub {
     routers: StdMutex<HashMap<String, String>>,
 }
 
-/// The platform role that makes someone a host in every room.
-fn is_host(user: &User, room: &Room) -> bool {
-    room.owner_id == user.id || matches!(user.role, Role::Admin | Role::Instructor)
+/// The room-role model, in one place for HTTP and Socket.IO: a room's
+/// hosts are its owner and the platform's admins. An instructor is a host
+/// of the rooms they own, and in anyone else's room a participant like a
+/// student (they create rooms; they do not run each other's). Hosts may
+/// close the room, record it, act on peers and read its whole history.
+pub fn is_host(user: &User, room: &Room) -> bool {
+    room.owner_id == user.id || user.role == Role::Admin
 }
 
 impl RoomHub {
@@ -248,6 +253,15 @@ impl RoomHub {
                     Some(room) => room,
                     None => self.load_joinable(room_id).await?,
                 };
+                // A class starts when a host opens it: students cannot hold
+                // a session (or set off `autoRecord`) by themselves. They
+                // are told to wait and try again (the web app does).
+                if !is_host(user, &room) {
+                    return Err(SignalError::new(
+                        SignalCode::NotStarted,
+                        "the class has not started: it opens when a host joins",
+                    ));
+                }
                 let session = self.store.start_session(room_id, Utc::now()).await?;
                 tracing::info!(room_id, session_id = %session.id, "session started");
                 let router_id = session.id.to_string();
@@ -262,6 +276,7 @@ impl RoomHub {
                     peers: Vec::new(),
                     removed_users: Default::default(),
                     recent_chat: Default::default(),
+                    chat_total: 0,
                     recording: None,
                     active_speaker: None,
                 });
@@ -381,11 +396,7 @@ impl RoomHub {
                 .filter(|p| p.peer_id != peer_id)
                 .map(Peer::view)
                 .collect();
-            let chat = live.recent_chat.iter().cloned().collect();
-            let mut outcome = self.outcome(room, peer_id, role, peers, chat, true);
-            outcome.recording = live.recording.is_some();
-            outcome.active_speaker = live.current_speaker();
-            return Ok(outcome);
+            return Ok(self.outcome(live, peer_id, role, peers, true));
         }
 
         let role = if is_host(user, room) {
@@ -393,8 +404,14 @@ impl RoomHub {
         } else {
             RoomRole::Participant
         };
-        let capacity = usize::try_from(room.settings.max_participants).unwrap_or(usize::MAX);
-        if role != RoomRole::Host && live.peers.len() >= capacity {
+        let capacity = usize::try_from(room.settings.max_participants)
+            .unwrap_or(usize::MAX)
+            .min(limits::MAX_PARTICIPANTS);
+        // Hosts may join a full room, a few of them: every answer about
+        // the room lists its peers, and its size is bounded by theirs.
+        let hard_cap = capacity.saturating_add(limits::MAX_EXTRA_HOSTS);
+        if (role != RoomRole::Host && live.peers.len() >= capacity) || live.peers.len() >= hard_cap
+        {
             return Err(SignalError::new(
                 SignalCode::RoomFull,
                 format!("the room is full ({capacity} participants)"),
@@ -458,33 +475,39 @@ impl RoomHub {
             json!({ "peer": view }),
         );
         tracing::info!(room_id = %room.id, %peer_id, user_id = %user.id, role = role.as_str(), "peer joined");
-        let chat = live.recent_chat.iter().cloned().collect();
-        let mut outcome = self.outcome(room, peer_id, role, others, chat, false);
-        outcome.recording = live.recording.is_some();
-        outcome.active_speaker = live.current_speaker();
-        Ok(outcome)
+        Ok(self.outcome(live, peer_id, role, others, false))
     }
 
+    /// The `join-room` answer: the newest chat that fits one page
+    /// (`limits::chat_page`), and whether older messages of the session
+    /// are left for `get-chat-history`.
     fn outcome(
         &self,
-        room: &Room,
+        live: &LiveRoom,
         peer_id: String,
         role: RoomRole,
         peers: Vec<PeerView>,
-        chat: Vec<ChatView>,
         resumed: bool,
     ) -> JoinOutcome {
+        let recent: Vec<ChatView> = live.recent_chat.iter().cloned().collect();
+        let chat = limits::chat_page(
+            &recent,
+            self.config.chat_history_on_join,
+            limits::CHAT_ON_JOIN_BYTES,
+        );
         JoinOutcome {
-            room_id: room.id.clone(),
-            title: room.title.clone(),
+            room_id: live.room.id.clone(),
+            title: live.room.title.clone(),
             peer_id,
             role,
             router_rtp_capabilities: self.rtp_capabilities.clone(),
             peers,
+            chat_more: live.chat_total > chat.len() as u64,
             chat,
+            session_id: live.session_id,
             resumed,
-            recording: false,
-            active_speaker: None,
+            recording: live.recording.is_some(),
+            active_speaker: live.current_speaker(),
         }
     }
 

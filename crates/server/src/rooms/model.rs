@@ -26,6 +26,9 @@ pub struct LiveRoom {
     /// here so that a join costs no store read. Sessions do not outlive the
     /// process, so this is the whole session's tail.
     pub recent_chat: VecDeque<ChatView>,
+    /// Chat messages of this session so far (`recent_chat` keeps the last
+    /// few), to tell a joiner whether older ones are left to fetch.
+    pub chat_total: u64,
     /// The recording in progress, if the room is being recorded.
     pub recording: Option<crate::recording::ActiveRecording>,
     /// The last `active-speaker` told to the room, so that a peer who joins
@@ -141,6 +144,10 @@ pub struct ProducerInfo {
     pub paused: bool,
     #[schema(value_type = Object)]
     pub app_data: Value,
+    /// What the producer is, from its label checked against its kind.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub source: super::limits::Source,
 }
 
 /// A chat message as clients see it (the `chat-message` notification).
@@ -179,8 +186,14 @@ pub struct JoinOutcome {
     pub router_rtp_capabilities: Value,
     /// The other peers in the room.
     pub peers: Vec<PeerView>,
-    /// The session's chat so far (up to the last 100 messages), oldest first.
+    /// The session's latest chat, oldest first: at most
+    /// `limits::CHAT_ON_JOIN_MESSAGES` messages and `limits::CHAT_PAGE_BYTES`.
     pub chat: Vec<ChatView>,
+    /// Older messages of this session exist: `get-chat-history` with
+    /// `before` the first of `chat` gives them.
+    pub chat_more: bool,
+    /// The live session (also the `sessionId` of `GET /rooms/{id}/chat`).
+    pub session_id: Uuid,
     /// True when this join took back a place kept during the reconnect grace
     /// period: the others saw no leave and no join.
     pub resumed: bool,

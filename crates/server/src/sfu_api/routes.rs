@@ -40,6 +40,7 @@ impl From<SfuError> for ApiError {
             SfuErrorCode::NotFound => ErrorCode::NotFound,
             SfuErrorCode::Conflict => ErrorCode::Conflict,
             SfuErrorCode::RateLimited => ErrorCode::RateLimited,
+            SfuErrorCode::LimitReached => ErrorCode::LimitReached,
             SfuErrorCode::Unavailable => ErrorCode::Unavailable,
             SfuErrorCode::Internal => ErrorCode::Internal,
         };

@@ -109,11 +109,11 @@ pub async fn dispatch(
             Ok(Empty {})
         }),
 
-        "get-participants" => request!(ctx, RoomRequest, |sig, _conn, _id, req| async {
+        "get-participants" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
             sig.app
                 .hub
-                .room_peers(room_id)
+                .room_peers(&id, room_id)
                 .await
                 .map(|peers| serde_json::json!({ "peers": peers }))
         }),
@@ -129,6 +129,13 @@ pub async fn dispatch(
                 .chat(&id, room_id(&req.room_id)?, &req.text)
                 .await?;
             Ok(serde_json::json!({ "id": message.id, "sentAt": message.sent_at }))
+        }),
+
+        "get-chat-history" => request!(ctx, ChatHistoryRequest, |sig, _conn, id, req| async {
+            sig.app
+                .hub
+                .chat_history(&id, room_id(&req.room_id)?, req.before, req.limit)
+                .await
         }),
 
         "raise-hand" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {

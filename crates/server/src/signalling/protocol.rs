@@ -36,6 +36,21 @@ pub struct ChatRequest {
     pub text: String,
 }
 
+/// `get-chat-history`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatHistoryRequest {
+    pub room_id: String,
+    /// A message of the session: the answer holds those sent before it.
+    pub before: uuid::Uuid,
+    #[serde(default = "default_chat_page")]
+    pub limit: u32,
+}
+
+fn default_chat_page() -> u32 {
+    crate::rooms::limits::CHAT_PAGE_MESSAGES
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostActionRequest {

@@ -378,3 +378,23 @@ impl Drop for TestSfuNode {
         }
     }
 }
+
+/// What the public mediasoup-client sends from Chromium (the SFU's fixture).
+pub fn chromium_fixture() -> Value {
+    serde_json::from_str(include_str!(
+        "../../../sfu/tests/fixtures/mediasoup-client-chromium156.json"
+    ))
+    .expect("the fixture is JSON")
+}
+
+/// `produce`'s `rtpParameters` of a simulcast `kind` track from the fixture.
+pub fn produce_params(kind: &str) -> Value {
+    let fixture = chromium_fixture();
+    let list = fixture["rid-simulcast"]["produce"]
+        .as_array()
+        .expect("produce parameters");
+    list.iter()
+        .find(|p| p["kind"] == kind)
+        .expect("one of this kind")["rtpParameters"]
+        .clone()
+}

@@ -53,6 +53,9 @@ pub enum SfuErrorCode {
     NotFound,
     Conflict,
     RateLimited,
+    /// A cap on how many of something there may be (consumers on a
+    /// transport, producers, …) is reached: close some first.
+    LimitReached,
     /// The SFU cannot be reached or is shutting down.
     Unavailable,
     Internal,
@@ -67,6 +70,7 @@ impl SfuErrorCode {
             SfuErrorCode::NotFound => "not_found",
             SfuErrorCode::Conflict => "conflict",
             SfuErrorCode::RateLimited => "rate_limited",
+            SfuErrorCode::LimitReached => "limit_reached",
             SfuErrorCode::Unavailable => "unavailable",
             SfuErrorCode::Internal => "internal",
         }
@@ -104,6 +108,7 @@ impl From<EngineError> for SfuError {
             "not_found" => SfuErrorCode::NotFound,
             "conflict" => SfuErrorCode::Conflict,
             "rate_limited" => SfuErrorCode::RateLimited,
+            "limit_reached" => SfuErrorCode::LimitReached,
             "bad_request" => SfuErrorCode::BadRequest,
             _ => SfuErrorCode::Internal,
         };

@@ -497,7 +497,7 @@ impl EngineError {
             | EngineError::UnknownPeer(_)
             | EngineError::UnknownTap(_) => "not_found",
             EngineError::DuplicateId { .. } | EngineError::AlreadyConnected(_) => "conflict",
-            EngineError::LimitReached { .. } => "rate_limited",
+            EngineError::LimitReached { .. } => "limit_reached",
             EngineError::Internal(_) => "internal",
             _ => "bad_request",
         }

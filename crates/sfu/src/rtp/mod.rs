@@ -71,6 +71,6 @@ pub use types::{
     RtpHeaderExtensionParameters, RtpMapping, RtpParameters, RtpStreamType, RtxParameters,
 };
 pub use validate::{
-    MAX_ENCODINGS, parse_rtp_capabilities, parse_rtp_parameters, validate_codec_capability,
-    validate_rtp_capabilities, validate_rtp_parameters,
+    MAX_ENCODINGS, MAX_RID_CHARS, parse_rtp_capabilities, parse_rtp_parameters,
+    validate_codec_capability, validate_rtp_capabilities, validate_rtp_parameters,
 };

@@ -26,7 +26,10 @@ use super::types::{
 };
 
 /// Upper bound on encodings per producer (browsers use at most 3 or 4).
-pub const MAX_ENCODINGS: usize = 32;
+/// Each is listed in every room answer's statistics, so it stays small.
+pub const MAX_ENCODINGS: usize = 4;
+/// Longest `rid` (browsers send `r0`…`r2` or `q`, `h`, `f`).
+pub const MAX_RID_CHARS: usize = 16;
 
 /// Deserialises and validates producer (or any) RTP parameters from JSON.
 pub fn parse_rtp_parameters(value: &Value) -> Result<RtpParameters, RtpError> {
@@ -272,6 +275,17 @@ fn validate_encodings(params: &mut RtpParameters) -> Result<(), RtpError> {
             ));
         }
         if let Some(rid) = &enc.rid
+            && (rid.len() > MAX_RID_CHARS
+                || !rid
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(RtpError::encoding(
+                index,
+                format!("rid: 1 to {MAX_RID_CHARS} letters, digits, '-' or '_' (RFC 8851)"),
+            ));
+        }
+        if let Some(rid) = &enc.rid
             && !rids.insert(rid.clone())
         {
             return Err(RtpError::encoding(index, format!("duplicated rid {rid:?}")));
@@ -383,6 +397,11 @@ mod tests {
         let mut v = vp8_params();
         v["encodings"] = json!(vec![json!({}); MAX_ENCODINGS + 1]);
         assert!(matches!(err_of(v), RtpError::TooManyEncodings(_)));
+        for rid in ["r".repeat(MAX_RID_CHARS + 1), "r 0".to_string()] {
+            let mut v = vp8_params();
+            v["encodings"] = json!([{ "rid": rid }]);
+            assert!(matches!(err_of(v), RtpError::InvalidEncoding { .. }));
+        }
     }
 
     #[test]
