@@ -32,8 +32,7 @@ use crate::tls::{self, Tls};
 use crate::turn::TurnConfig;
 use vtp_sfu_driver::{DriverConfig, SfuControl, SfuDriver};
 
-/// Upper bound on `maxParticipants` of one room.
-pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
+pub use vtp_store::MAX_ROOM_PARTICIPANTS;
 
 /// A configured server, ready to run.
 pub struct Server {

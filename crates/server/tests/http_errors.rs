@@ -193,3 +193,47 @@ async fn malformed_requests_get_clear_errors() {
         assert!(err["error"]["code"].is_string(), "{path}: {err}");
     }
 }
+
+/// A body is a JSON object, as the document says: serde would also build a
+/// request from an array of its fields in order, and did (`["title"]`
+/// created a room, `[null, "closed"]` closed one). Each is a 400 that
+/// changes nothing.
+#[tokio::test]
+async fn bodies_that_are_arrays_are_refused() {
+    let s = TestServer::start().await;
+    let (_, token) = s.user("ivy@example.org", Role::Instructor).await;
+    let t = Some(token.as_str());
+    let room = s.room(&token, serde_json::json!({})).await;
+    let json_ct = Some("application/json");
+    let room_path = format!("/api/v1/rooms/{room}");
+    for (method, path, body) in [
+        (Method::POST, "/api/v1/rooms", r#"["From an array"]"#),
+        (
+            Method::POST,
+            "/api/v1/rooms",
+            r#"{"title": "x", "settings": [5]}"#,
+        ),
+        (Method::PATCH, room_path.as_str(), r#"[null, "closed"]"#),
+        (Method::PATCH, room_path.as_str(), r#"{"settings": [5]}"#),
+        (
+            Method::POST,
+            "/api/v1/auth/login",
+            r#"["ivy@example.org", "x"]"#,
+        ),
+    ] {
+        let (status, err) = raw(&s, method.clone(), path, t, json_ct, body.into()).await;
+        assert_eq!(
+            (status.as_u16(), code(&err)),
+            (400, "bad_request"),
+            "{method} {path} {body}: {err}"
+        );
+    }
+    let (_, rooms) = s.get("/api/v1/rooms", t).await;
+    assert_eq!(rooms["total"], 1, "{rooms}");
+    let (_, room) = s.get(&room_path, t).await;
+    assert_eq!(
+        (&room["status"], &room["settings"]["maxParticipants"]),
+        (&serde_json::json!("open"), &serde_json::json!(50)),
+        "{room}"
+    );
+}

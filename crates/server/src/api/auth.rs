@@ -72,7 +72,8 @@ fn auth_response(state: &AppState, user: User, refresh_token: String) -> ApiResu
 
 /// Create a student account and sign in.
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = AuthResponse), (status = 409, description = "e-mail taken", body = ErrorBody),
+    responses((status = 201, body = AuthResponse), (status = 403, description = "registration is disabled", body = ErrorBody),
+              (status = 409, description = "e-mail taken", body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
@@ -241,7 +242,8 @@ async fn me(AuthUser(user): AuthUser) -> Json<UserDto> {
 
 /// Change the password. Every other session ends; the answer holds new tokens.
 #[utoipa::path(post, path = "/auth/change-password", tag = "auth", request_body = ChangePasswordRequest,
-    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, description = "too many wrong current passwords", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn change_password(
     State(state): State<AppState>,
