@@ -52,7 +52,7 @@ try {
   // A new student for every join: nobody comes back into a place kept for them.
   const accounts = [["t@example.org", "instructor"], ...Array.from({ length: 3 * runs }, (_, i) => [`s${i}@example.org`, "student"])];
   for (const [email, role] of accounts) {
-    execFileSync(VTP_BIN, ["user", "create", "--email", email, "--password", `password-${email}`, "--role", role, "--data-dir", data], { stdio: "ignore" });
+    execFileSync(VTP_BIN, ["user", "create", "--email", email, "--password", `Tq7-vB2k-9wZr-${email}`, "--role", role, "--data-dir", data], { stdio: "ignore" });
   }
   children.push(net.spawn(net.ns.server, VTP_BIN, [
     "serve", "--data-dir", data, "--web-dir", dist, "--log-level", "error",

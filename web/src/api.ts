@@ -11,7 +11,16 @@ export interface User {
   displayName: string;
   role: Role;
   disabled?: boolean;
+  /** Signs in with a code from an authenticator app after the password. */
+  twoFactor?: boolean;
   createdAt?: string;
+}
+
+/** The start of a two-factor enrolment: the app reads the URI (or the QR code of it). */
+export interface TwoFactorSetup {
+  secret: string;
+  otpauthUri: string;
+  qrSvg: string;
 }
 
 export interface RoomSettings {
@@ -42,6 +51,15 @@ interface AuthResponse {
   refreshToken: string;
   expiresIn: number;
   user: User;
+  /** The role requires two-factor sign-in and the account has none yet: the token only enrols. */
+  enrolmentRequired?: boolean;
+}
+
+/** `/auth/login`'s answer when the account signs in with two factors. */
+interface SecondFactorChallenge {
+  secondFactorRequired: true;
+  pendingToken: string;
+  expiresIn: number;
 }
 
 interface Stored {
@@ -52,6 +70,7 @@ interface Stored {
   /** Refresh when less than this is left (ms). */
   marginMs: number;
   user: User;
+  enrolmentRequired?: boolean;
 }
 
 /** An API failure with the server's stable code (or `unreachable`). */
@@ -71,6 +90,8 @@ const MARGIN_MS = 60_000;
 
 export class Api {
   private stored: Stored | null = null;
+  /** Between the password and the code of a two-factor sign-in. */
+  private pendingToken: string | null = null;
   private refreshing: Promise<void> | null = null;
   /** Called when the session ends (signed out, refresh refused). */
   onSignedOut: () => void = () => {};
@@ -88,6 +109,11 @@ export class Api {
     return this.stored?.user ?? null;
   }
 
+  /** Signed in with a token that is good only for enrolling in two-factor sign-in. */
+  get enrolmentRequired(): boolean {
+    return this.stored?.enrolmentRequired ?? false;
+  }
+
   private save(auth: AuthResponse): void {
     this.stored = {
       accessToken: auth.accessToken,
@@ -96,6 +122,7 @@ export class Api {
       // A minute before expiry, or a quarter of the lifetime when tokens are short.
       marginMs: Math.min(MARGIN_MS, (auth.expiresIn * 1000) / 4),
       user: auth.user,
+      enrolmentRequired: auth.enrolmentRequired ?? false,
     };
     localStorage.setItem(KEY, JSON.stringify(this.stored));
   }
@@ -105,10 +132,42 @@ export class Api {
     localStorage.removeItem(KEY);
   }
 
-  async login(email: string, password: string): Promise<User> {
-    const auth = await this.raw<AuthResponse>("POST", "/auth/login", { email, password });
-    this.save(auth);
-    return auth.user;
+  /** Signs in; `"second-factor"` when a code must follow ({@link verifySecondFactor}). */
+  async login(email: string, password: string): Promise<"signed-in" | "second-factor"> {
+    const answer = await this.raw<AuthResponse | SecondFactorChallenge>("POST", "/auth/login", { email, password });
+    if ("pendingToken" in answer) {
+      this.pendingToken = answer.pendingToken;
+      return "second-factor";
+    }
+    this.save(answer);
+    return "signed-in";
+  }
+
+  /** The second step of a two-factor sign-in: a code from the app, or a recovery code. */
+  async verifySecondFactor(code: string): Promise<void> {
+    if (!this.pendingToken) throw new ApiError(401, "unauthorized", "the sign-in has expired: enter your password again");
+    this.save(await this.raw<AuthResponse>("POST", "/auth/2fa/verify", { pendingToken: this.pendingToken, code: code.trim() }));
+    this.pendingToken = null;
+  }
+
+  setupTwoFactor(): Promise<TwoFactorSetup> {
+    return this.call<TwoFactorSetup>("POST", "/auth/2fa/setup", {});
+  }
+
+  /** Turns two-factor sign-in on with a first code; resolves with the recovery codes (shown once). */
+  async confirmTwoFactor(code: string): Promise<string[]> {
+    const answer = await this.call<{ recoveryCodes: string[]; tokens: AuthResponse }>("POST", "/auth/2fa/confirm", { code: code.trim() });
+    this.save(answer.tokens);
+    return answer.recoveryCodes;
+  }
+
+  /** Turns two-factor sign-in off, proven by a code (or recovery code) or the password. */
+  async disableTwoFactor(proof: { code: string } | { password: string }): Promise<void> {
+    await this.call("POST", "/auth/2fa/disable", proof);
+    if (this.stored) {
+      this.stored.user = { ...this.stored.user, twoFactor: false };
+      localStorage.setItem(KEY, JSON.stringify(this.stored));
+    }
   }
 
   async register(email: string, password: string, displayName: string): Promise<User> {
@@ -130,6 +189,11 @@ export class Api {
       // The caller shows where to go next; onSignedOut is for sessions that end by themselves.
       this.forget();
     }
+  }
+
+  /** The server ended this session (the account was disabled or deleted): forget it here too. */
+  endSession(): void {
+    this.forget();
   }
 
   /** A usable access token (refreshed when close to expiry). */

@@ -37,16 +37,22 @@ export function mediaDevices(): MediaDevices {
   return navigator.mediaDevices;
 }
 
-export function describe(err: unknown, context: "login" | "register" | "join" | "media" | "screen" | "other" = "other"): string {
+export function describe(err: unknown, context: "login" | "code" | "register" | "join" | "media" | "screen" | "other" = "other"): string {
   if (err instanceof ApiError || err instanceof SignalError) {
     switch (err.code) {
       case "unreachable":
         return "The server cannot be reached. Check your connection and try again.";
       case "unauthorized":
         if (context === "login") return "Wrong e-mail or password.";
+        if (context === "code") {
+          return /expired/i.test(err.message)
+            ? "The sign-in has expired. Enter your e-mail and password again."
+            : "That code is wrong or was already used. Wait for the next code and try again.";
+        }
         if (err.message.includes("current password")) return "Your current password is wrong.";
         return "Your session has ended. Please sign in again.";
       case "rate_limited":
+        if (context === "code") return "Too many wrong codes. Wait a few minutes and try again.";
         return context === "login"
           ? "Too many sign-in attempts. Wait a minute and try again."
           : "You are going too fast. Wait a moment and try again.";
@@ -59,6 +65,7 @@ export function describe(err: unknown, context: "login" | "register" | "join" | 
       case "forbidden":
         if (context === "join" && /removed/i.test(err.message)) return "A host removed you from this session.";
         if (/disabled/i.test(err.message)) return "This account is disabled. Ask an administrator to enable it.";
+        if (/two-factor/i.test(err.message)) return capitalise(err.message);
         if (context === "register") return "This server does not take new accounts. Ask an administrator for one.";
         return "You are not allowed to do that.";
       case "conflict":
@@ -102,6 +109,7 @@ export function describe(err: unknown, context: "login" | "register" | "join" | 
 const FIELDS: Record<string, string> = {
   email: "The e-mail address",
   password: "The password",
+  code: "The code",
   newPassword: "The new password",
   displayName: "The name",
   title: "The title",
@@ -114,8 +122,10 @@ function fieldMessage(message: string): string {
   const m = /^([a-zA-Z.]+): (.*)$/.exec(message);
   if (!m) return capitalise(message);
   const field = FIELDS[m[1]];
-  // "must …" reads well after the field's name; anything else stands alone.
-  return capitalise(field && m[2].startsWith("must") ? `${field} ${m[2]}` : m[2]);
+  // "must …" and "too …" read well after the field's name; anything else stands alone.
+  if (field && m[2].startsWith("must")) return capitalise(`${field} ${m[2]}`);
+  if (field && m[2].startsWith("too ")) return capitalise(`${field} is ${m[2]}`);
+  return capitalise(m[2]);
 }
 
 function capitalise(text: string): string {

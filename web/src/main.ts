@@ -59,9 +59,15 @@ async function route(): Promise<void> {
     return show(signInView(api, go, message), "Sign in");
   }
   if (path === "/signin" || path === "/register") return go("/");
+  // The role requires two-factor sign-in and the account has none yet: only the account page works.
+  if (api.enrolmentRequired) {
+    if (path !== "/account") history.replaceState(null, "", "/account");
+    const why = "Your role requires two-factor sign-in. Turn it on below to continue.";
+    return show(withHeader(accountView(api, go, message || why)), "Account");
+  }
   const roomMatch = /^\/rooms\/([^/]+)$/.exec(path);
   if (roomMatch) return enterRoom(decodeURIComponent(roomMatch[1]));
-  if (path === "/account") return show(withHeader(accountView(api, go)), "Account");
+  if (path === "/account") return show(withHeader(accountView(api, go, message)), "Account");
   if (path === "/admin" && api.user.role === "admin") return show(withHeader(adminView(api)), "Users");
   if (path !== "/") history.replaceState(null, "", "/");
   const lobby = lobbyView(api, message);

@@ -10,7 +10,7 @@ export function until(page, fn, arg, ms = 30_000, what = "condition") {
 }
 
 /** Signs in at `base` and waits for the lobby. */
-export async function signIn(page, base, email, password = `password-${email}`) {
+export async function signIn(page, base, email, password = `Tq7-vB2k-9wZr-${email}`) {
   await page.goto(base + "/");
   await fill(page, "E-mail", email);
   await fill(page, "Password", password);

@@ -8,6 +8,7 @@
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -161,7 +162,7 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
 
   // The instructor signs in and creates a room through the UI.
   const teacher = await person("teacher");
-  await signIn(teacher, "teacher@example.org", "password-teacher@example.org");
+  await signIn(teacher, "teacher@example.org", "Tq7-vB2k-9wZr-teacher@example.org");
   await teacher.getByLabel("Title").fill("Physics 101");
   await teacher.getByLabel("Students may share their screen").check();
   await teacher.getByRole("button", { name: "Create room" }).click();
@@ -180,7 +181,7 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   const ada = await person("ada");
   const bo = await person("bo", { viewport: { width: 390, height: 844 } });
   for (const [page, email] of [[ada, "ada@example.org"], [bo, "bo@example.org"]]) {
-    await signIn(page, email, `password-${email}`);
+    await signIn(page, email, `Tq7-vB2k-9wZr-${email}`);
     await page.locator(".room-state", { hasText: "Live" }).waitFor();
     await joinFromLobby(page, "Physics 101");
   }
@@ -319,14 +320,14 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   await eve.getByRole("alert").filter({ hasText: "Wrong e-mail or password." }).waitFor();
   await eve.screenshot({ path: join(artifacts, "signin-wrong-password-1280x720.png") });
   await eve.route("**/api/v1/auth/login", (route) => route.abort("connectionrefused"));
-  await eve.getByLabel("Password").fill("password-eve@example.org");
+  await eve.getByLabel("Password").fill("Tq7-vB2k-9wZr-eve@example.org");
   await eve.getByRole("button", { name: "Sign in" }).click();
   await eve.getByRole("alert").filter({ hasText: "The server cannot be reached" }).waitFor();
   await eve.unroute("**/api/v1/auth/login");
 
   // A room for one: a student is told it is full; the instructor raises the limit in the lobby.
   const prof = await person("prof");
-  await signIn(prof, "prof@example.org", "password-prof@example.org");
+  await signIn(prof, "prof@example.org", "Tq7-vB2k-9wZr-prof@example.org");
   await prof.getByLabel("Title").fill("   "); // passes the browser's check, not the server's
   await prof.getByRole("button", { name: "Create room" }).click();
   await prof.getByRole("alert").filter({ hasText: "The title must not be empty." }).waitFor();
@@ -335,11 +336,11 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   await prof.getByLabel("Most participants").fill("1");
   await prof.getByRole("button", { name: "Create room" }).click();
   await joinFromLobby(prof, "Office hours");
-  await signIn(eve, "eve@example.org", "password-eve@example.org");
+  await signIn(eve, "eve@example.org", "Tq7-vB2k-9wZr-eve@example.org");
   await eve.getByRole("link", { name: "Join Office hours" }).click();
   await eve.getByRole("alert").filter({ hasText: "This room is full" }).waitFor();
   const lobbyOfProf = await person("prof-lobby");
-  await signIn(lobbyOfProf, "prof@example.org", "password-prof@example.org");
+  await signIn(lobbyOfProf, "prof@example.org", "Tq7-vB2k-9wZr-prof@example.org");
   await lobbyOfProf.getByRole("button", { name: "Edit Office hours" }).click();
   await lobbyOfProf.getByLabel("Most participants").last().fill("10");
   await lobbyOfProf.getByRole("button", { name: "Save" }).click();
@@ -349,10 +350,10 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   // No camera: audio only, said so. Camera blocked: watching still works.
   const cy = await person("cy", { devices: "no-camera" });
   const di = await person("di", { devices: "denied" });
-  await signIn(cy, "cy@example.org", "password-cy@example.org");
+  await signIn(cy, "cy@example.org", "Tq7-vB2k-9wZr-cy@example.org");
   await joinFromLobby(cy, "Office hours");
   await cy.getByRole("alert").filter({ hasText: "No camera was found: you joined with audio only." }).waitFor();
-  await signIn(di, "di@example.org", "password-di@example.org");
+  await signIn(di, "di@example.org", "Tq7-vB2k-9wZr-di@example.org");
   await joinFromLobby(di, "Office hours");
   await di.getByRole("alert").filter({ hasText: "The browser blocked the camera or microphone" }).waitFor();
   await waitForDecodedVideos(di, 1); // the instructor's camera (cy has none)
@@ -414,13 +415,13 @@ test("a page that is not a secure context: told HTTPS is needed, still watches a
   await vtp.user("host@example.org", "instructor");
   await vtp.user("una@example.org");
   const host = await person("host");
-  await signIn(host, "host@example.org", "password-host@example.org");
+  await signIn(host, "host@example.org", "Tq7-vB2k-9wZr-host@example.org");
   await host.getByLabel("Title").fill("Plain HTTP class");
   await host.getByRole("button", { name: "Create room" }).click();
   await joinFromLobby(host, "Plain HTTP class");
 
   const una = await person("una", { devices: "insecure" });
-  await signIn(una, "una@example.org", "password-una@example.org");
+  await signIn(una, "una@example.org", "Tq7-vB2k-9wZr-una@example.org");
   await joinFromLobby(una, "Plain HTTP class");
   const text = "This page must be opened over HTTPS to use your camera and microphone.";
   await una.locator(".banner", { hasText: text }).waitFor();
@@ -445,7 +446,7 @@ test("accounts: register, admin changes a role, change password, sign out everyw
   await fay.goto(vtp.base + "/register");
   await fay.getByLabel("Your name").fill("Fay Lin");
   await fay.getByLabel("E-mail").fill("fay@example.org");
-  await fay.getByLabel("Password").fill("fay-secret-1");
+  await fay.getByLabel("Password").fill("Fay keeps 4 violet canoes");
   await fay.getByRole("button", { name: "Create account" }).click();
   await fay.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
   assert.equal(await fay.getByRole("button", { name: "Create room" }).count(), 0, "students cannot create rooms");
@@ -456,7 +457,7 @@ test("accounts: register, admin changes a role, change password, sign out everyw
   await root.goto(vtp.base + "/");
   await root.keyboard.type("root@example.org"); // the e-mail field has the focus
   await root.keyboard.press("Tab");
-  await root.keyboard.type("password-root@example.org");
+  await root.keyboard.type("Tq7-vB2k-9wZr-root@example.org");
   await root.keyboard.press("Enter");
   await root.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
   await root.getByRole("link", { name: "Users" }).click();
@@ -468,20 +469,57 @@ test("accounts: register, admin changes a role, change password, sign out everyw
   // She changes her password (a wrong current one is refused in words), then signs out everywhere.
   await fay.goto(vtp.base + "/account");
   await fay.getByLabel("Current password").fill("wrong-password");
-  await fay.getByLabel("New password").fill("fay-secret-2");
+  await fay.getByLabel("New password").fill("Fay keeps 5 orange kites");
   await fay.getByRole("button", { name: "Change password" }).click();
   await fay.getByRole("alert").filter({ hasText: "Your current password is wrong." }).waitFor();
-  await fay.getByLabel("Current password").fill("fay-secret-1");
+  await fay.getByLabel("Current password").fill("Fay keeps 4 violet canoes");
   await fay.getByRole("button", { name: "Change password" }).click();
   await fay.getByRole("alert").filter({ hasText: "Password changed." }).waitFor();
   await fay.getByRole("button", { name: "Sign out everywhere" }).click();
   await fay.getByRole("alert").filter({ hasText: "You are signed out on every device." }).waitFor();
   // The new password works, and she is an instructor now.
-  await signIn(fay, "fay@example.org", "fay-secret-2");
+  await signIn(fay, "fay@example.org", "Fay keeps 5 orange kites");
   await fay.getByRole("button", { name: "Create room" }).waitFor();
   await fay.locator(".room-item").first().waitFor();
   await fay.screenshot({ path: join(artifacts, "lobby-phone-390x844.png"), fullPage: true });
   assert.deepEqual(pageErrors, [], "no errors in the admin's console");
+});
+
+/** The code an authenticator app shows for the otpauth URI's secret at time step `step` (RFC 6238). */
+function totp(uri, step) {
+  const secret = new URL(uri).searchParams.get("secret");
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bits = [...secret].map((c) => alphabet.indexOf(c).toString(2).padStart(5, "0")).join("");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  return String((mac.readUInt32BE(mac[19] & 15) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
+test("two-factor sign-in: enrol on the account page, sign out, sign in with a code", { timeout: 60_000 }, async () => {
+  await vtp.user("ivy@example.org");
+  const ivy = await person("ivy");
+  await signIn(ivy, "ivy@example.org", "Tq7-vB2k-9wZr-ivy@example.org");
+  await ivy.getByRole("link", { name: "Account" }).click();
+  await ivy.getByRole("button", { name: "Turn on two-factor sign-in" }).click();
+  await ivy.locator("svg.qr").waitFor();
+  const uri = await ivy.locator("a.otpauth").getAttribute("href");
+  const step = Math.floor(Date.now() / 30_000);
+  await ivy.getByLabel("Code from the app").fill(totp(uri, step));
+  await ivy.getByRole("button", { name: "Confirm" }).click();
+  await ivy.locator(".recovery-codes li").nth(9).waitFor();
+  assert.equal(await ivy.locator(".recovery-codes li").count(), 10, "ten recovery codes");
+  await ivy.getByRole("button", { name: "I have kept them" }).click();
+  await ivy.getByRole("button", { name: "Sign out", exact: true }).click();
+  await ivy.getByLabel("E-mail").fill("ivy@example.org");
+  await ivy.getByLabel("Password").fill("Tq7-vB2k-9wZr-ivy@example.org");
+  await ivy.getByRole("button", { name: "Sign in" }).click();
+  // The confirming code was used; the app's next one (within the server's window) signs her in.
+  await ivy.getByLabel("Code from your authenticator app").fill(totp(uri, step + 1));
+  await ivy.getByRole("button", { name: "Verify" }).click();
+  await ivy.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
+  assert.deepEqual(pageErrors, [], "no errors in the console");
 });
 
 test("away longer than the reconnect grace and the token's life: back as a new peer, media rebuilt both ways", { timeout: 90_000 }, async () => {
@@ -494,7 +532,7 @@ test("away longer than the reconnect grace and the token's life: back as a new p
     const signInAt = async (page, email) => {
       await page.goto(short.base + "/");
       await page.getByLabel("E-mail").fill(email);
-      await page.getByLabel("Password").fill(`password-${email}`);
+      await page.getByLabel("Password").fill(`Tq7-vB2k-9wZr-${email}`);
       await page.getByRole("button", { name: "Sign in" }).click();
       await page.getByRole("heading", { name: "Rooms", exact: true }).waitFor();
     };

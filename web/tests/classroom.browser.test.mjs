@@ -84,7 +84,7 @@ test("a disabled account is told that it is disabled", async () => {
   const page = await person("disabled-student");
   await page.goto(vtp.base + "/");
   await fill(page, "E-mail", "disabled-student@example.org");
-  await fill(page, "Password", "password-disabled-student@example.org");
+  await fill(page, "Password", "Tq7-vB2k-9wZr-disabled-student@example.org");
   await clickButton(page, "Sign in");
   await page.getByRole("alert").filter({ hasText: "This account is disabled" }).waitFor({ timeout: 15_000 });
 });
@@ -105,7 +105,7 @@ test("after the session ended, signing in again goes back to the room link", asy
   await until(teacher, () => location.pathname === "/signin", null, 15_000, "the sign-in page");
   assert.equal(new URL(teacher.url()).searchParams.get("next"), roomPath);
   await fill(teacher, "E-mail", "link-teacher@example.org");
-  await fill(teacher, "Password", "password-link-teacher@example.org");
+  await fill(teacher, "Password", "Tq7-vB2k-9wZr-link-teacher@example.org");
   await clickButton(teacher, "Sign in");
   await until(teacher, () => document.querySelector(".room[data-joined]") !== null, null, 30_000, "back in the room");
   assert.equal(new URL(teacher.url()).pathname, roomPath);

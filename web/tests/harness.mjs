@@ -87,7 +87,7 @@ export class Vtp {
 
   /** A signed-in user; instructors and admins are made with `vtp user create`. */
   async user(email, role = "student") {
-    const password = "password-" + email;
+    const password = "Tq7-vB2k-9wZr-" + email;
     if (role === "student") {
       const r = await this.http("POST", "/api/v1/auth/register", { email, password, displayName: email.split("@")[0] });
       if (r.status !== 201) throw new Error(`register ${email}: ${JSON.stringify(r.body)}`);

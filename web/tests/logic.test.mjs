@@ -135,6 +135,8 @@ describe("errors in words", () => {
   test("validation messages name the field as the form labels it", () => {
     const err = new app.ApiError(422, "validation_failed", "password: must be at least 8 characters");
     assert.equal(app.describe(err, "register"), "The password must be at least 8 characters.");
+    const weak = new app.ApiError(422, "validation_failed", "password: too easy to guess: This is a top-10 common password. Add another word or two.");
+    assert.equal(app.describe(weak, "register"), "The password is too easy to guess: This is a top-10 common password. Add another word or two.");
     assert.equal(app.describe(new app.ApiError(400, "bad_request", "unknown thing")), "Unknown thing.");
   });
   test("a plain Error keeps its message as a sentence, anything else gets a generic one", () => {

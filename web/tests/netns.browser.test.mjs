@@ -86,7 +86,7 @@ async function person(host, name) {
 }
 
 function user(email, role, dataDir = dir) {
-  execFileSync(VTP_BIN, ["user", "create", "--email", email, "--password", `password-${email}`, "--role", role, "--data-dir", dataDir], { stdio: "ignore" });
+  execFileSync(VTP_BIN, ["user", "create", "--email", email, "--password", `Tq7-vB2k-9wZr-${email}`, "--role", role, "--data-dir", dataDir], { stdio: "ignore" });
 }
 
 

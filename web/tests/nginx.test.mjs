@@ -114,9 +114,9 @@ test("each student behind the proxy has their own sign-in budget", { skip, timeo
   // 127.0.0.2 guesses twice, then is stopped (--login-rate-per-ip 2)...
   assert.equal(await loginVia("127.0.0.2", "limited@example.org", "wrong-1"), 401);
   assert.equal(await loginVia("127.0.0.2", "limited@example.org", "wrong-2"), 401);
-  assert.equal(await loginVia("127.0.0.2", "limited@example.org", "password-limited@example.org"), 429);
+  assert.equal(await loginVia("127.0.0.2", "limited@example.org", "Tq7-vB2k-9wZr-limited@example.org"), 429);
   // ...while 127.0.0.3, through the same proxy, signs in.
-  assert.equal(await loginVia("127.0.0.3", "limited@example.org", "password-limited@example.org"), 200);
+  assert.equal(await loginVia("127.0.0.3", "limited@example.org", "Tq7-vB2k-9wZr-limited@example.org"), 200);
 });
 
 test("plain HTTP is redirected to HTTPS", { skip, timeout: 10_000 }, async () => {

@@ -8,10 +8,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::janus_fanout::janus_run;
 use crate::media::{Fanout, Row, vtp_run};
+use crate::netns;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,10 +35,6 @@ pub struct Args {
     /// Publisher video bitrate (audio adds 32 kbit/s).
     #[arg(long, default_value_t = 1_000_000)]
     video_bitrate: u32,
-    /// The local address for Janus's ICE (default: this machine's IPv4 on
-    /// its default route; libnice leaves loopback out).
-    #[arg(long)]
-    janus_ip: Option<std::net::IpAddr>,
     /// The core each server is pinned to (`taskset -c`).
     #[arg(long, default_value_t = 1)]
     server_cpu: usize,
@@ -55,6 +53,11 @@ pub struct Args {
     /// VTP's publisher and subscribers use ICE-TCP only (Janus keeps UDP).
     #[arg(long)]
     ice_tcp: bool,
+    /// Both systems' subscribers count packets from the clear-text RTP
+    /// header without decrypting: loss is before repair, and the load
+    /// generator can drive far more subscribers per core.
+    #[arg(long)]
+    count_only: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -163,15 +166,38 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // Janus needs a non-loopback address (see `netns`): the whole
+    // comparison runs again inside a network namespace of its own.
+    if args.systems != Systems::Vtp && !netns::inside() {
+        let code = netns::run_again_inside()?;
+        anyhow::ensure!(code == 0, "the run inside the network namespace failed");
+        return Ok(());
+    }
+    if netns::inside() {
+        netns::set_up().context("setting up the private network namespace")?;
+    }
     let pinned = pin_self(&args.loadgen_cpus);
     let setup = format!(
         "each server pinned to CPU {} (taskset -c; VTP with one SFU worker, all of Janus's threads); \
-         load generator {}",
+         load generator {}{}{}",
         args.server_cpu,
         match &pinned {
             Ok(()) if !args.loadgen_cpus.is_empty() => format!("on CPU {}", args.loadgen_cpus),
             Ok(()) => "not pinned".to_string(),
             Err(e) => format!("not pinned ({e})"),
+        },
+        if netns::inside() {
+            format!(
+                "; in a private network namespace (Janus's ICE and its peers on {}, VTP on 127.0.0.1)",
+                netns::JANUS_IP
+            )
+        } else {
+            String::new()
+        },
+        if args.count_only {
+            "; subscribers count RTP headers without decrypting (loss before repair)"
+        } else {
+            ""
         }
     );
     eprintln!("{setup}");
@@ -208,7 +234,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     vtp_client::IceTransport::Udp
                 },
                 server_cpu: Some(args.server_cpu),
-                janus_ip: args.janus_ip,
+                count_only: args.count_only,
             };
             let row = match system {
                 Systems::Janus => janus_run(&run).await,

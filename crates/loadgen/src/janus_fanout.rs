@@ -13,6 +13,7 @@ use vtp_client::{AudioOptions, MediaPeer, VideoOptions};
 
 use crate::janus_server;
 use crate::media::{Fanout, Row, measure};
+use crate::netns;
 
 /// Subscribers set up at once.
 const SETUP_CONCURRENCY: usize = 16;
@@ -20,17 +21,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One fan-out run against a fresh Janus (`args.bin` is the `janus` binary).
 pub async fn janus_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
-    let ip = match args.janus_ip {
-        Some(ip) => ip,
-        None => janus_server::default_ipv4()?,
-    };
-    let server = janus_server::start(args.bin, args.server_cpu, ip).await?;
+    anyhow::ensure!(
+        netns::inside(),
+        "Janus runs only inside vtp-load's private network namespace"
+    );
+    let server = janus_server::start(args.bin, args.server_cpu, netns::JANUS_IP).await?;
     let pid = server.process.child.id();
     let session = JanusSession::create(&server.url).await?;
     let admin = session.attach_videoroom().await?;
     let room = janus::create_room(&admin, 1234).await?;
 
-    let publisher_peer = MediaPeer::with_bind_ip(server.ip);
+    let publisher_peer = MediaPeer::with_bind_ip(netns::JANUS_IP);
+    let count_only = args.count_only;
     let publisher = janus::publish(
         &session,
         &publisher_peer,
@@ -57,10 +59,9 @@ pub async fn janus_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
     let mut tasks = Vec::new();
     for _ in 0..args.subscribers {
         let (limit, session, feed) = (limit.clone(), session.clone(), publisher.feed);
-        let ip = server.ip;
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire().await;
-            let peer = MediaPeer::with_bind_ip(ip);
+            let peer = MediaPeer::with_bind_ip(netns::JANUS_IP).with_count_only(count_only);
             let sub = janus::subscribe(&session, &peer, room, feed).await?;
             sub.transport.wait_connected(CONNECT_TIMEOUT).await?;
             anyhow::Ok((peer, sub))

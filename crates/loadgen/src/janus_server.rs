@@ -5,12 +5,11 @@
 //!
 //! Why not ICE on 127.0.0.1: Janus gathers through libnice, which leaves
 //! loopback interfaces out (an `ice_enforce_list` of `lo` or `127.0.0.1`
-//! still gathers the other interfaces). So Janus's ICE is enforced to the
-//! machine's own IPv4 address, and the load generator's peers bind to that
-//! address too: Linux delivers datagrams between its own addresses through
-//! the loopback device, so the path costs what 127.0.0.1 would.
+//! still gathers the other interfaces). So Janus's ICE is enforced to a
+//! documentation address on a veth link inside the load generator's own
+//! network namespace (`netns`), never to one of the machine's addresses.
 
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -27,8 +26,6 @@ pub struct JanusServer {
     pub process: Spawned,
     /// The API root, e.g. `http://127.0.0.1:PORT/janus`.
     pub url: String,
-    /// The address Janus's ICE uses (bind the peers to it).
-    pub ip: IpAddr,
     dir: PathBuf,
 }
 
@@ -47,21 +44,6 @@ fn disable_list(modules: &Path, kind: &str, keep: &str) -> String {
     names.join(",")
 }
 
-/// This machine's IPv4 address on its default route (no packet is sent:
-/// connecting a UDP socket only picks the source address).
-pub fn default_ipv4() -> anyhow::Result<IpAddr> {
-    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-    socket
-        .connect((Ipv4Addr::new(203, 0, 113, 1), 9))
-        .context("no default route: give --janus-ip")?;
-    let ip = socket.local_addr()?.ip();
-    anyhow::ensure!(
-        !ip.is_unspecified(),
-        "no local IPv4 address: give --janus-ip"
-    );
-    Ok(ip)
-}
-
 /// The three configuration files (name, text).
 pub fn config_files(
     dir: &Path,
@@ -74,6 +56,7 @@ pub fn config_files(
     let core = format!(
         r#"general: {{
 	configs_folder = "{dir}"
+	interface = "{ice_ip}"
 	plugins_folder = "{m}/plugins"
 	transports_folder = "{m}/transports"
 	events_folder = "{m}/events"
@@ -167,7 +150,6 @@ pub async fn start(bin: &Path, cpu: Option<usize>, ice_ip: IpAddr) -> anyhow::Re
     let server = JanusServer {
         process: Spawned::new(child, dir.clone()),
         url: format!("http://127.0.0.1:{http_port}/janus"),
-        ip: ice_ip,
         dir,
     };
     let http = reqwest::Client::new();
@@ -189,6 +171,7 @@ pub async fn start(bin: &Path, cpu: Option<usize>, ice_ip: IpAddr) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn config_keeps_only_videoroom_and_http_and_one_ice_address() {
@@ -225,6 +208,9 @@ mod tests {
         assert!(core.contains(r#"disable = "libjanus_sampleevh.so""#));
         assert!(core.contains(r#"rtp_port_range = "40000-40100""#));
         assert!(core.contains(r#"ice_enforce_list = "192.0.2.7""#));
+        // Without a default route (the namespace has none) Janus cannot
+        // guess its address for the SDP: it is told.
+        assert!(core.contains(r#"interface = "192.0.2.7""#));
         assert!(!core.contains("stun_server"));
         let http = &files[1].1;
         assert!(http.contains("port = 18188") && http.contains(r#"ip = "127.0.0.1""#));

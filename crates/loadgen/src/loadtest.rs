@@ -23,7 +23,7 @@ use crate::loadtest_report::{self, ServerFigures, Shape, SubscriberSample};
 use crate::proc_stats::{CpuMeter, rss_bytes};
 use crate::spawn::{spawn, wait_healthy};
 use crate::vtp_peers::{self, Publisher, Subscriber};
-use vtp_client::IceTransport;
+use vtp_client::{IceTransport, MediaPeer};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,7 +40,7 @@ pub struct Args {
     /// An instructor (or admin) of the server (created when spawning).
     #[arg(long, default_value = "loadtest-host@example.org")]
     email: String,
-    #[arg(long, default_value = "loadtest-host-password")]
+    #[arg(long, default_value = "host-Tq7-vB2k-9wZr")]
     password: String,
     #[arg(long, default_value_t = 1)]
     rooms: usize,
@@ -193,7 +193,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 r,
                 tokio::spawn(async move {
                     let _permit = limit.acquire().await;
-                    vtp_peers::subscribe(&base, &token, &id, &producers, IceTransport::Udp).await
+                    vtp_peers::subscribe(&base, &token, &id, &producers, MediaPeer::new()).await
                 }),
             ));
         }

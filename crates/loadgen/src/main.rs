@@ -15,6 +15,7 @@ mod janus_server;
 mod loadtest;
 mod loadtest_report;
 mod media;
+mod netns;
 mod proc_stats;
 mod signalling;
 mod spawn;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Serialize;
 use tokio::sync::Semaphore;
-use vtp_client::{AudioOptions, LocalProducer, VideoOptions};
+use vtp_client::{AudioOptions, LocalProducer, MediaPeer, VideoOptions};
 
 use crate::proc_stats::{CpuMeter, rss_bytes};
 use crate::spawn::{spawn_pinned, wait_healthy};
@@ -36,6 +36,11 @@ pub struct Args {
     /// passive TCP candidate) instead of UDP.
     #[arg(long)]
     ice_tcp: bool,
+    /// Subscribers count packets from the clear-text RTP header without
+    /// decrypting (no repair: loss is before NACK/RTX), so one core of load
+    /// generation drives many more of them.
+    #[arg(long)]
+    count_only: bool,
 }
 
 /// One fan-out run (one system, one subscriber count).
@@ -103,13 +108,12 @@ pub struct Fanout<'a> {
     pub server_cpu: Option<usize>,
     /// How the VTP peers reach the SFU (UDP, or ICE-TCP only).
     pub ice: vtp_client::IceTransport,
-    /// Janus only: the address for ICE (default: this machine's IPv4 on
-    /// its default route; see `janus_server`).
-    pub janus_ip: Option<std::net::IpAddr>,
+    /// Subscribers count without decrypting (`MediaPeer::with_count_only`).
+    pub count_only: bool,
 }
 
 const EMAIL: &str = "media-load@example.org";
-const PASSWORD: &str = "media-load-password";
+const PASSWORD: &str = "media-Tq7-vB2k-9wZr";
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();
@@ -120,7 +124,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             duration: Duration::from_secs(args.duration),
             video_bitrate: args.video_bitrate,
             server_cpu: None,
-            janus_ip: None,
+            count_only: args.count_only,
             ice: if args.ice_tcp {
                 vtp_client::IceTransport::Tcp
             } else {
@@ -175,7 +179,9 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
     let limit = Arc::new(Semaphore::new(16));
     let mut tasks = Vec::new();
     for _ in 0..n {
-        let ice = args.ice;
+        let peer = MediaPeer::new()
+            .with_ice_transport(args.ice)
+            .with_count_only(args.count_only);
         let (limit, base, token, room, producers) = (
             limit.clone(),
             base.clone(),
@@ -185,7 +191,7 @@ pub async fn vtp_run(args: &Fanout<'_>) -> anyhow::Result<Row> {
         );
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire().await;
-            vtp_peers::subscribe(&base, &token, &room, &producers, ice).await
+            vtp_peers::subscribe(&base, &token, &room, &producers, peer).await
         }));
     }
     let mut subscribers = Vec::new();

@@ -27,7 +27,7 @@ pub struct Args {
     /// An instructor account of the running server (created when spawning).
     #[arg(long, default_value = "load-teacher@example.org")]
     instructor_email: String,
-    #[arg(long, default_value = "load-teacher-password")]
+    #[arg(long, default_value = "teacher-Tq7-vB2k-9wZr")]
     instructor_password: String,
     /// Socket.IO clients to open.
     #[arg(long, default_value_t = 1000)]
@@ -123,7 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let room = post(&http, format!("{base}/api/v1/rooms"), Some(&teacher), json!({ "title": format!("load {r}"), "settings": { "maxParticipants": args.room_size + 1 } })).await?;
         room_ids.push(room["id"].as_str().context("room id")?.to_string());
         let email = format!("load-{run_id}-{r}@example.org");
-        let reg = post(&http, format!("{base}/api/v1/auth/register"), None, json!({ "email": email, "password": "load-password", "displayName": format!("Student {r}") })).await?;
+        let reg = post(&http, format!("{base}/api/v1/auth/register"), None, json!({ "email": email, "password": "load-Tq7-vB2k-9wZr", "displayName": format!("Student {r}") })).await?;
         tokens.push(reg["accessToken"].as_str().context("token")?.to_string());
     }
     eprintln!("set up {rooms} rooms; connecting {} clients", args.clients);

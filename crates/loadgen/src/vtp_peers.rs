@@ -104,17 +104,16 @@ pub struct Subscriber {
     pub resumed_at: Instant,
 }
 
-/// Joins `room` and consumes every producer of `producers`.
+/// Joins `room` and consumes every producer of `producers` with `peer`.
 pub async fn subscribe(
     base: &str,
     token: &str,
     room: &str,
     producers: &[Value],
-    ice: IceTransport,
+    peer: MediaPeer,
 ) -> anyhow::Result<Subscriber> {
     let joined = join(base, token, room).await?;
     let socket = &joined.socket;
-    let peer = MediaPeer::new().with_ice_transport(ice);
     let answer = create_transport(socket, room, "recv").await?;
     let transport = peer
         .create_recv_transport(&answer, &joined.router_caps)
@@ -174,7 +173,7 @@ pub async fn register(http: &reqwest::Client, base: &str, email: &str) -> anyhow
         http,
         format!("{base}/api/v1/auth/register"),
         None,
-        json!({ "email": email, "password": "load-student-password", "displayName": "Load" }),
+        json!({ "email": email, "password": "student-Tq7-vB2k-9wZr", "displayName": "Load" }),
     )
     .await?;
     Ok(reg["accessToken"].as_str().context("token")?.to_string())

@@ -1,7 +1,10 @@
 //! The Janus adapter end to end: `vtp-load compare --systems janus` starts a
 //! real Janus (Debian's package; `scripts/test` installs it), publishes
 //! synthetic VP8 and Opus through the VideoRoom plugin to one subscriber
-//! for a few seconds, and reports what arrived.
+//! for a few seconds, and reports what arrived. Janus needs a non-loopback
+//! address, so the run happens inside a network namespace that `vtp-load`
+//! creates (documentation addresses on a veth pair) — never on one of the
+//! machine's own addresses.
 
 use std::process::Command;
 
@@ -46,7 +49,12 @@ fn media_flows_through_janus_to_one_subscriber() {
         "{received} of {sent} arrived: {report}"
     );
     assert!(report["vtp"].is_null());
-    assert!(report["setup"].as_str().unwrap().contains("CPU 0"));
+    let setup = report["setup"].as_str().unwrap();
+    assert!(setup.contains("CPU 0"), "{setup}");
+    assert!(
+        setup.contains("private network namespace (Janus's ICE and its peers on 192.0.2.1"),
+        "{setup}"
+    );
 }
 
 fn which(name: &str) -> Option<std::path::PathBuf> {

@@ -1,6 +1,7 @@
 //! `vtp-load loadtest` end to end against a spawned `vtp` (the workspace's
 //! debug build, made by `cargo test --workspace` or `cargo build -p
-//! vtp-server`): one room, one publisher, two subscribers, a few seconds.
+//! vtp-server`): one room, one publisher, two subscribers, a few seconds;
+//! and `vtp-load media --count-only`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -69,4 +70,38 @@ fn a_room_with_one_publisher_and_two_subscribers_receives_frames() {
     }
     assert!(r["server"]["cpu_percent"].as_f64().is_some(), "{r}");
     assert!(r["server"]["rss_mib"].as_f64().unwrap() > 1.0, "{r}");
+}
+
+/// `vtp-load media --count-only`: the subscribers complete ICE and DTLS but
+/// count RTP from its clear-text header. What they count must be the
+/// stream: nearly every packet sent, in a run of a few seconds.
+#[test]
+fn count_only_subscribers_count_what_was_sent_without_decrypting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vtp-load"))
+        .arg("media")
+        .arg("--spawn")
+        .arg(vtp_binary())
+        .args([
+            "--subscribers",
+            "3",
+            "--duration",
+            "3",
+            "--count-only",
+            "--json",
+        ])
+        .output()
+        .expect("running vtp-load");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "vtp-load failed: {stderr}");
+    let rows: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let row = &rows[0];
+    assert_eq!(row["subscribers"], 3, "{rows}");
+    let sent = row["sent_packets"].as_u64().unwrap();
+    let received = row["min_received_packets"].as_u64().unwrap();
+    // About 200 packets/s (video and audio) for 3 s.
+    assert!(sent > 300, "{rows}");
+    assert!(received * 10 > sent * 9, "{received} of {sent}: {rows}");
+    // Not much more than was sent (packets in flight when the window
+    // opens are counted in it): duplicates, RTX and padding are not media.
+    assert!(received * 20 <= sent * 21, "{received} of {sent}: {rows}");
 }

@@ -13,7 +13,9 @@ use vtp_store::{
 
 use crate::api::dto::{clean_text, normalize_email};
 use crate::auth::password::{hash_password, validate_new_password};
-use crate::config::{RecordingExportArgs, StoreArgs, UserCreateArgs, UserSetRoleArgs};
+use crate::config::{
+    RecordingExportArgs, StoreArgs, UserCreateArgs, UserEmailArgs, UserSetRoleArgs,
+};
 use crate::recording::export::{ExportSettings, INSTALL_FFMPEG, export_to_file, run};
 use crate::recording::storage::ReadySignal;
 use crate::server::recording_files_from;
@@ -53,7 +55,6 @@ pub async fn user_create(args: &UserCreateArgs) -> anyhow::Result<()> {
         }
         (None, false) => bail!("give --password or --password-stdin"),
     };
-    validate_new_password(&password)?;
     let default_name = email.split('@').next().unwrap_or("user").to_string();
     let display_name = clean_text(
         "display name",
@@ -61,6 +62,7 @@ pub async fn user_create(args: &UserCreateArgs) -> anyhow::Result<()> {
         MAX_DISPLAY_NAME_CHARS,
     )
     .map_err(|e| anyhow::anyhow!(e.message))?;
+    validate_new_password(&password, &[&email, &display_name])?;
     let password_hash = hash_password(password).await?;
     let store = open_store(&args.store).await?;
     let created = store
@@ -103,6 +105,31 @@ pub async fn user_set_role(args: &UserSetRoleArgs) -> anyhow::Result<()> {
         };
         let user = store.update_user(user.id, &patch, Utc::now()).await?;
         println!("{} is now {}", user.email, user.role);
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// `vtp user reset-2fa`: two-factor sign-in off, every session ended.
+pub async fn user_reset_2fa(args: &UserEmailArgs) -> anyhow::Result<()> {
+    let email = normalize_email(&args.email).map_err(|e| anyhow::anyhow!(e.message))?;
+    let store = open_store(&args.store).await?;
+    let result = async {
+        let user = match store.credentials_by_email(&email).await {
+            Ok(c) => c.user,
+            Err(StoreError::NotFound) => bail!("no user with e-mail {email}"),
+            Err(e) => return Err(e.into()),
+        };
+        let now = Utc::now();
+        store.disable_totp(user.id, now).await?;
+        store.revoke_user_refresh_tokens(user.id, now).await?;
+        store.bump_token_epoch(user.id, now).await?;
+        println!(
+            "two-factor sign-in is off for {}; their sessions have ended",
+            user.email
+        );
         Ok(())
     }
     .await;

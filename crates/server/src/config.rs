@@ -154,6 +154,19 @@ pub enum UserCommand {
     Create(UserCreateArgs),
     /// Change the role of an existing user.
     SetRole(UserSetRoleArgs),
+    /// Turn off a user's two-factor sign-in (a lost phone and lost
+    /// recovery codes): they sign in with the password alone, or enrol
+    /// again if their role requires it. Ends their sessions.
+    #[command(name = "reset-2fa")]
+    Reset2fa(UserEmailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserEmailArgs {
+    #[arg(long)]
+    pub email: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +264,11 @@ pub struct ServeArgs {
     /// Whether anyone may create a (student) account through the API.
     #[arg(long, env = "VTP_ALLOW_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set)]
     pub allow_registration: bool,
+    /// Roles that must sign in with two factors, comma-separated (e.g.
+    /// `admin,instructor`): an account of such a role without it gets a
+    /// token good only for enrolling until it has. Default: none.
+    #[arg(long = "require-2fa-for", env = "VTP_REQUIRE_2FA_FOR", value_enum, value_delimiter = ',', num_args = 0..)]
+    pub require_2fa_for: Vec<CliRole>,
     /// Origins allowed to call the API from a browser, comma-separated;
     /// `*` allows any. Empty: same origin only.
     #[arg(long, env = "VTP_CORS_ORIGINS", value_delimiter = ',', num_args = 0..)]

@@ -72,6 +72,7 @@ fn main() -> ExitCode {
             }
             Command::User(UserCommand::Create(args)) => commands::user_create(&args).await,
             Command::User(UserCommand::SetRole(args)) => commands::user_set_role(&args).await,
+            Command::User(UserCommand::Reset2fa(args)) => commands::user_reset_2fa(&args).await,
             Command::Recording(RecordingCommand::Export(args)) => {
                 commands::recording_export(&args).await
             }

@@ -81,6 +81,26 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// Whether `key` has its whole budget (it has not spent any lately).
+    pub fn is_full(&self, key: &str, now: Instant) -> bool {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.get(key).is_none_or(|b| {
+            let elapsed = now.saturating_duration_since(b.updated).as_secs_f64();
+            b.tokens + elapsed * self.refill_per_sec >= self.capacity
+        })
+    }
+
+    /// Spends all of `key`'s budget: its next attempt waits for a refill.
+    pub fn drain(&self, key: &str, now: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bucket) = buckets.get_mut(key) {
+            bucket.tokens = 0.0;
+            bucket.updated = now;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +136,18 @@ mod tests {
         limiter.check("nat", t0).unwrap();
         assert!(limiter.check("nat", t0).is_err(), "never above capacity");
         limiter.refund("unknown");
+    }
+
+    #[test]
+    fn full_until_spent_and_drained_until_refilled() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(20));
+        let t0 = Instant::now();
+        assert!(limiter.is_full("a", t0), "an unknown key is full");
+        limiter.check("a", t0).unwrap();
+        assert!(!limiter.is_full("a", t0));
+        assert!(limiter.is_full("a", t0 + Duration::from_secs(10)));
+        limiter.drain("a", t0);
+        assert!(limiter.check("a", t0 + Duration::from_secs(9)).is_err());
+        limiter.check("a", t0 + Duration::from_secs(10)).unwrap();
     }
 }

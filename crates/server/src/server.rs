@@ -96,6 +96,7 @@ impl Server {
             allow_registration: args.allow_registration,
             trust_forwarded_for: args.trust_forwarded_for.clone(),
             max_room_participants: MAX_ROOM_PARTICIPANTS,
+            require_2fa_for: args.require_2fa_for.iter().map(|&r| r.into()).collect(),
         };
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
         let ready = ReadySignal::default();

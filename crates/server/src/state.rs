@@ -10,7 +10,8 @@ use std::time::Duration;
 use vtp_store::{Store, User};
 
 use crate::auth::password::Passwords;
-use crate::auth::tokens::TokenIssuer;
+use crate::auth::tokens::{Scope, TokenIssuer};
+use crate::auth::watch::AccountWatch;
 use crate::auth::{self, AuthError};
 use crate::bus::Bus;
 use crate::rate_limit::RateLimiter;
@@ -28,8 +29,17 @@ pub struct AppInner {
     pub passwords: Passwords,
     /// Sign-in attempts per client address.
     pub login_by_ip: RateLimiter,
-    /// Sign-in attempts per e-mail, wherever they come from.
+    /// Failed sign-ins per (account, client address): the lockout.
     pub login_by_account: RateLimiter,
+    /// Failed sign-ins per account from anywhere: past it, only addresses
+    /// that have not failed for the account lately may try (a slow-down
+    /// that a stranger cannot turn into the owner's lockout).
+    pub login_by_account_total: RateLimiter,
+    /// Second-factor code attempts per account (failures only).
+    pub second_factor: RateLimiter,
+    /// Accounts an administrator changed (role, disabled, deleted), for
+    /// live connections to notice.
+    pub accounts: AccountWatch,
     pub policy: Policy,
     /// Room events to connections.
     pub bus: Arc<dyn Bus>,
@@ -63,7 +73,13 @@ pub struct Policy {
     pub trust_forwarded_for: Vec<ipnet::IpNet>,
     /// Upper bound an owner may set for `maxParticipants`.
     pub max_room_participants: u32,
+    /// Roles that must sign in with two factors (`--require-2fa-for`).
+    pub require_2fa_for: Vec<vtp_store::Role>,
 }
+
+/// An account's failures from all addresses together may reach this many
+/// times its per-address budget before the slow-down starts.
+const ACCOUNT_TOTAL_FACTOR: u32 = 5;
 
 /// The parts [`AppState::new`] assembles.
 pub struct AppParts {
@@ -91,6 +107,16 @@ impl AppState {
                 parts.login_rate_per_account,
                 Duration::from_secs(15 * 60),
             ),
+            login_by_account_total: RateLimiter::new(
+                parts
+                    .login_rate_per_account
+                    .saturating_mul(ACCOUNT_TOTAL_FACTOR),
+                Duration::from_secs(15 * 60),
+            ),
+            // Five wrong codes, then one try a minute: a million codes
+            // cannot be walked through.
+            second_factor: RateLimiter::new(5, Duration::from_secs(5 * 60)),
+            accounts: AccountWatch::default(),
             policy: parts.policy,
             bus: parts.bus,
             hub: parts.hub,
@@ -107,6 +133,15 @@ impl AppState {
     /// ([`auth::authenticate`]).
     pub async fn authenticate(&self, token: &str) -> Result<User, AuthError> {
         auth::authenticate(&self.store, &self.tokens, token).await
+    }
+
+    /// [`auth::authenticate_scoped`]: a token of one of the `allowed` scopes.
+    pub async fn authenticate_scoped(
+        &self,
+        token: &str,
+        allowed: &[Option<Scope>],
+    ) -> Result<User, AuthError> {
+        auth::authenticate_scoped(&self.store, &self.tokens, token, allowed).await
     }
 }
 

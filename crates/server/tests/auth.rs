@@ -11,7 +11,7 @@ use serde_json::json;
 async fn register_login_me_refresh_logout() {
     let s = TestServer::start().await;
     let (status, reg) = s
-        .post("/api/v1/auth/register", None, json!({ "email": "  Ann@Example.ORG ", "password": "password1", "displayName": " Ann " }))
+        .post("/api/v1/auth/register", None, json!({ "email": "  Ann@Example.ORG ", "password": "plum tiger orbit 41", "displayName": " Ann " }))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{reg}");
     assert_eq!(reg["user"]["email"], "ann@example.org", "normalised");
@@ -27,12 +27,12 @@ async fn register_login_me_refresh_logout() {
         .post(
             "/api/v1/auth/register",
             None,
-            json!({ "email": "ANN@example.org", "password": "password2", "displayName": "Other" }),
+            json!({ "email": "ANN@example.org", "password": "plum tiger orbit 42", "displayName": "Other" }),
         )
         .await;
     assert_eq!((status, code(&dup)), (StatusCode::CONFLICT, "conflict"));
 
-    let login = s.login("ANN@EXAMPLE.ORG", "password1").await;
+    let login = s.login("ANN@EXAMPLE.ORG", "plum tiger orbit 41").await;
     let access = login["accessToken"].as_str().unwrap();
     let (status, me) = s.get("/api/v1/auth/me", Some(access)).await;
     assert_eq!(
@@ -55,7 +55,7 @@ async fn register_login_me_refresh_logout() {
         .post(
             "/api/v1/auth/login",
             None,
-            json!({ "email": "ghost@example.org", "password": "password1" }),
+            json!({ "email": "ghost@example.org", "password": "plum tiger orbit 41" }),
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -157,7 +157,7 @@ async fn change_password_ends_other_sessions() {
         .post(
             "/api/v1/auth/change-password",
             Some(&token),
-            json!({ "currentPassword": "wrong-one", "newPassword": "new password" }),
+            json!({ "currentPassword": "wrong-one", "newPassword": "violet canoe thunder" }),
         )
         .await;
     assert_eq!(
@@ -179,7 +179,7 @@ async fn change_password_ends_other_sessions() {
         .post(
             "/api/v1/auth/change-password",
             Some(&token),
-            json!({ "currentPassword": PASSWORD, "newPassword": "new password" }),
+            json!({ "currentPassword": PASSWORD, "newPassword": "violet canoe thunder" }),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{fresh}");
@@ -202,7 +202,7 @@ async fn change_password_ends_other_sessions() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    s.login("cy@example.org", "new password").await;
+    s.login("cy@example.org", "violet canoe thunder").await;
 }
 
 #[tokio::test]
@@ -210,7 +210,7 @@ async fn registration_is_validated() {
     let s = TestServer::start().await;
     let cases = [
         (
-            json!({ "email": "not-an-email", "password": "password1", "displayName": "X" }),
+            json!({ "email": "not-an-email", "password": "plum tiger orbit 41", "displayName": "X" }),
             "email",
         ),
         (
@@ -218,11 +218,11 @@ async fn registration_is_validated() {
             "password",
         ),
         (
-            json!({ "email": "a@b.org", "password": "password1", "displayName": "   " }),
+            json!({ "email": "a@b.org", "password": "plum tiger orbit 41", "displayName": "   " }),
             "displayName",
         ),
         (
-            json!({ "email": "a@b.org", "password": "password1", "displayName": "x".repeat(65) }),
+            json!({ "email": "a@b.org", "password": "plum tiger orbit 41", "displayName": "x".repeat(65) }),
             "displayName",
         ),
     ];
@@ -234,7 +234,7 @@ async fn registration_is_validated() {
             "{err}"
         );
     }
-    let (status, err) = s.post("/api/v1/auth/register", None, json!({ "email": "a@b.org", "password": "password1", "displayName": "X", "role": "admin" })).await;
+    let (status, err) = s.post("/api/v1/auth/register", None, json!({ "email": "a@b.org", "password": "plum tiger orbit 41", "displayName": "X", "role": "admin" })).await;
     assert_eq!(
         (status, code(&err)),
         (StatusCode::BAD_REQUEST, "bad_request"),
@@ -251,7 +251,7 @@ async fn registration_can_be_closed() {
         .post(
             "/api/v1/auth/register",
             None,
-            json!({ "email": "a@b.org", "password": "password1", "displayName": "X" }),
+            json!({ "email": "a@b.org", "password": "plum tiger orbit 41", "displayName": "X" }),
         )
         .await;
     assert_eq!((status, code(&err)), (StatusCode::FORBIDDEN, "forbidden"));

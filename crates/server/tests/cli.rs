@@ -38,7 +38,7 @@ async fn first_admin_is_made_on_the_command_line() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"very secret pass\n")
+        .write_all(b"very secret violet pass\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -64,7 +64,7 @@ async fn first_admin_is_made_on_the_command_line() {
             "--email",
             "boss@example.org",
             "--password",
-            "another pass",
+            "another pass phrase 9",
         ],
     )
     .output()
@@ -94,7 +94,7 @@ async fn first_admin_is_made_on_the_command_line() {
             "--email",
             "t@example.org",
             "--password",
-            "teacher pass",
+            "teacher violet canoe",
         ],
     )
     .output()
@@ -120,9 +120,9 @@ async fn first_admin_is_made_on_the_command_line() {
     );
 
     let s = TestServer::start_in(home, |_| {}).await;
-    let admin = s.login("boss@example.org", "very secret pass").await;
+    let admin = s.login("boss@example.org", "very secret violet pass").await;
     assert_eq!(admin["user"]["role"], "admin");
-    let teacher = s.login("t@example.org", "teacher pass").await;
+    let teacher = s.login("t@example.org", "teacher violet canoe").await;
     assert_eq!(teacher["user"]["role"], "instructor");
     assert_eq!(
         s.store

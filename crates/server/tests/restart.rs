@@ -13,7 +13,7 @@ async fn data_survives_restart() {
         .post(
             "/api/v1/auth/register",
             None,
-            json!({ "email": "kim@example.org", "password": "password1", "displayName": "Kim" }),
+            json!({ "email": "kim@example.org", "password": "plum tiger orbit 41", "displayName": "Kim" }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -26,7 +26,7 @@ async fn data_survives_restart() {
         (status, me["email"].as_str()),
         (StatusCode::OK, Some("kim@example.org"))
     );
-    s.login("kim@example.org", "password1").await;
+    s.login("kim@example.org", "plum tiger orbit 41").await;
     let (status, _) = s
         .post(
             "/api/v1/auth/refresh",
@@ -42,7 +42,7 @@ async fn shutdown_waits_for_in_flight_requests() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = TestServer::start().await;
     // A request whose body is still arriving when shutdown begins must be answered.
-    let body = json!({ "email": "lee@example.org", "password": "password1", "displayName": "Lee" })
+    let body = json!({ "email": "lee@example.org", "password": "plum tiger orbit 41", "displayName": "Lee" })
         .to_string();
     let (head, tail) = body.split_at(body.len() / 2);
     let mut conn = tokio::net::TcpStream::connect(s.addr).await.unwrap();
@@ -75,5 +75,5 @@ async fn shutdown_waits_for_in_flight_requests() {
 
     // And it is stored.
     let s = TestServer::start_in(home, |_| {}).await;
-    s.login("lee@example.org", "password1").await;
+    s.login("lee@example.org", "plum tiger orbit 41").await;
 }

@@ -154,7 +154,7 @@ async fn https_serves_the_api_with_hsts_and_socketio_over_wss() {
     );
     let registered = http
         .post(s.url("/api/v1/auth/register"))
-        .json(&json!({ "email": "ann@example.org", "password": "password1", "displayName": "Ann" }))
+        .json(&json!({ "email": "ann@example.org", "password": "plum tiger orbit 41", "displayName": "Ann" }))
         .send()
         .await
         .unwrap();

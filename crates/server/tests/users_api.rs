@@ -13,7 +13,7 @@ async fn admins_manage_users_and_the_last_admin_is_kept() {
     let (admin_id, admin) = s.user("root@example.org", Role::Admin).await;
     let (sid, student) = s.user("stu@example.org", Role::Student).await;
     for i in 0..12 {
-        s.post("/api/v1/auth/register", None, json!({ "email": format!("p{i:02}@example.org"), "password": "password1", "displayName": format!("Pupil {i}") })).await;
+        s.post("/api/v1/auth/register", None, json!({ "email": format!("p{i:02}@example.org"), "password": "plum tiger orbit 41", "displayName": format!("Pupil {i}") })).await;
     }
 
     let (_, page) = s.get("/api/v1/users?perPage=5&page=3", Some(&admin)).await;

@@ -243,6 +243,22 @@ impl<H: Handler> Engine<H> {
         }
     }
 
+    /// Disconnects a socket from the server's side: what is queued for it
+    /// goes out first, then a namespace disconnect (`41`, which tells
+    /// socket.io-client not to reconnect by itself) and the close. `false`
+    /// if there is no socket with that id.
+    pub fn disconnect(&self, socket_id: &str, reason: &'static str) -> bool {
+        let session = lock(&self.sockets).get(socket_id).cloned();
+        match session {
+            Some(session) => {
+                session.push("41".to_string());
+                session.close(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Open Engine.IO sessions.
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()

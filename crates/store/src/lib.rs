@@ -21,6 +21,7 @@ mod recordings;
 mod rooms;
 mod sessions;
 mod tokens;
+mod two_factor;
 mod users;
 
 #[cfg(feature = "testing")]
@@ -33,3 +34,4 @@ pub use model::*;
 pub use pool::{Backend, Store, StoreOptions};
 pub use recording_storage::{RecordingStorage, StorageLocation};
 pub use tokens::RefreshClaim;
+pub use two_factor::TotpRecord;

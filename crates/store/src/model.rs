@@ -74,6 +74,8 @@ pub struct User {
     /// Access tokens carry the epoch they were issued in; bumping it (password
     /// change, "sign out everywhere", disable) invalidates them all at once.
     pub token_epoch: i64,
+    /// Signs in with a second factor (TOTP) after the password.
+    pub two_factor: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

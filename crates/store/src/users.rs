@@ -6,20 +6,22 @@ use uuid::Uuid;
 use crate::model::like_pattern;
 use crate::pool::on_pool;
 use crate::{
-    Credentials, NewUser, Page, Role, Store, StoreError, TimeKey, User, UserPatch, UserQuery,
+    Backend, Credentials, NewUser, Page, Role, Store, StoreError, TimeKey, User, UserPatch,
+    UserQuery,
 };
 
-const USER_COLUMNS: &str =
-    "id, email, display_name, role, disabled, token_epoch, created_at, updated_at";
+pub(crate) const USER_COLUMNS: &str =
+    "id, email, display_name, role, disabled, token_epoch, two_factor, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: Uuid,
     email: String,
     display_name: String,
     role: String,
     disabled: bool,
     token_epoch: i64,
+    two_factor: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -34,6 +36,7 @@ impl TryFrom<UserRow> for User {
             role: row.role.parse().map_err(StoreError::Corrupt)?,
             disabled: row.disabled,
             token_epoch: row.token_epoch,
+            two_factor: row.two_factor,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -45,6 +48,26 @@ struct CredentialsRow {
     #[sqlx(flatten)]
     user: UserRow,
     password_hash: String,
+}
+
+/// Another active admin than the user `$1`.
+const ANOTHER_ADMIN: &str =
+    "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.disabled = FALSE AND o.id <> $1)";
+
+/// Serialises changes that may remove an admin (PostgreSQL; released at
+/// the end of the transaction). The key is arbitrary but fixed.
+const ADMIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7405001)";
+
+const LAST_ADMIN: &str = "this is the last active admin: make another admin first";
+
+/// A user row still referenced by rooms.
+fn owns_rooms(e: sqlx::Error) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict(_) => {
+            StoreError::Conflict("the user still owns rooms: delete or transfer them first".into())
+        }
+        other => other,
+    }
 }
 
 const USER_FILTER: &str = "($1 IS NULL OR role = $1) AND ($2 IS NULL \
@@ -161,6 +184,59 @@ impl Store {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
+    /// [`Store::update_user`], refused with [`StoreError::Conflict`] when it
+    /// would leave no active admin (demoting or disabling the last one).
+    /// The check and the change are one statement, and on PostgreSQL they
+    /// run under a transaction-scoped advisory lock: two admins demoting
+    /// each other at once are serialised, and the second sees the first's
+    /// change (each statement of READ COMMITTED reads what was committed
+    /// before it began). SQLite takes its write lock before the statement
+    /// reads, which serialises the same way.
+    pub async fn update_user_keeping_an_admin(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let sql = format!(
+            "UPDATE users SET display_name = COALESCE($2, display_name), role = COALESCE($3, role), \
+             disabled = COALESCE($4, disabled), updated_at = $5 WHERE id = $1 AND ( \
+             NOT (role = 'admin' AND disabled = FALSE) \
+             OR (COALESCE($3, role) = 'admin' AND COALESCE($4, disabled) = FALSE) \
+             OR {ANOTHER_ADMIN}) RETURNING {USER_COLUMNS}"
+        );
+        let postgres = self.backend() == Backend::Postgres;
+        let row: Option<UserRow> = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if postgres {
+                sqlx::query(ADMIN_LOCK).execute(&mut *tx).await?;
+            }
+            let row = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(patch.display_name.as_deref())
+                .bind(patch.role.map(Role::as_str))
+                .bind(patch.disabled)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            row
+        });
+        match row {
+            Some(row) => row.try_into(),
+            None => Err(self.missing_or_last_admin(id).await),
+        }
+    }
+
+    /// Why a guarded change touched no row: the user is gone, or is the
+    /// last active admin.
+    async fn missing_or_last_admin(&self, id: Uuid) -> StoreError {
+        match self.user_by_id(id).await {
+            Ok(_) => StoreError::Conflict(LAST_ADMIN.into()),
+            Err(e) => e,
+        }
+    }
+
     /// Replaces the password hash, invalidates every access token (epoch bump)
     /// and revokes every refresh token of the user, in one transaction.
     pub async fn change_password(
@@ -215,14 +291,38 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(
-                "the user still owns rooms: delete or transfer them first".into(),
-            ),
-            other => other,
-        })?;
+        .map_err(owns_rooms)?;
         if done == 0 {
             return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// [`Store::delete_user`], refused with [`StoreError::Conflict`] when
+    /// the user is the last active admin; check and delete are one
+    /// statement, serialised as in [`Store::update_user_keeping_an_admin`].
+    pub async fn delete_user_keeping_an_admin(&self, id: Uuid) -> Result<(), StoreError> {
+        let sql = format!(
+            "DELETE FROM users WHERE id = $1 AND (NOT (role = 'admin' AND disabled = FALSE) \
+             OR {ANOTHER_ADMIN})"
+        );
+        let postgres = self.backend() == Backend::Postgres;
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if postgres {
+                sqlx::query(ADMIN_LOCK).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query(&sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map(|r| r.rows_affected());
+            tx.commit().await?;
+            done
+        })
+        .map_err(owns_rooms)?;
+        if done == 0 {
+            return Err(self.missing_or_last_admin(id).await);
         }
         Ok(())
     }

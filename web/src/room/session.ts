@@ -42,7 +42,7 @@ interface JoinData {
 }
 
 /** Why the session ended for good. */
-export type EndReason = { kind: "left" } | { kind: "removed" } | { kind: "closed" } | { kind: "elsewhere" } | { kind: "error"; error: unknown };
+export type EndReason = { kind: "left" } | { kind: "removed" } | { kind: "closed" } | { kind: "elsewhere" } | { kind: "revoked"; reason: string } | { kind: "error"; error: unknown };
 
 export class RoomSession {
   readonly sig: Signalling;
@@ -251,6 +251,11 @@ export class RoomSession {
     // The same person joined from another tab or device: that page has the place now.
     s.on("joined-elsewhere", () => this.end({ kind: "elsewhere" }));
     s.on("room-closed", () => this.end({ kind: "closed" }));
+    // The account was disabled or deleted: the server closes the socket next.
+    s.on<{ reason: string }>("session-revoked", ({ reason }) => {
+      this.api.endSession();
+      this.end({ kind: "revoked", reason });
+    });
   }
 
   setSpeaker(peerId: string | null): void {

@@ -21,6 +21,7 @@ const END_TEXT: Record<EndReason["kind"], string> = {
   removed: "A host removed you from this session.",
   closed: "The host closed the room.",
   elsewhere: "You joined this room from another tab or device, so you left it here.",
+  revoked: "You were signed out.",
   error: "",
 };
 
@@ -131,7 +132,8 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   local.onChange = sync;
   session.onEnded = (reason) => {
     teardown();
-    done(reason.kind === "error" ? describe(reason.error, "join") : END_TEXT[reason.kind]);
+    if (reason.kind === "revoked") done(`You were signed out: ${reason.reason}.`);
+    else done(reason.kind === "error" ? describe(reason.error, "join") : END_TEXT[reason.kind]);
   };
 
   function showSoundPrompt() {

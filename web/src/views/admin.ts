@@ -52,7 +52,7 @@ export function adminView(api: Api): HTMLElement {
       }
     }, { class: u.disabled ? "small" : "small danger", "aria-label": `${u.disabled ? "Enable" : "Disable"} ${u.displayName}` });
     return h("tr", { class: u.disabled ? "disabled" : "" },
-      h("td", {}, u.displayName, u.disabled ? h("span", { class: "badge" }, "Disabled") : null),
+      h("td", {}, u.displayName, u.disabled ? h("span", { class: "badge" }, "Disabled") : null, u.twoFactor ? h("span", { class: "badge", title: "Signs in with a code from an authenticator app" }, "Two-factor") : null),
       h("td", {}, u.email),
       h("td", {}, select),
       h("td", {}, toggle),

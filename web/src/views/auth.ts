@@ -19,9 +19,11 @@ export function signInView(api: Api, go: (path: string) => void, message = ""): 
     problem.clear();
     submit.disabled = true;
     try {
-      await api.login(email.input.value, password.input.value);
-      const next = new URLSearchParams(location.search).get("next");
-      go(next && next.startsWith("/") && !next.startsWith("//") ? next : "/");
+      if ((await api.login(email.input.value, password.input.value)) === "second-factor") {
+        form.replaceWith(codeForm(api, done));
+        return;
+      }
+      done();
     } catch (err) {
       problem.show(describe(err, "login"));
       password.input.select();
@@ -29,8 +31,40 @@ export function signInView(api: Api, go: (path: string) => void, message = ""): 
       submit.disabled = false;
     }
   });
+  const done = () => {
+    const next = new URLSearchParams(location.search).get("next");
+    go(next && next.startsWith("/") && !next.startsWith("//") ? next : "/");
+  };
   queueMicrotask(() => email.input.focus());
   return h("main", { id: "main", class: "center" }, form);
+}
+
+/** The second step of a two-factor sign-in. */
+function codeForm(api: Api, done: () => void): HTMLElement {
+  const code = field("Code from your authenticator app", { name: "code", autocomplete: "one-time-code", inputmode: "numeric", required: true, maxlength: 16 });
+  const problem = alertBox();
+  const submit = h("button", { type: "submit", class: "primary" }, "Verify");
+  const form = h("form", { class: "card narrow", "aria-labelledby": "code-title" },
+    h("h1", { id: "code-title" }, "Two-factor sign-in"),
+    h("p", {}, "Enter the 6-digit code your authenticator app shows for VTP. Lost your phone? Enter one of your recovery codes instead."),
+    problem, code.wrap, submit,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    problem.clear();
+    submit.disabled = true;
+    try {
+      await api.verifySecondFactor(code.input.value);
+      done();
+    } catch (err) {
+      problem.show(describe(err, "code"));
+      code.input.select();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  queueMicrotask(() => code.input.focus());
+  return form;
 }
 
 export function registerView(api: Api, go: (path: string) => void): HTMLElement {

@@ -160,6 +160,7 @@ pub enum MediaEvent {
 pub struct MediaPeer {
     ip: IpAddr,
     ice: IceTransport,
+    count_only: bool,
     transports: Mutex<Vec<MediaTransport>>,
 }
 
@@ -181,6 +182,7 @@ impl MediaPeer {
         MediaPeer {
             ip,
             ice: IceTransport::Udp,
+            count_only: false,
             transports: Mutex::new(Vec::new()),
         }
     }
@@ -190,6 +192,19 @@ impl MediaPeer {
     /// a browser behind a firewall that blocks UDP does).
     pub fn with_ice_transport(mut self, ice: IceTransport) -> Self {
         self.ice = ice;
+        self
+    }
+
+    /// Count-only reception, for load generation past one core: the
+    /// receive transports complete ICE and DTLS as usual, but received RTP
+    /// is counted from its clear-text header (SSRC, sequence number,
+    /// marker; SRTP encrypts only the payload) and never decrypted or
+    /// handed to str0m. So nothing is repaired (no NACK is sent) and the
+    /// payload is not checked: consumer statistics count packets, bytes
+    /// (encrypted, with the tag), frames (markers; every audio packet),
+    /// gaps and late packets, but no keyframes or integrity failures.
+    pub fn with_count_only(mut self, count_only: bool) -> Self {
+        self.count_only = count_only;
         self
     }
 
@@ -229,6 +244,9 @@ impl MediaPeer {
             self.ice,
         )
         .await?;
+        if direction == Direction::Recv {
+            t.shared().lock().count_only = self.count_only;
+        }
         self.adopt(t.clone());
         Ok(t)
     }

@@ -65,6 +65,9 @@ pub(super) struct Inner {
     pub(super) producers: Vec<Producer>,
     pub(super) consumers: Vec<Consumer>,
     pub(super) next_mid: u32,
+    /// Count received RTP from its clear-text header instead of handing it
+    /// to str0m (see [`MediaPeer::with_count_only`](super::MediaPeer::with_count_only)).
+    pub(super) count_only: bool,
     out: Vec<(SocketAddr, Vec<u8>)>,
 }
 
@@ -212,6 +215,7 @@ impl MediaTransport {
                 producers: Vec::new(),
                 consumers: Vec::new(),
                 next_mid: 0,
+                count_only: false,
                 out: Vec::new(),
             }),
             wake: Notify::new(),
@@ -507,6 +511,16 @@ impl Inner {
     ) {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += data.len() as u64;
+        if self.count_only
+            && let Some(header) = stats::plain_rtp(data)
+        {
+            // Media is counted, never decrypted; STUN, DTLS and RTCP still
+            // go to str0m, which keeps the transport up.
+            if let Some(c) = self.consumers.iter_mut().find(|c| *c.ssrc == header.ssrc) {
+                stats::count_header(&mut c.stats, &mut c.tracker, c.kind, &header, now);
+            }
+            return;
+        }
         let Ok(r) = Receive::new(proto, source, local, data) else {
             self.stats.datagrams_dropped += 1;
             return;

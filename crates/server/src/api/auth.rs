@@ -14,12 +14,13 @@ use vtp_store::{
     MAX_DISPLAY_NAME_CHARS, NewRefreshToken, NewUser, RefreshClaim, Role, StoreError, User,
 };
 
-use super::caller::AuthUser;
+use super::caller::{AuthUser, EnrollingUser};
 use super::client_addr::client_ip;
 use super::dto::*;
 use super::extract::Json;
+use super::two_factor::{self, LoginResponse};
 use crate::auth::password::validate_new_password;
-use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
+use crate::auth::tokens::{Scope, hash_refresh_token, new_refresh_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -38,8 +39,73 @@ fn client_key(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String
     client_ip(&state.policy.trust_forwarded_for, peer.ip(), headers).to_string()
 }
 
+/// The sign-in budgets one attempt took: it takes one from each before
+/// the (slow) password check, so that parallel guesses cannot all pass a
+/// check that only counts finished failures, and a right password gives
+/// them back: only failures count.
+///
+/// Three budgets: per client address (a guesser trying many accounts);
+/// per (account, address), the lockout, which stops one guesser without
+/// touching the owner elsewhere; and per account from anywhere. Once that
+/// last one is spent (many addresses failing for one account), only an
+/// address that has not failed for the account lately may try, and a
+/// failure from it spends that address's whole budget: guessing slows to
+/// one try per address per refill, while the owner, from an address of
+/// their own, still signs in.
+struct LoginLimits {
+    address: String,
+    account: String,
+    account_here: String,
+    /// The per-account budget had an attempt to take (and took it).
+    took_total: bool,
+}
+
+impl LoginLimits {
+    fn take(state: &AppState, account: &str, address: &str, now: Instant) -> ApiResult<Self> {
+        let account_here = format!("{account}\n{address}");
+        let fresh = state.login_by_account.is_full(&account_here, now);
+        state
+            .login_by_ip
+            .check(address, now)
+            .map_err(ApiError::rate_limited)?;
+        if let Err(wait) = state.login_by_account.check(&account_here, now) {
+            state.login_by_ip.refund(address);
+            return Err(ApiError::rate_limited(wait));
+        }
+        let took_total = match state.login_by_account_total.check(account, now) {
+            Ok(()) => true,
+            Err(_) if fresh => false,
+            Err(wait) => {
+                state.login_by_ip.refund(address);
+                state.login_by_account.refund(&account_here);
+                return Err(ApiError::rate_limited(wait));
+            }
+        };
+        Ok(LoginLimits {
+            address: address.to_string(),
+            account: account.to_string(),
+            account_here,
+            took_total,
+        })
+    }
+
+    fn failed(&self, state: &AppState, now: Instant) {
+        if !self.took_total {
+            state.login_by_account.drain(&self.account_here, now);
+        }
+    }
+
+    fn succeeded(&self, state: &AppState) {
+        state.login_by_ip.refund(&self.address);
+        state.login_by_account.refund(&self.account_here);
+        if self.took_total {
+            state.login_by_account_total.refund(&self.account);
+        }
+    }
+}
+
 /// New tokens for `user`, continuing `family` or starting a new one.
-async fn issue_tokens(
+pub(super) async fn issue_tokens(
     state: &AppState,
     user: User,
     family: Option<Uuid>,
@@ -56,10 +122,15 @@ async fn issue_tokens(
     auth_response(state, user, refresh_token)
 }
 
+/// Tokens for `user`: a full access token, or one good only for
+/// enrolling when the role requires two-factor sign-in and the account
+/// has none yet (`--require-2fa-for`).
 fn auth_response(state: &AppState, user: User, refresh_token: String) -> ApiResult<AuthResponse> {
+    let enrolment_required = state.policy.require_2fa_for.contains(&user.role) && !user.two_factor;
+    let scope = enrolment_required.then_some(Scope::Enrol);
     let access_token = state
         .tokens
-        .issue_access(&user, Utc::now())
+        .issue_scoped(&user, Utc::now(), scope, state.tokens.access_ttl)
         .map_err(|e| ApiError::internal("signing an access token failed", e))?;
     Ok(AuthResponse {
         access_token,
@@ -67,6 +138,7 @@ fn auth_response(state: &AppState, user: User, refresh_token: String) -> ApiResu
         expires_in: state.tokens.access_ttl.as_secs(),
         token_type: "Bearer",
         user: user.into(),
+        enrolment_required,
     })
 }
 
@@ -88,7 +160,7 @@ async fn register(
     }
     let email = normalize_email(&body.email)?;
     let display_name = clean_text("displayName", &body.display_name, MAX_DISPLAY_NAME_CHARS)?;
-    validate_new_password(&body.password)?;
+    validate_new_password(&body.password, &[&email, &display_name])?;
     // Hashing is expensive: registrations count against the sign-in budget.
     state
         .login_by_ip
@@ -116,27 +188,18 @@ async fn register(
 
 /// Sign in with e-mail and password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody),
+    responses((status = 200, description = "tokens, or (two-factor sign-in) a pending token for `/auth/2fa/verify`", body = LoginResponse), (status = 401, body = ErrorBody),
               (status = 403, description = "account disabled", body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(body): Json<LoginRequest>,
-) -> ApiResult<Json<AuthResponse>> {
+) -> ApiResult<Json<LoginResponse>> {
     let now = Instant::now();
     let account = body.email.trim().to_lowercase();
     let address = client_key(&state, &headers, peer);
-    // Each attempt takes one from both budgets before the (slow) password
-    // check and a successful one gives them back: only failures count.
-    state
-        .login_by_ip
-        .check(&address, now)
-        .map_err(ApiError::rate_limited)?;
-    if let Err(wait) = state.login_by_account.check(&account, now) {
-        state.login_by_ip.refund(&address);
-        return Err(ApiError::rate_limited(wait));
-    }
+    let limits = LoginLimits::take(&state, &account, &address, now)?;
 
     let credentials = match state.store.credentials_by_email(&account).await {
         Ok(c) => Some(c),
@@ -151,15 +214,24 @@ async fn login(
         )
         .await;
     let Some(credentials) = credentials.filter(|_| matched) else {
+        limits.failed(&state, now);
         return Err(ApiError::unauthorized("wrong e-mail or password"));
     };
-    state.login_by_ip.refund(&address);
-    state.login_by_account.refund(&account);
+    limits.succeeded(&state);
     if credentials.user.disabled {
         return Err(ApiError::forbidden("this account is disabled"));
     }
+    if credentials.user.two_factor {
+        tracing::info!(user_id = %credentials.user.id, "password accepted; second factor asked");
+        return Ok(Json(LoginResponse::SecondFactor(two_factor::challenge(
+            &state,
+            &credentials.user,
+        )?)));
+    }
     tracing::info!(user_id = %credentials.user.id, "signed in");
-    Ok(Json(issue_tokens(&state, credentials.user, None).await?))
+    Ok(Json(LoginResponse::Tokens(
+        issue_tokens(&state, credentials.user, None).await?,
+    )))
 }
 
 /// Exchange a refresh token for new tokens. Each refresh token works once;
@@ -211,7 +283,7 @@ async fn refresh(
     responses((status = 204), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 async fn logout(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    EnrollingUser(user): EnrollingUser,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let request: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -224,6 +296,11 @@ async fn logout(
     if request.everywhere {
         state.store.revoke_user_refresh_tokens(user.id, now).await?;
         state.store.bump_token_epoch(user.id, now).await?;
+        state.accounts.changed(user.id);
+        state
+            .hub
+            .revoke_user(user.id, "you signed out everywhere")
+            .await;
     } else if let Some(token) = request.refresh_token {
         state
             .store
@@ -236,7 +313,7 @@ async fn logout(
 /// The signed-in user.
 #[utoipa::path(get, path = "/auth/me", tag = "auth",
     responses((status = 200, body = UserDto), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-async fn me(AuthUser(user): AuthUser) -> Json<UserDto> {
+async fn me(EnrollingUser(user): EnrollingUser) -> Json<UserDto> {
     Json(user.into())
 }
 
@@ -250,9 +327,11 @@ async fn change_password(
     AuthUser(user): AuthUser,
     Json(body): Json<ChangePasswordRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
+    // Its own key: guesses of the current password by someone holding a
+    // stolen access token, not sign-ins.
     state
         .login_by_account
-        .check(&user.email, Instant::now())
+        .check(&format!("{}\npassword-change", user.id), Instant::now())
         .map_err(ApiError::rate_limited)?;
     let credentials = state.store.credentials_by_id(user.id).await?;
     if !state
@@ -262,7 +341,7 @@ async fn change_password(
     {
         return Err(ApiError::unauthorized("current password is wrong"));
     }
-    validate_new_password(&body.new_password)?;
+    validate_new_password(&body.new_password, &[&user.email, &user.display_name])?;
     let hash = state.passwords.hash(&body.new_password).await?;
     let user = state
         .store

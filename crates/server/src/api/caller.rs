@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use vtp_store::{Role, User};
 
 use crate::auth::AuthError;
+use crate::auth::tokens::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -29,6 +30,26 @@ impl AuthUser {
     }
 }
 
+/// [`AuthUser`], or the holder of a token good only for enrolling in
+/// two-factor sign-in (`--require-2fa-for`): for the routes that such a
+/// user needs (enrolment, reading oneself, signing out).
+#[derive(Clone, Debug)]
+pub struct EnrollingUser(pub User);
+
+impl FromRequestParts<AppState> for EnrollingUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::unauthorized("missing bearer token (Authorization: Bearer …)")
+        })?;
+        let allowed = [None, Some(Scope::Enrol)];
+        Ok(EnrollingUser(
+            state.authenticate_scoped(token, &allowed).await?,
+        ))
+    }
+}
+
 /// The bearer token of a request, if it has one.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -43,16 +64,31 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = bearer_token(parts).ok_or_else(|| {
             ApiError::unauthorized("missing bearer token (Authorization: Bearer …)")
         })?;
-        Ok(AuthUser(state.authenticate(token).await?))
+        match state.authenticate(token).await {
+            Ok(user) => Ok(AuthUser(user)),
+            // Say what to do rather than "invalid token" (and a client
+            // that refreshes on 401 would only get the same token again).
+            Err(AuthError::InvalidToken)
+                if state
+                    .tokens
+                    .verify_access(token)
+                    .is_some_and(|c| c.scp == Some(Scope::Enrol)) =>
+            {
+                Err(ApiError::forbidden(
+                    "your role requires two-factor sign-in: turn it on in your account first",
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
-            AuthError::PasswordTooShort | AuthError::PasswordTooLong => {
-                ApiError::validation(err.to_string())
-            }
+            AuthError::PasswordTooShort
+            | AuthError::PasswordTooLong
+            | AuthError::PasswordWeak(_) => ApiError::validation(err.to_string()),
             AuthError::InvalidToken => ApiError::unauthorized(err.to_string()),
             AuthError::Hashing(_) => ApiError::internal("password hashing failed", err),
             AuthError::Store(e) => e.into(),

@@ -19,6 +19,8 @@ pub struct UserDto {
     pub display_name: String,
     pub role: Role,
     pub disabled: bool,
+    /// Signs in with a code from an authenticator app after the password.
+    pub two_factor: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -31,6 +33,7 @@ impl From<User> for UserDto {
             display_name: u.display_name,
             role: u.role,
             disabled: u.disabled,
+            two_factor: u.two_factor,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -50,6 +53,10 @@ pub struct AuthResponse {
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
     pub user: UserDto,
+    /// The account's role requires two-factor sign-in and it has none yet:
+    /// the access token is good only for `/auth/2fa/setup`,
+    /// `/auth/2fa/confirm`, `/auth/me` and `/auth/logout` until it has.
+    pub enrolment_required: bool,
 }
 
 #[derive(Deserialize, ToSchema)]

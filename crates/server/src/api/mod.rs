@@ -19,6 +19,7 @@ pub mod recordings;
 pub mod room_recording;
 pub mod rooms;
 pub mod schema;
+pub mod two_factor;
 pub mod users;
 pub mod web;
 
@@ -75,6 +76,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             "/api/v1",
             OpenApiRouter::new()
                 .merge(auth::router())
+                .merge(two_factor::router())
                 .merge(users::router())
                 .merge(rooms::router())
                 .merge(live::router())

@@ -7,7 +7,7 @@ use chrono::Utc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vtp_store::{MAX_DISPLAY_NAME_CHARS, Role, User, UserPatch, UserQuery};
+use vtp_store::{MAX_DISPLAY_NAME_CHARS, UserPatch, UserQuery};
 
 use super::caller::AuthUser;
 use super::dto::*;
@@ -28,19 +28,6 @@ fn require_self_or_admin(caller: &AuthUser, id: Uuid) -> ApiResult<()> {
     } else {
         Err(ApiError::forbidden("only admins may manage other users"))
     }
-}
-
-/// Refuses a change that would leave no active admin to manage the platform.
-async fn keep_an_admin(state: &AppState, target: &User) -> ApiResult<()> {
-    if target.role == Role::Admin
-        && !target.disabled
-        && state.store.count_active_admins().await? <= 1
-    {
-        return Err(ApiError::conflict(
-            "this is the last active admin: make another admin first",
-        ));
-    }
-    Ok(())
 }
 
 /// List users, oldest first (admins).
@@ -110,24 +97,31 @@ async fn patch_user(
         .map(|n| clean_text("displayName", n, MAX_DISPLAY_NAME_CHARS))
         .transpose()?;
     let target = state.store.user_by_id(id).await?;
-    let loses_admin = body.role.is_some_and(|r| r != Role::Admin) || body.disabled == Some(true);
-    if loses_admin {
-        keep_an_admin(&state, &target).await?;
-    }
     let now = Utc::now();
     let patch = UserPatch {
         display_name,
         role: body.role,
         disabled: body.disabled,
     };
-    let user = state.store.update_user(id, &patch, now).await?;
+    // The last-admin rule is checked in the same statement as the change.
+    let user = state
+        .store
+        .update_user_keeping_an_admin(id, &patch, now)
+        .await?;
     if body.disabled == Some(true) && !target.disabled {
         // End every session: re-enabling later must not revive old tokens.
         state.store.revoke_user_refresh_tokens(id, now).await?;
         state.store.bump_token_epoch(id, now).await?;
+        state.accounts.changed(id);
+        state
+            .hub
+            .revoke_user(id, "an administrator disabled your account")
+            .await;
         tracing::info!(user_id = %id, by = %caller.0.id, "user disabled");
     }
     if body.role.is_some_and(|r| r != target.role) {
+        state.accounts.changed(id);
+        state.hub.refresh_user_role(&user).await;
         tracing::info!(user_id = %id, by = %caller.0.id, role = %user.role, "role changed");
     }
     Ok(Json(user.into()))
@@ -144,9 +138,9 @@ async fn delete_user(
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     require_self_or_admin(&caller, id)?;
-    let target = state.store.user_by_id(id).await?;
-    keep_an_admin(&state, &target).await?;
-    state.store.delete_user(id).await?;
+    state.store.delete_user_keeping_an_admin(id).await?;
+    state.accounts.changed(id);
+    state.hub.revoke_user(id, "your account was deleted").await;
     tracing::info!(user_id = %id, by = %caller.0.id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,16 @@ use super::AuthError;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 
-pub fn validate_new_password(password: &str) -> Result<(), AuthError> {
+/// The lowest zxcvbn score accepted (0–4): 3 is "safely unguessable"
+/// (about 10^10 guesses), the estimator's own advice for a password that
+/// must stand up to an offline attack on a leaked hash.
+pub const MIN_PASSWORD_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
+
+/// Length bounds, then strength: zxcvbn estimates how many guesses the
+/// password takes (dictionaries, keyboard walks, dates, repeats, and the
+/// account's own e-mail and name given in `user_inputs`). A refusal says
+/// why and what would help, in the estimator's words.
+pub fn validate_new_password(password: &str, user_inputs: &[&str]) -> Result<(), AuthError> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_CHARS {
         return Err(AuthError::PasswordTooShort);
@@ -20,7 +29,24 @@ pub fn validate_new_password(password: &str) -> Result<(), AuthError> {
     if n > MAX_PASSWORD_CHARS {
         return Err(AuthError::PasswordTooLong);
     }
-    Ok(())
+    let estimate = zxcvbn::zxcvbn(password, user_inputs);
+    if estimate.score() >= MIN_PASSWORD_SCORE {
+        return Ok(());
+    }
+    let mut why = String::from("too easy to guess");
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(warning) = feedback.warning() {
+            why.push_str(&format!(": {warning}"));
+        }
+        for suggestion in feedback.suggestions() {
+            why.push_str(&format!(" {suggestion}"));
+        }
+    }
+    if !why.ends_with('.') {
+        why.push('.');
+    }
+    why.push_str(" A few unrelated words together make a strong password.");
+    Err(AuthError::PasswordWeak(why))
 }
 
 /// Hashes and verifies passwords.
@@ -104,13 +130,27 @@ mod tests {
     #[test]
     fn password_rules() {
         assert!(matches!(
-            validate_new_password("short"),
+            validate_new_password("short", &[]),
             Err(AuthError::PasswordTooShort)
         ));
-        assert!(validate_new_password("long enough").is_ok());
+        assert!(validate_new_password("correct horse battery", &[]).is_ok());
         assert!(matches!(
-            validate_new_password(&"x".repeat(257)),
+            validate_new_password(&"x".repeat(257), &[]),
             Err(AuthError::PasswordTooLong)
         ));
+        for weak in ["12345678", "password1", "qwertyuiop", "aaaaaaaaaaaa"] {
+            let Err(AuthError::PasswordWeak(why)) = validate_new_password(weak, &[]) else {
+                panic!("{weak} accepted");
+            };
+            assert!(why.starts_with("too easy to guess"), "{why}");
+        }
+        assert!(
+            validate_new_password(
+                "annabel.lee@example.org",
+                &["annabel.lee@example.org", "Annabel Lee"]
+            )
+            .is_err(),
+            "the account's own name and e-mail count against it"
+        );
     }
 }

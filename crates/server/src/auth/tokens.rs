@@ -33,6 +33,22 @@ pub struct Claims {
     pub ep: i64,
     pub iat: i64,
     pub exp: i64,
+    /// What a token that is not a full access token may do; absent on
+    /// access tokens (and on every token issued before scopes existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<Scope>,
+}
+
+/// The narrower uses of a signed token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    /// The password was right; only the second factor may follow.
+    #[serde(rename = "2fa")]
+    SecondFactor,
+    /// Signed in, but the role requires two-factor sign-in and the account
+    /// has none yet: only enrolment (and reading oneself, signing out).
+    #[serde(rename = "enrol")]
+    Enrol,
 }
 
 /// Where the signing key came from, for the start-up summary.
@@ -174,12 +190,25 @@ impl TokenIssuer {
         user: &User,
         now: DateTime<Utc>,
     ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.issue_scoped(user, now, None, self.access_ttl)
+    }
+
+    /// A signed token for `user` limited to `scope` (`None`: a full access
+    /// token), valid for `ttl` from `now`.
+    pub fn issue_scoped(
+        &self,
+        user: &User,
+        now: DateTime<Utc>,
+        scope: Option<Scope>,
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let claims = Claims {
             sub: user.id,
             role: user.role,
             ep: user.token_epoch,
             iat: now.timestamp(),
-            exp: now.timestamp() + i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            exp: now.timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            scp: scope,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -246,6 +275,7 @@ mod tests {
             role: Role::Student,
             disabled: false,
             token_epoch: 3,
+            two_factor: false,
             created_at: now,
             updated_at: now,
         }

@@ -12,6 +12,7 @@ mod info;
 mod media;
 mod model;
 mod recording;
+mod revoke;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -30,6 +31,7 @@ pub use info::{ConsumerView, LayerStatsView, ProducerStatsView, RoomInfo, RoomPr
 pub use media::{Direction, PeerConsumer, PeerTransport, Produced};
 pub use model::*;
 pub use recording::RecordingAck;
+pub use revoke::SESSION_REVOKED;
 
 use crate::bus::{Bus, ConnId, Delivery};
 use crate::rate_limit::RateLimiter;

@@ -13,6 +13,7 @@ pub mod probe;
 pub mod protocol;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,9 @@ use vtp_sio::{self as sio, Engine, Socket};
 
 use crate::bus::Delivery;
 use crate::rate_limit::RateLimiter;
-use crate::rooms::SignalError;
+use crate::rooms::{SESSION_REVOKED, SignalCode, SignalError};
 use crate::state::AppState;
+use vtp_store::StoreError;
 
 /// Limits on what one connection may send.
 #[derive(Clone, Debug)]
@@ -67,6 +69,11 @@ pub struct Conn {
     /// expired or revoked token cannot join new rooms (it does not cut a call
     /// in progress).
     token: String,
+    /// Who connected, at which token epoch, and the account's generation
+    /// (`auth::watch`) when it was last checked: see [`Signalling::standing`].
+    user_id: uuid::Uuid,
+    token_epoch: i64,
+    generation: AtomicU64,
     /// Rooms this connection joined (for the per-connection limit and to
     /// know which places to keep when it drops).
     rooms: Mutex<HashSet<String>>,
@@ -102,7 +109,16 @@ impl sio::Handler for Signalling {
         let token = serde_json::from_value::<HandshakeAuth>(auth.ok_or_else(unauthorized)?)
             .map_err(|_| unauthorized())?
             .token;
-        self.app
+        // The account's generation is read before the account itself: a
+        // change in between is then seen at the first event.
+        let claims = self
+            .app
+            .tokens
+            .verify_access(&token)
+            .ok_or_else(unauthorized)?;
+        let generation = self.app.accounts.generation(claims.sub);
+        let user = self
+            .app
             .authenticate(&token)
             .await
             .map_err(|_| unauthorized())?;
@@ -113,6 +129,9 @@ impl sio::Handler for Signalling {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Conn {
             token,
+            user_id: user.id,
+            token_epoch: user.token_epoch,
+            generation: AtomicU64::new(generation),
             rooms: Mutex::new(HashSet::new()),
             // Twice the per-second rate as a burst, refilled over two seconds.
             budget: RateLimiter::new(per_second * 2, Duration::from_secs(2)),
@@ -120,6 +139,15 @@ impl sio::Handler for Signalling {
     }
 
     async fn event(&self, socket: &Socket<Conn>, name: String, data: Value, len: usize) -> Value {
+        if let Err(e) = self.standing(&socket.conn).await {
+            // The session is over: say why and disconnect (`deliver`).
+            self.app.bus.publish(Delivery {
+                conns: vec![socket.id.clone()],
+                event: SESSION_REVOKED,
+                payload: serde_json::json!({ "reason": e.message }),
+            });
+            return protocol::envelope::<protocol::Empty>(Err(e));
+        }
         handlers::dispatch(self, &socket.conn, &socket.id, &name, data, len).await
     }
 
@@ -138,6 +166,34 @@ impl sio::Handler for Signalling {
             .hub
             .connection_lost(&socket.id, socket.conn.rooms())
             .await;
+    }
+}
+
+impl Signalling {
+    /// Whether the connection's account still stands as it did: checked
+    /// against the store only when an administrator changed the account
+    /// since the last check (`auth::watch`), so a disabled, deleted or
+    /// signed-out-everywhere account's socket can do nothing more, even
+    /// with its handshake's identity cached here.
+    async fn standing(&self, conn: &Conn) -> Result<(), SignalError> {
+        let now = self.app.accounts.generation(conn.user_id);
+        if now == conn.generation.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let revoked = || {
+            SignalError::new(
+                SignalCode::Unauthorized,
+                "your account was disabled or signed out: sign in again",
+            )
+        };
+        match self.app.store.user_by_id(conn.user_id).await {
+            Ok(user) if !user.disabled && user.token_epoch == conn.token_epoch => {
+                conn.generation.store(now, Ordering::Release);
+                Ok(())
+            }
+            Ok(_) | Err(StoreError::NotFound) => Err(revoked()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -186,6 +242,8 @@ async fn deliver(
                     event = delivery.event,
                     "delivery dropped: no such socket"
                 );
+            } else if delivery.event == SESSION_REVOKED {
+                engine.disconnect(conn, "session revoked");
             }
         }
     }
