@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
@@ -17,7 +16,7 @@ use vtp_store::{
 use super::caller::{AuthUser, EnrollingUser};
 use super::client_addr::client_ip;
 use super::dto::*;
-use super::extract::Json;
+use super::extract::{Body, Json};
 use super::two_factor::{self, LoginResponse};
 use crate::auth::password::validate_new_password;
 use crate::auth::tokens::{Scope, hash_refresh_token, new_refresh_token};
@@ -284,7 +283,7 @@ async fn refresh(
 async fn logout(
     State(state): State<AppState>,
     EnrollingUser(user): EnrollingUser,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<StatusCode> {
     let request: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutRequest::default()

@@ -2,6 +2,7 @@
 //! JSON, wrong types, bad path or query parameters and oversized bodies are
 //! answered in the API's error format.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -41,6 +42,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// The raw body (`axum::body::Bytes`) with API errors: one over the size
+/// limit is a JSON 413 like every other.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+                }
+                _ => ApiError::bad_request(rejection.body_text()),
+            })
     }
 }
 
