@@ -37,8 +37,7 @@ const MIN_METRICS_TOKEN: usize = 16;
 /// Connections open at once on `--metrics-bind` (a few Prometheus servers).
 const METRICS_CONNECTIONS: usize = 16;
 
-/// Upper bound on `maxParticipants` of one room.
-pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
+pub use vtp_store::MAX_ROOM_PARTICIPANTS;
 
 /// A configured server, ready to run.
 pub struct Server {

@@ -193,3 +193,74 @@ async fn malformed_requests_get_clear_errors() {
         assert!(err["error"]["code"].is_string(), "{path}: {err}");
     }
 }
+
+/// A body is a JSON object, as the document says: serde would also build a
+/// request from an array of its fields in order, and did (`["title"]`
+/// created a room, `[null, "closed"]` closed one). Each is a 400 that
+/// changes nothing.
+#[tokio::test]
+async fn bodies_that_are_arrays_are_refused() {
+    let s = TestServer::start().await;
+    let (_, token) = s.user("ivy@example.org", Role::Instructor).await;
+    let t = Some(token.as_str());
+    let room = s.room(&token, serde_json::json!({})).await;
+    let json_ct = Some("application/json");
+    let room_path = format!("/api/v1/rooms/{room}");
+    for (method, path, body) in [
+        (Method::POST, "/api/v1/rooms", r#"["From an array"]"#),
+        (
+            Method::POST,
+            "/api/v1/rooms",
+            r#"{"title": "x", "settings": [5]}"#,
+        ),
+        (Method::PATCH, room_path.as_str(), r#"[null, "closed"]"#),
+        (Method::PATCH, room_path.as_str(), r#"{"settings": [5]}"#),
+        (
+            Method::POST,
+            "/api/v1/auth/login",
+            r#"["ivy@example.org", "x"]"#,
+        ),
+    ] {
+        let (status, err) = raw(&s, method.clone(), path, t, json_ct, body.into()).await;
+        assert_eq!(
+            (status.as_u16(), code(&err)),
+            (400, "bad_request"),
+            "{method} {path} {body}: {err}"
+        );
+    }
+    let (_, rooms) = s.get("/api/v1/rooms", t).await;
+    assert_eq!(rooms["total"], 1, "{rooms}");
+    let (_, room) = s.get(&room_path, t).await;
+    assert_eq!(
+        (&room["status"], &room["settings"]["maxParticipants"]),
+        (&serde_json::json!("open"), &serde_json::json!(50)),
+        "{room}"
+    );
+}
+
+/// An oversized body is the API's JSON 413 also where the handler reads
+/// the raw body (sign-out, whose body is optional): it was axum's plain
+/// text, which the document does not describe.
+#[tokio::test]
+async fn an_oversized_raw_body_is_a_json_413() {
+    let s = TestServer::start().await;
+    let (_, token) = s.user("ivy@example.org", Role::Student).await;
+    let body = format!(r#"{{"refreshToken": "{}"}}"#, "x".repeat(70_000));
+    let (status, err) = raw(
+        &s,
+        Method::POST,
+        "/api/v1/auth/logout",
+        Some(&token),
+        None,
+        body.into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), code(&err)),
+        (413, "payload_too_large"),
+        "{err}"
+    );
+    // The token still works: nothing was signed out.
+    let (status, _) = s.get("/api/v1/auth/me", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+}

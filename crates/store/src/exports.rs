@@ -21,6 +21,11 @@ const EXPORT_COLUMNS: &str =
 
 /// How the tracks are composed into one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(rename_all = "lowercase")
+)]
 pub enum ExportLayout {
     /// Every video track tiled, audio mixed.
     Grid,
@@ -69,6 +74,11 @@ impl FromStr for ExportLayout {
 
 /// Where an export is in its life; `ready` and `failed` are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(rename_all = "lowercase")
+)]
 pub enum ExportState {
     Queued,
     Running,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 /// A platform-wide role. Decides what a user may do outside rooms (create
 /// rooms, manage users); inside a room the room role decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -56,6 +57,8 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 /// Longest room title, in characters.
 pub const MAX_TITLE_CHARS: usize = 120;
+/// Upper bound on `maxParticipants` of one room.
+pub const MAX_ROOM_PARTICIPANTS: u32 = 1000;
 
 /// A person who can sign in. The password hash is not part of it: it is read
 /// only through [`Credentials`], so it cannot end up in a response by accident.
@@ -228,6 +231,7 @@ impl<T, K> Page<T, K> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RoomStatus {
     /// Exists, nobody is in it.
@@ -281,6 +285,7 @@ pub struct RoomSettings {
 
 /// Who may see a room's recordings, besides admins and the room's owner.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RecordingAccess {
     /// The hosts of the recorded session and everyone who attended it.
@@ -407,6 +412,7 @@ pub(crate) fn like_pattern(search: &str) -> String {
 /// A person's role inside one room (docs/protocol.md, `Peer.role`), as opposed to their
 /// platform [`Role`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RoomRole {
     /// The owner, or an instructor/admin: may mute, remove, promote, record, close.
@@ -517,6 +523,7 @@ pub struct ChatQuery {
 /// Where a recording is in its life. `recording` → `finalizing` → `ready`,
 /// or `failed` from either of the first two; `ready` and `failed` are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RecordingState {
     /// Tracks are being written (the files already play as they are).

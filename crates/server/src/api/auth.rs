@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
@@ -17,7 +16,7 @@ use vtp_store::{
 use super::caller::{AuthUser, EnrollingUser};
 use super::client_addr::client_ip;
 use super::dto::*;
-use super::extract::Json;
+use super::extract::{Body, Json};
 use super::two_factor::{self, LoginResponse};
 use crate::auth::password::validate_new_password;
 use crate::auth::tokens::{Scope, hash_refresh_token, new_refresh_token};
@@ -144,7 +143,8 @@ fn auth_response(state: &AppState, user: User, refresh_token: String) -> ApiResu
 
 /// Create a student account and sign in.
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = AuthResponse), (status = 409, description = "e-mail taken", body = ErrorBody),
+    responses((status = 201, body = AuthResponse), (status = 403, description = "registration is disabled", body = ErrorBody),
+              (status = 409, description = "e-mail taken", body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
@@ -283,7 +283,7 @@ async fn refresh(
 async fn logout(
     State(state): State<AppState>,
     EnrollingUser(user): EnrollingUser,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<StatusCode> {
     let request: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutRequest::default()
@@ -318,7 +318,8 @@ async fn me(EnrollingUser(user): EnrollingUser) -> Json<UserDto> {
 
 /// Change the password. Every other session ends; the answer holds new tokens.
 #[utoipa::path(post, path = "/auth/change-password", tag = "auth", request_body = ChangePasswordRequest,
-    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, description = "too many wrong current passwords", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn change_password(
     State(state): State<AppState>,

@@ -2,11 +2,13 @@
 //! clients send. Field names are camelCase on the wire.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use vtp_store::{MAX_EMAIL_CHARS, RecordingAccess, Role, Room, RoomSettings, RoomStatus, User};
 
+use super::schema;
 use crate::error::ApiError;
 
 #[derive(Serialize, ToSchema)]
@@ -15,7 +17,6 @@ pub struct UserDto {
     pub id: Uuid,
     pub email: String,
     pub display_name: String,
-    #[schema(value_type = String, example = "student")]
     pub role: Role,
     pub disabled: bool,
     /// Signs in with a code from an authenticator app after the password.
@@ -61,15 +62,20 @@ pub struct AuthResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(schema_with = schema::email)]
     pub email: String,
+    #[schema(schema_with = schema::new_password)]
     pub password: String,
+    #[schema(schema_with = schema::display_name)]
     pub display_name: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(schema_with = schema::email)]
     pub email: String,
+    #[schema(format = Password)]
     pub password: String,
 }
 
@@ -93,7 +99,9 @@ pub struct LogoutRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[schema(format = Password)]
     pub current_password: String,
+    #[schema(schema_with = schema::new_password)]
     pub new_password: String,
 }
 
@@ -103,9 +111,9 @@ pub struct ChangePasswordRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserPatchRequest {
     #[serde(default)]
+    #[schema(schema_with = schema::display_name_or_null)]
     pub display_name: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "instructor")]
     pub role: Option<Role>,
     #[serde(default)]
     pub disabled: Option<bool>,
@@ -119,16 +127,18 @@ pub struct UserListParams {
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Deprecated: offset paging (1-based page number), for older clients;
     /// the answer then adds `page` and `perPage`.
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Deprecated: the older name of `limit`.
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
     /// Case-insensitive search in e-mail and display name.
     pub q: Option<String>,
     /// Only users with this role.
-    #[param(value_type = Option<String>)]
     pub role: Option<Role>,
 }
 
@@ -140,15 +150,18 @@ pub struct RoomListParams {
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Deprecated: offset paging (1-based page number), for older clients;
     /// the answer then adds `page` and `perPage`.
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Deprecated: the older name of `limit`.
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
     /// Case-insensitive search in titles.
     pub q: Option<String>,
-    #[param(value_type = Option<String>)]
+    /// Only rooms in this state.
     pub status: Option<RoomStatus>,
     pub owner_id: Option<Uuid>,
 }
@@ -157,6 +170,7 @@ pub struct RoomListParams {
 #[serde(rename_all = "camelCase")]
 pub struct RoomSettingsDto {
     /// Most people in the room at once, hosts included.
+    #[schema(schema_with = schema::max_participants)]
     pub max_participants: u32,
     /// Students may publish their camera.
     pub allow_student_video: bool,
@@ -167,7 +181,6 @@ pub struct RoomSettingsDto {
     /// Who may watch the room's recordings besides admins and the owner:
     /// `participants` (the hosts of the recorded session and everyone who
     /// attended it) or `hosts` (the session's hosts only).
-    #[schema(value_type = String, example = "participants")]
     pub recording_access: RecordingAccess,
 }
 
@@ -187,12 +200,14 @@ impl From<RoomSettings> for RoomSettingsDto {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoomSettingsInput {
+    /// 1 to the server's limit.
+    #[schema(schema_with = schema::max_participants_or_null)]
     pub max_participants: Option<u32>,
     pub allow_student_video: Option<bool>,
     pub allow_student_screen: Option<bool>,
     pub auto_record: Option<bool>,
     /// `participants` or `hosts`.
-    #[schema(example = "hosts")]
+    #[schema(value_type = Option<RecordingAccess>)]
     pub recording_access: Option<String>,
 }
 
@@ -240,7 +255,6 @@ pub struct RoomDto {
     pub id: String,
     pub title: String,
     pub owner_id: Uuid,
-    #[schema(value_type = String, example = "open")]
     pub status: RoomStatus,
     pub settings: RoomSettingsDto,
     pub created_at: DateTime<Utc>,
@@ -264,12 +278,14 @@ impl From<Room> for RoomDto {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRoomRequest {
+    #[schema(schema_with = schema::title)]
     pub title: String,
     /// Optional short id for friendly links (`physics-101`): 3–48 characters
     /// of a–z, 0–9 and `-`. Default: a random UUID.
     #[serde(default)]
+    #[schema(schema_with = schema::slug_or_null)]
     pub slug: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub settings: Option<RoomSettingsInput>,
 }
 
@@ -277,14 +293,31 @@ pub struct CreateRoomRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoomPatchRequest {
     #[serde(default)]
+    #[schema(schema_with = schema::title_or_null)]
     pub title: Option<String>,
     /// `open` to reopen a closed room, `closed` to close it. `live` is set by
     /// the server while a session runs.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "closed")]
+    #[schema(schema_with = schema::settable_room_status_or_null)]
     pub status: Option<RoomStatus>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub settings: Option<RoomSettingsInput>,
+}
+
+/// An optional object field, refused when sent as an array (serde would
+/// take one as the fields in order; see `extract::Json`).
+fn optional_object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(value @ serde_json::Value::Object(_)) => serde_json::from_value(value)
+            .map(Some)
+            .map_err(de::Error::custom),
+        Some(_) => Err(de::Error::custom("expected an object")),
+    }
 }
 
 /// Trimmed, lower-case e-mail, or a validation error.

@@ -42,7 +42,7 @@ pub struct NewExport {
     /// `grid` (every video tiled), `speaker` (the screen share, else the
     /// host's camera, large; the other videos in a strip) or `audio`
     /// (AAC only, in an MP4/M4A container).
-    #[schema(example = "grid")]
+    #[schema(value_type = ExportLayout)]
     pub layout: String,
 }
 
@@ -52,10 +52,10 @@ pub struct NewExport {
 pub struct ExportDto {
     pub id: Uuid,
     pub recording_id: Uuid,
-    #[schema(example = "grid")]
+    #[schema(value_type = ExportLayout)]
     pub layout: String,
     /// `queued`, `running`, `ready` or `failed`.
-    #[schema(example = "running")]
+    #[schema(value_type = vtp_store::ExportState)]
     pub state: String,
     /// 0..1 while running; 1 when ready.
     pub progress: f64,
@@ -106,6 +106,7 @@ pub struct ExportListParams {
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1–100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 

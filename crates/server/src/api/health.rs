@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     /// `ok`, or `unavailable` with the failing checks.
+    #[schema(schema_with = super::schema::health_status)]
     pub status: &'static str,
     /// Each dependency and whether it answered.
     pub checks: Vec<Check>,

@@ -77,11 +77,14 @@ pub struct SessionListParams {
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Deprecated: offset paging (1-based page number), for older clients;
     /// the answer then adds `page` and `perPage`.
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Deprecated: the older name of `limit`.
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 
@@ -122,7 +125,8 @@ pub struct Attendee {
     /// Absent when the account has since been deleted.
     pub user_id: Option<Uuid>,
     pub display_name: String,
-    /// The role at the end of the session.
+    /// The room role at the end of the session.
+    #[schema(value_type = vtp_store::RoomRole)]
     pub role: String,
     pub first_joined_at: DateTime<Utc>,
     /// Absent while still present.
@@ -145,6 +149,7 @@ pub struct AttendanceReport {
 #[into_params(parameter_in = Query)]
 pub struct AttendanceParams {
     /// `json` (default) or `csv`.
+    #[param(schema_with = super::schema::attendance_format)]
     pub format: Option<String>,
 }
 
@@ -291,6 +296,7 @@ pub struct ChatParams {
     /// Deprecated: the older name of `cursor`.
     pub before: Option<String>,
     /// Messages per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

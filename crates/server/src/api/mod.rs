@@ -18,6 +18,7 @@ pub mod paging;
 pub mod recordings;
 pub mod room_recording;
 pub mod rooms;
+pub mod schema;
 pub mod two_factor;
 pub mod users;
 pub mod web;
@@ -39,6 +40,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use schema::CommonResponses;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -69,7 +71,7 @@ impl Modify for BearerAuth {
 fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    OpenApiRouter::with_openapi(doc)
+    let (router, mut doc) = OpenApiRouter::with_openapi(doc)
         .nest(
             "/api/v1",
             OpenApiRouter::new()
@@ -83,7 +85,10 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(room_recording::router())
                 .merge(health::router()),
         )
-        .split_for_parts()
+        .split_for_parts();
+    // After the routes are in: `ApiDoc`'s own modifiers run before.
+    CommonResponses.modify(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document, for tools and tests.

@@ -60,7 +60,6 @@ pub struct RecordingDto {
     pub stopped_at: Option<DateTime<Utc>>,
     /// `recording`, `finalizing`, `ready` or `failed`. Files of a recording
     /// still running can be downloaded as they are (they play).
-    #[schema(value_type = String, example = "ready")]
     pub state: RecordingState,
     /// All files together, as last reported by the recorder.
     pub bytes: u64,
@@ -91,7 +90,8 @@ impl RecordingDto {
 #[serde(rename_all = "camelCase")]
 pub struct RecordingFileDto {
     pub name: String,
-    /// `audio` or `video` for tracks; absent for the manifest.
+    /// `audio` or `video` for tracks; `null` for the manifest.
+    #[schema(schema_with = super::schema::media_kind_or_null)]
     pub kind: Option<String>,
     #[schema(example = "video/webm")]
     pub content_type: String,
@@ -127,6 +127,7 @@ pub struct RecordingListParams {
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -245,7 +246,9 @@ async fn get_recording(
 /// single byte ranges: `bytes=a-b`, `bytes=a-`, `bytes=-n` (206); several
 /// ranges get the whole file (200); a range past the end gets 416.
 #[utoipa::path(get, path = "/recordings/{id}/files/{name}", tag = "recordings",
-    params(("id" = Uuid, Path), ("name" = String, Path, description = "a file name from the manifest, or manifest.json"),
+    params(("id" = Uuid, Path), ("name" = String, Path, description = "a file name from the manifest, or manifest.json \
+             (a plain name: no separators, no `..`, not hidden, no control characters, at most 255 bytes)",
+             pattern = r"^(?!\.)(?!.*\.\.)[^/\\\u0000-\u001f\u007f-\u009f]+$"),
            ("Range" = Option<String>, Header, description = "one byte range, e.g. bytes=0-1023")),
     responses((status = 200, description = "the whole file (video/webm, audio/webm, video/x-matroska or application/json)"),
               (status = 206, description = "the requested range, with Content-Range"),

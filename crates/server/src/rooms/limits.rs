@@ -36,7 +36,7 @@ pub const MAX_PRODUCERS_PER_ROOM: usize = 100;
 pub const MAX_CONSUMERS_PER_PEER: usize = MAX_PRODUCERS_PER_ROOM;
 /// `maxParticipants` is at most this (the HTTP API refuses more), and a
 /// room holds at most this many besides its extra hosts.
-pub const MAX_PARTICIPANTS: usize = 1000;
+pub const MAX_PARTICIPANTS: usize = vtp_store::MAX_ROOM_PARTICIPANTS as usize;
 /// Peers one room may hold: hosts may join a room with `maxParticipants`
 /// people in it, but not more than this many beyond it.
 pub const MAX_EXTRA_HOSTS: usize = 8;

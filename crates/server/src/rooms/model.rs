@@ -128,10 +128,19 @@ pub struct PeerView {
     pub user_id: Uuid,
     pub display_name: String,
     /// `host`, `presenter` or `participant`.
-    #[schema(value_type = String)]
     pub role: RoomRole,
     pub hand_raised: bool,
     pub producers: Vec<ProducerInfo>,
+}
+
+/// What a track's `kind` is on the wire.
+pub const MEDIA_KINDS: [&str; 2] = ["audio", "video"];
+
+fn media_kind_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(MEDIA_KINDS))
+        .build()
 }
 
 /// `ProducerInfo` of docs/protocol.md.
@@ -140,6 +149,7 @@ pub struct PeerView {
 pub struct ProducerInfo {
     pub producer_id: String,
     pub peer_id: String,
+    #[schema(schema_with = media_kind_schema)]
     pub kind: String,
     pub paused: bool,
     #[schema(value_type = Object)]
