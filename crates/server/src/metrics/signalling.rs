@@ -10,12 +10,13 @@ use super::{EventLabels, EventName, Metrics};
 
 /// The request events of docs/protocol.md; any other name counts as
 /// `unknown`, so that clients cannot make new series.
-pub const EVENTS: [&str; 30] = [
+pub const EVENTS: [&str; 31] = [
     "join-room",
     "leave-room",
     "get-participants",
     "get-room-info",
     "chat-message",
+    "get-chat-history",
     "raise-hand",
     "lower-hand",
     "host-action",
