@@ -448,7 +448,11 @@ async fn with_the_bucket_down_a_recording_stays_local_until_it_is_back() {
     drop(copy);
     let prefix = w.wait_until_uploaded(id).await;
     assert_eq!(objects(moto.port, &prefix).await.len(), 4);
-    assert!(!w.dir(id).exists());
+    // The location is recorded first, then the files are removed.
+    wait_until(DEADLINE, "the local copy to be removed", async || {
+        !w.dir(id).exists()
+    })
+    .await;
     w.check_downloads(id).await;
 }
 
@@ -543,7 +547,11 @@ async fn a_real_recording_is_uploaded_as_soon_as_it_is_finalized() {
         .path()
         .join("recordings")
         .join(id.to_string());
-    assert!(!local.exists());
+    // The uploader records the new location first, then removes the files.
+    wait_until(DEADLINE, "the local copy to be removed", async || {
+        !local.exists()
+    })
+    .await;
     // What comes back from the bucket plays.
     let copy = s.recording_files.local_copy(&s.store, id).await.unwrap();
     let manifest: Manifest =
