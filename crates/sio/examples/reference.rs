@@ -36,7 +36,8 @@ impl Handler for Reference {
         let engine = self.engine.get().cloned();
         let id = socket_id.to_string();
         tokio::spawn(async move {
-            let auth = auth.unwrap_or(Value::Null);
+            // The reference server's `handshake.auth` is `{}` when none came.
+            let auth = auth.unwrap_or_else(|| json!({}));
             for _ in 0..1000 {
                 let Some(engine) = engine.as_ref().and_then(Weak::upgrade) else {
                     return;

@@ -458,7 +458,8 @@ pub struct LiveSession {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionSummary {
     pub session: LiveSession,
-    /// Distinct participant rows (a user who left and came back counts twice).
+    /// People who took part, each once however often they came back (a
+    /// presence whose account was deleted counts as one person).
     pub participant_count: u64,
 }
 

@@ -203,7 +203,8 @@ impl Store {
         let (rows, total): (Vec<SummaryRow>, i64) = on_pool!(self, pool => {
             let rows = sqlx::query_as(
                 "SELECT s.id, s.room_id, s.started_at, s.ended_at, \
-                 (SELECT COUNT(*) FROM participants p WHERE p.session_id = s.id) AS participant_count \
+                 (SELECT COUNT(DISTINCT p.user_id) + COUNT(*) - COUNT(p.user_id) \
+                  FROM participants p WHERE p.session_id = s.id) AS participant_count \
                  FROM live_sessions s WHERE s.room_id = $1 \
                  AND ($2 IS NULL OR s.started_at < $2 OR (s.started_at = $2 AND s.id < $3)) \
                  ORDER BY s.started_at DESC, s.id DESC LIMIT $4 OFFSET $5")

@@ -65,7 +65,8 @@ pub struct SessionDto {
     pub started_at: DateTime<Utc>,
     /// Absent while the session runs.
     pub ended_at: Option<DateTime<Utc>>,
-    /// Presences recorded (someone who left and came back counts twice).
+    /// People who took part, each once however often they came back (a
+    /// presence whose account was deleted counts as one person).
     pub participant_count: u64,
 }
 
@@ -184,7 +185,7 @@ async fn attendance(
             room_id: session.room_id,
             started_at: session.started_at,
             ended_at: session.ended_at,
-            participant_count: presences.len() as u64,
+            participant_count: attendees.len() as u64,
         },
         attendees,
     };
