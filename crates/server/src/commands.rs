@@ -89,16 +89,21 @@ pub async fn user_create(args: &UserCreateArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The account with `email` (normalised), or a sentence saying there is none.
+async fn user_by_email(store: &Store, email: &str) -> anyhow::Result<vtp_store::User> {
+    match store.credentials_by_email(email).await {
+        Ok(c) => Ok(c.user),
+        Err(StoreError::NotFound) => bail!("no user with e-mail {email}"),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `vtp user set-role`
 pub async fn user_set_role(args: &UserSetRoleArgs) -> anyhow::Result<()> {
     let email = normalize_email(&args.email).map_err(|e| anyhow::anyhow!(e.message))?;
     let store = open_store(&args.store).await?;
     let result = async {
-        let user = match store.credentials_by_email(&email).await {
-            Ok(c) => c.user,
-            Err(StoreError::NotFound) => bail!("no user with e-mail {email}"),
-            Err(e) => return Err(e.into()),
-        };
+        let user = user_by_email(&store, &email).await?;
         let patch = UserPatch {
             role: Some(args.role.into()),
             ..Default::default()
@@ -117,11 +122,7 @@ pub async fn user_reset_2fa(args: &UserEmailArgs) -> anyhow::Result<()> {
     let email = normalize_email(&args.email).map_err(|e| anyhow::anyhow!(e.message))?;
     let store = open_store(&args.store).await?;
     let result = async {
-        let user = match store.credentials_by_email(&email).await {
-            Ok(c) => c.user,
-            Err(StoreError::NotFound) => bail!("no user with e-mail {email}"),
-            Err(e) => return Err(e.into()),
-        };
+        let user = user_by_email(&store, &email).await?;
         let now = Utc::now();
         store.disable_totp(user.id, now).await?;
         store.revoke_user_refresh_tokens(user.id, now).await?;

@@ -73,6 +73,11 @@ fn owns_rooms(e: sqlx::Error) -> StoreError {
 const USER_FILTER: &str = "($1 IS NULL OR role = $1) AND ($2 IS NULL \
      OR LOWER(email) LIKE $2 ESCAPE '\\' OR LOWER(display_name) LIKE $2 ESCAPE '\\')";
 
+/// A [`UserPatch`] applied: $2 name, $3 role, $4 disabled (each kept when
+/// NULL), $5 the time; the caller adds the `WHERE` ($1 the id).
+const PATCH_USER: &str = "UPDATE users SET display_name = COALESCE($2, display_name), \
+     role = COALESCE($3, role), disabled = COALESCE($4, disabled), updated_at = $5";
+
 impl Store {
     /// Creates a user. The e-mail must already be normalised by the caller;
     /// a duplicate gives [`StoreError::Conflict`].
@@ -169,10 +174,7 @@ impl Store {
         patch: &UserPatch,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        let sql = format!(
-            "UPDATE users SET display_name = COALESCE($2, display_name), role = COALESCE($3, role), \
-             disabled = COALESCE($4, disabled), updated_at = $5 WHERE id = $1 RETURNING {USER_COLUMNS}"
-        );
+        let sql = format!("{PATCH_USER} WHERE id = $1 RETURNING {USER_COLUMNS}");
         let row: Option<UserRow> = on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(id)
             .bind(patch.display_name.as_deref())
@@ -199,8 +201,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let sql = format!(
-            "UPDATE users SET display_name = COALESCE($2, display_name), role = COALESCE($3, role), \
-             disabled = COALESCE($4, disabled), updated_at = $5 WHERE id = $1 AND ( \
+            "{PATCH_USER} WHERE id = $1 AND ( \
              NOT (role = 'admin' AND disabled = FALSE) \
              OR (COALESCE($3, role) = 'admin' AND COALESCE($4, disabled) = FALSE) \
              OR {ANOTHER_ADMIN}) RETURNING {USER_COLUMNS}"

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -128,12 +127,7 @@ pub fn node_router(sfu: Arc<dyn SfuControl>, secret: Secret) -> Router {
 }
 
 async fn require_secret(secret: &Secret, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
+    match crate::api::caller::bearer_token(request.headers()) {
         Some(token) if secret.matches(token) => next.run(request).await,
         _ => ApiError::unauthorized(
             "the SFU control API needs `Authorization: Bearer <VTP_SFU_SECRET>`",

@@ -109,12 +109,7 @@ pub fn private_router(state: AppState, token: Option<Secret>) -> Router {
 }
 
 async fn require_token(token: &Secret, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
+    match crate::api::caller::bearer_token(request.headers()) {
         Some(given) if token.matches(given) => next.run(request).await,
         _ => {
             let mut response = ApiError::unauthorized(
