@@ -2,8 +2,6 @@
 //! protected route takes, and how `auth`'s errors are answered.
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use vtp_store::{Role, User};
 
@@ -41,7 +39,7 @@ impl FromRequestParts<AppState> for EnrollingUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers).ok_or_else(|| {
+        let token = crate::auth::tokens::bearer_token(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("missing bearer token (Authorization: Bearer …)")
         })?;
         let allowed = [None, Some(Scope::Enrol)];
@@ -51,19 +49,11 @@ impl FromRequestParts<AppState> for EnrollingUser {
     }
 }
 
-/// The bearer token of a request's headers, if it has one (the API's
-/// tokens, and the secrets of `/metrics` and the SFU control API).
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers).ok_or_else(|| {
+        let token = crate::auth::tokens::bearer_token(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("missing bearer token (Authorization: Bearer …)")
         })?;
         match state.authenticate(token).await {

@@ -127,7 +127,7 @@ pub fn node_router(sfu: Arc<dyn SfuControl>, secret: Secret) -> Router {
 }
 
 async fn require_secret(secret: &Secret, request: Request, next: Next) -> Response {
-    match crate::api::caller::bearer_token(request.headers()) {
+    match crate::auth::tokens::bearer_token(request.headers()) {
         Some(token) if secret.matches(token) => next.run(request).await,
         _ => ApiError::unauthorized(
             "the SFU control API needs `Authorization: Bearer <VTP_SFU_SECRET>`",

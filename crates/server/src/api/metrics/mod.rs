@@ -109,7 +109,7 @@ pub fn private_router(state: AppState, token: Option<Secret>) -> Router {
 }
 
 async fn require_token(token: &Secret, request: Request, next: Next) -> Response {
-    match crate::api::caller::bearer_token(request.headers()) {
+    match crate::auth::tokens::bearer_token(request.headers()) {
         Some(given) if token.matches(given) => next.run(request).await,
         _ => {
             let mut response = ApiError::unauthorized(
