@@ -23,6 +23,7 @@ use vtp_store::{ExportLayout, RecordingExport, RecordingState, StoreError};
 use super::caller::AuthUser;
 use super::extract::{Json, Path, Query};
 use super::files::serve_file;
+use super::links::FileAccess;
 use super::paging::{Limits, PageDto, PageQuery};
 use super::recordings::load_visible;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
@@ -94,7 +95,7 @@ impl From<&RecordingExport> for ExportDto {
 /// Exports, newest first. A page holds all of them by default: there are
 /// few per recording (a new ready one replaces the finished ones of its
 /// layout).
-const EXPORT_LIMITS: Limits = Limits {
+pub(super) const EXPORT_LIMITS: Limits = Limits {
     default: 100,
     max: 100,
 };
@@ -222,19 +223,25 @@ async fn get_export(
 /// layout), with single byte ranges like the recording's files.
 #[utoipa::path(get, path = "/recordings/{id}/exports/{exportId}/file", tag = "recordings",
     params(("id" = Uuid, Path), ("exportId" = Uuid, Path),
-           ("Range" = Option<String>, Header, description = "one byte range, e.g. bytes=0-1023")),
+           ("Range" = Option<String>, Header, description = "one byte range, e.g. bytes=0-1023"),
+           super::links::LinkQuery),
     responses((status = 200, description = "the whole file"),
               (status = 206, description = "the requested range, with Content-Range"),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody),
+              (status = 403, description = "a signed link that is altered, expired, or no longer good for its user", body = ErrorBody),
+              (status = 404, body = ErrorBody),
               (status = 409, description = "the export is not ready", body = ErrorBody),
               (status = 416, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ()))]
 async fn download_export(
     State(state): State<AppState>,
-    caller: AuthUser,
+    access: FileAccess,
     Path((id, export_id)): Path<(Uuid, Uuid)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    let caller = access
+        .user(&state, &super::links::export_resource(id, export_id))
+        .await?;
     let export = load_export(&state, &caller, id, export_id).await?;
     if export.state != vtp_store::ExportState::Ready {
         return Err(ApiError::conflict(format!(

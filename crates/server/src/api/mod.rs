@@ -12,6 +12,7 @@ pub mod exports;
 pub mod extract;
 pub mod files;
 pub mod health;
+pub mod links;
 pub mod live;
 pub mod metrics;
 pub mod paging;
@@ -82,6 +83,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(live::router())
                 .merge(recordings::router())
                 .merge(exports::router())
+                .merge(links::router())
                 .merge(room_recording::router())
                 .merge(health::router()),
         )
@@ -143,7 +145,13 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
             tracing::error!("a request handler panicked");
             ApiError::new(ErrorCode::Internal, "internal error").into_response()
         }))
-        .layer(TraceLayer::new_for_http());
+        // Paths without their query: a signed link's signature is a
+        // credential and must not reach the logs.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        );
     if let Some(cors) = cors_layer(&options.cors_origins) {
         app = app.layer(cors);
     }

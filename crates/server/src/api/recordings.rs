@@ -31,6 +31,7 @@ use vtp_store::{
 use super::caller::AuthUser;
 use super::extract::{Json, Path, Query};
 use super::files::{serve_file, serve_object};
+use super::links::FileAccess;
 use super::paging::{LIMITS, PageDto, PageQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::recording::storage::StorageError;
@@ -249,24 +250,29 @@ async fn get_recording(
     params(("id" = Uuid, Path), ("name" = String, Path, description = "a file name from the manifest, or manifest.json \
              (a plain name: no separators, no `..`, not hidden, no control characters, at most 255 bytes)",
              pattern = r"^(?!\.)(?!.*\.\.)[^/\\\u0000-\u001f\u007f-\u009f]+$"),
-           ("Range" = Option<String>, Header, description = "one byte range, e.g. bytes=0-1023")),
+           ("Range" = Option<String>, Header, description = "one byte range, e.g. bytes=0-1023"),
+           super::links::LinkQuery),
     responses((status = 200, description = "the whole file (video/webm, audio/webm, video/x-matroska or application/json)"),
               (status = 206, description = "the requested range, with Content-Range"),
               (status = 307, description = "uploaded file: a presigned URL of the bucket (when downloads are configured to redirect)"),
               (status = 304, description = "unchanged (If-None-Match)"),
               (status = 400, description = "the name is a path", body = ErrorBody),
               (status = 401, body = ErrorBody),
+              (status = 403, description = "a signed link that is altered, expired, or no longer good for its user", body = ErrorBody),
               (status = 404, description = "no such recording or file, or not visible to the caller", body = ErrorBody),
               (status = 416, description = "range not satisfiable (Content-Range: bytes */len)", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ()))]
 async fn download_file(
     State(state): State<AppState>,
-    caller: AuthUser,
+    access: FileAccess,
     Path((id, name)): Path<(Uuid, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     // Before anything else: a path is never looked up, whatever the manifest says.
     check_file_name(&name)?;
+    let caller = access
+        .user(&state, &super::links::file_resource(id, &name))
+        .await?;
     let recording = load_visible(&state, &caller, id).await?;
     let entry = listed_files(&recording)
         .into_iter()
@@ -364,16 +370,16 @@ async fn delete_recording(
 }
 
 /// A file the manifest lists (or the manifest itself).
-struct ListedFile {
-    name: String,
-    kind: Option<Kind>,
+pub(super) struct ListedFile {
+    pub name: String,
+    pub kind: Option<Kind>,
     /// What the manifest says (0 for the manifest itself).
-    bytes: u64,
+    pub bytes: u64,
 }
 
 /// The files of a recording: its tracks, then `manifest.json`. Names that
 /// are not plain file names are left out (and logged): they are never served.
-fn listed_files(recording: &Recording) -> Vec<ListedFile> {
+pub(super) fn listed_files(recording: &Recording) -> Vec<ListedFile> {
     let manifest = recording.manifest.as_ref().and_then(|value| {
         serde_json::from_value::<Manifest>(value.clone())
             .inspect_err(|e| {
@@ -425,14 +431,14 @@ fn check_file_name(name: &str) -> ApiResult<()> {
     }
 }
 
-fn kind_str(kind: Kind) -> &'static str {
+pub(super) fn kind_str(kind: Kind) -> &'static str {
     match kind {
         Kind::Audio => "audio",
         Kind::Video => "video",
     }
 }
 
-fn content_type(name: &str, kind: Option<Kind>) -> &'static str {
+pub(super) fn content_type(name: &str, kind: Option<Kind>) -> &'static str {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     match (ext.as_deref(), kind) {
         (Some("json"), _) => "application/json",

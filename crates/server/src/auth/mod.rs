@@ -6,6 +6,7 @@
 //! `api::caller`, where the `AuthUser` extractor lives; signalling refuses
 //! the `CONNECT`).
 
+pub mod links;
 pub mod password;
 pub mod tokens;
 pub mod totp;

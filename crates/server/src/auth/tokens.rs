@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use vtp_store::{Role, User};
 
+use super::links::FileLinks;
 use crate::config::Secret;
 
 /// Name of the file in the data directory that keeps a generated signing key.
@@ -92,6 +93,9 @@ pub struct TokenIssuer {
     validation: Validation,
     /// What expiry is checked against (jsonwebtoken would read the system's).
     clock: TokenClock,
+    /// Signed links to files, under a key derived from the same secret
+    /// and checked against the same clock.
+    pub links: FileLinks,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub key_source: KeySource,
@@ -133,11 +137,13 @@ impl TokenIssuer {
         // Expiry is checked in `verify_access`, against `clock`.
         validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        let clock = TokenClock::default();
         TokenIssuer {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
-            clock: TokenClock::default(),
+            links: FileLinks::new(secret, clock.clone()),
+            clock,
             access_ttl,
             refresh_ttl,
             key_source,
