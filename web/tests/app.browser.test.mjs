@@ -397,7 +397,7 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   await waitForDecodedVideos(di, 1);
   assert.notEqual(await di.evaluate(() => [...window.vtpRoom.session.media.remote.values()].map((m) => m.consumer.id).join()), oldConsumer);
 
-  // Host controls: promote, remove (and the removed person cannot come back), close.
+  // Host controls: promote, remove (and the removed person cannot come back), end the class.
   await prof.getByRole("button", { name: "People" }).click();
   await prof.getByRole("button", { name: "Make di a presenter" }).click();
   await di.getByRole("alert").filter({ hasText: "A host made you a presenter" }).waitFor();
@@ -406,9 +406,15 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   await cy.getByRole("alert").filter({ hasText: "A host removed you from this session." }).waitFor();
   await cy.getByRole("link", { name: "Join Office hours" }).click();
   await cy.getByRole("alert").filter({ hasText: "A host removed you from this session." }).waitFor();
-  await prof.getByRole("button", { name: "Close room" }).click();
-  await di.getByRole("alert").filter({ hasText: "The host closed the room." }).waitFor();
-  await di.locator(".room-state", { hasText: "Closed" }).waitFor();
+  // Ending the class sends everyone out but keeps the room open: the next
+  // session starts when the host comes back, and Di joins it (closing the
+  // room used to leave it without a Join link).
+  await prof.getByRole("button", { name: "End class" }).click();
+  await di.getByRole("alert").filter({ hasText: "The host ended the class. The room stays open for the next one." }).waitFor();
+  await di.locator(".room-state", { hasText: "Open" }).waitFor();
+  await joinFromLobby(prof, "Office hours");
+  await joinFromLobby(di, "Office hours");
+  assert.equal(await di.locator(".room[data-joined]").count(), 1, "joined the next session");
 
   // Only the refused requests of this test (sign-in, full, removed) show as errors; nothing else.
   assert.deepEqual(pageErrors, [], "no unexpected errors in the pages' consoles");

@@ -1,6 +1,6 @@
 // The room's controls: the bar at the bottom (mic, camera, screen, hand,
 // devices, chat, people) and the host's buttons in the header (copy link,
-// record, close, leave). Each button has a visible label that says its
+// record, end class, leave). Each button has a visible label that says its
 // state; its accessible name starts with that and says what a press does.
 import type { Room } from "../api";
 import { button, h } from "../dom";
@@ -51,7 +51,7 @@ export class ControlBar {
   private readonly people: HTMLButtonElement;
   private readonly record: HTMLButtonElement;
   private readonly close: HTMLButtonElement;
-  /** The header's buttons, in order: copy link, record, close room, leave. */
+  /** The header's buttons, in order: copy link, record, end class, leave. */
   readonly headerButtons: HTMLElement[];
   readonly recordingBadge = h("span", { class: "recording-badge", role: "status", hidden: true }, "● Recording");
   readonly nav: HTMLElement;
@@ -80,8 +80,9 @@ export class ControlBar {
     }, { title: "Copy this room's address" });
     // Hosts record the class; everyone sees that it is being recorded.
     this.record = button("Record", act(() => session.setRecording(!session.recording)), { "aria-pressed": "false", hidden: true });
-    this.close = button("Close room", () => {
-      if (confirm("Close the room for everyone?")) act(() => session.closeRoom())();
+    // Ends today's class; the room stays open for next time (archiving is in the lobby).
+    this.close = button("End class", () => {
+      if (confirm("End the class for everyone? The room stays open for the next class.")) act(() => session.endClass())();
     }, { class: "danger", hidden: true });
     this.headerButtons = [link, this.record, this.close, leave];
     this.nav = h(

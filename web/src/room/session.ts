@@ -46,7 +46,7 @@ interface JoinData {
 }
 
 /** Why the session ended for good. */
-export type EndReason = { kind: "left" } | { kind: "removed" } | { kind: "closed" } | { kind: "elsewhere" } | { kind: "revoked"; reason: string } | { kind: "error"; error: unknown };
+export type EndReason = { kind: "left" } | { kind: "removed" } | { kind: "closed" } | { kind: "ended" } | { kind: "elsewhere" } | { kind: "revoked"; reason: string } | { kind: "error"; error: unknown };
 
 export class RoomSession {
   readonly sig: Signalling;
@@ -274,6 +274,7 @@ export class RoomSession {
     // The same person joined from another tab or device: that page has the place now.
     s.on("joined-elsewhere", () => this.end({ kind: "elsewhere" }));
     s.on("room-closed", () => this.end({ kind: "closed" }));
+    s.on("session-ended", () => this.end({ kind: "ended" }));
     // The account was disabled or deleted: the server closes the socket next.
     s.on<{ reason: string }>("session-revoked", ({ reason }) => {
       this.api.endSession();
@@ -314,6 +315,11 @@ export class RoomSession {
 
   async closeRoom(): Promise<void> {
     await this.sig.request("close-room", { roomId: this.room.id });
+  }
+
+  /** Ends today's class for everyone; the room stays open for the next one. */
+  async endClass(): Promise<void> {
+    await this.sig.request("end-session", { roomId: this.room.id });
   }
 
   async leave(): Promise<void> {

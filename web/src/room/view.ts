@@ -20,6 +20,7 @@ const END_TEXT: Record<EndReason["kind"], string> = {
   left: "You left the room.",
   removed: "A host removed you from this session.",
   closed: "The host closed the room.",
+  ended: "The host ended the class. The room stays open for the next one.",
   elsewhere: "You joined this room from another tab or device, so you left it here.",
   revoked: "You were signed out.",
   error: "",

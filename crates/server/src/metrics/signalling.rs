@@ -10,7 +10,7 @@ use super::{EventLabels, EventName, Metrics};
 
 /// The request events of docs/protocol.md; any other name counts as
 /// `unknown`, so that clients cannot make new series.
-pub const EVENTS: [&str; 31] = [
+pub const EVENTS: [&str; 32] = [
     "join-room",
     "leave-room",
     "get-participants",
@@ -21,6 +21,7 @@ pub const EVENTS: [&str; 31] = [
     "lower-hand",
     "host-action",
     "close-room",
+    "end-session",
     "start-recording",
     "stop-recording",
     "webrtc-offer",

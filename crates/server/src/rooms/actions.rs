@@ -287,20 +287,33 @@ impl RoomHub {
 
     /// Closes the room the caller is in, if the caller is a host there.
     pub async fn close_room_as(&self, conn: &str, room_id: &str) -> Result<(), SignalError> {
-        let is_host = self
-            .with_member(conn, room_id, async |_, _, slot, caller_id| {
-                Ok(slot
-                    .live
-                    .as_ref()
-                    .and_then(|l| l.peer(&caller_id))
-                    .map(|p| p.role)
-                    == Some(RoomRole::Host))
-            })
-            .await?;
-        if !is_host {
+        if !self.is_host_in(conn, room_id).await? {
             return Err(SignalError::forbidden("only hosts may close the room"));
         }
         self.close_room(room_id, "closed by a host").await?;
         Ok(())
+    }
+
+    /// Ends today's session of the room the caller is in, if the caller is
+    /// a host there; the room stays open for the next class.
+    pub async fn end_session_as(&self, conn: &str, room_id: &str) -> Result<(), SignalError> {
+        if !self.is_host_in(conn, room_id).await? {
+            return Err(SignalError::forbidden("only hosts may end the class"));
+        }
+        self.end_live_session(room_id, "ended by a host").await;
+        Ok(())
+    }
+
+    /// Whether the caller is a host in the room's live session.
+    async fn is_host_in(&self, conn: &str, room_id: &str) -> Result<bool, SignalError> {
+        self.with_member(conn, room_id, async |_, _, slot, caller_id| {
+            Ok(slot
+                .live
+                .as_ref()
+                .and_then(|l| l.peer(&caller_id))
+                .map(|p| p.role)
+                == Some(RoomRole::Host))
+        })
+        .await
     }
 }

@@ -669,22 +669,47 @@ impl RoomHub {
     /// Closes a live room: everyone gets `room-closed`, the session ends and
     /// the room's status becomes `closed`. Returns whether it was live.
     pub async fn close_room(&self, room_id: &str, reason: &str) -> Result<bool, SignalError> {
+        let was_live = self
+            .end_live(room_id, "room-closed", reason, RoomStatus::Closed)
+            .await;
+        if was_live {
+            tracing::info!(room_id, reason, "room closed");
+        }
+        Ok(was_live)
+    }
+
+    /// Ends today's session of a live room: everyone gets `session-ended`
+    /// and leaves, and the room stays `open` for the next class. Returns
+    /// whether it was live.
+    pub async fn end_live_session(&self, room_id: &str, reason: &str) -> bool {
+        let was_live = self
+            .end_live(room_id, "session-ended", reason, RoomStatus::Open)
+            .await;
+        if was_live {
+            tracing::info!(room_id, reason, "session ended by a host");
+        }
+        was_live
+    }
+
+    /// Tells everyone `event`, then ends the session with the room left
+    /// `status`. Whether the room was live.
+    async fn end_live(
+        &self,
+        room_id: &str,
+        event: &'static str,
+        reason: &str,
+        status: RoomStatus,
+    ) -> bool {
         let Some(arc) = self.existing_slot(room_id) else {
-            return Ok(false);
+            return false;
         };
         let mut slot = arc.lock().await;
         let Some(live) = slot.live.as_ref() else {
-            return Ok(false);
+            return false;
         };
-        self.publish(
-            live.conns_except(None),
-            "room-closed",
-            json!({ "reason": reason }),
-        );
-        self.end_session(room_id, &arc, &mut slot, RoomStatus::Closed)
-            .await;
-        tracing::info!(room_id, reason, "room closed");
-        Ok(true)
+        self.publish(live.conns_except(None), event, json!({ "reason": reason }));
+        self.end_session(room_id, &arc, &mut slot, status).await;
+        true
     }
 
     /// Ends every live session (server shutdown). Rooms go back to `open`.

@@ -177,6 +177,14 @@ pub async fn dispatch(
                 .map(|()| Empty {})
         }),
 
+        "end-session" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
+            sig.app
+                .hub
+                .end_session_as(&id, room_id(&req.room_id)?)
+                .await
+                .map(|()| Empty {})
+        }),
+
         "start-recording" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
             sig.app
                 .hub
