@@ -6,6 +6,7 @@ import { describe, SignalError } from "./errors";
 import { roomView } from "./room/view";
 import { accountView } from "./views/account";
 import { adminView } from "./views/admin";
+import { afterClassIndex, sessionsView, sessionView } from "./views/afterclass";
 import { registerView, signInView } from "./views/auth";
 import { lobbyView } from "./views/lobby";
 
@@ -38,7 +39,7 @@ function header(): HTMLElement {
     "header",
     { class: "site" },
     h("a", { href: "/", "data-link": true, class: "brand" }, "VTP"),
-    h("nav", { "aria-label": "Main" }, link("/", "Rooms"), user.role === "admin" ? link("/admin", "Users") : null, link("/account", "Account")),
+    h("nav", { "aria-label": "Main" }, link("/", "Rooms"), link("/recordings", "After class"), user.role === "admin" ? link("/admin", "Users") : null, link("/account", "Account")),
     h("span", { class: "who" }, `${user.displayName} · ${user.role}`),
     // Signed out here even when the server cannot be told (the tokens are forgotten either way).
     button("Sign out", () => void api.logout(false).catch(() => {}).finally(() => go("/signin", "You are signed out."))),
@@ -67,6 +68,15 @@ async function route(): Promise<void> {
   }
   const roomMatch = /^\/rooms\/([^/]+)$/.exec(path);
   if (roomMatch) return enterRoom(decodeURIComponent(roomMatch[1]));
+  // After class (views/afterclass.ts).
+  const afterMatch = /^\/rooms\/([^/]+)\/sessions(?:\/([^/]+))?$/.exec(path);
+  if (afterMatch?.[2]) {
+    const page = sessionView(api, decodeURIComponent(afterMatch[1]), decodeURIComponent(afterMatch[2]));
+    cleanup = page.stop;
+    return show(withHeader(page.el), "After class");
+  }
+  if (afterMatch) return show(withHeader(sessionsView(api, decodeURIComponent(afterMatch[1]))), "After class");
+  if (path === "/recordings") return show(withHeader(afterClassIndex(api)), "After class");
   if (path === "/account") return show(withHeader(accountView(api, go, message)), "Account");
   if (path === "/admin" && api.user.role === "admin") return show(withHeader(adminView(api)), "Users");
   if (path !== "/") history.replaceState(null, "", "/");

@@ -44,7 +44,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
 
   const stateText = (r: Room) => {
     const n = counts.get(r.id) ?? 0;
-    return r.status === "closed" ? "Closed" : n > 0 ? `Live · ${n} ${n === 1 ? "person" : "people"}` : "Open";
+    return r.status === "closed" ? "Archived" : n > 0 ? `Live · ${n} ${n === 1 ? "person" : "people"}` : "Open";
   };
   const updateStates = () => {
     for (const r of rooms) {
@@ -71,6 +71,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
             "div",
             { class: "room-actions" },
             r.status === "closed" ? null : join,
+            h("a", { href: `/rooms/${encodeURIComponent(r.id)}/sessions`, "data-link": true, class: "button", "aria-label": `After class: ${r.title}` }, "After class"),
             mayEdit(r) ? button(editing === r.id ? "Cancel" : "Edit", () => { editing = editing === r.id ? null : r.id; render(); }, { "aria-label": `Edit ${r.title}` }) : null,
           ),
           editing === r.id ? roomForm(r) : null,
@@ -93,7 +94,8 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
     if (room) {
       const closed = room.status === "closed";
       extra.push(
-        button(closed ? "Reopen room" : "Close room", async () => {
+        // Archiving hides a room that is no longer taught (no Join); ending a class is in the room.
+        button(closed ? "Restore room" : "Archive room", async () => {
           try {
             await api.updateRoom(room.id, { status: closed ? "open" : "closed" });
             editing = null;
