@@ -71,6 +71,7 @@ mod local;
 mod rxtime;
 mod stats;
 mod tcp;
+mod udp_out;
 mod worker;
 
 pub use framing::MAX_FRAME;
@@ -132,6 +133,21 @@ pub struct DriverConfig {
     /// per second; `None` turns bandwidth estimation, pacing and the
     /// bandwidth limit on layers off (see the engine's module doc).
     pub initial_bandwidth_estimate_bps: Option<u64>,
+    /// How workers hand UDP datagrams to the kernel.
+    pub udp_batching: UdpBatching,
+}
+
+/// How workers send UDP datagrams (module `udp_out`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UdpBatching {
+    /// One `send_to` per datagram: the portable path.
+    Off,
+    /// `sendmmsg`, up to 64 datagrams per call (Linux; elsewhere `Off`).
+    Sendmmsg,
+    /// `sendmmsg`, and UDP GSO for several same-sized datagrams of a turn
+    /// to one destination where the kernel supports it.
+    #[default]
+    SendmmsgAndGso,
 }
 
 impl Default for DriverConfig {
@@ -145,6 +161,7 @@ impl Default for DriverConfig {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             initial_bandwidth_estimate_bps: Some(vtp_sfu::engine::INITIAL_BANDWIDTH_ESTIMATE_BPS),
+            udp_batching: UdpBatching::default(),
         }
     }
 }
@@ -256,7 +273,7 @@ impl SfuDriver {
             let worker = Worker::new(
                 index,
                 engine,
-                socket.clone(),
+                (socket.clone(), config.udp_batching),
                 shared.clone(),
                 counters.clone(),
                 route_tx.clone(),
@@ -506,6 +523,8 @@ impl SfuHandle {
                     connected_transports: load(&c.connected_transports),
                     video_producers: load(&c.video_producers),
                     video_consumers: load(&c.video_consumers),
+                    udp_send_calls: load64(&c.udp_send_calls),
+                    udp_segmented: load64(&c.udp_segmented),
                 }
             })
             .collect();
