@@ -106,6 +106,7 @@ impl UdpOut {
         }
     }
 
+    #[cfg(test)]
     pub fn gso(&self) -> bool {
         self.gso
     }
