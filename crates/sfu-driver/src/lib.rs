@@ -18,12 +18,15 @@
 //!   forwarding never crosses threads. A worker waits on its bounded
 //!   datagram queue with a timeout equal to the engine's `next_timeout`
 //!   (capped at one second), feeds the engine, runs due timers, and drains
-//!   `poll_output`: datagrams are sent with `send_to` on the shared socket,
-//!   events go to the subscribers of [`SfuHandle::subscribe_events`].
+//!   `poll_output`: a turn's datagrams go out on the shared socket at its
+//!   end, batched with `sendmmsg` and UDP GSO (module `udp_out`,
+//!   [`UdpBatching`]), events go to the subscribers of
+//!   [`SfuHandle::subscribe_events`].
 //!   Control calls arrive as commands on a separate unbounded channel (a
 //!   wake-up message on the datagram queue tells the worker to look), so a
 //!   full datagram queue never loses a command.
-//! * **Receiver** (one thread): reads the socket and routes each datagram to
+//! * **Receiver** (one thread): reads the socket (`recvmmsg`, up to 32
+//!   datagrams a call, module `rxtime`) and routes each datagram to
 //!   the worker that owns its transport — STUN by the local ICE ufrag in
 //!   USERNAME (registered by the worker when it creates the transport,
 //!   before the caller sees the ufrag), everything else by the source
