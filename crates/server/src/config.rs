@@ -105,6 +105,23 @@ pub struct RecordingExportArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UdpBatchingArg {
+    Off,
+    Sendmmsg,
+    Gso,
+}
+
+impl From<UdpBatchingArg> for vtp_sfu_driver::UdpBatching {
+    fn from(b: UdpBatchingArg) -> Self {
+        match b {
+            UdpBatchingArg::Off => vtp_sfu_driver::UdpBatching::Off,
+            UdpBatchingArg::Sendmmsg => vtp_sfu_driver::UdpBatching::Sendmmsg,
+            UdpBatchingArg::Gso => vtp_sfu_driver::UdpBatching::SendmmsgAndGso,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportLayoutArg {
     Grid,
     Speaker,
@@ -350,6 +367,12 @@ pub struct ServeArgs {
     /// SFU worker threads (rooms are spread over them). Default: one per core.
     #[arg(long, env = "VTP_SFU_WORKERS")]
     pub sfu_workers: Option<usize>,
+    /// How the SFU hands UDP datagrams to the kernel: `gso` (`sendmmsg`,
+    /// and UDP GSO for several datagrams of a turn to one address where
+    /// the kernel supports it), `sendmmsg`, or `off` (one `send_to` each,
+    /// the portable path). Linux only; elsewhere always `off`.
+    #[arg(long, env = "VTP_SFU_UDP_BATCHING", value_enum, default_value_t = UdpBatchingArg::Gso)]
+    pub sfu_udp_batching: UdpBatchingArg,
     /// What this node runs: `all` (API, signalling and SFU in one process),
     /// `api` (API and signalling; media on the SFU node at `--sfu-url`) or
     /// `sfu` (media only, driven by API nodes through `/sfu/v1`).

@@ -568,6 +568,7 @@ pub fn start_driver(args: &ServeArgs) -> anyhow::Result<vtp_sfu_driver::SfuHandl
         },
         initial_bandwidth_estimate_bps: (args.initial_bandwidth_kbps > 0)
             .then(|| args.initial_bandwidth_kbps.saturating_mul(1000)),
+        udp_batching: args.sfu_udp_batching.into(),
         ..DriverConfig::default()
     };
     if let Some(workers) = args.sfu_workers {

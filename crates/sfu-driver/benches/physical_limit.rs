@@ -5,8 +5,10 @@
 //!
 //! - SRTP protect and unprotect of one 1200-byte packet, for both profiles
 //!   browsers negotiate (AEAD_AES_128_GCM and AES_CM_128_HMAC_SHA1_80);
-//! - sending one 1200-byte UDP datagram on loopback with `send_to`, and in
-//!   batches of 32 with `sendmmsg` (a reader thread drains the receiver, so
+//! - sending one 1200-byte UDP datagram on loopback with `send_to`, in
+//!   batches of 32 with `sendmmsg` to one address and to 32 addresses (what
+//!   a forwarded packet becomes: one datagram per consumer), and 32 in one
+//!   UDP GSO send to one address (a reader thread drains each receiver, so
 //!   the kernel really delivers each datagram).
 //!
 //! A forwarded packet costs at least one protect and one send (its unprotect
@@ -183,7 +185,88 @@ fn udp(c: &mut Criterion) {
             black_box(sent);
         })
     });
+    // What a forwarded packet becomes: one datagram per consumer, each to
+    // another address; 32 receivers, one `sendmmsg`.
+    let sinks: Vec<Sink> = (0..BATCH).map(|_| Sink::new()).collect();
+    group.bench_function("sendmmsg_32_destinations", |b| {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+        let dests: Vec<libc::sockaddr_in> = sinks.iter().map(|s| sockaddr(s.addr)).collect();
+        let mut iovs: Vec<libc::iovec> = (0..BATCH)
+            .map(|_| libc::iovec {
+                iov_base: datagram.as_ptr() as *mut libc::c_void,
+                iov_len: datagram.len(),
+            })
+            .collect();
+        let mut messages: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .zip(&dests)
+            .map(|(iov, dest)| {
+                // SAFETY: as above.
+                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_name = dest as *const libc::sockaddr_in as *mut libc::c_void;
+                m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+                m.msg_hdr.msg_iov = iov as *mut libc::iovec;
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        b.iter(|| {
+            // SAFETY: as above.
+            let sent =
+                unsafe { libc::sendmmsg(fd, messages.as_mut_ptr(), BATCH as libc::c_uint, 0) };
+            black_box(sent);
+        })
+    });
+    // 32 segments to one receiver in one `sendmsg` with UDP_SEGMENT: the
+    // kernel cuts the buffer (GSO needs one destination).
+    group.bench_function("gso_32_segments", |b| {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+        let dest = sockaddr(sink.addr);
+        let buffer = vec![0xa5u8; PACKET * BATCH];
+        let mut iov = libc::iovec {
+            iov_base: buffer.as_ptr() as *mut libc::c_void,
+            iov_len: buffer.len(),
+        };
+        let mut control = [0u64; 4];
+        // SAFETY: as above.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = &dest as *const libc::sockaddr_in as *mut libc::c_void;
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE computes a size; the control buffer (32 bytes)
+        // holds one header and its u16.
+        unsafe {
+            msg.msg_controllen = libc::CMSG_SPACE(2) as usize;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_UDP;
+            (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(2) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), PACKET as u16);
+        }
+        b.iter(|| {
+            // SAFETY: `msg` points at live buffers for the call.
+            let sent = unsafe { libc::sendmsg(fd, &msg, 0) };
+            assert!(sent > 0, "GSO send: {}", std::io::Error::last_os_error());
+            black_box(sent);
+        })
+    });
     group.finish();
+}
+
+fn sockaddr(addr: std::net::SocketAddr) -> libc::sockaddr_in {
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("loopback is IPv4 here");
+    };
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
 }
 
 criterion_group!(benches, srtp, udp);

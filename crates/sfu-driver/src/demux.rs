@@ -13,15 +13,12 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vtp_sfu::engine::parse_stun;
 
 use crate::rxtime;
 use crate::worker::{Msg, WorkerCounters};
-
-/// The receive buffer: the largest UDP payload, so nothing is truncated.
-const RECV_BUFFER: usize = 65_536;
 
 /// The socket's read timeout: a backstop so that shutdown is noticed even if
 /// the wake-up datagram is lost.
@@ -91,17 +88,17 @@ impl Table {
 impl Demux {
     pub fn run(self) {
         let mut table = Table::default();
-        let mut buf = vec![0u8; RECV_BUFFER];
+        let mut receiver = rxtime::BatchReceiver::new();
         if !rxtime::enable(&self.socket) {
             tracing::debug!("no kernel receive timestamps: arrival is when a datagram is read");
         }
         loop {
-            let received = rxtime::recv_from(&self.socket, &mut buf);
+            let received = receiver.recv(&self.socket);
             if self.stop.load(Ordering::Acquire) {
                 return;
             }
-            let (len, source, arrived) = match received {
-                Ok(r) => r,
+            let count = match received {
+                Ok(n) => n,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     continue;
                 }
@@ -115,7 +112,6 @@ impl Demux {
                     continue;
                 }
             };
-            self.counters.received.fetch_add(1, Ordering::Relaxed);
             loop {
                 match self.routes.try_recv() {
                     Ok(update) => table.apply(update),
@@ -124,25 +120,40 @@ impl Demux {
                     Err(TryRecvError::Disconnected) => return,
                 }
             }
-            let bytes = &buf[..len];
-            let Some(worker) = table.route(source, bytes) else {
-                self.counters
-                    .dropped_unknown
+            for i in 0..count {
+                let Some((meta, bytes)) = receiver.get(i) else {
+                    break;
+                };
+                let (Some(source), false) = (meta.source, meta.truncated) else {
+                    // Not from an IP address, or longer than any WebRTC
+                    // datagram: nothing an engine could use.
+                    self.counters.recv_errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                self.counters.received.fetch_add(1, Ordering::Relaxed);
+                self.route(&mut table, source, bytes, meta.arrived);
+            }
+        }
+    }
+
+    fn route(&self, table: &mut Table, source: SocketAddr, bytes: &[u8], arrived: Instant) {
+        let Some(worker) = table.route(source, bytes) else {
+            self.counters
+                .dropped_unknown
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let msg = Msg::Datagram {
+            source,
+            bytes: bytes.to_vec(),
+            arrived,
+        };
+        match self.workers[worker].try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.worker_counters[worker]
+                    .dropped_queue_full
                     .fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let msg = Msg::Datagram {
-                source,
-                bytes: bytes.to_vec(),
-                arrived,
-            };
-            match self.workers[worker].try_send(msg) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.worker_counters[worker]
-                        .dropped_queue_full
-                        .fetch_add(1, Ordering::Relaxed);
-                }
             }
         }
     }
@@ -152,7 +163,6 @@ impl Demux {
 mod tests {
     use super::*;
     use std::sync::mpsc;
-    use std::time::Instant;
 
     /// A STUN Binding request with a USERNAME (and no more: routing reads
     /// nothing else).

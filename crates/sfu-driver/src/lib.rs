@@ -18,12 +18,15 @@
 //!   forwarding never crosses threads. A worker waits on its bounded
 //!   datagram queue with a timeout equal to the engine's `next_timeout`
 //!   (capped at one second), feeds the engine, runs due timers, and drains
-//!   `poll_output`: datagrams are sent with `send_to` on the shared socket,
-//!   events go to the subscribers of [`SfuHandle::subscribe_events`].
+//!   `poll_output`: a turn's datagrams go out on the shared socket at its
+//!   end, batched with `sendmmsg` and UDP GSO (module `udp_out`,
+//!   [`UdpBatching`]), events go to the subscribers of
+//!   [`SfuHandle::subscribe_events`].
 //!   Control calls arrive as commands on a separate unbounded channel (a
 //!   wake-up message on the datagram queue tells the worker to look), so a
 //!   full datagram queue never loses a command.
-//! * **Receiver** (one thread): reads the socket and routes each datagram to
+//! * **Receiver** (one thread): reads the socket (`recvmmsg`, up to 32
+//!   datagrams a call, module `rxtime`) and routes each datagram to
 //!   the worker that owns its transport — STUN by the local ICE ufrag in
 //!   USERNAME (registered by the worker when it creates the transport,
 //!   before the caller sees the ufrag), everything else by the source
@@ -71,6 +74,7 @@ mod local;
 mod rxtime;
 mod stats;
 mod tcp;
+mod udp_out;
 mod worker;
 
 pub use framing::MAX_FRAME;
@@ -132,6 +136,21 @@ pub struct DriverConfig {
     /// per second; `None` turns bandwidth estimation, pacing and the
     /// bandwidth limit on layers off (see the engine's module doc).
     pub initial_bandwidth_estimate_bps: Option<u64>,
+    /// How workers hand UDP datagrams to the kernel.
+    pub udp_batching: UdpBatching,
+}
+
+/// How workers send UDP datagrams (module `udp_out`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UdpBatching {
+    /// One `send_to` per datagram: the portable path.
+    Off,
+    /// `sendmmsg`, up to 64 datagrams per call (Linux; elsewhere `Off`).
+    Sendmmsg,
+    /// `sendmmsg`, and UDP GSO for several same-sized datagrams of a turn
+    /// to one destination where the kernel supports it.
+    #[default]
+    SendmmsgAndGso,
 }
 
 impl Default for DriverConfig {
@@ -145,6 +164,7 @@ impl Default for DriverConfig {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             initial_bandwidth_estimate_bps: Some(vtp_sfu::engine::INITIAL_BANDWIDTH_ESTIMATE_BPS),
+            udp_batching: UdpBatching::default(),
         }
     }
 }
@@ -256,7 +276,7 @@ impl SfuDriver {
             let worker = Worker::new(
                 index,
                 engine,
-                socket.clone(),
+                (socket.clone(), config.udp_batching),
                 shared.clone(),
                 counters.clone(),
                 route_tx.clone(),
@@ -506,6 +526,8 @@ impl SfuHandle {
                     connected_transports: load(&c.connected_transports),
                     video_producers: load(&c.video_producers),
                     video_consumers: load(&c.video_consumers),
+                    udp_send_calls: load64(&c.udp_send_calls),
+                    udp_segmented: load64(&c.udp_segmented),
                 }
             })
             .collect();

@@ -44,57 +44,7 @@ pub(crate) fn enable(_socket: &UdpSocket) -> bool {
     false
 }
 
-/// `recv_from` that also says when the datagram arrived: the kernel's
-/// stamp when there is one, else now.
-#[cfg(target_os = "linux")]
-pub(crate) fn recv_from(
-    socket: &UdpSocket,
-    buf: &mut [u8],
-) -> io::Result<(usize, SocketAddr, Instant)> {
-    use std::mem::{size_of, size_of_val, zeroed};
-    use std::os::fd::AsRawFd;
-
-    // SAFETY: all-zero is a valid `sockaddr_storage` and `msghdr`.
-    let mut addr: libc::sockaddr_storage = unsafe { zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // u64s: aligned for `cmsghdr`; room for one timestamp and more.
-    let mut control = [0u64; 8];
-    let mut msg: libc::msghdr = unsafe { zeroed() };
-    msg.msg_name = (&raw mut addr).cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &raw mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = size_of_val(&control) as _;
-    // SAFETY: every pointer in `msg` points at a live buffer of the length
-    // it is given with, for the duration of the call.
-    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut msg, 0) };
-    let now = Instant::now();
-    let len = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-    let source = socket_addr(&addr)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP source address"))?;
-    let mut arrived = now;
-    // SAFETY: `msg` was filled by `recvmsg`; the CMSG macros walk its
-    // control buffer within `msg_controllen`.
-    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
-    while !cmsg.is_null() {
-        // SAFETY: non-null headers from CMSG_FIRSTHDR/NXTHDR are in bounds.
-        let header = unsafe { &*cmsg };
-        if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_TIMESTAMPNS {
-            // SAFETY: an SCM_TIMESTAMPNS message carries one `timespec`.
-            let stamp: libc::timespec =
-                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
-            arrived = arrival(stamp.tv_sec, stamp.tv_nsec, now);
-        }
-        // SAFETY: as above.
-        cmsg = unsafe { libc::CMSG_NXTHDR(&raw const msg, cmsg) };
-    }
-    Ok((len, source, arrived))
-}
-
+/// `recv_from` that says when the datagram arrived: when it is read.
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn recv_from(
     socket: &UdpSocket,
@@ -102,6 +52,165 @@ pub(crate) fn recv_from(
 ) -> io::Result<(usize, SocketAddr, Instant)> {
     let (len, source) = socket.recv_from(buf)?;
     Ok((len, source, Instant::now()))
+}
+
+/// Room for one datagram in a [`BatchReceiver`]: more than any WebRTC
+/// datagram (an MTU's worth); longer ones arrive truncated and are dropped.
+pub(crate) const SLOT: usize = 2048;
+
+/// Datagrams taken per `recvmmsg` call.
+pub(crate) const SLOTS: usize = 32;
+
+/// One datagram a [`BatchReceiver`] read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Received {
+    pub len: usize,
+    pub source: Option<SocketAddr>,
+    pub arrived: Instant,
+    /// Longer than [`SLOT`]: its bytes are cut, not to be used.
+    pub truncated: bool,
+}
+
+/// Reads up to [`SLOTS`] datagrams per system call (`recvmmsg` with
+/// `MSG_WAITFORONE`: it waits for the first, under the socket's read
+/// timeout, and takes whatever else is queued), each with its kernel
+/// arrival stamp. Made on the thread that uses it.
+#[cfg(target_os = "linux")]
+pub(crate) struct BatchReceiver {
+    buffers: Vec<u8>,
+    addresses: Vec<libc::sockaddr_storage>,
+    /// u64s: aligned for `cmsghdr`; room for one timestamp and more.
+    controls: Vec<[u64; 8]>,
+    received: Vec<Received>,
+}
+
+#[cfg(target_os = "linux")]
+impl BatchReceiver {
+    pub fn new() -> BatchReceiver {
+        BatchReceiver {
+            buffers: vec![0; SLOT * SLOTS],
+            // SAFETY: all-zero is a valid `sockaddr_storage`.
+            addresses: vec![unsafe { std::mem::zeroed() }; SLOTS],
+            controls: vec![[0; 8]; SLOTS],
+            received: Vec::with_capacity(SLOTS),
+        }
+    }
+
+    /// Waits for datagrams and reads what is queued: how many.
+    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        use std::mem::{size_of, zeroed};
+        use std::os::fd::AsRawFd;
+
+        self.received.clear();
+        let mut iovecs: Vec<libc::iovec> = self
+            .buffers
+            .chunks_mut(SLOT)
+            .map(|c| libc::iovec {
+                iov_base: c.as_mut_ptr().cast(),
+                iov_len: c.len(),
+            })
+            .collect();
+        let mut headers: Vec<libc::mmsghdr> = iovecs
+            .iter_mut()
+            .zip(self.addresses.iter_mut())
+            .zip(self.controls.iter_mut())
+            .map(|((iov, addr), control)| {
+                // SAFETY: all-zero is a valid `mmsghdr`.
+                let mut h: libc::mmsghdr = unsafe { zeroed() };
+                h.msg_hdr.msg_name = std::ptr::from_mut(addr).cast();
+                h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                h.msg_hdr.msg_iov = std::ptr::from_mut(iov);
+                h.msg_hdr.msg_iovlen = 1;
+                h.msg_hdr.msg_control = control.as_mut_ptr().cast();
+                h.msg_hdr.msg_controllen = size_of::<[u64; 8]>() as _;
+                h
+            })
+            .collect();
+        // SAFETY: each header points at a buffer, an address and a control
+        // area of the lengths it gives, owned by `self` and alive for the
+        // call; `headers.len()` headers (SLOTS) are passed.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                headers.as_mut_ptr(),
+                SLOTS as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        let now = Instant::now();
+        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        for (i, h) in headers.iter().take(n).enumerate() {
+            let msg = &h.msg_hdr;
+            let mut arrived = now;
+            // SAFETY: `msg` was filled by `recvmmsg`; the CMSG macros walk
+            // its control buffer within `msg_controllen`.
+            let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
+            while !cmsg.is_null() {
+                // SAFETY: non-null headers from CMSG_FIRSTHDR/NXTHDR are in bounds.
+                let header = unsafe { &*cmsg };
+                if header.cmsg_level == libc::SOL_SOCKET
+                    && header.cmsg_type == libc::SCM_TIMESTAMPNS
+                {
+                    // SAFETY: an SCM_TIMESTAMPNS message carries one `timespec`.
+                    let stamp: libc::timespec =
+                        unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+                    arrived = arrival(stamp.tv_sec, stamp.tv_nsec, now);
+                }
+                // SAFETY: as above.
+                cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
+            }
+            let len = h.msg_len as usize;
+            self.received.push(Received {
+                len: len.min(SLOT),
+                source: self.addresses.get(i).and_then(socket_addr),
+                arrived,
+                truncated: msg.msg_flags & libc::MSG_TRUNC != 0 || len > SLOT,
+            });
+        }
+        Ok(self.received.len())
+    }
+
+    /// The `i`th datagram of the last `recv`, and its bytes.
+    pub fn get(&self, i: usize) -> Option<(Received, &[u8])> {
+        let r = *self.received.get(i)?;
+        let start = i * SLOT;
+        Some((r, &self.buffers[start..start + r.len]))
+    }
+}
+
+/// Elsewhere: one datagram per call, stamped when read.
+#[cfg(not(target_os = "linux"))]
+pub(crate) struct BatchReceiver {
+    buffer: Vec<u8>,
+    received: Option<Received>,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl BatchReceiver {
+    pub fn new() -> BatchReceiver {
+        BatchReceiver {
+            buffer: vec![0; SLOT],
+            received: None,
+        }
+    }
+
+    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        self.received = None;
+        let (len, source, arrived) = recv_from(socket, &mut self.buffer)?;
+        self.received = Some(Received {
+            len: len.min(SLOT),
+            source: Some(source),
+            arrived,
+            truncated: len > SLOT,
+        });
+        Ok(1)
+    }
+
+    pub fn get(&self, i: usize) -> Option<(Received, &[u8])> {
+        let r = self.received.filter(|_| i == 0)?;
+        Some((r, &self.buffer[..r.len]))
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -165,12 +274,13 @@ mod tests {
         loop {
             a.send_to(b"one", b.local_addr().unwrap()).unwrap();
             std::thread::sleep(Duration::from_millis(50)); // sleep-ok: the wait between arrival and reading that the stamp must show
-            let mut buf = [0u8; 16];
-            let (len, source, at) = recv_from(&b, &mut buf).unwrap();
-            let waited = Instant::now().duration_since(at);
+            let mut receiver = BatchReceiver::new();
+            assert_eq!(receiver.recv(&b).unwrap(), 1);
+            let (r, bytes) = receiver.get(0).unwrap();
+            let waited = Instant::now().duration_since(r.arrived);
             assert_eq!(
-                (&buf[..len], source),
-                (&b"one"[..], a.local_addr().unwrap())
+                (bytes, r.source, r.truncated),
+                (&b"one"[..], Some(a.local_addr().unwrap()), false)
             );
             if !stamped || waited >= Duration::from_millis(40) {
                 break;
@@ -179,6 +289,38 @@ mod tests {
                 Instant::now() < deadline,
                 "the arrival time is the reading time: {waited:?} ago"
             );
+        }
+    }
+
+    #[test]
+    fn one_call_reads_what_is_queued_and_flags_truncation() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let to = b.local_addr().unwrap();
+        for i in 0..5u8 {
+            a.send_to(&[i; 100], to).unwrap();
+        }
+        a.send_to(&vec![9u8; SLOT + 10], to).unwrap();
+        let mut receiver = BatchReceiver::new();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < 6 {
+            assert!(Instant::now() < deadline, "only {} arrived", got.len());
+            let n = receiver.recv(&b).unwrap();
+            for i in 0..n {
+                let (r, bytes) = receiver.get(i).unwrap();
+                got.push((bytes.first().copied(), r.len, r.truncated));
+            }
+        }
+        let expected: Vec<_> = (0..5u8)
+            .map(|i| (Some(i), 100, false))
+            .chain([(Some(9), SLOT, true)])
+            .collect();
+        assert_eq!(got, expected);
+        if cfg!(target_os = "linux") {
+            // All were queued before the first call: so few calls.
+            assert!(receiver.get(0).is_some());
         }
     }
 

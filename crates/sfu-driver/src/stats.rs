@@ -35,6 +35,14 @@ pub struct WorkerStats {
     pub video_producers: usize,
     #[serde(default)]
     pub video_consumers: usize,
+    /// System calls that sent UDP datagrams: with batching, fewer than the
+    /// datagrams sent.
+    #[serde(default)]
+    pub udp_send_calls: u64,
+    /// UDP datagrams that went out in GSO sends (several to one
+    /// destination in one call).
+    #[serde(default)]
+    pub udp_segmented: u64,
 }
 
 /// Counts of the whole driver (`GET /sfu/v1/health` material).

@@ -20,9 +20,10 @@ use vtp_sfu::engine::{
 };
 use vtp_sfu::rtp::RtpCapabilities;
 
-use crate::DriverEvent;
 use crate::demux::RouteUpdate;
 use crate::tcp::TcpConn;
+use crate::udp_out::{self, SendReport, UdpOut};
+use crate::{DriverEvent, UdpBatching};
 
 /// How often closed TCP connections are forgotten.
 const TCP_SWEEP: Duration = Duration::from_secs(1);
@@ -70,6 +71,11 @@ pub(crate) struct WorkerCounters {
     pub datagrams_in: AtomicU64,
     pub datagrams_out: AtomicU64,
     pub send_errors: AtomicU64,
+    /// System calls that sent UDP datagrams (`datagrams_out` over this is
+    /// the batching factor).
+    pub udp_send_calls: AtomicU64,
+    /// UDP datagrams that went out in GSO sends.
+    pub udp_segmented: AtomicU64,
     pub dropped_queue_full: AtomicU64,
     /// Tapped packets dropped because the tap's reader was behind.
     pub tap_drops: AtomicU64,
@@ -119,6 +125,9 @@ pub(crate) struct Worker {
     index: usize,
     engine: Engine,
     socket: Arc<UdpSocket>,
+    /// The engine's UDP datagrams of this turn, sent at its end.
+    udp: UdpOut,
+    batching: UdpBatching,
     shared: Arc<Shared>,
     counters: Arc<WorkerCounters>,
     routes: Sender<RouteUpdate>,
@@ -156,14 +165,17 @@ impl Worker {
     pub fn new(
         index: usize,
         engine: Engine,
-        socket: Arc<UdpSocket>,
+        (socket, batching): (Arc<UdpSocket>, UdpBatching),
         shared: Arc<Shared>,
         counters: Arc<WorkerCounters>,
         routes: Sender<RouteUpdate>,
     ) -> Worker {
+        let gso = batching == UdpBatching::SendmmsgAndGso && udp_out::gso_supported(&socket);
         Worker {
             index,
             engine,
+            udp: UdpOut::new(gso),
+            batching,
             socket,
             shared,
             counters,
@@ -293,11 +305,10 @@ impl Worker {
                     destination,
                     bytes,
                 } => {
-                    let counter = match self.socket.send_to(&bytes, destination) {
-                        Ok(_) => &self.counters.datagrams_out,
-                        Err(_) => &self.counters.send_errors,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    self.udp.push(destination, bytes);
+                    if self.udp.len() >= udp_out::QUEUE_LIMIT {
+                        self.send_udp();
+                    }
                 }
                 EngineOutput::Transmit {
                     protocol: IceProtocol::Tcp,
@@ -328,6 +339,7 @@ impl Worker {
                 }
             }
         }
+        self.send_udp();
         let c = &self.counters;
         c.routers.store(self.routers.len(), Ordering::Relaxed);
         c.transports.store(self.transports.len(), Ordering::Relaxed);
@@ -353,6 +365,32 @@ impl Worker {
             }
             self.media_seen = media;
         }
+    }
+
+    /// Sends the queued UDP datagrams: batched (see `udp_out`) or one
+    /// `send_to` each.
+    fn send_udp(&mut self) {
+        if self.udp.len() == 0 {
+            return;
+        }
+        let report = match self.batching {
+            #[cfg(target_os = "linux")]
+            UdpBatching::Sendmmsg | UdpBatching::SendmmsgAndGso => {
+                self.udp.flush(&mut udp_out::BatchCalls(&self.socket))
+            }
+            _ => self.udp.flush(&mut udp_out::SingleCalls(&self.socket)),
+        };
+        let SendReport {
+            sent,
+            failed,
+            calls,
+            segmented,
+        } = report;
+        let c = &self.counters;
+        c.datagrams_out.fetch_add(sent, Ordering::Relaxed);
+        c.send_errors.fetch_add(failed, Ordering::Relaxed);
+        c.udp_send_calls.fetch_add(calls, Ordering::Relaxed);
+        c.udp_segmented.fetch_add(segmented, Ordering::Relaxed);
     }
 
     fn on_event(&mut self, event: EngineEvent) {

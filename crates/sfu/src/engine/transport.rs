@@ -26,6 +26,15 @@ const SCTP_PORT: u16 = 5000;
 const SCTP_STREAMS: u16 = 1024;
 const SCTP_MAX_MESSAGE_SIZE: u32 = 262_144;
 
+/// Packets each outgoing video stream of a transport keeps for resends
+/// (str0m's default is 1,000, capped by its 3 s age limit: at 1 Mbit/s,
+/// about 150 packets/s, 450 packets of about 1.2 KB, the largest part of a
+/// subscriber's memory; issue 21). 256 is 1.7 s at 1 Mbit/s and 1 s at
+/// 2.5 Mbit/s: more than a NACK takes to come back, and room for a
+/// keyframe's burst while the pacer holds it (the same buffer holds packets
+/// not yet sent).
+const VIDEO_RESEND_PACKETS: usize = 256;
+
 pub(super) use super::TransportDirection as Direction;
 
 impl Direction {
@@ -467,6 +476,7 @@ pub(super) fn build_rtc(
         .set_local_ice_credentials(t.creds.clone())
         .set_dtls_cert(cert.clone())
         .set_sctp_max_message_size(SCTP_MAX_MESSAGE_SIZE)
+        .set_send_buffer_video(VIDEO_RESEND_PACKETS)
         .enable_bwe(bwe.map(str0m::bwe::Bitrate::bps));
     let mut rtc = tables.apply(rtc_config).build(now);
     for LocalCandidate { protocol, addr } in config.candidates() {
