@@ -10,7 +10,7 @@ use super::{EventLabels, EventName, Metrics};
 
 /// The request events of docs/protocol.md; any other name counts as
 /// `unknown`, so that clients cannot make new series.
-pub const EVENTS: [&str; 31] = [
+pub const EVENTS: [&str; 32] = [
     "join-room",
     "leave-room",
     "get-participants",
@@ -20,6 +20,7 @@ pub const EVENTS: [&str; 31] = [
     "raise-hand",
     "lower-hand",
     "host-action",
+    "set-spotlight",
     "close-room",
     "start-recording",
     "stop-recording",
