@@ -121,6 +121,7 @@ async function enterRoom(id: string): Promise<void> {
     if (!chosen || location.pathname !== here) return;
     cleanup = null;
     choices = chosen;
+    document.body.dataset.page = "room";
   }
   let left = false;
   const teardown = await roomView(app, api, room, choices, (message) => {

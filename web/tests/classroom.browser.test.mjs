@@ -301,6 +301,7 @@ test("pre-join: camera preview and microphone meter; joining muted with the came
   // The camera light goes out: no live video track left in the preview.
   await until(student, () => document.querySelector(".prejoin-video").srcObject === null, null, 5_000, "the preview to stop");
   await joinNow(student);
+  assert.equal(await student.evaluate(() => document.body.dataset.page), "room", "the room's own page style");
   const studentId = await selfId(student);
   assert.equal(await student.locator(".controls .ctl.off", { hasText: "Mic off" }).count(), 1);
   assert.equal(await student.locator(".controls .ctl.off", { hasText: "Camera off" }).count(), 1);
