@@ -3,6 +3,7 @@
 import { Api } from "./api";
 import { button, h, replace } from "./dom";
 import { describe, SignalError } from "./errors";
+import { loadChoices, preJoinView, wasInRoom } from "./room/prejoin";
 import { roomView } from "./room/view";
 import { accountView } from "./views/account";
 import { adminView } from "./views/admin";
@@ -116,8 +117,24 @@ async function enterRoom(id: string): Promise<void> {
   }
   if (room.status === "closed") return go("/", describe(new SignalError("room_closed", "closed"), "join"));
   document.title = `${room.title} · VTP`;
+  // The pre-join screen, unless this tab was in the room already (a reload,
+  // or signing in again after the session expired: straight back in).
+  let choices = loadChoices();
+  if (!wasInRoom(room.id)) {
+    const student = api.user?.role === "student";
+    const pre = preJoinView(api, room, !student || room.settings.allowStudentVideo);
+    cleanup = pre.stop;
+    show(pre.el, room.title);
+    document.body.dataset.page = "prejoin";
+    const chosen = await pre.choices;
+    // Gone elsewhere meanwhile (the route's cleanup resolved with null).
+    if (!chosen || location.pathname !== here) return;
+    cleanup = null;
+    choices = chosen;
+    document.body.dataset.page = "room";
+  }
   let left = false;
-  const teardown = await roomView(app, api, room, (message) => {
+  const teardown = await roomView(app, api, room, choices, (message) => {
     left = true;
     if (location.pathname !== here) return;
     // Signed out while in the room (the session ended): back to this room after signing in.

@@ -18,10 +18,16 @@ export async function signIn(page, base, email, password = `Tq7-vB2k-9wZr-${emai
   await until(page, () => [...document.querySelectorAll("h1")].some((h) => h.textContent === "Rooms"), null, 30_000, "the lobby");
 }
 
-/** Clicks "Join <title>" in the lobby and waits until the room is joined. */
+/** Clicks "Join <title>" in the lobby, then "Join now" on the pre-join screen, and waits until the room is joined. */
 export async function joinFromLobby(page, title) {
   await until(page, (title) => document.querySelector(`a[aria-label="Join ${CSS.escape(title)}"]`) !== null, title, 30_000, `a Join ${title} link`);
   await page.evaluate((title) => document.querySelector(`a[aria-label="Join ${CSS.escape(title)}"]`).click(), title);
+  await joinNow(page);
+}
+
+/** On the pre-join screen of a room (reached from a link), presses "Join now" and waits until the room is joined. */
+export async function joinNow(page) {
+  await clickButton(page, "Join now");
   await until(page, () => document.querySelector(".room[data-joined]") !== null, null, 30_000, "joining the room");
 }
 

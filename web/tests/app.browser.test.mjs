@@ -102,6 +102,7 @@ async function signIn(page, email, password) {
 
 async function joinFromLobby(page, title) {
   await page.getByRole("link", { name: `Join ${title}` }).click();
+  await page.getByRole("button", { name: "Join now" }).click();
   await page.locator(".room[data-joined]").waitFor();
 }
 
@@ -342,6 +343,7 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   await joinFromLobby(prof, "Office hours");
   await signIn(eve, "eve@example.org", "Tq7-vB2k-9wZr-eve@example.org");
   await eve.getByRole("link", { name: "Join Office hours" }).click();
+  await eve.getByRole("button", { name: "Join now" }).click();
   await eve.getByRole("alert").filter({ hasText: "This room is full" }).waitFor();
   const lobbyOfProf = await person("prof-lobby");
   await signIn(lobbyOfProf, "prof@example.org", "Tq7-vB2k-9wZr-prof@example.org");
@@ -405,6 +407,7 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   await prof.getByRole("button", { name: "Remove cy" }).click();
   await cy.getByRole("alert").filter({ hasText: "A host removed you from this session." }).waitFor();
   await cy.getByRole("link", { name: "Join Office hours" }).click();
+  await cy.getByRole("button", { name: "Join now" }).click();
   await cy.getByRole("alert").filter({ hasText: "A host removed you from this session." }).waitFor();
   // Ending the class sends everyone out but keeps the room open: the next
   // session starts when the host comes back, and Di joins it (closing the

@@ -10,7 +10,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { CHROMIUM_FLAGS, Vtp, watchCsp } from "./harness.mjs";
-import { clickButton, fill, joinFromLobby, selfId, signIn, until } from "./app-steps.mjs";
+import { clickButton, fill, joinFromLobby, joinNow, selfId, signIn, until } from "./app-steps.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "..", "dist");
@@ -235,7 +235,7 @@ test("the same account in a second tab takes the place over; the first tab stops
   second.on("pageerror", (e) => errors.push(`[${second.name}] ${e.message}`));
   await watchCsp(second, second.name, cspViolations);
   await second.goto(first.url());
-  await until(second, () => document.querySelector(".room[data-joined]") !== null, null, 30_000, "the second tab in the room");
+  await joinNow(second);
   assert.equal(await selfId(second), teacherId, "the same place in the room");
   // The first tab is told why, and is back in the lobby (leaving the room stops its devices).
   await first.getByText("You joined this room from another tab or device").waitFor({ timeout: 15_000 });
@@ -250,4 +250,120 @@ test("the same account in a second tab takes the place over; the first tab stops
     "one teacher tile, decoding the second tab's camera",
   );
   assert.equal(await student.locator(".count").textContent(), "2 in the room");
+});
+
+/** Axe's violations on `page` now, as "rule: nodes" (none expected). */
+async function axeViolations(page) {
+  // Evaluated by the test driver, not an inline <script> (the CSP refuses those).
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(AXE);
+  return page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`));
+}
+
+test("axe finds nothing on any page: sign-in, register, lobby, account, users, pre-join", async () => {
+  const found = {};
+  const visitor = await person("axe-visitor");
+  for (const path of ["/signin", "/register"]) {
+    await visitor.goto(vtp.base + path);
+    await visitor.locator("main h1").waitFor();
+    found[path] = await axeViolations(visitor);
+  }
+  await vtp.user("axe-admin@example.org", "admin");
+  const admin = await person("axe-admin");
+  await signIn(admin, vtp.base, "axe-admin@example.org");
+  await fill(admin, "Title", "Axe class");
+  await clickButton(admin, "Create room");
+  await admin.getByRole("link", { name: "Join Axe class" }).waitFor();
+  found["/ (lobby)"] = await axeViolations(admin);
+  for (const [path, heading] of [["/account", "Account"], ["/admin", "Users"]]) {
+    await admin.evaluate((p) => document.querySelector(`a[href="${p}"]`).click(), path);
+    await admin.getByRole("heading", { name: heading, level: 1 }).waitFor();
+    found[path] = await axeViolations(admin);
+  }
+  await admin.evaluate(() => document.querySelector('a[href="/"]').click());
+  await admin.getByRole("link", { name: "Join Axe class" }).click();
+  await admin.getByRole("meter", { name: "Microphone level" }).waitFor();
+  found["pre-join"] = await axeViolations(admin);
+  assert.deepEqual(found, { "/signin": [], "/register": [], "/ (lobby)": [], "/account": [], "/admin": [], "pre-join": [] });
+});
+
+test("pre-join: camera preview and microphone meter; joining muted with the camera off really does, and is remembered", async () => {
+  const teacher = await teacherInRoom("prejoin-teacher", "Pre-join");
+  await vtp.user("prejoin-student@example.org");
+  const student = await person("prejoin-student");
+  await signIn(student, vtp.base, "prejoin-student@example.org");
+  await student.getByRole("link", { name: "Join Pre-join" }).click();
+  // The preview plays the camera, and the meter moves with the (fake) microphone's beeps.
+  await until(student, () => document.querySelector(".prejoin-video")?.videoWidth > 0, null, 15_000, "the camera preview");
+  await until(student, () => document.querySelector(".prejoin-meter")?.value > 0.01, null, 15_000, "the level meter to move");
+  assert.ok(await student.getByLabel("Microphone", { exact: true }).count(), "a microphone to pick");
+  await student.getByLabel("Microphone on").uncheck();
+  await student.getByLabel("Camera on").uncheck();
+  // The camera light goes out: no live video track left in the preview.
+  await until(student, () => document.querySelector(".prejoin-video").srcObject === null, null, 5_000, "the preview to stop");
+  await joinNow(student);
+  assert.equal(await student.evaluate(() => document.body.dataset.page), "room", "the room's own page style");
+  const studentId = await selfId(student);
+  assert.equal(await student.locator(".controls .ctl.off", { hasText: "Mic off" }).count(), 1);
+  assert.equal(await student.locator(".controls .ctl.off", { hasText: "Camera off" }).count(), 1);
+  // The teacher sees a muted student without video: the server holds a paused microphone and no camera.
+  await until(
+    teacher,
+    (id) => {
+      const peer = window.vtpRoom.session.peers.get(id);
+      const mic = peer?.producers.find((p) => p.kind === "audio");
+      return mic?.paused === true && !peer.producers.some((p) => p.kind === "video");
+    },
+    studentId,
+    15_000,
+    "the student's paused microphone and no camera",
+  );
+  const tile = teacher.locator(`.tile-camera[data-peer-id="${studentId}"]`);
+  await tile.filter({ hasText: "Mic off" }).waitFor();
+  assert.equal(await tile.evaluate((t) => t.classList.contains("no-video")), true);
+  // Back in the lobby and in again: the choices are remembered on this device.
+  await clickButton(student, "Leave");
+  await student.getByRole("link", { name: "Join Pre-join" }).click();
+  await student.getByLabel("Microphone on").waitFor();
+  assert.equal(await student.getByLabel("Microphone on").isChecked(), false);
+  assert.equal(await student.getByLabel("Camera on").isChecked(), false);
+});
+
+test("layout: pin a tile, speaker view, hide self view (kept over a reload)", async () => {
+  const teacher = await teacherInRoom("layout-teacher", "Layout");
+  const student = await studentInRoom("layout-student", "Layout");
+  const studentId = await selfId(student);
+  const theirs = teacher.locator(`.tile-camera[data-peer-id="${studentId}"]`);
+  await theirs.locator("video").waitFor();
+  const share = () => theirs.evaluate((t) => t.getBoundingClientRect().width / t.parentElement.getBoundingClientRect().width);
+  assert.ok((await share()) < 0.6, "the grid: two tiles side by side");
+  // Pinned: the student's tile spans the stage, ours sits in the strip under it.
+  await teacher.getByRole("button", { name: "Pin layout-student" }).click();
+  assert.equal(await teacher.getByRole("button", { name: "Pin layout-student" }).getAttribute("aria-pressed"), "true");
+  assert.ok((await share()) > 0.95, `pinned: full width (${await share()})`);
+  const self = await teacher.locator(".tile.self.tile-camera").boundingBox();
+  const pinned = await theirs.boundingBox();
+  assert.ok(self.y >= pinned.y + pinned.height - 1 && self.height < pinned.height, "our tile in the strip under it");
+  await teacher.getByRole("button", { name: "Pin layout-student" }).click();
+  assert.ok((await share()) < 0.6, "unpinned: the grid again");
+  // The host spotlights themselves: large on the student's page too, until taken away.
+  const teacherId = await selfId(teacher);
+  const onStudent = student.locator(`.tile-camera[data-peer-id="${teacherId}"]`);
+  await clickButton(teacher, "People");
+  await teacher.getByRole("button", { name: "Spotlight layout-teacher for everyone" }).click();
+  await until(student, (id) => document.querySelector(`.tile-camera[data-peer-id="${CSS.escape(id)}"]`)?.classList.contains("main"), teacherId, 10_000, "the spotlit teacher large");
+  await teacher.getByRole("button", { name: "Remove the spotlight from layout-teacher" }).click();
+  await until(student, () => document.querySelector(".grid.focused") === null, null, 10_000, "the grid again");
+  assert.equal(await onStudent.evaluate((t) => t.classList.contains("main")), false);
+  // Speaker view shows the other person large; hiding self view keeps sending.
+  await clickButton(teacher, "Speaker view");
+  assert.ok((await share()) > 0.95, "speaker view: the other person large");
+  await clickButton(teacher, "Hide self view");
+  await until(teacher, () => document.querySelector(".tile.self.tile-camera") === null, null, 5_000, "our tile to go");
+  await until(student, (id) => window.vtpRoom.stats().then((s) => s.some((x) => x.peerId === id && x.kind === "video" && x.framesDecoded > 0)), teacherId, 15_000, "the teacher's video still reaching the student");
+  // The layout is this device's: a reload keeps it (and goes straight back into the room).
+  await teacher.reload();
+  await until(teacher, () => document.querySelector(".room[data-joined]") !== null, null, 30_000, "back in the room without the pre-join screen");
+  await teacher.getByRole("button", { name: "Show self view" }).waitFor();
+  assert.equal(await teacher.getByRole("button", { name: "Speaker view" }).getAttribute("aria-pressed"), "true");
+  assert.equal(await teacher.locator(".tile.self.tile-camera").count(), 0);
 });

@@ -21,7 +21,7 @@ before(async () => {
       contents: `
         export { cameraEncodings } from "./src/media";
         export { layerForSize } from "./src/room/layers";
-        export { findRemote, initials, qualityText } from "./src/room/tiles";
+        export { findRemote, initials, mainTile, qualityText } from "./src/room/tiles";
         export { chatLabel, peopleLabel, screenShareBlock } from "./src/room/controls";
         export { describe, SignalError, INSECURE_CONTEXT_TEXT } from "./src/errors";
         export { ApiError } from "./src/api";
@@ -142,5 +142,23 @@ describe("errors in words", () => {
   test("a plain Error keeps its message as a sentence, anything else gets a generic one", () => {
     assert.equal(app.describe(new Error("camera busy")), "Camera busy.");
     assert.equal(app.describe("?"), "Something went wrong. Try again.");
+  });
+});
+
+describe("which tile is large", () => {
+  const base = { keys: ["self:camera", "a:camera", "b:camera"], pinned: null, spotlight: null, view: "grid", speaker: null, selfId: "me", lastSpeaker: null };
+  test("the grid has none; a viewer's pin beats a host's spotlight, which beats speaker view", () => {
+    assert.equal(app.mainTile(base), null);
+    assert.equal(app.mainTile({ ...base, view: "speaker", speaker: "b", spotlight: "a:camera", pinned: "self:camera" }), "self:camera");
+    assert.equal(app.mainTile({ ...base, view: "speaker", speaker: "b", spotlight: "a:camera" }), "a:camera");
+    assert.equal(app.mainTile({ ...base, pinned: "gone:camera", spotlight: "gone:camera" }), null, "tiles that left count for nothing");
+  });
+  test("speaker view: someone else's screen, else the speaker, else the last other speaker, else the first other", () => {
+    const speaker = { ...base, view: "speaker" };
+    assert.equal(app.mainTile({ ...speaker, keys: [...base.keys, "self:screen", "b:screen"], speaker: "a" }), "b:screen");
+    assert.equal(app.mainTile({ ...speaker, speaker: "b" }), "b:camera");
+    assert.equal(app.mainTile({ ...speaker, speaker: "me", lastSpeaker: "b" }), "b:camera", "our own voice does not take the stage");
+    assert.equal(app.mainTile({ ...speaker, speaker: "me" }), "a:camera");
+    assert.equal(app.mainTile({ ...speaker, keys: ["self:camera"] }), null, "alone: nothing to enlarge");
   });
 });

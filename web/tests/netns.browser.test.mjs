@@ -274,6 +274,7 @@ test("a school that lets out only HTTPS: media relayed through TURN over TLS", {
   const ada = await person("studentA", "ada (relay forced)");
   await signIn(ada, origin, "ada@example.org");
   await ada.goto(`${teacher.url()}?relay=1`);
+  await ada.getByRole("button", { name: "Join now" }).click();
   await ada.locator(".room[data-joined]").waitFor();
   await receivesFrom(ada, await selfId(teacher));
   const path = await selectedPath(ada, "recv");

@@ -643,6 +643,7 @@ async fn malformed_requests_get_bad_request_and_the_socket_stays() {
         "raise-hand",
         "lower-hand",
         "host-action",
+        "set-spotlight",
         "close-room",
         "webrtc-offer",
         "webrtc-answer",
@@ -743,4 +744,66 @@ async fn a_connection_bursts_to_twice_its_event_rate_then_is_limited() {
         "{codes:?}"
     );
     assert!(t.is_connected());
+}
+
+#[tokio::test]
+async fn a_host_spotlights_a_peer_for_everyone() {
+    let s = TestServer::start().await;
+    let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
+    let (_, ann) = s.user("ann@example.org", Role::Student).await;
+    let (_, bob) = s.user("bob@example.org", Role::Student).await;
+    let room = s.room(&teacher, json!({})).await;
+    let (t, a) = (s.socket(&teacher).await, s.socket(&ann).await);
+    join(&t, &room).await;
+    let aj = join(&a, &room).await;
+    let spotlight = |peer: &Value| json!({ "roomId": room, "peerId": peer });
+
+    // Only hosts spotlight, and only someone in the room.
+    assert_eq!(
+        refused(a.request("set-spotlight", spotlight(&aj["peerId"])).await),
+        "forbidden"
+    );
+    assert_eq!(
+        refused(
+            t.request("set-spotlight", spotlight(&json!("nobody")))
+                .await
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        refused(
+            t.request(
+                "set-spotlight",
+                json!({ "roomId": room, "peerId": aj["peerId"], "source": "window" })
+            )
+            .await
+        ),
+        "bad_request"
+    );
+
+    t.request("set-spotlight", spotlight(&aj["peerId"]))
+        .await
+        .unwrap();
+    let told = json!({ "spotlight": { "peerId": aj["peerId"], "source": "camera" } });
+    assert_eq!(a.next_event("spotlight-changed", WAIT).await.unwrap(), told);
+    assert_eq!(t.next_event("spotlight-changed", WAIT).await.unwrap(), told);
+
+    // A peer who joins later sees the same spotlight.
+    let b = s.socket(&bob).await;
+    let bj = join(&b, &room).await;
+    assert_eq!(bj["spotlight"], told["spotlight"]);
+
+    // Taken away: everyone is told; a join no longer carries it.
+    t.request("set-spotlight", json!({ "roomId": room, "peerId": null }))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.next_event("spotlight-changed", WAIT).await.unwrap(),
+        json!({ "spotlight": null })
+    );
+    b.request("leave-room", json!({ "roomId": room }))
+        .await
+        .unwrap();
+    let b2 = s.socket(&bob).await;
+    assert!(join(&b2, &room).await.get("spotlight").is_none());
 }

@@ -8,6 +8,7 @@ import { canCapture, describe, INSECURE_CONTEXT_TEXT } from "../errors";
 import type { DevicePanel } from "./devices";
 import type { LocalMedia } from "./local";
 import type { RoomSession } from "./session";
+import type { TileGrid } from "./tiles";
 
 export type SidePanel = "chat" | "people";
 
@@ -40,6 +41,10 @@ export interface ControlDeps {
   openSide: (which: SidePanel) => void;
   /** Brings the whole page in line after an action. */
   sync: () => void;
+  /** The videos, whose layout (speaker view, self view) the bar switches. */
+  grid: TileGrid;
+  /** The layout changed: keep it on this device. */
+  layoutChanged: () => void;
 }
 
 export class ControlBar {
@@ -51,6 +56,8 @@ export class ControlBar {
   private readonly people: HTMLButtonElement;
   private readonly record: HTMLButtonElement;
   private readonly close: HTMLButtonElement;
+  private readonly speakerView: HTMLButtonElement;
+  private readonly selfView: HTMLButtonElement;
   /** The header's buttons, in order: copy link, record, end class, leave. */
   readonly headerButtons: HTMLElement[];
   readonly recordingBadge = h("span", { class: "recording-badge", role: "status", hidden: true }, "● Recording");
@@ -69,6 +76,17 @@ export class ControlBar {
     this.hand = button("Raise hand", act(() => session.setHand(!session.handRaised)), { class: "ctl", "aria-pressed": "false" });
     this.chat = button("Chat", () => openSide("chat"), { class: "ctl side-toggle", "aria-pressed": "true" });
     this.people = button("People", () => openSide("people"), { class: "ctl side-toggle", "aria-pressed": "false" });
+    const layout = (change: () => void) => () => {
+      change();
+      deps.layoutChanged();
+      deps.sync();
+    };
+    this.speakerView = button("Speaker view", layout(() => {
+      deps.grid.view = deps.grid.view === "speaker" ? "grid" : "speaker";
+    }), { class: "ctl", "aria-pressed": "false" });
+    this.selfView = button("Hide self view", layout(() => {
+      deps.grid.selfHidden = !deps.grid.selfHidden;
+    }), { class: "ctl" });
     const leave = button("Leave", () => void session.leave(), { class: "danger" });
     const link = button("Copy link", () => {
       // No clipboard API on plain-http origins other than localhost: show the link instead.
@@ -93,6 +111,8 @@ export class ControlBar {
       this.screen,
       this.hand,
       deps.devices.toggleButton,
+      this.speakerView,
+      this.selfView,
       this.chat,
       this.people,
     );
@@ -140,6 +160,9 @@ export class ControlBar {
     this.record.textContent = session.recording ? "Stop recording" : "Record";
     this.record.setAttribute("aria-pressed", String(session.recording));
     this.recordingBadge.hidden = !session.recording;
+    this.speakerView.setAttribute("aria-pressed", String(this.deps.grid.view === "speaker"));
+    // Others still see us: only this page stops showing our own camera.
+    this.selfView.textContent = this.deps.grid.selfHidden ? "Show self view" : "Hide self view";
     this.chat.textContent = chatLabel(unreadChat, chatOpen);
     this.people.textContent = peopleLabel([...session.peers.values()].filter((p) => p.handRaised).length);
   }

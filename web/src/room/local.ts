@@ -19,6 +19,13 @@ export interface LocalState {
 // (`producer-layers-needed`).
 const VIDEO: MediaTrackConstraints = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 } };
 
+/** What the pre-join screen chose (see prejoin.ts). */
+export interface StartChoices {
+  micOn: boolean;
+  micId: string;
+  cameraId: string;
+}
+
 export class LocalMedia {
   readonly state: LocalState = { mic: null, camera: null, screen: null, micOn: false, cameraOn: false, micId: "", cameraId: "" };
   onChange: () => void = () => {};
@@ -31,15 +38,18 @@ export class LocalMedia {
    * Asks for the microphone and (when allowed) the camera, and publishes them.
    * No camera: audio only, with a note. Refused: the room still works, to watch.
    */
-  async start(wantCamera: boolean): Promise<void> {
+  async start(wantCamera: boolean, choices: StartChoices = { micOn: true, micId: "", cameraId: "" }): Promise<void> {
     let stream: MediaStream | null = null;
+    // The devices picked before joining, when they are still there (`ideal`: else the default).
+    const audio: MediaTrackConstraints | boolean = choices.micId ? { deviceId: { ideal: choices.micId } } : true;
+    const video: MediaTrackConstraints = choices.cameraId ? { ...VIDEO, deviceId: { ideal: choices.cameraId } } : VIDEO;
     try {
-      stream = await mediaDevices().getUserMedia({ audio: true, video: wantCamera ? VIDEO : false });
+      stream = await mediaDevices().getUserMedia({ audio, video: wantCamera ? video : false });
     } catch (err) {
       const name = (err as Error).name;
       if (wantCamera && (name === "NotFoundError" || name === "OverconstrainedError" || name === "NotReadableError")) {
         try {
-          stream = await mediaDevices().getUserMedia({ audio: true });
+          stream = await mediaDevices().getUserMedia({ audio });
           this.onProblem(
             name === "NotReadableError"
               ? "Your camera is in use by another application: you joined with audio only."
@@ -52,14 +62,21 @@ export class LocalMedia {
         this.onProblem(`${describe(err, "media")} You can still watch, listen and chat.`);
       }
     }
+    // Turned on later in the room, the camera (or microphone) is the one picked before joining.
+    this.state.micId = choices.micId;
+    this.state.cameraId = choices.cameraId;
     if (!stream) return;
     const [mic] = stream.getAudioTracks();
     const [camera] = stream.getVideoTracks();
     if (mic) {
       this.state.mic = mic;
       this.state.micId = mic.getSettings().deviceId ?? "";
+      // Joining muted: the track is silent before the producer exists, and
+      // the producer is paused on the server at once, so no sound gets out.
+      if (!choices.micOn) mic.enabled = false;
       await this.media.produce("mic", mic);
-      this.state.micOn = true;
+      if (!choices.micOn) await this.media.setPaused("mic", true);
+      this.state.micOn = choices.micOn;
     }
     if (camera) {
       this.state.camera = camera;

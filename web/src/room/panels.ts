@@ -104,6 +104,14 @@ export function chatPanel(session: RoomSession): { el: HTMLElement; render(): vo
 export function peoplePanel(session: RoomSession, you: string): { el: HTMLElement; render(): void } {
   const list = h("ul", { class: "people-list" });
   const problem = alertBox();
+  const spotlight = (peer: PeerState) => async () => {
+    problem.clear();
+    try {
+      await session.setSpotlight(session.spotlight?.peerId === peer.peerId ? null : peer.peerId);
+    } catch (err) {
+      problem.show(describe(err));
+    }
+  };
   const act = (action: "mute" | "remove" | "promote" | "demote", peer: PeerState) => async () => {
     if (action === "remove" && !confirm(`Remove ${peer.displayName} from this session?`)) return;
     problem.clear();
@@ -116,6 +124,16 @@ export function peoplePanel(session: RoomSession, you: string): { el: HTMLElemen
   const row = (peer: PeerState, self: boolean) => {
     const micOn = peer.producers.some((p) => p.kind === "audio" && !p.paused);
     const controls: HTMLElement[] = [];
+    if (session.isHost) {
+      // Spotlight: this person large on everyone's page (a viewer's own pin still wins there).
+      const lit = session.spotlight?.peerId === peer.peerId;
+      controls.push(
+        button(lit ? "Remove spotlight" : "Spotlight", spotlight(peer), {
+          class: "small",
+          "aria-label": lit ? `Remove the spotlight from ${peer.displayName}` : `Spotlight ${peer.displayName} for everyone`,
+        }),
+      );
+    }
     if (session.isHost && !self) {
       if (micOn) controls.push(button("Mute", act("mute", peer), { class: "small", "aria-label": `Mute ${peer.displayName}` }));
       if (peer.role !== "host") {
@@ -136,6 +154,7 @@ export function peoplePanel(session: RoomSession, you: string): { el: HTMLElemen
         h("span", { class: "person-name" }, self ? `${peer.displayName} (you)` : peer.displayName),
         h("span", { class: `role role-${peer.role}` }, ROLE_LABEL[peer.role]),
         peer.handRaised ? h("span", { class: "hand" }, "Hand raised") : null,
+        session.spotlight?.peerId === peer.peerId ? h("span", { class: "role" }, "In the spotlight") : null,
         micOn ? null : h("span", { class: "muted-badge", title: "Microphone off" }, "Mic off"),
       ),
       controls.length ? h("div", { class: "person-actions" }, ...controls) : null,

@@ -43,6 +43,14 @@ interface JoinData {
   recording: boolean;
   /** Who speaks now, when someone has since the session began. */
   activeSpeaker?: { peerId: string };
+  /** Whom a host put in the spotlight. */
+  spotlight?: Spotlight;
+}
+
+/** A host's spotlight: one peer's camera or screen large on every page (`set-spotlight`). */
+export interface Spotlight {
+  peerId: string;
+  source: "camera" | "screen";
 }
 
 /** Why the session ended for good. */
@@ -62,6 +70,8 @@ export class RoomSession {
   connection: ConnectionState = "connecting";
   /** The peer speaking now (set from levels, or the server's `active-speaker`). */
   activeSpeaker: string | null = null;
+  /** Whom a host put in the spotlight for everyone. */
+  spotlight: Spotlight | null = null;
   /** The server has sent `active-speaker`: its choice wins over our local guess (see speaker.ts). */
   serverSpeaker = false;
   ended: EndReason | null = null;
@@ -156,6 +166,7 @@ export class RoomSession {
     this.recording = data.recording;
     this.peers.clear();
     for (const p of data.peers) this.peers.set(p.peerId, { ...p, producers: [...p.producers] });
+    this.spotlight = data.spotlight ?? null;
     if (data.activeSpeaker) {
       this.serverSpeaker = true;
       this.setSpeaker(data.activeSpeaker.peerId);
@@ -270,6 +281,10 @@ export class RoomSession {
     s.on<{ producerId: string; maxSpatialLayer: number }>("producer-layers-needed", ({ producerId, maxSpatialLayer }) => {
       void this.media.layersNeeded(producerId, maxSpatialLayer);
     });
+    s.on<{ spotlight: Spotlight | null }>("spotlight-changed", ({ spotlight }) => {
+      this.spotlight = spotlight;
+      this.onChange("peers");
+    });
     s.on("removed", () => this.end({ kind: "removed" }));
     // The same person joined from another tab or device: that page has the place now.
     s.on("joined-elsewhere", () => this.end({ kind: "elsewhere" }));
@@ -295,6 +310,11 @@ export class RoomSession {
       this.chat.push({ id: ack.id, sentAt: ack.sentAt, text: text.trim(), peerId: this.selfId, displayName: this.api.user?.displayName ?? "You" });
       this.onChange("chat");
     }
+  }
+
+  /** Hosts: puts a peer in the spotlight for everyone, or (null) takes it away. */
+  async setSpotlight(peerId: string | null): Promise<void> {
+    await this.sig.request("set-spotlight", { roomId: this.room.id, peerId, source: "camera" });
   }
 
   async setHand(raised: boolean): Promise<void> {

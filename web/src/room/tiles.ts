@@ -16,6 +16,37 @@ interface Tile {
   badges: HTMLElement;
   /** Fit the whole picture (default) or fill the tile, cropping. */
   fill: HTMLButtonElement;
+  /** Shows this tile large for this viewer (spotlight). */
+  pin: HTMLButtonElement;
+}
+
+/** How the grid is laid out: everyone alike, or the speaker (or a shared screen) large. */
+export type LayoutView = "grid" | "speaker";
+
+/** Most tiles in a row of the strip under the large tile (more wrap to further rows). */
+const STRIP_COLS = 6;
+/** The same on a phone. */
+const STRIP_COLS_NARROW = 3;
+
+/**
+ * The tile shown large, by key: the pinned one while it is there, else
+ * the one a host put in the spotlight; in
+ * speaker view a shared screen (someone else's first), else the person
+ * speaking (the last other speaker when it is us), else the first other
+ * camera; nothing when we are alone or in grid view.
+ */
+export function mainTile(o: { keys: string[]; pinned: string | null; spotlight: string | null; view: LayoutView; speaker: string | null; selfId: string; lastSpeaker: string | null }): string | null {
+  const { keys, pinned, spotlight, view, speaker, selfId, lastSpeaker } = o;
+  if (pinned && keys.includes(pinned)) return pinned;
+  if (spotlight && keys.length > 1 && keys.includes(spotlight)) return spotlight;
+  if (view !== "speaker" || keys.length < 2) return null;
+  const screens = keys.filter((k) => k.endsWith(":screen"));
+  const otherScreen = screens.find((k) => !k.startsWith("self:"));
+  if (otherScreen ?? screens[0]) return otherScreen ?? screens[0];
+  for (const peer of [speaker, lastSpeaker]) {
+    if (peer && peer !== selfId && keys.includes(`${peer}:camera`)) return `${peer}:camera`;
+  }
+  return keys.find((k) => !k.startsWith("self:")) ?? null;
 }
 
 /** What the layer hint on a tile says for a spatial layer the SFU sends (`consumer-layers-changed`). */
@@ -47,6 +78,16 @@ export class TileGrid {
   private tiles = new Map<string, Tile>();
   /** Asks the SFU for the layer that fits each remote tile's size. */
   private layers: TileLayers;
+  /** The tile this viewer pinned (its key): shown large whatever the view. */
+  pinned: string | null = null;
+  /** Grid or speaker view (a choice of this viewer, kept on this device by the room view). */
+  view: LayoutView = "grid";
+  /** Our own camera tile is hidden here (we still send it). */
+  selfHidden = false;
+  /** The last other person who spoke: speaker view keeps them large while we talk. */
+  private lastSpeaker: string | null = null;
+  /** A viewer pinned or unpinned a tile. */
+  onPin: () => void = () => {};
 
   constructor(
     private session: RoomSession,
@@ -66,13 +107,15 @@ export class TileGrid {
   render(): void {
     const { session, local } = this;
     const wanted = new Set<string>();
-    // Ourselves.
-    const self = this.tile("self:camera", session.selfId, "camera");
-    wanted.add("self:camera");
-    this.setVideo(self, local.state.cameraOn ? local.state.camera : null);
-    self.el.classList.add("self");
-    self.el.dataset.peerId = session.selfId; // known only once joined
-    this.label(self, `${this.you} (you)`, local.state.micOn, session.handRaised, session.selfId);
+    // Ourselves, unless we hid our own view.
+    if (!this.selfHidden) {
+      const self = this.tile("self:camera", session.selfId, "camera");
+      wanted.add("self:camera");
+      this.setVideo(self, local.state.cameraOn ? local.state.camera : null);
+      self.el.classList.add("self");
+      self.el.dataset.peerId = session.selfId; // known only once joined
+      this.label(self, `${this.you} (you)`, local.state.micOn, session.handRaised, session.selfId);
+    }
     if (local.state.screen) {
       const s = this.tile("self:screen", session.selfId, "screen");
       wanted.add("self:screen");
@@ -112,6 +155,37 @@ export class TileGrid {
     this.el.dataset.screens = String(Math.min(screens, 4));
     this.el.style.setProperty("--screen-rows", String(Math.ceil(screens / 2)));
     this.el.style.setProperty("--screens", String(screens));
+    this.arrange();
+  }
+
+  /** Pins the tile `key` (or unpins it when it is the pinned one). */
+  togglePin(key: string): void {
+    this.pinned = this.pinned === key ? null : key;
+    this.render();
+    this.onPin();
+  }
+
+  /** One tile large with the others in a strip under it, or the plain grid. */
+  private arrange(): void {
+    const speaker = this.session.activeSpeaker;
+    if (speaker && speaker !== this.session.selfId && this.session.peers.has(speaker)) this.lastSpeaker = speaker;
+    const keys = [...this.tiles.keys()];
+    // A pinned tile that left unpins itself.
+    if (this.pinned && !keys.includes(this.pinned)) this.pinned = null;
+    // The host's spotlight as a tile key (ours is "self:…" here).
+    const spot = this.session.spotlight;
+    const spotlight = spot ? `${spot.peerId === this.session.selfId ? "self" : spot.peerId}:${spot.source}` : null;
+    const main = mainTile({ keys, pinned: this.pinned, spotlight, view: this.view, speaker, selfId: this.session.selfId, lastSpeaker: this.lastSpeaker });
+    for (const [key, t] of this.tiles) {
+      t.el.classList.toggle("main", key === main);
+      t.pin.setAttribute("aria-pressed", String(key === this.pinned));
+      t.el.classList.toggle("spotlit", key === spotlight);
+    }
+    this.el.classList.toggle("focused", main !== null);
+    this.el.dataset.view = this.view;
+    const others = Math.max(keys.length - 1, 1);
+    this.el.style.setProperty("--strip-cols", String(Math.min(others, STRIP_COLS)));
+    this.el.style.setProperty("--strip-cols-narrow", String(Math.min(others, STRIP_COLS_NARROW)));
   }
 
   stop(): void {
@@ -132,6 +206,8 @@ export class TileGrid {
       el.classList.toggle("fill", on);
       fill.setAttribute("aria-pressed", String(on));
     }, { class: "tile-fill small", "aria-pressed": "false" });
+    // Pinned: this tile large for this viewer, whoever speaks.
+    const pin = button("Pin", () => this.togglePin(key), { class: "tile-pin small", "aria-pressed": "false" });
     // A list item holding a figure: `figure` itself may not take the listitem role.
     const el = h(
       "div",
@@ -141,10 +217,10 @@ export class TileGrid {
         { class: "tile-frame" },
         video,
         h("div", { class: "avatar", "aria-hidden": "true" }),
-        h("figcaption", {}, name, badges, source === "camera" ? fill : null),
+        h("figcaption", {}, name, badges, h("span", { class: "tile-actions" }, pin, source === "camera" ? fill : null)),
       ),
     );
-    t = { el, video, name, badges, fill };
+    t = { el, video, name, badges, fill, pin };
     this.tiles.set(key, t);
     if (!key.startsWith("self:")) this.layers.watch(video);
     this.el.append(el);
@@ -182,6 +258,7 @@ export class TileGrid {
   private label(t: Tile, name: string, micOn: boolean, hand: boolean, peerId: string): void {
     t.name.textContent = name;
     t.fill.setAttribute("aria-label", `Fill the tile with ${name}'s video`);
+    t.pin.setAttribute("aria-label", `Pin ${name}`);
     const avatar = t.el.querySelector(".avatar");
     if (avatar) avatar.textContent = initials(name);
     replace(

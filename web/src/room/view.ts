@@ -9,9 +9,10 @@ import { ControlBar, type SidePanel } from "./controls";
 import { DevicePanel } from "./devices";
 import { LocalMedia } from "./local";
 import { chatPanel, peoplePanel } from "./panels";
+import { markInRoom, type JoinChoices } from "./prejoin";
 import { RoomSession, type EndReason } from "./session";
 import { SpeakerDetector } from "./speaker";
-import { TileGrid } from "./tiles";
+import { TileGrid, type LayoutView } from "./tiles";
 
 /** How often the room's settings are re-read while in it. */
 const SETTINGS_EVERY_MS = 15_000;
@@ -26,8 +27,28 @@ const END_TEXT: Record<EndReason["kind"], string> = {
   error: "",
 };
 
+/** Where this device keeps the person's layout (speaker view, self view). */
+const LAYOUT_KEY = "vtp.layout";
+
+function loadLayout(): { view: LayoutView; selfHidden: boolean } {
+  try {
+    const stored = JSON.parse(localStorage.getItem(LAYOUT_KEY) ?? "{}") as { view?: unknown; selfHidden?: unknown };
+    return { view: stored.view === "speaker" ? "speaker" : "grid", selfHidden: stored.selfHidden === true };
+  } catch {
+    return { view: "grid", selfHidden: false };
+  }
+}
+
+function saveLayout(layout: { view: LayoutView; selfHidden: boolean }): void {
+  try {
+    localStorage.setItem(LAYOUT_KEY, JSON.stringify(layout));
+  } catch {
+    // Storage refused (private mode, full): the layout holds for this visit.
+  }
+}
+
 /** Mounts the room in `root`; resolves with a function that tears it down. */
-export async function roomView(root: HTMLElement, api: Api, room: Room, done: (message: string) => void): Promise<() => void> {
+export async function roomView(root: HTMLElement, api: Api, room: Room, choices: JoinChoices, done: (message: string) => void): Promise<() => void> {
   const you = api.user?.displayName ?? "You";
   const session = new RoomSession(api, room);
   const local = new LocalMedia(session.media);
@@ -45,7 +66,11 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   const people = peoplePanel(session, you);
   const side = h("aside", { class: "side", "data-open": "chat" }, chat.el, people.el);
   const devices = new DevicePanel(local);
-  const controls = new ControlBar({ room, session, local, devices, notice: (text, kind) => notice.show(text, kind), openSide, sync });
+  const saved = loadLayout();
+  grid.view = saved.view;
+  grid.selfHidden = saved.selfHidden;
+  const layoutChanged = () => saveLayout({ view: grid.view, selfHidden: grid.selfHidden });
+  const controls = new ControlBar({ room, session, local, devices, notice: (text, kind) => notice.show(text, kind), openSide, sync, grid, layoutChanged });
   let settingsTimer: ReturnType<typeof setInterval> | undefined;
   const count = h("span", { class: "count" });
   const heading = h("h1", {}, room.title);
@@ -133,6 +158,8 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   local.onChange = sync;
   session.onEnded = (reason) => {
     teardown();
+    // Signed out: this tab comes back to the room after signing in, without the pre-join screen.
+    if (reason.kind !== "revoked") markInRoom(null);
     if (reason.kind === "revoked") done(`You were signed out: ${reason.reason}.`);
     else done(reason.kind === "error" ? describe(reason.error, "join") : END_TEXT[reason.kind]);
   };
@@ -193,7 +220,12 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, done: (m
   root.querySelector(".room")?.setAttribute("data-joined", "true");
   const mayVideo = session.role !== "participant" || room.settings.allowStudentVideo;
   // Without a secure context the banner above has said why: no request to fail.
-  if (canCapture()) await local.start(mayVideo && session.media.canProduce("video")).catch((e) => notice.show(describe(e, "media")));
+  markInRoom(room.id);
+  if (canCapture()) {
+    await local
+      .start(mayVideo && choices.cameraOn && session.media.canProduce("video"), choices)
+      .catch((e) => notice.show(describe(e, "media")));
+  }
   sync();
   speaker.start();
   // The server does not announce settings changes yet: re-read the room now

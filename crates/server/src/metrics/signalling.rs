@@ -10,7 +10,7 @@ use super::{EventLabels, EventName, Metrics};
 
 /// The request events of docs/protocol.md; any other name counts as
 /// `unknown`, so that clients cannot make new series.
-pub const EVENTS: [&str; 32] = [
+pub const EVENTS: [&str; 33] = [
     "join-room",
     "leave-room",
     "get-participants",
@@ -20,6 +20,7 @@ pub const EVENTS: [&str; 32] = [
     "raise-hand",
     "lower-hand",
     "host-action",
+    "set-spotlight",
     "close-room",
     "end-session",
     "start-recording",

@@ -14,6 +14,7 @@ mod media;
 mod model;
 mod recording;
 mod revoke;
+mod spotlight;
 #[cfg(test)]
 mod worst_case;
 
@@ -35,6 +36,7 @@ pub use media::{Direction, PeerConsumer, PeerTransport, Produced};
 pub use model::*;
 pub use recording::RecordingAck;
 pub use revoke::SESSION_REVOKED;
+pub use spotlight::{SpotlightSource, SpotlightView};
 
 use crate::bus::{Bus, ConnId, Delivery};
 use crate::rate_limit::RateLimiter;
@@ -279,6 +281,7 @@ impl RoomHub {
                     chat_total: 0,
                     recording: None,
                     active_speaker: None,
+                    spotlight: None,
                 });
                 if let Err(e) = self.media.open_room(&router_id).await {
                     self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
@@ -508,6 +511,7 @@ impl RoomHub {
             resumed,
             recording: live.recording.is_some(),
             active_speaker: live.current_speaker(),
+            spotlight: live.current_spotlight(),
         }
     }
 

@@ -35,6 +35,8 @@ pub struct LiveRoom {
     /// later highlights the same person at once (the SFU only speaks on a
     /// change).
     pub active_speaker: Option<ActiveSpeakerView>,
+    /// Whom a host put in the spotlight (`set-spotlight`).
+    pub spotlight: Option<crate::rooms::SpotlightView>,
 }
 
 /// Who the room's active speaker is (the `active-speaker` payload).
@@ -91,6 +93,11 @@ impl LiveRoom {
             .iter()
             .any(|p| p.producer_id == speaker.producer_id)
             .then(|| speaker.clone())
+    }
+    /// The spotlight, while its peer is still here.
+    pub fn current_spotlight(&self) -> Option<crate::rooms::SpotlightView> {
+        let spotlight = self.spotlight.as_ref()?;
+        self.peer(&spotlight.peer_id).map(|_| spotlight.clone())
     }
     pub fn peer(&self, peer_id: &str) -> Option<&Peer> {
         self.peers.iter().find(|p| p.peer_id == peer_id)
@@ -211,4 +218,7 @@ pub struct JoinOutcome {
     /// Who speaks now, when someone has (see `LiveRoom::active_speaker`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active_speaker: Option<ActiveSpeakerView>,
+    /// Whom a host put in the spotlight, while they are here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spotlight: Option<crate::rooms::SpotlightView>,
 }

@@ -111,6 +111,10 @@ fn the_largest_answers_fit_well_under_the_outbox() {
         resumed: false,
         recording: true,
         active_speaker: None,
+        spotlight: Some(crate::rooms::SpotlightView {
+            peer_id: Uuid::new_v4().to_string(),
+            source: crate::rooms::SpotlightSource::Screen,
+        }),
     };
     let history = ChatHistory {
         messages: chat_page(&chat, CHAT_PAGE_MESSAGES as usize, CHAT_PAGE_BYTES),

@@ -169,6 +169,15 @@ pub async fn dispatch(
                 .map(|()| Empty {})
         }),
 
+        "set-spotlight" => request!(ctx, SpotlightRequest, |sig, _conn, id, req| async {
+            let target = req.peer_id.as_deref().map(|peer| (peer, req.source));
+            sig.app
+                .hub
+                .set_spotlight(&id, room_id(&req.room_id)?, target)
+                .await
+                .map(|()| Empty {})
+        }),
+
         "close-room" => request!(ctx, RoomRequest, |sig, _conn, id, req| async {
             sig.app
                 .hub

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::rooms::{HostAction, SignalError};
+use crate::rooms::{HostAction, SignalError, SpotlightSource};
 
 /// Longest room id accepted on the wire (ids are UUIDs or short slugs).
 const MAX_ROOM_ID: usize = 64;
@@ -59,6 +59,17 @@ pub struct HostActionRequest {
     pub peer_id: String,
     #[serde(default)]
     pub producer_id: Option<String>,
+}
+
+/// `set-spotlight`: `peerId` absent or null takes the spotlight away.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpotlightRequest {
+    pub room_id: String,
+    #[serde(default)]
+    pub peer_id: Option<String>,
+    #[serde(default)]
+    pub source: SpotlightSource,
 }
 
 /// `webrtc-offer`, `webrtc-answer`, `ice-candidate`.
