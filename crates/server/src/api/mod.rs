@@ -13,6 +13,7 @@ pub mod extract;
 pub mod files;
 pub mod health;
 pub mod live;
+pub mod members;
 pub mod metrics;
 pub mod paging;
 pub mod recordings;
@@ -80,6 +81,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(users::router())
                 .merge(rooms::router())
                 .merge(live::router())
+                .merge(members::router())
                 .merge(recordings::router())
                 .merge(exports::router())
                 .merge(room_recording::router())
