@@ -7,7 +7,7 @@
 //! (`RoomHub::reconcile_room`).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -353,15 +353,28 @@ fn roster_lines(text: &str) -> Vec<(u32, String, Option<String>)> {
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 415, description = "not sent as text/csv (or text/plain)", body = ErrorBody),
               (status = 422, description = "not UTF-8 text, or too many rows", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn import_roster(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
+    headers: HeaderMap,
     Body(body): Body,
 ) -> ApiResult<Json<ImportReport>> {
     let room = roster_room(&state, &caller, &id).await?;
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !matches!(media_type.as_deref(), Some("text/csv" | "text/plain")) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the roster as text/csv",
+        ));
+    }
     if body.len() > MAX_ROSTER_CSV_BYTES {
         return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,
