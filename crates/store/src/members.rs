@@ -93,6 +93,14 @@ impl TryFrom<InvitationRow> for Invitation {
 const MEMBER_SELECT: &str = "SELECT m.room_id, m.user_id, u.email, u.display_name, m.role, m.added_at \
      FROM room_members m JOIN users u ON u.id = m.user_id";
 
+/// A change meant for one row: [`StoreError::NotFound`] if it found none.
+fn one_row(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
@@ -166,10 +174,7 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done)
     }
 
     /// The room's members by name, at most `limit`.
@@ -222,10 +227,7 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done)
     }
 
     pub async fn list_pending_members(
@@ -335,10 +337,7 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done)
     }
 
     /// The invitation a token's hash names, whatever its state.

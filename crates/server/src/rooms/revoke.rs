@@ -37,24 +37,36 @@ impl RoomHub {
     pub async fn revoke_user(&self, user_id: Uuid, reason: &str) {
         for (room_id, arc) in self.live_slots() {
             let mut slot = arc.lock().await;
-            let Some(live) = slot.live.as_ref() else {
-                continue;
-            };
-            let peers: Vec<(String, Option<String>)> = live
-                .peers
-                .iter()
-                .filter(|p| p.user_id == user_id)
-                .map(|p| (p.peer_id.clone(), p.conn.clone()))
-                .collect();
-            for (peer_id, conn) in peers {
-                self.publish(
-                    conn.into_iter().collect(),
-                    SESSION_REVOKED,
-                    json!({ "reason": reason }),
-                );
-                self.remove_peer(&room_id, &arc, &mut slot, &peer_id, "account revoked")
-                    .await;
-            }
+            let told = (SESSION_REVOKED, json!({ "reason": reason }));
+            self.take_out(&room_id, &arc, &mut slot, user_id, told, "account revoked")
+                .await;
+        }
+    }
+
+    /// Takes every peer of `user_id` out of the room: each connection is
+    /// told `told` (event, payload) first, the others get `peer-left`.
+    async fn take_out(
+        &self,
+        room_id: &str,
+        arc: &Arc<Mutex<Slot>>,
+        slot: &mut Slot,
+        user_id: Uuid,
+        told: (&'static str, serde_json::Value),
+        why: &str,
+    ) {
+        let Some(live) = slot.live.as_ref() else {
+            return;
+        };
+        let peers: Vec<(String, Option<String>)> = live
+            .peers
+            .iter()
+            .filter(|p| p.user_id == user_id)
+            .map(|p| (p.peer_id.clone(), p.conn.clone()))
+            .collect();
+        for (peer_id, conn) in peers {
+            self.publish(conn.into_iter().collect(), told.0, told.1.clone());
+            tracing::info!(room_id, peer_id, why, "peer taken out of the room");
+            self.remove_peer(room_id, arc, slot, &peer_id, why).await;
         }
     }
 
@@ -124,22 +136,19 @@ impl RoomHub {
                     .await;
                 continue;
             }
-            let peers: Vec<(String, Option<String>)> = live
-                .peers
-                .iter()
-                .filter(|p| p.user_id == user_id)
-                .map(|p| (p.peer_id.clone(), p.conn.clone()))
-                .collect();
-            for (peer_id, conn) in peers {
-                self.publish(
-                    conn.into_iter().collect(),
-                    "removed",
-                    json!({ "reason": "you are no longer a member of this class" }),
-                );
-                tracing::info!(room_id, peer_id, "peer removed: no longer a member");
-                self.remove_peer(room_id, &arc, &mut slot, &peer_id, "no longer a member")
-                    .await;
-            }
+            let told = (
+                "removed",
+                json!({ "reason": "you are no longer a member of this class" }),
+            );
+            self.take_out(
+                room_id,
+                &arc,
+                &mut slot,
+                user_id,
+                told,
+                "no longer a member",
+            )
+            .await;
         }
     }
 
