@@ -348,13 +348,14 @@ fn roster_lines(text: &str) -> Vec<(u32, String, Option<String>)> {
 
 /// Import a roster (owner or admin): CSV, one `email[,role]` per line
 /// (role `student` by default, or `co_teacher`), an optional header line.
-/// At most 64 KiB and 500 rows; each row's result is reported.
+/// At most 64 KiB and 500 rows; each row's result is reported (a file of
+/// which no row could be added is a 422).
 #[utoipa::path(post, path = "/rooms/{id}/members/import", tag = "rooms", params(("id" = String, Path)),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 415, description = "not sent as text/csv (or text/plain)", body = ErrorBody),
-              (status = 422, description = "not UTF-8 text, or too many rows", body = ErrorBody)),
+              (status = 422, description = "not UTF-8 text, too many rows, or no row could be added", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn import_roster(
     State(state): State<AppState>,
@@ -439,6 +440,19 @@ async fn import_roster(
             }
         };
         report.rows.push(row);
+    }
+    // A file of which no line is an address (JSON, a number, a table
+    // without e-mails) is not a roster: refused as a whole, like any
+    // body of the wrong shape (it changed nothing).
+    if report.errors > 0 && report.added == 0 && report.invited_not_registered == 0 {
+        let first = report
+            .rows
+            .iter()
+            .find_map(|r| Some(format!("line {}: {}", r.line, r.error.as_deref()?)))
+            .unwrap_or_default();
+        return Err(ApiError::validation(format!(
+            "no line of this file is an address that could be added ({first})"
+        )));
     }
     tracing::info!(room_id = %room.id, added = report.added, invited = report.invited_not_registered,
         errors = report.errors, "roster imported");
