@@ -28,6 +28,40 @@ export interface RoomSettings {
   allowStudentVideo: boolean;
   allowStudentScreen: boolean;
   autoRecord: boolean;
+  /** Who may find and join the room besides its owner and admins. */
+  access: "members" | "signed_in";
+}
+
+export type MemberRole = "student" | "co_teacher";
+
+export interface Member {
+  userId: string;
+  email: string;
+  displayName: string;
+  role: MemberRole;
+  addedAt: string;
+}
+
+export interface Roster {
+  members: Member[];
+  pending: { email: string; role: MemberRole; addedAt: string }[];
+}
+
+export interface Invitation {
+  id: string;
+  roomId: string;
+  role: MemberRole;
+  createdAt: string;
+  expiresAt: string;
+  maxUses?: number;
+  uses: number;
+}
+
+export interface ImportReport {
+  added: number;
+  invitedNotRegistered: number;
+  errors: number;
+  rows: { line: number; email: string; result: "added" | "invited_not_registered" | "error"; error?: string }[];
 }
 
 export interface Room {
@@ -37,6 +71,8 @@ export interface Room {
   status: "open" | "live" | "closed";
   settings: RoomSettings;
   createdAt: string;
+  /** The caller's role on the roster (one room's answer only). */
+  memberRole?: MemberRole;
 }
 
 export interface Page<T> {
@@ -74,6 +110,11 @@ interface Stored {
 }
 
 /** An API failure with the server's stable code (or `unreachable`). */
+/** A request body sent as `text/csv` rather than JSON. */
+export class CsvBody {
+  constructor(readonly text: string) {}
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -236,14 +277,16 @@ export class Api {
 
   private async raw<T>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
     let res: Response;
+    // A CSV file goes as it is; everything else as JSON.
+    const csv = body instanceof CsvBody;
     try {
       res = await fetch(`/api/v1${path}`, {
         method,
         headers: {
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...(body === undefined ? {} : { "content-type": csv ? "text/csv" : "application/json" }),
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : csv ? (body as CsvBody).text : JSON.stringify(body),
       });
     } catch {
       throw new ApiError(0, "unreachable", "The server cannot be reached. Check your connection and try again.");
@@ -263,8 +306,36 @@ export class Api {
   }
 
   // Rooms and users.
-  rooms(q = ""): Promise<Page<Room>> {
-    return this.call("GET", `/rooms?perPage=100${q ? `&q=${encodeURIComponent(q)}` : ""}`);
+  rooms(q = "", mine = false): Promise<Page<Room>> {
+    return this.call("GET", `/rooms?perPage=100${q ? `&q=${encodeURIComponent(q)}` : ""}${mine ? "&mine=true" : ""}`);
+  }
+  // A room's roster and invitation links.
+  roster(id: string): Promise<Roster> {
+    return this.call("GET", `/rooms/${encodeURIComponent(id)}/members`);
+  }
+  addMember(id: string, email: string, role: MemberRole): Promise<{ result: "added" | "invited_not_registered" }> {
+    return this.call("POST", `/rooms/${encodeURIComponent(id)}/members`, { email, role });
+  }
+  removeMember(id: string, userId: string): Promise<void> {
+    return this.call("DELETE", `/rooms/${encodeURIComponent(id)}/members/${encodeURIComponent(userId)}`);
+  }
+  removePending(id: string, email: string): Promise<void> {
+    return this.call("DELETE", `/rooms/${encodeURIComponent(id)}/pending-members/${encodeURIComponent(email)}`);
+  }
+  importRoster(id: string, csv: string): Promise<ImportReport> {
+    return this.call("POST", `/rooms/${encodeURIComponent(id)}/members/import`, new CsvBody(csv));
+  }
+  invitations(id: string): Promise<Invitation[]> {
+    return this.call("GET", `/rooms/${encodeURIComponent(id)}/invitations`);
+  }
+  createInvitation(id: string, options: { role: MemberRole; expiresInHours: number; maxUses?: number }): Promise<{ invitation: Invitation; token: string; path: string }> {
+    return this.call("POST", `/rooms/${encodeURIComponent(id)}/invitations`, options);
+  }
+  revokeInvitation(id: string, invitationId: string): Promise<void> {
+    return this.call("DELETE", `/rooms/${encodeURIComponent(id)}/invitations/${encodeURIComponent(invitationId)}`);
+  }
+  acceptInvitation(token: string): Promise<{ roomId: string; title: string; role?: MemberRole }> {
+    return this.call("POST", `/invitations/${encodeURIComponent(token)}/accept`);
   }
   room(id: string): Promise<Room> {
     return this.call("GET", `/rooms/${encodeURIComponent(id)}`);

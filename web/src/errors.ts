@@ -37,7 +37,7 @@ export function mediaDevices(): MediaDevices {
   return navigator.mediaDevices;
 }
 
-export function describe(err: unknown, context: "login" | "code" | "register" | "join" | "media" | "screen" | "other" = "other"): string {
+export function describe(err: unknown, context: "login" | "code" | "register" | "join" | "invite" | "media" | "screen" | "other" = "other"): string {
   if (err instanceof ApiError || err instanceof SignalError) {
     switch (err.code) {
       case "unreachable":
@@ -65,7 +65,10 @@ export function describe(err: unknown, context: "login" | "code" | "register" | 
       case "room_closed":
         return "This room is closed. The instructor has to reopen it before anyone can join.";
       case "not_found":
-        return context === "join" ? "This room does not exist (check the link)." : "That was not found.";
+        if (context === "join") return "This class does not exist, or you are not one of its members. Ask your teacher for an invitation link.";
+        // The server says why a link does not work (expired, withdrawn, used up) in words meant for people.
+        if (context === "invite") return capitalise(err.message);
+        return "That was not found.";
       case "forbidden":
         if (context === "join" && /removed/i.test(err.message)) return "A host removed you from this session.";
         if (/disabled/i.test(err.message)) return "This account is disabled. Ask an administrator to enable it.";

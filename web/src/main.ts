@@ -10,6 +10,7 @@ import { adminView } from "./views/admin";
 import { afterClassIndex, sessionsView, sessionView } from "./views/afterclass";
 import { registerView, signInView } from "./views/auth";
 import { lobbyView } from "./views/lobby";
+import { inviteView, membersView } from "./views/members";
 
 const api = new Api();
 const app = document.getElementById("app")!;
@@ -67,6 +68,11 @@ async function route(): Promise<void> {
     const why = "Your role requires two-factor sign-in. Turn it on below to continue.";
     return show(withHeader(accountView(api, go, message || why)), "Account");
   }
+  // Classes: an invitation link, a room's members page.
+  const inviteMatch = /^\/invite\/([^/]+)$/.exec(path);
+  if (inviteMatch) return show(withHeader(inviteView(api, decodeURIComponent(inviteMatch[1]), go)), "Invitation");
+  const membersMatch = /^\/rooms\/([^/]+)\/members$/.exec(path);
+  if (membersMatch) return show(withHeader(membersView(api, decodeURIComponent(membersMatch[1]))), "Members");
   const roomMatch = /^\/rooms\/([^/]+)$/.exec(path);
   if (roomMatch) return enterRoom(decodeURIComponent(roomMatch[1]));
   // After class (views/afterclass.ts).

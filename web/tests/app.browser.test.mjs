@@ -170,6 +170,7 @@ test("a class in the browser: join, see everyone, chat, hands, mute, screen shar
   await signIn(teacher, "teacher@example.org", "Tq7-vB2k-9wZr-teacher@example.org");
   await teacher.getByLabel("Title").fill("Physics 101");
   await teacher.getByLabel("Students may share their screen").check();
+  await teacher.getByLabel("Who may join").selectOption("signed_in");
   await teacher.getByRole("button", { name: "Create room" }).click();
   await joinFromLobby(teacher, "Physics 101");
   // Nobody watches the teacher yet: the SFU tells her page (after its hold)
@@ -334,11 +335,13 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   const prof = await person("prof");
   await signIn(prof, "prof@example.org", "Tq7-vB2k-9wZr-prof@example.org");
   await prof.getByLabel("Title").fill("   "); // passes the browser's check, not the server's
+  await prof.getByLabel("Who may join").selectOption("signed_in");
   await prof.getByRole("button", { name: "Create room" }).click();
   await prof.getByRole("alert").filter({ hasText: "The title must not be empty." }).waitFor();
   forgive(/422/); // that refusal was the point
   await prof.getByLabel("Title").fill("Office hours");
   await prof.getByLabel("Most participants").fill("1");
+  await prof.getByLabel("Who may join").selectOption("signed_in");
   await prof.getByRole("button", { name: "Create room" }).click();
   await joinFromLobby(prof, "Office hours");
   await signIn(eve, "eve@example.org", "Tq7-vB2k-9wZr-eve@example.org");
@@ -430,6 +433,7 @@ test("a page that is not a secure context: told HTTPS is needed, still watches a
   const host = await person("host");
   await signIn(host, "host@example.org", "Tq7-vB2k-9wZr-host@example.org");
   await host.getByLabel("Title").fill("Plain HTTP class");
+  await host.getByLabel("Who may join").selectOption("signed_in");
   await host.getByRole("button", { name: "Create room" }).click();
   await joinFromLobby(host, "Plain HTTP class");
 
@@ -552,6 +556,7 @@ test("away longer than the reconnect grace and the token's life: back as a new p
     const gil = await person("gil");
     await signInAt(gil, "gil@example.org");
     await gil.getByLabel("Title").fill("Late lab");
+    await gil.getByLabel("Who may join").selectOption("signed_in");
     await gil.getByRole("button", { name: "Create room" }).click();
     await joinFromLobby(gil, "Late lab");
     const hal = await person("hal");
@@ -592,4 +597,42 @@ test("away longer than the reconnect grace and the token's life: back as a new p
     await Promise.all(contexts.splice(0).map((c) => c.close()));
     short.stop();
   }
+});
+
+test("classes: an invitation link makes a member who joins; a non-member is refused in words", { timeout: 90_000 }, async () => {
+  await vtp.user("kim@example.org", "instructor");
+  await vtp.user("lou@example.org");
+  await vtp.user("mia@example.org");
+  const refused = []; // the outsider's 404s are the point
+  // The teacher makes a class (members only, the default) and an invitation link for it.
+  const kim = await person("kim");
+  await signIn(kim, "kim@example.org", "Tq7-vB2k-9wZr-kim@example.org");
+  await kim.getByLabel("Title").fill("Biology 2");
+  await kim.getByRole("button", { name: "Create room" }).click();
+  await kim.getByRole("link", { name: "Members of Biology 2" }).click();
+  await kim.getByRole("heading", { name: "Members of Biology 2" }).waitFor();
+  await kim.getByLabel("Most uses (empty: no limit)").fill("5");
+  await kim.getByRole("button", { name: "Make a link" }).click();
+  const link = await kim.getByLabel("The new invitation link").inputValue();
+  assert.match(link, /\/invite\/[A-Za-z0-9_-]{43}$/);
+  await kim.getByRole("link", { name: "Back to the rooms" }).click();
+  await joinFromLobby(kim, "Biology 2");
+  const roomUrl = kim.url();
+
+  // A student who is no member neither sees the class nor gets in by its address.
+  const lou = await person("lou", { errors: refused });
+  await signIn(lou, "lou@example.org", "Tq7-vB2k-9wZr-lou@example.org");
+  assert.equal(await lou.getByRole("link", { name: "Join Biology 2" }).count(), 0);
+  await lou.goto(roomUrl);
+  await lou.getByText("you are not one of its members").waitFor();
+
+  // A student who opens the link signs in, becomes a member and is in the room.
+  const mia = await person("mia", { errors: refused });
+  await mia.goto(link);
+  await mia.getByLabel("E-mail").fill("mia@example.org");
+  await mia.getByLabel("Password").fill("Tq7-vB2k-9wZr-mia@example.org");
+  await mia.getByRole("button", { name: "Sign in" }).click();
+  await mia.locator(".room[data-joined]").waitFor();
+  assert.equal(new URL(mia.url()).pathname, new URL(roomUrl).pathname);
+  await kim.getByText("mia", { exact: false }).first().waitFor();
 });

@@ -58,6 +58,7 @@ async function teacherInRoom(name, title) {
   const page = await person(name);
   await signIn(page, vtp.base, email);
   await fill(page, "Title", title);
+  await fill(page, "Who may join", "signed_in");
   await clickButton(page, "Create room");
   await joinFromLobby(page, title);
   return page;

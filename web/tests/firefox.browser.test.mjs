@@ -75,6 +75,7 @@ const tabAsScreen = (page) =>
 async function openRoom(page, email, title) {
   await signIn(page, vtp.base, email);
   await fill(page, "Title", title);
+  await fill(page, "Who may join", "signed_in");
   await clickButton(page, "Create room");
   await joinFromLobby(page, title);
 }

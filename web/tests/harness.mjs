@@ -116,8 +116,9 @@ export class Vtp {
     return { token: login.body.accessToken, id: login.body.user.id, email };
   }
 
+  /** A room of the holder of `token`, open to anyone signed in unless `settings.access` says otherwise. */
   async room(token, settings) {
-    const r = await this.http("POST", "/api/v1/rooms", { title: "JS room", ...(settings ? { settings } : {}) }, token);
+    const r = await this.http("POST", "/api/v1/rooms", { title: "JS room", settings: { access: "signed_in", ...(settings ?? {}) } }, token);
     if (r.status !== 201) throw new Error(JSON.stringify(r.body));
     return r.body.id;
   }

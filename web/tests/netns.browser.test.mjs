@@ -207,6 +207,7 @@ test("over HTTPS (a certificate VTP got from pebble over ACME) from another host
   assert.equal(check.path, "udp", JSON.stringify(check));
   assert.match(check.text, /reach the class directly/);
   await teacher.getByLabel("Title").fill("Geography");
+  await teacher.getByLabel("Who may join").selectOption("signed_in");
   await teacher.getByRole("button", { name: "Create room" }).click();
   await joinRoom(teacher, "Geography");
 
@@ -294,6 +295,7 @@ test("plain HTTP off loopback: the server warns, the page says HTTPS is needed",
     const page = await person("studentA", "ida");
     await signIn(page, `http://${ADDR.server}:8080`, "ida@example.org");
     await page.getByLabel("Title").fill("History");
+    await page.getByLabel("Who may join").selectOption("signed_in");
     await page.getByRole("button", { name: "Create room" }).click();
     await joinRoom(page, "History");
     await page.getByText("This page must be opened over HTTPS to use your camera and microphone").first().waitFor();

@@ -120,7 +120,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut tokens = Vec::with_capacity(rooms);
     let run_id = std::process::id();
     for r in 0..rooms {
-        let room = post(&http, format!("{base}/api/v1/rooms"), Some(&teacher), json!({ "title": format!("load {r}"), "settings": { "maxParticipants": args.room_size + 1 } })).await?;
+        let room = post(&http, format!("{base}/api/v1/rooms"), Some(&teacher), json!({ "title": format!("load {r}"), "settings": { "maxParticipants": args.room_size + 1, "access": "signed_in" } })).await?;
         room_ids.push(room["id"].as_str().context("room id")?.to_string());
         let email = format!("load-{run_id}-{r}@example.org");
         let reg = post(&http, format!("{base}/api/v1/auth/register"), None, json!({ "email": email, "password": "load-Tq7-vB2k-9wZr", "displayName": format!("Student {r}") })).await?;

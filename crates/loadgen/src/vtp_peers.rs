@@ -191,7 +191,9 @@ pub async fn create_room(
         http,
         format!("{base}/api/v1/rooms"),
         Some(token),
-        json!({ "title": title, "settings": { "maxParticipants": capacity } }),
+        // The load's students are no members of the class: the room is
+        // open to anyone signed in.
+        json!({ "title": title, "settings": { "maxParticipants": capacity, "access": "signed_in" } }),
     )
     .await?;
     Ok(room["id"].as_str().context("room id")?.to_string())

@@ -15,7 +15,7 @@ async fn rooms_lifecycle() {
     let (_, student) = s.user("sue@example.org", Role::Student).await;
 
     let (status, room) = s
-        .post("/api/v1/rooms", Some(&owner), json!({ "title": "  Physics 101 ", "slug": "physics-101", "settings": { "maxParticipants": 30 } }))
+        .post("/api/v1/rooms", Some(&owner), json!({ "title": "  Physics 101 ", "slug": "physics-101", "settings": { "maxParticipants": 30, "access": "signed_in" } }))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{room}");
     assert_eq!(room["id"], "physics-101");
@@ -24,7 +24,7 @@ async fn rooms_lifecycle() {
     assert_eq!(room["status"], "open");
     assert_eq!(
         room["settings"],
-        json!({ "maxParticipants": 30, "allowStudentVideo": true, "allowStudentScreen": false, "autoRecord": false, "recordingAccess": "participants" })
+        json!({ "maxParticipants": 30, "allowStudentVideo": true, "allowStudentScreen": false, "autoRecord": false, "recordingAccess": "participants", "access": "signed_in" })
     );
 
     let (status, taken) = s
@@ -40,7 +40,7 @@ async fn rooms_lifecycle() {
         .post(
             "/api/v1/rooms",
             Some(&other),
-            json!({ "title": "Chemistry" }),
+            json!({ "title": "Chemistry", "settings": { "access": "signed_in" } }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -53,12 +53,12 @@ async fn rooms_lifecycle() {
         s.post(
             "/api/v1/rooms",
             Some(&owner),
-            json!({ "title": format!("Extra {i}") }),
+            json!({ "title": format!("Extra {i}"), "settings": { "access": "signed_in" } }),
         )
         .await;
     }
 
-    // Everyone signed in can list and filter.
+    // Everyone signed in can list and filter the rooms open to them.
     let (_, page) = s
         .get("/api/v1/rooms?perPage=2&page=2", Some(&student))
         .await;

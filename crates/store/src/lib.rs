@@ -14,6 +14,7 @@
 mod backup;
 mod error;
 mod exports;
+mod members;
 mod model;
 mod pool;
 mod recording_storage;

@@ -281,6 +281,145 @@ pub struct RoomSettings {
     pub auto_record: bool,
     /// Who may watch the room's recordings besides admins and the owner.
     pub recording_access: RecordingAccess,
+    /// Who may find and join the room besides its owner and admins.
+    pub access: RoomAccess,
+}
+
+/// Who may find and join a room besides its owner and the admins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RoomAccess {
+    /// Its members only (a class with a roster): the default of new rooms.
+    #[default]
+    Members,
+    /// Anyone signed in (what every room was before members existed).
+    SignedIn,
+}
+
+impl RoomAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomAccess::Members => "members",
+            RoomAccess::SignedIn => "signed_in",
+        }
+    }
+}
+
+impl FromStr for RoomAccess {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "members" => Ok(RoomAccess::Members),
+            "signed_in" => Ok(RoomAccess::SignedIn),
+            other => Err(format!(
+                "unknown room access {other:?} (expected members or signed_in)"
+            )),
+        }
+    }
+}
+
+/// A member's role in one room (a class): students attend, co-teachers are
+/// hosts like the owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    Student,
+    CoTeacher,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Student => "student",
+            MemberRole::CoTeacher => "co_teacher",
+        }
+    }
+}
+
+impl FromStr for MemberRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "student" => Ok(MemberRole::Student),
+            "co_teacher" => Ok(MemberRole::CoTeacher),
+            other => Err(format!(
+                "unknown member role {other:?} (expected student or co_teacher)"
+            )),
+        }
+    }
+}
+
+/// Most members (and pending members) one room may have.
+pub const MAX_ROOM_MEMBERS: u64 = 2000;
+/// Most invitation links of one room that are neither expired nor revoked.
+pub const MAX_ROOM_INVITATIONS: u64 = 50;
+
+/// A member of a room, with their account's name and address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomMember {
+    pub room_id: String,
+    pub user_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: MemberRole,
+    pub added_at: DateTime<Utc>,
+}
+
+/// An address added to a room's roster before it had an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingMember {
+    pub room_id: String,
+    pub email: String,
+    pub role: MemberRole,
+    pub added_at: DateTime<Utc>,
+}
+
+/// An invitation link of a room (its token is never stored, only its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub room_id: String,
+    pub role: MemberRole,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone)]
+pub struct NewInvitation {
+    pub room_id: String,
+    /// SHA-256 of the link's token, hex.
+    pub token_hash: String,
+    pub role: MemberRole,
+    pub created_by: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub max_uses: Option<u32>,
+}
+
+impl fmt::Debug for NewInvitation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewInvitation")
+            .field("room_id", &self.room_id)
+            .field("token_hash", &"<redacted>")
+            .field("role", &self.role)
+            .field("expires_at", &self.expires_at)
+            .field("max_uses", &self.max_uses)
+            .finish()
+    }
+}
+
+/// Why an invitation link cannot be used (the caller words it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvitationRefusal {
+    Unknown,
+    Revoked,
+    Expired,
+    UsedUp,
 }
 
 /// Who may see a room's recordings, besides admins and the room's owner.
@@ -325,6 +464,7 @@ impl Default for RoomSettings {
             allow_student_screen: false,
             auto_record: false,
             recording_access: RecordingAccess::Participants,
+            access: RoomAccess::Members,
         }
     }
 }
@@ -361,6 +501,11 @@ pub struct RoomQuery {
     pub owner_id: Option<Uuid>,
     /// Case-insensitive substring of the title.
     pub search: Option<String>,
+    /// Only rooms this user may see: owned, a member of, or open to anyone
+    /// signed in (`None`: every room, for admins).
+    pub visible_to: Option<Uuid>,
+    /// Only rooms this user owns or is a member of ("my classes").
+    pub member_of: Option<Uuid>,
     /// Newest first: by `created_at`, then id, both descending.
     pub paging: Paging<RoomKey>,
 }

@@ -24,14 +24,20 @@ const RECORDING_COLUMNS: &str = "id, room_id, session_id, started_by, started_at
      state, bytes, duration_ms, manifest, error, updated_at";
 
 /// The visibility rule, for a viewer bound as `$v` (user id, NULL: no
-/// restriction) and `$a` (whether the viewer is an admin). `->>` on the
-/// settings works on both backends (SQLite ≥ 3.38 reads `'key'` as `'$.key'`).
+/// restriction) and `$a` (whether the viewer is an admin): the room's
+/// owner, or someone who attended the session (as a host, or at all when
+/// `recordingAccess` is `participants`) and may still see the room (its
+/// member, or anyone signed in when its `access` is `signed_in`). `->>` on
+/// the settings works on both backends (SQLite ≥ 3.38 reads `'key'` as
+/// `'$.key'`).
 fn visible(v: u8, a: u8) -> String {
     format!(
         "(${v} IS NULL OR ${a} OR EXISTS (SELECT 1 FROM rooms ro WHERE ro.id = rec.room_id AND \
-         (ro.owner_id = ${v} OR EXISTS (SELECT 1 FROM participants p \
+         (ro.owner_id = ${v} OR (EXISTS (SELECT 1 FROM participants p \
          WHERE p.session_id = rec.session_id AND p.user_id = ${v} AND (p.room_role = 'host' \
-         OR COALESCE(ro.settings ->> 'recordingAccess', 'participants') = 'participants')))))"
+         OR COALESCE(ro.settings ->> 'recordingAccess', 'participants') = 'participants')) \
+         AND (COALESCE(ro.settings ->> 'access', 'members') = 'signed_in' \
+         OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = ro.id AND m.user_id = ${v}))))))"
     )
 }
 

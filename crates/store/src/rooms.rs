@@ -39,8 +39,16 @@ impl TryFrom<RoomRow> for Room {
     }
 }
 
+// $4: only rooms this user may see; $5: only rooms this user owns or is a
+// member of. Every room has `settings.access` (the 0007 migration set it on
+// older rooms); the COALESCE only keeps a hand-edited row members only.
 const ROOM_FILTER: &str = "($1 IS NULL OR status = $1) AND ($2 IS NULL OR owner_id = $2) \
-     AND ($3 IS NULL OR LOWER(title) LIKE $3 ESCAPE '\\')";
+     AND ($3 IS NULL OR LOWER(title) LIKE $3 ESCAPE '\\') \
+     AND ($4 IS NULL OR owner_id = $4 \
+          OR COALESCE(settings ->> 'access', 'members') = 'signed_in' \
+          OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = rooms.id AND m.user_id = $4)) \
+     AND ($5 IS NULL OR owner_id = $5 \
+          OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = rooms.id AND m.user_id = $5))";
 
 impl Store {
     /// Creates a room in status `open`. A taken id gives [`StoreError::Conflict`].
@@ -81,8 +89,8 @@ impl Store {
         let (after_at, after_id) = query.paging.after().cloned().unzip();
         let list_sql = format!(
             "SELECT {ROOM_COLUMNS} FROM rooms WHERE {ROOM_FILTER} \
-             AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) \
-             ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7"
+             AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7)) \
+             ORDER BY created_at DESC, id DESC LIMIT $8 OFFSET $9"
         );
         let count_sql = format!("SELECT COUNT(*) FROM rooms WHERE {ROOM_FILTER}");
         let (rows, total): (Vec<RoomRow>, i64) = on_pool!(self, pool => {
@@ -90,6 +98,8 @@ impl Store {
                 .bind(status)
                 .bind(query.owner_id)
                 .bind(search.as_deref())
+                .bind(query.visible_to)
+                .bind(query.member_of)
                 .bind(after_at)
                 .bind(after_id.as_deref())
                 .bind(query.paging.fetch())
@@ -100,6 +110,8 @@ impl Store {
                 .bind(status)
                 .bind(query.owner_id)
                 .bind(search.as_deref())
+                .bind(query.visible_to)
+                .bind(query.member_of)
                 .fetch_one(pool)
                 .await?;
             (rows, total)

@@ -99,7 +99,12 @@ impl Store {
             StoreError::Conflict(_) => StoreError::Conflict("e-mail already registered".into()),
             other => other,
         })?;
-        row.try_into()
+        let user: User = row.try_into()?;
+        // Rooms that added this address before it had an account: the new
+        // account is their member now, however it was created.
+        self.claim_pending_members(&user.email, user.id, now)
+            .await?;
+        Ok(user)
     }
 
     pub async fn user_by_id(&self, id: Uuid) -> Result<User, StoreError> {

@@ -39,6 +39,9 @@ async fn room(store: &Store, id: &str, owner: &User, access: RecordingAccess) ->
                 owner_id: owner.id,
                 settings: RoomSettings {
                     recording_access: access,
+                    // Attendees see recordings only of rooms they may
+                    // still see: this one is open to anyone signed in.
+                    access: vtp_store::RoomAccess::SignedIn,
                     ..Default::default()
                 },
             },

@@ -110,6 +110,9 @@ async fn the_first_release_database_migrates_forward_intact() {
         room.settings.recording_access,
         RecordingAccess::Participants
     );
+    // Rooms from before classes stay open to anyone signed in (0007).
+    assert_eq!(room.settings.access, vtp_store::RoomAccess::SignedIn);
+    assert!(store.list_members("maths-7b", 10).await.unwrap().is_empty());
 
     // The session, its attendance and its chat.
     let session = store.session_by_id(SESSION).await.unwrap();

@@ -12,7 +12,8 @@ export function signInView(api: Api, go: (path: string) => void, message = ""): 
   const form = h("form", { class: "card narrow", "aria-labelledby": "signin-title" },
     h("h1", { id: "signin-title" }, "Sign in to VTP"),
     problem, email.wrap, password.wrap, submit,
-    h("p", {}, "No account yet? ", h("a", { href: "/register", "data-link": true }, "Create one")),
+    // The page to come back to (an invitation link, say) survives the detour through registering.
+    h("p", {}, "No account yet? ", h("a", { href: `/register${location.search}`, "data-link": true }, "Create one")),
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -84,7 +85,8 @@ export function registerView(api: Api, go: (path: string) => void): HTMLElement 
     submit.disabled = true;
     try {
       await api.register(email.input.value, password.input.value, name.input.value);
-      go("/");
+      const next = new URLSearchParams(location.search).get("next");
+      go(next && next.startsWith("/") && !next.startsWith("//") ? next : "/");
     } catch (err) {
       problem.show(describe(err, "register"));
     } finally {

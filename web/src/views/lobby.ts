@@ -1,5 +1,6 @@
-// The lobby: rooms you can join with live head counts; instructors and
-// admins create rooms and edit their own.
+// The lobby: your classes (rooms you own or are a member of) and the rooms
+// you can join, with live head counts; instructors and admins create rooms
+// and edit their own (and manage who is in them: views/members.ts).
 import type { Api, Room } from "../api";
 import { alertBox, button, field, h, replace } from "../dom";
 import { connectivityCard } from "../connectivity";
@@ -12,6 +13,9 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
   const user = api.user!;
   const canCreate = user.role === "instructor" || user.role === "admin";
   const list = h("ul", { class: "rooms", "aria-label": "Rooms" }, h("li", { class: "muted" }, "Loading rooms…"));
+  const classes = h("ul", { class: "rooms", "aria-label": "My classes" }, h("li", { class: "muted" }, "Loading your classes…"));
+  /** Ids of the caller's classes: listed under "My classes", not again below. */
+  let mine = new Set<string>();
   const problem = alertBox();
   if (message) problem.show(message, "info");
   const counts = new Map<string, number>();
@@ -24,7 +28,9 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
     try {
       // Live classes first, closed rooms last (newest first within each, as the API lists them).
       const rank = { live: 0, open: 1, closed: 2 } as const;
-      rooms = (await api.rooms()).items.sort((a, b) => rank[a.status] - rank[b.status]);
+      const [all, own] = await Promise.all([api.rooms(), api.rooms("", true)]);
+      rooms = all.items.sort((a, b) => rank[a.status] - rank[b.status]);
+      mine = new Set(own.items.map((r) => r.id));
       await Promise.all(
         rooms
           .filter((r) => r.status === "live")
@@ -32,7 +38,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
       );
       for (const r of rooms) if (r.status !== "live") counts.set(r.id, 0);
       // Rebuild only when the rooms changed, and never under someone typing in a form.
-      const now = rooms.map((r) => `${r.id}|${r.status}|${r.title}`).join("\n");
+      const now = rooms.map((r) => `${r.id}|${r.status}|${r.title}|${mine.has(r.id)}`).join("\n");
       if (now !== shown && editing === null) render();
       else updateStates();
     } catch (err) {
@@ -54,29 +60,39 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
   };
 
   const render = () => {
-    shown = rooms.map((r) => `${r.id}|${r.status}|${r.title}`).join("\n");
-    if (rooms.length === 0) {
-      replace(list, h("li", { class: "muted" }, canCreate ? "No rooms yet: create the first one above." : "No rooms yet. Your instructor will create one."));
-      return;
+    shown = rooms.map((r) => `${r.id}|${r.status}|${r.title}|${mine.has(r.id)}`).join("\n");
+    const own = rooms.filter((r) => mine.has(r.id));
+    const others = rooms.filter((r) => !mine.has(r.id));
+    if (own.length === 0) {
+      const none = rooms.length === 0
+        ? canCreate ? "No rooms yet: create the first one above." : "No rooms yet. Your instructor will create one, or send you an invitation link."
+        : canCreate ? "No classes of yours yet: create one above." : "No classes yet. Open the invitation link your teacher sent you.";
+      replace(classes, h("li", { class: "muted" }, none));
+    } else {
+      replace(classes, ...own.map(item));
     }
-    replace(
-      list,
-      ...rooms.map((r) => {
-        const join = h("a", { href: `/rooms/${encodeURIComponent(r.id)}`, "data-link": true, class: "button primary", "aria-label": `Join ${r.title}` }, "Join");
-        return h(
-          "li",
-          { class: `room-item status-${r.status}`, "data-room-id": r.id },
-          h("div", { class: "room-info" }, h("h3", {}, r.title), h("span", { class: "room-state" }, stateText(r))),
-          h(
-            "div",
-            { class: "room-actions" },
-            r.status === "closed" ? null : join,
-            h("a", { href: `/rooms/${encodeURIComponent(r.id)}/sessions`, "data-link": true, class: "button", "aria-label": `After class: ${r.title}` }, "After class"),
-            mayEdit(r) ? button(editing === r.id ? "Cancel" : "Edit", () => { editing = editing === r.id ? null : r.id; render(); }, { "aria-label": `Edit ${r.title}` }) : null,
-          ),
-          editing === r.id ? roomForm(r) : null,
-        );
-      }),
+    if (others.length === 0) {
+      replace(list, h("li", { class: "muted" }, "No other rooms are open to you."));
+    } else {
+      replace(list, ...others.map(item));
+    }
+  };
+
+  const item = (r: Room) => {
+    const join = h("a", { href: `/rooms/${encodeURIComponent(r.id)}`, "data-link": true, class: "button primary", "aria-label": `Join ${r.title}` }, "Join");
+    return h(
+      "li",
+      { class: `room-item status-${r.status}`, "data-room-id": r.id },
+      h("div", { class: "room-info" }, h("h3", {}, r.title), h("span", { class: "room-state" }, stateText(r))),
+      h(
+        "div",
+        { class: "room-actions" },
+        r.status === "closed" ? null : join,
+        h("a", { href: `/rooms/${encodeURIComponent(r.id)}/sessions`, "data-link": true, class: "button", "aria-label": `After class: ${r.title}` }, "After class"),
+        mayEdit(r) ? h("a", { href: `/rooms/${encodeURIComponent(r.id)}/members`, "data-link": true, class: "button", "aria-label": `Members of ${r.title}` }, "Members") : null,
+        mayEdit(r) ? button(editing === r.id ? "Cancel" : "Edit", () => { editing = editing === r.id ? null : r.id; render(); }, { "aria-label": `Edit ${r.title}` }) : null,
+      ),
+      editing === r.id ? roomForm(r) : null,
     );
   };
 
@@ -86,6 +102,12 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
     const max = field("Most participants", { name: "maxParticipants", type: "number", min: 1, max: 1000, value: room?.settings.maxParticipants ?? 50 });
     const video = field("Students may turn on their camera", { name: "allowStudentVideo", type: "checkbox", checked: room?.settings.allowStudentVideo ?? true });
     const screen = field("Students may share their screen", { name: "allowStudentScreen", type: "checkbox", checked: room?.settings.allowStudentScreen ?? false });
+    const accessId = `f-access-${Math.random().toString(36).slice(2, 8)}`;
+    const access = h("select", { id: accessId, name: "access" },
+      h("option", { value: "members", selected: (room?.settings.access ?? "members") === "members" }, "Members of the class only"),
+      h("option", { value: "signed_in", selected: room?.settings.access === "signed_in" }, "Anyone signed in"),
+    );
+    const accessWrap = h("div", { class: "field" }, h("label", { for: accessId }, "Who may join"), access);
     video.wrap.classList.add("check");
     screen.wrap.classList.add("check");
     const formProblem = alertBox();
@@ -108,7 +130,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
     }
     const form = h("form", { class: room ? "room-form inline" : "room-form card", "aria-label": room ? `Edit ${room.title}` : "Create a room" },
       room ? null : h("h2", {}, "Create a room"),
-      formProblem, title.wrap, max.wrap, video.wrap, screen.wrap,
+      formProblem, title.wrap, accessWrap, max.wrap, video.wrap, screen.wrap,
       h("div", { class: "row" }, submit, ...extra),
     );
     form.addEventListener("submit", async (ev) => {
@@ -118,6 +140,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
         maxParticipants: Number(max.input.value),
         allowStudentVideo: video.input.checked,
         allowStudentScreen: screen.input.checked,
+        access: access.value as "members" | "signed_in",
       };
       submit.disabled = true;
       try {
@@ -146,7 +169,8 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
     h("h1", {}, "Rooms"),
     problem,
     canCreate ? roomForm() : null,
-    h("section", { "aria-label": "Rooms you can join" }, h("h2", {}, "Rooms you can join"), list),
+    h("section", { "aria-label": "My classes" }, h("h2", {}, "My classes"), classes),
+    h("section", { "aria-label": "Rooms you can join" }, h("h2", {}, "Other rooms open to you"), list),
     connectivityCard(api),
   );
   return { el, stop: () => clearInterval(timer) };

@@ -6,7 +6,10 @@ use serde::de::{self, DeserializeOwned};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use vtp_store::{MAX_EMAIL_CHARS, RecordingAccess, Role, Room, RoomSettings, RoomStatus, User};
+use vtp_store::{
+    MAX_EMAIL_CHARS, MemberRole, RecordingAccess, Role, Room, RoomAccess, RoomSettings, RoomStatus,
+    User,
+};
 
 use super::schema;
 use crate::error::ApiError;
@@ -164,6 +167,8 @@ pub struct RoomListParams {
     /// Only rooms in this state.
     pub status: Option<RoomStatus>,
     pub owner_id: Option<Uuid>,
+    /// `true`: only the caller's classes (rooms they own or are a member of).
+    pub mine: Option<bool>,
 }
 
 #[derive(Clone, Serialize, ToSchema)]
@@ -182,6 +187,9 @@ pub struct RoomSettingsDto {
     /// `participants` (the hosts of the recorded session and everyone who
     /// attended it) or `hosts` (the session's hosts only).
     pub recording_access: RecordingAccess,
+    /// Who may find and join the room besides its owner and admins:
+    /// `members` (its roster) or `signed_in` (anyone signed in).
+    pub access: RoomAccess,
 }
 
 impl From<RoomSettings> for RoomSettingsDto {
@@ -192,6 +200,7 @@ impl From<RoomSettings> for RoomSettingsDto {
             allow_student_screen: s.allow_student_screen,
             auto_record: s.auto_record,
             recording_access: s.recording_access,
+            access: s.access,
         }
     }
 }
@@ -209,6 +218,9 @@ pub struct RoomSettingsInput {
     /// `participants` or `hosts`.
     #[schema(value_type = Option<RecordingAccess>)]
     pub recording_access: Option<String>,
+    /// `members` or `signed_in`.
+    #[schema(value_type = Option<RoomAccess>)]
+    pub access: Option<String>,
 }
 
 impl RoomSettingsInput {
@@ -244,6 +256,11 @@ impl RoomSettingsInput {
                 )
             })?;
         }
+        if let Some(v) = &self.access {
+            base.access = v.parse().map_err(|_| {
+                ApiError::validation("settings.access: must be \"members\" or \"signed_in\"")
+            })?;
+        }
         Ok(base)
     }
 }
@@ -259,6 +276,17 @@ pub struct RoomDto {
     pub settings: RoomSettingsDto,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The caller's role on the room's roster (`GET /rooms/{id}` only;
+    /// absent when the caller is no member).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_role: Option<MemberRole>,
+}
+
+impl RoomDto {
+    pub fn with_member_role(mut self, member: Option<MemberRole>) -> Self {
+        self.member_role = member;
+        self
+    }
 }
 
 impl From<Room> for RoomDto {
@@ -271,6 +299,7 @@ impl From<Room> for RoomDto {
             settings: r.settings.into(),
             created_at: r.created_at,
             updated_at: r.updated_at,
+            member_role: None,
         }
     }
 }

@@ -10,12 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vtp_store::{ChatQuery, Participant, Room};
+use vtp_store::{ChatQuery, MemberRole, Participant, Room};
 
 use super::caller::AuthUser;
 use super::extract::{Json, Path, Query};
 use super::paging::{LIMITS, Limits, PageDto, PageQuery};
-use super::rooms::load_room;
+use super::rooms::load_visible_room;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::rooms::{ChatView, PeerView};
 use crate::state::AppState;
@@ -28,9 +28,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(chat_history))
 }
 
-/// Hosts of a room (`rooms::is_host`: its owner, admins) see its history.
-fn require_host(caller: &AuthUser, room: &Room) -> ApiResult<()> {
-    if crate::rooms::is_host(&caller.0, room) {
+/// Hosts of a room (`rooms::is_host`: its owner, admins, co-teachers) see
+/// its history.
+fn require_host(caller: &AuthUser, room: &Room, member: Option<MemberRole>) -> ApiResult<()> {
+    if crate::rooms::is_host(&caller.0, room, member) {
         Ok(())
     } else {
         Err(ApiError::forbidden("only the room's hosts may see this"))
@@ -48,10 +49,10 @@ pub struct LiveParticipants {
     responses((status = 200, body = LiveParticipants), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn participants(
     State(state): State<AppState>,
-    _caller: AuthUser,
+    caller: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<LiveParticipants>> {
-    let room = load_room(&state, &id).await?;
+    let (room, _) = load_visible_room(&state, &caller, &id).await?;
     Ok(Json(LiveParticipants {
         peers: state.hub.participants(&room.id).await,
     }))
@@ -100,8 +101,8 @@ async fn sessions(
     Path(id): Path<String>,
     Query(params): Query<SessionListParams>,
 ) -> ApiResult<Json<PageDto<SessionDto>>> {
-    let room = load_room(&state, &id).await?;
-    require_host(&caller, &room)?;
+    let (room, member) = load_visible_room(&state, &caller, &id).await?;
+    require_host(&caller, &room, member)?;
     let paging = PageQuery::paged(
         params.cursor.as_deref(),
         params.limit,
@@ -167,8 +168,8 @@ async fn attendance(
     Path((id, session_id)): Path<(String, Uuid)>,
     Query(params): Query<AttendanceParams>,
 ) -> ApiResult<Response> {
-    let room = load_room(&state, &id).await?;
-    require_host(&caller, &room)?;
+    let (room, member) = load_visible_room(&state, &caller, &id).await?;
+    require_host(&caller, &room, member)?;
     let session = match state.store.session_by_id(session_id).await {
         Ok(s) if s.room_id == room.id => s,
         Ok(_) | Err(vtp_store::StoreError::NotFound) => {
@@ -313,8 +314,8 @@ async fn chat_history(
     Path(id): Path<String>,
     Query(params): Query<ChatParams>,
 ) -> ApiResult<Json<PageDto<ChatView>>> {
-    let room = load_room(&state, &id).await?;
-    let host = require_host(&caller, &room).is_ok();
+    let (room, member) = load_visible_room(&state, &caller, &id).await?;
+    let host = require_host(&caller, &room, member).is_ok();
     let attended = match params.session_id {
         _ if host => true,
         Some(session) => {

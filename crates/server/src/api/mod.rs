@@ -14,6 +14,7 @@ pub mod files;
 pub mod health;
 pub mod links;
 pub mod live;
+pub mod members;
 pub mod metrics;
 pub mod paging;
 pub mod recordings;
@@ -81,6 +82,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(users::router())
                 .merge(rooms::router())
                 .merge(live::router())
+                .merge(members::router())
                 .merge(recordings::router())
                 .merge(exports::router())
                 .merge(links::router())

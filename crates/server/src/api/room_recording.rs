@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::caller::AuthUser;
 use super::extract::{Json, Path};
-use super::rooms::load_room;
+use super::rooms::load_hosted_room;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::rooms::{SignalCode, SignalError};
 use crate::state::AppState;
@@ -45,10 +45,7 @@ fn api_error(err: SignalError) -> ApiError {
 }
 
 async fn host_of(state: &AppState, caller: &AuthUser, id: &str) -> ApiResult<String> {
-    let room = load_room(state, id).await?;
-    if !crate::rooms::is_host(&caller.0, &room) {
-        return Err(ApiError::forbidden("only the room's hosts may record it"));
-    }
+    let room = load_hosted_room(state, caller, id, "only the room's hosts may record it").await?;
     Ok(room.id)
 }
 

@@ -1,5 +1,7 @@
-//! `/rooms/*`: classrooms. Instructors and admins create them; everyone
-//! signed in can find them; the owner or an admin changes or deletes them.
+//! `/rooms/*`: classrooms. Instructors and admins create them; their hosts
+//! and members find them (everyone signed in, for a room with access
+//! `signed_in`: to anyone else a room does not exist); the owner or an
+//! admin changes or deletes them.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,7 +10,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use vtp_store::{
-    MAX_TITLE_CHARS, NewRoom, Role, Room, RoomPatch, RoomQuery, RoomSettings, RoomStatus,
+    MAX_TITLE_CHARS, MemberRole, NewRoom, Role, Room, RoomPatch, RoomQuery, RoomSettings,
+    RoomStatus,
 };
 
 use super::caller::AuthUser;
@@ -35,10 +38,41 @@ pub async fn load_room(state: &AppState, id: &str) -> ApiResult<Room> {
     })
 }
 
-/// Changing or deleting a room is for its hosts (`rooms::is_host`: its
-/// owner and admins), the same rule as running it.
-fn require_owner_or_admin(caller: &AuthUser, room: &Room) -> ApiResult<()> {
-    if crate::rooms::is_host(&caller.0, room) {
+/// The room and the caller's role on its roster, if the caller may see it
+/// (`rooms::can_see`); 404 otherwise, as if it did not exist.
+pub async fn load_visible_room(
+    state: &AppState,
+    caller: &AuthUser,
+    id: &str,
+) -> ApiResult<(Room, Option<MemberRole>)> {
+    let room = load_room(state, id).await?;
+    let member = state.store.member_role(&room.id, caller.0.id).await?;
+    if !crate::rooms::can_see(&caller.0, &room, member) {
+        return Err(ApiError::not_found("no such room"));
+    }
+    Ok((room, member))
+}
+
+/// The room, if the caller is one of its hosts (`rooms::is_host`: owner,
+/// admins, co-teachers); 404 if they may not see it, 403 if they may see it
+/// but not run it (`what`: the sentence of the refusal).
+pub async fn load_hosted_room(
+    state: &AppState,
+    caller: &AuthUser,
+    id: &str,
+    what: &str,
+) -> ApiResult<Room> {
+    let (room, member) = load_visible_room(state, caller, id).await?;
+    if !crate::rooms::is_host(&caller.0, &room, member) {
+        return Err(ApiError::forbidden(what.to_string()));
+    }
+    Ok(room)
+}
+
+/// Changing or deleting a room (and its roster) is for its owner and
+/// admins (`rooms::is_owner_or_admin`); co-teachers run it but do not own it.
+pub fn require_owner_or_admin(caller: &AuthUser, room: &Room) -> ApiResult<()> {
+    if crate::rooms::is_owner_or_admin(&caller.0, room) {
         Ok(())
     } else {
         Err(ApiError::forbidden(
@@ -97,7 +131,7 @@ async fn create_room(
     security(("bearer" = [])))]
 async fn list_rooms(
     State(state): State<AppState>,
-    _caller: AuthUser,
+    caller: AuthUser,
     Query(params): Query<RoomListParams>,
 ) -> ApiResult<Json<PageDto<RoomDto>>> {
     let paging = PageQuery::paged(
@@ -114,6 +148,9 @@ async fn list_rooms(
             .q
             .map(|q| q.trim().to_string())
             .filter(|q| !q.is_empty()),
+        // Admins see every room; anyone else the rooms they may join.
+        visible_to: (caller.0.role != Role::Admin).then_some(caller.0.id),
+        member_of: params.mine.unwrap_or(false).then_some(caller.0.id),
         paging,
     };
     let page = state.store.list_rooms(&query).await?;
@@ -125,10 +162,11 @@ async fn list_rooms(
     responses((status = 200, body = RoomDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn get_room(
     State(state): State<AppState>,
-    _caller: AuthUser,
+    caller: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RoomDto>> {
-    Ok(Json(load_room(&state, &id).await?.into()))
+    let (room, member) = load_visible_room(&state, &caller, &id).await?;
+    Ok(Json(RoomDto::from(room).with_member_role(member)))
 }
 
 /// Change a room's title, settings or status (owner or admin).
@@ -142,7 +180,7 @@ async fn patch_room(
     Path(id): Path<String>,
     Json(body): Json<RoomPatchRequest>,
 ) -> ApiResult<Json<RoomDto>> {
-    let room = load_room(&state, &id).await?;
+    let (room, _) = load_visible_room(&state, &caller, &id).await?;
     require_owner_or_admin(&caller, &room)?;
     let title = body
         .title
@@ -186,6 +224,8 @@ async fn patch_room(
         .await?;
     if room.status == RoomStatus::Live {
         state.hub.refresh_room(&room).await;
+        // Who may be in it may have changed (`settings.access`).
+        state.hub.reconcile_room(&room.id, None).await;
     }
     Ok(Json(room.into()))
 }
@@ -200,7 +240,7 @@ async fn delete_room(
     caller: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let room = load_room(&state, &id).await?;
+    let (room, _) = load_visible_room(&state, &caller, &id).await?;
     require_owner_or_admin(&caller, &room)?;
     if room.status == RoomStatus::Live {
         return Err(ApiError::conflict("the room is live: close it first"));

@@ -26,7 +26,8 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use vtp_store::{
-    MAX_DISPLAY_NAME_CHARS, NewParticipant, Role, Room, RoomRole, RoomStatus, Store, User,
+    MAX_DISPLAY_NAME_CHARS, MemberRole, NewParticipant, Role, Room, RoomAccess, RoomRole,
+    RoomStatus, Store, User,
 };
 
 pub use actions::{ChatHistory, HostAction};
@@ -116,12 +117,26 @@ pub struct RoomHub {
 }
 
 /// The room-role model, in one place for HTTP and Socket.IO: a room's
-/// hosts are its owner and the platform's admins. An instructor is a host
-/// of the rooms they own, and in anyone else's room a participant like a
-/// student (they create rooms; they do not run each other's). Hosts may
-/// close the room, record it, act on peers and read its whole history.
-pub fn is_host(user: &User, room: &Room) -> bool {
+/// hosts are its owner, the platform's admins and the room's co-teachers
+/// (`member`: the user's role on the room's roster). An instructor is a
+/// host of the rooms they own or co-teach, and in anyone else's room a
+/// participant like a student (they create rooms; they do not run each
+/// other's). Hosts may close the room, record it, act on peers and read its
+/// whole history.
+pub fn is_host(user: &User, room: &Room, member: Option<MemberRole>) -> bool {
+    is_owner_or_admin(user, room) || member == Some(MemberRole::CoTeacher)
+}
+
+/// Who may change or delete a room and its roster: its owner and admins.
+pub fn is_owner_or_admin(user: &User, room: &Room) -> bool {
     room.owner_id == user.id || user.role == Role::Admin
+}
+
+/// Whether the user may find the room and join it (`settings.access`):
+/// its hosts, its members and, in a room open to anyone signed in,
+/// everyone. To anyone else the room does not exist (`not_found`).
+pub fn can_see(user: &User, room: &Room, member: Option<MemberRole>) -> bool {
+    is_host(user, room, member) || member.is_some() || room.settings.access == RoomAccess::SignedIn
 }
 
 impl RoomHub {
@@ -232,6 +247,9 @@ impl RoomHub {
         fresh: bool,
     ) -> Result<JoinOutcome, SignalError> {
         loop {
+            // Read before the room's lock: the roster is not part of the
+            // live room (a change reaches live peers through `reconcile`).
+            let member = self.store.member_role(room_id, user.id).await?;
             // A live room's stored row is kept current in memory (see
             // `refresh_room`): joining it needs no store read. Otherwise the
             // room must exist and be open before it gets a registry slot.
@@ -242,7 +260,7 @@ impl RoomHub {
             let mut loaded = if is_live {
                 None
             } else {
-                Some(self.load_joinable(room_id).await?)
+                Some(self.load_joinable(room_id, user, member).await?)
             };
             let arc = self.slot(room_id);
             let mut slot = arc.lock().await;
@@ -253,12 +271,12 @@ impl RoomHub {
                 // Ended (and maybe closed) since we looked: read it again.
                 let room = match loaded.take() {
                     Some(room) => room,
-                    None => self.load_joinable(room_id).await?,
+                    None => self.load_joinable(room_id, user, member).await?,
                 };
                 // A class starts when a host opens it: students cannot hold
                 // a session (or set off `autoRecord`) by themselves. They
                 // are told to wait and try again (the web app does).
-                if !is_host(user, &room) {
+                if !is_host(user, &room, member) {
                     return Err(SignalError::new(
                         SignalCode::NotStarted,
                         "the class has not started: it opens when a host joins",
@@ -296,7 +314,7 @@ impl RoomHub {
                 }
             }
             let result = self
-                .join_live(&mut slot, user, conn, display_name, fresh)
+                .join_live(&mut slot, user, member, conn, display_name, fresh)
                 .await;
             if result.is_err() && slot.live.as_ref().is_some_and(|l| l.peers.is_empty()) {
                 self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
@@ -306,11 +324,17 @@ impl RoomHub {
         }
     }
 
-    /// The stored room, if it exists and is not closed.
-    async fn load_joinable(&self, room_id: &str) -> Result<Room, SignalError> {
+    /// The stored room, if it exists, the user may see it, and it is not
+    /// closed.
+    async fn load_joinable(
+        &self,
+        room_id: &str,
+        user: &User,
+        member: Option<MemberRole>,
+    ) -> Result<Room, SignalError> {
         let room = match self.store.room_by_id(room_id).await {
-            Ok(room) => room,
-            Err(vtp_store::StoreError::NotFound) => {
+            Ok(room) if can_see(user, &room, member) => room,
+            Ok(_) | Err(vtp_store::StoreError::NotFound) => {
                 return Err(SignalError::not_found(format!("no room {room_id:?}")));
             }
             Err(e) => return Err(e.into()),
@@ -343,6 +367,7 @@ impl RoomHub {
         &self,
         slot: &mut Slot,
         user: &User,
+        member: Option<MemberRole>,
         conn: &str,
         display_name: Option<&str>,
         fresh: bool,
@@ -354,6 +379,9 @@ impl RoomHub {
             ));
         };
         let room = &live.room.clone();
+        if !can_see(user, room, member) {
+            return Err(SignalError::not_found(format!("no room {:?}", room.id)));
+        }
         if live.removed_users.contains(&user.id) {
             return Err(SignalError::forbidden(
                 "a host removed you from this session",
@@ -402,7 +430,7 @@ impl RoomHub {
             return Ok(self.outcome(live, peer_id, role, peers, true));
         }
 
-        let role = if is_host(user, room) {
+        let role = if is_host(user, room, member) {
             RoomRole::Host
         } else {
             RoomRole::Participant

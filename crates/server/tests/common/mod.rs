@@ -255,8 +255,16 @@ impl TestServer {
             .expect("socket connects")
     }
 
-    /// Creates a room owned by the holder of `token`; returns its id.
-    pub async fn room(&self, token: &str, settings: Value) -> String {
+    /// Creates a room owned by the holder of `token`; returns its id. The
+    /// room is open to anyone signed in unless `settings` says otherwise
+    /// (`access`): most suites are about what happens inside a room, not
+    /// about who may enter it (that is `membership.rs`).
+    pub async fn room(&self, token: &str, mut settings: Value) -> String {
+        if let Some(object) = settings.as_object_mut() {
+            object.entry("access").or_insert(json!("signed_in"));
+        } else if settings.is_null() {
+            settings = json!({ "access": "signed_in" });
+        }
         let (status, room) = self
             .post(
                 "/api/v1/rooms",
