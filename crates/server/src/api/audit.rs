@@ -99,6 +99,7 @@ pub enum ExportFormat {
 #[into_params(parameter_in = Query)]
 pub struct AuditExportParams {
     /// `csv` or `jsonl` (one JSON object a line).
+    #[param(inline)]
     pub format: ExportFormat,
     pub event: Option<String>,
     pub actor_id: Option<Uuid>,
