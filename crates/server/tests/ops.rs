@@ -199,7 +199,10 @@ async fn security_events_are_audited_and_admins_read_and_export_them() {
 
 /// What the receiver got: headers and body of each request.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(HeaderMap, String, chrono::DateTime<chrono::Utc>)>>>);
+struct Received(Arc<Mutex<Vec<Request>>>);
+
+/// Headers, body, and when it arrived.
+type Request = (HeaderMap, String, chrono::DateTime<chrono::Utc>);
 
 async fn receive(State(got): State<Received>, headers: HeaderMap, body: Bytes) -> AxumStatus {
     let body = String::from_utf8_lossy(&body).into_owned();
