@@ -12,6 +12,7 @@ use vtp_store::{
 };
 
 use crate::api::dto::{clean_text, normalize_email};
+use crate::audit::{Audit, AuditEntry, AuditKind};
 use crate::auth::password::{hash_password, validate_new_password};
 use crate::config::{
     RecordingExportArgs, StoreArgs, UserCreateArgs, UserEmailArgs, UserSetRoleArgs,
@@ -76,6 +77,18 @@ pub async fn user_create(args: &UserCreateArgs) -> anyhow::Result<()> {
             Utc::now(),
         )
         .await;
+    if let Ok(user) = &created {
+        Audit::new(store.clone())
+            .record(
+                AuditEntry::new(AuditKind::UserCreated)
+                    .on("user", user.id)
+                    .from_address("command line")
+                    .with_detail(
+                        serde_json::json!({ "via": "vtp user create", "role": user.role }),
+                    ),
+            )
+            .await;
+    }
     store.close().await;
     match created {
         Ok(user) => {
@@ -109,6 +122,16 @@ pub async fn user_set_role(args: &UserSetRoleArgs) -> anyhow::Result<()> {
             ..Default::default()
         };
         let user = store.update_user(user.id, &patch, Utc::now()).await?;
+        Audit::new(store.clone())
+            .record(
+                AuditEntry::new(AuditKind::UserRoleChanged)
+                    .on("user", user.id)
+                    .from_address("command line")
+                    .with_detail(
+                        serde_json::json!({ "to": user.role, "via": "vtp user set-role" }),
+                    ),
+            )
+            .await;
         println!("{} is now {}", user.email, user.role);
         Ok(())
     }
@@ -127,6 +150,14 @@ pub async fn user_reset_2fa(args: &UserEmailArgs) -> anyhow::Result<()> {
         store.disable_totp(user.id, now).await?;
         store.revoke_user_refresh_tokens(user.id, now).await?;
         store.bump_token_epoch(user.id, now).await?;
+        Audit::new(store.clone())
+            .record(
+                AuditEntry::new(AuditKind::User2faReset)
+                    .on("user", user.id)
+                    .from_address("command line")
+                    .with_detail(serde_json::json!({ "via": "vtp user reset-2fa" })),
+            )
+            .await;
         println!(
             "two-factor sign-in is off for {}; their sessions have ended",
             user.email

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod ops;
+pub use ops::{AuditArgs, WebhookArgs};
+
 /// The release and the git revision this binary was built from (`build.rs`).
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -434,6 +437,10 @@ pub struct ServeArgs {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 /// Who may read `/metrics` (docs/deploy.md, "Metrics"). With neither flag

@@ -9,6 +9,7 @@
 //! The store and the SFU below know nothing of HTTP.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bus;
@@ -29,5 +30,6 @@ pub mod state;
 pub mod telemetry;
 pub mod tls;
 pub mod turn;
+pub mod webhooks;
 
 pub use server::Server;

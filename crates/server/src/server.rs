@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use vtp_store::{FinishedRecording, RecordingState, Store, StoreOptions};
 
 use crate::api::{self, HttpOptions};
+use crate::audit::{Audit, AuditRetention};
 use crate::auth::password::Passwords;
 use crate::auth::tokens::{KeySource, TokenIssuer};
 use crate::bus::{Bus, LocalBus};
@@ -27,9 +28,11 @@ use crate::rooms::{HubConfig, RoomHub};
 use crate::serve::{self, ConnectionLimits};
 use crate::sfu_api::{self, RemoteSfu};
 use crate::signalling::{self, SignalLimits};
-use crate::state::{AppParts, AppState, Policy};
+use crate::state::{AppParts, AppState, Policy, WebhookPolicy};
 use crate::tls::{self, Tls};
 use crate::turn::TurnConfig;
+use crate::webhooks::Webhooks;
+use crate::webhooks::deliver::DeliveryConfig;
 use vtp_sfu_driver::{DriverConfig, SfuControl, SfuDriver};
 
 /// Shortest `--metrics-token` accepted: guessing must be hopeless.
@@ -131,15 +134,21 @@ impl Server {
         if let Some(turn) = &turn {
             tracing::info!(urls = ?turn.urls(), "TURN relays offered to clients");
         }
+        let (audit, webhooks) = audit_and_webhooks(args, &store);
         let hub_config = HubConfig {
             turn,
+            webhooks: webhooks.clone(),
+            audit: audit.clone(),
             reconnect_grace: args.reconnect_grace,
             chat_burst: args.chat_burst,
             recording,
             ..HubConfig::default()
         };
-        let exports =
-            ExportQueue::start(store.clone(), export_queue_config(args, &recording_files)).await;
+        let exports = ExportQueue::start(
+            store.clone(),
+            export_queue_config(args, &recording_files, &webhooks),
+        )
+        .await;
         let hub = RoomHub::new(store.clone(), bus.clone(), media.clone(), hub_config);
         tokio::spawn(hub.clone().run_media_events(media.events()));
         let state = AppState::new(AppParts {
@@ -154,6 +163,12 @@ impl Server {
             recordings_dir: args.store.data_dir.join("recordings"),
             exports,
             recording_files,
+            audit,
+            webhooks,
+            webhook_policy: WebhookPolicy {
+                max_endpoints: args.webhooks.webhook_max_endpoints,
+                allow_private: args.webhooks.webhook_allow_private_targets,
+            },
         });
         if let Some(tls) = &tls {
             state.metrics.watch_certificate(tls.resolver().clone());
@@ -485,7 +500,34 @@ async fn repair_recordings(store: &Store, dir: &std::path::Path) {
     }
 }
 
-fn export_queue_config(args: &ServeArgs, recording_files: &Arc<RecordingFiles>) -> QueueConfig {
+/// The audit log (with its retention running) and the webhook outbox
+/// (with its deliverer running), from `--audit-*` and `--webhook-*`.
+fn audit_and_webhooks(args: &ServeArgs, store: &Store) -> (Audit, Webhooks) {
+    let audit = Audit::new(store.clone());
+    audit.spawn_retention(AuditRetention {
+        max_age: args.audit.audit_retention,
+        max_events: args.audit.audit_max_events,
+    });
+    let hooks = &args.webhooks;
+    let webhooks = Webhooks::start(
+        store.clone(),
+        DeliveryConfig {
+            timeout: hooks.webhook_timeout,
+            backoff: hooks.webhook_backoff,
+            max_backoff: hooks.webhook_max_backoff,
+            max_attempts: hooks.webhook_max_attempts,
+            allow_private: hooks.webhook_allow_private_targets,
+            log_retention: hooks.webhook_log_retention,
+        },
+    );
+    (audit, webhooks)
+}
+
+fn export_queue_config(
+    args: &ServeArgs,
+    recording_files: &Arc<RecordingFiles>,
+    webhooks: &Webhooks,
+) -> QueueConfig {
     QueueConfig {
         settings: ExportSettings {
             ffmpeg: args.exports.run.ffmpeg.clone(),
@@ -495,6 +537,7 @@ fn export_queue_config(args: &ServeArgs, recording_files: &Arc<RecordingFiles>) 
         max_queued: args.exports.max_queued_exports,
         files: recording_files.clone(),
         exports_dir: args.store.data_dir.join("exports"),
+        webhooks: webhooks.clone(),
     }
 }
 

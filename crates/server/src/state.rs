@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use vtp_store::{Store, User};
 
+use crate::audit::Audit;
 use crate::auth::password::Passwords;
 use crate::auth::tokens::{Scope, TokenIssuer};
 use crate::auth::watch::AccountWatch;
@@ -19,6 +20,7 @@ use crate::rate_limit::RateLimiter;
 use crate::recording::export::ExportQueue;
 use crate::recording::storage::RecordingFiles;
 use crate::rooms::RoomHub;
+use crate::webhooks::Webhooks;
 
 /// Cheap to clone: one `Arc` around [`AppInner`].
 #[derive(Clone)]
@@ -54,6 +56,20 @@ pub struct AppInner {
     pub exports: Arc<ExportQueue>,
     /// Recordings' files on disk or in the bucket (downloads, deletion).
     pub recording_files: Arc<RecordingFiles>,
+    /// Security-relevant events: logged and stored.
+    pub audit: Audit,
+    /// Events to the endpoints admins registered.
+    pub webhooks: Webhooks,
+    /// What admins may register as webhook endpoints.
+    pub webhook_policy: WebhookPolicy,
+}
+
+/// Limits on webhook endpoints (`--webhook-max-endpoints`,
+/// `--webhook-allow-private-targets`).
+#[derive(Clone, Copy, Debug)]
+pub struct WebhookPolicy {
+    pub max_endpoints: u32,
+    pub allow_private: bool,
 }
 
 /// Settings that change what the API allows.
@@ -86,6 +102,9 @@ pub struct AppParts {
     pub recordings_dir: PathBuf,
     pub exports: Arc<ExportQueue>,
     pub recording_files: Arc<RecordingFiles>,
+    pub audit: Audit,
+    pub webhooks: Webhooks,
+    pub webhook_policy: WebhookPolicy,
 }
 
 impl AppState {
@@ -116,6 +135,9 @@ impl AppState {
             recordings_dir: parts.recordings_dir,
             exports: parts.exports,
             recording_files: parts.recording_files,
+            audit: parts.audit,
+            webhooks: parts.webhooks,
+            webhook_policy: parts.webhook_policy,
         }))
     }
 }

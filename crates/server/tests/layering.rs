@@ -28,6 +28,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("who is calling: passwords, tokens", &["auth"]),
     ("room logic", &["rooms"]),
     ("recorder", &["recording"]),
+    ("webhooks: the outbox and its deliverer", &["webhooks"]),
+    ("the audit log", &["audit"]),
     ("accept loop", &["serve"]),
     ("counters kept for /metrics", &["metrics"]),
     ("leaves", &["tls", "bus", "turn", "rate_limit", "telemetry"]),

@@ -11,6 +11,7 @@
 //! and referential integrity, and reports violations as [`StoreError`]s that
 //! the caller maps to its own error codes.
 
+mod audit;
 mod backup;
 mod error;
 mod exports;
@@ -25,10 +26,12 @@ mod timings;
 mod tokens;
 mod two_factor;
 mod users;
+mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use audit::{AuditEvent, AuditQuery};
 pub use backup::{BackupSummary, inspect_backup, sqlite_file};
 pub use error::StoreError;
 pub use exports::{ExportLayout, ExportState, RecordingExport};
@@ -38,3 +41,6 @@ pub use recording_storage::{RecordingStorage, StorageLocation};
 pub use timings::{QUERY_BUCKETS, QueryTimingsSnapshot};
 pub use tokens::RefreshClaim;
 pub use two_factor::TotpRecord;
+pub use webhooks::{
+    AttemptOutcome, DeliveryKey, DeliveryState, DueDelivery, WebhookDelivery, WebhookEndpoint,
+};

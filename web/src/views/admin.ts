@@ -2,6 +2,7 @@
 import type { Api, Role, User } from "../api";
 import { alertBox, button, h, replace } from "../dom";
 import { describe } from "../errors";
+import { auditSection, webhooksSection } from "./admin-ops";
 
 const ROLES: Role[] = ["student", "instructor", "admin"];
 
@@ -76,5 +77,8 @@ export function adminView(api: Api): HTMLElement {
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "E-mail"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Account"))),
         body)),
     pager,
+    // Operations (issue 20).
+    auditSection(api),
+    webhooksSection(api),
   );
 }

@@ -18,10 +18,12 @@ use super::client_addr::client_ip;
 use super::dto::*;
 use super::extract::{Body, Json};
 use super::two_factor::{self, LoginResponse};
+use crate::audit::{AuditEntry, AuditKind};
 use crate::auth::password::validate_new_password;
 use crate::auth::tokens::{Scope, hash_refresh_token, new_refresh_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
+use crate::webhooks::WebhookEvent;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -179,6 +181,20 @@ async fn register(
         )
         .await?;
     tracing::info!(user_id = %user.id, "user registered");
+    state
+        .audit
+        .record(
+            AuditEntry::new(AuditKind::UserCreated)
+                .by(&user)
+                .on("user", user.id)
+                .from_address(client_key(&state, &headers, peer))
+                .with_detail(serde_json::json!({ "via": "registration", "role": user.role })),
+        )
+        .await;
+    state.webhooks.emit(
+        WebhookEvent::UserCreated,
+        serde_json::json!({ "userId": user.id, "role": user.role, "via": "registration" }),
+    );
     Ok((
         StatusCode::CREATED,
         Json(issue_tokens(&state, user, None).await?),
@@ -198,7 +214,20 @@ async fn login(
     let now = Instant::now();
     let account = body.email.trim().to_lowercase();
     let address = client_key(&state, &headers, peer);
-    let limits = LoginLimits::take(&state, &account, &address, now)?;
+    let limits = match LoginLimits::take(&state, &account, &address, now) {
+        Ok(limits) => limits,
+        Err(refused) => {
+            state
+                .audit
+                .record(
+                    AuditEntry::new(AuditKind::LockedOut)
+                        .by_id(None, Some(&account))
+                        .from_address(&address),
+                )
+                .await;
+            return Err(refused);
+        }
+    };
 
     let credentials = match state.store.credentials_by_email(&account).await {
         Ok(c) => Some(c),
@@ -212,8 +241,17 @@ async fn login(
             credentials.as_ref().map(|c| c.password_hash.as_str()),
         )
         .await;
+    let known_id = credentials.as_ref().map(|c| c.user.id);
     let Some(credentials) = credentials.filter(|_| matched) else {
         limits.failed(&state, now);
+        state
+            .audit
+            .record(
+                AuditEntry::new(AuditKind::SignInFailed)
+                    .by_id(known_id, Some(&account))
+                    .from_address(&address),
+            )
+            .await;
         return Err(ApiError::unauthorized("wrong e-mail or password"));
     };
     limits.succeeded(&state);
@@ -228,6 +266,14 @@ async fn login(
         )?)));
     }
     tracing::info!(user_id = %credentials.user.id, "signed in");
+    state
+        .audit
+        .record(
+            AuditEntry::new(AuditKind::SignIn)
+                .by(&credentials.user)
+                .from_address(&address),
+        )
+        .await;
     Ok(Json(LoginResponse::Tokens(
         issue_tokens(&state, credentials.user, None).await?,
     )))

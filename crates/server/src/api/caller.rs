@@ -57,7 +57,15 @@ impl FromRequestParts<AppState> for AuthUser {
             ApiError::unauthorized("missing bearer token (Authorization: Bearer …)")
         })?;
         match state.authenticate(token).await {
-            Ok(user) => Ok(AuthUser(user)),
+            Ok(user) => {
+                if let Some(context) = parts
+                    .extensions
+                    .get::<super::request_context::RequestContext>()
+                {
+                    context.record_user(user.id);
+                }
+                Ok(AuthUser(user))
+            }
             // Say what to do rather than "invalid token" (and a client
             // that refreshes on 401 would only get the same token again).
             Err(AuthError::InvalidToken)

@@ -4,6 +4,7 @@
 //! Handlers are thin: they check who is calling and what was sent, call the
 //! store, and shape the answer. They know nothing of sockets or media.
 
+pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod client_addr;
@@ -18,12 +19,14 @@ pub mod members;
 pub mod metrics;
 pub mod paging;
 pub mod recordings;
+pub mod request_context;
 pub mod room_recording;
 pub mod rooms;
 pub mod schema;
 pub mod two_factor;
 pub mod users;
 pub mod web;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,7 +90,10 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(exports::router())
                 .merge(links::router())
                 .merge(room_recording::router())
-                .merge(health::router()),
+                .merge(health::router())
+                // Operations: the audit log and webhooks (issue 20).
+                .merge(audit::router())
+                .merge(webhooks::router()),
         )
         .split_for_parts();
     // After the routes are in: `ApiDoc`'s own modifiers run before.
@@ -153,7 +159,13 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
             TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                 tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
             }),
-        );
+        )
+        // Outside the trace layer, so that its span (and every line under it)
+        // carries the request id.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_context::layer,
+        ));
     if let Some(cors) = cors_layer(&options.cors_origins) {
         app = app.layer(cors);
     }

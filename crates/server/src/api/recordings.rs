@@ -33,6 +33,8 @@ use super::extract::{Json, Path, Query};
 use super::files::{serve_file, serve_object};
 use super::links::FileAccess;
 use super::paging::{LIMITS, PageDto, PageQuery};
+use super::request_context::RequestContext;
+use crate::audit::{AuditEntry, AuditKind};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::recording::storage::StorageError;
 use crate::state::AppState;
@@ -265,6 +267,7 @@ async fn get_recording(
 async fn download_file(
     State(state): State<AppState>,
     access: FileAccess,
+    context: RequestContext,
     Path((id, name)): Path<(Uuid, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -279,6 +282,18 @@ async fn download_file(
         .find(|f| f.name == name)
         .ok_or_else(|| ApiError::not_found("no such file in this recording"))?;
     let content_type = content_type(&entry.name, entry.kind);
+    if starts_a_download(&headers) {
+        state
+            .audit
+            .record(
+                AuditEntry::new(AuditKind::RecordingDownloaded)
+                    .by(&caller.0)
+                    .on("recording", id)
+                    .from_address(context.address_text())
+                    .with_detail(serde_json::json!({ "file": entry.name })),
+            )
+            .await;
+    }
     match state.store.recording_storage(id).await?.location {
         StorageLocation::Local => {
             let path = state.recordings_dir.join(id.to_string()).join(&entry.name);
@@ -287,6 +302,16 @@ async fn download_file(
         StorageLocation::Remote { prefix } => {
             download_remote(&state, &prefix, &entry.name, content_type, &headers).await
         }
+    }
+}
+
+/// Whether a request reads a file from its start: the audit log keeps
+/// one `recording.downloaded` per download, not one per range a player
+/// asks for while seeking.
+fn starts_a_download(headers: &HeaderMap) -> bool {
+    match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(range) => range.trim().starts_with("bytes=0-"),
     }
 }
 
@@ -327,6 +352,7 @@ async fn download_remote(
 async fn delete_recording(
     State(state): State<AppState>,
     caller: AuthUser,
+    context: RequestContext,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     let recording = load_visible(&state, &caller, id).await?;
@@ -366,6 +392,16 @@ async fn delete_recording(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(recording_id = %id, by = %caller.0.id, "recording deleted");
+    state
+        .audit
+        .record(
+            AuditEntry::new(AuditKind::RecordingDeleted)
+                .by(&caller.0)
+                .on("recording", id)
+                .from_address(context.address_text())
+                .with_detail(serde_json::json!({ "roomId": recording.room_id })),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

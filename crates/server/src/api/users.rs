@@ -13,6 +13,8 @@ use super::caller::AuthUser;
 use super::dto::*;
 use super::extract::{Json, Path, Query};
 use super::paging::{LIMITS, PageDto, PageQuery};
+use super::request_context::RequestContext;
+use crate::audit::{AuditEntry, AuditKind};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -82,6 +84,7 @@ async fn get_user(
 async fn patch_user(
     State(state): State<AppState>,
     caller: AuthUser,
+    context: RequestContext,
     Path(id): Path<Uuid>,
     Json(body): Json<UserPatchRequest>,
 ) -> ApiResult<Json<UserDto>> {
@@ -119,10 +122,31 @@ async fn patch_user(
             .await;
         tracing::info!(user_id = %id, by = %caller.0.id, "user disabled");
     }
+    let audit = |kind: AuditKind| {
+        AuditEntry::new(kind)
+            .by(&caller.0)
+            .on("user", id)
+            .from_address(context.address_text())
+    };
+    if body.disabled.is_some_and(|d| d != target.disabled) {
+        let kind = if user.disabled {
+            AuditKind::UserDisabled
+        } else {
+            AuditKind::UserEnabled
+        };
+        state.audit.record(audit(kind)).await;
+    }
     if body.role.is_some_and(|r| r != target.role) {
         state.accounts.changed(id);
         state.hub.refresh_user_role(&user).await;
         tracing::info!(user_id = %id, by = %caller.0.id, role = %user.role, "role changed");
+        state
+            .audit
+            .record(
+                audit(AuditKind::UserRoleChanged)
+                    .with_detail(serde_json::json!({ "from": target.role, "to": user.role })),
+            )
+            .await;
     }
     Ok(Json(user.into()))
 }
@@ -135,6 +159,7 @@ async fn patch_user(
 async fn delete_user(
     State(state): State<AppState>,
     caller: AuthUser,
+    context: RequestContext,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     require_self_or_admin(&caller, id)?;
@@ -142,5 +167,14 @@ async fn delete_user(
     state.accounts.changed(id);
     state.hub.revoke_user(id, "your account was deleted").await;
     tracing::info!(user_id = %id, by = %caller.0.id, "user deleted");
+    state
+        .audit
+        .record(
+            AuditEntry::new(AuditKind::UserDeleted)
+                .by(&caller.0)
+                .on("user", id)
+                .from_address(context.address_text()),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

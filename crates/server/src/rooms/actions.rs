@@ -10,6 +10,7 @@ use uuid::Uuid;
 use vtp_store::{ChatQuery, NewChatMessage, Paging, RoomRole};
 
 use super::{ChatView, RoomHub, SignalCode, SignalError, limits};
+use crate::audit::{AuditEntry, AuditKind};
 
 /// The answer to `get-chat-history`.
 #[derive(Clone, Debug, Serialize)]
@@ -174,6 +175,7 @@ impl RoomHub {
         self.with_member(conn, room_id, async |hub, arc, slot, caller_id| {
             let live = slot.live_mut(room_id)?;
             let caller_role = live.peer(&caller_id).map(|p| p.role);
+            let caller_user = live.peer(&caller_id).map(|p| p.user_id);
             if caller_role != Some(RoomRole::Host) {
                 return Err(SignalError::forbidden("only hosts may do this"));
             }
@@ -221,6 +223,12 @@ impl RoomHub {
                         json!({ "reason": "removed by a host" }),
                     );
                     let target_id = target_id.to_string();
+                    hub.config().audit.record_later(
+                        AuditEntry::new(AuditKind::ParticipantRemoved)
+                            .by_id(caller_user, None)
+                            .on("user", user_id)
+                            .with_detail(json!({ "roomId": room_id, "peerId": target_id })),
+                    );
                     hub.remove_peer(room_id, arc, slot, &target_id, "removed by a host")
                         .await;
                     Ok(())

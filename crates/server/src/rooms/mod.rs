@@ -41,6 +41,7 @@ pub use spotlight::{SpotlightSource, SpotlightView};
 
 use crate::bus::{Bus, ConnId, Delivery};
 use crate::rate_limit::RateLimiter;
+use crate::webhooks::WebhookEvent;
 use vtp_sfu_driver::SfuControl;
 
 /// Tunables of the room logic.
@@ -57,6 +58,10 @@ pub struct HubConfig {
     pub recording: crate::recording::RecordingConfig,
     /// TURN relays named in every `create-transport` answer.
     pub turn: Option<crate::turn::TurnConfig>,
+    /// Room, participant and recording events to webhook endpoints.
+    pub webhooks: crate::webhooks::Webhooks,
+    /// Host actions that the audit log keeps (removals, closing).
+    pub audit: crate::audit::Audit,
 }
 
 impl Default for HubConfig {
@@ -73,6 +78,8 @@ impl Default for HubConfig {
                 ready: Default::default(),
             },
             turn: None,
+            webhooks: Default::default(),
+            audit: Default::default(),
         }
     }
 }
@@ -306,6 +313,10 @@ impl RoomHub {
                         .await;
                     return Err(e.into());
                 }
+                self.config.webhooks.emit(
+                    WebhookEvent::RoomStarted,
+                    json!({ "roomId": room_id, "sessionId": session.id }),
+                );
                 if let Some(live) = slot.live.as_mut()
                     && live.room.settings.auto_record
                     && let Err(e) = self.start_recording_in(live, None).await
@@ -506,6 +517,13 @@ impl RoomHub {
             json!({ "peer": view }),
         );
         tracing::info!(room_id = %room.id, %peer_id, user_id = %user.id, role = role.as_str(), "peer joined");
+        self.config.webhooks.emit(
+            WebhookEvent::ParticipantJoined,
+            json!({
+                "roomId": room.id, "sessionId": live.session_id, "peerId": peer_id,
+                "userId": user.id, "role": role.as_str(),
+            }),
+        );
         Ok(self.outcome(live, peer_id, role, others, false))
     }
 
@@ -583,6 +601,13 @@ impl RoomHub {
             json!({ "peerId": peer.peer_id }),
         );
         tracing::info!(room_id, peer_id, why, "peer left");
+        self.config.webhooks.emit(
+            WebhookEvent::ParticipantLeft,
+            json!({
+                "roomId": room_id, "sessionId": live.session_id, "peerId": peer.peer_id,
+                "userId": peer.user_id, "reason": why,
+            }),
+        );
         if live.peers.is_empty() {
             self.end_session(room_id, arc, slot, RoomStatus::Open).await;
         }
@@ -611,7 +636,16 @@ impl RoomHub {
                 .end_session(live.session_id, status, Utc::now())
                 .await
             {
-                Ok(()) => tracing::info!(room_id, session_id = %live.session_id, "session ended"),
+                Ok(()) => {
+                    tracing::info!(room_id, session_id = %live.session_id, "session ended");
+                    self.config.webhooks.emit(
+                        WebhookEvent::RoomEnded,
+                        json!({
+                            "roomId": room_id, "sessionId": live.session_id,
+                            "closed": status == RoomStatus::Closed,
+                        }),
+                    );
+                }
                 Err(e) => {
                     tracing::error!(error = %e, room_id, "could not end the session in the store")
                 }

@@ -205,6 +205,14 @@ impl RoomHub {
         tracing::info!(recording_id = %id, state = state.as_str(), bytes = summary.bytes, "recording finished");
         if state == RecordingState::Ready {
             self.config().recording.ready.notify();
+            self.config().webhooks.emit(
+                crate::webhooks::WebhookEvent::RecordingReady,
+                serde_json::json!({
+                    "recordingId": id,
+                    "bytes": summary.bytes,
+                    "durationMs": u64::try_from(summary.duration.as_millis()).unwrap_or(u64::MAX),
+                }),
+            );
         }
         id
     }

@@ -52,6 +52,8 @@ pub struct QueueConfig {
     pub files: Arc<RecordingFiles>,
     /// `<data-dir>/exports`.
     pub exports_dir: PathBuf,
+    /// `export.ready` goes to webhook endpoints.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// Runs exports; cheap to share (`Arc`).
@@ -176,6 +178,7 @@ impl ExportQueue {
         match (finished, path) {
             (Ok(true), Some(_)) => {
                 tracing::info!(outcome = ?result, "export ready");
+                self.announce_ready(id).await;
                 self.remove_superseded(id).await;
             }
             (Ok(true), None) => tracing::info!(outcome = ?result, "export failed"),
@@ -183,6 +186,22 @@ impl ExportQueue {
             (Ok(false), Some(path)) => remove_quietly(path).await,
             (Ok(false), None) => {}
             (Err(e), _) => tracing::error!(error = %e, "cannot store an export's outcome"),
+        }
+    }
+
+    /// `export.ready` to webhook endpoints, with what a receiver needs to fetch it.
+    async fn announce_ready(&self, id: Uuid) {
+        match self.store.get_export(id).await {
+            Ok(export) => self.config.webhooks.emit(
+                crate::webhooks::WebhookEvent::ExportReady,
+                serde_json::json!({
+                    "exportId": export.id,
+                    "recordingId": export.recording_id,
+                    "layout": export.layout.as_str(),
+                    "bytes": export.bytes,
+                }),
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot read a ready export for its webhook"),
         }
     }
 
