@@ -417,7 +417,7 @@ test("errors in plain words, host controls, reconnection", { timeout: 180_000 },
   // room used to leave it without a Join link).
   await prof.getByRole("button", { name: "End class" }).click();
   await di.getByRole("alert").filter({ hasText: "The host ended the class. The room stays open for the next one." }).waitFor();
-  await di.locator(".room-state", { hasText: "Open" }).waitFor();
+  await di.locator(".room-item", { hasText: "Office hours" }).locator(".room-state", { hasText: "Open" }).waitFor();
   await joinFromLobby(prof, "Office hours");
   await joinFromLobby(di, "Office hours");
   assert.equal(await di.locator(".room[data-joined]").count(), 1, "joined the next session");
@@ -632,6 +632,7 @@ test("classes: an invitation link makes a member who joins; a non-member is refu
   await mia.getByLabel("E-mail").fill("mia@example.org");
   await mia.getByLabel("Password").fill("Tq7-vB2k-9wZr-mia@example.org");
   await mia.getByRole("button", { name: "Sign in" }).click();
+  await mia.getByRole("button", { name: "Join now" }).click();
   await mia.locator(".room[data-joined]").waitFor();
   assert.equal(new URL(mia.url()).pathname, new URL(roomUrl).pathname);
   await kim.getByText("mia", { exact: false }).first().waitFor();

@@ -17,7 +17,7 @@ export interface LocalState {
 // 720p when the camera has it: three simulcast layers (see cameraEncodings),
 // of which the publisher only encodes those some viewer needs
 // (`producer-layers-needed`).
-const VIDEO: MediaTrackConstraints = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 } };
+export const VIDEO: MediaTrackConstraints = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 } };
 
 /** What the pre-join screen chose (see prejoin.ts). */
 export interface StartChoices {

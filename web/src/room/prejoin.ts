@@ -7,6 +7,7 @@ import type { Api, Room } from "../api";
 import { connectivityCard } from "../connectivity";
 import { alertBox, button, field, h, replace } from "../dom";
 import { canCapture, describe, INSECURE_CONTEXT_TEXT, mediaDevices } from "../errors";
+import { VIDEO } from "./local";
 
 /** What the person chose before joining. */
 export interface JoinChoices {
@@ -134,7 +135,9 @@ export function preJoinView(api: Api, room: Room, cameraAllowed: boolean): { el:
     try {
       const s = await mediaDevices().getUserMedia({
         audio: wantMic ? (choices.micId ? { deviceId: { ideal: choices.micId } } : true) : false,
-        video: wantCamera ? (choices.cameraId ? { deviceId: { ideal: choices.cameraId } } : true) : false,
+        // The room's own constraints: a camera still open from the preview when
+        // the room asks for it keeps the format it was opened with.
+        video: wantCamera ? (choices.cameraId ? { ...VIDEO, deviceId: { ideal: choices.cameraId } } : VIDEO) : false,
       });
       // Stopped, or another preview started meanwhile (a quick second click): this one is stale.
       if (stopped || mine !== previews) {

@@ -144,7 +144,8 @@ async fn list_audit(
 /// The audit log as a file, newest first (admins): CSV or JSON lines, at
 /// most 100 000 events (`X-Export-Truncated: true` when more matched).
 #[utoipa::path(get, path = "/audit/export", tag = "operations", params(AuditExportParams),
-    responses((status = 200, description = "text/csv or application/x-ndjson", content_type = "text/csv", body = String),
+    responses((status = 200, description = "the events as CSV or JSON lines (`format`)",
+                content((String = "text/csv"), (String = "application/x-ndjson"))),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn export_audit(
