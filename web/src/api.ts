@@ -232,8 +232,22 @@ export class Api {
     }
   }
 
-  /** The server ended this session (the account was disabled or deleted): forget it here too. */
+  /**
+   * The server ended this session (the account was disabled, the password changed elsewhere…):
+   * forget it here too — unless another tab of this browser has signed in again since (its new
+   * tokens, in the shared storage, are still good).
+   */
   endSession(): void {
+    let shared: Stored | null = null;
+    try {
+      shared = JSON.parse(localStorage.getItem(KEY) ?? "null") as Stored | null;
+    } catch {
+      shared = null;
+    }
+    if (shared && this.stored && shared.accessToken !== this.stored.accessToken) {
+      this.stored = null;
+      return;
+    }
     this.forget();
   }
 

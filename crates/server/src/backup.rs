@@ -94,8 +94,9 @@ pub async fn backup(args: &BackupArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.file.display()))?;
     println!("wrote {} ({})", args.file.display(), describe(&summary));
     println!(
-        "also keep {}, acme/, recordings/ and exports/ of the data directory (docs/deploy.md)",
-        crate::auth::tokens::JWT_SECRET_FILE
+        "also keep {}, {} (apart from the backup), acme/, recordings/ and exports/ of the data directory (docs/deploy.md)",
+        crate::auth::tokens::JWT_SECRET_FILE,
+        crate::auth::sealing::SECRETS_KEY_FILE
     );
     Ok(())
 }

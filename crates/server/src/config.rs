@@ -275,6 +275,12 @@ pub struct ServeArgs {
     /// sessions valid.
     #[arg(long, env = "VTP_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
+    /// Key (32 bytes or more) that seals the secrets the server must read
+    /// back, such as two-factor secrets, before they are stored; when unset,
+    /// generated once and kept in `<data-dir>/secrets-key`. Keep it with
+    /// the database's backups, but not in the same place.
+    #[arg(long, env = "VTP_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<Secret>,
     /// Lifetime of access tokens (e.g. `900`, `15m`, `1h`).
     #[arg(long, env = "VTP_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
     pub access_token_ttl: Duration,

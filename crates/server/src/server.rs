@@ -17,6 +17,7 @@ use vtp_store::{FinishedRecording, RecordingState, Store, StoreOptions};
 use crate::api::{self, HttpOptions};
 use crate::audit::{Audit, AuditRetention};
 use crate::auth::password::Passwords;
+use crate::auth::sealing::{Sealer, seal_stored_totp_secrets};
 use crate::auth::tokens::{KeySource, TokenIssuer};
 use crate::bus::{Bus, LocalBus};
 use crate::config::{NodeRole, RecordingStorageArgs, ServeArgs};
@@ -108,6 +109,14 @@ impl Server {
         }
         let (key, source) = TokenIssuer::load_key(args.jwt_secret.as_ref(), &args.store.data_dir)?;
         let tokens = TokenIssuer::new(&key, args.access_token_ttl, args.refresh_token_ttl, source);
+        let sealer = Sealer::load(args.secrets_key.as_ref(), &args.store.data_dir)?;
+        let sealed = seal_stored_totp_secrets(&store, &sealer).await?;
+        if sealed > 0 {
+            tracing::info!(
+                secrets = sealed,
+                "sealed two-factor secrets stored in the clear by an earlier version"
+            );
+        }
         let passwords = Passwords::new().await?;
         let policy = Policy {
             allow_registration: args.allow_registration,
@@ -154,6 +163,7 @@ impl Server {
         let state = AppState::new(AppParts {
             store,
             tokens,
+            sealer,
             passwords,
             login_rate_per_ip: args.login_rate_per_ip,
             login_rate_per_account: args.login_rate_per_account,

@@ -11,6 +11,7 @@ use vtp_store::{Store, User};
 
 use crate::audit::Audit;
 use crate::auth::password::Passwords;
+use crate::auth::sealing::Sealer;
 use crate::auth::tokens::{Scope, TokenIssuer};
 use crate::auth::watch::AccountWatch;
 use crate::auth::{self, AuthError};
@@ -29,6 +30,8 @@ pub struct AppState(Arc<AppInner>);
 pub struct AppInner {
     pub store: Store,
     pub tokens: TokenIssuer,
+    /// Seals two-factor secrets before they are stored.
+    pub sealer: Sealer,
     pub passwords: Passwords,
     /// Sign-in attempts per client address.
     pub login_by_ip: RateLimiter,
@@ -93,6 +96,7 @@ const ACCOUNT_TOTAL_FACTOR: u32 = 5;
 pub struct AppParts {
     pub store: Store,
     pub tokens: TokenIssuer,
+    pub sealer: Sealer,
     pub passwords: Passwords,
     pub login_rate_per_ip: u32,
     pub login_rate_per_account: u32,
@@ -112,6 +116,7 @@ impl AppState {
         AppState(Arc::new(AppInner {
             store: parts.store,
             tokens: parts.tokens,
+            sealer: parts.sealer,
             passwords: parts.passwords,
             login_by_ip: RateLimiter::new(parts.login_rate_per_ip, Duration::from_secs(60)),
             login_by_account: RateLimiter::new(
@@ -143,6 +148,14 @@ impl AppState {
 }
 
 impl AppState {
+    /// Ends the account's live sessions after its tokens were revoked in
+    /// the store: open connections notice at their next event, and every
+    /// room the account is in takes it out at once, saying `reason`.
+    pub async fn end_live_sessions(&self, user_id: uuid::Uuid, reason: &str) {
+        self.accounts.changed(user_id);
+        self.hub.revoke_user(user_id, reason).await;
+    }
+
     /// The user an access token stands for, if it is still good
     /// ([`auth::authenticate`]).
     pub async fn authenticate(&self, token: &str) -> Result<User, AuthError> {

@@ -340,3 +340,88 @@ async fn guessable_passwords_are_refused_with_the_reason() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+/// A password change (or turning two-factor sign-in on) ends the
+/// account's other sessions, live sockets too: whoever held the old
+/// password, or a session opened with it alone, is out at once.
+#[tokio::test]
+async fn changing_the_password_or_turning_on_two_factor_ends_live_sessions() {
+    let s = TestServer::start().await;
+    let (_, teacher) = s.user("teach@example.org", Role::Instructor).await;
+    let (_, student) = s.user("kid@example.org", Role::Student).await;
+    let room = s.room(&teacher, json!({})).await;
+    let host = s.socket(&teacher).await;
+    join(&host, &room).await;
+    // The thief's socket, in the room with the stolen password's session.
+    let thief = s.socket(&student).await;
+    let thief_peer = join(&thief, &room).await["peerId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let new_password = "a quite different passphrase 41";
+    let (status, fresh) = s
+        .post(
+            "/api/v1/auth/change-password",
+            Some(&student),
+            json!({ "currentPassword": PASSWORD, "newPassword": new_password }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    let revoked = thief
+        .next_event("session-revoked", WAIT)
+        .await
+        .expect("session-revoked");
+    assert!(
+        revoked["reason"].as_str().unwrap().contains("password"),
+        "{revoked}"
+    );
+    assert!(thief.wait_disconnected(WAIT).await, "closed by the server");
+    let left = host.next_event("peer-left", WAIT).await.expect("peer-left");
+    assert_eq!(left["peerId"], thief_peer.as_str());
+    let (status, _) = s.get("/api/v1/auth/me", Some(&student)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old token is dead");
+
+    // The new session works, joins again, and turning two-factor sign-in
+    // on ends it in turn (the enrolling page gets new tokens instead).
+    let token = fresh["accessToken"].as_str().unwrap().to_string();
+    let again = s.socket(&token).await;
+    join(&again, &room).await;
+    let (status, setup) = s
+        .post("/api/v1/auth/2fa/setup", Some(&token), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{setup}");
+    let secret = vtp_server::config::Secret::new(setup["secret"].as_str().unwrap());
+    let step = vtp_server::auth::totp::step_of(chrono::Utc::now().timestamp() as u64);
+    let (status, confirmed) = s
+        .post(
+            "/api/v1/auth/2fa/confirm",
+            Some(&token),
+            json!({ "code": vtp_server::auth::totp::code_at(&secret, step).unwrap() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    let revoked = again
+        .next_event("session-revoked", WAIT)
+        .await
+        .expect("session-revoked");
+    assert!(
+        revoked["reason"].as_str().unwrap().contains("two-factor"),
+        "{revoked}"
+    );
+    assert!(again.wait_disconnected(WAIT).await);
+    let (status, _) = s.get("/api/v1/auth/me", Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let refreshed = fresh["refreshToken"].as_str().unwrap();
+    let (status, _) = s
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refreshToken": refreshed }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "its refresh token too");
+    let kept = confirmed["tokens"]["accessToken"].as_str().unwrap();
+    let (status, me) = s.get("/api/v1/auth/me", Some(kept)).await;
+    assert_eq!((status, &me["twoFactor"]), (StatusCode::OK, &json!(true)));
+}

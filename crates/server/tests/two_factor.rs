@@ -312,3 +312,57 @@ async fn operators_reset_two_factor_from_the_command_line() {
     assert_eq!(signed_in["user"]["twoFactor"], false);
     assert!(signed_in["accessToken"].is_string());
 }
+
+/// Secrets are sealed before they are stored: the database alone (a dump,
+/// a backup file) does not give the second factor. Secrets stored in the
+/// clear by an earlier version are sealed at start and keep working; with
+/// another secrets key they no longer open.
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_old_ones_sealed_at_start() {
+    let s = TestServer::start().await;
+    let (id, token) = s.user("ann@example.org", Role::Student).await;
+    let id: uuid::Uuid = id.parse().unwrap();
+    let (uri, step, _) = enrol(&s, &token).await;
+    let plain = uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .unwrap()
+        .to_string();
+    let stored = s.store.totp_of(id).await.unwrap().unwrap().secret;
+    assert!(stored.starts_with("v1."), "sealed: {stored}");
+    assert!(!stored.contains(&plain), "the secret is not in the row");
+
+    // What an earlier version left: the secret in the clear.
+    assert!(
+        s.store
+            .replace_totp_secret(id, &stored, &plain)
+            .await
+            .unwrap()
+    );
+    let home = s.stop().await;
+    let s = TestServer::start_in(home, |_| {}).await;
+    let resealed = s.store.totp_of(id).await.unwrap().unwrap().secret;
+    assert!(resealed.starts_with("v1.") && !resealed.contains(&plain));
+
+    // Another secrets key: the sealed secret does not open, so no code
+    // works (`vtp user reset-2fa` is the way back) and nothing changes.
+    let home = s.stop().await;
+    let s = TestServer::start_in(home, |args| {
+        args.secrets_key = Some(Secret::new("another key of at least thirty-two bytes"));
+    })
+    .await;
+    let next = now_step() + 1;
+    assert!(next > step, "not a replay of the enrolling code");
+    let pending = password_step(&s, "ann@example.org").await;
+    let (status, _) = verify(&s, &pending, &code(&uri, next)).await;
+    assert_ne!(status, StatusCode::OK);
+    assert_eq!(s.store.totp_of(id).await.unwrap().unwrap().secret, resealed);
+
+    // Back on the server's own key, the same code signs in: the secret
+    // sealed at start is the one the app holds.
+    let home = s.stop().await;
+    let s = TestServer::start_in(home, |_| {}).await;
+    let pending = password_step(&s, "ann@example.org").await;
+    let (status, body) = verify(&s, &pending, &code(&uri, next)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -1,7 +1,8 @@
 //! Two-factor sign-in: each account's TOTP secret (pending until a first
 //! code confirms it), the last time step a code was accepted for, and
 //! single-use recovery codes, stored hashed. The store keeps what it is
-//! given; codes are checked by the caller.
+//! given (the server seals secrets before they come here); codes are
+//! checked by the caller.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -12,7 +13,7 @@ use crate::{Store, StoreError, User};
 
 /// An account's TOTP secret and whether it is in use.
 pub struct TotpRecord {
-    /// Base32, as shown to the user; never logged.
+    /// As the caller stored it (sealed by the server); never logged.
     pub secret: String,
     /// The last time step a code was accepted for.
     pub last_step: Option<i64>,
@@ -81,6 +82,40 @@ impl Store {
         }))
     }
 
+    /// Every stored TOTP secret not starting with `prefix`, with its
+    /// account: what an upgrade must still seal.
+    pub async fn totp_secrets_without_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+        // `substr` rather than LIKE: a prefix holding `%` or `_` stays literal.
+        let rows: Vec<(Uuid, String)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT user_id, secret FROM user_totp WHERE substr(secret, 1, length($1)) <> $1")
+            .bind(prefix)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows)
+    }
+
+    /// Replaces the account's stored secret `old` by `new` (the same
+    /// secret in another form); `false` when it is no longer `old`.
+    pub async fn replace_totp_secret(
+        &self,
+        user_id: Uuid,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE user_totp SET secret = $3 WHERE user_id = $1 AND secret = $2")
+            .bind(user_id)
+            .bind(old)
+            .bind(new)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
     /// Records that a code of time step `step` was accepted, unless one of
     /// that step or a later one already was: `false` means a replay (or a
     /// code racing another of the same step) and must be refused.
@@ -97,7 +132,9 @@ impl Store {
     }
 
     /// Turns two-factor sign-in on with the pending secret and replaces
-    /// the recovery codes with `code_hashes`, in one transaction.
+    /// the recovery codes with `code_hashes`, in one transaction. Every
+    /// session of the account ends (token epoch bumped, refresh tokens
+    /// revoked): one opened with the password alone must not outlive it.
     pub async fn enable_totp(
         &self,
         user_id: Uuid,
@@ -105,8 +142,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let sql = format!(
-            "UPDATE users SET two_factor = TRUE, updated_at = $2 WHERE id = $1 \
-             AND EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = $1) RETURNING {USER_COLUMNS}"
+            "UPDATE users SET two_factor = TRUE, token_epoch = token_epoch + 1, updated_at = $2 \
+             WHERE id = $1 AND EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = $1) RETURNING {USER_COLUMNS}"
         );
         let row: Option<UserRow> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -116,6 +153,11 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             if row.is_some() {
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                    .bind(user_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
                     .bind(user_id)
                     .execute(&mut *tx)

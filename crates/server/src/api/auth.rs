@@ -341,10 +341,8 @@ async fn logout(
     if request.everywhere {
         state.store.revoke_user_refresh_tokens(user.id, now).await?;
         state.store.bump_token_epoch(user.id, now).await?;
-        state.accounts.changed(user.id);
         state
-            .hub
-            .revoke_user(user.id, "you signed out everywhere")
+            .end_live_sessions(user.id, "you signed out everywhere")
             .await;
     } else if let Some(token) = request.refresh_token {
         state
@@ -392,6 +390,9 @@ async fn change_password(
         .store
         .change_password(user.id, &hash, Utc::now())
         .await?;
+    state
+        .end_live_sessions(user.id, "your password was changed")
+        .await;
     tracing::info!(user_id = %user.id, "password changed; other sessions ended");
     Ok(Json(issue_tokens(&state, user, None).await?))
 }

@@ -159,7 +159,15 @@ async fn code_ok(state: &AppState, user: &User, code: &str, enabled_only: bool) 
     if enabled_only && !record.enabled {
         return Ok(false);
     }
-    let secret = crate::config::Secret::new(record.secret);
+    // A secret that does not open (the secrets key was changed or lost)
+    // matches no code: `vtp user reset-2fa` is the way back in.
+    let secret = match state.sealer.open(user.id, &record.secret) {
+        Ok(secret) => secret,
+        Err(e) => {
+            tracing::warn!(user_id = %user.id, error = %e, "two-factor secret unreadable");
+            return Ok(false);
+        }
+    };
     let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
     let Some(step) = totp::matching_step(&secret, code, totp::step_of(now)) else {
         return Ok(false);
@@ -180,7 +188,7 @@ async fn setup(
     let secret = totp::new_secret();
     state
         .store
-        .begin_totp(user.id, secret.expose(), Utc::now())
+        .begin_totp(user.id, &state.sealer.seal(user.id, secret.expose()), Utc::now())
         .await?;
     let otpauth_uri = totp::otpauth_uri(&secret, ISSUER, &user.email);
     let qr_svg = totp::qr_svg(&otpauth_uri)
@@ -192,8 +200,9 @@ async fn setup(
     }))
 }
 
-/// Finish enrolling with a first code: two-factor sign-in is on, and the
-/// answer holds ten recovery codes (shown once) and new tokens.
+/// Finish enrolling with a first code: two-factor sign-in is on, every
+/// other session of the account ends, and the answer holds ten recovery
+/// codes (shown once) and new tokens.
 #[utoipa::path(post, path = "/auth/2fa/confirm", tag = "auth", request_body = CodeRequest,
     responses((status = 200, body = ConfirmResponse), (status = 401, body = ErrorBody),
               (status = 409, description = "no enrolment started, or already on", body = ErrorBody),
@@ -228,7 +237,11 @@ async fn confirm(
         .store
         .enable_totp(user.id, &hashes, Utc::now())
         .await?;
-    tracing::info!(user_id = %user.id, "two-factor sign-in turned on");
+    // A session opened with the password alone must not outlive the change.
+    state
+        .end_live_sessions(user.id, "two-factor sign-in was turned on")
+        .await;
+    tracing::info!(user_id = %user.id, "two-factor sign-in turned on; other sessions ended");
     Ok(Json(ConfirmResponse {
         recovery_codes: codes.iter().map(|c| c.expose().to_string()).collect(),
         tokens: issue_tokens(&state, user, None).await?,

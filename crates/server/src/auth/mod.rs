@@ -8,6 +8,7 @@
 
 pub mod links;
 pub mod password;
+pub mod sealing;
 pub mod tokens;
 pub mod totp;
 pub mod watch;
