@@ -46,7 +46,9 @@ export async function watchCsp(page, name, sink) {
   page.on("console", (m) => {
     if (/Content.Security.Policy/i.test(m.text())) sink.push(`[${name}] ${m.text()}`);
   });
-  await page.addInitScript(() => {
+  // Playwright's name, else Puppeteer's (Firefox): the same script before each document.
+  const onEveryDocument = (page.addInitScript ?? page.evaluateOnNewDocument).bind(page);
+  await onEveryDocument(() => {
     document.addEventListener("securitypolicyviolation", (e) =>
       console.error(`Content-Security-Policy violation: ${e.violatedDirective} ${e.blockedURI}`),
     );
@@ -54,14 +56,15 @@ export async function watchCsp(page, name, sink) {
 }
 
 export class Vtp {
-  static async start(extraArgs = []) {
-    const dir = mkdtempSync(join(tmpdir(), "vtp-js-"));
+  /** A `vtp` on a fresh data directory, or on `dir` (a restart of one that was killed). */
+  static async start(extraArgs = [], { dir = mkdtempSync(join(tmpdir(), "vtp-js-")) } = {}) {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const child = spawn(VTP_BIN, ["serve", "--bind", `127.0.0.1:${port}`, "--rtc-bind", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn", ...extraArgs], {
       stdio: ["ignore", "inherit", "inherit"],
     });
     const vtp = new Vtp(dir, base, child);
+    vtp.args = extraArgs;
     const healthy = () => fetch(`${base}/health`).then((r) => r.ok, () => false);
     try {
       await waitFor(healthy, { what: "vtp to answer /health" });
@@ -83,6 +86,19 @@ export class Vtp {
     for (const s of this.sockets) s.disconnect();
     this.child.kill("SIGTERM");
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Kills the server as a crash would (SIGKILL), keeping its data directory; resolves once it is gone. */
+  async crash() {
+    for (const s of this.sockets) s.disconnect();
+    const gone = new Promise((ok) => this.child.once("exit", ok));
+    this.child.kill("SIGKILL");
+    await gone;
+  }
+
+  /** A new server on the same data directory (after `crash()`), with the same arguments. */
+  restart() {
+    return Vtp.start(this.args, { dir: this.dir });
   }
 
   async http(method, path, body, token) {
