@@ -2,7 +2,9 @@
 // is recorded through the app with a chat, then the after-class page plays
 // the recording from signed links (no Authorization header on a <video>),
 // the chat transcript follows the playback, the attendance CSV downloads
-// from the page, and axe finds nothing. Also measures the time from opening
+// from the page, and axe finds nothing; then it is exported to MP4 (a
+// progress bar, the composed MP4 plays) and deleted (confirmed, its files
+// 404). Also measures the time from opening
 // the page to the first played frame (docs/benchmarks.md).
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -67,7 +69,7 @@ async function playPast(page, seconds) {
   return video.evaluate((v) => v.currentTime);
 }
 
-test("after class: the recording plays, the chat follows it, attendance downloads", { timeout: 240_000 }, async () => {
+test("after class: the recording plays, the chat follows it, attendance downloads; export to MP4, delete", { timeout: 240_000 }, async () => {
   const teacherAccount = await vtp.user("teacher@example.org", "instructor");
   await vtp.user("ada@example.org");
   const roomId = await vtp.room(teacherAccount.token);
@@ -170,4 +172,40 @@ test("after class: the recording plays, the chat follows it, attendance download
   await teacher.goto(vtp.base + "/recordings");
   await teacher.getByRole("heading", { name: "After class", exact: true }).waitFor();
   await teacher.getByRole("link", { name: "JS room" }).waitFor();
+
+  // Export to MP4: a progress bar shows while it runs, then the composed MP4 plays in the player.
+  await teacher.goto(vtp.base + sessionPath);
+  const card = teacher.locator("article.recording").first();
+  await card.locator("video.main-track").waitFor();
+  const trackLinks = await card.evaluate((c) => [...c.querySelectorAll("video, audio")].map((m) => m.src));
+  assert.ok(trackLinks.length >= 2, `the tracks play from signed links: ${trackLinks}`);
+  // Seen by an observer, not polled: a short export may finish between two polls.
+  await card.evaluate((c) => {
+    window.progressSeen = [];
+    new MutationObserver(() => {
+      const bar = c.querySelector('progress[aria-label="Export progress"]');
+      if (bar && !bar.hidden) window.progressSeen.push(bar.value);
+    }).observe(c, { subtree: true, attributes: true, childList: true });
+  });
+  await card.getByRole("button", { name: "Export to MP4" }).click();
+  const composed = card.locator('video.main-track[aria-label="Recording (composed)"]');
+  await composed.waitFor({ timeout: 120_000 });
+  assert.ok((await teacher.evaluate(() => window.progressSeen.length)) > 0, "the progress bar showed");
+  const mp4 = await composed.getAttribute("src");
+  assert.match(mp4, /sig=/);
+  await card.getByRole("link", { name: "MP4 (speaker)" }).waitFor();
+  const played = await playPast(teacher, 2.2);
+  assert.ok(played > 2, `the composed MP4 plays: currentTime ${played}`);
+
+  // Delete: asked to confirm, gone from the list, and its files (which answer now) answer 404.
+  for (const link of [...trackLinks, mp4]) assert.ok((await fetch(new URL(link, vtp.base), { method: "HEAD" })).ok, `${link} before deletion`);
+  const asked = [];
+  teacher.on("dialog", (d) => asked.push(d.message()));
+  await card.getByRole("button", { name: "Delete recording" }).click();
+  await teacher.locator("article.recording").waitFor({ state: "detached" });
+  assert.equal(asked.length, 1, "a confirmation was asked");
+  for (const link of [...trackLinks, mp4]) assert.equal((await fetch(new URL(link, vtp.base))).status, 404, `${link} after deletion`);
+  assert.deepEqual((await vtp.http("GET", `/api/v1/recordings?roomId=${roomId}`, undefined, teacherAccount.token)).body.items, []);
+  await teacher.reload();
+  await teacher.getByText("This class was not recorded").waitFor();
 });
