@@ -260,7 +260,7 @@ async function axeViolations(page) {
   return page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`));
 }
 
-test("axe finds nothing on any page: sign-in, register, lobby, account, users, pre-join", async () => {
+test("axe finds nothing on any page: sign-in, register, lobby, account, users, pre-join, members, invitations", async () => {
   const found = {};
   const visitor = await person("axe-visitor");
   for (const path of ["/signin", "/register"]) {
@@ -284,7 +284,23 @@ test("axe finds nothing on any page: sign-in, register, lobby, account, users, p
   await admin.getByRole("link", { name: "Join Axe class" }).click();
   await admin.getByRole("meter", { name: "Microphone level" }).waitFor();
   found["pre-join"] = await axeViolations(admin);
-  assert.deepEqual(found, { "/signin": [], "/register": [], "/ (lobby)": [], "/account": [], "/admin": [], "pre-join": [] });
+  // The class's members page with a new invitation link shown, and invitation pages: one that no longer works, and a good one opened signed out.
+  await admin.goto(vtp.base + "/");
+  await admin.getByRole("link", { name: "Members of Axe class" }).click();
+  await admin.getByRole("heading", { name: "Members of Axe class", level: 1 }).waitFor();
+  await admin.getByRole("button", { name: "Make a link" }).click();
+  const link = await admin.getByLabel("The new invitation link").inputValue();
+  found["members"] = await axeViolations(admin);
+  await admin.goto(`${vtp.base}/invite/${"A".repeat(43)}`);
+  await admin.getByRole("alert").filter({ hasText: /\w/ }).waitFor();
+  found["/invite (dead link)"] = await axeViolations(admin);
+  await visitor.goto(link);
+  await visitor.getByLabel("E-mail").waitFor();
+  found["/invite (signed out)"] = await axeViolations(visitor);
+  console.log(`# axe violations per page: ${JSON.stringify(found)}`);
+  assert.deepEqual(found, {
+    "/signin": [], "/register": [], "/ (lobby)": [], "/account": [], "/admin": [], "pre-join": [], "members": [], "/invite (dead link)": [], "/invite (signed out)": [],
+  });
 });
 
 test("pre-join: camera preview and microphone meter; joining muted with the camera off really does, and is remembered", async () => {
