@@ -9,6 +9,7 @@
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +23,7 @@ import {
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "..", "dist");
 const skip = existsSync(FIREFOX) ? false : "Debian's firefox-esr is not installed";
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let vtp, firefox, downloads;
 let contexts = [];
@@ -61,6 +63,15 @@ async function person(name) {
   return page;
 }
 
+/** Axe's violations on `page` now, as "rule: targets" (none expected): the pages in Firefox too. */
+async function axeViolations(page) {
+  // Evaluated by the driver, not an inline <script> (the CSP refuses those).
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(AXE);
+  return page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`));
+}
+/** Axe's findings in Firefox, by page: printed for docs/benchmarks.md, and all must be empty. */
+const axeFound = {};
+
 /** The room's Mic and Camera controls that show "off". */
 const offControls = (page) => page.evaluate(() => [...document.querySelectorAll(".controls .ctl.off")].map((b) => b.textContent.trim()).sort());
 
@@ -98,6 +109,7 @@ test("Firefox: an invitation link makes a member who joins muted (kept over a re
   assert.equal(await lou.evaluate(() => document.querySelector('a[aria-label="Join Biology 3"]')), null);
   await lou.goto(roomUrl);
   await waitForText(lou, "you are not one of its members");
+  axeFound["lobby (refused)"] = await axeViolations(lou);
 
   // A student opens the link, signs in, is a member, and joins muted with her camera off.
   const mia = await person("mia");
@@ -107,11 +119,13 @@ test("Firefox: an invitation link makes a member who joins muted (kept over a re
   await setChecked(mia, "Microphone on", false);
   await setChecked(mia, "Camera on", false);
   await until(mia, () => document.querySelector(".prejoin-video").srcObject === null, null, 5_000, "the preview to stop");
+  axeFound["pre-join"] = await axeViolations(mia);
   await joinNow(mia);
   assert.equal(new URL(mia.url()).pathname, new URL(roomUrl).pathname);
   assert.deepEqual(await offControls(mia), ["Camera off", "Mic off"]);
   await seesMutedWithoutCamera(kim, await selfId(mia));
   await receivesFrom(mia, await selfId(kim));
+  axeFound["room"] = await axeViolations(kim);
 
   // A reload goes straight back in, still muted with the camera off.
   await mia.reload();
@@ -132,6 +146,7 @@ test("Firefox: an invitation link makes a member who joins muted (kept over a re
   await joinNow(mia);
   await receivesFrom(mia, await selfId(kim));
   await seesMutedWithoutCamera(kim, await selfId(mia));
+  assert.deepEqual(axeFound, { "lobby (refused)": [], "pre-join": [], room: [] }, "axe finds nothing in Firefox");
 });
 
 /** Until a finished download named like `pattern` is in the downloads folder; resolves with its text. */
@@ -192,4 +207,7 @@ test("Firefox after class: the recording plays past 2 s, the chat follows it, at
   assert.ok(rows.some((r) => r.includes('"fox-rec-teacher"') && r.includes(",host,")), csv);
   await clickButton(teacher, "Download chat");
   assert.match(await downloaded(/^chat-.*\.txt$/), /fox-rec-ada: first words\n.*fox-rec-ada: later words\n$/s);
+  axeFound["after-class"] = await axeViolations(teacher);
+  console.log(`# axe violations per page in Firefox: ${JSON.stringify(axeFound)}`);
+  assert.deepEqual(axeFound["after-class"], [], "axe finds nothing on the after-class page in Firefox");
 });
