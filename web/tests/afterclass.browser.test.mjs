@@ -14,7 +14,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { CHROMIUM_FLAGS, Vtp, waitFor, watchCsp } from "./harness.mjs";
-import { joinFromLobby, signIn } from "./app-steps.mjs";
+import { joinFromLobby, playPast, say, setRecording, signIn } from "./app-steps.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "..", "dist");
@@ -54,21 +54,6 @@ async function person(name, viewport = { width: 1280, height: 800 }) {
   return page;
 }
 
-async function say(page, text) {
-  await page.getByRole("textbox", { name: "Message" }).fill(text);
-  await page.getByRole("button", { name: "Send" }).click();
-  await page.locator(".chat-list", { hasText: text }).waitFor();
-}
-
-/** Plays the page's main track and resolves with its currentTime once past `seconds`. */
-async function playPast(page, seconds) {
-  const video = page.locator("video.main-track").first();
-  await video.waitFor();
-  await video.evaluate((v) => v.play());
-  await page.waitForFunction((s) => document.querySelector("video.main-track").currentTime > s, seconds, { timeout: 30_000 });
-  return video.evaluate((v) => v.currentTime);
-}
-
 test("after class: the recording plays, the chat follows it, attendance downloads; export to MP4, delete", { timeout: 240_000 }, async () => {
   const teacherAccount = await vtp.user("teacher@example.org", "instructor");
   await vtp.user("ada@example.org");
@@ -82,15 +67,13 @@ test("after class: the recording plays, the chat follows it, attendance download
   await joinFromLobby(ada, "JS room");
 
   // Record: one message at the start, one some seconds later.
-  await teacher.getByRole("button", { name: "Record" }).click();
-  await teacher.locator(".recording-badge:not([hidden])").waitFor();
+  await setRecording(teacher, true);
   const recordingStarted = Date.now();
   await say(ada, "first words");
   await waitFor(() => Date.now() - recordingStarted > 6000, { ms: 10_000, what: "six seconds of class" });
   await say(ada, "later words");
   await waitFor(() => Date.now() - recordingStarted > 9000, { ms: 10_000, what: "nine seconds of class" });
-  await teacher.getByRole("button", { name: "Stop recording" }).click();
-  await teacher.locator(".recording-badge[hidden]").waitFor({ state: "attached" });
+  await setRecording(teacher, false);
   await waitFor(
     async () => (await vtp.http("GET", `/api/v1/recordings?roomId=${roomId}`, undefined, teacherAccount.token)).body.items.every((r) => r.state === "ready"),
     { ms: 60_000, what: "the recording to be ready" },
