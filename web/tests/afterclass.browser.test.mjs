@@ -13,8 +13,8 @@ import { createRequire } from "node:module";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM_FLAGS, Vtp, waitFor, watchCsp } from "./harness.mjs";
-import { joinFromLobby, playPast, say, setRecording, signIn } from "./app-steps.mjs";
+import { CHROMIUM_FLAGS, Vtp, closeAndCheck, watchCsp } from "./harness.mjs";
+import { joinFromLobby, playPast, recordShortClass, signIn } from "./app-steps.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "..", "dist");
@@ -22,7 +22,7 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let vtp, browser;
-let contexts = [];
+const contexts = [];
 const errors = [];
 const cspViolations = [];
 
@@ -31,12 +31,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
 });
 
-afterEach(async () => {
-  await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-  contexts = [];
-  assert.deepEqual(errors.splice(0), [], "no uncaught errors in the pages");
-  assert.deepEqual(cspViolations.splice(0), [], "no Content-Security-Policy violation");
-});
+afterEach(() => closeAndCheck(contexts, errors, cspViolations));
 
 after(async () => {
   await browser?.close();
@@ -67,18 +62,7 @@ test("after class: the recording plays, the chat follows it, attendance download
   await joinFromLobby(ada, "JS room");
 
   // Record: one message at the start, one some seconds later.
-  await setRecording(teacher, true);
-  const recordingStarted = Date.now();
-  await say(ada, "first words");
-  await waitFor(() => Date.now() - recordingStarted > 6000, { ms: 10_000, what: "six seconds of class" });
-  await say(ada, "later words");
-  await waitFor(() => Date.now() - recordingStarted > 9000, { ms: 10_000, what: "nine seconds of class" });
-  await setRecording(teacher, false);
-  await waitFor(
-    async () => (await vtp.http("GET", `/api/v1/recordings?roomId=${roomId}`, undefined, teacherAccount.token)).body.items.every((r) => r.state === "ready"),
-    { ms: 60_000, what: "the recording to be ready" },
-  );
-  for (const page of [ada, teacher]) await page.getByRole("button", { name: "Leave" }).click();
+  await recordShortClass(vtp, { token: teacherAccount.token, roomId }, teacher, ada);
 
   // The teacher opens the room's after-class page from the lobby.
   await teacher.getByRole("link", { name: "After class: JS room" }).click();

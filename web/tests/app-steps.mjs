@@ -142,3 +142,27 @@ export async function playPast(page, seconds, ms = 30_000) {
 
 /** The chat message the after-class transcript marks as now (its text), or null. */
 export const transcriptNow = (page) => page.evaluate(() => document.querySelector(".transcript li.now[aria-current=time]")?.textContent ?? null);
+
+/**
+ * A host records about nine seconds of class in which `student` writes
+ * "first words" at the start and "later words" six seconds in; resolves
+ * once the API (as the host, `token`) says the room's recordings are
+ * ready and both have left the room.
+ */
+export async function recordShortClass(vtp, { token, roomId }, host, student) {
+  await setRecording(host, true);
+  const started = Date.now();
+  await say(student, "first words");
+  await waitFor(() => Date.now() - started > 6000, { ms: 10_000, what: "six seconds of class" });
+  await say(student, "later words");
+  await waitFor(() => Date.now() - started > 9000, { ms: 10_000, what: "nine seconds of class" });
+  await setRecording(host, false);
+  await waitFor(
+    async () => {
+      const { items } = (await vtp.http("GET", `/api/v1/recordings?roomId=${roomId}`, undefined, token)).body;
+      return items.length > 0 && items.every((r) => r.state === "ready");
+    },
+    { ms: 60_000, what: "the recording to be ready" },
+  );
+  for (const page of [student, host]) await clickButton(page, "Leave");
+}

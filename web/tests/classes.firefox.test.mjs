@@ -13,11 +13,11 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Vtp, waitFor, watchCsp } from "./harness.mjs";
+import { Vtp, closeAndCheck, waitFor, watchCsp } from "./harness.mjs";
 import { FIREFOX, downloadPrefs, launchFirefox } from "./firefox.mjs";
 import {
   clickButton, clickLink, createRoom, invitationLink, isChecked, joinFromLobby, joinNow, openLastSession, playPast,
-  receivesFrom, say, selfId, setChecked, setRecording, signIn, signInHere, transcriptNow, until, waitForText,
+  receivesFrom, recordShortClass, selfId, setChecked, signIn, signInHere, transcriptNow, until, waitForText,
 } from "./app-steps.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -26,7 +26,7 @@ const skip = existsSync(FIREFOX) ? false : "Debian's firefox-esr is not installe
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let vtp, firefox, downloads;
-let contexts = [];
+const contexts = [];
 const errors = [];
 const cspViolations = [];
 
@@ -37,12 +37,7 @@ before(async () => {
   firefox = await launchFirefox({ prefs: downloadPrefs(downloads) });
 });
 
-afterEach(async () => {
-  await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-  contexts = [];
-  assert.deepEqual(errors.splice(0), [], "no uncaught errors in the pages");
-  assert.deepEqual(cspViolations.splice(0), [], "no Content-Security-Policy violation");
-});
+afterEach(() => closeAndCheck(contexts, errors, cspViolations));
 
 after(async () => {
   await firefox?.close();
@@ -171,18 +166,7 @@ test("Firefox after class: the recording plays past 2 s, the chat follows it, at
   await joinFromLobby(ada, "JS room");
 
   // Record: one message at the start, one some seconds later.
-  await setRecording(teacher, true);
-  const recordingStarted = Date.now();
-  await say(ada, "first words");
-  await waitFor(() => Date.now() - recordingStarted > 6000, { ms: 10_000, what: "six seconds of class" });
-  await say(ada, "later words");
-  await waitFor(() => Date.now() - recordingStarted > 9000, { ms: 10_000, what: "nine seconds of class" });
-  await setRecording(teacher, false);
-  await waitFor(
-    async () => (await vtp.http("GET", `/api/v1/recordings?roomId=${roomId}`, undefined, teacherAccount.token)).body.items.every((r) => r.state === "ready"),
-    { ms: 60_000, what: "the recording to be ready" },
-  );
-  for (const page of [ada, teacher]) await clickButton(page, "Leave");
+  await recordShortClass(vtp, { token: teacherAccount.token, roomId }, teacher, ada);
 
   await openLastSession(teacher, "JS room");
   assert.match(await teacher.evaluate(() => document.querySelector("video.main-track").getAttribute("src")), /sig=/, "played from a signed link");

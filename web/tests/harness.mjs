@@ -1,5 +1,6 @@
 // Starts a real `vtp` binary on a free port with a throw-away data directory,
 // and offers the few HTTP calls the Socket.IO tests need.
+import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -53,6 +54,13 @@ export async function watchCsp(page, name, sink) {
       console.error(`Content-Security-Policy violation: ${e.violatedDirective} ${e.blockedURI}`),
     );
   });
+}
+
+/** After a browser test: closes its contexts (so its media stops loading the machine) and fails on any page error or CSP violation it collected. */
+export async function closeAndCheck(contexts, errors, cspViolations) {
+  await Promise.all(contexts.splice(0).map((c) => c.close().catch(() => {})));
+  assert.deepEqual(errors.splice(0), [], "no uncaught errors in the pages");
+  assert.deepEqual(cspViolations.splice(0), [], "no Content-Security-Policy violation");
 }
 
 export class Vtp {
