@@ -166,3 +166,17 @@ export async function recordShortClass(vtp, { token, roomId }, host, student) {
   );
   for (const page of [student, host]) await clickButton(page, "Leave");
 }
+
+/** Until `page` sees `peerId` with a paused microphone and no camera on the server (joined muted with the camera off). */
+export const seesMutedWithoutCamera = (page, peerId) =>
+  until(
+    page,
+    (id) => {
+      const peer = window.vtpRoom.session.peers.get(id);
+      const mic = peer?.producers.find((p) => p.kind === "audio");
+      return mic?.paused === true && !peer.producers.some((p) => p.kind === "video");
+    },
+    peerId,
+    15_000,
+    `${peerId}'s paused microphone and no camera`,
+  );

@@ -17,7 +17,7 @@ import { Vtp, closeAndCheck, waitFor, watchCsp } from "./harness.mjs";
 import { FIREFOX, downloadPrefs, launchFirefox } from "./firefox.mjs";
 import {
   clickButton, clickLink, createRoom, invitationLink, isChecked, joinFromLobby, joinNow, openLastSession, playPast,
-  receivesFrom, recordShortClass, selfId, setChecked, signIn, signInHere, transcriptNow, until, waitForText,
+  receivesFrom, recordShortClass, seesMutedWithoutCamera, selfId, setChecked, signIn, signInHere, transcriptNow, until, waitForText,
 } from "./app-steps.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -69,20 +69,6 @@ const axeFound = {};
 
 /** The room's Mic and Camera controls that show "off". */
 const offControls = (page) => page.evaluate(() => [...document.querySelectorAll(".controls .ctl.off")].map((b) => b.textContent.trim()).sort());
-
-/** Until `page` (a host) sees `peerId` with a paused microphone and no camera on the server. */
-const seesMutedWithoutCamera = (page, peerId) =>
-  until(
-    page,
-    (id) => {
-      const peer = window.vtpRoom.session.peers.get(id);
-      const mic = peer?.producers.find((p) => p.kind === "audio");
-      return mic?.paused === true && !peer.producers.some((p) => p.kind === "video");
-    },
-    peerId,
-    15_000,
-    `${peerId}'s paused microphone and no camera`,
-  );
 
 test("Firefox: an invitation link makes a member who joins muted (kept over a reload), an outsider is refused, next week's class", { skip, timeout: 180_000 }, async () => {
   await vtp.user("fox-kim@example.org", "instructor");

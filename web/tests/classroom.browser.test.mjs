@@ -10,7 +10,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { CHROMIUM_FLAGS, Vtp, watchCsp } from "./harness.mjs";
-import { clickButton, fill, joinFromLobby, joinNow, selfId, signIn, until } from "./app-steps.mjs";
+import { clickButton, fill, joinFromLobby, joinNow, seesMutedWithoutCamera, selfId, signIn, until } from "./app-steps.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "..", "dist");
@@ -323,17 +323,7 @@ test("pre-join: camera preview and microphone meter; joining muted with the came
   assert.equal(await student.locator(".controls .ctl.off", { hasText: "Mic off" }).count(), 1);
   assert.equal(await student.locator(".controls .ctl.off", { hasText: "Camera off" }).count(), 1);
   // The teacher sees a muted student without video: the server holds a paused microphone and no camera.
-  await until(
-    teacher,
-    (id) => {
-      const peer = window.vtpRoom.session.peers.get(id);
-      const mic = peer?.producers.find((p) => p.kind === "audio");
-      return mic?.paused === true && !peer.producers.some((p) => p.kind === "video");
-    },
-    studentId,
-    15_000,
-    "the student's paused microphone and no camera",
-  );
+  await seesMutedWithoutCamera(teacher, studentId);
   const tile = teacher.locator(`.tile-camera[data-peer-id="${studentId}"]`);
   await tile.filter({ hasText: "Mic off" }).waitFor();
   assert.equal(await tile.evaluate((t) => t.classList.contains("no-video")), true);
