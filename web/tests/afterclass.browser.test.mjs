@@ -2,7 +2,9 @@
 // is recorded through the app with a chat, then the after-class page plays
 // the recording from signed links (no Authorization header on a <video>),
 // the chat transcript follows the playback, the attendance CSV downloads
-// from the page, and axe finds nothing. Also measures the time from opening
+// from the page, and axe finds nothing; then it is exported to MP4 (a
+// progress bar, the composed MP4 plays) and deleted (confirmed, its files
+// 404). Also measures the time from opening
 // the page to the first played frame (docs/benchmarks.md).
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -11,8 +13,8 @@ import { createRequire } from "node:module";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM_FLAGS, Vtp, waitFor, watchCsp } from "./harness.mjs";
-import { joinFromLobby, signIn } from "./app-steps.mjs";
+import { CHROMIUM_FLAGS, Vtp, closeAndCheck, watchCsp } from "./harness.mjs";
+import { joinFromLobby, playPast, recordShortClass, signIn } from "./app-steps.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "..", "dist");
@@ -20,7 +22,7 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let vtp, browser;
-let contexts = [];
+const contexts = [];
 const errors = [];
 const cspViolations = [];
 
@@ -29,12 +31,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
 });
 
-afterEach(async () => {
-  await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-  contexts = [];
-  assert.deepEqual(errors.splice(0), [], "no uncaught errors in the pages");
-  assert.deepEqual(cspViolations.splice(0), [], "no Content-Security-Policy violation");
-});
+afterEach(() => closeAndCheck(contexts, errors, cspViolations));
 
 after(async () => {
   await browser?.close();
@@ -52,22 +49,7 @@ async function person(name, viewport = { width: 1280, height: 800 }) {
   return page;
 }
 
-async function say(page, text) {
-  await page.getByRole("textbox", { name: "Message" }).fill(text);
-  await page.getByRole("button", { name: "Send" }).click();
-  await page.locator(".chat-list", { hasText: text }).waitFor();
-}
-
-/** Plays the page's main track and resolves with its currentTime once past `seconds`. */
-async function playPast(page, seconds) {
-  const video = page.locator("video.main-track").first();
-  await video.waitFor();
-  await video.evaluate((v) => v.play());
-  await page.waitForFunction((s) => document.querySelector("video.main-track").currentTime > s, seconds, { timeout: 30_000 });
-  return video.evaluate((v) => v.currentTime);
-}
-
-test("after class: the recording plays, the chat follows it, attendance downloads", { timeout: 240_000 }, async () => {
+test("after class: the recording plays, the chat follows it, attendance downloads; export to MP4, delete", { timeout: 240_000 }, async () => {
   const teacherAccount = await vtp.user("teacher@example.org", "instructor");
   await vtp.user("ada@example.org");
   const roomId = await vtp.room(teacherAccount.token);
@@ -80,24 +62,16 @@ test("after class: the recording plays, the chat follows it, attendance download
   await joinFromLobby(ada, "JS room");
 
   // Record: one message at the start, one some seconds later.
-  await teacher.getByRole("button", { name: "Record" }).click();
-  await teacher.locator(".recording-badge:not([hidden])").waitFor();
-  const recordingStarted = Date.now();
-  await say(ada, "first words");
-  await waitFor(() => Date.now() - recordingStarted > 6000, { ms: 10_000, what: "six seconds of class" });
-  await say(ada, "later words");
-  await waitFor(() => Date.now() - recordingStarted > 9000, { ms: 10_000, what: "nine seconds of class" });
-  await teacher.getByRole("button", { name: "Stop recording" }).click();
-  await teacher.locator(".recording-badge[hidden]").waitFor({ state: "attached" });
-  await waitFor(
-    async () => (await vtp.http("GET", `/api/v1/recordings?roomId=${roomId}`, undefined, teacherAccount.token)).body.items.every((r) => r.state === "ready"),
-    { ms: 60_000, what: "the recording to be ready" },
-  );
-  for (const page of [ada, teacher]) await page.getByRole("button", { name: "Leave" }).click();
+  await recordShortClass(vtp, { token: teacherAccount.token, roomId }, teacher, ada);
 
   // The teacher opens the room's after-class page from the lobby.
   await teacher.getByRole("link", { name: "After class: JS room" }).click();
   await teacher.getByRole("heading", { name: "After class: JS room" }).waitFor();
+  await teacher.locator(".session-item a").first().waitFor();
+  // Evaluated by the driver: the CSP refuses inline scripts.
+  await teacher.evaluate(AXE);
+  const onSessions = await teacher.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id}: ${v.nodes.length}`));
+  assert.deepEqual(onSessions, [], "axe finds nothing on the room's sessions list");
   await teacher.locator(".session-item a").first().click();
   await teacher.locator("article.recording video.main-track").waitFor();
   const src = await teacher.locator("video.main-track").getAttribute("src");
@@ -132,9 +106,8 @@ test("after class: the recording plays, the chat follows it, attendance download
   const transcript = readFileSync(await chatFile.path(), "utf8");
   assert.match(transcript, /ada: first words\n.*ada: later words\n$/s);
 
-  // axe: nothing on the page.
-  // Evaluated by the driver: the CSP refuses inline scripts.
-  await teacher.evaluate(AXE);
+  // axe: nothing on the page (axe is still loaded: the app navigated without a reload).
+  if (!(await teacher.evaluate(() => "axe" in window))) await teacher.evaluate(AXE);
   const violations = await teacher.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id}: ${v.nodes.length}`));
   assert.deepEqual(violations, [], "axe finds nothing on the after-class page");
 
@@ -170,4 +143,42 @@ test("after class: the recording plays, the chat follows it, attendance download
   await teacher.goto(vtp.base + "/recordings");
   await teacher.getByRole("heading", { name: "After class", exact: true }).waitFor();
   await teacher.getByRole("link", { name: "JS room" }).waitFor();
+  await teacher.evaluate(AXE);
+  assert.deepEqual(await teacher.evaluate(async () => (await window.axe.run(document)).violations.map((v) => v.id)), [], "axe finds nothing on /recordings");
+
+  // Export to MP4: a progress bar shows while it runs, then the composed MP4 plays in the player.
+  await teacher.goto(vtp.base + sessionPath);
+  const card = teacher.locator("article.recording").first();
+  await card.locator("video.main-track").waitFor();
+  const trackLinks = await card.evaluate((c) => [...c.querySelectorAll("video, audio")].map((m) => m.src));
+  assert.ok(trackLinks.length >= 2, `the tracks play from signed links: ${trackLinks}`);
+  // Seen by an observer, not polled: a short export may finish between two polls.
+  await card.evaluate((c) => {
+    window.progressSeen = [];
+    new MutationObserver(() => {
+      const bar = c.querySelector('progress[aria-label="Export progress"]');
+      if (bar && !bar.hidden) window.progressSeen.push(bar.value);
+    }).observe(c, { subtree: true, attributes: true, childList: true });
+  });
+  await card.getByRole("button", { name: "Export to MP4" }).click();
+  const composed = card.locator('video.main-track[aria-label="Recording (composed)"]');
+  await composed.waitFor({ timeout: 120_000 });
+  assert.ok((await teacher.evaluate(() => window.progressSeen.length)) > 0, "the progress bar showed");
+  const mp4 = await composed.getAttribute("src");
+  assert.match(mp4, /sig=/);
+  await card.getByRole("link", { name: "MP4 (speaker)" }).waitFor();
+  const played = await playPast(teacher, 2.2);
+  assert.ok(played > 2, `the composed MP4 plays: currentTime ${played}`);
+
+  // Delete: asked to confirm, gone from the list, and its files (which answer now) answer 404.
+  for (const link of [...trackLinks, mp4]) assert.ok((await fetch(new URL(link, vtp.base), { method: "HEAD" })).ok, `${link} before deletion`);
+  const asked = [];
+  teacher.on("dialog", (d) => asked.push(d.message()));
+  await card.getByRole("button", { name: "Delete recording" }).click();
+  await teacher.locator("article.recording").waitFor({ state: "detached" });
+  assert.equal(asked.length, 1, "a confirmation was asked");
+  for (const link of [...trackLinks, mp4]) assert.equal((await fetch(new URL(link, vtp.base))).status, 404, `${link} after deletion`);
+  assert.deepEqual((await vtp.http("GET", `/api/v1/recordings?roomId=${roomId}`, undefined, teacherAccount.token)).body.items, []);
+  await teacher.reload();
+  await teacher.getByText("This class was not recorded").waitFor();
 });

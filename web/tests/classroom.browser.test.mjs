@@ -10,7 +10,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { CHROMIUM_FLAGS, Vtp, watchCsp } from "./harness.mjs";
-import { clickButton, fill, joinFromLobby, joinNow, selfId, signIn, until } from "./app-steps.mjs";
+import { clickButton, fill, joinFromLobby, joinNow, seesMutedWithoutCamera, selfId, signIn, until } from "./app-steps.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "..", "dist");
@@ -260,7 +260,7 @@ async function axeViolations(page) {
   return page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`));
 }
 
-test("axe finds nothing on any page: sign-in, register, lobby, account, users, pre-join", async () => {
+test("axe finds nothing on any page: sign-in, register, lobby, account, users, pre-join, members, invitations", async () => {
   const found = {};
   const visitor = await person("axe-visitor");
   for (const path of ["/signin", "/register"]) {
@@ -284,7 +284,23 @@ test("axe finds nothing on any page: sign-in, register, lobby, account, users, p
   await admin.getByRole("link", { name: "Join Axe class" }).click();
   await admin.getByRole("meter", { name: "Microphone level" }).waitFor();
   found["pre-join"] = await axeViolations(admin);
-  assert.deepEqual(found, { "/signin": [], "/register": [], "/ (lobby)": [], "/account": [], "/admin": [], "pre-join": [] });
+  // The class's members page with a new invitation link shown, and invitation pages: one that no longer works, and a good one opened signed out.
+  await admin.goto(vtp.base + "/");
+  await admin.getByRole("link", { name: "Members of Axe class" }).click();
+  await admin.getByRole("heading", { name: "Members of Axe class", level: 1 }).waitFor();
+  await admin.getByRole("button", { name: "Make a link" }).click();
+  const link = await admin.getByLabel("The new invitation link").inputValue();
+  found["members"] = await axeViolations(admin);
+  await admin.goto(`${vtp.base}/invite/${"A".repeat(43)}`);
+  await admin.getByRole("alert").filter({ hasText: /\w/ }).waitFor();
+  found["/invite (dead link)"] = await axeViolations(admin);
+  await visitor.goto(link);
+  await visitor.getByLabel("E-mail").waitFor();
+  found["/invite (signed out)"] = await axeViolations(visitor);
+  console.log(`# axe violations per page: ${JSON.stringify(found)}`);
+  assert.deepEqual(found, {
+    "/signin": [], "/register": [], "/ (lobby)": [], "/account": [], "/admin": [], "pre-join": [], "members": [], "/invite (dead link)": [], "/invite (signed out)": [],
+  });
 });
 
 test("pre-join: camera preview and microphone meter; joining muted with the camera off really does, and is remembered", async () => {
@@ -307,17 +323,7 @@ test("pre-join: camera preview and microphone meter; joining muted with the came
   assert.equal(await student.locator(".controls .ctl.off", { hasText: "Mic off" }).count(), 1);
   assert.equal(await student.locator(".controls .ctl.off", { hasText: "Camera off" }).count(), 1);
   // The teacher sees a muted student without video: the server holds a paused microphone and no camera.
-  await until(
-    teacher,
-    (id) => {
-      const peer = window.vtpRoom.session.peers.get(id);
-      const mic = peer?.producers.find((p) => p.kind === "audio");
-      return mic?.paused === true && !peer.producers.some((p) => p.kind === "video");
-    },
-    studentId,
-    15_000,
-    "the student's paused microphone and no camera",
-  );
+  await seesMutedWithoutCamera(teacher, studentId);
   const tile = teacher.locator(`.tile-camera[data-peer-id="${studentId}"]`);
   await tile.filter({ hasText: "Mic off" }).waitFor();
   assert.equal(await tile.evaluate((t) => t.classList.contains("no-video")), true);

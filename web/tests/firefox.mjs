@@ -25,13 +25,23 @@ const PREFS = {
   "network.connectivity-service.enabled": false,
 };
 
-/** A headless Firefox; `person()` gives each person their own context. */
-export async function launchFirefox() {
+/** Prefs that save downloads to `dir` without asking (the app's CSV and text files). */
+export const downloadPrefs = (dir) => ({
+  "browser.download.folderList": 2,
+  "browser.download.dir": dir,
+  "browser.download.useDownloadDir": true,
+  "browser.download.always_ask_before_handling_new_types": false,
+  "browser.download.manager.showWhenStarting": false,
+  "browser.helperApps.neverAsk.saveToDisk": "text/csv,text/plain",
+});
+
+/** A headless Firefox (with `prefs` besides the usual ones); `person()` gives each person their own context. */
+export async function launchFirefox({ prefs = {} } = {}) {
   const browser = await puppeteer.launch({
     browser: "firefox",
     executablePath: FIREFOX,
     headless: true,
-    extraPrefsFirefox: PREFS,
+    extraPrefsFirefox: { ...PREFS, ...prefs },
   });
   return {
     browser,

@@ -1,5 +1,6 @@
 // Starts a real `vtp` binary on a free port with a throw-away data directory,
 // and offers the few HTTP calls the Socket.IO tests need.
+import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -46,22 +47,32 @@ export async function watchCsp(page, name, sink) {
   page.on("console", (m) => {
     if (/Content.Security.Policy/i.test(m.text())) sink.push(`[${name}] ${m.text()}`);
   });
-  await page.addInitScript(() => {
+  // Playwright's name, else Puppeteer's (Firefox): the same script before each document.
+  const onEveryDocument = (page.addInitScript ?? page.evaluateOnNewDocument).bind(page);
+  await onEveryDocument(() => {
     document.addEventListener("securitypolicyviolation", (e) =>
       console.error(`Content-Security-Policy violation: ${e.violatedDirective} ${e.blockedURI}`),
     );
   });
 }
 
+/** After a browser test: closes its contexts (so its media stops loading the machine) and fails on any page error or CSP violation it collected. */
+export async function closeAndCheck(contexts, errors, cspViolations) {
+  await Promise.all(contexts.splice(0).map((c) => c.close().catch(() => {})));
+  assert.deepEqual(errors.splice(0), [], "no uncaught errors in the pages");
+  assert.deepEqual(cspViolations.splice(0), [], "no Content-Security-Policy violation");
+}
+
 export class Vtp {
-  static async start(extraArgs = []) {
-    const dir = mkdtempSync(join(tmpdir(), "vtp-js-"));
+  /** A `vtp` on a fresh data directory, or on `dir` (a restart of one that was killed). */
+  static async start(extraArgs = [], { dir = mkdtempSync(join(tmpdir(), "vtp-js-")) } = {}) {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const child = spawn(VTP_BIN, ["serve", "--bind", `127.0.0.1:${port}`, "--rtc-bind", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn", ...extraArgs], {
       stdio: ["ignore", "inherit", "inherit"],
     });
     const vtp = new Vtp(dir, base, child);
+    vtp.args = extraArgs;
     const healthy = () => fetch(`${base}/health`).then((r) => r.ok, () => false);
     try {
       await waitFor(healthy, { what: "vtp to answer /health" });
@@ -83,6 +94,19 @@ export class Vtp {
     for (const s of this.sockets) s.disconnect();
     this.child.kill("SIGTERM");
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Kills the server as a crash would (SIGKILL), keeping its data directory; resolves once it is gone. */
+  async crash() {
+    for (const s of this.sockets) s.disconnect();
+    const gone = new Promise((ok) => this.child.once("exit", ok));
+    this.child.kill("SIGKILL");
+    await gone;
+  }
+
+  /** A new server on the same data directory (after `crash()`), with the same arguments. */
+  restart() {
+    return Vtp.start(this.args, { dir: this.dir });
   }
 
   async http(method, path, body, token) {

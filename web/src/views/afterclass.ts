@@ -328,7 +328,8 @@ export function sessionView(api: Api, roomId: string, sessionId: string): { el: 
             const e = await api.call<Export>("GET", `/recordings/${rec.id}/exports/${started.id}`);
             progress.value = e.progress;
             if (e.state === "ready") {
-              replace(card, ...(await recordingCard(rec, host, index)).childNodes);
+              // The new card replaces this one whole: its Delete button removes itself, so it must be the one on the page.
+              card.replaceWith(await recordingCard(rec, host, index));
             } else if (e.state === "failed") {
               cardProblem.show(`The export failed: ${e.error ?? "no reason given"}.`);
               exportButton.disabled = false;
