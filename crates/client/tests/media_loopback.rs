@@ -6,7 +6,7 @@
 //! layer would pass (`create-transport` answers, `connect-transport`,
 //! `produce`, `consume`, `resume-consumer`).
 
-#[path = "../../server/tests/common/wait.rs"]
+#[path = "../../server/tests/server/common/wait.rs"]
 mod wait;
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,7 +1,7 @@
 //! Tests of `SocketIoClient` against a tiny socketioxide server built here, and
 //! against a hand-written fake Engine.IO server for heartbeat and garbage cases.
 
-#[path = "../../server/tests/common/wait.rs"]
+#[path = "../../server/tests/server/common/wait.rs"]
 mod wait;
 
 use std::task::{Context, Waker};

@@ -295,11 +295,16 @@ impl<H: Handler> Engine<H> {
             return refused(3, "Bad request");
         }
         let accept = ws::accept_key(key.as_bytes());
-        let probing = match sid {
-            None => None,
+        // A second websocket for a session already upgraded (or upgrading):
+        // upgraded and closed at once, leaving the session as it is — what
+        // the reference server does, so clients see a close, not an error.
+        let (probing, second) = match sid {
+            None => (None, false),
             Some(sid) => match self.session(sid) {
-                Some(session) if session.lock().transport == Transport::Polling => Some(session),
-                Some(_) => return refused(3, "Bad request"),
+                Some(session) if session.lock().transport == Transport::Polling => {
+                    (Some(session), false)
+                }
+                Some(_) => (None, true),
                 None => return refused(1, "Session ID unknown"),
             },
         };
@@ -307,6 +312,10 @@ impl<H: Handler> Engine<H> {
         drop(req);
         tokio::spawn(async move {
             match on_upgrade.await {
+                Ok(upgraded) if second => {
+                    let mut io = TokioIo::new(upgraded);
+                    let _ = self.write_frame(&mut io, 0x8, &[]).await;
+                }
                 Ok(upgraded) => {
                     self.run_websocket(TokioIo::new(upgraded), probing, addr)
                         .await

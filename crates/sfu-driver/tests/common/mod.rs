@@ -6,7 +6,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../../../server/tests/common/wait.rs"]
+#[path = "../../../server/tests/server/common/wait.rs"]
 mod wait;
 
 use std::collections::BTreeSet;
