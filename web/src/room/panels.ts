@@ -192,7 +192,7 @@ export function peoplePanel(session: RoomSession, you: string): { el: HTMLElemen
       problem.show(describe(err));
     }
   };
-  const admitAll = button("Admit all", decide(() => session.admit()), { class: "small primary" });
+  const admitAll = button("Admit all", decide(() => session.admit()), { class: "small" });
   const waitingBox = h("div", { class: "waiting", hidden: true }, h("div", { class: "row" }, waitingHeading, admitAll), waitingList);
   const renderWaiting = () => {
     const people = session.isHost ? session.waiting : [];
@@ -208,8 +208,8 @@ export function peoplePanel(session: RoomSession, you: string): { el: HTMLElemen
           h(
             "div",
             { class: "person-actions" },
-            button("Admit", decide(() => session.admit(w.waitingId)), { class: "small primary", "aria-label": `Admit ${w.displayName}` }),
-            button("Deny", decide(() => session.deny(w.waitingId)), { class: "small danger", "aria-label": `Do not admit ${w.displayName}` }),
+            button("Admit", decide(() => session.admit(w.waitingId)), { class: "small", "aria-label": `Admit ${w.displayName}` }),
+            button("Deny", decide(() => session.deny(w.waitingId)), { class: "small danger", "aria-label": `Deny ${w.displayName}` }),
           ),
         ),
       ),

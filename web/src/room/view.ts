@@ -167,8 +167,8 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
   };
   session.media.onError = (err) => notice.show(describe(err));
   session.onNotice = (text) => notice.show(text, "info");
+  // Only hosts get `waiting-changed` (the first may come before our join's answer says we are one).
   session.onWaitingArrived = (arrived) => {
-    if (!session.isHost) return;
     const names = arrived.map((w) => w.displayName).join(", ");
     notice.show(`${names} ${arrived.length === 1 ? "is" : "are"} waiting to be let in. Open People to admit.`, "info");
   };
