@@ -39,23 +39,39 @@ async fn a_student_waits_until_a_host_admits_them_and_a_reload_does_not_wait_aga
     let s = TestServer::start().await;
     let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
     let (_, ann) = s.user("ann@example.org", Role::Student).await;
-    let room = s.room(&teacher, json!({ "waitingRoom": "host_admits" })).await;
-    let (_, stored) = s.get(&format!("/api/v1/rooms/{room}"), Some(&teacher)).await;
+    let room = s
+        .room(&teacher, json!({ "waitingRoom": "host_admits" }))
+        .await;
+    let (_, stored) = s
+        .get(&format!("/api/v1/rooms/{room}"), Some(&teacher))
+        .await;
     assert_eq!(stored["settings"]["waitingRoom"], "host_admits", "{stored}");
 
     // Before the class: Ann waits, and nothing starts.
     let a = s.socket(&ann).await;
     let answer = wait_in(&a, &room).await;
     assert_eq!(answer["status"], "not_started", "{answer}");
-    let (_, after) = s.get(&format!("/api/v1/rooms/{room}"), Some(&teacher)).await;
-    assert_eq!(after["status"], "open", "no session for a waiting student: {after}");
+    let (_, after) = s
+        .get(&format!("/api/v1/rooms/{room}"), Some(&teacher))
+        .await;
+    assert_eq!(
+        after["status"], "open",
+        "no session for a waiting student: {after}"
+    );
     // Waiting is not being in the room.
     for (event, payload) in [
         ("get-participants", json!({ "roomId": room })),
         ("chat-message", json!({ "roomId": room, "text": "hello?" })),
-        ("create-transport", json!({ "roomId": room, "direction": "recv" })),
+        (
+            "create-transport",
+            json!({ "roomId": room, "direction": "recv" }),
+        ),
     ] {
-        assert_eq!(refused(a.request(event, payload).await), "not_found", "{event}");
+        assert_eq!(
+            refused(a.request(event, payload).await),
+            "not_found",
+            "{event}"
+        );
     }
 
     // The teacher opens the class (hosts never wait) and sees Ann waiting;
@@ -92,7 +108,9 @@ async fn a_student_waits_until_a_host_admits_them_and_a_reload_does_not_wait_aga
 async fn hosts_admit_all_or_deny_and_students_may_not() {
     let s = TestServer::start().await;
     let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
-    let room = s.room(&teacher, json!({ "waitingRoom": "host_admits" })).await;
+    let room = s
+        .room(&teacher, json!({ "waitingRoom": "host_admits" }))
+        .await;
     let t = s.socket(&teacher).await;
     join(&t, &room).await;
     assert!(waiting(&t).await.is_empty(), "the list as the host joins");
@@ -118,22 +136,41 @@ async fn hosts_admit_all_or_deny_and_students_may_not() {
         json!({ "roomId": room, "all": "yes" }),
         json!([1, 2]),
     ] {
-        assert_eq!(refused(t.request("admit", bad.clone()).await), "bad_request", "{bad}");
-        assert_eq!(refused(t.request("deny", bad.clone()).await), "bad_request", "{bad}");
+        assert_eq!(
+            refused(t.request("admit", bad.clone()).await),
+            "bad_request",
+            "{bad}"
+        );
+        assert_eq!(
+            refused(t.request("deny", bad.clone()).await),
+            "bad_request",
+            "{bad}"
+        );
     }
     assert_eq!(
-        refused(t.request("admit", json!({ "roomId": room, "waitingId": "nobody" })).await),
+        refused(
+            t.request("admit", json!({ "roomId": room, "waitingId": "nobody" }))
+                .await
+        ),
         "not_found"
     );
     // A waiting student is no peer: deciding is `not_found` to them.
     assert_eq!(
-        refused(students[1].0.request("admit", json!({ "roomId": room, "all": true })).await),
+        refused(
+            students[1]
+                .0
+                .request("admit", json!({ "roomId": room, "all": true }))
+                .await
+        ),
         "not_found"
     );
 
     // Deny Bea: she is told, and the others still wait.
     let ack = t
-        .request("deny", json!({ "roomId": room, "waitingId": students[0].1 }))
+        .request(
+            "deny",
+            json!({ "roomId": room, "waitingId": students[0].1 }),
+        )
         .await
         .unwrap();
     assert_eq!(ack["count"], 1, "{ack}");
@@ -155,7 +192,12 @@ async fn hosts_admit_all_or_deny_and_students_may_not() {
     }
     // Now a participant, Cal still may not decide.
     assert_eq!(
-        refused(students[1].0.request("admit", json!({ "roomId": room, "all": true })).await),
+        refused(
+            students[1]
+                .0
+                .request("admit", json!({ "roomId": room, "all": true }))
+                .await
+        ),
         "forbidden"
     );
     // Bea, turned away, may ask again; she waits again.
@@ -170,13 +212,18 @@ async fn leaving_or_losing_the_connection_ends_the_wait_and_a_host_leaving_admit
     let (_, ann) = s.user("ann@example.org", Role::Student).await;
     let (_, ben) = s.user("ben@example.org", Role::Student).await;
     let (_, early) = s.user("early@example.org", Role::Student).await;
-    let room = s.room(&teacher, json!({ "waitingRoom": "host_admits" })).await;
+    let room = s
+        .room(&teacher, json!({ "waitingRoom": "host_admits" }))
+        .await;
     let t = s.socket(&teacher).await;
     join(&t, &room).await;
     assert!(waiting(&t).await.is_empty());
     // Someone let in keeps the class going while the teacher is away.
     let e = s.socket(&early).await;
-    let id = wait_in(&e, &room).await["waitingId"].as_str().unwrap().to_string();
+    let id = wait_in(&e, &room).await["waitingId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     waiting(&t).await;
     t.request("admit", json!({ "roomId": room, "waitingId": id }))
         .await
@@ -197,7 +244,10 @@ async fn leaving_or_losing_the_connection_ends_the_wait_and_a_host_leaving_admit
     wait_in(&b, &room).await;
     assert_eq!(waiting(&t).await, ["ben"]);
     b.drop_connection().await;
-    assert!(waiting(&t).await.is_empty(), "a lost connection ends the wait");
+    assert!(
+        waiting(&t).await.is_empty(),
+        "a lost connection ends the wait"
+    );
 
     // A host leaving lets nobody in: Ann, waiting again, is told that no
     // teacher is there, and stays out.
@@ -210,7 +260,10 @@ async fn leaving_or_losing_the_connection_ends_the_wait_and_a_host_leaving_admit
     let status = a.next_event("waiting-status", WAIT).await.unwrap();
     assert_eq!(status["status"], "not_started", "{status}");
     assert_eq!(
-        refused(a.request("get-participants", json!({ "roomId": room })).await),
+        refused(
+            a.request("get-participants", json!({ "roomId": room }))
+                .await
+        ),
         "not_found"
     );
     // The teacher comes back: she sees Ann still waiting.
@@ -271,7 +324,9 @@ async fn the_setting_is_checked_and_off_keeps_todays_behaviour() {
     let (_, teacher) = s.user("t@example.org", Role::Instructor).await;
     let (_, ann) = s.user("ann@example.org", Role::Student).await;
     let room = s.room(&teacher, json!({})).await;
-    let (_, stored) = s.get(&format!("/api/v1/rooms/{room}"), Some(&teacher)).await;
+    let (_, stored) = s
+        .get(&format!("/api/v1/rooms/{room}"), Some(&teacher))
+        .await;
     assert_eq!(stored["settings"]["waitingRoom"], "off", "{stored}");
     for bad in [json!("sometimes"), json!(true), json!("HOST_ADMITS")] {
         let (status, body) = s
@@ -284,7 +339,9 @@ async fn the_setting_is_checked_and_off_keeps_todays_behaviour() {
             .await;
         assert!(status.is_client_error(), "{bad}: {status} {body}");
     }
-    let (_, same) = s.get(&format!("/api/v1/rooms/{room}"), Some(&teacher)).await;
+    let (_, same) = s
+        .get(&format!("/api/v1/rooms/{room}"), Some(&teacher))
+        .await;
     assert_eq!(same["settings"]["waitingRoom"], "off", "{same}");
     // Off: before the class a student is told it has not started.
     let a = s.socket(&ann).await;

@@ -8,8 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use vtp_store::{
     MAX_EMAIL_CHARS, MemberRole, RecordingAccess, Role, Room, RoomAccess, RoomSettings, RoomStatus,
-    WaitingRoom,
-    User,
+    User, WaitingRoom,
 };
 
 use super::schema;

@@ -28,8 +28,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use vtp_store::{
-    MemberRole, NewParticipant, Role, Room, RoomAccess, RoomRole,
-    RoomStatus, Store, User,
+    MemberRole, NewParticipant, Role, Room, RoomAccess, RoomRole, RoomStatus, Store, User,
 };
 
 pub use actions::{ChatHistory, HostAction};
@@ -40,9 +39,7 @@ pub use model::*;
 pub use recording::RecordingAck;
 pub use revoke::SESSION_REVOKED;
 pub use spotlight::{SpotlightSource, SpotlightView};
-pub use waiting::{
-    JoinAnswer, MAX_WAITING, WaitStatus, WaitTarget, WaitingAnswer, WaitingView,
-};
+pub use waiting::{JoinAnswer, MAX_WAITING, WaitStatus, WaitTarget, WaitingAnswer, WaitingView};
 
 use crate::bus::{Bus, ConnId, Delivery};
 use crate::rate_limit::RateLimiter;

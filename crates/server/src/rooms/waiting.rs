@@ -22,8 +22,8 @@ use super::{JoinOutcome, LiveRoom, RoomHub, SignalCode, SignalError, Slot, is_ho
 use crate::bus::ConnId;
 
 /// Most people waiting for one room at once (`limit_reached` beyond): each
-/// `waiting-changed` lists them all, so this bounds its size (about 40 KiB
-/// with the longest names).
+/// `waiting-changed` lists them all, so this bounds its size (42 kB at most
+/// with the longest names: `rooms::worst_case`).
 pub const MAX_WAITING: usize = 100;
 
 /// Why someone waits, as the waiting person's page says it.
@@ -99,6 +99,40 @@ pub(crate) fn display_name_for(user: &User, asked: Option<&str>) -> Result<Strin
         Some(name) => Ok(name.to_string()),
         None => Ok(user.display_name.clone()),
     }
+}
+
+/// Puts a person in a queue, or (already there: another tab, a reconnect)
+/// moves their entry to this connection; at most `MAX_WAITING` people.
+/// Their `waitingId`.
+fn place(
+    queue: &mut Vec<Waiter>,
+    user_id: Uuid,
+    conn: &str,
+    display_name: String,
+    status: WaitStatus,
+) -> Result<String, SignalError> {
+    if let Some(w) = queue.iter_mut().find(|w| w.user_id == user_id) {
+        w.conn = conn.to_string();
+        w.display_name = display_name;
+        w.status = status;
+        return Ok(w.waiting_id.clone());
+    }
+    if queue.len() >= MAX_WAITING {
+        return Err(SignalError::new(
+            SignalCode::LimitReached,
+            format!("{MAX_WAITING} people are waiting for this room already"),
+        ));
+    }
+    let waiting_id = Uuid::new_v4().to_string();
+    queue.push(Waiter {
+        waiting_id: waiting_id.clone(),
+        conn: conn.to_string(),
+        user_id,
+        display_name,
+        since: Utc::now(),
+        status,
+    });
+    Ok(waiting_id)
 }
 
 fn host_present(live: &LiveRoom) -> bool {
@@ -209,28 +243,7 @@ impl RoomHub {
         let live = slot.live.as_ref();
         let status = status_in(live);
         let waiting_id = self.with_queue(room_id, |queue| {
-            if let Some(w) = queue.iter_mut().find(|w| w.user_id == user.id) {
-                w.conn = conn.to_string();
-                w.display_name = display_name.clone();
-                w.status = status;
-                return Ok(w.waiting_id.clone());
-            }
-            if queue.len() >= MAX_WAITING {
-                return Err(SignalError::new(
-                    SignalCode::LimitReached,
-                    format!("{MAX_WAITING} people are waiting for this room already"),
-                ));
-            }
-            let waiting_id = Uuid::new_v4().to_string();
-            queue.push(Waiter {
-                waiting_id: waiting_id.clone(),
-                conn: conn.to_string(),
-                user_id: user.id,
-                display_name: display_name.clone(),
-                since: Utc::now(),
-                status,
-            });
-            Ok(waiting_id)
+            place(queue, user.id, conn, display_name, status)
         })?;
         tracing::info!(room_id, user_id = %user.id, %waiting_id, "waiting to be let in");
         if let Some(live) = live {
@@ -249,7 +262,12 @@ impl RoomHub {
     /// a `until_host_present` room, the waiting room was turned off), and
     /// tells the others what they now wait for. A host who just joined
     /// (`joined_host`) gets the list.
-    pub(crate) fn sync_waiting(&self, room_id: &str, live: &mut LiveRoom, joined_host: Option<ConnId>) {
+    pub(crate) fn sync_waiting(
+        &self,
+        room_id: &str,
+        live: &mut LiveRoom,
+        joined_host: Option<ConnId>,
+    ) {
         let mode = live.room.settings.waiting_room;
         let open = mode == WaitingRoom::Off
             || (mode == WaitingRoom::UntilHostPresent && host_present(live));
@@ -398,3 +416,58 @@ impl RoomHub {
 
 /// Waiting queues by room id.
 pub(crate) type Queues = HashMap<String, Vec<Waiter>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_holds_one_entry_per_person_and_at_most_max_waiting() {
+        let mut queue = Vec::new();
+        let first = Uuid::new_v4();
+        let id = place(
+            &mut queue,
+            first,
+            "c0",
+            "Ann".into(),
+            WaitStatus::NotStarted,
+        )
+        .unwrap();
+        for i in 1..MAX_WAITING {
+            place(
+                &mut queue,
+                Uuid::new_v4(),
+                &format!("c{i}"),
+                "x".into(),
+                WaitStatus::NotStarted,
+            )
+            .unwrap();
+        }
+        assert_eq!(queue.len(), MAX_WAITING);
+        let refused = place(
+            &mut queue,
+            Uuid::new_v4(),
+            "late",
+            "y".into(),
+            WaitStatus::NotStarted,
+        )
+        .unwrap_err();
+        assert_eq!(refused.code, SignalCode::LimitReached);
+        assert_eq!(queue.len(), MAX_WAITING, "nothing added");
+        // The same person again (a second tab) takes over the entry, even when full.
+        let again = place(
+            &mut queue,
+            first,
+            "tab2",
+            "Ann B".into(),
+            WaitStatus::WaitingForHost,
+        )
+        .unwrap();
+        assert_eq!(again, id);
+        assert_eq!(queue.len(), MAX_WAITING);
+        assert_eq!(
+            (queue[0].conn.as_str(), queue[0].display_name.as_str()),
+            ("tab2", "Ann B")
+        );
+    }
+}
