@@ -179,6 +179,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
     waitCard.hidden = waiting === null;
     root.querySelector<HTMLElement>(".room-body")?.toggleAttribute("hidden", waiting !== null);
     controls.nav.hidden = waiting !== null;
+    count.hidden = waiting !== null; // not in the room: nobody to count yet
     root.querySelector(".room")?.setAttribute("data-waiting", waiting ?? "");
     if (waiting === "not_started") {
       waitTitle.textContent = "The class has not started yet";
