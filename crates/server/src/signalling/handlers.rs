@@ -174,22 +174,13 @@ pub async fn dispatch(
                 .map(|()| Empty {})
         }),
 
-        "admit" => request!(ctx, WaitDecision, |sig, _conn, id, req| async {
+        "admit" | "deny" => request!(ctx, WaitDecision, |sig, _conn, id, req| async {
             let target = req.target()?;
+            let deny = event == "deny";
             let count = sig
                 .app
                 .hub
-                .decide_waiting(&id, room_id(&req.room_id)?, target, false)
-                .await?;
-            Ok(serde_json::json!({ "count": count }))
-        }),
-
-        "deny" => request!(ctx, WaitDecision, |sig, _conn, id, req| async {
-            let target = req.target()?;
-            let count = sig
-                .app
-                .hub
-                .decide_waiting(&id, room_id(&req.room_id)?, target, true)
+                .decide_waiting(&id, room_id(&req.room_id)?, target, deny)
                 .await?;
             Ok(serde_json::json!({ "count": count }))
         }),
