@@ -183,7 +183,7 @@ export function peoplePanel(session: RoomSession, you: string): { el: HTMLElemen
   };
   // Hosts: who waits to be let in (the waiting room), with Admit / Deny and Admit all.
   const waitingHeading = h("h3", {}, "Waiting");
-  const waitingList = h("ul", { class: "people-list waiting-list", "aria-label": "Waiting to be let in" });
+  const waitingList = h("ul", { class: "waiting-list", "aria-label": "Waiting to be let in" });
   const decide = (what: () => Promise<void>) => async () => {
     problem.clear();
     try {
