@@ -30,7 +30,11 @@ export interface RoomSettings {
   autoRecord: boolean;
   /** Who may find and join the room besides its owner and admins. */
   access: "members" | "signed_in";
+  /** Whether students wait before they are in the room (hosts never do). */
+  waitingRoom: WaitingRoomMode;
 }
+
+export type WaitingRoomMode = "off" | "until_host_present" | "host_admits";
 
 export type MemberRole = "student" | "co_teacher";
 

@@ -110,6 +110,9 @@ describe("controls", () => {
     assert.equal(app.peopleLabel(0), "People");
     assert.equal(app.peopleLabel(1), "People (1 hand)");
     assert.equal(app.peopleLabel(2), "People (2 hands)");
+    // Hosts: people waiting to be let in show first (the waiting room).
+    assert.equal(app.peopleLabel(0, 1), "People (1 waiting)");
+    assert.equal(app.peopleLabel(1, 3), "People (3 waiting, 1 hand)");
   });
   test("screen sharing says why it is refused, the most basic reason first", () => {
     const ok = { secure: true, browserCanShare: true, student: false, allowStudentScreen: false };

@@ -156,3 +156,43 @@ test("malformed requests get bad_request and the socket stays connected", async 
   assert.equal(missing.error.code, "not_found");
   a.disconnect();
 });
+
+test("the waiting room: a student waits, the host admits with the official client; admit and deny are checked", async () => {
+  const teacher = await vtp.user("tw@example.org", "instructor");
+  const [ann, bob] = await Promise.all(["annw", "bobw"].map((n) => vtp.user(`${n}@example.org`)));
+  const roomId = await vtp.room(teacher.token, { waitingRoom: "host_admits" });
+  const [t, a, b] = await Promise.all([teacher, ann, bob].map((u) => vtp.socket(u.token)));
+  assert.equal((await t.emitWithAck("join-room", { roomId })).data.role, "host");
+  assert.deepEqual((await t.next("waiting-changed")).waiting, []);
+
+  const waitA = await a.emitWithAck("join-room", { roomId, displayName: "Ann" });
+  assert.deepEqual([waitA.ok, waitA.data.waiting, waitA.data.status], [true, true, "waiting_for_host"]);
+  assert.equal(waitA.data.peerId, undefined, "no peer while waiting");
+  const listed = await t.next("waiting-changed");
+  assert.deepEqual(listed.waiting.map((w) => [w.displayName, w.waitingId]), [["Ann", waitA.data.waitingId]]);
+  // Waiting is not being in the room.
+  assert.equal((await a.emitWithAck("get-room-info", { roomId })).error.code, "not_found");
+
+  // Malformed and refused decisions change nothing.
+  for (const bad of [{ roomId }, { roomId, all: true, waitingId: waitA.data.waitingId }, { roomId, waitingId: 7 }, "admit-everyone"]) {
+    assert.equal((await t.emitWithAck("admit", bad)).error.code, "bad_request", JSON.stringify(bad));
+  }
+  assert.equal((await t.emitWithAck("deny", { roomId, waitingId: "nobody" })).error.code, "not_found");
+  assert.equal((await b.emitWithAck("admit", { roomId, all: true })).error.code, "not_found", "not in the room");
+
+  const admitted = a.next("admitted");
+  assert.deepEqual((await t.emitWithAck("admit", { roomId, waitingId: waitA.data.waitingId })).data, { count: 1 });
+  assert.deepEqual(await admitted, { roomId });
+  assert.deepEqual((await t.next("waiting-changed")).waiting, []);
+  const joinA = await a.emitWithAck("join-room", { roomId });
+  assert.equal(joinA.data.role, "participant");
+  assert.equal((await a.emitWithAck("admit", { roomId, all: true })).error.code, "forbidden", "students do not admit");
+
+  const waitB = await b.emitWithAck("join-room", { roomId });
+  assert.equal(waitB.data.waiting, true);
+  await t.next("waiting-changed");
+  const denied = b.next("denied");
+  assert.deepEqual((await t.emitWithAck("deny", { roomId, all: true })).data, { count: 1 });
+  assert.equal((await denied).roomId, roomId);
+  for (const s of [t, a, b]) s.disconnect();
+});

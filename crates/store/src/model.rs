@@ -283,6 +283,47 @@ pub struct RoomSettings {
     pub recording_access: RecordingAccess,
     /// Who may find and join the room besides its owner and admins.
     pub access: RoomAccess,
+    /// Whether students wait to be let in (hosts never wait).
+    pub waiting_room: WaitingRoom,
+}
+
+/// A room's waiting room: whether students (not hosts) wait before they
+/// are in the room, and until what.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum WaitingRoom {
+    /// No waiting room: students join a running class at once.
+    #[default]
+    Off,
+    /// Students wait until a host is in the room, then all come in.
+    UntilHostPresent,
+    /// Students wait until a host lets them in, one by one or all at once.
+    HostAdmits,
+}
+
+impl WaitingRoom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitingRoom::Off => "off",
+            WaitingRoom::UntilHostPresent => "until_host_present",
+            WaitingRoom::HostAdmits => "host_admits",
+        }
+    }
+}
+
+impl FromStr for WaitingRoom {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(WaitingRoom::Off),
+            "until_host_present" => Ok(WaitingRoom::UntilHostPresent),
+            "host_admits" => Ok(WaitingRoom::HostAdmits),
+            other => Err(format!(
+                "unknown waiting room {other:?} (expected off, until_host_present or host_admits)"
+            )),
+        }
+    }
 }
 
 /// Who may find and join a room besides its owner and the admins.
@@ -465,6 +506,7 @@ impl Default for RoomSettings {
             auto_record: false,
             recording_access: RecordingAccess::Participants,
             access: RoomAccess::Members,
+            waiting_room: WaitingRoom::Off,
         }
     }
 }

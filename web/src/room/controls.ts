@@ -25,9 +25,15 @@ export function chatLabel(unread: number, chatOpen: boolean): string {
   return unread > 0 && !chatOpen ? `Chat (${unread})` : "Chat";
 }
 
-/** The People button's label: raised hands show on it, so a host on the chat tab still notices them. */
-export function peopleLabel(hands: number): string {
-  return hands > 0 ? `People (${hands} ${hands === 1 ? "hand" : "hands"})` : "People";
+/**
+ * The People button's label: raised hands and (hosts) people waiting to be
+ * let in show on it, so a host on the chat tab still notices them.
+ */
+export function peopleLabel(hands: number, waiting = 0): string {
+  const parts: string[] = [];
+  if (waiting > 0) parts.push(`${waiting} waiting`);
+  if (hands > 0) parts.push(`${hands} ${hands === 1 ? "hand" : "hands"}`);
+  return parts.length ? `People (${parts.join(", ")})` : "People";
 }
 
 export interface ControlDeps {
@@ -164,6 +170,9 @@ export class ControlBar {
     // Others still see us: only this page stops showing our own camera.
     this.selfView.textContent = this.deps.grid.selfHidden ? "Show self view" : "Hide self view";
     this.chat.textContent = chatLabel(unreadChat, chatOpen);
-    this.people.textContent = peopleLabel([...session.peers.values()].filter((p) => p.handRaised).length);
+    const waiting = session.isHost ? session.waiting.length : 0;
+    this.people.textContent = peopleLabel([...session.peers.values()].filter((p) => p.handRaised).length, waiting);
+    // The badge: a host sees at a glance (without sound) that someone waits.
+    this.people.classList.toggle("attention", waiting > 0);
   }
 }

@@ -181,6 +181,46 @@ export function peoplePanel(session: RoomSession, you: string): { el: HTMLElemen
     );
     replace(list, row(me, true), ...others.map((p) => row(p, false)));
   };
-  const el = h("section", { class: "panel people", "aria-label": "Participants" }, h("h2", { tabindex: -1 }, "Participants"), problem, list);
-  return { el, render };
+  // Hosts: who waits to be let in (the waiting room), with Admit / Deny and Admit all.
+  const waitingHeading = h("h3", {}, "Waiting");
+  const waitingList = h("ul", { class: "waiting-list", "aria-label": "Waiting to be let in" });
+  const decide = (what: () => Promise<void>) => async () => {
+    problem.clear();
+    try {
+      await what();
+    } catch (err) {
+      problem.show(describe(err));
+    }
+  };
+  const admitAll = button("Admit all", decide(() => session.admit()), { class: "small" });
+  const waitingBox = h("div", { class: "waiting", hidden: true }, h("div", { class: "row" }, waitingHeading, admitAll), waitingList);
+  const renderWaiting = () => {
+    const people = session.isHost ? session.waiting : [];
+    waitingBox.hidden = people.length === 0;
+    waitingHeading.textContent = `Waiting (${people.length})`;
+    replace(
+      waitingList,
+      ...people.map((w) =>
+        h(
+          "li",
+          { class: "person", "data-waiting-id": w.waitingId },
+          h("div", { class: "person-info" }, h("span", { class: "person-name" }, w.displayName), h("span", { class: "muted" }, `since ${formatTime(w.since)}`)),
+          h(
+            "div",
+            { class: "person-actions" },
+            button("Admit", decide(() => session.admit(w.waitingId)), { class: "small", "aria-label": `Admit ${w.displayName}` }),
+            button("Deny", decide(() => session.deny(w.waitingId)), { class: "small danger", "aria-label": `Deny ${w.displayName}` }),
+          ),
+        ),
+      ),
+    );
+  };
+  const el = h("section", { class: "panel people", "aria-label": "Participants" }, h("h2", { tabindex: -1 }, "Participants"), problem, waitingBox, list);
+  return {
+    el,
+    render: () => {
+      renderWaiting();
+      render();
+    },
+  };
 }

@@ -47,6 +47,25 @@ interface JoinData {
   spotlight?: Spotlight;
 }
 
+/** `join-room`'s answer to someone the waiting room keeps out. */
+interface WaitingAnswer {
+  roomId: string;
+  waiting: true;
+  waitingId: string;
+  status: WaitStatus;
+}
+
+/** What a waiting person waits for: a host to come, or a host to let them in. */
+export type WaitStatus = "not_started" | "waiting_for_host";
+
+/** Someone waiting to be let in, as hosts see them (`waiting-changed`). */
+export interface WaitingPerson {
+  waitingId: string;
+  userId: string;
+  displayName: string;
+  since: string;
+}
+
 /** A host's spotlight: one peer's camera or screen large on every page (`set-spotlight`). */
 export interface Spotlight {
   peerId: string;
@@ -54,7 +73,7 @@ export interface Spotlight {
 }
 
 /** Why the session ended for good. */
-export type EndReason = { kind: "left" } | { kind: "removed" } | { kind: "closed" } | { kind: "ended" } | { kind: "elsewhere" } | { kind: "revoked"; reason: string } | { kind: "error"; error: unknown };
+export type EndReason = { kind: "left" } | { kind: "removed" } | { kind: "closed" } | { kind: "ended" } | { kind: "elsewhere" } | { kind: "denied" } | { kind: "revoked"; reason: string } | { kind: "error"; error: unknown };
 
 export class RoomSession {
   readonly sig: Signalling;
@@ -75,11 +94,19 @@ export class RoomSession {
   /** The server has sent `active-speaker`: its choice wins over our local guess (see speaker.ts). */
   serverSpeaker = false;
   ended: EndReason | null = null;
+  /** While the waiting room keeps us out: what we wait for (null once in, or never waiting). */
+  waitStatus: WaitStatus | null = null;
+  /** Hosts: who waits to be let in, oldest first. */
+  waiting: WaitingPerson[] = [];
   /** Successful joins (the first, then each rejoin). */
   joins = 0;
   private joinedOnce = false;
 
-  onChange: (what: "peers" | "chat" | "self" | "connection" | "speaker" | "layers") => void = () => {};
+  onChange: (what: "peers" | "chat" | "self" | "connection" | "speaker" | "layers" | "waiting") => void = () => {};
+  /** Hosts: people who just started waiting (for a notice). */
+  onWaitingArrived: (people: WaitingPerson[]) => void = () => {};
+  /** Resolves the wait when a host lets us in (`admitted`). */
+  private letIn: (() => void) | null = null;
   onEnded: (reason: EndReason) => void = () => {};
   /** A notice for the person (muted by a host, …). */
   onNotice: (text: string) => void = () => {};
@@ -94,6 +121,8 @@ export class RoomSession {
       this.connection = state;
       this.onChange("connection");
       if (state === "connected" && this.joinedOnce && !this.ended) void this.rejoin();
+      // Waiting is not kept across a lost connection: ask again.
+      else if (state === "connected" && this.waitStatus && !this.ended) void this.askAgain();
       if (state === "failed" && !this.ended) this.end({ kind: "error", error: new Error("Your session has ended. Please sign in again.") });
     };
     this.listen();
@@ -125,7 +154,16 @@ export class RoomSession {
     let told = false;
     for (;;) {
       try {
-        return await this.sig.request<JoinData>("join-room", { roomId: this.room.id, fresh: true });
+        const data = await this.sig.request<JoinData | WaitingAnswer>("join-room", { roomId: this.room.id, fresh: true });
+        if (!("waiting" in data)) {
+          this.setWaitStatus(null);
+          return data;
+        }
+        // The waiting room: wait for `admitted` (or `denied`, which ends the session), then join again.
+        const admitted = new Promise<void>((resolve) => (this.letIn = resolve));
+        this.setWaitStatus(data.status);
+        await admitted;
+        if (this.ended) throw new Error("The session ended while waiting.");
       } catch (err) {
         if (!(err instanceof SignalError) || err.code !== "not_started" || this.ended) throw err;
         if (!told) this.onNotice("The class has not started yet. You will join as soon as the instructor opens it.");
@@ -133,6 +171,36 @@ export class RoomSession {
         await new Promise((resolve) => setTimeout(resolve, WAIT_FOR_HOST_MS));
       }
     }
+  }
+
+  private setWaitStatus(status: WaitStatus | null): void {
+    if (this.waitStatus === status) return;
+    this.waitStatus = status;
+    this.onChange("waiting");
+  }
+
+  /** Back in the queue after the connection came back while waiting. */
+  private async askAgain(): Promise<void> {
+    try {
+      const data = await this.sig.request<JoinData | WaitingAnswer>("join-room", { roomId: this.room.id, fresh: true });
+      // Let in meanwhile (the room no longer makes us wait): join properly.
+      if (!("waiting" in data)) {
+        await this.sig.request("leave-room", { roomId: this.room.id }).catch(() => {});
+        this.letIn?.();
+      } else this.setWaitStatus(data.status);
+    } catch (err) {
+      this.end({ kind: "error", error: err });
+    }
+  }
+
+  /** Hosts: lets one waiting person in, or (no id) everyone. */
+  async admit(waitingId?: string): Promise<void> {
+    await this.sig.request("admit", waitingId ? { roomId: this.room.id, waitingId } : { roomId: this.room.id, all: true });
+  }
+
+  /** Hosts: turns one waiting person away. */
+  async deny(waitingId: string): Promise<void> {
+    await this.sig.request("deny", { roomId: this.room.id, waitingId });
   }
 
   /** The socket came back: join again; rebuild media when the server forgot us. */
@@ -285,6 +353,22 @@ export class RoomSession {
       this.spotlight = spotlight;
       this.onChange("peers");
     });
+    s.on<{ waiting: WaitingPerson[] }>("waiting-changed", ({ waiting }) => {
+      const known = new Set(this.waiting.map((w) => w.waitingId));
+      const arrived = waiting.filter((w) => !known.has(w.waitingId));
+      this.waiting = waiting;
+      this.onChange("waiting");
+      if (arrived.length) this.onWaitingArrived(arrived);
+    });
+    s.on<{ status: WaitStatus }>("waiting-status", ({ status }) => {
+      if (this.waitStatus) this.setWaitStatus(status);
+    });
+    s.on("admitted", () => {
+      const letIn = this.letIn;
+      this.letIn = null;
+      letIn?.();
+    });
+    s.on("denied", () => this.end({ kind: "denied" }));
     s.on("removed", () => this.end({ kind: "removed" }));
     // The same person joined from another tab or device: that page has the place now.
     s.on("joined-elsewhere", () => this.end({ kind: "elsewhere" }));
@@ -351,6 +435,8 @@ export class RoomSession {
   end(reason: EndReason): void {
     if (this.ended) return;
     this.ended = reason;
+    // Someone still waiting stops waiting (joinWhenOpen sees `ended`).
+    this.letIn?.();
     this.media.close();
     this.sig.close();
     this.onEnded(reason);

@@ -23,6 +23,7 @@ const END_TEXT: Record<EndReason["kind"], string> = {
   closed: "The host closed the room.",
   ended: "The host ended the class. The room stays open for the next one.",
   elsewhere: "You joined this room from another tab or device, so you left it here.",
+  denied: "You were not admitted to this class. Ask your teacher if you think this is a mistake.",
   revoked: "You were signed out.",
   error: "",
 };
@@ -61,6 +62,16 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
   // listening and chat work. Said once, up front, instead of failing later.
   const insecure = h("div", { class: "banner", role: "status", hidden: canCapture() }, `${INSECURE_CONTEXT_TEXT} You can still watch, listen and chat.`);
   const notice = alertBox();
+  // The waiting room: what the student waits for, in words, until a host lets them in.
+  const waitTitle = h("h2", {}, "");
+  const waitText = h("p", {}, "");
+  const waitCard = h(
+    "section",
+    { class: "card waiting-card", role: "status", "aria-live": "polite", hidden: true },
+    waitTitle,
+    waitText,
+    button("Leave", () => void session.leave(), { class: "danger" }),
+  );
   const status = h("span", { class: "conn", role: "status" }, "Connecting…");
   const chat = chatPanel(session);
   const people = peoplePanel(session, you);
@@ -89,6 +100,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
       banner,
       insecure,
       notice,
+      waitCard,
       h("div", { class: "room-body" }, h("section", { class: "stage", "aria-label": "Videos" }, grid.el), side),
       audios,
     ),
@@ -124,7 +136,8 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
       chat.render();
       if (chatVisible()) chat.seen();
     }
-    if (what === "peers" || what === "self") people.render();
+    if (what === "peers" || what === "self" || what === "waiting") people.render();
+    if (what === "waiting") showWaiting();
     if (what === "self") root.querySelector(".room")?.setAttribute("data-joins", String(session.joins));
     if (what === "connection") {
       const reconnecting = session.connection === "reconnecting";
@@ -154,6 +167,28 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
   };
   session.media.onError = (err) => notice.show(describe(err));
   session.onNotice = (text) => notice.show(text, "info");
+  // Only hosts get `waiting-changed` (the first may come before our join's answer says we are one).
+  session.onWaitingArrived = (arrived) => {
+    const names = arrived.map((w) => w.displayName).join(", ");
+    notice.show(`${names} ${arrived.length === 1 ? "is" : "are"} waiting to be let in. Open People to admit.`, "info");
+  };
+
+  /** Shows the waiting card instead of the room while the waiting room keeps us out. */
+  function showWaiting() {
+    const waiting = session.waitStatus;
+    waitCard.hidden = waiting === null;
+    root.querySelector<HTMLElement>(".room-body")?.toggleAttribute("hidden", waiting !== null);
+    controls.nav.hidden = waiting !== null;
+    count.hidden = waiting !== null; // not in the room: nobody to count yet
+    root.querySelector(".room")?.setAttribute("data-waiting", waiting ?? "");
+    if (waiting === "not_started") {
+      waitTitle.textContent = "The class has not started yet";
+      waitText.textContent = "You will join as soon as your teacher is in the room. Keep this page open.";
+    } else if (waiting === "waiting_for_host") {
+      waitTitle.textContent = "Waiting for the teacher to let you in";
+      waitText.textContent = "Your teacher has been told that you are here. Keep this page open.";
+    }
+  }
   local.onProblem = (text) => notice.show(text, "info");
   local.onChange = sync;
   session.onEnded = (reason) => {

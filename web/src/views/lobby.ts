@@ -1,7 +1,7 @@
 // The lobby: your classes (rooms you own or are a member of) and the rooms
 // you can join, with live head counts; instructors and admins create rooms
 // and edit their own (and manage who is in them: views/members.ts).
-import type { Api, Room } from "../api";
+import type { Api, Room, WaitingRoomMode } from "../api";
 import { alertBox, button, field, h, replace } from "../dom";
 import { connectivityCard } from "../connectivity";
 import { describe } from "../errors";
@@ -108,6 +108,14 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
       h("option", { value: "signed_in", selected: room?.settings.access === "signed_in" }, "Anyone signed in"),
     );
     const accessWrap = h("div", { class: "field" }, h("label", { for: accessId }, "Who may join"), access);
+    const waitId = `f-wait-${Math.random().toString(36).slice(2, 8)}`;
+    const waitingNow = room?.settings.waitingRoom ?? "off";
+    const waiting = h("select", { id: waitId, name: "waitingRoom" },
+      h("option", { value: "off", selected: waitingNow === "off" }, "No waiting room"),
+      h("option", { value: "until_host_present", selected: waitingNow === "until_host_present" }, "Students wait until a teacher is in the room"),
+      h("option", { value: "host_admits", selected: waitingNow === "host_admits" }, "A teacher lets each student in"),
+    );
+    const waitingWrap = h("div", { class: "field" }, h("label", { for: waitId }, "Waiting room"), waiting);
     video.wrap.classList.add("check");
     screen.wrap.classList.add("check");
     const formProblem = alertBox();
@@ -130,7 +138,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
     }
     const form = h("form", { class: room ? "room-form inline" : "room-form card", "aria-label": room ? `Edit ${room.title}` : "Create a room" },
       room ? null : h("h2", {}, "Create a room"),
-      formProblem, title.wrap, accessWrap, max.wrap, video.wrap, screen.wrap,
+      formProblem, title.wrap, accessWrap, waitingWrap, max.wrap, video.wrap, screen.wrap,
       h("div", { class: "row" }, submit, ...extra),
     );
     form.addEventListener("submit", async (ev) => {
@@ -141,6 +149,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
         allowStudentVideo: video.input.checked,
         allowStudentScreen: screen.input.checked,
         access: access.value as "members" | "signed_in",
+        waitingRoom: waiting.value as WaitingRoomMode,
       };
       submit.disabled = true;
       try {

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use vtp_store::{
     MAX_EMAIL_CHARS, MemberRole, RecordingAccess, Role, Room, RoomAccess, RoomSettings, RoomStatus,
-    User,
+    User, WaitingRoom,
 };
 
 use super::schema;
@@ -190,6 +190,10 @@ pub struct RoomSettingsDto {
     /// Who may find and join the room besides its owner and admins:
     /// `members` (its roster) or `signed_in` (anyone signed in).
     pub access: RoomAccess,
+    /// Whether students wait before they are in the room: `off`,
+    /// `until_host_present` (until a host is in it) or `host_admits` (until
+    /// a host lets them in). Hosts never wait.
+    pub waiting_room: WaitingRoom,
 }
 
 impl From<RoomSettings> for RoomSettingsDto {
@@ -201,6 +205,7 @@ impl From<RoomSettings> for RoomSettingsDto {
             auto_record: s.auto_record,
             recording_access: s.recording_access,
             access: s.access,
+            waiting_room: s.waiting_room,
         }
     }
 }
@@ -221,6 +226,9 @@ pub struct RoomSettingsInput {
     /// `members` or `signed_in`.
     #[schema(value_type = Option<RoomAccess>)]
     pub access: Option<String>,
+    /// `off`, `until_host_present` or `host_admits`.
+    #[schema(value_type = Option<WaitingRoom>)]
+    pub waiting_room: Option<String>,
 }
 
 impl RoomSettingsInput {
@@ -259,6 +267,13 @@ impl RoomSettingsInput {
         if let Some(v) = &self.access {
             base.access = v.parse().map_err(|_| {
                 ApiError::validation("settings.access: must be \"members\" or \"signed_in\"")
+            })?;
+        }
+        if let Some(v) = &self.waiting_room {
+            base.waiting_room = v.parse().map_err(|_| {
+                ApiError::validation(
+                    "settings.waitingRoom: must be \"off\", \"until_host_present\" or \"host_admits\"",
+                )
             })?;
         }
         Ok(base)

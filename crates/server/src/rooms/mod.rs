@@ -12,9 +12,11 @@ mod info;
 pub mod limits;
 mod media;
 mod model;
+mod presence;
 mod recording;
 mod revoke;
 mod spotlight;
+mod waiting;
 #[cfg(test)]
 mod worst_case;
 
@@ -26,8 +28,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use vtp_store::{
-    MAX_DISPLAY_NAME_CHARS, MemberRole, NewParticipant, Role, Room, RoomAccess, RoomRole,
-    RoomStatus, Store, User,
+    MemberRole, NewParticipant, Role, Room, RoomAccess, RoomRole, RoomStatus, Store, User,
 };
 
 pub use actions::{ChatHistory, HostAction};
@@ -38,6 +39,7 @@ pub use model::*;
 pub use recording::RecordingAck;
 pub use revoke::SESSION_REVOKED;
 pub use spotlight::{SpotlightSource, SpotlightView};
+pub use waiting::{JoinAnswer, MAX_WAITING, WaitStatus, WaitTarget, WaitingAnswer, WaitingView};
 
 use crate::bus::{Bus, ConnId, Delivery};
 use crate::rate_limit::RateLimiter;
@@ -121,6 +123,8 @@ pub struct RoomHub {
     media: Arc<dyn SfuControl>,
     /// Router id → room id, to route the SFU's events.
     routers: StdMutex<HashMap<String, String>>,
+    /// Who waits to be let into which room (`waiting`).
+    waiting: StdMutex<waiting::Queues>,
 }
 
 /// The room-role model, in one place for HTTP and Socket.IO: a room's
@@ -168,6 +172,7 @@ impl RoomHub {
             rtp_capabilities,
             media,
             routers: StdMutex::new(HashMap::new()),
+            waiting: StdMutex::new(HashMap::new()),
         })
     }
 
@@ -252,7 +257,7 @@ impl RoomHub {
         room_id: &str,
         display_name: Option<&str>,
         fresh: bool,
-    ) -> Result<JoinOutcome, SignalError> {
+    ) -> Result<JoinAnswer, SignalError> {
         loop {
             // Read before the room's lock: the roster is not part of the
             // live room (a change reaches live peers through `reconcile`).
@@ -282,7 +287,11 @@ impl RoomHub {
                 };
                 // A class starts when a host opens it: students cannot hold
                 // a session (or set off `autoRecord`) by themselves. They
-                // are told to wait and try again (the web app does).
+                // wait in the waiting room, or without one are told to try
+                // again (the web app does).
+                if self.must_wait(None, &room, user, member) {
+                    return self.enqueue(&slot, room_id, user, conn, display_name);
+                }
                 if !is_host(user, &room, member) {
                     return Err(SignalError::new(
                         SignalCode::NotStarted,
@@ -307,6 +316,7 @@ impl RoomHub {
                     recording: None,
                     active_speaker: None,
                     spotlight: None,
+                    admitted: Default::default(),
                 });
                 if let Err(e) = self.media.open_room(&router_id).await {
                     self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
@@ -324,14 +334,28 @@ impl RoomHub {
                     tracing::warn!(room_id, error = %e.message, "automatic recording did not start");
                 }
             }
+            if let Some(live) = slot.live.as_ref()
+                && self.must_wait(Some(live), &live.room, user, member)
+            {
+                if !can_see(user, &live.room, member) {
+                    return Err(SignalError::not_found(format!("no room {room_id:?}")));
+                }
+                return self.enqueue(&slot, room_id, user, conn, display_name);
+            }
             let result = self
                 .join_live(&mut slot, user, member, conn, display_name, fresh)
                 .await;
+            if let (Ok(joined), Some(live)) = (&result, slot.live.as_mut()) {
+                // Let in for this session: a reload does not wait again.
+                live.admitted.insert(user.id);
+                let host = (joined.role == RoomRole::Host).then(|| conn.to_string());
+                self.sync_waiting(room_id, live, host);
+            }
             if result.is_err() && slot.live.as_ref().is_some_and(|l| l.peers.is_empty()) {
                 self.end_session(room_id, &arc, &mut slot, RoomStatus::Open)
                     .await;
             }
-            return result;
+            return result.map(|joined| JoinAnswer::Joined(Box::new(joined)));
         }
     }
 
@@ -371,6 +395,8 @@ impl RoomHub {
                 status: RoomStatus::Live,
                 ..room.clone()
             };
+            // The waiting room may have been turned off.
+            self.sync_waiting(&room.id, live, None);
         }
     }
 
@@ -459,18 +485,7 @@ impl RoomHub {
                 format!("the room is full ({capacity} participants)"),
             ));
         }
-        let display_name = match display_name.map(str::trim).filter(|n| !n.is_empty()) {
-            Some(name)
-                if name.chars().count() > MAX_DISPLAY_NAME_CHARS
-                    || name.chars().any(char::is_control) =>
-            {
-                return Err(SignalError::bad_request(format!(
-                    "displayName: at most {MAX_DISPLAY_NAME_CHARS} characters, no control characters"
-                )));
-            }
-            Some(name) => name.to_string(),
-            None => user.display_name.clone(),
-        };
+        let display_name = waiting::display_name_for(user, display_name)?;
         let peer_id = uuid::Uuid::new_v4().to_string();
         self.media.add_peer(&live.router_id, &peer_id).await?;
         let participant = match self
@@ -610,6 +625,9 @@ impl RoomHub {
         );
         if live.peers.is_empty() {
             self.end_session(room_id, arc, slot, RoomStatus::Open).await;
+        } else {
+            // A host leaving lets nobody in, but may change what the others wait for.
+            self.sync_waiting(room_id, live, None);
         }
     }
 
@@ -660,56 +678,7 @@ impl RoomHub {
                 .remove(&live.router_id);
         }
         self.retire(room_id, arc, slot);
-    }
-
-    /// A connection went away: each of its peers keeps its place for the
-    /// grace period, then leaves unless it came back.
-    pub async fn connection_lost(self: &Arc<Self>, conn: &str, room_ids: Vec<String>) {
-        for room_id in room_ids {
-            let Some(arc) = self.existing_slot(&room_id) else {
-                continue;
-            };
-            let mut slot = arc.lock().await;
-            let Some(peer) = slot.live.as_mut().and_then(|l| l.peer_of_conn_mut(conn)) else {
-                continue;
-            };
-            peer.conn = None;
-            peer.disconnect_epoch += 1;
-            let (peer_id, epoch) = (peer.peer_id.clone(), peer.disconnect_epoch);
-            tracing::info!(
-                room_id,
-                peer_id,
-                "connection lost; keeping the place for the grace period"
-            );
-            let hub = Arc::clone(self);
-            let grace = self.config.reconnect_grace;
-            tokio::spawn(async move {
-                tokio::time::sleep(grace).await;
-                hub.expire(&room_id, &peer_id, epoch).await;
-            });
-        }
-    }
-
-    async fn expire(&self, room_id: &str, peer_id: &str, epoch: u64) {
-        let Some(arc) = self.existing_slot(room_id) else {
-            return;
-        };
-        let mut slot = arc.lock().await;
-        let still_gone = slot
-            .live
-            .as_ref()
-            .and_then(|l| l.peer(peer_id))
-            .is_some_and(|p| p.conn.is_none() && p.disconnect_epoch == epoch);
-        if still_gone {
-            self.remove_peer(
-                room_id,
-                &arc,
-                &mut slot,
-                peer_id,
-                "did not reconnect in time",
-            )
-            .await;
-        }
+        self.session_over_for_waiting(room_id);
     }
 
     /// Whether `conn` speaks for a peer of the room.
@@ -774,6 +743,7 @@ impl RoomHub {
             return false;
         };
         self.publish(live.conns_except(None), event, json!({ "reason": reason }));
+        self.dismiss_waiting(room_id, event, reason);
         self.end_session(room_id, &arc, &mut slot, status).await;
         true
     }

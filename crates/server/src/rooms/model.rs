@@ -37,6 +37,9 @@ pub struct LiveRoom {
     pub active_speaker: Option<ActiveSpeakerView>,
     /// Whom a host put in the spotlight (`set-spotlight`).
     pub spotlight: Option<crate::rooms::SpotlightView>,
+    /// Users let in this session (through the waiting room, or who joined
+    /// while it let everyone in): they do not wait again after a reload.
+    pub admitted: HashSet<Uuid>,
 }
 
 /// Who the room's active speaker is (the `active-speaker` payload).

@@ -195,3 +195,24 @@ fn the_largest_answers_fit_well_under_the_outbox() {
         );
     }
 }
+
+/// `waiting-changed` lists everyone waiting: at most `MAX_WAITING` people
+/// with the longest names. It goes to every host at each change, so it is
+/// kept far below the budget (64 KiB, a twelfth of what an answer may take).
+#[test]
+fn the_waiting_list_stays_small() {
+    let waiting: Vec<WaitingView> = (0..MAX_WAITING)
+        .map(|_| WaitingView {
+            waiting_id: Uuid::new_v4().to_string(),
+            user_id: Uuid::new_v4(),
+            display_name: worst_name(),
+            since: Utc::now(),
+        })
+        .collect();
+    let bytes = size(&json!({ "roomId": "r".repeat(64), "waiting": waiting }));
+    println!("waiting-changed: {bytes} bytes ({} KiB)", bytes / 1024);
+    assert!(
+        bytes <= 64 * 1024,
+        "waiting-changed can reach {bytes} bytes"
+    );
+}

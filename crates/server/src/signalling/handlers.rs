@@ -71,7 +71,9 @@ pub async fn dispatch(
                 // Forget rooms this connection is no longer in (closed, or
                 // removed by a host) before counting.
                 for joined in conn.rooms() {
-                    if !sig.app.hub.is_member(&id, &joined).await {
+                    if !sig.app.hub.is_member(&id, &joined).await
+                        && !sig.app.hub.is_waiting(&id, &joined)
+                    {
                         conn.rooms
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -101,7 +103,10 @@ pub async fn dispatch(
 
         "leave-room" => request!(ctx, RoomRequest, |sig, conn, id, req| async {
             let room_id = room_id(&req.room_id)?;
-            sig.app.hub.leave(&id, room_id).await?;
+            // Someone waiting to be let in leaves the queue instead.
+            if !sig.app.hub.stop_waiting(&id, room_id).await {
+                sig.app.hub.leave(&id, room_id).await?;
+            }
             conn.rooms
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -167,6 +172,17 @@ pub async fn dispatch(
                 )
                 .await
                 .map(|()| Empty {})
+        }),
+
+        "admit" | "deny" => request!(ctx, WaitDecision, |sig, _conn, id, req| async {
+            let target = req.target()?;
+            let deny = event == "deny";
+            let count = sig
+                .app
+                .hub
+                .decide_waiting(&id, room_id(&req.room_id)?, target, deny)
+                .await?;
+            Ok(serde_json::json!({ "count": count }))
         }),
 
         "set-spotlight" => request!(ctx, SpotlightRequest, |sig, _conn, id, req| async {

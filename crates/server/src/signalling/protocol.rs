@@ -51,6 +51,32 @@ fn default_chat_page() -> u32 {
     crate::rooms::limits::CHAT_PAGE_MESSAGES
 }
 
+/// `admit` / `deny`: one waiting person (`waitingId`) or everyone (`all: true`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitDecision {
+    pub room_id: String,
+    #[serde(default)]
+    pub waiting_id: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+impl WaitDecision {
+    /// Exactly one of `waitingId` and `all: true`.
+    pub fn target(&self) -> Result<crate::rooms::WaitTarget<'_>, SignalError> {
+        match (self.waiting_id.as_deref(), self.all) {
+            (Some(id), false) if !id.is_empty() && id.len() <= 64 => {
+                Ok(crate::rooms::WaitTarget::One(id))
+            }
+            (None, true) => Ok(crate::rooms::WaitTarget::All),
+            _ => Err(SignalError::bad_request(
+                "give either waitingId (one person, at most 64 characters) or all: true",
+            )),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostActionRequest {

@@ -24,7 +24,7 @@ async fn rooms_lifecycle() {
     assert_eq!(room["status"], "open");
     assert_eq!(
         room["settings"],
-        json!({ "maxParticipants": 30, "allowStudentVideo": true, "allowStudentScreen": false, "autoRecord": false, "recordingAccess": "participants", "access": "signed_in" })
+        json!({ "maxParticipants": 30, "allowStudentVideo": true, "allowStudentScreen": false, "autoRecord": false, "recordingAccess": "participants", "access": "signed_in", "waitingRoom": "off" })
     );
 
     let (status, taken) = s
