@@ -48,4 +48,5 @@ mod tls;
 mod token_attacks;
 mod two_factor;
 mod users_api;
+mod waiting_room;
 mod web_app;

@@ -2,7 +2,7 @@
 //! room*): students wait outside until a host is present or lets them in;
 //! hosts see who waits and admit or deny them; hosts never wait.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
