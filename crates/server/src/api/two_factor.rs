@@ -188,7 +188,11 @@ async fn setup(
     let secret = totp::new_secret();
     state
         .store
-        .begin_totp(user.id, &state.sealer.seal(user.id, secret.expose()), Utc::now())
+        .begin_totp(
+            user.id,
+            &state.sealer.seal(user.id, secret.expose()),
+            Utc::now(),
+        )
         .await?;
     let otpauth_uri = totp::otpauth_uri(&secret, ISSUER, &user.email);
     let qr_svg = totp::qr_svg(&otpauth_uri)

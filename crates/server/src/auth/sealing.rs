@@ -203,7 +203,10 @@ mod tests {
         let mut altered = sealed.clone().into_bytes();
         let last = altered.len() - 1;
         altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
-        assert!(s.open(account, std::str::from_utf8(&altered).unwrap()).is_err());
+        assert!(
+            s.open(account, std::str::from_utf8(&altered).unwrap())
+                .is_err()
+        );
         for junk in ["JBSWY3DPEHPK3PXP", "v1.", "v1.!!!", "v1.AAAA", ""] {
             assert!(s.open(account, junk).is_err(), "{junk:?} opened");
         }

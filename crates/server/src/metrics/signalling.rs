@@ -10,7 +10,7 @@ use super::{EventLabels, EventName, Metrics};
 
 /// The request events of docs/protocol.md; any other name counts as
 /// `unknown`, so that clients cannot make new series.
-pub const EVENTS: [&str; 33] = [
+pub const EVENTS: [&str; 37] = [
     "join-room",
     "leave-room",
     "get-participants",
@@ -21,6 +21,10 @@ pub const EVENTS: [&str; 33] = [
     "lower-hand",
     "host-action",
     "set-spotlight",
+    "send-reaction",
+    "mute-all",
+    "lower-all-hands",
+    "ask-to-unmute",
     "close-room",
     "end-session",
     "start-recording",
