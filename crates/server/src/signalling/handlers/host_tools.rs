@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::super::protocol::{Empty, envelope, room_id};
 use super::super::{Conn, Signalling};
 use super::admit;
+use crate::rooms::SignalError;
 
 /// `send-reaction`.
 #[derive(Deserialize)]
@@ -50,12 +51,14 @@ pub(super) async fn dispatch(ctx: (&Signalling, &Conn, &str, Value, usize), even
                 .lower_all_hands(&id, room_id(&req.room_id)?)
                 .await
         }),
-        _ => request!(ctx, AskToUnmute, |sig, _conn, id, req| async {
+        "ask-to-unmute" => request!(ctx, AskToUnmute, |sig, _conn, id, req| async {
             sig.app
                 .hub
                 .ask_to_unmute(&id, room_id(&req.room_id)?, &req.peer_id)
                 .await
                 .map(|()| Empty {})
         }),
+        // `handlers::dispatch` sends only the names above here.
+        _ => envelope::<Empty>(Err(SignalError::bad_request("unknown event"))),
     }
 }
