@@ -67,9 +67,16 @@ test("reactions, mute all, ask to unmute, hand toast, shortcuts and their help d
   await until(student, () => document.querySelector(".controls .ctl")?.textContent === "Mic on", null, 15_000, "the microphone on");
   await until(teacher, (id) => window.vtpRoom.session.peers.get(id)?.producers.some((p) => p.kind === "audio" && !p.paused), studentId, 15_000, "the student's microphone");
 
-  // A reaction floats over the sender's tile on the host's page.
+  // A reaction floats over the sender's tile, on the host's page and on the
+  // sender's own; the host asked for less motion, so there it stands still.
+  await teacher.emulateMedia({ reducedMotion: "reduce" });
   await student.getByRole("button", { name: "React: Thumbs up" }).click();
-  await until(teacher, (id) => document.querySelector(`.tile-camera[data-peer-id="${id}"] .reaction-float[data-emoji="👍"]`) !== null, studentId, 10_000, "👍 on the student's tile");
+  const float = (id) => {
+    const el = document.querySelector(`.tile-camera[data-peer-id="${id}"] .reaction-float[data-emoji="👍"]`);
+    return el && getComputedStyle(el).animationName;
+  };
+  assert.equal(await until(teacher, float, studentId, 10_000, "👍 on the student's tile"), "none", "no animation under prefers-reduced-motion");
+  assert.equal(await until(student, float, studentId, 10_000, "👍 on the sender's own tile"), "reaction-rise");
 
   // Mute all: the student's page shows its microphone off.
   await teacher.getByRole("button", { name: "People", exact: true }).click();

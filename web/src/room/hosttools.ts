@@ -39,7 +39,8 @@ export type Shortcut = "mic" | "camera" | "hand" | "chat" | "help" | { reaction:
  */
 export function shortcutFor(ev: Pick<KeyboardEvent, "key" | "ctrlKey" | "metaKey" | "altKey" | "repeat">, target: EventTarget | null): Shortcut | null {
   if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return null;
-  if (target instanceof HTMLElement && (target.isContentEditable || target.closest("input, textarea, select, [contenteditable]"))) return null;
+  // (HTMLElement is checked for first: the unit tests run this without a DOM.)
+  if (typeof HTMLElement !== "undefined" && target instanceof HTMLElement && (target.isContentEditable || target.closest("input, textarea, select, [contenteditable]"))) return null;
   if (ev.key === "?") return "help";
   const digit = Number.parseInt(ev.key, 10);
   if (ev.key.length === 1 && digit >= 1 && digit <= REACTIONS.length) return { reaction: REACTIONS[digit - 1]! };
