@@ -198,6 +198,17 @@ async fn host_tools_are_for_hosts_only() {
             "non-member: {event}"
         );
     }
+    // Everyone in the room may react: the presenter and the host too.
+    for (sender, peer) in [(&a, &aj["peerId"]), (&t, &tj["peerId"])] {
+        sender
+            .request("send-reaction", json!({ "roomId": room, "emoji": "😮" }))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.next_event("reaction", WAIT).await.unwrap(),
+            json!({ "peerId": peer, "emoji": "😮" })
+        );
+    }
     // Malformed payloads from the host: refused, nothing changes.
     for (event, payload) in [
         ("mute-all", json!({ "roomId": 5 })),
