@@ -23,6 +23,7 @@ before(async () => {
         export { layerForSize } from "./src/room/layers";
         export { findRemote, initials, mainTile, qualityText } from "./src/room/tiles";
         export { chatLabel, peopleLabel, screenShareBlock } from "./src/room/controls";
+        export { REACTIONS, shortcutFor } from "./src/room/hosttools";
         export { describe, SignalError, INSECURE_CONTEXT_TEXT } from "./src/errors";
         export { ApiError } from "./src/api";
       `,
@@ -163,5 +164,20 @@ describe("which tile is large", () => {
     assert.equal(app.mainTile({ ...speaker, speaker: "me", lastSpeaker: "b" }), "b:camera", "our own voice does not take the stage");
     assert.equal(app.mainTile({ ...speaker, speaker: "me" }), "a:camera");
     assert.equal(app.mainTile({ ...speaker, keys: ["self:camera"] }), null, "alone: nothing to enlarge");
+  });
+});
+
+describe("keyboard shortcuts", () => {
+  const key = (k, more = {}) => app.shortcutFor({ key: k, ctrlKey: false, metaKey: false, altKey: false, repeat: false, ...more }, null);
+  test("M V H C, either case, and ? for the help", () => {
+    assert.deepEqual(["m", "M", "v", "h", "c", "?"].map((k) => key(k)), ["mic", "mic", "camera", "hand", "chat", "help"]);
+  });
+  test("1 to 6 react with the server's list, in order; other keys do nothing", () => {
+    assert.deepEqual(key("1"), { reaction: "👍" });
+    assert.deepEqual(key("6"), { reaction: app.REACTIONS[5] });
+    for (const k of ["0", "7", "12", "x", "Enter", " ", "Escape"]) assert.equal(key(k), null, k);
+  });
+  test("the browser's own shortcuts and held keys are left alone", () => {
+    for (const more of [{ ctrlKey: true }, { metaKey: true }, { altKey: true }, { repeat: true }]) assert.equal(key("m", more), null, JSON.stringify(more));
   });
 });

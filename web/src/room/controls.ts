@@ -124,6 +124,12 @@ export class ControlBar {
     );
   }
 
+  /** Presses a control as a click would, its checks included (keyboard shortcuts, hosttools.ts). */
+  press(which: "mic" | "camera" | "hand"): void {
+    const b = which === "mic" ? this.mic : which === "camera" ? this.camera : this.hand;
+    if (!b.disabled) b.click();
+  }
+
   /** The button that opened a side panel, where focus returns when it closes. */
   sideButton(which: SidePanel): HTMLButtonElement {
     return which === "chat" ? this.chat : this.people;

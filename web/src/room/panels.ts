@@ -121,6 +121,15 @@ export function peoplePanel(session: RoomSession, you: string): { el: HTMLElemen
       problem.show(describe(err));
     }
   };
+  // Only ever a request: the student answers on their page (hosttools.ts).
+  const ask = (peer: PeerState) => async () => {
+    problem.clear();
+    try {
+      await session.sig.request("ask-to-unmute", { roomId: session.room.id, peerId: peer.peerId });
+    } catch (err) {
+      problem.show(describe(err));
+    }
+  };
   const row = (peer: PeerState, self: boolean) => {
     const micOn = peer.producers.some((p) => p.kind === "audio" && !p.paused);
     const controls: HTMLElement[] = [];
@@ -136,11 +145,12 @@ export function peoplePanel(session: RoomSession, you: string): { el: HTMLElemen
     }
     if (session.isHost && !self) {
       if (micOn) controls.push(button("Mute", act("mute", peer), { class: "small", "aria-label": `Mute ${peer.displayName}` }));
+      else if (peer.role !== "host") controls.push(button("Ask to unmute", ask(peer), { class: "small", "aria-label": `Ask to unmute: ${peer.displayName}` }));
       if (peer.role !== "host") {
         controls.push(
           peer.role === "presenter"
-            ? button("Demote", act("demote", peer), { class: "small", "aria-label": `Make ${peer.displayName} a participant` })
-            : button("Promote", act("promote", peer), { class: "small", "aria-label": `Make ${peer.displayName} a presenter` }),
+            ? button("Demote", act("demote", peer), { class: "small", "aria-label": `Demote: make ${peer.displayName} a participant` })
+            : button("Promote", act("promote", peer), { class: "small", "aria-label": `Promote: make ${peer.displayName} a presenter` }),
           button("Remove", act("remove", peer), { class: "small danger", "aria-label": `Remove ${peer.displayName}` }),
         );
       }

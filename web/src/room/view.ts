@@ -7,6 +7,7 @@ import { alertBox, button, h, replace } from "../dom";
 import { canCapture, describe, INSECURE_CONTEXT_TEXT } from "../errors";
 import { ControlBar, type SidePanel } from "./controls";
 import { DevicePanel } from "./devices";
+import { HostTools } from "./hosttools";
 import { LocalMedia } from "./local";
 import { chatPanel, peoplePanel } from "./panels";
 import { markInRoom, type JoinChoices } from "./prejoin";
@@ -82,6 +83,18 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
   grid.selfHidden = saved.selfHidden;
   const layoutChanged = () => saveLayout({ view: grid.view, selfHidden: grid.selfHidden });
   const controls = new ControlBar({ room, session, local, devices, notice: (text, kind) => notice.show(text, kind), openSide, sync, grid, layoutChanged });
+  const tools = new HostTools({
+    session,
+    press: (which) => controls.press(which),
+    openChat: () => openSide("chat"),
+    unmute: async () => {
+      await local.setMic(true);
+      sync();
+    },
+    notice: (text, kind) => notice.show(text, kind),
+  });
+  controls.nav.append(tools.reactions);
+  people.el.querySelector("h2")?.after(tools.hostBar);
   let settingsTimer: ReturnType<typeof setInterval> | undefined;
   const count = h("span", { class: "count" });
   const heading = h("h1", {}, room.title);
@@ -91,7 +104,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
     h(
       "main",
       { class: "room", id: "main" },
-      h("header", { class: "room-bar" }, heading, count, status, controls.recordingBadge, h("div", { class: "spacer" }), ...controls.headerButtons),
+      h("header", { class: "room-bar" }, heading, count, status, controls.recordingBadge, h("div", { class: "spacer" }), tools.helpButton, ...controls.headerButtons),
       // The controls come right after the header for keyboard and screen
       // reader users (Tab reaches Mic and Camera before every tile and the
       // chat); the stylesheet shows them at the bottom.
@@ -101,8 +114,11 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
       insecure,
       notice,
       waitCard,
+      tools.unmutePrompt,
       h("div", { class: "room-body" }, h("section", { class: "stage", "aria-label": "Videos" }, grid.el), side),
       audios,
+      tools.toast,
+      tools.dialog,
     ),
   );
 
@@ -124,6 +140,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
 
   function sync() {
     local.syncMic();
+    tools.sync();
     controls.sync(chat.unread(), chatVisible());
     heading.textContent = session.title || room.title;
     grid.render();
@@ -211,6 +228,7 @@ export async function roomView(root: HTMLElement, api: Api, room: Room, choices:
   function teardown() {
     clearInterval(settingsTimer);
     speaker.stop();
+    tools.stop();
     grid.stop();
     local.stop();
     window.removeEventListener("beforeunload", unload);

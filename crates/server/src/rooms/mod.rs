@@ -8,6 +8,7 @@
 
 mod actions;
 mod error;
+mod host_tools;
 mod info;
 pub mod limits;
 mod media;
@@ -33,6 +34,7 @@ use vtp_store::{
 
 pub use actions::{ChatHistory, HostAction};
 pub use error::{SignalCode, SignalError};
+pub use host_tools::{LoweredAll, MutedAll, REACTION_BURST, REACTIONS};
 pub use info::{ConsumerView, LayerStatsView, ProducerStatsView, RoomInfo, RoomProducer};
 pub use media::{Direction, PeerConsumer, PeerTransport, Produced};
 pub use model::*;
@@ -116,6 +118,8 @@ pub struct RoomHub {
     config: HubConfig,
     rooms: StdMutex<HashMap<String, Arc<Mutex<Slot>>>>,
     chat_limiter: RateLimiter,
+    /// Reactions per peer (`host_tools::REACTION_BURST`, one a second).
+    reaction_limiter: RateLimiter,
     /// `routerRtpCapabilities`, serialised once.
     rtp_capabilities: Value,
     /// The SFU (in this process or on a media node): one room per live
@@ -169,6 +173,10 @@ impl RoomHub {
             config,
             rooms: StdMutex::new(HashMap::new()),
             chat_limiter,
+            reaction_limiter: RateLimiter::new(
+                REACTION_BURST,
+                Duration::from_secs(u64::from(REACTION_BURST)),
+            ),
             rtp_capabilities,
             media,
             routers: StdMutex::new(HashMap::new()),

@@ -46,6 +46,8 @@ macro_rules! request {
     }};
 }
 
+mod host_tools;
+
 /// Answers one event: the acknowledgement's envelope.
 pub async fn dispatch(
     sig: &Signalling,
@@ -263,6 +265,10 @@ pub async fn dispatch(
             sig.probes.close(sig.app.hub.media(), &id).await;
             Ok::<_, SignalError>(Empty {})
         }),
+
+        "send-reaction" | "mute-all" | "lower-all-hands" | "ask-to-unmute" => {
+            host_tools::dispatch(ctx, event).await
+        }
 
         _ => dispatch_media(ctx, event).await,
     }

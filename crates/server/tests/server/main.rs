@@ -15,6 +15,7 @@ mod connection_limits;
 mod cross_origin;
 mod doctor;
 mod end_session;
+mod host_tools;
 mod http_errors;
 mod layering;
 mod lockout;
