@@ -14,6 +14,7 @@ mod media;
 mod model;
 mod recording;
 mod revoke;
+pub mod schedule;
 mod spotlight;
 #[cfg(test)]
 mod worst_case;
