@@ -85,7 +85,7 @@ test("a host schedules a weekly class; the lobby shows the next time; end the se
   await t.getByLabel("First session (date and time)").fill(tomorrow);
   await t.getByLabel("Length in minutes").fill("45");
   await t.getByLabel("Number of sessions (empty: no end)").fill("12");
-  await clickButton(t, "Save schedule");
+  await clickButton(t, "Set schedule");
   await until(t, () => [...document.querySelectorAll(".room-state")].some((s) => s.textContent.includes("Next class: Tomorrow 14:00")), null, 10_000, "the next class in the lobby");
   const stored = (await vtp.http("GET", `/api/v1/rooms/${roomId}`, undefined, teacher.token)).body.schedule;
   assert.equal(stored.entries[0].durationMinutes, 45);

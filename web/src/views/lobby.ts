@@ -98,7 +98,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
         mayEdit(r) ? button(editing === r.id ? "Cancel" : "Edit", () => { editing = editing === r.id ? null : r.id; render(); }, { "aria-label": `${editing === r.id ? "Cancel editing" : "Edit"} ${r.title}` }) : null,
       ),
       editing === r.id ? roomForm(r) : null,
-      editing === r.id ? scheduleSection(api, r, () => { editing = null; void load(); }) : null,
+      editing === r.id ? scheduleSection(api, r, () => { editing = null; shown = null; void load(); }) : null,
       // Students (and co-teachers) subscribe to a class's calendar too.
       !mayEdit(r) && r.schedule ? calendarDetails(r) : null,
     );
@@ -137,6 +137,8 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
           try {
             await api.updateRoom(room.id, { status: closed ? "open" : "closed" });
             editing = null;
+          // Redrawn even when the list looks the same (the form closes).
+          shown = null;
             await load();
           } catch (err) {
             formProblem.show(describe(err));
@@ -163,6 +165,8 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
         if (room) {
           await api.updateRoom(room.id, { title: title.input.value, settings });
           editing = null;
+          // Redrawn even when the list looks the same (the form closes).
+          shown = null;
         } else {
           await api.createRoom(title.input.value, settings);
           title.input.value = "";

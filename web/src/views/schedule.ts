@@ -48,7 +48,7 @@ export function scheduleSection(api: Api, room: Room, changed: () => void): HTML
   const days = h("fieldset", { class: "days" }, h("legend", {}, "On these days (the first session's day is added)"), ...dayBoxes.map((d) => d.wrap));
   const count = field("Number of sessions (empty: no end)", { name: "count", type: "number", min: 1, max: 520, value: weekly?.count ?? "" });
   const problem = alertBox();
-  const save = h("button", { type: "submit", class: "primary" }, "Save schedule");
+  const save = h("button", { type: "submit", class: "primary" }, "Set schedule");
   const form = h("form", { class: "schedule-form", "aria-label": `Schedule of ${room.title}` },
     h("h3", {}, "Schedule"), problem, start.wrap, duration.wrap, zone.wrap, repeat.wrap, days, count.wrap,
     h("div", { class: "row" }, save, room.schedule ? button("Remove schedule", async () => {
