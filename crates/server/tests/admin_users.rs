@@ -18,9 +18,22 @@ async fn audit(s: &TestServer, admin: &str, event: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_admin_creates_a_user_whose_temporary_password_must_be_changed() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|args| {
+        args.webhooks.webhook_allow_private_targets = true;
+    })
+    .await;
     let (admin_id, admin) = s.user("root@example.org", Role::Admin).await;
     let (_, teacher) = s.user("teacher@example.org", Role::Instructor).await;
+    // An endpoint for `user.created` (nobody listens: its outbox is what is checked).
+    let (status, hook) = s
+        .post(
+            "/api/v1/webhooks",
+            Some(&admin),
+            json!({ "url": "http://127.0.0.1:9/hook", "events": ["user.created"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook = hook["id"].as_str().unwrap().to_string();
 
     let new = json!({ "email": " New@Example.org ", "displayName": "Nia", "role": "instructor" });
     // Only admins.
@@ -110,6 +123,27 @@ async fn an_admin_creates_a_user_whose_temporary_password_must_be_changed() {
     assert_eq!(row["detail"]["via"], "admin");
     let (_, everything) = s.get("/api/v1/audit?limit=100", Some(&admin)).await;
     assert!(!everything.to_string().contains(&temporary));
+
+    // The `user.created` webhook went out, once (the outbox is written by a queue: waited for).
+    let events = async || {
+        let (_, log) = s
+            .get(
+                &format!("/api/v1/webhooks/{hook}/deliveries?limit=100"),
+                Some(&admin),
+            )
+            .await;
+        log["items"]
+            .as_array()
+            .map(|items| items.iter().map(|d| d["event"].clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "the user.created delivery",
+        async || !events().await.is_empty(),
+    )
+    .await;
+    assert_eq!(events().await, vec![json!("user.created")]);
 }
 
 #[tokio::test]
