@@ -108,6 +108,7 @@ test("a host schedules a weekly class; the lobby shows the next time; end the se
   // The student's lobby: the next time and a Join button.
   const s = await person("student");
   await signIn(s, vtp.base, student.email);
+  await until(s, () => document.querySelector('ul[aria-label="My classes"] .room-item') !== null, null, 10_000, "the student's classes");
   assert.match(await stateOf(s, "Weekly maths"), /Next class: Tomorrow 14:00/);
   assert.deepEqual(await axe(s), [], "axe finds nothing on the student's lobby");
 

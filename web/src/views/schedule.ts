@@ -71,13 +71,14 @@ export function scheduleSection(api: Api, room: Room, changed: () => void): HTML
     const n = count.input.value ? Number(count.input.value) : undefined;
     const schedule: Schedule = {
       timeZone: zone.input.value.trim(),
+      // The form edits the first series; others (set through the API) are kept.
       entries: [{
         start: `${when}:00`.slice(0, 19),
         durationMinutes: Number(duration.input.value),
         recurrence: repeat.input.checked
           ? { kind: "weekly", weekdays: DAYS.map((d) => d.code).filter((c) => chosen.has(c)), ...(n ? { count: n } : {}) }
           : { kind: "none" },
-      }],
+      }, ...(room.schedule?.entries.slice(1) ?? [])],
     };
     save.disabled = true;
     try {
