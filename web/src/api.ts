@@ -3,7 +3,19 @@
 // expires. Refresh tokens rotate and a re-used one ends the whole family, so
 // only one refresh may be in flight at a time.
 
-export type Role = "admin" | "instructor" | "student";
+import type { components } from "./api/schema";
+
+/** The server's own shapes, generated from its OpenAPI document (src/api/schema.ts). */
+type Schemas = components["schemas"];
+export type Schedule = Schemas["Schedule"];
+export type ScheduleEntry = Schemas["ScheduleEntry"];
+export type Weekday = Schemas["Weekday"];
+export type SessionTime = Schemas["SessionTimeDto"];
+export type CalendarLink = Schemas["CalendarLinkDto"];
+export type CreateUserRequest = Schemas["CreateUserRequest"];
+export type TemporaryPassword = Schemas["TemporaryPasswordDto"];
+
+export type Role = Schemas["Role"];
 
 export interface User {
   id: string;
@@ -13,6 +25,8 @@ export interface User {
   disabled?: boolean;
   /** Signs in with a code from an authenticator app after the password. */
   twoFactor?: boolean;
+  /** Has a temporary password that must be changed first. */
+  passwordMustChange?: Schemas["UserDto"]["passwordMustChange"];
   createdAt?: string;
 }
 
@@ -77,6 +91,9 @@ export interface Room {
   createdAt: string;
   /** The caller's role on the roster (one room's answer only). */
   memberRole?: MemberRole;
+  /** When its sessions happen, and the one in progress or next. */
+  schedule?: Schemas["RoomDto"]["schedule"];
+  nextSession?: Schemas["RoomDto"]["nextSession"];
 }
 
 export interface Page<T> {
@@ -93,6 +110,8 @@ interface AuthResponse {
   user: User;
   /** The role requires two-factor sign-in and the account has none yet: the token only enrols. */
   enrolmentRequired?: boolean;
+  /** Signed in with a temporary password: the token only changes it. */
+  passwordChangeRequired?: Schemas["AuthResponse"]["passwordChangeRequired"];
 }
 
 /** `/auth/login`'s answer when the account signs in with two factors. */
@@ -111,6 +130,7 @@ interface Stored {
   marginMs: number;
   user: User;
   enrolmentRequired?: boolean;
+  passwordChangeRequired?: boolean;
 }
 
 /** An API failure with the server's stable code (or `unreachable`). */
@@ -159,6 +179,11 @@ export class Api {
     return this.stored?.enrolmentRequired ?? false;
   }
 
+  /** Signed in with a temporary password an admin set: it must be changed first. */
+  get passwordChangeRequired(): boolean {
+    return this.stored?.passwordChangeRequired ?? false;
+  }
+
   private save(auth: AuthResponse): void {
     this.stored = {
       accessToken: auth.accessToken,
@@ -168,6 +193,7 @@ export class Api {
       marginMs: Math.min(MARGIN_MS, (auth.expiresIn * 1000) / 4),
       user: auth.user,
       enrolmentRequired: auth.enrolmentRequired ?? false,
+      passwordChangeRequired: auth.passwordChangeRequired ?? false,
     };
     localStorage.setItem(KEY, JSON.stringify(this.stored));
   }
@@ -372,5 +398,27 @@ export class Api {
   }
   updateUser(id: string, patch: { role?: Role; disabled?: boolean; displayName?: string }): Promise<User> {
     return this.call("PATCH", `/users/${id}`, patch);
+  }
+  createUser(body: CreateUserRequest): Promise<TemporaryPassword> {
+    return this.call("POST", "/users", body);
+  }
+  resetPassword(id: string): Promise<TemporaryPassword> {
+    return this.call("POST", `/users/${id}/password-reset`, {});
+  }
+  deleteUser(id: string): Promise<void> {
+    return this.call("DELETE", `/users/${id}`);
+  }
+  // Scheduled sessions and the calendar feed.
+  setSchedule(id: string, schedule: Schedule): Promise<Room> {
+    return this.call("PUT", `/rooms/${encodeURIComponent(id)}/schedule`, schedule);
+  }
+  clearSchedule(id: string): Promise<Room> {
+    return this.call("DELETE", `/rooms/${encodeURIComponent(id)}/schedule`);
+  }
+  calendarLink(id: string): Promise<CalendarLink> {
+    return this.call("POST", `/rooms/${encodeURIComponent(id)}/calendar-link`, {});
+  }
+  revokeCalendarLink(id: string): Promise<void> {
+    return this.call("DELETE", `/rooms/${encodeURIComponent(id)}/calendar-link`);
   }
 }

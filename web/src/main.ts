@@ -62,6 +62,12 @@ async function route(): Promise<void> {
     return show(signInView(api, go, message), "Sign in");
   }
   if (path === "/signin" || path === "/register") return go("/");
+  // Signed in with a temporary password an admin gave: only changing it works.
+  if (api.passwordChangeRequired) {
+    if (path !== "/account") history.replaceState(null, "", "/account");
+    const why = "You signed in with a temporary password. Choose your own password to continue.";
+    return show(withHeader(accountView(api, go, message || why)), "Account");
+  }
   // The role requires two-factor sign-in and the account has none yet: only the account page works.
   if (api.enrolmentRequired) {
     if (path !== "/account") history.replaceState(null, "", "/account");

@@ -480,6 +480,8 @@ test("accounts: register, admin changes a role, change password, sign out everyw
   await root.getByRole("link", { name: "Users" }).click();
   await root.getByRole("searchbox", { name: "Search users" }).fill("fay");
   await root.getByRole("combobox", { name: "Role of Fay Lin" }).selectOption("instructor");
+  // A role change is confirmed in a dialog first.
+  await root.getByRole("dialog").getByRole("button", { name: "Change role" }).click();
   await root.getByRole("alert").filter({ hasText: "Fay Lin is now an instructor." }).waitFor();
   await root.screenshot({ path: join(artifacts, "admin-users-1280x720.png") });
 

@@ -27,6 +27,7 @@ pub enum AuditKind {
     UserDisabled,
     UserEnabled,
     UserDeleted,
+    UserPasswordReset,
     User2faReset,
     ParticipantRemoved,
     RoomClosed,
@@ -39,7 +40,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 20] = [
+    pub const ALL: [AuditKind; 21] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::LockedOut,
@@ -51,6 +52,7 @@ impl AuditKind {
         AuditKind::UserDisabled,
         AuditKind::UserEnabled,
         AuditKind::UserDeleted,
+        AuditKind::UserPasswordReset,
         AuditKind::User2faReset,
         AuditKind::ParticipantRemoved,
         AuditKind::RoomClosed,
@@ -75,6 +77,7 @@ impl AuditKind {
             AuditKind::UserDisabled => "user.disabled",
             AuditKind::UserEnabled => "user.enabled",
             AuditKind::UserDeleted => "user.deleted",
+            AuditKind::UserPasswordReset => "user.password_reset",
             AuditKind::User2faReset => "user.2fa_reset",
             AuditKind::ParticipantRemoved => "room.participant_removed",
             AuditKind::RoomClosed => "room.closed",

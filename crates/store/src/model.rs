@@ -76,6 +76,9 @@ pub struct User {
     pub token_epoch: i64,
     /// Signs in with a second factor (TOTP) after the password.
     pub two_factor: bool,
+    /// An admin set a temporary password: it must be changed before
+    /// anything else.
+    pub password_must_change: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -518,6 +521,8 @@ pub struct Room {
     pub owner_id: Uuid,
     pub status: RoomStatus,
     pub settings: RoomSettings,
+    /// When its sessions happen, if it has a timetable.
+    pub schedule: Option<crate::Schedule>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -11,7 +11,8 @@ use crate::{
     NewRoom, Page, Room, RoomKey, RoomPatch, RoomQuery, RoomSettings, RoomStatus, Store, StoreError,
 };
 
-const ROOM_COLUMNS: &str = "id, title, owner_id, status, settings, created_at, updated_at";
+const ROOM_COLUMNS: &str =
+    "id, title, owner_id, status, settings, schedule, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct RoomRow {
@@ -20,6 +21,7 @@ struct RoomRow {
     owner_id: Uuid,
     status: String,
     settings: Json<RoomSettings>,
+    schedule: Option<Json<crate::Schedule>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -33,6 +35,7 @@ impl TryFrom<RoomRow> for Room {
             owner_id: row.owner_id,
             status: row.status.parse().map_err(StoreError::Corrupt)?,
             settings: row.settings.0,
+            schedule: row.schedule.map(|s| s.0),
             created_at: row.created_at,
             updated_at: row.updated_at,
         })

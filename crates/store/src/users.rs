@@ -10,8 +10,8 @@ use crate::{
     UserQuery,
 };
 
-pub(crate) const USER_COLUMNS: &str =
-    "id, email, display_name, role, disabled, token_epoch, two_factor, created_at, updated_at";
+pub(crate) const USER_COLUMNS: &str = "id, email, display_name, role, disabled, token_epoch, two_factor, password_must_change, \
+     created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -22,6 +22,7 @@ pub(crate) struct UserRow {
     disabled: bool,
     token_epoch: i64,
     two_factor: bool,
+    password_must_change: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -37,6 +38,7 @@ impl TryFrom<UserRow> for User {
             disabled: row.disabled,
             token_epoch: row.token_epoch,
             two_factor: row.two_factor,
+            password_must_change: row.password_must_change,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -82,9 +84,21 @@ impl Store {
     /// Creates a user. The e-mail must already be normalised by the caller;
     /// a duplicate gives [`StoreError::Conflict`].
     pub async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, StoreError> {
+        self.create_user_with(new, false, now).await
+    }
+
+    /// [`Store::create_user`]; with `must_change` the password is a
+    /// temporary one the user must replace at first sign-in.
+    pub async fn create_user_with(
+        &self,
+        new: NewUser,
+        must_change: bool,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
         let sql = format!(
-            "INSERT INTO users (id, email, display_name, password_hash, role, disabled, token_epoch, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, FALSE, 0, $6, $6) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (id, email, display_name, password_hash, role, disabled, token_epoch, \
+             password_must_change, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, FALSE, 0, $7, $6, $6) RETURNING {USER_COLUMNS}"
         );
         let row: UserRow = on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(Uuid::new_v4())
@@ -93,6 +107,7 @@ impl Store {
             .bind(&new.password_hash)
             .bind(new.role.as_str())
             .bind(now)
+            .bind(must_change)
             .fetch_one(pool)
             .await)
         .map_err(|e| match StoreError::from(e) {
@@ -251,9 +266,30 @@ impl Store {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
+        self.replace_password(id, password_hash, false, now).await
+    }
+
+    /// [`Store::change_password`] to a temporary password set by an admin:
+    /// the user must change it at their next sign-in.
+    pub async fn set_temporary_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        self.replace_password(id, password_hash, true, now).await
+    }
+
+    async fn replace_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        must_change: bool,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
         let sql = format!(
-            "UPDATE users SET password_hash = $2, token_epoch = token_epoch + 1, updated_at = $3 \
-             WHERE id = $1 RETURNING {USER_COLUMNS}"
+            "UPDATE users SET password_hash = $2, token_epoch = token_epoch + 1, updated_at = $3, \
+             password_must_change = $4 WHERE id = $1 RETURNING {USER_COLUMNS}"
         );
         let row: Option<UserRow> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -261,6 +297,7 @@ impl Store {
                 .bind(id)
                 .bind(password_hash)
                 .bind(now)
+                .bind(must_change)
                 .fetch_optional(&mut *tx)
                 .await?;
             sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")

@@ -510,6 +510,6 @@ async fn data_survives_reopening() {
     store.close().await;
     let reopened = db.open().await.unwrap();
     assert_eq!(reopened.user_by_id(u.id).await.unwrap(), u);
-    assert_eq!(reopened.schema_version(), 8, "every migration applied");
+    assert_eq!(reopened.schema_version(), 9, "every migration applied");
     reopened.ping().await.unwrap();
 }

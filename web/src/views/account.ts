@@ -7,6 +7,7 @@ import { twoFactorSection } from "./two-factor";
 export function accountView(api: Api, go: (path: string, message?: string) => void, message = ""): HTMLElement {
   const user = api.user!;
   const wasRequired = api.enrolmentRequired;
+  const mustChange = api.passwordChangeRequired;
   const notice = alertBox();
   if (message) notice.show(message, "info");
   const current = field("Current password", { name: "currentPassword", type: "password", autocomplete: "current-password", required: true });
@@ -21,6 +22,8 @@ export function accountView(api: Api, go: (path: string, message?: string) => vo
     try {
       await api.changePassword(current.input.value, next.input.value);
       form.reset();
+      // The temporary password is replaced: the rest of the app opens.
+      if (mustChange) return go("/", "Password changed. Welcome!");
       problem.show("Password changed. Your other devices have been signed out.", "info");
     } catch (err) {
       problem.show(describe(err));

@@ -5,6 +5,7 @@ import type { Api, Room, WaitingRoomMode } from "../api";
 import { alertBox, button, field, h, replace } from "../dom";
 import { connectivityCard } from "../connectivity";
 import { describe } from "../errors";
+import { calendarLinkSection, nextSessionText, scheduleSection } from "./schedule";
 
 /** How often live head counts are refreshed. */
 const POLL_MS = 5000;
@@ -38,7 +39,7 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
       );
       for (const r of rooms) if (r.status !== "live") counts.set(r.id, 0);
       // Rebuild only when the rooms changed, and never under someone typing in a form.
-      const now = rooms.map((r) => `${r.id}|${r.status}|${r.title}|${mine.has(r.id)}`).join("\n");
+      const now = rooms.map((r) => `${r.id}|${r.status}|${r.title}|${mine.has(r.id)}|${JSON.stringify(r.schedule ?? null)}`).join("\n");
       if (now !== shown && editing === null) render();
       else updateStates();
     } catch (err) {
@@ -50,17 +51,21 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
 
   const stateText = (r: Room) => {
     const n = counts.get(r.id) ?? 0;
-    return r.status === "closed" ? "Archived" : n > 0 ? `Live · ${n} ${n === 1 ? "person" : "people"}` : "Open";
+    const next = r.status === "closed" ? null : nextSessionText(r);
+    const state = r.status === "closed" ? "Archived" : n > 0 ? `Live · ${n} ${n === 1 ? "person" : "people"}` : "Open";
+    return next ? `${state} · Next class: ${next}` : state;
   };
   const updateStates = () => {
     for (const r of rooms) {
-      const el = list.querySelector(`[data-room-id="${CSS.escape(r.id)}"] .room-state`);
-      if (el) el.textContent = stateText(r);
+      for (const ul of [classes, list]) {
+        const el = ul.querySelector(`[data-room-id="${CSS.escape(r.id)}"] .room-state`);
+        if (el) el.textContent = stateText(r);
+      }
     }
   };
 
   const render = () => {
-    shown = rooms.map((r) => `${r.id}|${r.status}|${r.title}|${mine.has(r.id)}`).join("\n");
+    shown = rooms.map((r) => `${r.id}|${r.status}|${r.title}|${mine.has(r.id)}|${JSON.stringify(r.schedule ?? null)}`).join("\n");
     const own = rooms.filter((r) => mine.has(r.id));
     const others = rooms.filter((r) => !mine.has(r.id));
     if (own.length === 0) {
@@ -90,10 +95,21 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
         r.status === "closed" ? null : join,
         h("a", { href: `/rooms/${encodeURIComponent(r.id)}/sessions`, "data-link": true, class: "button", "aria-label": `After class: ${r.title}` }, "After class"),
         mayEdit(r) ? h("a", { href: `/rooms/${encodeURIComponent(r.id)}/members`, "data-link": true, class: "button", "aria-label": `Members of ${r.title}` }, "Members") : null,
-        mayEdit(r) ? button(editing === r.id ? "Cancel" : "Edit", () => { editing = editing === r.id ? null : r.id; render(); }, { "aria-label": `Edit ${r.title}` }) : null,
+        mayEdit(r) ? button(editing === r.id ? "Cancel" : "Edit", () => { editing = editing === r.id ? null : r.id; render(); }, { "aria-label": `${editing === r.id ? "Cancel editing" : "Edit"} ${r.title}` }) : null,
       ),
       editing === r.id ? roomForm(r) : null,
+      editing === r.id ? scheduleSection(api, r, () => { editing = null; shown = null; void load(); }) : null,
+      // Students (and co-teachers) subscribe to a class's calendar too.
+      !mayEdit(r) && r.schedule ? calendarDetails(r) : null,
     );
+  };
+
+  const calendarDetails = (r: Room) => {
+    const d = h("details", { class: "calendar" }, h("summary", {}, "Add to calendar"));
+    d.addEventListener("toggle", () => {
+      if (d.open && d.childElementCount === 1) d.append(calendarLinkSection(api, r));
+    }, { once: false });
+    return d;
   };
 
   /** The create form (no room) or the edit form of `room`. */
@@ -129,6 +145,8 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
           try {
             await api.updateRoom(room.id, { status: closed ? "open" : "closed" });
             editing = null;
+          // Redrawn even when the list looks the same (the form closes).
+          shown = null;
             await load();
           } catch (err) {
             formProblem.show(describe(err));
@@ -156,6 +174,8 @@ export function lobbyView(api: Api, message = ""): { el: HTMLElement; stop(): vo
         if (room) {
           await api.updateRoom(room.id, { title: title.input.value, settings });
           editing = null;
+          // Redrawn even when the list looks the same (the form closes).
+          shown = null;
         } else {
           await api.createRoom(title.input.value, settings);
           title.input.value = "";

@@ -13,7 +13,7 @@ use vtp_store::{
     MAX_DISPLAY_NAME_CHARS, NewRefreshToken, NewUser, RefreshClaim, Role, StoreError, User,
 };
 
-use super::caller::{AuthUser, EnrollingUser};
+use super::caller::EnrollingUser;
 use super::client_addr::client_ip;
 use super::dto::*;
 use super::extract::{Body, Json};
@@ -128,7 +128,13 @@ pub(super) async fn issue_tokens(
 /// has none yet (`--require-2fa-for`).
 fn auth_response(state: &AppState, user: User, refresh_token: String) -> ApiResult<AuthResponse> {
     let enrolment_required = state.policy.require_2fa_for.contains(&user.role) && !user.two_factor;
-    let scope = enrolment_required.then_some(Scope::Enrol);
+    // A temporary password comes first: enrolling follows on the next token.
+    let password_change_required = user.password_must_change;
+    let scope = if password_change_required {
+        Some(Scope::PasswordChange)
+    } else {
+        enrolment_required.then_some(Scope::Enrol)
+    };
     let access_token = state
         .tokens
         .issue_scoped(&user, Utc::now(), scope, state.tokens.access_ttl)
@@ -140,6 +146,7 @@ fn auth_response(state: &AppState, user: User, refresh_token: String) -> ApiResu
         token_type: "Bearer",
         user: user.into(),
         enrolment_required,
+        password_change_required,
     })
 }
 
@@ -367,7 +374,8 @@ async fn me(EnrollingUser(user): EnrollingUser) -> Json<UserDto> {
     security(("bearer" = [])))]
 async fn change_password(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    // Also the holder of a temporary password (the only thing it may do).
+    EnrollingUser(user): EnrollingUser,
     Json(body): Json<ChangePasswordRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
     // Its own key: guesses of the current password by someone holding a

@@ -30,8 +30,9 @@ impl AuthUser {
 }
 
 /// [`AuthUser`], or the holder of a token good only for enrolling in
-/// two-factor sign-in (`--require-2fa-for`): for the routes that such a
-/// user needs (enrolment, reading oneself, signing out).
+/// two-factor sign-in (`--require-2fa-for`) or for replacing a temporary
+/// password: for the routes that such a user needs (enrolment, changing
+/// the password, reading oneself, signing out).
 #[derive(Clone, Debug)]
 pub struct EnrollingUser(pub User);
 
@@ -42,7 +43,7 @@ impl FromRequestParts<AppState> for EnrollingUser {
         let token = crate::auth::tokens::bearer_token(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("missing bearer token (Authorization: Bearer …)")
         })?;
-        let allowed = [None, Some(Scope::Enrol)];
+        let allowed = [None, Some(Scope::Enrol), Some(Scope::PasswordChange)];
         Ok(EnrollingUser(
             state.authenticate_scoped(token, &allowed).await?,
         ))
@@ -68,6 +69,16 @@ impl FromRequestParts<AppState> for AuthUser {
             }
             // Say what to do rather than "invalid token" (and a client
             // that refreshes on 401 would only get the same token again).
+            Err(AuthError::InvalidToken)
+                if state
+                    .tokens
+                    .verify_access(token)
+                    .is_some_and(|c| c.scp == Some(Scope::PasswordChange)) =>
+            {
+                Err(ApiError::forbidden(
+                    "you signed in with a temporary password: choose a new password first",
+                ))
+            }
             Err(AuthError::InvalidToken)
                 if state
                     .tokens

@@ -24,6 +24,8 @@ pub struct UserDto {
     pub disabled: bool,
     /// Signs in with a code from an authenticator app after the password.
     pub two_factor: bool,
+    /// Has a temporary password that must be changed at the next sign-in.
+    pub password_must_change: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -37,6 +39,7 @@ impl From<User> for UserDto {
             role: u.role,
             disabled: u.disabled,
             two_factor: u.two_factor,
+            password_must_change: u.password_must_change,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -60,6 +63,10 @@ pub struct AuthResponse {
     /// the access token is good only for `/auth/2fa/setup`,
     /// `/auth/2fa/confirm`, `/auth/me` and `/auth/logout` until it has.
     pub enrolment_required: bool,
+    /// An admin gave the account a temporary password: the access token is
+    /// good only for `/auth/change-password`, `/auth/me` and `/auth/logout`
+    /// until it is changed.
+    pub password_change_required: bool,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -291,6 +298,14 @@ pub struct RoomDto {
     pub settings: RoomSettingsDto,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When its sessions happen (`PUT /rooms/{id}/schedule`); absent when
+    /// it has no timetable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<vtp_store::Schedule>,
+    /// The session in progress or the next one, from the schedule; absent
+    /// when there is none to come.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_session: Option<SessionTimeDto>,
     /// The caller's role on the room's roster (`GET /rooms/{id}` only;
     /// absent when the caller is no member).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -312,11 +327,26 @@ impl From<Room> for RoomDto {
             owner_id: r.owner_id,
             status: r.status,
             settings: r.settings.into(),
+            next_session: r.schedule.as_ref().and_then(|s| {
+                crate::rooms::schedule::next_session(s, Utc::now()).map(|o| SessionTimeDto {
+                    start: o.start,
+                    end: o.end,
+                })
+            }),
+            schedule: r.schedule,
             created_at: r.created_at,
             updated_at: r.updated_at,
             member_role: None,
         }
     }
+}
+
+/// One scheduled session's times.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionTimeDto {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod caller;
 pub mod client_addr;
 pub mod dto;
@@ -24,6 +25,7 @@ pub mod room_recording;
 pub mod rooms;
 pub mod schema;
 pub mod two_factor;
+pub mod user_admin;
 pub mod users;
 pub mod web;
 pub mod webhooks;
@@ -83,9 +85,11 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(auth::router())
                 .merge(two_factor::router())
                 .merge(users::router())
+                .merge(user_admin::router())
                 .merge(rooms::router())
                 .merge(live::router())
                 .merge(members::router())
+                .merge(calendar::router())
                 .merge(recordings::router())
                 .merge(exports::router())
                 .merge(links::router())

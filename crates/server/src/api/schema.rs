@@ -129,12 +129,19 @@ pub fn email() -> Object {
 
 /// A password being set.
 pub fn new_password() -> Object {
+    new_password_builder().build()
+}
+
+pub fn new_password_or_null() -> Object {
+    or_null(new_password_builder())
+}
+
+fn new_password_builder() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
         .min_length(Some(MIN_PASSWORD_CHARS))
         .max_length(Some(MAX_PASSWORD_CHARS))
-        .build()
 }
 
 fn max_participants_builder() -> ObjectBuilder {

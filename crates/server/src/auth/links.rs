@@ -83,13 +83,20 @@ impl FileLinks {
     /// `recording/<id>/file/<name>`) issued now to `user` at `epoch`.
     pub fn sign(&self, resource: &str, user: Uuid, epoch: i64) -> (String, DateTime<Utc>) {
         let expires = self.clock.now().timestamp() + LINK_TTL_SECS;
-        let sig = URL_SAFE_NO_PAD.encode(
+        let sig = self.signature(resource, user, epoch, expires);
+        let at = DateTime::from_timestamp(expires, 0).unwrap_or_else(Utc::now);
+        (format!("u={user}&exp={expires}&sig={sig}"), at)
+    }
+
+    /// The `sig` of a link for `resource`, `user` at `epoch`, good until
+    /// `expires` (Unix seconds): for links that live longer than
+    /// [`LINK_TTL_SECS`] and are revoked by their own row (calendar feeds).
+    pub fn signature(&self, resource: &str, user: Uuid, epoch: i64, expires: i64) -> String {
+        URL_SAFE_NO_PAD.encode(
             self.mac(resource, user, epoch, expires)
                 .finalize()
                 .into_bytes(),
-        );
-        let at = DateTime::from_timestamp(expires, 0).unwrap_or_else(Utc::now);
-        (format!("u={user}&exp={expires}&sig={sig}"), at)
+        )
     }
 
     /// Whether `link` is good for `resource` and a user now at `epoch`

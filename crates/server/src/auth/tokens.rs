@@ -50,6 +50,10 @@ pub enum Scope {
     /// has none yet: only enrolment (and reading oneself, signing out).
     #[serde(rename = "enrol")]
     Enrol,
+    /// Signed in with a temporary password an admin set: only changing it
+    /// (and reading oneself, signing out).
+    #[serde(rename = "pwchange")]
+    PasswordChange,
 }
 
 /// Where the signing key came from, for the start-up summary.
@@ -293,6 +297,7 @@ mod tests {
             disabled: false,
             token_epoch: 3,
             two_factor: false,
+            password_must_change: false,
             created_at: now,
             updated_at: now,
         }

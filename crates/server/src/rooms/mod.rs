@@ -16,6 +16,7 @@ mod model;
 mod presence;
 mod recording;
 mod revoke;
+pub mod schedule;
 mod spotlight;
 mod waiting;
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod common;
 
 mod account_security;
 mod acme;
+mod admin_users;
 mod auth;
 mod backup;
 mod cli;
@@ -41,6 +42,7 @@ mod role_matrix;
 mod room_access;
 mod room_limits;
 mod rooms_api;
+mod schedule;
 mod sfu_control;
 mod sfu_node;
 mod signalling;
