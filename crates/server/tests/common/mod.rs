@@ -4,6 +4,7 @@
 
 pub mod media;
 pub mod pki;
+pub mod receiver;
 pub mod recordings;
 pub mod wait;
 
