@@ -72,9 +72,11 @@ export function bitrate(bps: number): string {
 const HEALTH_TEXT: Record<Health, string> = { good: "Good", fair: "Fair", poor: "Poor", reconnecting: "Reconnecting", unknown: "No media yet" };
 
 function table(caption: string, columns: string[], rows: HTMLElement[], empty: string): HTMLElement {
-  return h("div", { class: "table-wrap" },
+  // Focusable and named: at phone width the table scrolls sideways, by keyboard too.
+  return h("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": caption },
     h("table", { class: "ops" },
-      h("caption", {}, caption),
+      // The section's heading already says it: for screen readers only.
+      h("caption", { class: "visually-hidden" }, caption),
       h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, ...(rows.length ? rows : [h("tr", {}, h("td", { colspan: columns.length, class: "muted" }, empty))]))));
 }
@@ -112,24 +114,24 @@ function render(ops: Operations): HTMLElement[] {
     ? `${formatTime(ops.certificate.notAfter)} (${Math.floor((Date.parse(ops.certificate.notAfter) - Date.now()) / 86_400_000)} days)`
     : "not served by VTP (HTTPS off, or a proxy holds it)";
   return [
-    h("section", { "aria-labelledby": "ops-node-heading" },
+    h("section", {},
       h("h2", { id: "ops-node-heading" }, "Nodes"),
       nodesSection(ops.nodes),
       h("dl", { class: "ops-facts" },
         h("dt", {}, "Disk (data directory)"), h("dd", { class: "disk" }, diskText),
         h("dt", {}, "Certificate expires"), h("dd", {}, certText),
         h("dt", {}, "Export queue"), h("dd", { class: "exports" }, `${ops.exports.queued} queued · ${ops.exports.running} running · ${ops.exports.failed} failed`))),
-    h("section", { "aria-labelledby": "ops-rooms-heading" },
+    h("section", {},
       h("h2", { id: "ops-rooms-heading" }, `Live rooms (${ops.rooms.length})`),
       ...(ops.rooms.length ? ops.rooms.map(roomSection) : [h("p", { class: "muted" }, "No live rooms.")])),
-    h("section", { "aria-labelledby": "ops-rec-heading" },
+    h("section", {},
       h("h2", { id: "ops-rec-heading" }, "Recordings in progress"),
       table("Recordings in progress", ["Room", "Running for", "Written"], ops.recordings.map((r) =>
         h("tr", { "data-recording-id": r.recordingId },
           h("th", { scope: "row" }, r.title),
           h("td", {}, `${Math.floor(r.seconds / 60)} min ${r.seconds % 60} s`),
           h("td", { class: "written" }, bytes(r.bytesWritten)))), "Nothing is being recorded.")),
-    h("section", { "aria-labelledby": "ops-audit-heading" },
+    h("section", {},
       h("h2", { id: "ops-audit-heading" }, "Recent audit events"),
       table("Recent audit events", ["When", "Event", "Who", "Target"], ops.audit.map((e) =>
         h("tr", {}, h("td", {}, formatTime(e.at)), h("td", {}, h("code", {}, e.event)), h("td", {}, e.actor ?? ""), h("td", {}, e.target ?? ""))), "No audit events yet.")),
