@@ -34,13 +34,22 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(operations))
 }
 
+/// What a node does.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// This process: HTTP API and signalling.
+    Api,
+    /// The SFU this node drives (in this process with `--role all`).
+    Sfu,
+}
+
 /// A node of the deployment: this one (API, signalling and, with
 /// `--role all`, media) or the SFU it drives.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeOverview {
-    /// `api` (this process) or `sfu`.
-    pub kind: &'static str,
+    pub kind: NodeKind,
     /// What it is: this node's version, or where the SFU runs.
     pub name: String,
     /// Whether it answered (this node always does).
@@ -147,7 +156,7 @@ async fn operations(
 async fn nodes(state: &AppState) -> Vec<NodeOverview> {
     let process = Process::read();
     let this = NodeOverview {
-        kind: "api",
+        kind: NodeKind::Api,
         name: format!("this node (VTP {})", env!("CARGO_PKG_VERSION")),
         up: true,
         cpu_percent: None,
@@ -170,7 +179,7 @@ async fn nodes(state: &AppState) -> Vec<NodeOverview> {
         }
     };
     let sfu = NodeOverview {
-        kind: "sfu",
+        kind: NodeKind::Sfu,
         name: media.describe(),
         up: health.as_ref().is_some_and(|h| h.running),
         cpu_percent: health.as_ref().and_then(|h| h.cpu_percent),
