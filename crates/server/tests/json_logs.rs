@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use vtp_store::{NewUser, Role, Store, StoreOptions};
+use vtp_store::{Role, Store, StoreOptions};
 
 /// A `vtp serve` that is killed when the test ends, however it ends.
 struct Running(Child);
@@ -23,25 +23,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-async fn create(store: &Store, email: &str, role: Role) -> String {
-    let hash = vtp_server::auth::password::hash_password(PASSWORD.into())
-        .await
-        .unwrap();
-    let user = store
-        .create_user(
-            NewUser {
-                email: email.into(),
-                display_name: email.split('@').next().unwrap().into(),
-                password_hash: hash,
-                role,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-    user.id.to_string()
 }
 
 /// The span field `name` of a JSON log line (the innermost span that has it).
@@ -56,11 +37,15 @@ fn span_field<'a>(line: &'a Value, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn json_logs_carry_request_user_room_and_peer_ids_and_security_event_names() {
     let home = Home::new().await;
-    let store = Store::open(StoreOptions::new(home.db.url()))
+    let store = Store::open(StoreOptions::new(home.db.url())).await.unwrap();
+    let admin_id = create_user(&store, "root@example.org", Role::Admin)
         .await
-        .unwrap();
-    let admin_id = create(&store, "root@example.org", Role::Admin).await;
-    let ann_id = create(&store, "ann@example.org", Role::Student).await;
+        .id
+        .to_string();
+    let ann_id = create_user(&store, "ann@example.org", Role::Student)
+        .await
+        .id
+        .to_string();
     let log_path = home.data_dir.path().join("vtp.log");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -89,12 +74,16 @@ async fn json_logs_carry_request_user_room_and_peer_ids_and_security_event_names
     let _vtp = Running(command.spawn().expect("vtp starts"));
     let base = format!("http://{bind}");
     let http = reqwest::Client::new();
-    wait_until(Duration::from_secs(20), "vtp to answer /health", async || {
-        http.get(format!("{base}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "vtp to answer /health",
+        async || {
+            http.get(format!("{base}/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        },
+    )
     .await;
 
     let login = |email: &'static str, password: &'static str, request_id: &'static str| {
@@ -147,27 +136,48 @@ async fn json_logs_carry_request_user_room_and_peer_ids_and_security_event_names
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect()
     };
-    let find = |lines: &[Value], pick: &dyn Fn(&Value) -> bool| lines.iter().find(|l| pick(l)).cloned();
-    let lines = wait_for(Duration::from_secs(10), "the peer's line in the log", async || {
-        let all = lines();
-        let seen = all
-            .iter()
-            .any(|l| l["fields"]["message"] == "peer joined");
-        if seen { Ok(all) } else { Err(all.len()) }
-    })
+    let find =
+        |lines: &[Value], pick: &dyn Fn(&Value) -> bool| lines.iter().find(|l| pick(l)).cloned();
+    let lines = wait_for(
+        Duration::from_secs(10),
+        "the peer's line in the log",
+        async || {
+            let all = lines();
+            let seen = all.iter().any(|l| l["fields"]["message"] == "peer joined");
+            if seen { Ok(all) } else { Err(all.len()) }
+        },
+    )
     .await;
 
     // A failed sign-in: its stable name, under the caller's request id.
     let failed = find(&lines, &|l| l["fields"]["event"] == "auth.sign_in_failed")
         .expect("a line for the failed sign-in");
-    assert_eq!(span_field(&failed, "request_id"), Some("json-log-failed-1"), "{failed}");
-    assert!(failed["level"] == "INFO" && failed["timestamp"].is_string(), "{failed}");
+    assert_eq!(
+        span_field(&failed, "request_id"),
+        Some("json-log-failed-1"),
+        "{failed}"
+    );
+    assert!(
+        failed["level"] == "INFO" && failed["timestamp"].is_string(),
+        "{failed}"
+    );
     // A role change: its name, the request id and who did it.
     let role = find(&lines, &|l| l["fields"]["event"] == "user.role_changed")
         .expect("a line for the role change");
-    assert_eq!(span_field(&role, "request_id"), Some("json-log-role-1"), "{role}");
-    assert_eq!(span_field(&role, "user_id"), Some(admin_id.as_str()), "{role}");
-    assert!(role["fields"]["on"].as_str().unwrap().contains(&ann_id), "{role}");
+    assert_eq!(
+        span_field(&role, "request_id"),
+        Some("json-log-role-1"),
+        "{role}"
+    );
+    assert_eq!(
+        span_field(&role, "user_id"),
+        Some(admin_id.as_str()),
+        "{role}"
+    );
+    assert!(
+        role["fields"]["on"].as_str().unwrap().contains(&ann_id),
+        "{role}"
+    );
     // A join: room, peer and user as fields.
     let joined = find(&lines, &|l| l["fields"]["message"] == "peer joined").unwrap();
     assert_eq!(joined["fields"]["room_id"], room.as_str(), "{joined}");

@@ -224,15 +224,19 @@ impl RoomHub {
         });
     }
 
-    /// Number of live rooms and of peers in them (for metrics and health).
-    pub fn counts(&self) -> (usize, usize) {
-        let slots: Vec<_> = self
-            .rooms
+    /// Every room's slot now (the registry's lock is released on return).
+    fn all_slots(&self) -> Vec<Arc<Mutex<Slot>>> {
+        self.rooms
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// Number of live rooms and of peers in them (for metrics and health).
+    pub fn counts(&self) -> (usize, usize) {
+        let slots = self.all_slots();
         let peers = slots
             .iter()
             .filter_map(|s| {

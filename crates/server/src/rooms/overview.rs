@@ -4,10 +4,12 @@
 //! bytes they have written so far.
 //!
 //! Bounded: at most [`MAX_ROOMS`] rooms (the fullest first), each slot's
-//! lock held only to copy ids, and one SFU snapshot per room taken after the
-//! lock is released, all at once and each within `SFU_STATS_TIMEOUT`.
+//! lock held only to copy ids (and waited for at most `SFU_STATS_TIMEOUT`),
+//! and one SFU snapshot per room taken after the lock is released, all at
+//! once and each within `SFU_STATS_TIMEOUT`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -17,6 +19,7 @@ use vtp_sfu::engine::{RouterSnapshot, StreamStats};
 use vtp_store::RoomRole;
 
 use super::RoomHub;
+use super::info::SFU_STATS_TIMEOUT;
 
 /// Rooms the overview lists at most (the ones with most peers first).
 pub const MAX_ROOMS: usize = 100;
@@ -107,18 +110,20 @@ struct CopiedPeer {
 }
 
 impl RoomHub {
-    /// Ids of the live rooms, copied one lock at a time.
-    async fn copy_live(&self) -> Vec<Copied> {
-        let slots: Vec<_> = self
-            .rooms
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+    /// Ids of the live rooms, copied one lock at a time. A room whose lock
+    /// is busy (a join waiting on a slow SFU, say) is waited for up to
+    /// `wait`, then left out: the answer comes in time.
+    async fn copy_live(&self, wait: Duration) -> Vec<Copied> {
         let mut copied = Vec::new();
-        for slot in slots {
-            let slot = slot.lock().await;
+        for slot in self.all_slots() {
+            let slot = match slot.try_lock() {
+                Ok(slot) => slot,
+                Err(_) if wait.is_zero() => continue,
+                Err(_) => match tokio::time::timeout(wait, slot.lock()).await {
+                    Ok(slot) => slot,
+                    Err(_) => continue,
+                },
+            };
             let Some(live) = slot.live.as_ref() else {
                 continue;
             };
@@ -159,7 +164,7 @@ impl RoomHub {
     /// The live rooms with their participants' media figures, and the
     /// recordings in progress.
     pub async fn overview(&self) -> (Vec<RoomOverview>, Vec<RecordingInProgress>) {
-        let copied = self.copy_live().await;
+        let copied = self.copy_live(SFU_STATS_TIMEOUT).await;
         let snapshots = join_all(copied.iter().map(|c| self.media_snapshot(&c.router_id))).await;
         let recordings = self.recordings_in_progress_of(&copied).await;
         let rooms = copied
@@ -181,9 +186,11 @@ impl RoomHub {
         (rooms, recordings)
     }
 
-    /// The recordings in progress on this node (for `/metrics` too).
+    /// The recordings in progress on this node, for `/metrics`: rooms
+    /// whose lock is busy are left out rather than waited for (a scrape
+    /// must not hang on a room).
     pub async fn recordings_in_progress(&self) -> Vec<RecordingInProgress> {
-        let copied = self.copy_live().await;
+        let copied = self.copy_live(Duration::ZERO).await;
         self.recordings_in_progress_of(&copied).await
     }
 
