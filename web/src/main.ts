@@ -9,6 +9,7 @@ import { accountView } from "./views/account";
 import { adminView } from "./views/admin";
 import { afterClassIndex, sessionsView, sessionView } from "./views/afterclass";
 import { registerView, signInView } from "./views/auth";
+import { operationsView } from "./views/operations";
 import { lobbyView } from "./views/lobby";
 import { inviteView, membersView } from "./views/members";
 
@@ -41,7 +42,7 @@ function header(): HTMLElement {
     "header",
     { class: "site" },
     h("a", { href: "/", "data-link": true, class: "brand" }, "VTP"),
-    h("nav", { "aria-label": "Main" }, link("/", "Rooms"), link("/recordings", "After class"), user.role === "admin" ? link("/admin", "Users") : null, link("/account", "Account")),
+    h("nav", { "aria-label": "Main" }, link("/", "Rooms"), link("/recordings", "After class"), user.role === "admin" ? link("/admin", "Users") : null, user.role === "admin" ? link("/admin/operations", "Operations") : null, link("/account", "Account")),
     h("span", { class: "who" }, `${user.displayName} · ${user.role}`),
     // Signed out here even when the server cannot be told (the tokens are forgotten either way).
     button("Sign out", () => void api.logout(false).catch(() => {}).finally(() => go("/signin", "You are signed out."))),
@@ -92,6 +93,11 @@ async function route(): Promise<void> {
   if (path === "/recordings") return show(withHeader(afterClassIndex(api)), "After class");
   if (path === "/account") return show(withHeader(accountView(api, go, message)), "Account");
   if (path === "/admin" && api.user.role === "admin") return show(withHeader(adminView(api)), "Users");
+  if (path === "/admin/operations" && api.user.role === "admin") {
+    const ops = operationsView(api);
+    cleanup = ops.stop;
+    return show(withHeader(ops.el), "Operations");
+  }
   if (path !== "/") history.replaceState(null, "", "/");
   const lobby = lobbyView(api, message);
   cleanup = lobby.stop;

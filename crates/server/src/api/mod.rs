@@ -18,6 +18,7 @@ pub mod links;
 pub mod live;
 pub mod members;
 pub mod metrics;
+pub mod operations;
 pub mod paging;
 pub mod recordings;
 pub mod request_context;
@@ -97,7 +98,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(health::router())
                 // Operations: the audit log and webhooks (issue 20).
                 .merge(audit::router())
-                .merge(webhooks::router()),
+                .merge(webhooks::router())
+                .merge(operations::router()),
         )
         .split_for_parts();
     // After the routes are in: `ApiDoc`'s own modifiers run before.

@@ -103,6 +103,16 @@ pub struct RecordingSummary {
 }
 
 impl ActiveRecording {
+    /// Where its files are written.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How long it has been running.
+    pub fn elapsed(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
     /// Creates the recording's directory and manifest, after checking the
     /// disk has room.
     pub fn create(

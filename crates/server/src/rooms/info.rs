@@ -261,7 +261,7 @@ impl RoomHub {
 
     /// The SFU's view of a session's router, or `None` (logged) when it
     /// cannot be had in time.
-    async fn media_snapshot(&self, router_id: &str) -> Option<RouterSnapshot> {
+    pub(super) async fn media_snapshot(&self, router_id: &str) -> Option<RouterSnapshot> {
         match tokio::time::timeout(SFU_STATS_TIMEOUT, self.media.room(router_id)).await {
             Ok(Ok(snapshot)) => Some(snapshot),
             Ok(Err(e)) => {

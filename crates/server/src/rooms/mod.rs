@@ -14,6 +14,7 @@ pub mod limits;
 mod media;
 mod model;
 mod presence;
+mod overview;
 mod recording;
 mod revoke;
 pub mod schedule;
@@ -39,6 +40,7 @@ pub use host_tools::{LoweredAll, MutedAll, REACTION_BURST, REACTIONS};
 pub use info::{ConsumerView, LayerStatsView, ProducerStatsView, RoomInfo, RoomProducer};
 pub use media::{Direction, PeerConsumer, PeerTransport, Produced};
 pub use model::*;
+pub use overview::{Health, ParticipantOverview, RecordingInProgress, RoomOverview};
 pub use recording::RecordingAck;
 pub use revoke::SESSION_REVOKED;
 pub use spotlight::{SpotlightSource, SpotlightView};
@@ -236,15 +238,19 @@ impl RoomHub {
         });
     }
 
-    /// Number of live rooms and of peers in them (for metrics and health).
-    pub fn counts(&self) -> (usize, usize) {
-        let slots: Vec<_> = self
-            .rooms
+    /// Every room's slot now (the registry's lock is released on return).
+    fn all_slots(&self) -> Vec<Arc<Mutex<Slot>>> {
+        self.rooms
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// Number of live rooms and of peers in them (for metrics and health).
+    pub fn counts(&self) -> (usize, usize) {
+        let slots = self.all_slots();
         let peers = slots
             .iter()
             .filter_map(|s| {

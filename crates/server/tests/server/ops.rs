@@ -6,12 +6,9 @@
 
 use crate::common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use common::receiver::start_receiver;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -195,32 +192,6 @@ async fn security_events_are_audited_and_admins_read_and_export_them() {
         Some(2),
         "{exported}"
     );
-}
-
-/// What the receiver got: headers and body of each request.
-#[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<Request>>>);
-
-/// Headers, body, and when it arrived.
-type Request = (HeaderMap, String, chrono::DateTime<chrono::Utc>);
-
-async fn receive(State(got): State<Received>, headers: HeaderMap, body: Bytes) -> AxumStatus {
-    let body = String::from_utf8_lossy(&body).into_owned();
-    got.0
-        .lock()
-        .unwrap()
-        .push((headers, body, chrono::Utc::now()));
-    AxumStatus::NO_CONTENT
-}
-
-/// A receiver on `listener`, answering 204 to every POST.
-fn start_receiver(listener: TcpListener) -> Received {
-    let got = Received::default();
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(got.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    got
 }
 
 async fn register_students(s: &TestServer, count: usize) -> Vec<String> {

@@ -61,9 +61,7 @@ impl Engine {
                 clock_rate,
                 now,
             );
-            self.media.packets_in += 1;
-            self.media.bytes_in += packet.payload.len() as u64;
-            self.media.packets_lost_in += lost;
+            self.media.count_in(packet.payload.len(), lost);
         }
         if producer.paused {
             return;

@@ -152,6 +152,20 @@ pub struct MediaTotals {
 }
 
 impl MediaTotals {
+    /// One packet in from a publisher, `lost` packets missing before it.
+    /// Nothing without the `media-totals` feature (a measurement's baseline).
+    #[inline]
+    pub(super) fn count_in(&mut self, bytes: usize, lost: u64) {
+        #[cfg(feature = "media-totals")]
+        {
+            self.packets_in += 1;
+            self.bytes_in += bytes as u64;
+            self.packets_lost_in += lost;
+        }
+        #[cfg(not(feature = "media-totals"))]
+        let _ = (bytes, lost);
+    }
+
     /// How many counters [`MediaTotals::to_array`] has.
     pub const LEN: usize = 11;
 

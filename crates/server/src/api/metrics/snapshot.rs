@@ -40,6 +40,8 @@ pub struct Snapshot {
     /// Count and bytes per state (absent: none, or the store failed).
     recordings: Vec<(RecordingState, u64, u64)>,
     exports: Vec<(ExportState, u64)>,
+    /// Recordings in progress on this node, and the bytes of their files.
+    recording: (usize, u64),
 }
 
 impl Snapshot {
@@ -70,8 +72,13 @@ impl Snapshot {
                 tracing::warn!(error = %e, "metrics: cannot count exports");
                 Vec::new()
             });
+        let in_progress = state.hub.recordings_in_progress().await;
         let data_dir = state.recordings_dir.parent().unwrap_or(Path::new("."));
         Snapshot {
+            recording: (
+                in_progress.len(),
+                in_progress.iter().map(|r| r.bytes_written).sum(),
+            ),
             open_connections: state.metrics.open_connections.load(Ordering::Relaxed),
             signalling_connections: state.metrics.signalling_connections.load(Ordering::Relaxed),
             rooms,
@@ -88,7 +95,7 @@ impl Snapshot {
     }
 }
 
-fn certificate_expiry(resolver: &CertResolver) -> Option<u64> {
+pub(crate) fn certificate_expiry(resolver: &CertResolver) -> Option<u64> {
     let current = resolver.current()?;
     let (_, not_after) = crate::tls::acme::validity(current.cert.first()?)?;
     Some(not_after.duration_since(UNIX_EPOCH).ok()?.as_secs())
@@ -96,14 +103,14 @@ fn certificate_expiry(resolver: &CertResolver) -> Option<u64> {
 
 /// The process's own figures from `/proc/self`.
 #[derive(Debug, Default)]
-struct Process {
-    resident_bytes: Option<u64>,
-    open_fds: Option<u64>,
-    max_fds: Option<u64>,
+pub(crate) struct Process {
+    pub(crate) resident_bytes: Option<u64>,
+    pub(crate) open_fds: Option<u64>,
+    pub(crate) max_fds: Option<u64>,
 }
 
 impl Process {
-    fn read() -> Process {
+    pub(crate) fn read() -> Process {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let resident_bytes = status
             .lines()
@@ -412,6 +419,16 @@ impl Snapshot {
             "vtp_recordings_size_bytes",
             "Bytes of the recordings in each state, as last written to the store.",
             recordings(|r| r.2),
+        )?;
+        out.gauge(
+            "vtp_recordings_active",
+            "Recordings in progress on this node.",
+            self.recording.0 as f64,
+        )?;
+        out.gauge(
+            "vtp_recording_written_bytes",
+            "Bytes written so far by the recordings in progress on this node (their files on disk).",
+            self.recording.1 as f64,
         )?;
         out.gauges(
             "vtp_exports",

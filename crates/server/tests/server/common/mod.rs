@@ -4,6 +4,7 @@
 
 pub mod media;
 pub mod pki;
+pub mod receiver;
 pub mod recordings;
 pub mod wait;
 
@@ -215,22 +216,7 @@ impl TestServer {
     /// A user with `role` created in the store (the API only makes students),
     /// signed in through the API. Returns (user id, access token).
     pub async fn user(&self, email: &str, role: Role) -> (String, String) {
-        let hash = vtp_server::auth::password::hash_password(PASSWORD.into())
-            .await
-            .unwrap();
-        let user = self
-            .store
-            .create_user(
-                NewUser {
-                    email: email.into(),
-                    display_name: email.split('@').next().unwrap().into(),
-                    password_hash: hash,
-                    role,
-                },
-                chrono::Utc::now(),
-            )
-            .await
-            .expect("create user");
+        let user = create_user(&self.store, email, role).await;
         let auth = self.login(email, PASSWORD).await;
         (
             user.id.to_string(),
@@ -275,6 +261,26 @@ impl TestServer {
         assert_eq!(status, StatusCode::CREATED, "{room}");
         room["id"].as_str().unwrap().to_string()
     }
+}
+
+/// A user with `role` and [`PASSWORD`] created in `store`, named after
+/// their e-mail's local part.
+pub async fn create_user(store: &Store, email: &str, role: Role) -> vtp_store::User {
+    let hash = vtp_server::auth::password::hash_password(PASSWORD.into())
+        .await
+        .unwrap();
+    store
+        .create_user(
+            NewUser {
+                email: email.into(),
+                display_name: email.split('@').next().unwrap().into(),
+                password_hash: hash,
+                role,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("create user")
 }
 
 /// Joins a room and returns the ack's `data`.
