@@ -27,8 +27,9 @@ export type paths = {
   };
   "/api/v1/auth/2fa/confirm": {
     /**
-     * Finish enrolling with a first code: two-factor sign-in is on, and the
-     * answer holds ten recovery codes (shown once) and new tokens.
+     * Finish enrolling with a first code: two-factor sign-in is on, every
+     * other session of the account ends, and the answer holds ten recovery
+     * codes (shown once) and new tokens.
      */
     post: operations["confirm"];
   };
@@ -101,6 +102,13 @@ export type paths = {
      * valid, revoked, expired or used up.
      */
     post: operations["accept_invitation"];
+  };
+  "/api/v1/operations": {
+    /**
+     * The operator's page: nodes, live rooms and their participants' media,
+     * recordings in progress, exports, disk, certificate, recent audit events (admins).
+     */
+    get: operations["operations"];
   };
   "/api/v1/ready": {
     /** Readiness: the store and the SFU answer. 503 while one does not. */
@@ -409,6 +417,11 @@ export type components = {
        */
       url: string;
     };
+    /** @description The certificate HTTPS serves. */
+    CertificateOverview: {
+      /** Format: date-time */
+      notAfter: string;
+    };
     ChangePasswordRequest: {
       /** Format: password */
       currentPassword: string;
@@ -497,6 +510,13 @@ export type components = {
       /** @description Or the account's password. */
       password?: string | null;
     };
+    /** @description The file system of the data directory (recordings included). */
+    DiskOverview: {
+      /** Format: int64 */
+      freeBytes: number;
+      /** Format: int64 */
+      sizeBytes: number;
+    };
     /** @description Body of every error response. */
     ErrorBody: {
       error: components["schemas"]["ErrorDetail"];
@@ -549,6 +569,15 @@ export type components = {
       id: string;
       layout: components["schemas"]["ExportLayout"];
       url: string;
+    };
+    /** @description The export queue. */
+    ExportQueueOverview: {
+      /** Format: int64 */
+      failed: number;
+      /** Format: int64 */
+      queued: number;
+      /** Format: int64 */
+      running: number;
     };
     /**
      * @description Where an export is in its life; `ready` and `failed` are final.
@@ -650,6 +679,50 @@ export type components = {
        * (AAC only, in an MP4/M4A container).
        */
       layout: components["schemas"]["ExportLayout"];
+    };
+    /**
+     * @description What a node does.
+     * @enum {string}
+     */
+    NodeKind: "api" | "sfu";
+    /**
+     * @description A node of the deployment: this one (API, signalling and, with
+     * `--role all`, media) or the SFU it drives.
+     */
+    NodeOverview: {
+      /**
+       * Format: double
+       * @description CPU use since the previous look, in percent of one core (SFU only).
+       */
+      cpuPercent?: number | null;
+      kind: components["schemas"]["NodeKind"];
+      /** @description What it is: this node's version, or where the SFU runs. */
+      name: string;
+      /** Format: int64 */
+      openFds?: number | null;
+      peers?: number | null;
+      /** Format: int64 */
+      residentMemoryBytes?: number | null;
+      /** @description SFU: its rooms (routers) and peers. */
+      rooms?: number | null;
+      /** @description Whether it answered (this node always does). */
+      up: boolean;
+      /** @description SFU: its worker threads, and the transports on each. */
+      workerTransports: number[];
+    };
+    /** @description What the operator's page shows. */
+    Operations: {
+      /** @description The latest audit events, newest first. */
+      audit: components["schemas"]["AuditEventDto"][];
+      certificate?: null | components["schemas"]["CertificateOverview"];
+      disk?: null | components["schemas"]["DiskOverview"];
+      exports: components["schemas"]["ExportQueueOverview"];
+      /** Format: date-time */
+      generatedAt: string;
+      nodes: components["schemas"]["NodeOverview"][];
+      recordings: components["schemas"]["RecordingInProgress"][];
+      /** @description Live rooms, the fullest first (at most 100). */
+      rooms: components["schemas"]["RoomOverview"][];
     };
     /** @description A page of a list. */
     PageDto_AuditEventDto: {
@@ -979,6 +1052,39 @@ export type components = {
        */
       total?: number | null;
     };
+    /** @description One participant of a live room, with what the SFU measures of it. */
+    ParticipantOverview: {
+      /**
+       * Format: int64
+       * @description Bits per second the participant sends (all its tracks).
+       */
+      bitrateIn: number;
+      /**
+       * Format: int64
+       * @description Bits per second the participant receives (all its consumers).
+       */
+      bitrateOut: number;
+      consumers: number;
+      displayName: string;
+      health: components["schemas"]["Health"];
+      /**
+       * Format: double
+       * @description The highest recent fraction of packets lost (0 to 1) over its tracks,
+       * both ways.
+       */
+      loss: number;
+      peerId: string;
+      producers: number;
+      role: components["schemas"]["RoomRole"];
+      /**
+       * Format: int32
+       * @description The lowest score (0 to 10) over its tracks, both ways; absent when
+       * nothing was measured.
+       */
+      score?: number | null;
+      /** Format: uuid */
+      userId: string;
+    };
     /** @description A temporary password for an existing account. */
     PasswordResetRequest: {
       /** Format: password */
@@ -1084,6 +1190,23 @@ export type components = {
       /** @description Where to download it (supports `Range`). */
       url: string;
     };
+    /** @description A recording in progress. */
+    RecordingInProgress: {
+      /**
+       * Format: int64
+       * @description Bytes of its files on disk now.
+       */
+      bytesWritten: number;
+      /** Format: uuid */
+      recordingId: string;
+      roomId: string;
+      /**
+       * Format: int64
+       * @description Seconds since it started.
+       */
+      seconds: number;
+      title: string;
+    };
     /** @description Signed links to a recording's files and its ready exports. */
     RecordingLinks: {
       /**
@@ -1155,6 +1278,18 @@ export type components = {
       /** Format: date-time */
       updatedAt: string;
     };
+    /** @description One live room. */
+    RoomOverview: {
+      /** @description Whether the SFU answered for this room (no figures otherwise). */
+      mediaStats: boolean;
+      participants: components["schemas"]["ParticipantOverview"][];
+      /** Format: uuid */
+      recordingId?: string | null;
+      roomId: string;
+      /** Format: uuid */
+      sessionId: string;
+      title: string;
+    };
     RoomPatchRequest: {
       settings?: null | components["schemas"]["RoomSettingsInput"];
       /** @enum {string|null} */
@@ -1187,6 +1322,12 @@ export type components = {
        * attended it) or `hosts` (the session's hosts only).
        */
       recordingAccess: components["schemas"]["RecordingAccess"];
+      /**
+       * @description Whether students wait before they are in the room: `off`,
+       * `until_host_present` (until a host is in it) or `host_admits` (until
+       * a host lets them in). Hosts never wait.
+       */
+      waitingRoom: components["schemas"]["WaitingRoom"];
     };
     /** @description Settings to change; absent fields keep their current (or default) value. */
     RoomSettingsInput: {
@@ -1197,6 +1338,7 @@ export type components = {
       /** Format: int32 */
       maxParticipants?: number | null;
       recordingAccess?: null | components["schemas"]["RecordingAccess"];
+      waitingRoom?: null | components["schemas"]["WaitingRoom"];
     };
     /** @enum {string} */
     RoomStatus: "open" | "live" | "closed";
@@ -1308,6 +1450,12 @@ export type components = {
       /** @description From `/auth/login`'s answer. */
       pendingToken: string;
     };
+    /**
+     * @description A room's waiting room: whether students (not hosts) wait before they
+     * are in the room, and until what.
+     * @enum {string}
+     */
+    WaitingRoom: "off" | "until_host_present" | "host_admits";
     /** @description One delivery of the log. */
     WebhookDeliveryDto: {
       /** Format: int32 */
@@ -1460,8 +1608,9 @@ export type operations = {
     };
   };
   /**
-   * Finish enrolling with a first code: two-factor sign-in is on, and the
-   * answer holds ten recovery codes (shown once) and new tokens.
+   * Finish enrolling with a first code: two-factor sign-in is on, every
+   * other session of the account ends, and the answer holds ten recovery
+   * codes (shown once) and new tokens.
    */
   confirm: {
     requestBody: {
@@ -1977,6 +2126,29 @@ export type operations = {
       };
       /** @description not valid, revoked, expired or used up */
       404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * The operator's page: nodes, live rooms and their participants' media,
+   * recordings in progress, exports, disk, certificate, recent audit events (admins).
+   */
+  operations: {
+    responses: {
+      200: {
+        content: {
+          "application/json": components["schemas"]["Operations"];
+        };
+      };
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      403: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
         };
