@@ -111,13 +111,17 @@ mod tests {
             include_str!("../signalling/handlers/host_tools.rs"),
         ]
         .concat();
+        // An arm may name several events (`"admit" | "deny" => …`).
         let handled: Vec<&str> = source
             .lines()
             .filter_map(|l| l.trim().strip_prefix('"'))
-            .filter_map(|l| l.split_once("\" => request!").map(|(name, _)| name))
+            .filter_map(|l| l.split_once("\" => request!").map(|(names, _)| names))
+            .flat_map(|names| names.split("\" | \""))
             .collect();
         assert!(handled.len() >= 20, "{handled:?}");
-        assert!(handled.contains(&"ask-to-unmute"), "{handled:?}");
+        for name in ["ask-to-unmute", "admit", "deny"] {
+            assert!(handled.contains(&name), "{name} not read: {handled:?}");
+        }
         for name in handled {
             assert!(EVENTS.contains(&name), "{name} is missing from EVENTS");
         }
