@@ -101,6 +101,8 @@ export class RoomSession {
   /** Successful joins (the first, then each rejoin). */
   joins = 0;
   private joinedOnce = false;
+  /** Settles when the device knows the router's capabilities: consuming waits for it. */
+  private mediaReady: Promise<void> = Promise.resolve();
 
   onChange: (what: "peers" | "chat" | "self" | "connection" | "speaker" | "layers" | "waiting") => void = () => {};
   /** Hosts: people who just started waiting (for a notice). */
@@ -138,8 +140,13 @@ export class RoomSession {
     // `fresh`: this page has none of an earlier page's media (after a
     // reload we take our place back, but that page's transports are dead).
     const data = await this.joinWhenOpen();
-    await this.media.load(data.routerRtpCapabilities);
+    // The room as the answer saw it, taken before anything else is awaited:
+    // a peer or producer announced while the device loads then adds to it,
+    // where applying the answer after the load wiped what arrived meanwhile
+    // (a student let in the moment the teacher joined was never shown).
     this.apply(data, true);
+    this.mediaReady = this.media.load(data.routerRtpCapabilities);
+    await this.mediaReady;
     this.joinedOnce = true;
     await this.consumeAll();
     return data;
@@ -255,6 +262,7 @@ export class RoomSession {
 
   private async consume(info: ProducerInfo): Promise<void> {
     try {
+      await this.mediaReady;
       await this.media.consume(info);
     } catch (err) {
       // One track we could not receive must not break the room.
