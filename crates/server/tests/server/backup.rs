@@ -1,4 +1,4 @@
-//! `vtp backup` while the server writes, and `vtp restore` into a stopped
+//! `vtp backup` while the server writes, and `vtp restore` into the stopped
 //! server: real `vtp` processes on one data directory.
 
 use crate::common;
@@ -231,6 +231,23 @@ async fn a_backup_taken_while_vtp_writes_restores_into_the_stopped_server() {
         login(&server.base, "after@example.org").await,
         StatusCode::UNAUTHORIZED,
         "what came after the backup is not in it"
+    );
+    server.stop();
+
+    // A new machine: the backup restored into a fresh, empty data
+    // directory serves the same accounts.
+    let fresh = Home::new().await;
+    let out = run(&fresh, &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let server = Served::start(&fresh).await;
+    assert_eq!(
+        login(&server.base, "before@example.org").await,
+        StatusCode::OK,
+        "restored on a fresh data directory"
+    );
+    assert_eq!(
+        login(&server.base, "after@example.org").await,
+        StatusCode::UNAUTHORIZED
     );
     server.stop();
     let _ = std::fs::remove_file(&file);
