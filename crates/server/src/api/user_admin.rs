@@ -175,10 +175,8 @@ async fn reset_password(
         .set_temporary_password(id, &hash, Utc::now())
         .await?;
     // Live sockets of the account end as after "sign out everywhere".
-    state.accounts.changed(id);
     state
-        .hub
-        .revoke_user(id, "an administrator reset your password")
+        .end_live_sessions(id, "an administrator reset your password")
         .await;
     tracing::info!(user_id = %id, by = %caller.0.id, "password reset by an admin");
     state

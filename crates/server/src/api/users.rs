@@ -115,10 +115,8 @@ async fn patch_user(
         // End every session: re-enabling later must not revive old tokens.
         state.store.revoke_user_refresh_tokens(id, now).await?;
         state.store.bump_token_epoch(id, now).await?;
-        state.accounts.changed(id);
         state
-            .hub
-            .revoke_user(id, "an administrator disabled your account")
+            .end_live_sessions(id, "an administrator disabled your account")
             .await;
         tracing::info!(user_id = %id, by = %caller.0.id, "user disabled");
     }
@@ -164,8 +162,9 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     require_self_or_admin(&caller, id)?;
     state.store.delete_user_keeping_an_admin(id).await?;
-    state.accounts.changed(id);
-    state.hub.revoke_user(id, "your account was deleted").await;
+    state
+        .end_live_sessions(id, "your account was deleted")
+        .await;
     tracing::info!(user_id = %id, by = %caller.0.id, "user deleted");
     state
         .audit
